@@ -1,0 +1,204 @@
+"""Checkpoint files: one dict of tensors and plain values, written atomically, read without running code.
+
+Format ("mnist-studio/1"): format, model, model_kwargs, state_dict, config, history, metrics, created, torch_version.
+Loading uses `torch.load(weights_only=True)`: the unpickler only rebuilds tensors and plain containers, so a
+malicious file cannot execute code. Every way a file can be wrong ends in one `CheckpointError` sentence.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mnist_core.errors import CheckpointError, ConfigError
+from mnist_core.models import REGISTRY
+
+FORMAT = "mnist-studio/1"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT_DIR = PROJECT_ROOT / "checkpoints"
+DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
+MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # the largest registry model (s5-net) is ~2.4 MB; 64 MB is generous
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: nn.Module  # on CPU, in eval mode
+    model_name: str
+    model_kwargs: dict[str, Any]
+    config: dict[str, Any]
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    created: str
+    source: str  # where it came from, for the UI ("checkpoints/default.pt", "upload: x.pt", ...)
+
+
+def checkpoint_payload(model_name: str, model_kwargs: dict[str, Any], model: nn.Module, config: dict[str, Any],
+                       history: list[dict[str, Any]], metrics: dict[str, Any]) -> dict[str, Any]:
+    # Tensors are saved contiguous on CPU so a CUDA/channels_last checkpoint loads anywhere.
+    state = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()}
+    return {"format": FORMAT, "model": model_name, "model_kwargs": dict(model_kwargs), "state_dict": state,
+            "config": dict(config), "history": [dict(h) for h in history], "metrics": dict(metrics),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch_version": str(torch.__version__)}
+
+
+def save_result(result: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Save a `train.TrainResult` as a checkpoint file."""
+    payload = checkpoint_payload(result.config.model, result.config.model_kwargs, result.model,
+                                 result.config.to_dict(), [h.to_dict() for h in result.history], result.metrics())
+    return write_checkpoint(payload, path, overwrite=overwrite)
+
+
+def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
+    """The file's bytes (for the app's download button)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write atomically: a temp file in the same folder, fsync, then rename over the target.
+
+    A process killed at any moment leaves either the old file or the new one, never a half-written one.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder: give a file name such as {path / 'model.pt'}")
+    if path.exists() and not overwrite:
+        raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+    except OSError as error:
+        raise CheckpointError(f"cannot write into {path.parent} ({error.strerror}): choose a writable folder") from None
+    try:
+        with handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(handle.name, path)
+        else:
+            os.link(handle.name, path)  # fails if the name appeared meanwhile: never a silent overwrite
+            os.unlink(handle.name)
+    except FileExistsError:
+        os.unlink(handle.name)
+        raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)") from None
+    except BaseException:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+        raise
+    return path
+
+
+def safe_checkpoint_path(name: str, directory: Path = CHECKPOINT_DIR) -> Path:
+    """`checkpoints/<name>.pt` for a user-typed name, refusing anything that could leave the folder."""
+    name = name.strip()
+    if name.endswith(".pt"):
+        name = name[:-3]
+    if not _SAFE_NAME.match(name):
+        raise CheckpointError(f"{name!r} is not a usable name: use 1–64 letters, digits, '.', '_' or '-', "
+                              f"starting with a letter or digit (no folders)")
+    path = (directory / f"{name}.pt").resolve()
+    if path.parent != directory.resolve():
+        raise CheckpointError(f"{name!r} would be saved outside {directory}: use a plain name")
+    return path
+
+
+def list_checkpoints(directory: Path = CHECKPOINT_DIR) -> list[Path]:
+    """Checkpoint files in the folder, default first, then newest first."""
+    if not directory.is_dir():
+        return []
+    files = [p for p in directory.glob("*.pt") if p.is_file()]
+    return sorted(files, key=lambda p: (p.name != "default.pt", -p.stat().st_mtime))
+
+
+def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
+                    max_bytes: int = MAX_CHECKPOINT_BYTES) -> LoadedCheckpoint:
+    """Load a checkpoint from a path or raw bytes (an upload), checking everything; raise CheckpointError."""
+    if isinstance(source, (bytes, bytearray)):
+        label = name or "uploaded file"
+        raw = bytes(source)
+        if len(raw) > max_bytes:
+            raise CheckpointError(f"{label} is {len(raw) / 2**20:.1f} MB; model files here are at most "
+                                  f"{max_bytes / 2**20:.0f} MB: is it really an MNIST Studio checkpoint?")
+    else:
+        path = Path(source)
+        label = name or str(path)
+        if not path.is_file():
+            raise CheckpointError(f"{label} does not exist or is not a file: check the path")
+        if path.stat().st_size > max_bytes:
+            raise CheckpointError(f"{label} is {path.stat().st_size / 2**20:.1f} MB; model files here are at most "
+                                  f"{max_bytes / 2**20:.0f} MB: is it really an MNIST Studio checkpoint?")
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            raise CheckpointError(f"cannot read {label} ({error.strerror})") from None
+    if not raw:
+        raise CheckpointError(f"{label} is empty (0 bytes): it is not a model file")
+    payload = _safe_torch_load(raw, label)
+    return _checked_checkpoint(payload, label)
+
+
+def _safe_torch_load(raw: bytes, label: str) -> Any:
+    try:
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights_only" in str(error) or "Unsupported global" in str(error) or "GLOBAL" in str(error):
+            raise CheckpointError(f"{label} holds Python objects, not just tensors; it was refused without running "
+                                  f"anything (a model file must never execute code): use a checkpoint saved by "
+                                  f"MNIST Studio") from None
+        raise CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated or damaged)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, UnicodeDecodeError, AttributeError,
+            TypeError, IndexError, KeyError, MemoryError):
+        raise CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated, damaged or of another "
+                              f"kind): use a .pt checkpoint saved by MNIST Studio") from None
+
+
+def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
+    if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
+        raise CheckpointError(f"{label} is a bare state_dict (weights without the model's name or settings), "
+                              f"not an MNIST Studio checkpoint: it cannot be matched to an architecture safely")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{label} is not an MNIST Studio checkpoint (format {found!r}, expected {FORMAT!r})")
+    model_name = payload.get("model")
+    if model_name not in REGISTRY:
+        raise CheckpointError(f"{label} is for model {model_name!r}, which this version does not know "
+                              f"(known: {', '.join(REGISTRY)})")
+    model_kwargs = payload.get("model_kwargs") or {}
+    state = payload.get("state_dict")
+    if not isinstance(model_kwargs, dict) or not isinstance(state, dict):
+        raise CheckpointError(f"{label} is damaged: model_kwargs/state_dict are missing")
+    try:
+        model = REGISTRY[model_name].build(**model_kwargs)
+    except (ConfigError, TypeError) as error:
+        raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({error})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        detail = str(error).splitlines()[0][:200]
+        raise CheckpointError(f"{label} does not fit the {model_name} architecture ({detail}): the weights were "
+                              f"saved for a different model") from None
+    if not all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
+        raise CheckpointError(f"{label} contains NaN or infinite weights (its training diverged): it cannot predict "
+                              f"anything; retrain with a lower learning rate")
+    model.eval()
+    return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
+                            _plain(payload.get("history"), list), _plain(payload.get("metrics"), dict),
+                            str(payload.get("created", "")), label)
+
+
+def _plain(value: Any, kind: type) -> Any:
+    return value if isinstance(value, kind) else kind()

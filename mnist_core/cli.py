@@ -1,0 +1,222 @@
+"""`python -m mnist_core models|train|evaluate|predict` — the command-line face of the library.
+
+Exit codes: 0 ok, 2 bad input (one line on stderr, no traceback), 130 interrupted. With `--json` the last stdout
+line of every command is one JSON value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+from mnist_core.errors import StudioError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2 (its default prints the whole usage)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message} (see `python -m mnist_core {self.prog.split()[-1]} --help`)\n")
+        raise SystemExit(2)
+
+
+def _emit(value: Any, as_json: bool, human: str) -> None:
+    print(json.dumps(value) if as_json else human)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from mnist_core.models import REGISTRY, count_parameters
+
+    rows = [{"name": spec.name, "seed": spec.seed, "parameters": count_parameters(spec.build()),
+             "description": spec.description} for spec in REGISTRY.values()]
+    human = "\n".join(f"{r['name']:<9} seed {r['seed']:<9} {r['parameters']:>8,} params  {r['description']}"
+                      for r in rows)
+    _emit(rows, args.json, human)
+    return 0
+
+
+class _TqdmProgress:
+    """Training progress on stderr (tqdm), as a train.Callback."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def on_train_start(self, start: Any) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=start.total_steps, unit="batch", file=sys.stderr, dynamic_ncols=True,
+                        desc=f"{start.config.model} on {start.device}")
+
+    def on_batch_end(self, report: Any) -> None:
+        self.bar.update(report.step - self.bar.n)
+        self.bar.set_postfix(loss=f"{report.loss:.4f}", lr=f"{report.lr:.2g}", img_s=f"{report.images_per_second:,.0f}")
+
+    def on_epoch_end(self, record: Any) -> None:
+        self.bar.write(f"epoch {record.epoch:.2f}: train loss {record.train_loss:.4f} acc {record.train_accuracy:.2f}% "
+                       f"| test loss {record.test_loss:.4f} acc {record.test_accuracy:.2f}% | {record.seconds:.1f}s")
+
+    def on_train_end(self, result: Any) -> None:
+        self.bar.close()
+
+
+def _config_from_args(args: argparse.Namespace) -> Any:
+    from mnist_core.config import preset_config, recipe_for_model
+
+    config = preset_config(args.preset) if args.preset else recipe_for_model(args.model or "fast")
+    if args.model:
+        config.model = args.model
+    overrides = {name: getattr(args, name) for name in
+                 ("epochs", "batch_size", "lr", "optimizer", "scheduler", "momentum", "weight_decay",
+                  "label_smoothing", "augment", "rotation", "translate", "scale", "seed", "device", "train_subset",
+                  "eval_every") if getattr(args, name) is not None}
+    if args.model_kwarg:
+        kwargs = {}
+        for item in args.model_kwarg:
+            key, _, value = item.partition("=")
+            try:
+                kwargs[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+            except ValueError:
+                raise StudioError(f"--model-kwarg {item!r} must look like name=number") from None
+        overrides["model_kwargs"] = kwargs
+    return replace(config, **overrides).validate()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mnist_core.checkpoints import CHECKPOINT_DIR, save_result
+    from mnist_core.data import load_mnist
+    from mnist_core.errors import TrainingDiverged
+    from mnist_core.train import fit
+
+    config = _config_from_args(args)
+    out = Path(args.out) if args.out else CHECKPOINT_DIR / f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}.pt"
+    if out.exists() and not args.overwrite:  # refuse before spending minutes on training
+        raise StudioError(f"{out} already exists: choose another --out or pass --overwrite")
+    data = load_mnist(args.data_root)
+    stop = threading.Event()
+    try:
+        result = fit(config, data, [_TqdmProgress()], stop)
+    except TrainingDiverged as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    saved = save_result(result, out, overwrite=args.overwrite)
+    summary = {"model": config.model, "epochs": result.epochs_done, "device": result.device,
+               "train_seconds": round(result.train_seconds, 3), "eval_seconds": round(result.eval_seconds, 3),
+               "test_accuracy": result.test_accuracy, "test_loss": result.test_loss, "checkpoint": str(saved),
+               "config": config.to_dict(), "history": [h.to_dict() for h in result.history]}
+    _emit(summary, args.json, f"{config.model}: {result.test_accuracy:.2f}% test accuracy after "
+                              f"{result.epochs_done:g} epochs in {result.train_seconds:.1f}s on {result.device}; "
+                              f"saved {saved}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mnist_core.checkpoints import load_checkpoint
+    from mnist_core.data import load_mnist
+    from mnist_core.device import pick_device
+    from mnist_core.evaluate import evaluate
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    data = load_mnist(args.data_root)
+    model = checkpoint.model.to(pick_device(args.device))
+    report = evaluate(model, data.test)
+    value = {"checkpoint": str(args.checkpoint), "model": checkpoint.model_name, **report.to_json()}
+    _emit(value, args.json, f"{checkpoint.model_name}: {report.accuracy:.2f}% test accuracy, loss {report.loss:.4f}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mnist_core.checkpoints import load_checkpoint
+    from mnist_core.sketch import open_image, predict
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    results, failed = [], False
+    for path in args.images:
+        try:
+            prediction = predict(checkpoint.model, open_image(path))
+        except StudioError as error:
+            sys.stderr.write(f"error: {error}\n")
+            results.append({"path": path, "digit": None, "probabilities": None, "error": str(error)})
+            failed = True
+            continue
+        if prediction.empty:
+            results.append({"path": path, "digit": None, "probabilities": None,
+                            "note": "empty image: no ink found, nothing to classify"})
+        else:
+            results.append({"path": path, "digit": prediction.digit, "probabilities": prediction.probabilities})
+    human = "\n".join(f"{r['path']}: " + (f"{r['digit']} ({max(r['probabilities']):.1%})" if r["digit"] is not None
+                                           else r.get("note") or r.get("error", "")) for r in results)
+    _emit(results, args.json, human)
+    return 2 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mnist_core.checkpoints import DEFAULT_CHECKPOINT
+    from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULERS
+    from mnist_core.device import DEVICE_CHOICES
+    from mnist_core.models import REGISTRY
+
+    parser = _Parser(prog="python -m mnist_core", description="MNIST Studio command line")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--json", action="store_true", help="print one JSON value as the last stdout line")
+
+    models = commands.add_parser("models", help="list the model registry")
+    common(models)
+
+    train = commands.add_parser("train", help="train a model and save a checkpoint",
+                                description="Unset options take the model's own recipe (its preset).")
+    train.add_argument("--model", choices=list(REGISTRY))
+    train.add_argument("--preset", choices=list(PRESETS), help="start from a seed's recipe")
+    train.add_argument("--model-kwarg", action="append", metavar="NAME=VALUE", help="e.g. width=48 (repeatable)")
+    train.add_argument("--epochs", type=float)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--optimizer", choices=OPTIMIZERS)
+    train.add_argument("--scheduler", choices=SCHEDULERS)
+    train.add_argument("--momentum", type=float, help="SGD momentum / Adam beta1")
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--label-smoothing", type=float)
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    train.add_argument("--rotation", type=float, help="max degrees (with --augment)")
+    train.add_argument("--translate", type=float, help="max shift, fraction of the side (with --augment)")
+    train.add_argument("--scale", type=float, help="max zoom jitter (with --augment)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", choices=DEVICE_CHOICES)
+    train.add_argument("--train-subset", type=int, help="train on the first N images only")
+    train.add_argument("--eval-every", type=float, help="evaluate every N epochs (fractions allowed)")
+    train.add_argument("--data-root")
+    train.add_argument("--out", help="checkpoint path (default checkpoints/MODEL-TIME.pt)")
+    train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    common(train)
+
+    evaluate = commands.add_parser("evaluate", help="test accuracy, loss and confusion matrix of a checkpoint")
+    evaluate.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    evaluate.add_argument("--data-root")
+    evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    common(evaluate)
+
+    predict = commands.add_parser("predict", help="read digits from image files")
+    predict.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    common(predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
+    try:
+        return handler[args.command](args)
+    except StudioError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130

@@ -1,0 +1,124 @@
+"""One config object for a training run (nanoGPT-style), its validation, and the presets that reproduce each seed.
+
+The CLI, the app's Train page and the benchmark all build a `TrainConfig`; `validate()` refuses settings that cannot
+work *before* any training starts, with a message that says what to change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from mnist_core.data import Augmentation
+from mnist_core.device import DEVICE_CHOICES
+from mnist_core.errors import ConfigError
+from mnist_core.models import get_spec
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
+SCHEDULERS = ("none", "step", "onecycle", "cosine")
+TRAIN_SIZE = 60000
+
+
+@dataclass
+class TrainConfig:
+    model: str = "fast"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: float = 1  # fractional epochs are allowed (e.g. 0.5 = half of the shuffled train split)
+    batch_size: int = 128
+    lr: float = 0.01
+    optimizer: str = "adam"
+    momentum: float = 0.9  # sgd momentum; adam/adamw beta1
+    beta2: float = 0.999  # adam/adamw
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    scheduler: str = "none"
+    step_size: int = 1  # StepLR: epochs between decays
+    gamma: float = 0.7  # StepLR decay factor
+    pct_start: float = 0.25  # OneCycle warm-up fraction
+    label_smoothing: float = 0.0
+    augment: bool = False
+    rotation: float = 0.0  # degrees either way
+    translate: float = 0.0  # fraction of the side
+    scale: float = 0.0  # relative zoom either way
+    seed: int = 0
+    device: str = "auto"
+    train_subset: int | None = None  # first N training images only (quick runs)
+    eval_every: float = 1.0  # evaluate on the test split every this many epochs (fractions allowed)
+    log_every: int = 20  # report the mean train loss every this many batches
+
+    @property
+    def augmentation(self) -> Augmentation | None:
+        return Augmentation(self.rotation, self.translate, self.scale) if self.augment else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def validate(self) -> "TrainConfig":
+        """Raise ConfigError for settings that cannot train; return self so calls chain."""
+        spec = get_spec(self.model)
+        spec.build(**self.model_kwargs)  # checks the model's own knobs
+        size = self.train_subset or TRAIN_SIZE
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise ConfigError(message)
+
+        need(isinstance(self.epochs, (int, float)) and math.isfinite(self.epochs) and 0 < self.epochs <= 1000,
+             f"epochs must be more than 0 and at most 1000 (got {self.epochs})")
+        need(isinstance(self.batch_size, int) and 2 <= self.batch_size <= size,
+             f"batch size must be between 2 and the number of training images ({size}); got {self.batch_size}")
+        need(math.isfinite(self.lr) and 0 < self.lr <= 100, f"learning rate must be above 0 and at most 100 (got {self.lr})")
+        need(self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}: choose {', '.join(OPTIMIZERS)}")
+        need(self.scheduler in SCHEDULERS, f"unknown scheduler {self.scheduler!r}: choose {', '.join(SCHEDULERS)}")
+        need(0 <= self.momentum < 1, f"momentum must be in [0, 1) (got {self.momentum})")
+        need(0 <= self.beta2 < 1, f"beta2 must be in [0, 1) (got {self.beta2})")
+        need(not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
+             "Nesterov momentum needs the sgd optimizer with momentum > 0")
+        need(0 <= self.weight_decay <= 1, f"weight decay must be in [0, 1] (got {self.weight_decay})")
+        need(isinstance(self.step_size, int) and self.step_size >= 1, f"step size must be ≥ 1 epoch (got {self.step_size})")
+        need(0 < self.gamma <= 1, f"gamma must be in (0, 1] (got {self.gamma})")
+        need(0 < self.pct_start < 1, f"OneCycle warm-up fraction must be in (0, 1) (got {self.pct_start})")
+        need(0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1) (got {self.label_smoothing})")
+        need(0 <= self.rotation <= 180, f"rotation must be 0…180 degrees (got {self.rotation})")
+        need(0 <= self.translate <= 0.5, f"shift must be 0…0.5 of the image (got {self.translate})")
+        need(0 <= self.scale <= 0.5, f"scale jitter must be 0…0.5 (got {self.scale})")
+        need(self.device in DEVICE_CHOICES, f"unknown device {self.device!r}: choose {', '.join(DEVICE_CHOICES)}")
+        need(self.train_subset is None or 2 <= self.train_subset <= TRAIN_SIZE,
+             f"train subset must be 2…{TRAIN_SIZE} images (got {self.train_subset})")
+        need(0 < self.eval_every, f"eval_every must be above 0 (got {self.eval_every})")
+        need(isinstance(self.log_every, int) and self.log_every >= 1, "log_every must be ≥ 1 batch")
+        return self
+
+
+# Each seed's recipe, and ours. `model` picks the architecture; the rest overrides TrainConfig's defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "seed 000/001": dict(model="seed-net", epochs=10, batch_size=100, optimizer="adam", lr=0.01, scheduler="none"),
+    "seed 002": dict(model="nf-cnn", epochs=10, batch_size=64, optimizer="adam", lr=0.01, scheduler="none"),
+    "seed 003": dict(model="s5-net", epochs=20, batch_size=512, optimizer="sgd", lr=0.01, momentum=0.9,
+                     scheduler="step", step_size=15, gamma=0.1, augment=True, rotation=15.0),
+    "seed 004": dict(model="tiny-bn", epochs=15, batch_size=128, optimizer="sgd", lr=0.02, momentum=0.9,
+                     scheduler="step", step_size=6, gamma=0.1, augment=True, rotation=7.0),
+    "fastest to 99 %": dict(model="fast", epochs=1, batch_size=128, optimizer="adam", lr=0.01, momentum=0.9,
+                            scheduler="onecycle", pct_start=0.25),
+    "best accuracy": dict(model="best", epochs=20, batch_size=128, optimizer="adamw", lr=0.003, weight_decay=0.05,
+                          scheduler="onecycle", pct_start=0.2, label_smoothing=0.1, augment=True, rotation=10.0,
+                          translate=0.1, scale=0.1),
+}
+
+
+def preset_config(preset: str, **overrides: Any) -> TrainConfig:
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    return replace(TrainConfig(**PRESETS[preset]), **overrides)
+
+
+def recipe_for_model(model: str, **overrides: Any) -> TrainConfig:
+    """The model's own best-known recipe (its preset), with overrides on top."""
+    spec = get_spec(model)
+    return preset_config(spec.recipe, **overrides) if spec.recipe else TrainConfig(model=model, **overrides)

@@ -1,0 +1,254 @@
+"""MNIST as whole-split tensors that live on the training device.
+
+Why no DataLoader: MNIST is 55 MB of uint8. Keeping each split as one tensor on the device and slicing batches out of
+an on-device random permutation removes per-sample Python, worker processes and host-to-device copies from the hot
+path. Normalisation and augmentation run batched on the device (`affine_grid` + `grid_sample`), train split only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from mnist_core.errors import DataError
+
+MEAN, STD = 0.1307, 0.3081  # pixel statistics of the MNIST train split, as every seed uses
+DEFAULT_DATA_ROOT = "./data"
+DATA_ROOT_ENV = "MNIST_DATA_ROOT"
+
+# name -> (bytes, sha256) of the uncompressed IDX files in torchvision's layout DIR/MNIST/raw/.
+MNIST_FILES: dict[str, tuple[int, str]] = {
+    "train-images-idx3-ubyte": (47040016, "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "train-labels-idx1-ubyte": (60008, "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "t10k-images-idx3-ubyte": (7840016, "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "t10k-labels-idx1-ubyte": (10008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+}
+
+
+def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
+    """`--data-root` if given, else `$MNIST_DATA_ROOT`, else `./data`."""
+    chosen = data_root or os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
+    return Path(chosen).expanduser()
+
+
+def raw_folder(root: Path) -> Path:
+    return root / "MNIST" / "raw"
+
+
+def _fix_hint(root: Path) -> str:
+    return (f"connect to the internet and retry (it downloads into {raw_folder(root)}), or copy the four MNIST IDX files "
+            f"there, or point --data-root / {DATA_ROOT_ENV} at a folder that has MNIST/raw/")
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """What the app's sidebar says about the data root: `found`, `will download`, or `problem` with a fix."""
+
+    root: Path
+    state: str  # "found" | "will download" | "problem"
+    message: str
+
+
+def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
+    """A cheap look (sizes only, no hashing) at whether the data is there."""
+    root = resolve_data_root(data_root)
+    if root.exists() and not root.is_dir():
+        return DatasetStatus(root, "problem", f"data root {root} is a file, not a folder: point {DATA_ROOT_ENV} at a folder")
+    problems = _size_problems(root)
+    if not problems:
+        return DatasetStatus(root, "found", f"MNIST found in {raw_folder(root)}")
+    if all("missing" in p for p in problems):
+        return DatasetStatus(root, "will download", f"MNIST is not in {raw_folder(root)} yet; it downloads on first use")
+    return DatasetStatus(root, "problem", "; ".join(problems))
+
+
+def _size_problems(root: Path) -> list[str]:
+    problems = []
+    for name, (size, _) in MNIST_FILES.items():
+        path = raw_folder(root) / name
+        if not path.is_file():
+            problems.append(f"{name} missing")
+        elif path.stat().st_size != size:
+            problems.append(f"{path} has {path.stat().st_size} bytes, expected {size} (truncated or not MNIST)")
+    return problems
+
+
+_verified: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime_ns) -> checksum ok, so we hash once per process
+
+
+def _verify_checksums(root: Path) -> None:
+    for name, (size, sha256) in MNIST_FILES.items():
+        path = raw_folder(root) / name
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _verified:
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+            _verified[key] = digest.hexdigest() == sha256
+        if not _verified[key]:
+            raise DataError(f"{path} is corrupt (its SHA-256 is not MNIST's): replace it with a fresh copy "
+                            f"(move it away and let the app download it again, or copy it from a good source)")
+
+
+def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """Make sure the four verified IDX files are in `root/MNIST/raw`, downloading them if allowed.
+
+    Never deletes anything: a truncated or tampered file is reported, not replaced.
+    """
+    root = resolve_data_root(data_root)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"data root {root} is a file, not a folder: pass --data-root / {DATA_ROOT_ENV} pointing at a folder")
+    problems = _size_problems(root)
+    missing_only = problems and all("missing" in p for p in problems)
+    if problems and not missing_only:
+        raise DataError("MNIST files are damaged: " + "; ".join(problems) + ". Replace them with good copies "
+                        "(nothing was deleted).")
+    if missing_only:
+        if not download:
+            raise DataError(f"MNIST is not in {raw_folder(root)}: {_fix_hint(root)}")
+        _download(root)
+    _verify_checksums(root)
+    return root
+
+
+def _download(root: Path) -> None:
+    from torchvision.datasets import MNIST  # torchvision is heavy; import only when needed
+
+    try:
+        raw_folder(root).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"cannot create {raw_folder(root)} to download MNIST ({error.strerror}): "
+                        f"choose a writable --data-root or {DATA_ROOT_ENV}") from None
+    try:
+        for train in (True, False):
+            MNIST(str(root), train=train, download=True)
+    except Exception as error:  # torchvision raises RuntimeError/URLError/OSError depending on what failed
+        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+        raise DataError(f"MNIST is not in {raw_folder(root)} and downloading it failed ({reason}): "
+                        f"{_fix_hint(root)}") from None
+    if _size_problems(root):
+        raise DataError(f"the MNIST download into {raw_folder(root)} is incomplete: {_fix_hint(root)}")
+
+
+@dataclass
+class MnistSplit:
+    """One split as two tensors: images uint8 [N, 28, 28] and labels int64 [N], on one device."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device | str) -> "MnistSplit":
+        return MnistSplit(self.images.to(device, non_blocking=True), self.labels.to(device, non_blocking=True))
+
+    def subset(self, count: int) -> "MnistSplit":
+        """The first `count` samples (for quick runs and tests)."""
+        return MnistSplit(self.images[:count], self.labels[:count])
+
+
+@dataclass
+class Mnist:
+    train: MnistSplit
+    test: MnistSplit
+
+    def to(self, device: torch.device | str) -> "Mnist":
+        return Mnist(self.train.to(device), self.test.to(device))
+
+
+def load_mnist(data_root: str | os.PathLike | None = None, download: bool = True) -> Mnist:
+    """Both splits as CPU tensors, read once from the verified IDX files."""
+    root = ensure_mnist(data_root, download=download)
+    from torchvision.datasets import MNIST
+
+    splits = []
+    for train in (True, False):
+        try:
+            dataset = MNIST(str(root), train=train, download=False)
+        except Exception as error:
+            raise DataError(f"cannot read MNIST from {raw_folder(root)} ({error}): replace the files with good copies") from None
+        splits.append(MnistSplit(dataset.data.contiguous(), dataset.targets.long()))
+    return Mnist(*splits)
+
+
+def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] (or [N, 1, 28, 28]) -> float [N, 1, 28, 28], standardised like training."""
+    images = images_uint8.float().div_(255.0)
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    return images.sub_(MEAN).div_(STD)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random affine jitter for training images. Seeds 003/004 rotate by ±7°…±15°.
+
+    rotation: max degrees either way; translate: max shift as a fraction of the image side; scale: max relative zoom.
+    """
+
+    rotation: float = 0.0
+    translate: float = 0.0
+    scale: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.rotation > 0 or self.translate > 0 or self.scale > 0
+
+
+def augment(images: torch.Tensor, augmentation: Augmentation, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Apply one random affine transform per image, batched on the images' device.
+
+    `images` is float [N, 1, 28, 28] in [0, 1] (background 0), so zero padding at the borders is background.
+    """
+    if not augmentation.enabled:
+        return images
+    count, device = images.shape[0], images.device
+
+    def uniform(limit: float) -> torch.Tensor:
+        return (torch.rand(count, device=device, generator=generator) * 2 - 1) * limit
+
+    angle = uniform(math.radians(augmentation.rotation))
+    zoom = 1 + uniform(augmentation.scale)
+    shift_x, shift_y = uniform(augmentation.translate * 2), uniform(augmentation.translate * 2)  # grid spans [-1, 1]
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def prepare_batch(images_uint8: torch.Tensor, augmentation: Augmentation | None = None,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """uint8 batch -> (augmented) normalised float batch, all on the batch's device."""
+    images = images_uint8.float().div_(255.0).unsqueeze(1)
+    if augmentation is not None and augmentation.enabled:
+        images = augment(images, augmentation, generator)
+    return images.sub_(MEAN).div_(STD)
+
+
+def batch_indices(count: int, batch_size: int, device: torch.device, generator: torch.Generator | None = None,
+                  shuffle: bool = True) -> Iterator[torch.Tensor]:
+    """Index tensors for one epoch: slices of an on-device permutation.
+
+    A last batch of one sample is dropped: BatchNorm cannot train on a single value per channel.
+    """
+    order = (torch.randperm(count, device=device, generator=generator) if shuffle
+             else torch.arange(count, device=device))
+    for start in range(0, count, batch_size):
+        indices = order[start:start + batch_size]
+        if indices.numel() > 1 or count == 1:
+            yield indices
+
+
+def batches_per_epoch(count: int, batch_size: int) -> int:
+    full, rest = divmod(count, batch_size)
+    return full + (1 if rest > 1 or (rest == 1 and count == 1) else 0)

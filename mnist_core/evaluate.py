@@ -1,0 +1,110 @@
+"""Evaluation on a labelled split: accuracy, loss, confusion matrix, per-class metrics, confident mistakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnist_core.data import MnistSplit, normalize
+
+EVAL_BATCH = 2048  # large batches: evaluation has no gradients, so memory allows it and throughput rises
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on CUDA (tensor cores, half the memory traffic); a no-op elsewhere."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, images_uint8: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """float32 logits [N, 10] on the model's device, for uint8 images [N, 28, 28] (moved there batch by batch)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs = []
+    try:
+        for start in range(0, images_uint8.shape[0], batch_size):
+            batch = normalize(images_uint8[start:start + batch_size].to(device, non_blocking=True))
+            if device.type == "cuda":
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with autocast_for(device):
+                outputs.append(model(batch).float())
+    finally:
+        model.train(was_training)
+    return torch.cat(outputs) if outputs else torch.empty(0, 10, device=device)
+
+
+@dataclass
+class EvaluationReport:
+    accuracy: float  # percent, 0–100
+    loss: float  # mean cross-entropy
+    confusion: list[list[int]]  # rows = true digit, columns = predicted digit
+    per_class: list[dict[str, float]]  # digit, precision, recall, f1, support
+    predictions: torch.Tensor = field(repr=False)  # int64 [N] on CPU
+    confidences: torch.Tensor = field(repr=False)  # float [N] top probability on CPU
+    probabilities: torch.Tensor = field(repr=False)  # float [N, 10] on CPU
+
+    def mistakes(self, labels: torch.Tensor, limit: int = 36) -> list[dict[str, Any]]:
+        """The most confident wrong predictions: index, true, predicted, confidence (highest first)."""
+        wrong = (self.predictions != labels.cpu()).nonzero().flatten()
+        order = self.confidences[wrong].argsort(descending=True)[:limit]
+        return [{"index": int(i), "true": int(labels[i]), "predicted": int(self.predictions[i]),
+                 "confidence": float(self.confidences[i])} for i in wrong[order]]
+
+    def correct(self, labels: torch.Tensor, limit: int = 36) -> list[dict[str, Any]]:
+        """The first correct predictions, in test-set order (a gallery of what the model gets right)."""
+        right = (self.predictions == labels.cpu()).nonzero().flatten()[:limit]
+        return [{"index": int(i), "true": int(labels[i]), "predicted": int(self.predictions[i]),
+                 "confidence": float(self.confidences[i])} for i in right]
+
+    def cell(self, labels: torch.Tensor, true_digit: int, predicted_digit: int, limit: int = 36) -> list[int]:
+        """Test indices whose true digit and prediction fall in one confusion-matrix cell."""
+        hits = ((labels.cpu() == true_digit) & (self.predictions == predicted_digit)).nonzero().flatten()
+        return [int(i) for i in hits[:limit]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"test_accuracy": self.accuracy, "test_loss": self.loss, "confusion_matrix": self.confusion,
+                "per_class": self.per_class}
+
+
+def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, classes: int = 10) -> torch.Tensor:
+    return torch.bincount(labels * classes + predictions, minlength=classes * classes).reshape(classes, classes)
+
+
+def per_class_metrics(confusion: torch.Tensor) -> list[dict[str, float]]:
+    confusion = confusion.double()
+    true_positive = confusion.diag()
+    support = confusion.sum(1)
+    predicted = confusion.sum(0)
+    precision = torch.where(predicted > 0, true_positive / predicted.clamp(min=1), torch.zeros_like(predicted))
+    recall = torch.where(support > 0, true_positive / support.clamp(min=1), torch.zeros_like(support))
+    f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12),
+                     torch.zeros_like(recall))
+    return [{"digit": d, "precision": float(precision[d]), "recall": float(recall[d]), "f1": float(f1[d]),
+             "support": int(support[d])} for d in range(confusion.shape[0])]
+
+
+def evaluate(model: nn.Module, split: MnistSplit) -> EvaluationReport:
+    logits = predict_logits(model, split.images)
+    labels = split.labels.to(logits.device)
+    loss = float(F.cross_entropy(logits, labels)) if len(labels) else float("nan")
+    probabilities = logits.softmax(1)
+    confidences, predictions = probabilities.max(1)
+    confusion = confusion_matrix(labels, predictions).cpu()
+    accuracy = 100.0 * float((predictions == labels).float().mean()) if len(labels) else 0.0
+    return EvaluationReport(accuracy, loss, confusion.tolist(), per_class_metrics(confusion), predictions.cpu(),
+                            confidences.cpu(), probabilities.cpu())
+
+
+@torch.inference_mode()
+def quick_accuracy(model: nn.Module, split: MnistSplit) -> tuple[float, float]:
+    """(accuracy %, mean loss) only — what the training loop needs after each epoch, with a single host sync."""
+    logits = predict_logits(model, split.images)
+    labels = split.labels.to(logits.device)
+    stats = torch.stack([(logits.argmax(1) == labels).float().mean() * 100, F.cross_entropy(logits, labels)])
+    accuracy, loss = stats.tolist()
+    return accuracy, loss

@@ -1,0 +1,166 @@
+"""Turn any picture of a digit into what the model was trained on, the way MNIST itself was made:
+ink bounding box -> fit into 20×20 keeping the aspect ratio -> paste into 28×28 so the centre of mass is centred.
+
+Accepts RGBA/RGB/gray/palette/16-bit images of any polarity (white-on-black like the canvas, or dark ink on paper).
+Used by the Sketch page and `predict`. An image without ink is reported as empty, never classified.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import nn
+
+from mnist_core.data import MEAN, STD
+from mnist_core.errors import ImageError
+
+MAX_IMAGE_PIXELS = 40_000_000  # ~6300×6300; decoding more would cost hundreds of MB
+MAX_FILE_BYTES = 25 * 1024 * 1024
+WORK_SIDE = 512  # large pictures are shrunk to this before any per-pixel work: bounded time and memory
+INK_THRESHOLD = 0.2  # of full contrast: below this a pixel is background/noise
+MIN_INK_PIXELS = 4  # fewer inked pixels (at the working size) than this = empty
+LOW_CONFIDENCE = 0.6  # below this top probability the app says the drawing is unclear
+
+
+@dataclass
+class SketchPrediction:
+    digit: int | None  # None when the image is empty
+    probabilities: list[float] | None  # 10 floats summing to 1
+    image28: np.ndarray | None  # float32 [28, 28] in [0, 1]: what the model sees (white ink on black)
+
+    @property
+    def empty(self) -> bool:
+        return self.digit is None
+
+    @property
+    def confidence(self) -> float:
+        return max(self.probabilities) if self.probabilities else 0.0
+
+    @property
+    def low_confidence(self) -> bool:
+        return not self.empty and self.confidence < LOW_CONFIDENCE
+
+
+def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
+    """Open an image file or bytes with size limits; every failure is an ImageError naming the file."""
+    label = name or (str(source) if not isinstance(source, (bytes, bytearray)) else "uploaded file")
+    if isinstance(source, (bytes, bytearray)):
+        if len(source) == 0:
+            raise ImageError(f"{label} is empty (0 bytes): choose an image file (PNG, JPEG…)")
+        if len(source) > MAX_FILE_BYTES:
+            raise ImageError(f"{label} is larger than {MAX_FILE_BYTES // 2**20} MB: use a smaller image")
+        stream: io.BytesIO | Path = io.BytesIO(bytes(source))
+    else:
+        stream = Path(source)
+        if not stream.is_file():
+            raise ImageError(f"{label} does not exist or is not a file")
+        if stream.stat().st_size == 0:
+            raise ImageError(f"{label} is empty (0 bytes): choose an image file (PNG, JPEG…)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(stream)
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ImageError(f"{label} is {width}×{height} pixels; the limit is {MAX_IMAGE_PIXELS // 10**6} "
+                                 f"megapixels: crop or shrink it")
+            if image.mode in ("P", "PA") or image.mode.startswith("I;16"):
+                image.load()
+            image.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at reduced size: cheap for huge photos
+            image.load()
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{label} is not an image this app can read: use PNG, JPEG, BMP, GIF or WebP") from None
+    except (OSError, ValueError, SyntaxError, EOFError):
+        raise ImageError(f"{label} is damaged or truncated: it could not be decoded") from None
+    return image
+
+
+def ink_map(image: Image.Image | np.ndarray) -> np.ndarray:
+    """float32 [H, W] in [0, 1]: 1 = ink, 0 = background, whatever the colours, alpha or bit depth."""
+    if isinstance(image, np.ndarray):
+        array = image
+        if array.ndim == 3 and array.shape[2] == 4:
+            image = Image.fromarray(array.astype(np.uint8), "RGBA")
+        elif array.ndim == 3:
+            image = Image.fromarray(array.astype(np.uint8)[:, :, :3], "RGB")
+        else:
+            image = Image.fromarray(array.astype(np.float32), "F")
+    if max(image.size) > WORK_SIDE:
+        image = image.copy()
+        image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if "A" in image.getbands():
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[:, :, 3]
+        if alpha.min() < 0.99:  # real transparency: ink is whatever is opaque and differs from the background
+            gray = rgba[:, :, :3].mean(2)
+            opaque = alpha > 0.5
+            background = np.median(gray[~opaque]) if (~opaque).any() else 0.0
+            contrast = np.abs(gray - np.median(gray[opaque])) if opaque.sum() < alpha.size else 0
+            return np.clip(alpha * np.maximum(contrast, 1.0 - np.abs(gray - background)), 0, 1).astype(np.float32) \
+                if opaque.any() else np.zeros_like(alpha)
+        image = image.convert("RGB")
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        gray = np.asarray(image, dtype=np.float32)
+        span = gray.max() - gray.min()
+        gray = (gray - gray.min()) / span if span > 0 else np.zeros_like(gray)
+    else:
+        gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    ink = np.abs(gray - background)  # polarity-free: distance from the background level
+    peak = ink.max()
+    return (ink / peak).astype(np.float32) if peak > 0.1 else np.zeros_like(gray)
+
+
+def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray | None:
+    """float32 [28, 28] in [0, 1], white ink on black, MNIST-centred; None when there is no ink."""
+    ink = ink_map(image)
+    ink = np.where(ink >= INK_THRESHOLD, ink, 0.0)
+    rows, cols = np.nonzero(ink)
+    if rows.size < MIN_INK_PIXELS:
+        return None
+    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    height, width = crop.shape
+    factor = 20.0 / max(height, width)
+    new_size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    small = np.asarray(Image.fromarray(crop, "F").resize(new_size, Image.Resampling.LANCZOS), dtype=np.float32)
+    small = np.clip(small, 0.0, 1.0)
+    total = small.sum()
+    if total <= 0:
+        return None
+    ys, xs = np.indices(small.shape)
+    centre_y, centre_x = (ys * small).sum() / total, (xs * small).sum() / total
+    top = int(round(14 - centre_y))
+    left = int(round(14 - centre_x))
+    top = min(max(top, 0), 28 - small.shape[0])  # keep the whole digit inside the frame
+    left = min(max(left, 0), 28 - small.shape[1])
+    canvas = np.zeros((28, 28), dtype=np.float32)
+    canvas[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return canvas
+
+
+def to_model_input(image28: np.ndarray) -> torch.Tensor:
+    """[28, 28] in [0, 1] -> normalised [1, 1, 28, 28] tensor, exactly as in training."""
+    return ((torch.from_numpy(np.ascontiguousarray(image28, dtype=np.float32)) - MEAN) / STD).view(1, 1, 28, 28)
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, image: Image.Image | np.ndarray) -> SketchPrediction:
+    image28 = to_mnist(image)
+    if image28 is None:
+        return SketchPrediction(None, None, None)
+    device = next(model.parameters()).device
+    model.eval()
+    probabilities = model(to_model_input(image28).to(device)).float().softmax(1)[0].cpu()
+    return SketchPrediction(int(probabilities.argmax()), [float(p) for p in probabilities], image28)

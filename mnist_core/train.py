@@ -1,0 +1,271 @@
+"""The one training loop. The CLI, the app's Train page and the benchmark all call `fit`.
+
+Like Lightning, the loop talks to the world only through callbacks (progress bars, live charts, benchmarks) and a
+`threading.Event` that asks it to stop between batches. Speed tricks, each cheap to read:
+- data lives on the device as uint8; a batch is a slice of an on-device permutation (see `data.py`);
+- the host syncs with the device only every `log_every` batches and at evaluation points, never per batch;
+- on CUDA: bf16 autocast, channels_last memory layout and fused optimizer kernels.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnist_core.config import TrainConfig
+from mnist_core.data import Mnist, batch_indices, batches_per_epoch, prepare_batch
+from mnist_core.device import pick_device
+from mnist_core.errors import TrainingDiverged
+from mnist_core.evaluate import autocast_for, quick_accuracy
+from mnist_core.models import build_model, count_parameters
+
+
+@dataclass
+class TrainStart:
+    config: TrainConfig
+    device: torch.device
+    parameters: int
+    total_steps: int
+    steps_per_epoch: int
+
+
+@dataclass
+class BatchReport:
+    step: int  # batches done so far
+    total_steps: int
+    epoch: float  # fractional epochs done
+    loss: float  # mean train loss over the batches since the last report
+    lr: float
+    images_per_second: float
+    elapsed: float  # training seconds so far (evaluation excluded)
+    eta: float  # seconds left, at the current speed
+
+
+@dataclass
+class EpochRecord:
+    epoch: float  # may be fractional with eval_every < 1, or when stopped mid-epoch
+    train_loss: float
+    train_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    lr: float
+    seconds: float  # training seconds of this period (evaluation excluded)
+    elapsed: float  # training seconds since the start (evaluation excluded)
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    config: TrainConfig
+    device: str
+    history: list[EpochRecord]
+    batch_losses: list[tuple[int, float]] = field(default_factory=list)  # (step, mean loss since last report)
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    stopped: bool = False
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.history[-1].test_accuracy if self.history else float("nan")
+
+    @property
+    def test_loss(self) -> float:
+        return self.history[-1].test_loss if self.history else float("nan")
+
+    @property
+    def epochs_done(self) -> float:
+        return self.history[-1].epoch if self.history else 0.0
+
+    def metrics(self) -> dict[str, Any]:
+        return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss, "train_seconds": self.train_seconds,
+                "epochs_done": self.epochs_done, "stopped": self.stopped, "device": self.device}
+
+
+class Callback:
+    """Override what you need. Called on the training thread; keep the work small (or throttle it)."""
+
+    def on_train_start(self, start: TrainStart) -> None: ...
+
+    def on_batch_end(self, report: BatchReport) -> None: ...
+
+    def on_epoch_end(self, record: EpochRecord) -> None: ...
+
+    def on_train_end(self, result: TrainResult) -> None: ...
+
+
+def make_optimizer(config: TrainConfig, parameters: Iterable[nn.Parameter], device: torch.device) -> torch.optim.Optimizer:
+    fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for the whole update on CUDA
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                               weight_decay=config.weight_decay, **fused)
+    if config.optimizer in ("adam", "adamw"):
+        cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+        return cls(parameters, lr=config.lr, betas=(config.momentum, config.beta2), weight_decay=config.weight_decay,
+                   **fused)
+    return torch.optim.Adadelta(parameters, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int,
+                   steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Every scheduler steps once per batch, so fractional epochs and Stop behave the same for all."""
+    if config.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size * steps_per_epoch, config.gamma)
+    if config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(total_steps, 1))
+    if config.scheduler == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(total_steps, 2),
+                                                   pct_start=config.pct_start,
+                                                   cycle_momentum=config.optimizer != "adadelta")
+    return None
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
+        stop_event: threading.Event | None = None) -> TrainResult:
+    """Train `config.model` on `data` and return the model, its history and timings.
+
+    Stops early, keeping what it has, when `stop_event` is set. A non-finite loss raises `TrainingDiverged`
+    whose `.result` holds the model with the weights of the last evaluation point (the last good ones).
+    """
+    config.validate()
+    callbacks = list(callbacks)
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+
+    data = data.to(device)  # a no-op when the caller already keeps it on the device
+    train = data.train.subset(config.train_subset) if config.train_subset else data.train
+    model = build_model(config.model, **config.model_kwargs).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)  # what cuDNN's fastest conv kernels want
+    optimizer = make_optimizer(config, model.parameters(), device)
+    steps_per_epoch = batches_per_epoch(len(train), config.batch_size)
+    total_steps = max(1, round(config.epochs * steps_per_epoch))
+    scheduler = make_scheduler(config, optimizer, total_steps, steps_per_epoch)
+    # Evaluation points at every `eval_every` epochs (rounded to batches) and always at the very end.
+    eval_points = {min(total_steps, max(1, round(i * config.eval_every * steps_per_epoch)))
+                   for i in range(1, math.ceil(config.epochs / config.eval_every) + 1)} | {total_steps}
+    augmentation = config.augmentation
+
+    result = TrainResult(model, config, str(device), [])
+    for callback in callbacks:
+        callback.on_train_start(TrainStart(config, device, count_parameters(model), total_steps, steps_per_epoch))
+
+    last_good = _snapshot(model)
+    step, train_seconds, period_seconds = 0, 0.0, 0.0
+    loss_sum = torch.zeros((), device=device)  # accumulated on the device: no per-batch host sync
+    correct_sum = torch.zeros((), device=device, dtype=torch.long)
+    period_loss, period_correct, period_seen, report_loss, report_batches = 0.0, 0, 0, 0.0, 0
+    last_report_step, last_eval_step = 0, 0
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def evaluate_now() -> None:
+        nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, last_eval_step
+        eval_start = time.perf_counter()
+        test_accuracy, test_loss = quick_accuracy(model, data.test)
+        model.train()
+        result.eval_seconds += time.perf_counter() - eval_start
+        if not math.isfinite(test_loss):
+            diverge(f"the test loss became {test_loss}")
+        record = EpochRecord(step / steps_per_epoch, period_loss / max(step - last_eval_step, 1),
+                             100.0 * period_correct / max(period_seen, 1), test_loss, test_accuracy,
+                             optimizer.param_groups[0]["lr"], period_seconds, train_seconds)
+        result.history.append(record)
+        for callback in callbacks:
+            callback.on_epoch_end(record)
+        last_good, last_eval_step = _snapshot(model), step
+        period_loss, period_correct, period_seen, period_seconds = 0.0, 0, 0, 0.0
+
+    def diverge(what: str) -> None:
+        model.load_state_dict(last_good)
+        model.eval()
+        result.train_seconds = train_seconds
+        kept = (f"the weights from epoch {result.history[-1].epoch:g} were kept" if result.history
+                else "no good weights were reached")
+        raise TrainingDiverged(f"training diverged at batch {step} of {total_steps} ({what}): lower the learning "
+                               f"rate (it was {config.lr:g}) or pick a scheduler with warm-up; {kept}", result)
+
+    model.train()
+    stopped = False
+    tick = time.perf_counter()
+    while step < total_steps and not stopped:
+        for indices in batch_indices(len(train), config.batch_size, device, generator):
+            if stop_event is not None and stop_event.is_set():
+                stopped = True
+                break
+            images = prepare_batch(train.images[indices], augmentation, generator)
+            if device.type == "cuda":
+                images = images.contiguous(memory_format=torch.channels_last)
+            labels = train.labels[indices]
+            with autocast_for(device):
+                logits = model(images)
+                loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += loss.detach()
+            correct_sum += (logits.detach().argmax(1) == labels).sum()
+            period_seen += labels.shape[0]
+            step += 1
+
+            at_report = step % config.log_every == 0 or step == total_steps
+            at_eval = step in eval_points
+            if at_report or at_eval:
+                sync()
+                now = time.perf_counter()
+                train_seconds += now - tick
+                period_seconds += now - tick
+                mean_loss_sum, batch_correct = loss_sum.item(), int(correct_sum.item())  # the one host sync
+                loss_sum.zero_(), correct_sum.zero_()
+                period_loss += mean_loss_sum
+                period_correct += batch_correct
+                batches = step - last_report_step
+                if not math.isfinite(mean_loss_sum):
+                    diverge(f"the train loss became {mean_loss_sum}")
+                report = BatchReport(step, total_steps, step / steps_per_epoch, mean_loss_sum / batches,
+                                     optimizer.param_groups[0]["lr"], 0.0, train_seconds, 0.0)
+                report.images_per_second = step * config.batch_size / max(train_seconds, 1e-9)
+                report.eta = (total_steps - step) * train_seconds / step
+                result.batch_losses.append((step, report.loss))
+                last_report_step = step
+                for callback in callbacks:
+                    callback.on_batch_end(report)
+                if at_eval:
+                    evaluate_now()
+                tick = time.perf_counter()
+            if step >= total_steps:
+                break
+
+    if step > last_report_step or step > last_eval_step:  # stopped between report/eval points: close the books
+        sync()
+        now = time.perf_counter()
+        train_seconds += now - tick
+        period_seconds += now - tick
+        period_loss += loss_sum.item()
+        period_correct += int(correct_sum.item())
+        if step > last_eval_step:
+            evaluate_now()
+    result.train_seconds = train_seconds
+    result.stopped = stopped
+    model.eval()
+    for callback in callbacks:
+        callback.on_train_end(result)
+    return result
