@@ -1,0 +1,88 @@
+"""Hand-drawn digits as data: pen strokes in the Sketch page's 280×280 canvas coordinates.
+
+Each digit is a list of strokes; each stroke is a polyline (a list of (x, y) points, y pointing down) that the
+browser test replays with real mouse events (press, move along the points, release), the way a person draws.
+The same strokes are rasterised offline with PIL (`rasterise`) so the shapes can be checked against the model in
+milliseconds, without a browser (tests/e2e/test_strokes_offline.py).
+
+The shapes are deliberately plain — what a person draws with a mouse at a natural size (about 160 px tall, a bit
+off-centre), not idealised MNIST glyphs — so a model that reads them is reading handwriting, not a template.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PIL import Image, ImageDraw
+
+Point = tuple[float, float]
+Stroke = list[Point]
+
+CANVAS_SIDE = 280
+DEFAULT_STROKE_WIDTH = 20  # streamlit-drawable-canvas's default brush; the page may set its own (see the test)
+
+
+def arc(cx: float, cy: float, rx: float, ry: float, start_deg: float, end_deg: float, step_deg: float = 10) -> Stroke:
+    """Points on an ellipse from `start_deg` to `end_deg` (0° = right, 90° = down, as on screen)."""
+    count = max(2, int(abs(end_deg - start_deg) / step_deg) + 1)
+    return [(cx + rx * math.cos(math.radians(start_deg + (end_deg - start_deg) * i / (count - 1))),
+             cy + ry * math.sin(math.radians(start_deg + (end_deg - start_deg) * i / (count - 1))))
+            for i in range(count)]
+
+
+# One entry per digit. Coordinates are canvas pixels; digits span roughly y 55..225 and x 80..205.
+DIGIT_STROKES: dict[int, list[Stroke]] = {
+    # An upright oval, started at the top and closed with a little overlap, as people draw it.
+    0: [arc(140, 140, 52, 80, -100, 270)],
+    # A single, slightly slanted down-stroke.
+    1: [[(152, 58), (146, 110), (138, 170), (132, 222)]],
+    # Hook over the top, diagonal down to the left, flat base.
+    2: [arc(140, 105, 48, 45, 200, 360) + arc(140, 105, 48, 45, 0, 40) + [(90, 220), (200, 220)]],
+    # Two bumps open to the left, drawn in one go.
+    3: [arc(135, 100, 45, 40, -160, 90) + arc(135, 180, 52, 42, -90, 150)],
+    # Open four: down-left stroke and cross bar, then the tall right stem.
+    4: [[(118, 58), (100, 150), (200, 150)], [(172, 65), (170, 225)]],
+    # Flag, short stem, then a big belly open to the left.
+    5: [[(195, 60), (115, 60), (108, 125)] + arc(140, 170, 55, 48, -145, 150)],
+    # A long curve down the left into a closed loop at the bottom.
+    6: [arc(205, 150, 95, 95, -120, -180) + arc(140, 178, 48, 45, 180, 540)],
+    # Top bar and a long diagonal.
+    7: [[(85, 62), (198, 62), (128, 225)]],
+    # Small loop on top of a larger one, each drawn as a closed circle.
+    8: [arc(140, 98, 38, 40, 90, 450), arc(140, 178, 46, 45, -90, 270)],
+    # A loop on top and a straight tail on its right.
+    9: [arc(138, 100, 44, 42, 0, 365), [(182, 100), (176, 225)]],
+}
+
+# Deliberately no digit: a tall zig-zag across the whole canvas, the kind of scribble a person makes to test the
+# app. MNIST has nothing like it, so the model should be unsure (the page's low-confidence note).
+SCRIBBLE: list[Stroke] = [[(40 + 10 * i, 140 + 60 * (-1) ** i) for i in range(21)]]
+
+
+def densify(stroke: Stroke, spacing: float = 6.0) -> Stroke:
+    """Insert points every `spacing` px so a replayed mouse path moves in small steps like a real hand."""
+    if len(stroke) < 2:
+        return list(stroke)
+    points: Stroke = [stroke[0]]
+    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+        steps = max(1, int(math.hypot(x1 - x0, y1 - y0) / spacing))
+        points.extend((x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps) for i in range(1, steps + 1))
+    return points
+
+
+def rasterise(strokes: list[Stroke], stroke_width: int = DEFAULT_STROKE_WIDTH, side: int = CANVAS_SIDE) -> Image.Image:
+    """White ink on black, round caps and joins — what the canvas renders for these strokes."""
+    image = Image.new("RGB", (side, side), "black")
+    draw = ImageDraw.Draw(image)
+    radius = stroke_width / 2
+    for stroke in strokes:
+        points = densify(stroke, spacing=2.0)
+        draw.line(points, fill="white", width=stroke_width, joint="curve")
+        for x, y in points:  # round caps and joins everywhere along the path, like the canvas brush
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill="white")
+    return image
+
+
+def bounds_ok(strokes: list[Stroke], margin: float = 10.0, side: int = CANVAS_SIDE) -> bool:
+    """True when every point lies inside the canvas with `margin` px to spare (a stroke off the canvas is lost)."""
+    return all(margin <= x <= side - margin and margin <= y <= side - margin for stroke in strokes for x, y in stroke)
