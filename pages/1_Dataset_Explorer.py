@@ -1,0 +1,84 @@
+"""Dataset explorer: samples by digit and split, class balance, mean images, pixel intensities, the augmentation
+preview and a look-up by index."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mnist_core import explore
+from mnist_core.data import MnistSplit
+from studio_ui import charts, layout, resources, settings
+from studio_ui.session import ensure_defaults
+
+layout.page_setup("Dataset explorer", "🔍")
+st.title("Dataset explorer")
+
+data = layout.require_dataset()
+if data is None:
+    st.stop()
+
+ensure_defaults({"explore.split": "train", "explore.digit": "all", "explore.page": 1, "explore.preview_index": 0,
+                 "explore.lookup_split": "test", "explore.lookup_index": 0})
+settings.ensure_train_defaults()
+splits: dict[str, MnistSplit] = {"train": data.train, "test": data.test}
+PER_PAGE = 40
+
+st.subheader("Samples")
+split_column, digit_column, page_column = st.columns([1, 1, 1])
+split_name = split_column.radio("Split", list(splits), key="explore.split", horizontal=True)
+digit_choice = digit_column.selectbox("Digit", ["all", *range(10)], key="explore.digit")
+digit = None if digit_choice == "all" else int(digit_choice)
+split = splits[split_name]
+matches = len(explore.matching_indices(split, digit))
+pages = max(1, -(-matches // PER_PAGE))
+if st.session_state["explore.page"] > pages:
+    st.session_state["explore.page"] = 1
+page = page_column.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="explore.page")
+indices = explore.sample_page(split, digit, page - 1, PER_PAGE)
+st.caption(f"{matches:,} {split_name} images" + (f" of digit {digit}" if digit is not None else "") +
+           f" · showing {len(indices)} from #{indices[0] if indices else 0}")
+with st.container(key="sample-grid"):
+    layout.gallery(explore.pixels(split, indices),
+                   [f"#{i} · {label}" for i, label in zip(indices, explore.labels_of(split, indices))], columns=10,
+                   width=72)
+
+st.divider()
+stats = {name: resources.dataset_stats(data, name) for name in splits}
+left, right = st.columns(2)
+left.plotly_chart(charts.class_distribution({name: s.class_counts for name, s in stats.items()}),
+                  key="class-distribution")
+right.plotly_chart(charts.pixel_histogram(stats[split_name].pixel_counts), key="pixel-histogram")
+
+st.subheader(f"Mean image per digit ({split_name})")
+layout.gallery(stats[split_name].mean_images, [f"mean {d}" for d in range(10)], columns=10, width=72)
+
+st.divider()
+st.subheader("Augmentation preview")
+st.caption("One training image under the Train page's augmentation settings (the same sliders): eight random draws "
+           "of exactly what training applies.")
+controls, preview = st.columns([1, 2])
+with controls:
+    augmentation = settings.augmentation_controls(on_change=settings.mark_custom)
+    preview_index = st.number_input("Train image index", 0, len(data.train) - 1, step=1,
+                                    key="explore.preview_index")
+with preview:
+    original = explore.pixels(data.train, [preview_index])[0]
+    draws = explore.augmentation_preview(original, augmentation, count=8, seed=int(preview_index))
+    layout.gallery([original, *draws], ["original", *[f"draw {i + 1}" for i in range(8)]], columns=5,
+                   width=96)
+    if not st.session_state[settings.PREFIX + "augment"]:
+        st.info("Augmentation is off for training: tick “Augment training images” to train with it.")
+
+st.divider()
+st.subheader("Look up an image by index")
+lookup_split_column, lookup_index_column, lookup_image_column = st.columns([1, 1, 2])
+lookup_split = lookup_split_column.radio("Split", list(splits), key="explore.lookup_split", horizontal=True)
+if st.session_state["explore.lookup_index"] >= len(splits[lookup_split]):  # e.g. a train index, then split=test
+    st.session_state["explore.lookup_index"] = len(splits[lookup_split]) - 1
+lookup_index = lookup_index_column.number_input(f"Index (0–{len(splits[lookup_split]) - 1:,})", min_value=0,
+                                                max_value=len(splits[lookup_split]) - 1, step=1,
+                                                key="explore.lookup_index")
+label = explore.labels_of(splits[lookup_split], [lookup_index])[0]
+lookup_index_column.metric("Label", label)
+lookup_image_column.image(explore.enlarge(explore.pixels(splits[lookup_split], [lookup_index])[0], 8),
+                          caption=f"{lookup_split} #{lookup_index}: {label}", width=224)

@@ -1,0 +1,204 @@
+"""Train: pick a model and a recipe, Start, watch live curves, Stop; keep, save and download the result.
+
+Training runs in a background thread owned by this session (`mnist_core.runner.TrainingJob`); the live area is a
+fragment that polls the job's snapshot, so the page stays responsive and Stop acts at the next batch.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mnist_core.checkpoints import safe_checkpoint_path, write_checkpoint
+from mnist_core.config import OPTIMIZERS, SCHEDULERS
+from mnist_core.device import available_devices
+from mnist_core.errors import StudioError
+from mnist_core.models import REGISTRY
+from mnist_core.runner import CANCELLED, CRASHED, DIVERGED, DONE, FAILED, QUEUED, STOPPED, JobSnapshot, TrainingJob
+from studio_ui import charts, layout, resources, session, settings
+from studio_ui.settings import PREFIX
+
+POLL_SECONDS = 1.0  # how often the live area refreshes while training (cheap: a snapshot copy and three charts)
+
+layout.page_setup("Train", "🏋️")
+st.title("Train")
+settings.ensure_train_defaults()
+custom = settings.mark_custom
+
+# --- model and preset -------------------------------------------------------------------------------------------
+preset_column, model_column = st.columns(2)
+preset_column.selectbox("Preset", settings.preset_choices(), key=settings.PRESET_KEY, on_change=settings.apply_preset,
+                        help="each seed project's recipe, plus ours for speed and for accuracy")
+model_name = model_column.selectbox("Model", list(REGISTRY), key=PREFIX + "model", on_change=custom,
+                                    format_func=lambda name: f"{name}  (seed {REGISTRY[name].seed})"
+                                    if REGISTRY[name].seed != "—" else f"{name}  (ours)")
+spec = REGISTRY[model_name]
+
+with st.container(border=True, key="model-card"):
+    knob_values = {}
+    info_column, knob_column = st.columns([2, 1])
+    with knob_column:
+        for knob_name, knob in spec.knobs.items():
+            knob_values[knob_name] = st.slider(knob.label, knob.low, knob.high, step=knob.step,
+                                               key=settings.knob_key(model_name, knob_name), on_change=custom)
+    parameter_count, summary_rows = resources.model_overview(model_name, tuple(sorted(knob_values.items())))
+    with info_column:
+        st.markdown(f"**{model_name}** · seed {spec.seed} · **{parameter_count:,} parameters**")
+        st.caption(spec.description)
+        with st.expander("Model summary (layer, output shape, parameters)"):
+            st.dataframe(pd.DataFrame(summary_rows), hide_index=True, width="stretch", key="model-summary")
+
+# --- hyper-parameters -----------------------------------------------------------------------------------------------
+schedule_column, optimizer_column, extra_column = st.columns(3)
+with schedule_column:
+    st.markdown("**Schedule**")
+    st.select_slider("Epochs", settings.EPOCH_CHOICES, key=PREFIX + "epochs", on_change=custom)
+    st.select_slider("Batch size", settings.BATCH_SIZES, key=PREFIX + "batch_size", on_change=custom)
+    st.selectbox("Training images", settings.SUBSETS, key=PREFIX + "train_subset", on_change=custom,
+                 format_func=lambda n: "all 60,000" if n == 0 else f"first {n:,} (quick run)")
+    st.number_input("Seed", 0, 2**31 - 1, step=1, key=PREFIX + "seed", on_change=custom)
+    st.selectbox("Device", ["auto", *available_devices()], key=PREFIX + "device", on_change=custom)
+with optimizer_column:
+    st.markdown("**Optimizer**")
+    optimizer = st.selectbox("Optimizer", OPTIMIZERS, key=PREFIX + "optimizer", on_change=custom)
+    st.select_slider("Learning rate (log scale)", settings.LR_CHOICES, key=PREFIX + "lr", on_change=custom,
+                     format_func=lambda lr: f"{lr:g}")
+    if optimizer != "adadelta":
+        st.slider("Momentum" if optimizer == "sgd" else "β1", 0.0, 0.99, step=0.01, key=PREFIX + "momentum",
+                  on_change=custom)
+    if optimizer == "sgd":
+        st.checkbox("Nesterov momentum", key=PREFIX + "nesterov", on_change=custom)
+    st.select_slider("Weight decay", settings.WEIGHT_DECAYS, key=PREFIX + "weight_decay", on_change=custom,
+                     format_func=lambda wd: f"{wd:g}")
+    st.slider("Label smoothing", 0.0, 0.3, step=0.05, key=PREFIX + "label_smoothing", on_change=custom)
+with extra_column:
+    st.markdown("**Scheduler**")
+    scheduler = st.selectbox("Scheduler", SCHEDULERS, key=PREFIX + "scheduler", on_change=custom)
+    if scheduler == "step":
+        st.slider("Step size (epochs)", 1, 30, key=PREFIX + "step_size", on_change=custom)
+        st.slider("Decay factor γ", 0.05, 1.0, step=0.05, key=PREFIX + "gamma", on_change=custom)
+    elif scheduler == "onecycle":
+        st.slider("Warm-up fraction", 0.05, 0.95, step=0.05, key=PREFIX + "pct_start", on_change=custom)
+    st.markdown("**Augmentation**")
+    settings.augmentation_controls(on_change=custom)
+
+# --- start / stop ---------------------------------------------------------------------------------------------------
+job = session.current_job()
+busy = job is not None and not job.snapshot().finished
+start_column, stop_column, note_column = st.columns([1, 1, 4])
+start_pressed = start_column.button("Start training", type="primary", disabled=busy, key="train-start",
+                                    width="stretch")
+stop_column.button("Stop", disabled=not busy, key="train-stop", width="stretch",
+                   on_click=job.stop if busy else None, help="stops after the current batch; keeps the model so far")
+
+if start_pressed:
+    data = layout.require_dataset()
+    if data is not None:
+        try:
+            session.start_job(TrainingJob(settings.config_from_state(), data))
+        except StudioError as error:  # settings refused before anything starts
+            st.error(f"Not started: {error}")
+        else:
+            st.rerun()  # redraw with Start disabled, Stop enabled and the live area polling
+
+
+# --- live progress --------------------------------------------------------------------------------------------------
+def progress_text(snapshot: JobSnapshot) -> str:
+    if snapshot.status == QUEUED:
+        ahead = f" ({snapshot.queue_position} run(s) ahead)" if snapshot.queue_position else ""
+        return f"Waiting for the {snapshot.device} device{ahead}…"
+    return (f"Epoch {snapshot.epoch:.2f} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
+            f"{snapshot.total_steps:,} · {snapshot.images_per_second:,.0f} images/s · "
+            f"ETA {snapshot.eta:,.0f} s")
+
+
+def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
+    if snapshot.status == DONE:
+        st.success(f"Finished in {job.result.train_seconds:.1f} s of training: test accuracy "
+                   f"{job.result.test_accuracy:.2f} %. It is now the active model (see the run history below).")
+    elif snapshot.status in (STOPPED, CANCELLED):
+        st.info(f"Stopped: {snapshot.message}.")
+    elif snapshot.status == DIVERGED:
+        st.error(snapshot.message)
+    elif snapshot.status == FAILED:
+        st.error(f"Training could not run: {snapshot.message}")
+    elif snapshot.status == CRASHED:
+        st.error("Training crashed — this is a bug in MNIST Studio, not something you did. Details:")
+        st.exception(job.exception)
+
+
+def live_area() -> None:
+    job = session.current_job()
+    if job is None:
+        st.info("Choose a preset or your own settings, then press **Start training**. Curves appear here live.")
+        return
+    snapshot = job.snapshot()
+    if snapshot.finished and not session.is_collected(job):
+        st.rerun()  # the run just ended: redraw the whole page so it shows up as the active model and in history
+    st.progress(snapshot.fraction, text=progress_text(snapshot))
+    steps_per_epoch = snapshot.steps_per_epoch
+    last = snapshot.history[-1] if snapshot.history else None
+    metrics = st.columns(4)
+    metrics[0].metric("Epoch", f"{snapshot.epoch:.2f} / {snapshot.total_epochs:g}")
+    metrics[1].metric("Images/s", f"{snapshot.images_per_second:,.0f}")
+    metrics[2].metric("ETA", f"{snapshot.eta:,.0f} s" if not snapshot.finished else "—")
+    metrics[3].metric("Test accuracy", f"{last.test_accuracy:.2f} %" if last else "—")
+    outcome(job, snapshot)
+    loss_column, lr_column = st.columns(2)
+    loss_column.plotly_chart(charts.batch_loss(snapshot.batch_losses, steps_per_epoch), key="batch-loss")
+    lr_column.plotly_chart(charts.learning_rate(snapshot.learning_rates, steps_per_epoch), key="learning-rate")
+    if snapshot.history:
+        st.plotly_chart(charts.epoch_curves({"run": [record.to_dict() for record in snapshot.history]}),
+                        key="epoch-curves")
+    else:
+        st.caption("Per-epoch train/test loss and accuracy appear after the first evaluation.")
+
+
+st.subheader("Progress")
+with st.container(key="live-area"):
+    st.fragment(live_area, run_every=POLL_SECONDS if busy else None)()
+
+# --- run history, save, download -----------------------------------------------------------------------------------
+st.subheader("Run history")
+history = session.runs()
+if not history:
+    st.caption("Finished runs of this session appear here; the newest becomes the active model.")
+    st.stop()
+
+
+def settings_summary(config: dict) -> str:
+    schedule = config["scheduler"] + (f" {config['step_size']}×{config['gamma']:g}" if config["scheduler"] == "step"
+                                      else "")
+    augment = (f" · aug ±{config['rotation']:g}° ±{config['translate']:g} ±{config['scale']:g}"
+               if config.get("augment") else "")
+    return (f"{config['epochs']:g} ep · bs {config['batch_size']} · {config['optimizer']} lr {config['lr']:g} · "
+            f"{schedule}{augment}")
+
+
+st.dataframe(pd.DataFrame([{
+    "run": entry.source, "model": entry.name, "settings": settings_summary(entry.checkpoint.config),
+    "test accuracy %": entry.test_accuracy, "train seconds": entry.checkpoint.metrics.get("train_seconds"),
+    "epochs done": entry.checkpoint.metrics.get("epochs_done"),
+} for entry in history]), hide_index=True, width="stretch", key="run-history",
+    column_config={"test accuracy %": st.column_config.NumberColumn(format="%.2f"),
+                   "train seconds": st.column_config.NumberColumn(format="%.1f"),
+                   "epochs done": st.column_config.NumberColumn(format="%.2f")})
+
+with st.container(border=True, key="save-run"):
+    st.markdown("**Save or download a run**")
+    chosen = st.selectbox("Run", list(range(len(history)))[::-1], format_func=lambda i: history[i].label,
+                          key="save-run-choice")
+    entry = history[chosen]
+    name_column, save_column, download_column = st.columns([2, 1, 1], vertical_alignment="bottom")
+    name = name_column.text_input("File name in checkpoints/", value=f"{entry.name}-run{chosen + 1}",
+                                  key=f"save-name-{chosen}", max_chars=64)
+    if save_column.button("Save", key="save-button", width="stretch"):
+        try:
+            path = write_checkpoint(entry.payload(), safe_checkpoint_path(name))
+        except StudioError as error:  # bad name, existing file (never overwritten), unwritable folder
+            st.error(str(error))
+        else:
+            st.success(f"Saved as checkpoints/{path.name}; the Evaluate page lists it.")
+    download_column.download_button("Download .pt", resources.checkpoint_file_bytes(entry.key, entry),
+                                    file_name=f"{entry.name}-run{chosen + 1}.pt", mime="application/octet-stream",
+                                    key="download-button", width="stretch")

@@ -1,0 +1,188 @@
+"""Evaluate: accuracy, loss, confusion matrix (click a cell to see its images), per-class metrics, the most confident
+mistakes, correct predictions, and several runs or checkpoints compared."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+import streamlit as st
+
+from mnist_core import explore
+from mnist_core.checkpoints import MAX_CHECKPOINT_BYTES, list_checkpoints, load_checkpoint
+from mnist_core.errors import CheckpointError
+from mnist_core.models import count_parameters
+from studio_ui import charts, layout, resources, session
+from studio_ui.session import ModelEntry, ensure_defaults
+
+layout.page_setup("Evaluate", "📊")
+st.title("Evaluate")
+ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False, "evaluate.true": 0,
+                 "evaluate.predicted": 0})
+UPLOAD_KEY = "studio.upload"  # (uploaded file id, ModelEntry) of the last good upload of this session
+GALLERY_SIZE = 24
+
+
+def file_entry(path) -> ModelEntry:
+    key, loaded = resources.checkpoint_file(path)
+    return ModelEntry(loaded, "file", key)
+
+
+def model_choices() -> dict[str, Callable[[], ModelEntry]]:
+    """Every model the session can evaluate, by label; files load only when chosen."""
+    choices: dict[str, Callable[[], ModelEntry]] = {}
+    for entry in reversed(session.runs()):
+        choices[f"{entry.source} · {entry.name}"] = lambda entry=entry: entry
+    for path in list_checkpoints():
+        choices[resources.display_path(path)] = lambda path=path: file_entry(path)
+    return choices
+
+
+def uploaded_entry() -> ModelEntry | None:
+    """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad."""
+    upload = st.file_uploader("Checkpoint file (.pt)", type=["pt", "pth"], key="evaluate-upload",
+                              help=f"an MNIST Studio checkpoint, at most {MAX_CHECKPOINT_BYTES // 2**20} MB; "
+                                   f"it is read with weights_only, so it cannot run code")
+    if upload is None:
+        return None
+    kept = st.session_state.get(UPLOAD_KEY)
+    if kept and kept[0] == upload.file_id:
+        return kept[1]
+    raw = upload.getvalue()
+    try:
+        loaded = load_checkpoint(raw, name=f"upload: {upload.name}")
+    except CheckpointError as error:
+        st.error(f"{error}. The active model is unchanged.")
+        return None
+    entry = ModelEntry(loaded, "upload", resources.upload_key(raw))
+    st.session_state[UPLOAD_KEY] = (upload.file_id, entry)
+    return entry
+
+
+# --- which model ------------------------------------------------------------------------------------------------
+active = session.active_model()
+source_column, detail_column = st.columns([1, 2])
+source = source_column.radio("Model to evaluate", ["Active model", "Saved or trained", "Upload"],
+                             key="evaluate.source")
+entry: ModelEntry | None = None
+with detail_column:
+    if source == "Active model":
+        entry = active
+        if entry is None:
+            st.error(layout.default_model_problem())
+    elif source == "Saved or trained":
+        choices = model_choices()
+        if st.session_state.get("evaluate.choice") not in choices:
+            st.session_state.pop("evaluate.choice", None)
+        label = st.selectbox("Run of this session or file in checkpoints/", list(choices), key="evaluate.choice")
+        if label is not None:
+            try:
+                entry = choices[label]()
+            except CheckpointError as error:
+                st.error(f"{error}. The active model is unchanged.")
+    else:
+        entry = uploaded_entry()
+    if entry is not None:
+        st.caption(f"**{entry.name}** from {entry.source} · {count_parameters(entry.checkpoint.model):,} parameters")
+        if active is None or entry.key != active.key:
+            if st.button("Make this the active model", key="evaluate-activate",
+                         help="the Sketch page and the sidebar use the active model"):
+                session.set_active(entry)
+                st.rerun()
+        else:
+            st.caption("This is the active model.")
+if entry is None:
+    st.stop()
+
+data = layout.require_dataset()
+if data is None:
+    st.stop()
+report = resources.evaluation(entry.key, entry.checkpoint.model, data)
+labels = data.test.labels
+
+# --- headline numbers and the confusion matrix -------------------------------------------------------------------
+errors = explore.off_diagonal_total(report.confusion)
+metric_columns = st.columns(4)
+metric_columns[0].metric("Test accuracy", f"{report.accuracy:.2f} %")
+metric_columns[1].metric("Test loss", f"{report.loss:.4f}")
+metric_columns[2].metric("Mistakes", f"{errors:,} of {len(labels):,}")
+metric_columns[3].metric("Parameters", f"{count_parameters(entry.checkpoint.model):,}")
+
+
+def select_clicked_cell() -> None:
+    """on_select of the heatmap: a clicked cell sets the true/predicted selectboxes."""
+    points = st.session_state["confusion-matrix"].selection.points
+    if points and "customdata" in points[0]:
+        st.session_state["evaluate.true"], st.session_state["evaluate.predicted"] = points[0]["customdata"][:2]
+
+
+st.subheader("Confusion matrix")
+matrix_column, cell_column = st.columns([3, 2])
+with matrix_column:
+    normalised = st.toggle("Row-normalised (share of each true digit)", key="evaluate.normalised")
+    cell = (st.session_state["evaluate.true"], st.session_state["evaluate.predicted"])
+    values = explore.row_normalised(report.confusion) if normalised else report.confusion
+    st.plotly_chart(charts.confusion_heatmap(values, report.confusion, normalised, cell), key="confusion-matrix",
+                    on_select=select_clicked_cell, selection_mode="points")
+with cell_column:
+    true_column, predicted_column = st.columns(2)
+    true_digit = true_column.selectbox("True digit", range(10), key="evaluate.true")
+    predicted_digit = predicted_column.selectbox("Predicted digit", range(10), key="evaluate.predicted")
+    indices = report.cell(labels, true_digit, predicted_digit, limit=GALLERY_SIZE)
+    count = report.confusion[true_digit][predicted_digit]
+    st.markdown(f"**{count:,}** test images of a **{true_digit}** read as **{predicted_digit}**"
+                + (f" (first {len(indices)})" if count > len(indices) else ""))
+    with st.container(key="cell-images"):
+        layout.gallery(explore.pixels(data.test, indices),
+                       [f"#{i} · {float(report.confidences[i]):.0%}" for i in indices], columns=6, width=64)
+
+st.subheader("Per-class metrics")
+st.dataframe(pd.DataFrame(report.per_class), hide_index=True, width="stretch", key="per-class",
+             column_config={name: st.column_config.NumberColumn(format="%.4f")
+                            for name in ("precision", "recall", "f1")})
+
+mistakes_tab, correct_tab = st.tabs(["Most confident mistakes", "Correct predictions"])
+with mistakes_tab:
+    mistakes = report.mistakes(labels, limit=GALLERY_SIZE)
+    layout.gallery(explore.pixels(data.test, [m["index"] for m in mistakes]),
+                   [f"#{m['index']} · {m['true']}→{m['predicted']} · {m['confidence']:.0%}" for m in mistakes],
+                   columns=8, width=84)
+with correct_tab:
+    correct = report.correct(labels, limit=GALLERY_SIZE)
+    layout.gallery(explore.pixels(data.test, [c["index"] for c in correct]),
+                   [f"#{c['index']} · {c['predicted']} · {c['confidence']:.0%}" for c in correct], columns=8,
+                   width=84)
+
+# --- compare -------------------------------------------------------------------------------------------------------
+st.subheader("Compare runs and checkpoints")
+choices = model_choices()
+# A file deleted meanwhile must leave the selection, or the multiselect refuses its stale value.
+st.session_state["evaluate.compare"] = [label for label in st.session_state.get("evaluate.compare", list(choices)[:2])
+                                        if label in choices]
+picked = st.multiselect("Pick two or more", list(choices), key="evaluate.compare")
+compared: dict[str, ModelEntry] = {}
+for label in picked:
+    try:
+        compared[label] = choices[label]()
+    except CheckpointError as error:
+        st.error(f"{label}: {error}")
+if len(compared) < 2:
+    st.caption("Train a run or save a checkpoint to have something to compare with the default model.")
+    st.stop()
+rows = []
+for label, candidate in compared.items():
+    candidate_report = resources.evaluation(candidate.key, candidate.checkpoint.model, data)
+    config = candidate.checkpoint.config
+    rows.append({"model": label, "architecture": candidate.name,
+                 "parameters": count_parameters(candidate.checkpoint.model),
+                 "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
+                 "epochs": candidate.checkpoint.metrics.get("epochs_done", config.get("epochs")),
+                 "train seconds": candidate.checkpoint.metrics.get("train_seconds")})
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table",
+             column_config={"test accuracy %": st.column_config.NumberColumn(format="%.2f"),
+                            "test loss": st.column_config.NumberColumn(format="%.4f"),
+                            "train seconds": st.column_config.NumberColumn(format="%.1f")})
+histories = {label: candidate.checkpoint.history for label, candidate in compared.items()
+             if candidate.checkpoint.history}
+if histories:
+    st.plotly_chart(charts.epoch_curves(histories), key="compare-curves")

@@ -1,0 +1,67 @@
+"""Sketch: draw a digit (white ink on black) or upload a picture; see the 28×28 image the model reads, its prediction
+and the probability of every digit. Works without the dataset: it only needs a model."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas  # a Components v2 element: importable only inside a running app
+
+from mnist_core.errors import ImageError
+from mnist_core.explore import enlarge
+from mnist_core.sketch import LOW_CONFIDENCE, open_image, predict
+from studio_ui import charts, layout, session
+from studio_ui.session import ensure_defaults
+
+layout.page_setup("Sketch", "✏️")
+st.title("Sketch")
+ensure_defaults({"sketch.input": "Draw", "sketch.stroke_width": 20})
+CANVAS_GENERATION_KEY = "studio.canvas_generation"  # a new canvas key = an empty canvas (the Clear button)
+CANVAS_SIDE = 280
+
+model_entry = session.active_model()
+if model_entry is None:
+    st.error(layout.default_model_problem())
+    st.stop()
+st.caption(f"Reading with **{model_entry.name}** from {model_entry.source}. Change it on the Evaluate page.")
+
+input_column, result_column = st.columns([1, 1], gap="large")
+image = None  # what to classify: the canvas pixels or the uploaded picture
+with input_column:
+    mode = st.radio("Input", ["Draw", "Upload an image"], key="sketch.input", horizontal=True)
+    if mode == "Draw":
+        stroke_width = st.slider("Stroke width", 8, 40, key="sketch.stroke_width")
+        generation = st.session_state.setdefault(CANVAS_GENERATION_KEY, 0)
+        canvas = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
+                           height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True,
+                           key=f"sketch-canvas-{generation}")
+        if st.button("Clear", key="sketch-clear", icon="🧹"):
+            st.session_state[CANVAS_GENERATION_KEY] = generation + 1
+            st.rerun()
+        image = canvas.image_data
+    else:
+        upload = st.file_uploader("Picture of a digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif",
+                                                               "tiff"], key="sketch-upload",
+                                  help="any size, dark ink on light paper or light on dark")
+        if upload is not None:
+            try:
+                image = open_image(upload.getvalue(), name=upload.name)
+            except ImageError as error:
+                st.error(str(error))
+            else:
+                st.image(image, caption=upload.name, width=CANVAS_SIDE)
+
+with result_column:
+    reading = predict(model_entry.checkpoint.model, image) if image is not None else None
+    if reading is None or reading.empty:
+        st.info("The canvas is empty: draw a digit, large and centred, with the mouse or a finger."
+                if mode == "Draw" else "Upload a picture of one handwritten digit.")
+    else:
+        seen_column, metric_column = st.columns(2)
+        metric_column.metric("Prediction", reading.digit, help="the digit with the highest probability")
+        metric_column.caption(f"confidence {reading.confidence:.0%}")
+        seen_column.image(enlarge(reading.image28, 4), caption="what the model sees (28×28)", width=112,
+                          clamp=True)
+        if reading.low_confidence:
+            st.warning(f"This does not look much like a digit to the model: its best guess has only "
+                       f"{reading.confidence:.0%} (below {LOW_CONFIDENCE:.0%}). Try a clearer, larger digit.")
+        st.plotly_chart(charts.probabilities(reading.probabilities, reading.digit), key="probabilities")

@@ -1,0 +1,93 @@
+"""Plotly figures for the pages. Inputs are plain lists (from `mnist_core`), outputs are figures; no tensor math."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+DIGITS = list(range(10))
+_COMPACT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320)
+
+
+def class_distribution(counts_by_split: dict[str, Sequence[int]]) -> go.Figure:
+    figure = go.Figure([go.Bar(name=name, x=DIGITS, y=list(counts), text=list(counts), textposition="outside")
+                        for name, counts in counts_by_split.items()])
+    figure.update_layout(title="Images per digit", barmode="group", xaxis=dict(title="digit", dtick=1),
+                         yaxis_title="images", **_COMPACT)
+    return figure
+
+
+def pixel_histogram(pixel_counts: Sequence[int]) -> go.Figure:
+    figure = go.Figure(go.Bar(x=list(range(256)), y=list(pixel_counts), marker_line_width=0))
+    figure.update_layout(title="Pixel intensities (log scale: most pixels are background 0)", bargap=0,
+                         xaxis_title="intensity (0 = black, 255 = white)", yaxis=dict(title="pixels", type="log"),
+                         **_COMPACT)
+    return figure
+
+
+def batch_loss(batch_losses: Sequence[tuple[int, float]], steps_per_epoch: float) -> go.Figure:
+    epochs = [step / steps_per_epoch for step, _ in batch_losses] if steps_per_epoch else []
+    figure = go.Figure(go.Scatter(x=epochs, y=[loss for _, loss in batch_losses], mode="lines", name="train loss"))
+    figure.update_layout(title="Train loss per batch", xaxis_title="epoch", yaxis=dict(title="loss", type="log"),
+                         **_COMPACT)
+    return figure
+
+
+def learning_rate(learning_rates: Sequence[tuple[int, float]], steps_per_epoch: float) -> go.Figure:
+    epochs = [step / steps_per_epoch for step, _ in learning_rates] if steps_per_epoch else []
+    figure = go.Figure(go.Scatter(x=epochs, y=[lr for _, lr in learning_rates], mode="lines", name="lr"))
+    figure.update_layout(title="Learning rate", xaxis_title="epoch", yaxis_title="lr", **_COMPACT)
+    return figure
+
+
+def epoch_curves(runs: dict[str, Sequence[dict[str, Any]]]) -> go.Figure:
+    """Loss and accuracy per epoch (train dashed, test solid) for one run or overlaid for several."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss per epoch", "Accuracy per epoch (%)"))
+    single = len(runs) == 1
+    for name, history in runs.items():
+        epochs = [record["epoch"] for record in history]
+        for column, metric in ((1, "loss"), (2, "accuracy")):
+            for split, dash in (("train", "dash"), ("test", "solid")):
+                if not single and split == "train":
+                    continue  # comparing runs: test curves only, or the chart turns into spaghetti
+                label = f"{split} {metric}" if single else f"{name} · test {metric}"
+                figure.add_trace(go.Scatter(x=epochs, y=[record[f"{split}_{metric}"] for record in history],
+                                            mode="lines+markers", name=label, line=dict(dash=dash),
+                                            legendgroup=name, showlegend=column == 1 or single), row=1, col=column)
+    figure.update_xaxes(title_text="epoch")
+    figure.update_layout(**{**_COMPACT, "height": 360, "margin": dict(l=10, r=10, t=50, b=10)})
+    return figure
+
+
+def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequence[int]], normalised: bool,
+                      selected: tuple[int, int] | None = None) -> go.Figure:
+    """Rows = true digit, columns = predicted. Invisible markers over the cells make a click select that cell."""
+    text = [[f"{value:.1%}" if normalised else f"{value:,.0f}" for value in row] for row in matrix]
+    figure = go.Figure(go.Heatmap(z=matrix, x=DIGITS, y=DIGITS, text=text, texttemplate="%{text}",
+                                  colorscale="Blues", hoverinfo="skip", showscale=True))
+    cells = [(true, predicted) for true in DIGITS for predicted in DIGITS]
+    figure.add_trace(go.Scatter(
+        x=[p for _, p in cells], y=[t for t, _ in cells], mode="markers",
+        marker=dict(size=34, symbol="square", opacity=0.01, color="black"),
+        customdata=[[t, p, counts[t][p]] for t, p in cells],
+        hovertemplate="true %{customdata[0]} → predicted %{customdata[1]}: %{customdata[2]} images<extra></extra>",
+        showlegend=False))
+    if selected is not None:
+        figure.add_shape(type="rect", x0=selected[1] - 0.5, x1=selected[1] + 0.5, y0=selected[0] - 0.5,
+                         y1=selected[0] + 0.5, line=dict(color="#ff4b4b", width=3))
+    figure.update_layout(title="Confusion matrix (click a cell)", height=520, margin=dict(l=10, r=10, t=40, b=10),
+                         xaxis=dict(title="predicted digit", dtick=1, constrain="domain"),
+                         yaxis=dict(title="true digit", dtick=1, autorange="reversed", scaleanchor="x"),
+                         clickmode="event+select", dragmode=False)
+    return figure
+
+
+def probabilities(values: Sequence[float], predicted: int | None) -> go.Figure:
+    colours = ["#ff4b4b" if digit == predicted else "#7f9cc4" for digit in DIGITS]
+    figure = go.Figure(go.Bar(x=DIGITS, y=list(values), marker_color=colours,
+                              text=[f"{v:.0%}" if v >= 0.01 else "" for v in values], textposition="outside"))
+    figure.update_layout(title="Probability per digit", xaxis=dict(title="digit", dtick=1),
+                         yaxis=dict(title="probability", range=[0, 1.1], tickformat=".0%"), **_COMPACT)
+    return figure

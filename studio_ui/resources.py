@@ -1,0 +1,115 @@
+"""Heavy objects behind `st.cache_resource`: the dataset, checkpoint files, dataset statistics and evaluations.
+
+Cached objects are shared by every session of the server and only ever read (models stay in eval mode), so one
+copy of MNIST and of each checkpoint serves all users.
+
+Test data injection: a test (or a notebook) may put an `mnist_core.data.Mnist` into
+`st.session_state[TEST_DATA_KEY]`; that session then uses it instead of the files under the data root.
+AppTest does this with the synthetic `tiny_mnist` fixture so page tests need neither the real data nor minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from mnist_core.checkpoints import DEFAULT_CHECKPOINT, PROJECT_ROOT, LoadedCheckpoint, checkpoint_bytes, load_checkpoint
+from mnist_core.data import DatasetStatus, Mnist, MnistSplit, dataset_status, load_mnist, resolve_data_root
+from mnist_core.evaluate import EvaluationReport, evaluate
+from mnist_core.explore import SplitStats, split_stats
+from mnist_core.models import build_model, count_parameters, model_summary
+
+TEST_DATA_KEY = "studio.test_data"
+
+
+def injected_data() -> Mnist | None:
+    data = st.session_state.get(TEST_DATA_KEY)
+    return data if isinstance(data, Mnist) else None
+
+
+def data_status() -> DatasetStatus:
+    """The sidebar's word on the data: found / will download / problem (with the fix in its message)."""
+    if injected_data() is not None:
+        return DatasetStatus(Path("(injected)"), "found", "using test data injected into this session")
+    return dataset_status()
+
+
+def dataset_key() -> str:
+    """Names the dataset this session uses, for caches keyed by it."""
+    data = injected_data()
+    return f"injected:{id(data)}" if data is not None else f"root:{resolve_data_root().resolve()}"
+
+
+@st.cache_resource(show_spinner="Loading MNIST (downloading it first if it is missing)…", max_entries=2)
+def _load_mnist(root: str) -> Mnist:
+    return load_mnist(root)  # a DataError is not cached: the next run tries again
+
+
+def load_dataset() -> Mnist:
+    """Both splits as CPU tensors; raises `DataError` (with the fix) when the data cannot be had."""
+    return injected_data() or _load_mnist(str(resolve_data_root().resolve()))
+
+
+@st.cache_resource(show_spinner="Counting digits and pixels…", max_entries=4)
+def _split_stats(key: str, split_name: str, _split: MnistSplit) -> SplitStats:
+    return split_stats(_split)
+
+
+def dataset_stats(data: Mnist, split_name: str) -> SplitStats:
+    return _split_stats(dataset_key(), split_name, getattr(data, split_name))
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=32)
+def _checkpoint_file(path: str, modified_ns: int, size: int) -> LoadedCheckpoint:
+    return load_checkpoint(path, name=display_path(Path(path)))
+
+
+def display_path(path: Path) -> str:
+    """`checkpoints/x.pt` for files of the project, the full path otherwise."""
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def checkpoint_file(path: Path) -> tuple[str, LoadedCheckpoint]:
+    """(cache key, checkpoint) for a file; the key changes when the file does. Raises `CheckpointError`."""
+    stat = path.stat() if path.is_file() else None
+    modified_ns, size = (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
+    loaded = _checkpoint_file(str(path), modified_ns, size)
+    return f"file:{path.resolve()}:{modified_ns}:{size}", loaded
+
+
+def default_checkpoint() -> tuple[str, LoadedCheckpoint]:
+    return checkpoint_file(DEFAULT_CHECKPOINT)
+
+
+def upload_key(raw: bytes) -> str:
+    return "upload:" + hashlib.sha256(raw).hexdigest()
+
+
+@st.cache_resource(show_spinner="Evaluating on the 10,000 test images…", max_entries=16)
+def _evaluation(model_key: str, data_key: str, _model: Any, _split: MnistSplit) -> EvaluationReport:
+    return evaluate(_model, _split)
+
+
+def evaluation(model_key: str, model: Any, data: Mnist) -> EvaluationReport:
+    """The test-split evaluation of a model, computed once per (model, dataset) for the whole server."""
+    return _evaluation(model_key, dataset_key(), model, data.test)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def model_overview(model_name: str, knob_items: tuple[tuple[str, float], ...]) -> tuple[int, list[dict[str, Any]]]:
+    """(parameter count, torchsummary-style rows) of a registry model with the given knob values."""
+    model = build_model(model_name, **dict(knob_items))
+    rows = [{**row, "output shape": " × ".join(map(str, row["output shape"]))} for row in model_summary(model)]
+    return count_parameters(model), rows
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def checkpoint_file_bytes(model_key: str, _entry: Any) -> bytes:
+    """A model entry's (`session.ModelEntry`) checkpoint file as bytes for the download button, made once per model."""
+    return checkpoint_bytes(_entry.payload())

@@ -1,0 +1,88 @@
+"""The Train page's settings: their widgets' session keys, choices, presets, and the `TrainConfig` they make.
+
+Every setting is a widget keyed `train.<TrainConfig field>`, so a preset is applied by writing those keys, and the
+Dataset explorer's augmentation preview reads the very same values the next run will train with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import streamlit as st
+
+from mnist_core.config import PRESETS, TrainConfig, preset_config
+from mnist_core.data import Augmentation
+from mnist_core.models import get_spec
+from studio_ui.session import ensure_defaults
+
+PREFIX = "train."
+PRESET_KEY = "train.preset"
+CUSTOM = "custom"
+# Log-spaced learning rates (1-2-3-5 per decade) plus 1.0 for Adadelta: every preset's lr is one of them.
+LR_CHOICES = sorted({round(mantissa * 10.0 ** exponent, 8) for exponent in range(-5, 0)
+                     for mantissa in (1, 2, 3, 5)} | {1.0, 2.0})
+BATCH_SIZES = [16, 32, 64, 100, 128, 256, 512, 1024, 2048]
+EPOCH_CHOICES = [0.25, 0.5] + list(range(1, 31)) + [40, 50]
+WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1]
+SUBSETS = [0, 1000, 5000, 10000, 30000]  # 0 = the whole training split
+# The TrainConfig fields the page exposes (the rest keep TrainConfig's defaults).
+EXPOSED = ("model", "epochs", "batch_size", "lr", "optimizer", "momentum", "nesterov", "weight_decay", "scheduler",
+           "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation", "translate", "scale", "seed",
+           "device")
+
+
+def knob_key(model: str, knob: str) -> str:
+    return f"{PREFIX}knob.{model}.{knob}"
+
+
+def _values_of(config: TrainConfig) -> dict[str, Any]:
+    values = {PREFIX + name: getattr(config, name) for name in EXPOSED}
+    values[PREFIX + "train_subset"] = config.train_subset or 0
+    spec = get_spec(config.model)
+    values.update({knob_key(config.model, name): config.model_kwargs.get(name, knob.default)
+                   for name, knob in spec.knobs.items()})
+    return values
+
+
+def ensure_train_defaults() -> None:
+    ensure_defaults({PRESET_KEY: "fastest to 99 %", **_values_of(preset_config("fastest to 99 %"))})
+
+
+def apply_preset() -> None:
+    """on_change of the preset select: write the preset's settings into the widgets' keys."""
+    preset = st.session_state[PRESET_KEY]
+    if preset != CUSTOM:
+        st.session_state.update(_values_of(preset_config(preset)))
+
+
+def mark_custom() -> None:
+    """on_change of any setting: the settings no longer are the preset's."""
+    st.session_state[PRESET_KEY] = CUSTOM
+
+
+def preset_choices() -> list[str]:
+    return [CUSTOM, *PRESETS]
+
+
+def config_from_state() -> TrainConfig:
+    """The TrainConfig the widgets describe (not yet validated)."""
+    state = st.session_state
+    model = state[PREFIX + "model"]
+    values = {name: state[PREFIX + name] for name in EXPOSED}
+    values["epochs"] = float(values["epochs"])
+    values["train_subset"] = state[PREFIX + "train_subset"] or None
+    knobs = {name: state.get(knob_key(model, name), knob.default) for name, knob in get_spec(model).knobs.items()}
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(model_kwargs=knobs, **{k: v for k, v in values.items() if k in names})
+
+
+def augmentation_controls(on_change: Any = None) -> Augmentation:
+    """The augmentation checkbox and sliders (Train page and explorer share them); returns what they set."""
+    st.checkbox("Augment training images", key=PREFIX + "augment", on_change=on_change,
+                help="random rotation, shift and zoom of each training image, batched on the device")
+    st.slider("Rotation (± degrees)", 0.0, 30.0, step=1.0, key=PREFIX + "rotation", on_change=on_change)
+    st.slider("Shift (± fraction of the side)", 0.0, 0.3, step=0.01, key=PREFIX + "translate", on_change=on_change)
+    st.slider("Scale (± relative zoom)", 0.0, 0.3, step=0.01, key=PREFIX + "scale", on_change=on_change)
+    state = st.session_state
+    return Augmentation(state[PREFIX + "rotation"], state[PREFIX + "translate"], state[PREFIX + "scale"])
