@@ -74,7 +74,15 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen, log_path: Path
 
 @pytest.fixture(scope="session")
 def app_server(mnist_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start `streamlit run app.py` on a free loopback port; yield its base URL; always stop it."""
+    """Start `streamlit run app.py` on a free loopback port; yield its base URL; always stop it.
+
+    MNIST_STUDIO_E2E_URL=http://127.0.0.1:8501 points the tests at an app you already run instead (handy while
+    working on a page: no server start per test run).
+    """
+    external_url = os.environ.get("MNIST_STUDIO_E2E_URL")
+    if external_url:
+        yield external_url.rstrip("/")
+        return
     port = free_loopback_port()
     log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     env = dict(os.environ, MNIST_DATA_ROOT=str(Path(mnist_root).resolve()), PYTHONUNBUFFERED="1")

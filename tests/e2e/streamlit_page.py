@@ -1,0 +1,108 @@
+"""Small helpers to drive a Streamlit app in Playwright without sleeping blindly.
+
+Streamlit marks the app root with `data-test-script-state` ("running", "notRunning", ...). A widget change is sent
+to the server over the websocket, and only then does a rerun start, so "notRunning" right after a click can still
+be the state *before* the rerun. `StreamlitTab` counts websocket frames so a wait can insist on "something was sent,
+the server answered, the script is idle and nothing has arrived for a moment".
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.e2e.strokes import Stroke, densify
+
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+EXCEPTION = '[data-testid="stException"]'
+QUIET_S = 0.4  # no websocket traffic for this long after "notRunning" = the rerun's output has all arrived
+
+# URL paths of the pages (Streamlit derives them from pages/N_Title.py -> /Title).
+PAGE_PATHS = {"home": "/", "dataset": "/Dataset_Explorer", "train": "/Train", "evaluate": "/Evaluate",
+              "sketch": "/Sketch"}
+
+
+@dataclass
+class StreamlitTab:
+    page: Page
+    frames_sent: int = 0
+    frames_received: int = 0
+    last_frame_at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.page.on("websocket", self._watch)
+
+    def _watch(self, socket) -> None:
+        socket.on("framesent", self._sent)
+        socket.on("framereceived", self._received)
+
+    def _sent(self, _payload) -> None:
+        self.frames_sent += 1
+        self.last_frame_at = time.monotonic()
+
+    def _received(self, _payload) -> None:
+        self.frames_received += 1
+        self.last_frame_at = time.monotonic()
+
+    # -- waiting -------------------------------------------------------------------------------------------
+    def wait_idle(self, timeout_s: float = 60.0, sent_before: int | None = None) -> None:
+        """Wait until the script is idle and the websocket has been quiet for QUIET_S.
+
+        With `sent_before`, first wait until the browser has sent a frame after that count (the widget
+        change reached the server), so an idle state from before the rerun is not mistaken for the result.
+        """
+        deadline = time.monotonic() + timeout_s
+        if sent_before is not None:
+            while self.frames_sent <= sent_before:
+                if time.monotonic() > deadline:
+                    raise AssertionError("the browser never sent the change to the Streamlit server")
+                self.page.wait_for_timeout(50)
+        while True:
+            remaining_ms = max(1.0, (deadline - time.monotonic()) * 1000)
+            self.page.wait_for_selector(IDLE, timeout=remaining_ms)
+            if time.monotonic() - self.last_frame_at >= QUIET_S and self.page.locator(IDLE).count() == 1:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the app did not settle within {timeout_s:.0f} s")
+            self.page.wait_for_timeout(100)
+
+    def open(self, name: str, timeout_s: float = 90.0) -> None:
+        """Load a page by its short name and wait until its first run is complete."""
+        self.page.goto(PAGE_PATHS[name])
+        self.page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_s * 1000)
+        self.wait_idle(timeout_s)
+
+    # -- checks --------------------------------------------------------------------------------------------
+    def assert_no_exception(self) -> None:
+        """No Streamlit exception box and no Python traceback text anywhere on the page."""
+        expect(self.page.locator(EXCEPTION)).to_have_count(0)
+        body = self.page.locator("body").inner_text()
+        assert "Traceback" not in body, body[:3000]
+
+    def metric(self, label: str) -> Locator:
+        """The `st.metric` whose label is exactly `label`."""
+        return self.page.locator('[data-testid="stMetric"]').filter(
+            has=self.page.locator('[data-testid="stMetricLabel"]', has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")))
+
+    def sidebar_text(self) -> str:
+        return self.page.locator('[data-testid="stSidebar"]').inner_text()
+
+    # -- drawing -------------------------------------------------------------------------------------------
+    def draw(self, canvas: Locator, strokes: list[Stroke]) -> None:
+        """Replay strokes as real mouse drags on `canvas` (press, move in small steps, release), then wait
+        for the rerun the last release triggers."""
+        for stroke in strokes:
+            box = canvas.bounding_box()
+            assert box is not None, "the canvas is not visible"
+            points = densify(stroke, spacing=8.0)
+            sent_before = self.frames_sent
+            self.page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+            self.page.mouse.down()
+            for x, y in points[1:]:
+                self.page.mouse.move(box["x"] + x, box["y"] + y)
+            self.page.mouse.up()
+            # Each stroke ends in its own rerun; waiting for it keeps the strokes from racing the reruns.
+            self.wait_idle(sent_before=sent_before)
