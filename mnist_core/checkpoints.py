@@ -11,7 +11,9 @@ import io
 import os
 import pickle
 import re
+import struct
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -67,11 +69,8 @@ def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write atomically: a temp file in the same folder, fsync, then rename over the target.
-
-    A process killed at any moment leaves either the old file or the new one, never a half-written one.
-    """
+def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse a checkpoint path that cannot be written (or would be overwritten) — before minutes of training."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder: give a file name such as {path / 'model.pt'}")
@@ -79,6 +78,21 @@ def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite
         raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        raise CheckpointError(f"cannot write into {path.parent} ({error.strerror or error}): choose a writable "
+                              f"folder") from None
+
+
+def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write atomically: a temp file in the same folder, fsync, then rename over the target.
+
+    A process killed at any moment leaves either the old file or the new one, never a half-written one.
+    """
+    path = Path(path)
+    check_writable(path, overwrite)
+    try:
         handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
     except OSError as error:
         raise CheckpointError(f"cannot write into {path.parent} ({error.strerror}): choose a writable folder") from None
@@ -90,29 +104,45 @@ def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite
         if overwrite:
             os.replace(handle.name, path)
         else:
-            os.link(handle.name, path)  # fails if the name appeared meanwhile: never a silent overwrite
-            os.unlink(handle.name)
-    except FileExistsError:
-        os.unlink(handle.name)
-        raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)") from None
-    except BaseException:
+            _publish_without_overwrite(Path(handle.name), path)
+    except BaseException as error:
         if os.path.exists(handle.name):
             os.unlink(handle.name)
+        if isinstance(error, FileExistsError):
+            raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)") from None
+        if isinstance(error, OSError):
+            raise CheckpointError(f"cannot write {path} ({error.strerror or error}): free some disk space or choose "
+                                  f"another folder (nothing was overwritten)") from None
         raise
     return path
 
 
+def _publish_without_overwrite(temp: Path, path: Path) -> None:
+    """Give the finished temp file its final name, failing with FileExistsError if that name is taken."""
+    try:
+        os.link(temp, path)  # atomic and refuses an existing name: the name appearing meanwhile is never overwritten
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links (FAT, some network shares): check, then rename
+        if path.exists():
+            raise FileExistsError(path) from None
+        os.replace(temp, path)
+        return
+    os.unlink(temp)
+
+
 def safe_checkpoint_path(name: str, directory: Path = CHECKPOINT_DIR) -> Path:
     """`checkpoints/<name>.pt` for a user-typed name, refusing anything that could leave the folder."""
+    typed = name
     name = name.strip()
     if name.endswith(".pt"):
         name = name[:-3]
     if not _SAFE_NAME.match(name):
-        raise CheckpointError(f"{name!r} is not a usable name: use 1–64 letters, digits, '.', '_' or '-', "
+        raise CheckpointError(f"{typed!r} is not a usable name: use 1–64 letters, digits, '.', '_' or '-', "
                               f"starting with a letter or digit (no folders)")
     path = (directory / f"{name}.pt").resolve()
     if path.parent != directory.resolve():
-        raise CheckpointError(f"{name!r} would be saved outside {directory}: use a plain name")
+        raise CheckpointError(f"{typed!r} would be saved outside {directory}: use a plain name")
     return path
 
 
@@ -153,7 +183,9 @@ def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
 
 def _safe_torch_load(raw: bytes, label: str) -> Any:
     try:
-        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the user gets our one sentence instead
+            warnings.simplefilter("ignore")
+            return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "weights_only" in str(error) or "Unsupported global" in str(error) or "GLOBAL" in str(error):
             raise CheckpointError(f"{label} holds Python objects, not just tensors; it was refused without running "
@@ -161,7 +193,7 @@ def _safe_torch_load(raw: bytes, label: str) -> Any:
                                   f"MNIST Studio") from None
         raise CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated or damaged)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, UnicodeDecodeError, AttributeError,
-            TypeError, IndexError, KeyError, MemoryError):
+            TypeError, IndexError, KeyError, MemoryError, OverflowError, struct.error):
         raise CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated, damaged or of another "
                               f"kind): use a .pt checkpoint saved by MNIST Studio") from None
 
@@ -174,7 +206,7 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{label} is not an MNIST Studio checkpoint (format {found!r}, expected {FORMAT!r})")
     model_name = payload.get("model")
-    if model_name not in REGISTRY:
+    if not isinstance(model_name, str) or model_name not in REGISTRY:
         raise CheckpointError(f"{label} is for model {model_name!r}, which this version does not know "
                               f"(known: {', '.join(REGISTRY)})")
     model_kwargs = payload.get("model_kwargs") or {}
@@ -183,12 +215,12 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
         raise CheckpointError(f"{label} is damaged: model_kwargs/state_dict are missing")
     try:
         model = REGISTRY[model_name].build(**model_kwargs)
-    except (ConfigError, TypeError) as error:
+    except (ConfigError, TypeError, ValueError, RuntimeError) as error:  # torch layers refuse odd sizes with these
         raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({error})") from None
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError) as error:
-        detail = str(error).splitlines()[0][:200]
+        detail = _first_problem(str(error))
         raise CheckpointError(f"{label} does not fit the {model_name} architecture ({detail}): the weights were "
                               f"saved for a different model") from None
     if not all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
@@ -198,6 +230,13 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
                             _plain(payload.get("history"), list), _plain(payload.get("metrics"), dict),
                             str(payload.get("created", "")), label)
+
+
+def _first_problem(load_error: str) -> str:
+    """The first concrete line of load_state_dict's error ("size mismatch for fc1.weight: ..."), shortened."""
+    lines = [line.strip() for line in load_error.splitlines() if line.strip()]
+    detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "unknown difference")
+    return detail if len(detail) <= 160 else detail[:157] + "..."
 
 
 def _plain(value: Any, kind: type) -> Any:

@@ -1,6 +1,7 @@
 """`python -m mnist_core models|train|evaluate|predict` — the command-line face of the library.
 
-Exit codes: 0 ok, 2 bad input (one line on stderr, no traceback), 130 interrupted. With `--json` the last stdout
+Exit codes: 0 ok, 2 bad input (one line on stderr, no traceback), 1 a bug (one line; MNIST_STUDIO_DEBUG=1 shows the
+traceback), 130 interrupted. With `--json` the last stdout
 line of every command is one JSON value.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from dataclasses import replace
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mnist_core.errors import StudioError
+
+DEBUG_ENV = "MNIST_STUDIO_DEBUG"  # =1: let unexpected errors show their traceback
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,34 +80,51 @@ def _config_from_args(args: argparse.Namespace) -> Any:
                   "label_smoothing", "augment", "rotation", "translate", "scale", "seed", "device", "train_subset",
                   "eval_every") if getattr(args, name) is not None}
     if args.model_kwarg:
-        kwargs = {}
-        for item in args.model_kwarg:
-            key, _, value = item.partition("=")
-            try:
-                kwargs[key] = int(value) if value.lstrip("-").isdigit() else float(value)
-            except ValueError:
-                raise StudioError(f"--model-kwarg {item!r} must look like name=number") from None
-        overrides["model_kwargs"] = kwargs
+        overrides["model_kwargs"] = _model_kwargs(config.model, args.model_kwarg)
     return replace(config, **overrides).validate()
 
 
+def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
+    """`--model-kwarg width=48` items -> {"width": 48}, typed like the knob (whole numbers for layer sizes)."""
+    from mnist_core.models import get_spec
+
+    knobs = get_spec(model).knobs
+    kwargs: dict[str, int | float] = {}
+    for item in items:
+        key, _, text = item.partition("=")
+        try:
+            value = float(text)
+        except ValueError:
+            raise StudioError(f"--model-kwarg {item!r} must look like name=number") from None
+        if key in knobs and isinstance(knobs[key].default, int):
+            if not value.is_integer():
+                raise StudioError(f"--model-kwarg {item!r}: {key} must be a whole number")
+            value = int(value)
+        kwargs[key] = value
+    return kwargs  # unknown names and out-of-range values are refused by the model's own checks
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from mnist_core.checkpoints import CHECKPOINT_DIR, save_result
+    from mnist_core.checkpoints import CHECKPOINT_DIR, check_writable, save_result
     from mnist_core.data import load_mnist
     from mnist_core.errors import TrainingDiverged
     from mnist_core.train import fit
 
     config = _config_from_args(args)
     out = Path(args.out) if args.out else CHECKPOINT_DIR / f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}.pt"
-    if out.exists() and not args.overwrite:  # refuse before spending minutes on training
-        raise StudioError(f"{out} already exists: choose another --out or pass --overwrite")
+    if out.exists() and not out.is_dir() and not args.overwrite:
+        raise StudioError(f"{out} already exists: choose another --out or pass --overwrite (nothing was overwritten)")
+    check_writable(out, args.overwrite)  # refuse before spending minutes on training, not after
     data = load_mnist(args.data_root)
     stop = threading.Event()
     try:
         result = fit(config, data, [_TqdmProgress()], stop)
     except TrainingDiverged as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
+        # The last good weights are worth keeping when an evaluation point was reached before the loss blew up.
+        if error.result is not None and error.result.history:
+            saved = save_result(error.result, out, overwrite=args.overwrite)
+            raise StudioError(f"{error}; saved them to {saved}") from None
+        raise
     saved = save_result(result, out, overwrite=args.overwrite)
     summary = {"model": config.model, "epochs": result.epochs_done, "device": result.device,
                "train_seconds": round(result.train_seconds, 3), "eval_seconds": round(result.eval_seconds, 3),
@@ -220,3 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except Exception as error:  # noqa: BLE001 — the last line of defence: one line, never a wall of traceback
+        import torch
+
+        if isinstance(error, torch.OutOfMemoryError):
+            sys.stderr.write("error: the device ran out of memory: lower --batch-size or use a smaller model\n")
+            return 2
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        first_line = (str(error).splitlines() or [""])[0][:200]
+        sys.stderr.write(f"internal error ({type(error).__name__}: {first_line}): this is a bug in MNIST Studio, "
+                         f"please report it; run with {DEBUG_ENV}=1 for the traceback\n")
+        return 1

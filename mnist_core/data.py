@@ -7,9 +7,11 @@ path. Normalisation and augmentation run batched on the device (`affine_grid` + 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -90,9 +92,12 @@ def _verify_checksums(root: Path) -> None:
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         if key not in _verified:
             digest = hashlib.sha256()
-            with open(path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
+            try:
+                with open(path, "rb") as handle:
+                    for chunk in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(chunk)
+            except OSError as error:
+                raise DataError(f"cannot read {path} ({error.strerror or error}): check its permissions") from None
             _verified[key] = digest.hexdigest() == sha256
         if not _verified[key]:
             raise DataError(f"{path} is corrupt (its SHA-256 is not MNIST's): replace it with a fresh copy "
@@ -126,17 +131,26 @@ def _download(root: Path) -> None:
     try:
         raw_folder(root).mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise DataError(f"cannot create {raw_folder(root)} to download MNIST ({error.strerror}): "
-                        f"choose a writable --data-root or {DATA_ROOT_ENV}") from None
+        raise DataError(f"MNIST is not in {raw_folder(root)} and that folder cannot be created to download it "
+                        f"({error.strerror or error}): choose a writable --data-root or {DATA_ROOT_ENV}, or copy the "
+                        f"four MNIST IDX files there") from None
     try:
-        for train in (True, False):
-            MNIST(str(root), train=train, download=True)
+        # torchvision prints its progress on stdout; keep stdout for results (the CLI's last line is JSON).
+        with contextlib.redirect_stdout(sys.stderr):
+            for train in (True, False):
+                MNIST(str(root), train=train, download=True)
     except Exception as error:  # torchvision raises RuntimeError/URLError/OSError depending on what failed
-        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
-        raise DataError(f"MNIST is not in {raw_folder(root)} and downloading it failed ({reason}): "
+        raise DataError(f"MNIST is not in {raw_folder(root)} and downloading it failed ({_reason(error)}): "
                         f"{_fix_hint(root)}") from None
     if _size_problems(root):
         raise DataError(f"the MNIST download into {raw_folder(root)} is incomplete: {_fix_hint(root)}")
+
+
+def _reason(error: BaseException) -> str:
+    """A short reason: torchvision lists every mirror it tried, the last line says what went wrong with the last one
+    (e.g. "<urlopen error [Errno -3] Temporary failure in name resolution>")."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(error).__name__)[:160]
 
 
 @dataclass

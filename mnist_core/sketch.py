@@ -8,14 +8,16 @@ Used by the Sketch page and `predict`. An image without ink is reported as empty
 from __future__ import annotations
 
 import io
+import math
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
 from mnist_core.data import MEAN, STD
@@ -49,39 +51,67 @@ class SketchPrediction:
 
 
 def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
-    """Open an image file or bytes with size limits; every failure is an ImageError naming the file."""
+    """Open an image file or bytes with size limits; every failure is an ImageError naming the file.
+
+    The pixel limit is checked on the header, before anything is decoded, so a 10000×10000 picture (or a tiny
+    "decompression bomb" file that claims to be huge) costs neither memory nor time.
+    """
     label = name or (str(source) if not isinstance(source, (bytes, bytearray)) else "uploaded file")
     if isinstance(source, (bytes, bytearray)):
-        if len(source) == 0:
-            raise ImageError(f"{label} is empty (0 bytes): choose an image file (PNG, JPEG…)")
-        if len(source) > MAX_FILE_BYTES:
-            raise ImageError(f"{label} is larger than {MAX_FILE_BYTES // 2**20} MB: use a smaller image")
+        size = len(source)
         stream: io.BytesIO | Path = io.BytesIO(bytes(source))
     else:
         stream = Path(source)
         if not stream.is_file():
             raise ImageError(f"{label} does not exist or is not a file")
-        if stream.stat().st_size == 0:
-            raise ImageError(f"{label} is empty (0 bytes): choose an image file (PNG, JPEG…)")
+        size = stream.stat().st_size
+    if size == 0:
+        raise ImageError(f"{label} is empty (0 bytes): choose an image file (PNG, JPEG…)")
+    if size > MAX_FILE_BYTES:
+        raise ImageError(f"{label} is {size / 2**20:.0f} MB, larger than {MAX_FILE_BYTES // 2**20} MB: use a smaller image")
+    limit = f"the limit is {MAX_IMAGE_PIXELS // 10**6} megapixels, about {math.isqrt(MAX_IMAGE_PIXELS)} pixels square"
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns (and, above twice its own limit, raises) for huge images; our own, lower limit decides.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(stream)
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
-                raise ImageError(f"{label} is {width}×{height} pixels; the limit is {MAX_IMAGE_PIXELS // 10**6} "
-                                 f"megapixels: crop or shrink it")
-            if image.mode in ("P", "PA") or image.mode.startswith("I;16"):
-                image.load()
+                raise ImageError(f"{label} is {width}×{height} pixels; {limit}: crop or shrink it")
             image.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at reduced size: cheap for huge photos
             image.load()
+            ImageOps.exif_transpose(image, in_place=True)  # phone photos: turn the digit upright as the camera saw it
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
+        raise ImageError(f"{label} has too many pixels; {limit}: crop or shrink it") from None
+    except UnidentifiedImageError:
         raise ImageError(f"{label} is not an image this app can read: use PNG, JPEG, BMP, GIF or WebP") from None
-    except (OSError, ValueError, SyntaxError, EOFError):
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError):
         raise ImageError(f"{label} is damaged or truncated: it could not be decoded") from None
     return image
+
+
+def _gray_levels(image: Image.Image) -> np.ndarray:
+    """float32 [H, W] in [0, 1] for any mode: palette, 16/32-bit, float, RGB(A), with or without transparency."""
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if "A" in image.getbands():
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha, gray = rgba[:, :, 3], rgba[:, :, :3].mean(2)
+        if alpha.min() >= 0.99:
+            return gray
+        # Real transparency: the ink is what is opaque, whatever colour the invisible pixels happen to hold.
+        # Lay the picture on a backdrop that contrasts with its opaque part, then read it like any other.
+        opaque = alpha > 0.5
+        backdrop = 1.0 if opaque.any() and np.median(gray[opaque]) < 0.5 else 0.0
+        return alpha * gray + (1.0 - alpha) * backdrop
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # 16/32-bit and float pictures use any range (12-bit scans, 0…1 or 0…255 floats): stretch it to 0…1.
+        gray = np.asarray(image, dtype=np.float32)
+        span = gray.max() - gray.min()
+        return (gray - gray.min()) / span if span > 0 else np.zeros_like(gray)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
 def ink_map(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -97,25 +127,7 @@ def ink_map(image: Image.Image | np.ndarray) -> np.ndarray:
     if max(image.size) > WORK_SIDE:
         image = image.copy()
         image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if "A" in image.getbands():
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-        alpha = rgba[:, :, 3]
-        if alpha.min() < 0.99:  # real transparency: ink is whatever is opaque and differs from the background
-            gray = rgba[:, :, :3].mean(2)
-            opaque = alpha > 0.5
-            background = np.median(gray[~opaque]) if (~opaque).any() else 0.0
-            contrast = np.abs(gray - np.median(gray[opaque])) if opaque.sum() < alpha.size else 0
-            return np.clip(alpha * np.maximum(contrast, 1.0 - np.abs(gray - background)), 0, 1).astype(np.float32) \
-                if opaque.any() else np.zeros_like(alpha)
-        image = image.convert("RGB")
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        gray = np.asarray(image, dtype=np.float32)
-        span = gray.max() - gray.min()
-        gray = (gray - gray.min()) / span if span > 0 else np.zeros_like(gray)
-    else:
-        gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    gray = _gray_levels(image)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     background = float(np.median(border))
     ink = np.abs(gray - background)  # polarity-free: distance from the background level

@@ -1,0 +1,71 @@
+"""Helpers shared by the CLI, robustness and real-data tests: run the CLI, check its contract, make test files."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m mnist_core ARGS` in a fresh interpreter (exactly what a user runs), from the repository root."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("MNIST_STUDIO_DEBUG", None)  # the user's view: no debug tracebacks
+    return subprocess.run([sys.executable, "-m", "mnist_core", *map(str, args)], cwd=REPO_ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(returncode: int, stderr: str, *expected_words: str) -> str:
+    """The ★ contract for bad input: exit 2, one `error: ...` line on stderr, no traceback. Returns the message."""
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert returncode == 2, f"exit {returncode}, stderr: {stderr}"
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    for word in expected_words:
+        assert word.lower() in lines[0].lower(), f"{word!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def assert_clean_failure(process: subprocess.CompletedProcess, *expected_words: str) -> str:
+    return assert_one_line_error(process.returncode, process.stderr, *expected_words)
+
+
+def last_json(stdout: str) -> Any:
+    """The ★ contract with --json: the last stdout line is one JSON value."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert lines, "no output on stdout"
+    return json.loads(lines[-1])
+
+
+def digit_image(kind: str = "bar", size: int = 120, ink: int = 255, background: int = 0) -> Image.Image:
+    """A hand-made grayscale 'digit': a vertical bar (a 1) or a ring (a 0), drawn at a natural size."""
+    image = Image.new("L", (size, size), background)
+    draw = ImageDraw.Draw(image)
+    line = max(1, size // 12)
+    if kind == "bar":
+        draw.line([(size // 2, size // 6), (size // 2, size * 5 // 6)], fill=ink, width=line)
+    else:
+        draw.ellipse([size // 4, size // 6, size * 3 // 4, size * 5 // 6], outline=ink, width=line)
+    return image
+
+
+def png_bytes(image: Image.Image, **save_options: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", **save_options)
+    return buffer.getvalue()
+
+
+def mnist_png(image28: np.ndarray, path: Path, scale: int = 4) -> Path:
+    """Write a real MNIST image (uint8 [28, 28], white on black) as a larger PNG, as a user's file would be."""
+    Image.fromarray(np.asarray(image28, dtype=np.uint8)).resize((28 * scale, 28 * scale), Image.Resampling.NEAREST) \
+        .save(path)
+    return path

@@ -1,0 +1,98 @@
+"""TrainConfig: presets are valid, and settings that cannot train are refused with a message saying what to change."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from mnist_core.config import PRESETS, TrainConfig, preset_config, recipe_for_model
+from mnist_core.errors import ConfigError
+from mnist_core.models import REGISTRY
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_is_a_valid_config(preset: str) -> None:
+    config = preset_config(preset).validate()
+    assert config.model in REGISTRY
+
+
+@pytest.mark.parametrize("model", list(REGISTRY))
+def test_every_model_has_a_valid_recipe(model: str) -> None:
+    assert recipe_for_model(model).validate().model == model
+
+
+def test_seed_004_preset_is_the_seeds_recipe() -> None:
+    config = preset_config("seed 004")
+    assert (config.model, config.optimizer, config.lr, config.momentum) == ("tiny-bn", "sgd", 0.02, 0.9)
+    assert (config.scheduler, config.step_size, config.gamma, config.epochs) == ("step", 6, 0.1, 15)
+    assert config.augment and config.rotation == 7.0
+
+
+def test_preset_overrides_win() -> None:
+    assert preset_config("seed 002", epochs=2).epochs == 2
+
+
+@pytest.mark.parametrize("changes, words", [
+    (dict(train_subset=100, batch_size=200), "batch size must be between 2 and the number of training images (100)"),
+    (dict(batch_size=60_001), "batch size"),
+    (dict(batch_size=1), "batch size"),
+    (dict(epochs=0), "epochs must be more than 0"),
+    (dict(epochs=-1), "epochs must be more than 0"),
+    (dict(epochs=float("nan")), "epochs"),
+    (dict(epochs=10_000), "at most 1000"),
+    (dict(lr=float("nan")), "learning rate"),
+    (dict(lr=float("inf")), "learning rate"),
+    (dict(lr=0.0), "learning rate must be above 0"),
+    (dict(lr=-0.1), "learning rate"),
+    (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop': choose sgd, adam, adamw, adadelta"),
+    (dict(scheduler="plateau"), "unknown scheduler 'plateau'"),
+    (dict(momentum=1.0), "momentum"),
+    (dict(momentum=float("nan")), "momentum"),
+    (dict(optimizer="adam", nesterov=True), "Nesterov"),
+    (dict(weight_decay=-1), "weight decay"),
+    (dict(label_smoothing=1.0), "label smoothing"),
+    (dict(rotation=200), "rotation"),
+    (dict(translate=0.9), "shift"),
+    (dict(device="tpu"), "unknown device 'tpu'"),
+    (dict(train_subset=70_000), "train subset must be 2…60000"),
+    (dict(eval_every=0), "eval_every"),
+    (dict(model="resnet"), "unknown model 'resnet'"),
+    (dict(model="nf-cnn", model_kwargs={"nf": 999}), "out of range"),
+    (dict(model="fast", model_kwargs={"depth": 3}), "no setting depth"),
+])
+def test_settings_that_cannot_train_are_refused_with_a_clear_message(changes: dict, words: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        replace(TrainConfig(), **changes).validate()
+    assert words.lower() in str(refused.value).lower()
+
+
+def test_batch_size_equal_to_the_subset_is_allowed() -> None:
+    TrainConfig(train_subset=64, batch_size=64).validate()
+
+
+def test_unknown_preset_lists_the_presets() -> None:
+    with pytest.raises(ConfigError, match="unknown preset 'seed 999'.*seed 004"):
+        preset_config("seed 999")
+
+
+def test_to_dict_round_trips_and_ignores_unknown_keys() -> None:
+    config = preset_config("seed 003")
+    values = {**config.to_dict(), "from_a_future_version": 1}
+    assert TrainConfig.from_dict(values) == config
+
+
+@pytest.mark.xfail(strict=True, reason="config.py bug (lead's file): validate() does not bound the seed; "
+                                       "torch.manual_seed(2**70) raises ValueError 'Overflow when unpacking long long' "
+                                       "inside fit, after the data is loaded")
+def test_seed_too_large_for_torch_is_refused() -> None:
+    with pytest.raises(ConfigError, match="seed"):
+        TrainConfig(seed=2**70).validate()
+
+
+@pytest.mark.xfail(strict=True, reason="config.py/train.py bug (lead's files): validate() accepts any eval_every > 0; "
+                                       "fit builds a set of ceil(epochs / eval_every) evaluation points, so "
+                                       "--eval-every 1e-12 hangs (hours, unbounded memory) before the first batch")
+def test_absurdly_frequent_evaluation_is_refused() -> None:
+    with pytest.raises(ConfigError, match="eval"):
+        TrainConfig(eval_every=1e-12).validate()

@@ -1,0 +1,136 @@
+"""The data pipeline on synthetic tensors and fake data roots (no real MNIST needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_core.data import (DATA_ROOT_ENV, MEAN, MNIST_FILES, STD, Augmentation, Mnist, MnistSplit, augment,
+                             batch_indices, batches_per_epoch, dataset_status, normalize, prepare_batch, raw_folder,
+                             resolve_data_root)
+
+
+def test_data_root_comes_from_argument_then_environment_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
+    assert resolve_data_root() == Path("./data")
+    monkeypatch.setenv(DATA_ROOT_ENV, "/from/env")
+    assert resolve_data_root() == Path("/from/env")
+    assert resolve_data_root("/from/flag") == Path("/from/flag")
+
+
+def test_normalize_standardises_like_training() -> None:
+    images = torch.zeros(2, 28, 28, dtype=torch.uint8)
+    images[:, :, 1] = 255
+    result = normalize(images)
+    assert result.shape == (2, 1, 28, 28) and result.dtype == torch.float32
+    assert result[0, 0, 0, 0].item() == pytest.approx(-MEAN / STD)
+    assert result[0, 0, 0, 1].item() == pytest.approx((1 - MEAN) / STD)
+
+
+def test_prepare_batch_without_augmentation_equals_normalize() -> None:
+    images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
+    assert torch.equal(prepare_batch(images), normalize(images))
+    assert torch.equal(prepare_batch(images, Augmentation()), normalize(images))
+
+
+def _square_images(count: int) -> torch.Tensor:
+    images = torch.zeros(count, 1, 28, 28)
+    images[:, :, 10:18, 10:18] = 1.0
+    return images
+
+
+def test_augmentation_is_off_by_default_and_returns_the_input_untouched() -> None:
+    images = _square_images(2)
+    assert not Augmentation().enabled
+    assert augment(images, Augmentation()) is images
+
+
+def test_augmentation_moves_pixels_reproducibly_per_generator_seed() -> None:
+    images = _square_images(8)
+    jitter = Augmentation(rotation=15, translate=0.1, scale=0.1)
+    first = augment(images, jitter, torch.Generator().manual_seed(1))
+    again = augment(images, jitter, torch.Generator().manual_seed(1))
+    other = augment(images, jitter, torch.Generator().manual_seed(2))
+    assert first.shape == images.shape
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+    assert not torch.allclose(first, images)
+    assert first.min() >= 0 and first.max() <= 1 + 1e-6  # zero padding = background, bilinear stays in range
+    # A small affine jitter keeps the ink: the total brightness changes by at most the zoom (±10 % per side).
+    assert torch.allclose(first.sum((1, 2, 3)), images.sum((1, 2, 3)), rtol=0.3)
+
+
+def test_translation_only_shifts_the_centre_of_mass() -> None:
+    images = _square_images(64)
+    shifted = augment(images, Augmentation(translate=0.1), torch.Generator().manual_seed(0))
+    columns = torch.arange(28.0)
+    centre_x = (shifted.sum(2).squeeze(1) * columns).sum(1) / shifted.sum((1, 2, 3))
+    assert (centre_x - 13.5).abs().max() <= 0.1 * 28 + 0.5  # never more than the allowed shift
+    assert (centre_x - 13.5).abs().max() > 1.0  # but it does move
+
+
+@pytest.mark.parametrize("count, batch_size", [(10, 3), (10, 5), (11, 5), (1, 4), (2, 2)])
+def test_batch_indices_cover_every_sample_once_and_drop_a_lone_last_sample(count: int, batch_size: int) -> None:
+    batches = list(batch_indices(count, batch_size, torch.device("cpu"), torch.Generator().manual_seed(0)))
+    seen = torch.cat(batches).tolist()
+    lone_last = count % batch_size == 1 and count > 1  # BatchNorm cannot train on one sample
+    assert len(seen) == len(set(seen)) == (count - 1 if lone_last else count)
+    assert set(seen) <= set(range(count))
+    assert all(len(batch) <= batch_size for batch in batches)
+    assert all(len(batch) > 1 for batch in batches) or count == 1
+    assert len(batches) == batches_per_epoch(count, batch_size)
+
+
+def test_batch_indices_shuffle_follows_the_generator() -> None:
+    def order(seed: int) -> list[int]:
+        return torch.cat(list(batch_indices(100, 10, torch.device("cpu"), torch.Generator().manual_seed(seed)))).tolist()
+
+    assert order(0) == order(0)
+    assert order(0) != order(1)
+    assert torch.cat(list(batch_indices(8, 3, torch.device("cpu"), shuffle=False))).tolist() == list(range(8))
+
+
+def test_split_subset_length_and_device_move(tiny_mnist: Mnist) -> None:
+    part = tiny_mnist.train.subset(10)
+    assert len(part) == 10 and part.images.shape == (10, 28, 28) and part.images.dtype == torch.uint8
+    moved = tiny_mnist.to("cpu")
+    assert torch.equal(moved.test.labels, tiny_mnist.test.labels)
+    assert isinstance(moved.train, MnistSplit)
+
+
+def _fake_raw_files(root: Path, sizes: dict[str, int] | None = None) -> Path:
+    """IDX files of MNIST's sizes but empty content (sparse: no disk, no time)."""
+    folder = raw_folder(root)
+    folder.mkdir(parents=True)
+    for name, (size, _) in MNIST_FILES.items():
+        with open(folder / name, "wb") as handle:
+            handle.truncate((sizes or {}).get(name, size))
+    return folder
+
+
+def test_status_found_when_all_four_files_have_mnist_sizes(tmp_path: Path) -> None:
+    _fake_raw_files(tmp_path)
+    status = dataset_status(tmp_path)
+    assert status.state == "found" and str(raw_folder(tmp_path)) in status.message
+
+
+def test_status_will_download_an_empty_root(tmp_path: Path) -> None:
+    status = dataset_status(tmp_path / "nothing-here")
+    assert status.state == "will download"
+    assert "downloads on first use" in status.message
+
+
+def test_status_reports_a_truncated_file_as_a_problem(tmp_path: Path) -> None:
+    _fake_raw_files(tmp_path, {"t10k-labels-idx1-ubyte": 100})
+    status = dataset_status(tmp_path)
+    assert status.state == "problem"
+    assert "t10k-labels-idx1-ubyte has 100 bytes, expected 10008" in status.message
+
+
+def test_status_reports_a_root_that_is_a_file(tmp_path: Path) -> None:
+    root = tmp_path / "mnist.zip"
+    root.write_bytes(b"not a folder")
+    status = dataset_status(root)
+    assert status.state == "problem" and "is a file, not a folder" in status.message

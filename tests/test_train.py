@@ -1,0 +1,174 @@
+"""The one training loop, on the synthetic `tiny_mnist` (512 train / 256 test images whose label is a bar's position)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from dataclasses import replace
+
+import pytest
+import torch
+
+import mnist_core.train as train_module
+from mnist_core.config import OPTIMIZERS, SCHEDULERS, TrainConfig
+from mnist_core.data import Mnist
+from mnist_core.errors import TrainingDiverged
+from mnist_core.train import BatchReport, Callback, EpochRecord, TrainResult, TrainStart, fit, make_optimizer
+
+# Small and quick: 8 batches per epoch of the 512 synthetic training images.
+QUICK = TrainConfig(model="seed-net", epochs=1, batch_size=64, lr=0.003, optimizer="adam", device="cpu", log_every=1)
+
+
+class Recorder(Callback):
+    """Remembers every call, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def on_train_start(self, start: TrainStart) -> None:
+        self.calls.append(("start", start))
+
+    def on_batch_end(self, report: BatchReport) -> None:
+        self.calls.append(("batch", report))
+
+    def on_epoch_end(self, record: EpochRecord) -> None:
+        self.calls.append(("epoch", record))
+
+    def on_train_end(self, result: TrainResult) -> None:
+        self.calls.append(("end", result))
+
+    def of(self, kind: str) -> list:
+        return [value for name, value in self.calls if name == kind]
+
+
+def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+def test_fit_learns_the_synthetic_digits(tiny_mnist: Mnist) -> None:
+    result = fit(replace(QUICK, epochs=2, lr=0.01, log_every=20), tiny_mnist)
+    assert result.test_accuracy > 50  # chance is 10 %
+    assert [record.epoch for record in result.history] == [1.0, 2.0]
+    assert result.history[-1].train_loss < result.history[0].train_loss
+    assert result.device == "cpu" and not result.stopped
+    assert not result.model.training
+    assert result.train_seconds > 0 and result.eval_seconds > 0
+
+
+def test_callbacks_are_called_in_order_with_consistent_numbers(tiny_mnist: Mnist) -> None:
+    recorder = Recorder()
+    result = fit(replace(QUICK, epochs=2, log_every=3), tiny_mnist, [recorder])
+    kinds = [name for name, _ in recorder.calls]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("start") == kinds.count("end") == 1
+    start = recorder.of("start")[0]
+    assert (start.total_steps, start.steps_per_epoch) == (16, 8)
+    steps = [report.step for report in recorder.of("batch")]
+    assert steps == [3, 6, 8, 9, 12, 15, 16]  # every 3 batches, plus each evaluation point
+    assert all(math.isfinite(report.loss) and report.images_per_second > 0 for report in recorder.of("batch"))
+    assert recorder.of("epoch") == result.history and len(result.history) == 2
+    assert recorder.of("end")[0] is result
+
+
+def test_fractional_evaluation_points(tiny_mnist: Mnist) -> None:
+    result = fit(replace(QUICK, eval_every=0.5), tiny_mnist)
+    assert [record.epoch for record in result.history] == [0.5, 1.0]
+
+
+def test_stop_event_returns_the_model_trained_so_far(tiny_mnist: Mnist) -> None:
+    stop = threading.Event()
+
+    class StopAfterTwoBatches(Callback):
+        def on_batch_end(self, report: BatchReport) -> None:
+            if report.step == 2:
+                stop.set()
+
+    result = fit(replace(QUICK, epochs=3), tiny_mnist, [StopAfterTwoBatches()], stop)
+    assert result.stopped
+    assert result.epochs_done == pytest.approx(2 / 8)  # stopped between batches 2 and 3 of 24
+    assert len(result.history) == 1 and math.isfinite(result.test_accuracy)  # the books are closed with an evaluation
+    assert result.model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_a_stop_requested_before_the_start_trains_nothing_but_still_returns(tiny_mnist: Mnist) -> None:
+    stop = threading.Event()
+    stop.set()
+    result = fit(QUICK, tiny_mnist, [], stop)
+    assert result.stopped and result.history == []
+
+
+def test_huge_learning_rate_diverges_with_a_clear_error_keeping_finite_weights(tiny_mnist: Mnist) -> None:
+    config = replace(QUICK, model="nf-cnn", model_kwargs={"nf": 8}, optimizer="sgd", lr=100.0, eval_every=0.25)
+    with pytest.raises(TrainingDiverged) as diverged:
+        fit(config, tiny_mnist)
+    message = str(diverged.value)
+    assert "training diverged" in message and "lower the learning rate (it was 100)" in message
+    result = diverged.value.result
+    assert isinstance(result, TrainResult)
+    assert all(torch.isfinite(value).all() for value in result.model.state_dict().values())
+
+
+def test_divergence_restores_the_weights_of_the_last_evaluation(tiny_mnist: Mnist,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Poison the weights two batches after the first evaluation: the loss turns NaN, the epoch-1 weights come back."""
+    built: list[torch.nn.Module] = []
+    real_build = train_module.build_model
+    monkeypatch.setattr(train_module, "build_model", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
+    at_epoch_end: dict[str, torch.Tensor] = {}
+
+    class Poison(Callback):
+        def on_epoch_end(self, record: EpochRecord) -> None:
+            at_epoch_end.update(_state(built[0]))
+
+        def on_batch_end(self, report: BatchReport) -> None:
+            if report.step == 10:
+                with torch.no_grad():
+                    next(built[0].parameters()).fill_(float("nan"))
+
+    with pytest.raises(TrainingDiverged, match="at batch 11 of 16.*the weights from epoch 1 were kept") as diverged:
+        fit(replace(QUICK, epochs=2), tiny_mnist, [Poison()])
+    result = diverged.value.result
+    assert [record.epoch for record in result.history] == [1.0]
+    kept = result.model.state_dict()
+    for key, value in at_epoch_end.items():
+        assert torch.equal(kept[key], value), key
+
+
+def test_same_seed_same_model_other_seed_other_model(tiny_mnist: Mnist) -> None:
+    config = replace(QUICK, epochs=0.5)
+    first, again, other = (fit(replace(config, seed=seed), tiny_mnist) for seed in (7, 7, 8))
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[key]), key
+    assert first.batch_losses == again.batch_losses
+    assert any(not torch.equal(value, other.model.state_dict()[key])
+               for key, value in first.model.state_dict().items())
+
+
+@pytest.mark.parametrize("optimizer, scheduler", list(itertools.product(OPTIMIZERS, SCHEDULERS)))
+def test_every_optimizer_and_scheduler_trains_a_few_batches(tiny_mnist: Mnist, optimizer: str, scheduler: str) -> None:
+    lr = 1.0 if optimizer == "adadelta" else 0.01
+    config = replace(QUICK, model="fast", model_kwargs={"width": 8}, optimizer=optimizer, scheduler=scheduler, lr=lr,
+                     epochs=1, batch_size=128, step_size=1, weight_decay=1e-4, train_subset=256)
+    result = fit(config, tiny_mnist)
+    assert len(result.batch_losses) == 2 and all(math.isfinite(loss) for _, loss in result.batch_losses)
+    final_lr = result.history[-1].lr
+    if scheduler == "none":
+        assert final_lr == pytest.approx(lr)
+    else:
+        assert 0 <= final_lr < lr  # cosine, one-cycle and step (2 batches = 1 epoch of the subset) all decay by now
+
+
+def test_sgd_nesterov_and_adam_betas_reach_the_optimizer() -> None:
+    parameters = [torch.nn.Parameter(torch.zeros(1))]
+    sgd = make_optimizer(replace(QUICK, optimizer="sgd", momentum=0.8, nesterov=True), parameters, torch.device("cpu"))
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.8
+    adam = make_optimizer(replace(QUICK, optimizer="adamw", momentum=0.7, beta2=0.9, weight_decay=0.05), parameters,
+                          torch.device("cpu"))
+    assert isinstance(adam, torch.optim.AdamW) and adam.defaults["betas"] == (0.7, 0.9)
+
+
+def test_result_metrics_summarise_the_run(tiny_mnist: Mnist) -> None:
+    result = fit(replace(QUICK, epochs=0.25), tiny_mnist)
+    metrics = result.metrics()
+    assert metrics["test_accuracy"] == result.history[-1].test_accuracy
+    assert set(metrics) >= {"test_accuracy", "test_loss", "train_seconds", "epochs_done", "stopped", "device"}
