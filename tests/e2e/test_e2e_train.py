@@ -1,0 +1,126 @@
+"""Train page in a real browser: a quick run to the end, then a longer run stopped by the user.
+
+Both runs must show progress and curves, and each must become the session's active model (the sidebar says so).
+A small model (seed-net) on a 1,000-image subset keeps the first run to seconds on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Locator, expect
+
+from tests.e2e.streamlit_page import StreamlitTab
+
+pytestmark = pytest.mark.browser
+
+SMALL_MODEL = "seed-net"
+TRAINING_TIMEOUT_MS = 120_000  # generous: two other processes may share the 2 CPU cores
+
+
+@pytest.fixture()
+def train(browser, app_server: str) -> Iterator[StreamlitTab]:
+    from tests.e2e.conftest import VIEWPORT
+
+    context = browser.new_context(viewport=VIEWPORT, base_url=app_server)
+    context.set_default_timeout(30_000)
+    tab = StreamlitTab(context.new_page())
+    try:
+        tab.open("train")
+        yield tab
+    finally:
+        context.close()
+
+
+def widget(tab: StreamlitTab, test_id: str, label: str) -> Locator:
+    """The widget of kind `test_id` (stSelectbox, stSlider…) whose label is exactly `label`."""
+    return tab.page.get_by_test_id(test_id).filter(
+        has=tab.page.get_by_test_id("stWidgetLabel").get_by_text(label, exact=True))
+
+
+def choose(tab: StreamlitTab, label: str, option: str | re.Pattern) -> None:
+    """Pick `option` in the selectbox labelled `label`, as a user does: open it, click the option."""
+    sent_before = tab.frames_sent
+    widget(tab, "stSelectbox", label).click()
+    tab.page.get_by_role("option", name=option).first.click()
+    tab.wait_idle(sent_before=sent_before)
+    expect(widget(tab, "stSelectbox", label).get_by_role("combobox")).to_have_value(option)
+
+
+def set_epochs_to_one(tab: StreamlitTab) -> None:
+    """Arrow keys on the Epochs select-slider until it reads 1, one key per rerun (a key pressed while the
+    script reruns can be lost)."""
+    slider = widget(tab, "stSlider", "Epochs")
+    value = slider.get_by_test_id("stSliderThumbValue")
+    for _ in range(12):
+        current = float(value.inner_text())
+        if current == 1:
+            return
+        sent_before = tab.frames_sent
+        slider.get_by_role("slider").press("ArrowLeft" if current > 1 else "ArrowRight")
+        tab.wait_idle(sent_before=sent_before)
+    raise AssertionError(f"the Epochs slider did not reach 1 (it shows {value.inner_text()})")
+
+
+def active_model_text(tab: StreamlitTab) -> str:
+    """The sidebar's "Active model" section (its name and where it came from)."""
+    sidebar = tab.sidebar_text()
+    assert "Active model" in sidebar, sidebar
+    return sidebar.split("Active model", 1)[1].strip()
+
+
+def start(tab: StreamlitTab) -> None:
+    start_button = tab.page.locator(".st-key-train-start").get_by_role("button", name="Start training")
+    expect(start_button).to_be_enabled()
+    start_button.click()
+    # the first Start in a server loads MNIST from disk before the run begins
+    expect(tab.page.get_by_test_id("stProgress")).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
+
+
+def batches_done(tab: StreamlitTab) -> int:
+    text = tab.page.get_by_test_id("stProgress").inner_text()
+    found = re.search(r"batch ([\d,]+)/", text)
+    return int(found.group(1).replace(",", "")) if found else 0
+
+
+def expect_curves(tab: StreamlitTab) -> None:
+    """The per-batch loss and learning-rate charts have drawn at least one line."""
+    for key in ("batch-loss", "learning-rate"):
+        expect(tab.page.locator(f".st-key-{key} .scatterlayer .trace").first).to_be_attached()
+
+
+def test_train_a_quick_run_then_stop_a_second_one(train: StreamlitTab) -> None:
+    page = train.page
+    assert "default.pt" in active_model_text(train)
+
+    # Run 1: small model, one epoch on the first 1,000 images, to the end.
+    choose(train, "Model", re.compile(rf"^{re.escape(SMALL_MODEL)}\b"))
+    set_epochs_to_one(train)
+    choose(train, "Training images", "first 1,000 (quick run)")
+    start(train)
+    expect(page.get_by_text(re.compile(r"Finished in .* test accuracy"))).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
+    train.wait_idle()
+    train.assert_no_exception()
+    expect_curves(train)
+    expect(page.locator(".st-key-epoch-curves .scatterlayer .trace").first).to_be_attached()
+    assert re.search(rf"{SMALL_MODEL}.*run 1", active_model_text(train)), active_model_text(train)
+
+    # Run 2: all 60,000 images (minutes to finish), stopped as soon as a few batches are done.
+    choose(train, "Training images", "all 60,000")
+    start(train)
+    # The page's Stop (keyed "train-stop"), not the Stop of Streamlit's own "running" status widget.
+    stop_button = page.locator(".st-key-train-stop").get_by_role("button", name="Stop")
+    expect(stop_button).to_be_enabled(timeout=TRAINING_TIMEOUT_MS)
+    page.wait_for_function(  # real progress first: a run stopped before its first batch has no model to keep
+        """() => /batch [1-9][\\d,]*\\//.test(document.querySelector('[data-testid="stProgress"]')?.innerText ?? '')""",
+        timeout=TRAINING_TIMEOUT_MS)
+    expect_curves(train)
+    stop_button.click()
+    expect(page.get_by_text(re.compile(r"^Stopped"))).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
+    train.wait_idle()
+    train.assert_no_exception()
+    assert batches_done(train) < 469, "the run was not stopped: it finished all 469 batches of the epoch"
+    assert re.search(rf"{SMALL_MODEL}.*run 2 \(stopped early\)", active_model_text(train)), active_model_text(train)
+    expect(page.locator(".st-key-train-start").get_by_role("button", name="Start training")).to_be_enabled()
