@@ -181,21 +181,29 @@ def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
     return _checked_checkpoint(payload, label)
 
 
+_PICKLE_START = b"\x80"  # the PROTO opcode: every pickle since protocol 2 (and torch's legacy format) begins so
+_ZIP_START = b"PK\x03\x04"  # torch.save's default format is a zip archive
+
+
 def _safe_torch_load(raw: bytes, label: str) -> Any:
+    unreadable = CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated, damaged or of another "
+                                 f"kind): use a .pt checkpoint saved by MNIST Studio")
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the user gets our one sentence instead
             warnings.simplefilter("ignore")
             return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights_only" in str(error) or "Unsupported global" in str(error) or "GLOBAL" in str(error):
+        # The weights-only unpickler refused something. In a real pickle (or a torch zip) that means Python objects
+        # beyond tensors and plain values: refused before anything ran. In other bytes, it is just not a model file.
+        refused_objects = "Unsupported global" in str(error) or raw.startswith((_PICKLE_START, _ZIP_START))
+        if refused_objects:
             raise CheckpointError(f"{label} holds Python objects, not just tensors; it was refused without running "
                                   f"anything (a model file must never execute code): use a checkpoint saved by "
                                   f"MNIST Studio") from None
-        raise CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated or damaged)") from None
+        raise unreadable from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, UnicodeDecodeError, AttributeError,
             TypeError, IndexError, KeyError, MemoryError, OverflowError, struct.error):
-        raise CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated, damaged or of another "
-                              f"kind): use a .pt checkpoint saved by MNIST Studio") from None
+        raise unreadable from None
 
 
 def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:

@@ -1,0 +1,172 @@
+"""Checkpoints: the ★ format, round trips, atomic and non-overwriting writes, safe names, listing."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import mnist_core.checkpoints as checkpoints
+from mnist_core.checkpoints import (FORMAT, check_writable, checkpoint_bytes, checkpoint_payload, list_checkpoints,
+                                    load_checkpoint, safe_checkpoint_path, write_checkpoint)
+from mnist_core.errors import CheckpointError
+from mnist_core.models import build_model
+
+CONTRACT_KEYS = {"format", "model", "model_kwargs", "state_dict", "config", "history", "metrics", "created",
+                 "torch_version"}
+
+
+def make_payload(model_name: str = "nf-cnn", seed: int = 0, **model_kwargs) -> dict:
+    torch.manual_seed(seed)
+    model = build_model(model_name, **model_kwargs)
+    return checkpoint_payload(model_name, model_kwargs, model, {"lr": 0.01, "optimizer": "adam"},
+                              [{"epoch": 1.0, "test_accuracy": 97.5}], {"test_accuracy": 97.5})
+
+
+def _only_plain_values(value) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _only_plain_values(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(map(_only_plain_values, value))
+    return value is None or isinstance(value, (str, int, float, bool, torch.Tensor))
+
+
+def test_payload_has_exactly_the_contract_fields_of_plain_values() -> None:
+    payload = make_payload()
+    assert set(payload) == CONTRACT_KEYS
+    assert payload["format"] == FORMAT == "mnist-studio/1"
+    assert _only_plain_values(payload)
+    assert all(t.device.type == "cpu" and t.is_contiguous() for t in payload["state_dict"].values())
+
+
+def test_channels_last_weights_are_saved_contiguous() -> None:
+    model = build_model("fast").to(memory_format=torch.channels_last)
+    payload = checkpoint_payload("fast", {}, model, {}, [], {})
+    assert all(t.is_contiguous() for t in payload["state_dict"].values())
+
+
+def test_round_trip_gives_the_same_predictions_and_metadata(tmp_path: Path) -> None:
+    payload = make_payload("nf-cnn", nf=8)
+    path = write_checkpoint(payload, tmp_path / "small.pt")
+    loaded = load_checkpoint(path)
+    assert (loaded.model_name, loaded.model_kwargs) == ("nf-cnn", {"nf": 8})
+    assert loaded.config == {"lr": 0.01, "optimizer": "adam"} and loaded.metrics == {"test_accuracy": 97.5}
+    assert loaded.history == [{"epoch": 1.0, "test_accuracy": 97.5}] and loaded.created
+    assert loaded.source == str(path) and not loaded.model.training
+    original = build_model("nf-cnn", nf=8)
+    original.load_state_dict(payload["state_dict"])
+    images = torch.randn(4, 1, 28, 28)
+    torch.testing.assert_close(loaded.model(images), original.eval()(images))
+
+
+def test_bytes_load_like_files_and_use_the_upload_name() -> None:
+    loaded = load_checkpoint(checkpoint_bytes(make_payload()), name="upload: mine.pt")
+    assert loaded.model_name == "nf-cnn" and loaded.source == "upload: mine.pt"
+
+
+def test_write_refuses_an_existing_name_and_keeps_the_old_file(tmp_path: Path) -> None:
+    path = write_checkpoint(make_payload(seed=1), tmp_path / "run.pt")
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match="already exists: choose another name \\(nothing was overwritten\\)"):
+        write_checkpoint(make_payload(seed=2), path)
+    assert path.read_bytes() == before
+    write_checkpoint(make_payload(seed=2), path, overwrite=True)
+    assert path.read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]  # no temp files left behind
+
+
+def test_a_failed_write_leaves_no_file_and_no_temp_file(tmp_path: Path) -> None:
+    with pytest.raises(Exception):
+        write_checkpoint({"not saveable": lambda: None}, tmp_path / "broken.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_a_clear_message_and_the_old_file_survives(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_checkpoint(make_payload(seed=1), tmp_path / "run.pt")
+    before = path.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoints.torch, "save", disk_full)
+    with pytest.raises(CheckpointError, match="No space left on device"):
+        write_checkpoint(make_payload(seed=2), path, overwrite=True)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]
+
+
+def test_without_hard_links_writes_still_never_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "hard links not supported")
+
+    monkeypatch.setattr(checkpoints.os, "link", no_links)
+    path = write_checkpoint(make_payload(), tmp_path / "fat.pt")
+    assert load_checkpoint(path).model_name == "nf-cnn"
+    with pytest.raises(CheckpointError, match="already exists"):
+        write_checkpoint(make_payload(seed=3), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fat.pt"]
+
+
+def test_check_writable_refuses_folders_existing_files_and_unwritable_places(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="is a folder"):
+        check_writable(tmp_path)
+    (tmp_path / "taken.pt").write_bytes(b"x")
+    with pytest.raises(CheckpointError, match="already exists"):
+        check_writable(tmp_path / "taken.pt")
+    check_writable(tmp_path / "taken.pt", overwrite=True)
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"x")
+    with pytest.raises(CheckpointError, match="cannot write into"):
+        check_writable(blocker / "model.pt")  # its "folder" is a file
+    check_writable(tmp_path / "new" / "sub" / "model.pt")  # missing folders are created
+
+
+@pytest.mark.parametrize("name", ["../../x", "../x", "/abs/path", "/tmp/x.pt", "a/b", "a\\b", "", "   ", ".pt", ".",
+                                  "..", ".hidden", "-rf", "x" * 65, "nul\x00byte", "new\nline", "ünï"])
+def test_unsafe_names_are_refused(name: str, tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="is not a usable name|outside"):
+        safe_checkpoint_path(name, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, file_name", [("my-run", "my-run.pt"), ("my-run.pt", "my-run.pt"),
+                                             (" spaced ", "spaced.pt"), ("v1.2_final", "v1.2_final.pt")])
+def test_safe_names_map_into_the_folder(name: str, file_name: str, tmp_path: Path) -> None:
+    assert safe_checkpoint_path(name, tmp_path) == (tmp_path / file_name).resolve()
+
+
+def test_a_symlinked_name_cannot_lead_outside_the_folder(tmp_path: Path) -> None:
+    folder, outside = tmp_path / "checkpoints", tmp_path / "elsewhere"
+    folder.mkdir()
+    outside.mkdir()
+    (folder / "escape.pt").symlink_to(outside / "escape.pt")
+    with pytest.raises(CheckpointError, match="outside"):
+        safe_checkpoint_path("escape", folder)
+
+
+def test_saving_under_an_existing_name_never_overwrites(tmp_path: Path) -> None:
+    first = write_checkpoint(make_payload(seed=1), safe_checkpoint_path("mine", tmp_path))
+    before = first.read_bytes()
+    with pytest.raises(CheckpointError, match="already exists"):
+        write_checkpoint(make_payload(seed=2), safe_checkpoint_path("mine.pt", tmp_path))
+    assert first.read_bytes() == before
+
+
+def test_list_shows_default_first_then_newest_and_hides_temp_files(tmp_path: Path) -> None:
+    for name in ("old.pt", "default.pt", "new.pt", ".new.pt.abc123.tmp", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    now = time.time()
+    os.utime(tmp_path / "old.pt", (now - 100, now - 100))
+    os.utime(tmp_path / "default.pt", (now - 200, now - 200))
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["default.pt", "new.pt", "old.pt"]
+    assert list_checkpoints(tmp_path / "missing") == []
+
+
+def test_a_missing_path_is_a_clear_message(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="does not exist or is not a file"):
+        load_checkpoint(tmp_path / "nope.pt")

@@ -1,0 +1,190 @@
+"""Issue 6, model files: every broken, foreign or malicious file ends in one clear message and runs nothing;
+checkpoint writes survive a killed writer; names cannot escape checkpoints/ or overwrite."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cli_support import REPO_ROOT, assert_clean_failure, assert_one_line_error, digit_image, run_cli
+from mnist_core.checkpoints import checkpoint_bytes, checkpoint_payload, list_checkpoints, load_checkpoint
+from mnist_core.cli import main
+from mnist_core.errors import CheckpointError
+from mnist_core.models import build_model
+
+
+class WritesAMarker:
+    """Unpickling this runs code: it writes the marker file. A safe loader must refuse it before that happens."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",)
+
+
+def _payload(model_name: str = "seed-net", **overrides) -> dict:
+    torch.manual_seed(0)
+    model = build_model(model_name)
+    return {**checkpoint_payload(model_name, {}, model, {}, [], {}), **overrides}
+
+
+def _malicious_files(marker: Path) -> dict[str, bytes]:
+    nested, legacy = io.BytesIO(), io.BytesIO()
+    torch.save(_payload(config=WritesAMarker(marker)), nested)  # a valid-looking checkpoint with a trap inside
+    torch.save({"state_dict": WritesAMarker(marker)}, legacy, _use_new_zipfile_serialization=False)
+    return {"plain pickle": pickle.dumps(WritesAMarker(marker)), "inside a checkpoint": nested.getvalue(),
+            "legacy torch format": legacy.getvalue()}
+
+
+def test_the_malicious_files_really_run_code_when_unpickled_naively(tmp_path: Path) -> None:
+    """Guards the guard: if these files were harmless, the tests below would prove nothing."""
+    marker = tmp_path / "marker"
+    for name, raw in _malicious_files(marker).items():
+        marker.unlink(missing_ok=True)
+        torch.load(io.BytesIO(raw), weights_only=False) if name != "plain pickle" else pickle.loads(raw)
+        assert marker.read_text() == "code ran", name
+
+
+@pytest.mark.parametrize("kind", ["plain pickle", "inside a checkpoint", "legacy torch format"])
+def test_a_malicious_model_file_is_refused_without_running_it(kind: str, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    raw = _malicious_files(marker)[kind]
+    path = tmp_path / "model.pt"
+    path.write_bytes(raw)
+    for source in (path, raw):
+        with pytest.raises(CheckpointError, match="refused without running anything"):
+            load_checkpoint(source)
+    assert not marker.exists()
+
+
+def test_the_cli_refuses_a_malicious_model_file_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    path = tmp_path / "model.pt"
+    path.write_bytes(_malicious_files(marker)["inside a checkpoint"])
+    image = tmp_path / "digit.png"
+    digit_image().save(image)
+    evaluated = run_cli("evaluate", "--checkpoint", path, "--json", env={"MNIST_DATA_ROOT": str(tmp_path / "none")})
+    assert_clean_failure(evaluated, str(path), "refused without running anything")
+    predicted = run_cli("predict", "--checkpoint", path, image, "--json")
+    assert_clean_failure(predicted, "refused without running anything")
+    assert not marker.exists()
+
+
+def _bad_model_files() -> dict[str, tuple[bytes, str]]:
+    """name -> (file content, words the message must contain)."""
+    good = checkpoint_bytes(_payload())
+    torch.manual_seed(0)
+    poisoned = _payload()
+    poisoned["state_dict"] = {k: v.clone() for k, v in poisoned["state_dict"].items()}
+    poisoned["state_dict"]["fc2.bias"][3] = float("nan")
+    other_project = {"encoder.weight": torch.zeros(3, 3), "head.bias": torch.zeros(3)}
+    return {
+        "truncated": (good[: len(good) // 2], "not a readable PyTorch file (it may be truncated"),
+        "empty": (b"", "is empty (0 bytes)"),
+        "text renamed .pt": (b"name,score\nalice,3\n", "not a readable PyTorch file"),
+        "image renamed .pt": (digit_image().tobytes()[:4000], "not a readable PyTorch file"),
+        "another architecture": (checkpoint_bytes(_payload("seed-net", model="nf-cnn")),
+                                 "does not fit the nf-cnn architecture"),
+        "mismatched shapes": (checkpoint_bytes(_payload("nf-cnn", model_kwargs={"nf": 16})),
+                              "size mismatch"),
+        "unknown model name": (checkpoint_bytes(_payload(model="resnet-152")), "which this version does not know"),
+        "bare state_dict from another project": (checkpoint_bytes(other_project), "bare state_dict"),
+        "other format": (checkpoint_bytes({"epoch": 3, "model_state": {}}), "not an MNIST Studio checkpoint"),
+        "NaN weights": (checkpoint_bytes(poisoned), "NaN or infinite weights"),
+        "odd model settings": (checkpoint_bytes(_payload("nf-cnn", model_kwargs={"nf": "wide"})),
+                               "settings the nf-cnn model does not accept"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_model_files()))
+def test_a_bad_model_file_is_one_clear_message(case: str, tmp_path: Path) -> None:
+    raw, words = _bad_model_files()[case]
+    path = tmp_path / "model.pt"
+    path.write_bytes(raw)
+    with pytest.raises(CheckpointError) as from_file:
+        load_checkpoint(path)
+    assert words in str(from_file.value) and str(path) in str(from_file.value)
+    with pytest.raises(CheckpointError, match="upload: model.pt") as from_upload:
+        load_checkpoint(raw, name="upload: model.pt")
+    assert words in str(from_upload.value)
+
+
+@pytest.mark.parametrize("case", ["truncated", "empty", "another architecture", "NaN weights"])
+def test_the_cli_reports_a_bad_model_file_on_one_line(case: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    raw, words = _bad_model_files()[case]
+    path = tmp_path / "model.pt"
+    path.write_bytes(raw)
+    image = tmp_path / "digit.png"
+    digit_image().save(image)
+    for command in (["evaluate", "--checkpoint", str(path), "--data-root", str(tmp_path / "none")],
+                    ["predict", "--checkpoint", str(path), str(image)]):
+        code = main([*command, "--json"])
+        captured = capsys.readouterr()
+        assert_one_line_error(code, captured.err, words)
+        assert captured.out == ""
+
+
+def test_a_huge_model_file_is_refused_before_reading_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "huge.pt"
+    with open(path, "wb") as handle:
+        handle.truncate(200 * 2**20)  # sparse: 200 MB on paper, nothing on disk
+    with pytest.raises(CheckpointError, match="is 200.0 MB; model files here are at most 64 MB"):
+        load_checkpoint(path)
+    assert_one_line_error(main(["predict", "--checkpoint", str(path), str(path)]), capsys.readouterr().err,
+                          "at most 64 MB")
+    with pytest.raises(CheckpointError, match="upload: big.pt is .* MB; model files here are at most"):
+        load_checkpoint(b"\0" * 3 * 2**20, name="upload: big.pt", max_bytes=2**20)
+
+
+# --- Interruption: a writer killed at a random moment leaves the old file or the new one, never a broken one ---
+
+WRITER = textwrap.dedent("""
+    import sys, torch
+    from mnist_core.checkpoints import checkpoint_payload, write_checkpoint
+    from mnist_core.models import build_model
+    folder = sys.argv[1]
+    model = build_model("nf-cnn", nf=128)  # ~1 M parameters: each write takes a while, so kills land mid-write
+    for generation in range(10**6):
+        with torch.no_grad():
+            next(model.parameters()).fill_(generation)
+        payload = checkpoint_payload("nf-cnn", {"nf": 128}, model, {}, [], {"generation": generation})
+        write_checkpoint(payload, f"{folder}/current.pt", overwrite=True)  # replaces the old one
+        write_checkpoint(payload, f"{folder}/gen-{generation}.pt")  # a new name each time
+        print(generation, flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_killing_the_writer_never_leaves_a_broken_checkpoint(tmp_path: Path) -> None:
+    rng = random.Random(6)
+    for attempt in range(3):
+        folder = tmp_path / f"attempt-{attempt}"
+        folder.mkdir()
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+        try:
+            writer.stdout.readline()  # generation 0 is complete: from now on there is an old file to protect
+            time.sleep(rng.uniform(0.05, 0.6))
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
+        listed = list_checkpoints(folder)
+        assert folder / "current.pt" in listed
+        for path in listed:  # every visible checkpoint is whole: it loads, and its weights are one generation's
+            loaded = load_checkpoint(path)
+            generation = loaded.metrics["generation"]
+            assert torch.all(next(loaded.model.parameters()) == generation), path
+        assert {p.name for p in listed} <= {"current.pt", *(f"gen-{g}.pt" for g in range(10**4))}

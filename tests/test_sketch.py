@@ -1,0 +1,140 @@
+"""Sketch preprocessing: any picture of a digit -> the 28×28 MNIST-style image the model sees."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cli_support import digit_image, png_bytes
+from mnist_core.data import normalize
+from mnist_core.models import build_model
+from mnist_core.sketch import LOW_CONFIDENCE, SketchPrediction, open_image, predict, to_mnist, to_model_input
+
+
+def _centre_of_mass(image28: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.indices(image28.shape)
+    return float((ys * image28).sum() / image28.sum()), float((xs * image28).sum() / image28.sum())
+
+
+def test_a_drawn_digit_becomes_an_mnist_style_image() -> None:
+    image28 = to_mnist(digit_image("ring", size=200))
+    assert image28.shape == (28, 28) and image28.dtype == np.float32
+    assert image28.min() >= 0 and image28.max() <= 1 and image28.max() > 0.9
+    rows, cols = np.nonzero(image28 > 0.05)
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 in (20, 21, 22)  # fitted into 20×20 (+ resampling fringe)
+    centre_y, centre_x = _centre_of_mass(image28)
+    assert abs(centre_y - 14) <= 1 and abs(centre_x - 14) <= 1  # centred on the centre of mass, like MNIST
+
+
+def test_a_thin_digit_keeps_its_aspect_ratio() -> None:
+    image28 = to_mnist(digit_image("bar", size=200))
+    rows, cols = np.nonzero(image28 > 0.05)
+    assert np.ptp(rows) + 1 >= 19 and np.ptp(cols) + 1 <= 6  # a "1" stays tall and thin, not stretched to a square
+
+
+def test_either_polarity_gives_the_same_image() -> None:
+    light_on_dark = to_mnist(digit_image("ring", ink=255, background=0))
+    dark_on_light = to_mnist(digit_image("ring", ink=0, background=255))
+    np.testing.assert_allclose(light_on_dark, dark_on_light, atol=1e-5)
+
+
+def _rgba(ink: tuple[int, int, int, int], invisible: tuple[int, int, int, int]) -> Image.Image:
+    mask = digit_image("ring")
+    image = Image.new("RGBA", mask.size, invisible)
+    image.paste(Image.new("RGBA", mask.size, ink), mask=mask)
+    return image
+
+
+@pytest.mark.parametrize("ink, invisible", [
+    ((255, 255, 255, 255), (0, 0, 0, 0)),        # the canvas: white strokes on a transparent black
+    ((0, 0, 0, 255), (255, 255, 255, 0)),         # dark ink on a transparent white
+    ((0, 0, 0, 255), (0, 0, 0, 0)),               # dark ink on a transparent black: only alpha tells them apart
+    ((255, 255, 255, 255), (255, 255, 255, 0)),   # white ink on a transparent white
+    ((200, 30, 30, 255), (0, 0, 0, 0)),            # coloured ink
+])
+def test_transparent_pictures_read_the_opaque_strokes_as_ink(ink: tuple, invisible: tuple) -> None:
+    expected = to_mnist(digit_image("ring"))
+    image28 = to_mnist(_rgba(ink, invisible))
+    assert image28 is not None
+    np.testing.assert_allclose(image28, expected, atol=0.02)
+
+
+def test_canvas_arrays_are_read_like_images() -> None:
+    """The Sketch page passes the canvas as a uint8 RGBA array [H, W, 4]."""
+    canvas = np.asarray(_rgba((255, 255, 255, 255), (0, 0, 0, 0)))
+    np.testing.assert_allclose(to_mnist(canvas), to_mnist(digit_image("ring")), atol=0.02)
+    gray = np.asarray(digit_image("ring"), dtype=np.float32) / 255.0
+    np.testing.assert_allclose(to_mnist(gray), to_mnist(digit_image("ring")), atol=0.02)
+
+
+@pytest.mark.parametrize("convert", [
+    lambda image: image.convert("P"),
+    lambda image: image.convert("LA"),
+    lambda image: image.convert("RGB"),
+    lambda image: image.convert("1"),
+    lambda image: Image.fromarray(np.asarray(image).astype(np.uint16) * 257),  # 16-bit
+    lambda image: Image.fromarray(np.asarray(image).astype(np.uint16) * 16),   # 16-bit file, 12-bit scanner range
+], ids=["palette", "gray+alpha", "rgb", "bilevel", "16-bit", "12-bit"])
+def test_every_pixel_format_reads_the_same_digit(convert) -> None:
+    original = digit_image("ring")
+    reopened = open_image(png_bytes(convert(original)))
+    np.testing.assert_allclose(to_mnist(reopened), to_mnist(original), atol=0.05)
+
+
+@pytest.mark.parametrize("image", [
+    Image.new("L", (280, 280), 0), Image.new("L", (280, 280), 255), Image.new("RGBA", (280, 280), (0, 0, 0, 0)),
+    Image.new("L", (1, 1), 0), Image.new("L", (1, 1), 255), Image.new("RGB", (50, 50), (128, 128, 128)),
+], ids=["black", "white", "transparent", "1x1-black", "1x1-white", "gray"])
+def test_pictures_without_ink_are_empty_not_classified(image: Image.Image) -> None:
+    assert to_mnist(image) is None
+    prediction = predict(build_model("seed-net"), image)
+    assert prediction.empty and prediction.digit is None and prediction.probabilities is None
+
+
+def test_a_speck_of_dust_is_empty() -> None:
+    image = Image.new("L", (280, 280), 0)
+    image.putpixel((140, 140), 255)
+    assert to_mnist(image) is None
+
+
+def test_predict_gives_a_digit_and_probabilities_summing_to_one() -> None:
+    torch.manual_seed(0)
+    model = build_model("seed-net")
+    prediction = predict(model, digit_image("ring"))
+    assert isinstance(prediction, SketchPrediction) and not prediction.empty
+    assert len(prediction.probabilities) == 10 and sum(prediction.probabilities) == pytest.approx(1, abs=1e-5)
+    assert prediction.digit == int(np.argmax(prediction.probabilities))
+    assert prediction.confidence == max(prediction.probabilities)
+    assert prediction.low_confidence == (prediction.confidence < LOW_CONFIDENCE)
+    assert prediction.image28.shape == (28, 28)
+
+
+def test_model_input_is_normalised_exactly_like_training() -> None:
+    image28 = to_mnist(digit_image("ring"))
+    as_uint8 = torch.from_numpy(np.round(image28 * 255).astype(np.uint8))
+    torch.testing.assert_close(to_model_input(np.round(image28 * 255) / 255), normalize(as_uint8[None]))
+
+
+def test_large_jpeg_photos_are_shrunk_while_decoding() -> None:
+    photo = digit_image("ring", size=3000, ink=20, background=235).convert("RGB")
+    jpeg = io.BytesIO()
+    photo.save(jpeg, "JPEG", quality=90)
+    opened = open_image(jpeg.getvalue())
+    assert max(opened.size) <= 1024  # decoded at a fraction of the size: bounded memory and time
+    np.testing.assert_allclose(to_mnist(opened), to_mnist(digit_image("ring")), atol=0.15)
+
+
+def test_a_sideways_phone_photo_is_turned_upright() -> None:
+    upright = digit_image("bar", size=200).convert("RGB")
+    sideways = upright.rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: "rotate 90° clockwise to display"
+    jpeg = io.BytesIO()
+    sideways.save(jpeg, "JPEG", exif=exif)
+    image28 = to_mnist(open_image(jpeg.getvalue()))
+    rows, cols = np.nonzero(image28 > 0.2)
+    assert np.ptp(rows) > 3 * np.ptp(cols)  # a tall bar again, not a lying one
