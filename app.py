@@ -1,4 +1,5 @@
-"""MNIST Studio — the landing page. `streamlit run app.py`; the pages live in pages/."""
+"""MNIST Studio's landing page: `streamlit run app.py`. The pages live in pages/ (URLs /Dataset_Explorer, /Train,
+/Evaluate, /Sketch); the sidebar's navigation is drawn by `studio_ui.layout`."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import streamlit as st
 from mnist_core.device import available_devices, describe_device, pick_device
 from studio_ui import layout, resources, session
 
-layout.page_setup("Home", "🔢")
+layout.page_setup("Home", ":material/home:")
 
 st.title("MNIST Studio")
-st.markdown("Explore MNIST, train PyTorch CNNs with sliders, study their mistakes and draw digits for them to read.")
+st.markdown("Explore MNIST, train PyTorch CNNs with sliders, study their mistakes and draw digits for them to "
+            "read.")
 
 device_column, data_column, model_column = st.columns(3)
 with device_column:
@@ -42,16 +44,7 @@ with model_column:
 
 st.divider()
 st.subheader("Pages")
-pages = [
-    ("pages/1_Dataset_Explorer.py", "Dataset explorer", "🔍", "Samples by digit, class balance, mean images, pixel "
-     "intensities and a preview of the training augmentation."),
-    ("pages/2_Train.py", "Train", "🏋️", "Pick a model and a recipe, press Start, watch the curves live, Stop at any "
-     "time; save or download the result."),
-    ("pages/3_Evaluate.py", "Evaluate", "📊", "Accuracy, confusion matrix, per-class metrics, the most confident "
-     "mistakes, and runs compared side by side."),
-    ("pages/4_Sketch.py", "Sketch", "✏️", "Draw a digit (or upload a picture) and see what the model reads."),
-]
-for column, (path, label, icon, blurb) in zip(st.columns(len(pages)), pages):
+for column, page in zip(st.columns(len(layout.PAGES) - 1), layout.PAGES[1:]):
     with column:
-        st.page_link(path, label=label, icon=icon)
-        st.caption(blurb)
+        st.page_link(page.path, label=page.title, icon=page.icon)
+        st.caption(page.blurb)

@@ -91,6 +91,13 @@ def off_diagonal_total(confusion: Sequence[Sequence[int]]) -> int:
     return sum(count for true, row in enumerate(confusion) for predicted, count in enumerate(row) if true != predicted)
 
 
+def most_confused(confusion: Sequence[Sequence[int]]) -> tuple[int, int]:
+    """(true, predicted) of the largest off-diagonal cell; (0, 0) when there are no mistakes."""
+    cells = [(count, true, predicted) for true, row in enumerate(confusion) for predicted, count in enumerate(row)
+             if true != predicted and count > 0]
+    return max(cells)[1:] if cells else (0, 0)
+
+
 def enlarge(image: np.ndarray, factor: int = 4) -> np.ndarray:
     """Nearest-neighbour enlargement, so a 28×28 digit shows crisp pixels instead of a browser-smoothed blur."""
     return np.repeat(np.repeat(image, factor, axis=-2), factor, axis=-1)

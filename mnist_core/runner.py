@@ -21,12 +21,12 @@ import time
 import traceback
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from mnist_core.checkpoints import LoadedCheckpoint
-from mnist_core.config import TrainConfig
-from mnist_core.data import Mnist
+from mnist_core.config import TRAIN_SIZE, TrainConfig
+from mnist_core.data import Mnist, batches_per_epoch
 from mnist_core.device import pick_device
 from mnist_core.errors import StudioError, TrainingDiverged
 from mnist_core.train import BatchReport, Callback, EpochRecord, TrainResult, TrainStart, fit
@@ -34,6 +34,7 @@ from mnist_core.train import BatchReport, Callback, EpochRecord, TrainResult, Tr
 log = logging.getLogger(__name__)
 
 SNAPSHOT_INTERVAL_S = 0.25  # the most often batch progress is copied for the UI
+LIVE_LOSS_POINTS = 100  # about this many points on a run's live loss curve
 
 # Job states. A job goes queued -> running -> one of the final states.
 QUEUED, RUNNING = "queued", "running"
@@ -241,6 +242,13 @@ class TrainingJob:
                 self._queue.release(self.device_type, self.id)
 
 
+def with_live_reporting(config: TrainConfig) -> TrainConfig:
+    """`config` reporting the train loss often enough for a smooth live curve (~LIVE_LOSS_POINTS points), but never
+    more often than every 5 batches (each report is one host-device sync) nor less often than the CLI's 20."""
+    steps = round(config.epochs * batches_per_epoch(config.train_subset or TRAIN_SIZE, config.batch_size))
+    return replace(config, log_every=max(5, min(20, steps // LIVE_LOSS_POINTS)))
+
+
 def result_checkpoint(result: TrainResult, source: str) -> LoadedCheckpoint:
     """A finished run in the same shape as a loaded file, so the app treats runs and files alike.
 
@@ -258,4 +266,5 @@ def has_usable_weights(result: TrainResult | None) -> bool:
 
 
 __all__ = ["TrainingJob", "JobSnapshot", "DeviceQueue", "DEVICE_QUEUE", "result_checkpoint", "has_usable_weights",
+           "with_live_reporting",
            "FINAL_STATES", "QUEUED", "RUNNING", "DONE", "STOPPED", "DIVERGED", "FAILED", "CRASHED", "CANCELLED"]

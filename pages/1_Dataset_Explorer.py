@@ -10,7 +10,7 @@ from mnist_core.data import MnistSplit
 from studio_ui import charts, layout, resources, settings
 from studio_ui.session import ensure_defaults
 
-layout.page_setup("Dataset explorer", "🔍")
+layout.page_setup("Dataset explorer", ":material/grid_view:")
 st.title("Dataset explorer")
 
 data = layout.require_dataset()

@@ -14,13 +14,14 @@ from mnist_core.config import OPTIMIZERS, SCHEDULERS
 from mnist_core.device import available_devices
 from mnist_core.errors import StudioError
 from mnist_core.models import REGISTRY
-from mnist_core.runner import CANCELLED, CRASHED, DIVERGED, DONE, FAILED, QUEUED, STOPPED, JobSnapshot, TrainingJob
+from mnist_core.runner import CANCELLED, CRASHED, DIVERGED, DONE, FAILED, QUEUED, STOPPED, JobSnapshot, TrainingJob,
+                             with_live_reporting)
 from studio_ui import charts, layout, resources, session, settings
 from studio_ui.settings import PREFIX
 
 POLL_SECONDS = 1.0  # how often the live area refreshes while training (cheap: a snapshot copy and three charts)
 
-layout.page_setup("Train", "🏋️")
+layout.page_setup("Train", ":material/model_training:")
 st.title("Train")
 settings.ensure_train_defaults()
 custom = settings.mark_custom
@@ -43,7 +44,8 @@ with st.container(border=True, key="model-card"):
                                                key=settings.knob_key(model_name, knob_name), on_change=custom)
     parameter_count, summary_rows = resources.model_overview(model_name, tuple(sorted(knob_values.items())))
     with info_column:
-        st.markdown(f"**{model_name}** · seed {spec.seed} · **{parameter_count:,} parameters**")
+        origin = f"seed {spec.seed}" if spec.seed != "—" else "MNIST Studio's own"
+        st.markdown(f"**{model_name}** · {origin} · **{parameter_count:,} parameters**")
         st.caption(spec.description)
         with st.expander("Model summary (layer, output shape, parameters)"):
             st.dataframe(pd.DataFrame(summary_rows), hide_index=True, width="stretch", key="model-summary")
@@ -95,7 +97,7 @@ if start_pressed:
     data = layout.require_dataset()
     if data is not None:
         try:
-            session.start_job(TrainingJob(settings.config_from_state(), data))
+            session.start_job(TrainingJob(with_live_reporting(settings.config_from_state()), data))
         except StudioError as error:  # settings refused before anything starts
             st.error(f"Not started: {error}")
         else:

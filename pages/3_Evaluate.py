@@ -15,12 +15,12 @@ from mnist_core.models import count_parameters
 from studio_ui import charts, layout, resources, session
 from studio_ui.session import ModelEntry, ensure_defaults
 
-layout.page_setup("Evaluate", "📊")
+layout.page_setup("Evaluate", ":material/analytics:")
 st.title("Evaluate")
-ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False, "evaluate.true": 0,
-                 "evaluate.predicted": 0})
+ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False})
 UPLOAD_KEY = "studio.upload"  # (uploaded file id, ModelEntry) of the last good upload of this session
 GALLERY_SIZE = 24
+CELL_IMAGES = 16
 
 
 def file_entry(path) -> ModelEntry:
@@ -99,6 +99,8 @@ if data is None:
     st.stop()
 report = resources.evaluation(entry.key, entry.checkpoint.model, data)
 labels = data.test.labels
+most_confused = explore.most_confused(report.confusion)  # the first cell shown: the model's commonest mistake
+ensure_defaults({"evaluate.true": most_confused[0], "evaluate.predicted": most_confused[1]})
 
 # --- headline numbers and the confusion matrix -------------------------------------------------------------------
 errors = explore.off_diagonal_total(report.confusion)
@@ -128,13 +130,13 @@ with cell_column:
     true_column, predicted_column = st.columns(2)
     true_digit = true_column.selectbox("True digit", range(10), key="evaluate.true")
     predicted_digit = predicted_column.selectbox("Predicted digit", range(10), key="evaluate.predicted")
-    indices = report.cell(labels, true_digit, predicted_digit, limit=GALLERY_SIZE)
+    indices = report.cell(labels, true_digit, predicted_digit, limit=CELL_IMAGES)
     count = report.confusion[true_digit][predicted_digit]
     st.markdown(f"**{count:,}** test images of a **{true_digit}** read as **{predicted_digit}**"
                 + (f" (first {len(indices)})" if count > len(indices) else ""))
     with st.container(key="cell-images"):
         layout.gallery(explore.pixels(data.test, indices),
-                       [f"#{i} · {float(report.confidences[i]):.0%}" for i in indices], columns=6, width=64)
+                       [f"#{i} · {float(report.confidences[i]):.0%}" for i in indices], columns=4, width=84)
 
 st.subheader("Per-class metrics")
 st.dataframe(pd.DataFrame(report.per_class), hide_index=True, width="stretch", key="per-class",

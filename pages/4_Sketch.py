@@ -12,7 +12,7 @@ from mnist_core.sketch import LOW_CONFIDENCE, open_image, predict
 from studio_ui import charts, layout, session
 from studio_ui.session import ensure_defaults
 
-layout.page_setup("Sketch", "✏️")
+layout.page_setup("Sketch", ":material/draw:")
 st.title("Sketch")
 ensure_defaults({"sketch.input": "Draw", "sketch.stroke_width": 20})
 CANVAS_GENERATION_KEY = "studio.canvas_generation"  # a new canvas key = an empty canvas (the Clear button)
@@ -34,7 +34,7 @@ with input_column:
         canvas = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
                            height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True,
                            key=f"sketch-canvas-{generation}")
-        if st.button("Clear", key="sketch-clear", icon="🧹"):
+        if st.button("Clear", key="sketch-clear", icon=":material/delete:"):
             st.session_state[CANVAS_GENERATION_KEY] = generation + 1
             st.rerun()
         image = canvas.image_data

@@ -12,8 +12,7 @@ _COMPACT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320)
 
 
 def class_distribution(counts_by_split: dict[str, Sequence[int]]) -> go.Figure:
-    figure = go.Figure([go.Bar(name=name, x=DIGITS, y=list(counts), text=list(counts), textposition="outside")
-                        for name, counts in counts_by_split.items()])
+    figure = go.Figure([go.Bar(name=name, x=DIGITS, y=list(counts)) for name, counts in counts_by_split.items()])
     figure.update_layout(title="Images per digit", barmode="group", xaxis=dict(title="digit", dtick=1),
                          yaxis_title="images", **_COMPACT)
     return figure
@@ -78,8 +77,8 @@ def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequen
         figure.add_shape(type="rect", x0=selected[1] - 0.5, x1=selected[1] + 0.5, y0=selected[0] - 0.5,
                          y1=selected[0] + 0.5, line=dict(color="#ff4b4b", width=3))
     figure.update_layout(title="Confusion matrix (click a cell)", height=520, margin=dict(l=10, r=10, t=40, b=10),
-                         xaxis=dict(title="predicted digit", dtick=1, constrain="domain"),
-                         yaxis=dict(title="true digit", dtick=1, autorange="reversed", scaleanchor="x"),
+                         xaxis=dict(title="predicted digit", dtick=1, range=[-0.5, 9.5], constrain="domain"),
+                         yaxis=dict(title="true digit", dtick=1, range=[9.5, -0.5], scaleanchor="x"),
                          clickmode="event+select", dragmode=False)
     return figure
 

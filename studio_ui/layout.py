@@ -3,10 +3,12 @@ error boxes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from mnist_core.data import Mnist
 from mnist_core.device import describe_device, pick_device
@@ -15,7 +17,34 @@ from mnist_core.explore import enlarge
 from mnist_core.runner import RUNNING
 from studio_ui import resources, session
 
-STATE_ICONS = {"found": "✅", "will download": "⬇️", "problem": "❌"}
+
+
+@dataclass(frozen=True)
+class PageLink:
+    path: str  # relative to app.py
+    title: str
+    icon: str
+    blurb: str
+
+
+# Streamlit's own page list would call the landing page "app" (its file name), so the sidebar draws this one instead
+# (.streamlit/config.toml hides the built-in list).
+PAGES = [
+    PageLink("app.py", "Home", ":material/home:", "Device, dataset and active model at a glance."),
+    PageLink("pages/1_Dataset_Explorer.py", "Dataset explorer", ":material/grid_view:",
+             "Samples by digit, class balance, mean images, pixel intensities and a preview of the training "
+             "augmentation."),
+    PageLink("pages/2_Train.py", "Train", ":material/model_training:",
+             "Pick a model and a recipe, press Start, watch the curves live, Stop at any time; save or download the "
+             "result."),
+    PageLink("pages/3_Evaluate.py", "Evaluate", ":material/analytics:",
+             "Accuracy, confusion matrix, per-class metrics, the most confident mistakes, and runs compared side by "
+             "side."),
+    PageLink("pages/4_Sketch.py", "Sketch", ":material/draw:",
+             "Draw a digit (or upload a picture) and see what the model reads."),
+]
+STATE_ICONS = {"found": ":material/check_circle:", "will download": ":material/download:",
+               "problem": ":material/error:"}
 
 
 def page_setup(title: str, icon: str) -> None:
@@ -26,8 +55,18 @@ def page_setup(title: str, icon: str) -> None:
     sidebar()
 
 
+def navigation() -> None:
+    try:
+        for page in PAGES:
+            st.page_link(page.path, label=page.title, icon=page.icon)
+    except StreamlitPageNotFoundError:  # a page run on its own (AppTest.from_file on one page): no app to link to
+        return
+    st.divider()
+
+
 def sidebar() -> None:
     with st.sidebar:
+        navigation()
         st.markdown("### Device")
         st.caption(describe_device(pick_device("auto")))
 
