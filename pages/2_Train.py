@@ -14,8 +14,8 @@ from mnist_core.config import OPTIMIZERS, SCHEDULERS
 from mnist_core.device import available_devices
 from mnist_core.errors import StudioError
 from mnist_core.models import REGISTRY
-from mnist_core.runner import CANCELLED, CRASHED, DIVERGED, DONE, FAILED, QUEUED, STOPPED, JobSnapshot, TrainingJob,
-                             with_live_reporting)
+from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, FAILED, QUEUED, STOPPED, JobSnapshot, TrainingJob,
+                               with_live_reporting)
 from studio_ui import charts, layout, resources, session, settings
 from studio_ui.settings import PREFIX
 
