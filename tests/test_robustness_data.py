@@ -1,0 +1,177 @@
+"""Issue 6, data: a missing root offline, damaged or tampered IDX files, a read-only folder, a root that is a file.
+Each is one clear message that names the folder and the fix, and nothing is ever deleted or rewritten."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from cli_support import assert_one_line_error
+from mnist_core.cli import main
+from mnist_core.data import MNIST_FILES, ensure_mnist, load_mnist, raw_folder
+from mnist_core.errors import DataError
+
+
+@pytest.fixture()
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network, as on a plane: name lookups and connections fail at once."""
+    def no_network(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, str]]:
+    """Every file under `folder`: size and SHA-256 (to prove nothing was deleted or rewritten)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _fake_files(root: Path, size_of: dict[str, int] | None = None) -> Path:
+    """Four IDX files of the right sizes (or the given ones) but zero content: sparse, so free to make."""
+    folder = raw_folder(root)
+    folder.mkdir(parents=True)
+    for name, (size, _) in MNIST_FILES.items():
+        with open(folder / name, "wb") as handle:
+            handle.truncate((size_of or {}).get(name, size))
+    return folder
+
+
+def test_missing_data_offline_names_the_folder_and_the_fix(tmp_path: Path, offline: None) -> None:
+    root = tmp_path / "data"
+    with pytest.raises(DataError) as missing:
+        load_mnist(root)
+    message = str(missing.value)
+    assert f"MNIST is not in {raw_folder(root)} and downloading it failed" in message
+    assert "Temporary failure in name resolution" in message
+    assert "connect to the internet and retry" in message and "--data-root / MNIST_DATA_ROOT" in message
+
+
+def test_the_cli_says_the_same_on_one_line_with_exit_2(tmp_path: Path, offline: None,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    root = tmp_path / "data"
+    code = main(["evaluate", "--data-root", str(root), "--json"])
+    captured = capsys.readouterr()
+    assert_one_line_error(code, captured.err, str(raw_folder(root)), "connect to the internet")
+    assert captured.out == ""
+
+
+def test_missing_data_without_download_says_where_to_put_it(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=f"MNIST is not in {raw_folder(tmp_path)}: connect to the internet"):
+        ensure_mnist(tmp_path, download=False)
+
+
+def test_a_data_root_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = tmp_path / "mnist.tar.gz"
+    root.write_bytes(b"an archive, not a folder")
+    with pytest.raises(DataError, match="is a file, not a folder: pass --data-root / MNIST_DATA_ROOT"):
+        load_mnist(root)
+    assert_one_line_error(main(["evaluate", "--data-root", str(root)]), capsys.readouterr().err, str(root))
+    assert root.read_bytes() == b"an archive, not a folder"
+
+
+def test_a_data_root_that_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"x")
+    with pytest.raises(DataError, match="that folder cannot be created.*choose a writable --data-root"):
+        load_mnist(blocker / "data")
+
+
+def test_a_read_only_place_without_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulated (tests may run as root, who can write anywhere): creating the download folder is refused."""
+    def read_only(self, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(DataError, match="cannot be created to download it \\(Permission denied\\)"):
+        load_mnist(tmp_path / "data")
+
+
+def test_a_truncated_file_is_reported_and_kept(tmp_path: Path, offline: None) -> None:
+    folder = _fake_files(tmp_path, {"train-labels-idx1-ubyte": 1000})
+    before = _snapshot(folder)
+    with pytest.raises(DataError) as damaged:
+        load_mnist(tmp_path)
+    message = str(damaged.value)
+    assert f"{folder / 'train-labels-idx1-ubyte'} has 1000 bytes, expected 60008" in message
+    assert "nothing was deleted" in message
+    assert _snapshot(folder) == before
+
+
+def test_files_of_the_right_size_but_wrong_content_fail_the_checksum_and_are_kept(tmp_path: Path) -> None:
+    folder = _fake_files(tmp_path)
+    before = _snapshot(folder)
+    with pytest.raises(DataError, match="is corrupt \\(its SHA-256 is not MNIST's\\): replace it"):
+        load_mnist(tmp_path)
+    assert _snapshot(folder) == before
+
+
+# --- With the real files (copied to a temporary folder before anything is damaged) ---
+
+def _copy_of_real_data(mnist_root: Path, destination: Path, copy: tuple[str, ...]) -> Path:
+    """A data root whose files named in `copy` are private copies and the rest links to the real (read-only) ones."""
+    folder = raw_folder(destination)
+    folder.mkdir(parents=True)
+    for name in MNIST_FILES:
+        source = raw_folder(mnist_root) / name
+        if name in copy:
+            shutil.copyfile(source, folder / name)
+        else:
+            (folder / name).symlink_to(source.resolve())
+    return folder
+
+
+@pytest.mark.realdata
+def test_the_real_files_pass_the_size_and_checksum_checks(mnist_root: Path) -> None:
+    assert ensure_mnist(mnist_root, download=False) == mnist_root
+
+
+@pytest.mark.realdata
+def test_a_tampered_real_file_is_reported_and_left_byte_identical(mnist_root: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    folder = _copy_of_real_data(mnist_root, tmp_path, copy=("t10k-labels-idx1-ubyte",))
+    tampered = folder / "t10k-labels-idx1-ubyte"
+    labels = bytearray(tampered.read_bytes())
+    labels[100] = (labels[100] + 1) % 10  # one test label changed: same size, different content
+    tampered.write_bytes(labels)
+    with pytest.raises(DataError, match=f"{tampered} is corrupt"):
+        load_mnist(tmp_path)
+    assert_one_line_error(main(["evaluate", "--data-root", str(tmp_path)]), capsys.readouterr().err,
+                          "t10k-labels-idx1-ubyte is corrupt")
+    assert tampered.read_bytes() == labels
+    assert sorted(p.name for p in folder.iterdir()) == sorted(MNIST_FILES)
+
+
+@pytest.mark.realdata
+def test_a_truncated_real_file_is_reported_and_left_alone(mnist_root: Path, tmp_path: Path) -> None:
+    folder = _copy_of_real_data(mnist_root, tmp_path, copy=("train-labels-idx1-ubyte",))
+    truncated = folder / "train-labels-idx1-ubyte"
+    with open(truncated, "r+b") as handle:
+        handle.truncate(30_000)  # a download cut off half way
+    before = truncated.read_bytes()
+    with pytest.raises(DataError, match="has 30000 bytes, expected 60008 \\(truncated or not MNIST\\)"):
+        load_mnist(tmp_path)
+    assert truncated.read_bytes() == before
+
+
+@pytest.mark.realdata
+def test_a_read_only_folder_with_good_data_loads_and_nothing_is_written(mnist_root: Path, tmp_path: Path) -> None:
+    folder = _copy_of_real_data(mnist_root, tmp_path, copy=tuple(MNIST_FILES))
+    for path in (folder, folder.parent, tmp_path):
+        path.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
+    try:
+        before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+        data = load_mnist(tmp_path)
+        assert len(data.train) == 60_000 and len(data.test) == 10_000
+        assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+    finally:
+        for path in (tmp_path, folder.parent, folder):
+            path.chmod(stat.S_IRWXU)

@@ -1,0 +1,178 @@
+"""Issue 6, images: every odd file given to `predict` (or the Sketch upload) gives a prediction or one clear message,
+in bounded memory and time."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cli_support import assert_one_line_error, digit_image, png_bytes
+from mnist_core.checkpoints import checkpoint_payload, write_checkpoint
+from mnist_core.cli import main
+from mnist_core.errors import ImageError
+from mnist_core.models import build_model
+from mnist_core.sketch import MAX_FILE_BYTES, open_image, predict
+
+
+def huge_blank_png(width: int, height: int, rows_of_pixels: int | None = None) -> bytes:
+    """A PNG of width×height black pixels built row by row: a few hundred KB that decode to width×height bytes (a
+    "decompression bomb"). With `rows_of_pixels`, only that many rows are stored: a file that merely claims the size."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = b"\0" * (width + 1)  # filter byte + one gray byte per pixel
+    rows = height if rows_of_pixels is None else rows_of_pixels
+    pixels = b"".join(compressor.compress(row) for _ in range(rows)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def ten_thousand_square() -> bytes:
+    return huge_blank_png(10_000, 10_000)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_the_huge_png_is_a_real_image(ten_thousand_square: bytes) -> None:
+    """Guards the guard: Pillow reads it as a 10000×10000 image, so refusing it below is our limit at work."""
+    with Image.open(io.BytesIO(ten_thousand_square)) as image:
+        assert image.size == (10_000, 10_000)
+        assert image.crop((0, 0, 100, 100)).getextrema() == (0, 0)
+    assert len(ten_thousand_square) < 1_000_000
+
+
+def test_a_ten_thousand_pixel_square_is_refused_from_its_header(ten_thousand_square: bytes) -> None:
+    with pytest.raises(ImageError, match="is 10000×10000 pixels; the limit is 40 megapixels.*crop or shrink it"):
+        open_image(ten_thousand_square)
+
+
+def test_an_image_beyond_pillows_own_bomb_limit_is_the_same_clear_message() -> None:
+    with pytest.raises(ImageError, match="has too many pixels; the limit is 40 megapixels"):
+        open_image(huge_blank_png(20_000, 20_000, rows_of_pixels=1))
+
+
+def _bad_images() -> dict[str, tuple[bytes, str]]:
+    """name -> (file content, words the message must contain)."""
+    whole = png_bytes(digit_image())
+    return {
+        "zero bytes": (b"", "is empty (0 bytes)"),
+        "not an image": (b"%PDF-1.7 this is a document\n", "is not an image this app can read"),
+        "a model file": (b"PK\x03\x04" + b"\0" * 100, "is not an image this app can read"),
+        "truncated png": (whole[: len(whole) // 2], "is damaged or truncated"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_images()))
+def test_a_bad_image_is_one_clear_message(case: str, tmp_path: Path) -> None:
+    raw, words = _bad_images()[case]
+    path = tmp_path / "digit.png"
+    path.write_bytes(raw)
+    with pytest.raises(ImageError, match=re.escape(words)):
+        open_image(path)
+    with pytest.raises(ImageError, match=re.escape(f"upload.png {words}")):
+        open_image(raw, name="upload.png")
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "scan.png"
+    with open(path, "wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(ImageError, match="larger than 25 MB: use a smaller image"):
+        open_image(path)
+
+
+def test_a_folder_or_missing_path_is_a_clear_message(tmp_path: Path) -> None:
+    for path in (tmp_path, tmp_path / "nope.png"):
+        with pytest.raises(ImageError, match="does not exist or is not a file"):
+            open_image(path)
+
+
+# --- The CLI: `predict` on a mix of good and bad files ---
+
+@pytest.fixture()
+def checkpoint(tmp_path: Path) -> Path:
+    return write_checkpoint(checkpoint_payload("seed-net", {}, build_model("seed-net"), {}, [], {}),
+                            tmp_path / "model.pt")
+
+
+def _odd_but_readable_images() -> dict[str, Image.Image]:
+    ring = digit_image("ring")
+    rgba = Image.new("RGBA", ring.size, (0, 0, 0, 0))
+    rgba.paste(Image.new("RGBA", ring.size, (255, 255, 255, 255)), mask=ring)
+    return {
+        "16-bit.png": Image.fromarray(np.asarray(ring).astype(np.uint16) * 257),
+        "palette.png": ring.convert("P"),
+        "transparent.png": rgba,
+        "dark-on-light.png": digit_image("ring", ink=0, background=255),
+        "light-on-dark.jpg": ring.convert("RGB"),
+        "tiny-8x8.png": Image.fromarray(np.pad(np.full((6, 1), 255, dtype=np.uint8), ((1, 1), (3, 4)))),
+    }
+
+
+def test_predict_reads_every_format_and_polarity(checkpoint: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    paths = []
+    for name, image in _odd_but_readable_images().items():
+        paths.append(tmp_path / name)
+        image.save(paths[-1])
+    assert main(["predict", "--checkpoint", str(checkpoint), *map(str, paths), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert [r["path"] for r in results] == list(map(str, paths))
+    for result in results:
+        assert result["digit"] in range(10), result
+        assert sum(result["probabilities"]) == pytest.approx(1, abs=1e-4)
+    # The same drawing in any format or polarity is the same picture to the model.
+    ring_results = [r for r in results if "tiny" not in r["path"]]
+    assert len({r["digit"] for r in ring_results}) == 1
+
+
+@pytest.mark.parametrize("image", [Image.new("L", (280, 280), 255), Image.new("L", (280, 280), 0),
+                                   Image.new("L", (1, 1), 0), Image.new("RGBA", (64, 64), (0, 0, 0, 0))],
+                         ids=["all white", "all black", "1x1", "fully transparent"])
+def test_predict_reports_an_empty_image_as_empty(image: Image.Image, checkpoint: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "blank.png"
+    image.save(path)
+    assert main(["predict", "--checkpoint", str(checkpoint), str(path), "--json"]) == 0
+    [result] = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["digit"] is None and result["probabilities"] is None
+    assert result["note"] == "empty image: no ink found, nothing to classify"
+
+
+@pytest.mark.parametrize("case", list(_bad_images()))
+def test_predict_reports_a_bad_image_on_one_line(case: str, checkpoint: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    raw, words = _bad_images()[case]
+    path = tmp_path / "bad.png"
+    path.write_bytes(raw)
+    assert_one_line_error(main(["predict", "--checkpoint", str(checkpoint), str(path)]), capsys.readouterr().err,
+                          str(path), words)
+
+
+def test_predict_refuses_the_huge_image_and_still_reads_the_good_one(checkpoint: Path, tmp_path: Path,
+                                                                    ten_thousand_square: bytes,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    huge, good = tmp_path / "huge.png", tmp_path / "good.png"
+    huge.write_bytes(ten_thousand_square)
+    digit_image().save(good)
+    code = main(["predict", "--checkpoint", str(checkpoint), str(huge), str(good), "--json"])
+    captured = capsys.readouterr()
+    assert_one_line_error(code, captured.err, "10000×10000 pixels")
+    huge_result, good_result = json.loads(captured.out.splitlines()[-1])
+    assert huge_result["digit"] is None and "10000×10000" in huge_result["error"]
+    assert good_result["digit"] in range(10)
+
+
+def test_predict_works_without_a_model_on_images_alone(tmp_path: Path) -> None:
+    """The library entry point the Sketch page uses: an empty canvas array is empty, not classified."""
+    model = build_model("seed-net")
+    assert predict(model, np.zeros((280, 280, 4), dtype=np.uint8)).empty
