@@ -1,0 +1,227 @@
+"""AppTest tests of the Streamlit app: every page renders with the default model, its widgets exist, training runs
+through the Train page in the background (Start, poll, Stop, two sessions at once), Evaluate shows the confusion
+matrix, Sketch classifies an uploaded image, and bad input ends in `st.error`, never an exception.
+
+Sessions get the synthetic `tiny_mnist` data through `studio_ui.resources.TEST_DATA_KEY`, so no test needs the
+real MNIST files and a training run takes a second or two.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+
+import pytest
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from mnist_core.checkpoints import CHECKPOINT_DIR
+from mnist_core.models import REGISTRY
+from mnist_core.runner import DONE, STOPPED
+from studio_ui.resources import TEST_DATA_KEY
+from studio_ui.session import ACTIVE_KEY, JOB_KEY, RUNS_KEY
+from tests.conftest import REPO_ROOT
+
+RUN_TIMEOUT_S = 120  # one script run; generous because the CI machine has 2 shared cores
+TRAIN_TIMEOUT_S = 120
+PAGES = {"explorer": "pages/1_Dataset_Explorer.py", "train": "pages/2_Train.py", "evaluate": "pages/3_Evaluate.py",
+         "sketch": "pages/4_Sketch.py"}
+
+
+def open_app(data, page: str | None = None) -> AppTest:
+    """A fresh browser-like session on app.py (optionally switched to a page) using `data` as its dataset."""
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
+    if data is not None:
+        app.session_state[TEST_DATA_KEY] = data
+    app.run()
+    if page is not None:
+        app.switch_page(PAGES[page]).run()
+    return app
+
+
+def assert_clean(app: AppTest) -> None:
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+
+
+def configure_tiny_run(app: AppTest, model: str = "seed-net", epochs: float = 1, seed: int = 0) -> None:
+    app.selectbox(key="train.model").set_value(model).run()
+    app.select_slider(key="train.epochs").set_value(epochs).run()
+    app.select_slider(key="train.batch_size").set_value(32).run()
+    app.selectbox(key="train.scheduler").set_value("none").run()
+    app.number_input(key="train.seed").set_value(seed).run()
+
+
+def wait_for_job(apps: list[AppTest], until=lambda snapshot: snapshot.finished) -> None:
+    """Rerun each session (as the page's polling fragment would) until its job's snapshot satisfies `until`."""
+    deadline = time.monotonic() + TRAIN_TIMEOUT_S
+    pending = list(apps)
+    while pending:
+        assert time.monotonic() < deadline, "training did not get there in time"
+        time.sleep(0.2)
+        for app in list(pending):
+            if until(app.session_state[JOB_KEY].snapshot()):
+                app.run()
+                pending.remove(app)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_home_shows_device_dataset_and_default_model(tiny_mnist) -> None:
+    app = open_app(tiny_mnist)
+    assert_clean(app)
+    assert app.title[0].value == "MNIST Studio"
+    labels = [metric.label for metric in app.metric]
+    assert "Training runs on" in labels and "MNIST" in labels
+    assert any(metric.value.endswith("%") for metric in app.metric)  # the default model's test accuracy
+    assert any("checkpoints/default.pt" in caption.value for caption in app.caption)
+
+
+def test_dataset_explorer_renders_and_filters(tiny_mnist) -> None:
+    app = open_app(tiny_mnist, "explorer")
+    assert_clean(app)
+    assert app.title[0].value == "Dataset explorer"
+    assert len(app.get("image")) >= 40, "the sample grid shows images"
+    app.selectbox(key="explore.digit").set_value(3).run()
+    app.radio(key="explore.split").set_value("test").run()
+    assert_clean(app)
+    assert any("test images of digit 3" in caption.value for caption in app.caption)
+    app.slider(key="train.rotation").set_value(15.0).run()
+    app.number_input(key="explore.lookup_index").set_value(255).run()
+    assert_clean(app)
+    assert [metric.value for metric in app.metric if metric.label == "Label"] == ["5"]  # tiny labels: index % 10
+
+
+def test_pages_that_need_data_say_how_to_get_it(tmp_path, monkeypatch) -> None:
+    not_a_folder = tmp_path / "mnist.zip"
+    not_a_folder.write_bytes(b"")
+    monkeypatch.setenv("MNIST_DATA_ROOT", str(not_a_folder))
+    for page in ("explorer", "evaluate"):
+        app = open_app(None, page)
+        assert not app.exception
+        assert any("MNIST_DATA_ROOT" in error.value for error in app.error), page
+    sketch = open_app(None, "sketch")  # Sketch only needs a model
+    assert not sketch.exception and sketch.title[0].value == "Sketch"
+
+
+def test_train_page_has_every_setting_and_presets_fill_them(tiny_mnist) -> None:
+    app = open_app(tiny_mnist, "train")
+    assert_clean(app)
+    assert [option.split()[0] for option in app.selectbox(key="train.model").options] == list(REGISTRY)
+    for key in ("train.epochs", "train.batch_size", "train.lr", "train.weight_decay"):
+        assert app.select_slider(key=key)
+    for key in ("train.optimizer", "train.scheduler", "train.device", "train.train_subset", "train.preset"):
+        assert app.selectbox(key=key)
+    assert app.slider(key="train.rotation") and app.slider(key="train.knob.fast.width")
+    app.selectbox(key="train.preset").set_value("seed 004").run()
+    assert app.session_state["train.model"] == "tiny-bn" and app.session_state["train.lr"] == 0.02
+    assert app.slider(key="train.step_size").value == 6 and app.slider(key="train.rotation").value == 7.0
+    assert any("7,416 parameters" in md.value for md in app.markdown)
+    app.select_slider(key="train.lr").set_value(0.05).run()
+    assert app.session_state["train.preset"] == "custom"  # a changed setting is no longer the preset
+
+
+def test_tiny_run_completes_becomes_active_and_saves_safely(tiny_mnist) -> None:
+    app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app)
+    app.button(key="train-start").click().run()
+    assert_clean(app)
+    wait_for_job([app])
+    assert app.session_state[JOB_KEY].snapshot().status == DONE
+    assert any("now the active model" in success.value for success in app.success)
+    active = app.session_state[ACTIVE_KEY]
+    assert active.source == "run 1" and active.name == "seed-net" and active.test_accuracy > 50
+    history = [table.value for table in app.dataframe if "test accuracy %" in table.value.columns]
+    assert len(history) == 1 and history[0].shape[0] == 1
+    assert app.get("download_button")
+
+    name = f"apptest-{uuid.uuid4().hex[:8]}"
+    saved = CHECKPOINT_DIR / f"{name}.pt"
+    try:
+        app.text_input(key="save-name-0").set_value(name).run()
+        app.button(key="save-button").click().run()
+        assert saved.is_file() and any("Saved as" in s.value for s in app.success)
+        before = saved.read_bytes()
+        app.button(key="save-button").click().run()
+        assert any("already exists" in e.value for e in app.error), "a second save must not overwrite"
+        assert saved.read_bytes() == before
+        app.text_input(key="save-name-0").set_value("../../escape").run()
+        app.button(key="save-button").click().run()
+        assert any("not a usable name" in e.value for e in app.error)
+    finally:
+        saved.unlink(missing_ok=True)
+
+
+def test_two_sessions_train_at_once_and_stop_only_their_own(tiny_mnist) -> None:
+    stopper, finisher = open_app(tiny_mnist, "train"), open_app(tiny_mnist, "train")
+    configure_tiny_run(stopper, model="seed-net", epochs=30, seed=1)
+    configure_tiny_run(finisher, model="fast", epochs=1, seed=2)
+    stopper.button(key="train-start").click().run()
+    finisher.button(key="train-start").click().run()
+    wait_for_job([stopper], until=lambda snapshot: snapshot.step > 0)
+    stopper.button(key="train-stop").click().run()
+    wait_for_job([stopper, finisher])
+
+    stopped, done = stopper.session_state[JOB_KEY], finisher.session_state[JOB_KEY]
+    assert stopped is not done
+    assert stopped.snapshot().status == STOPPED and 0 < stopped.result.epochs_done < 30
+    assert done.snapshot().status == DONE and done.result.epochs_done == 1  # the other Stop did not touch it
+    assert stopper.session_state[ACTIVE_KEY].name == "seed-net"
+    assert stopper.session_state[ACTIVE_KEY].checkpoint.metrics["stopped"] is True
+    assert finisher.session_state[ACTIVE_KEY].name == "fast"
+    assert len(stopper.session_state[RUNS_KEY]) == len(finisher.session_state[RUNS_KEY]) == 1
+    assert any("Stopped" in info.value for info in stopper.info)
+
+
+def test_evaluate_shows_confusion_matrix_and_refuses_bad_uploads(tiny_mnist) -> None:
+    app = open_app(tiny_mnist, "evaluate")
+    assert_clean(app)
+    assert app.title[0].value == "Evaluate"
+    assert {"Test accuracy", "Test loss", "Mistakes"} <= {metric.label for metric in app.metric}
+    charts = [chart for chart in app.get("plotly_chart") if '"Heatmap"' in chart.proto.spec or
+              '"heatmap"' in chart.proto.spec]
+    assert charts, "the confusion matrix heatmap is drawn"
+    app.selectbox(key="evaluate.true").set_value(3).run()
+    app.selectbox(key="evaluate.predicted").set_value(3).run()
+    assert any("test images of a **3** read as **3**" in md.value for md in app.markdown)
+    assert any(list(table.value.columns)[:2] == ["digit", "precision"] and table.value.shape[0] == 10
+               for table in app.dataframe), "the per-class table"
+    active_before = app.session_state[ACTIVE_KEY] if ACTIVE_KEY in app.session_state else None
+
+    app.radio(key="evaluate.source").set_value("Upload").run()
+    app.file_uploader(key="evaluate-upload").set_value(("model.pt", b"PK\x03\x04 truncated", "application/x")).run()
+    assert not app.exception
+    assert any("active model is unchanged" in error.value for error in app.error)
+    assert (app.session_state[ACTIVE_KEY] if ACTIVE_KEY in app.session_state else None) is active_before
+
+
+def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() -> None:
+    app = open_app(None, "sketch")
+    assert_clean(app)
+    assert not [metric for metric in app.metric if metric.label == "Prediction"], "an empty canvas predicts nothing"
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+
+    one = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(one).line([(140, 40), (140, 240)], fill=255, width=22)  # a "1", white on black like the canvas
+    app.file_uploader(key="sketch-upload").set_value(("one.png", png_bytes(one), "image/png")).run()
+    assert_clean(app)
+    assert [metric.value for metric in app.metric if metric.label == "Prediction"] == ["1"]
+
+    blank = Image.new("L", (280, 280), 255)
+    app.file_uploader(key="sketch-upload").set_value(("blank.png", png_bytes(blank), "image/png")).run()
+    assert not [metric for metric in app.metric if metric.label == "Prediction"]
+    app.file_uploader(key="sketch-upload").set_value(("notes.png", b"not an image", "image/png")).run()
+    assert not app.exception
+    assert any("not an image" in error.value for error in app.error)
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders_with_the_default_model(tiny_mnist, page: str) -> None:
+    app = open_app(tiny_mnist, page)
+    assert_clean(app)
+    assert app.sidebar.markdown, "the sidebar shows device, dataset and active model"
