@@ -41,7 +41,7 @@ def tab(browser, app_server: str) -> Iterator[StreamlitTab]:
 @pytest.mark.parametrize("name", list(MAIN_ELEMENTS))
 def test_page_loads_with_its_main_element(tab: StreamlitTab, name: str) -> None:
     tab.open(name)
-    expect(MAIN_ELEMENTS[name](tab.page)).to_be_visible()
+    expect(MAIN_ELEMENTS[name](tab.page)).to_be_visible(timeout=60_000)  # charts and images render after the run
     tab.assert_no_exception()
     # The sidebar always names the active model; on a fresh session that is the shipped default.
     assert "default.pt" in tab.sidebar_text()

@@ -1,0 +1,50 @@
+"""Evaluate page in a real browser: the confusion matrix renders and clicking one of its cells shows that cell's
+test images (the page's plotly `on_select`)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.streamlit_page import StreamlitTab
+
+pytestmark = pytest.mark.browser
+
+HEATMAP = ".st-key-confusion-matrix"  # the plotly chart keyed "confusion-matrix"
+
+
+def cell_centre(tab: StreamlitTab, true_digit: int, predicted_digit: int) -> tuple[float, float]:
+    """Screen position of a cell: Plotly's drag layer covers the plot area; columns = predicted 0..9 left to
+    right, rows = true 0..9 top to bottom (the page reverses the y axis, as confusion matrices are read)."""
+    area = tab.page.locator(f"{HEATMAP} .nsewdrag").first.bounding_box()
+    assert area is not None, "the confusion matrix has no plot area"
+    return (area["x"] + (predicted_digit + 0.5) / 10 * area["width"],
+            area["y"] + (true_digit + 0.5) / 10 * area["height"])
+
+
+def test_evaluate_confusion_matrix_cell_shows_its_images(page) -> None:
+    tab = StreamlitTab(page)
+    tab.open("evaluate")
+    expect(page.locator(f"{HEATMAP} .heatmaplayer")).to_be_visible(timeout=60_000)  # plotly.js loads lazily
+    tab.assert_no_exception()
+    # Ten rows of ten numbers: the matrix drew its counts, and they add up to the 10,000 test images.
+    counts = [int(text.replace(",", "")) for text in page.locator(f"{HEATMAP} .heatmaplayer text").all_text_contents()]
+    assert len(counts) == 100 and sum(counts) == 10_000, counts
+
+    true_digit = predicted_digit = 3  # a diagonal cell: always hundreds of images
+    sent_before = tab.frames_sent
+    page.mouse.click(*cell_centre(tab, true_digit, predicted_digit))
+    tab.wait_idle(sent_before=sent_before)
+    tab.assert_no_exception()
+
+    summary = page.get_by_text(re.compile(rf"([\d,]+) test images of a {true_digit} read as {predicted_digit}"))
+    expect(summary).to_be_visible()
+    shown = int(re.search(r"[\d,]+", summary.inner_text()).group().replace(",", ""))
+    assert 500 < shown < 1500, summary.inner_text()
+    images = page.locator(".st-key-cell-images [data-testid='stImage']")
+    expect(images.first).to_be_visible()
+    assert images.count() >= 4
+    captions = page.locator(".st-key-cell-images [data-testid='stImageCaption']").all_inner_texts()
+    assert all(re.match(r"#\d+", caption) for caption in captions), captions
