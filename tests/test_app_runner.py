@@ -9,7 +9,8 @@ import torch
 
 from mnist_core.config import TrainConfig
 from mnist_core.data import Mnist, MnistSplit
-from mnist_core.runner import (DIVERGED, DONE, STOPPED, DeviceQueue, TrainingJob, has_usable_weights,
+from mnist_core import runner
+from mnist_core.runner import (DIVERGED, DONE, QUEUED, STOPPED, DeviceQueue, TrainingJob, has_usable_weights,
                                result_checkpoint, with_live_reporting)
 
 
@@ -77,3 +78,23 @@ def test_live_reporting_is_dense_for_the_chart_but_never_per_batch() -> None:
     assert with_live_reporting(TrainConfig(epochs=1, batch_size=128)).log_every == 5  # 469 steps -> every 5
     assert with_live_reporting(TrainConfig(epochs=20, batch_size=128)).log_every == 20  # long runs: as the CLI
     assert with_live_reporting(TrainConfig(epochs=1, batch_size=32, train_subset=512)).log_every == 5
+
+
+def test_jobs_on_a_shared_accelerator_queue_instead_of_running_together(tiny_mnist, monkeypatch) -> None:
+    """No GPU here: make the CPU a queued device type to check the job-level waiting on one machine."""
+    monkeypatch.setattr(runner, "QUEUED_DEVICE_TYPES", ("cpu",))
+    queue = DeviceQueue()
+    first = TrainingJob(TrainConfig(model="seed-net", epochs=50, batch_size=32, device="cpu"), tiny_mnist,
+                        queue=queue).start()
+    deadline = time.monotonic() + 60
+    while first.snapshot().step == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = TrainingJob(TrainConfig(model="seed-net", epochs=1, batch_size=64, device="cpu"), tiny_mnist,
+                         queue=queue).start()
+    while queue.position("cpu", second.id) == 0 and time.monotonic() < deadline:  # until it has joined the line
+        time.sleep(0.01)
+    waiting = second.snapshot()
+    assert waiting.status == QUEUED and waiting.queue_position == 1 and waiting.step == 0
+    first.stop()
+    assert first.join(60) and second.join(60)
+    assert first.snapshot().status == STOPPED and second.snapshot().status == DONE
