@@ -66,7 +66,13 @@ class _TqdmProgress:
                        f"| test loss {record.test_loss:.4f} acc {record.test_accuracy:.2f}% | {record.seconds:.1f}s")
 
     def on_train_end(self, result: Any) -> None:
-        self.bar.close()
+        self.close()
+
+    def close(self) -> None:
+        """End the bar's line, also when training fails, so an error message gets a line of its own."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _config_from_args(args: argparse.Namespace) -> Any:
@@ -107,6 +113,7 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
 def cmd_train(args: argparse.Namespace) -> int:
     from mnist_core.checkpoints import CHECKPOINT_DIR, check_writable, save_result
     from mnist_core.data import load_mnist
+    from mnist_core.device import pick_device
     from mnist_core.errors import TrainingDiverged
     from mnist_core.train import fit
 
@@ -115,16 +122,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir() and not args.overwrite:
         raise StudioError(f"{out} already exists: choose another --out or pass --overwrite (nothing was overwritten)")
     check_writable(out, args.overwrite)  # refuse before spending minutes on training, not after
+    pick_device(config.device)  # an unavailable --device is refused before the data is loaded
     data = load_mnist(args.data_root)
-    stop = threading.Event()
+    progress = _TqdmProgress()
     try:
-        result = fit(config, data, [_TqdmProgress()], stop)
+        result = fit(config, data, [progress], threading.Event())
     except TrainingDiverged as error:
         # The last good weights are worth keeping when an evaluation point was reached before the loss blew up.
         if error.result is not None and error.result.history:
             saved = save_result(error.result, out, overwrite=args.overwrite)
             raise StudioError(f"{error}; saved them to {saved}") from None
         raise
+    finally:
+        progress.close()
     saved = save_result(result, out, overwrite=args.overwrite)
     summary = {"model": config.model, "epochs": result.epochs_done, "device": result.device,
                "train_seconds": round(result.train_seconds, 3), "eval_seconds": round(result.eval_seconds, 3),
@@ -143,8 +153,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mnist_core.evaluate import evaluate
 
     checkpoint = load_checkpoint(args.checkpoint)
+    device = pick_device(args.device)  # refuse a bad file or device before reading 55 MB of data
     data = load_mnist(args.data_root)
-    model = checkpoint.model.to(pick_device(args.device))
+    model = checkpoint.model.to(device)
     report = evaluate(model, data.test)
     value = {"checkpoint": str(args.checkpoint), "model": checkpoint.model_name, **report.to_json()}
     _emit(value, args.json, f"{checkpoint.model_name}: {report.accuracy:.2f}% test accuracy, loss {report.loss:.4f}")

@@ -1,0 +1,127 @@
+"""The ★ CLI contract, run as a user runs it: `python -m mnist_core models|train|evaluate|predict`.
+
+Exit 0 ok, 2 bad input with one line on stderr and no traceback; with --json the last stdout line is one JSON value.
+Commands that need the real dataset are marked `realdata`; the rest use hand-made checkpoints and images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cli_support import assert_clean_failure, assert_one_line_error, digit_image, last_json, run_cli
+from mnist_core.checkpoints import checkpoint_payload, load_checkpoint, write_checkpoint
+from mnist_core.cli import main
+from mnist_core.models import REGISTRY, build_model, count_parameters
+
+
+@pytest.fixture()
+def untrained_checkpoint(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    return write_checkpoint(checkpoint_payload("seed-net", {}, build_model("seed-net"), {}, [], {}),
+                            tmp_path / "untrained.pt")
+
+
+def test_models_json_lists_the_registry_with_parameter_counts() -> None:
+    process = run_cli("models", "--json")
+    assert process.returncode == 0, process.stderr
+    rows = last_json(process.stdout)
+    assert [row["name"] for row in rows] == list(REGISTRY)
+    for row in rows:
+        assert row["parameters"] == count_parameters(build_model(row["name"]))
+        assert row["seed"] == REGISTRY[row["name"]].seed and row["description"]
+
+
+def test_models_prints_a_readable_table(capsys: pytest.CaptureFixture) -> None:
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(REGISTRY)
+    assert lines[2].startswith("s5-net") and "593,200 params" in lines[2]
+
+
+def test_predict_json_gives_path_digit_and_probabilities(untrained_checkpoint: Path, tmp_path: Path) -> None:
+    images = [tmp_path / "one.png", tmp_path / "zero.jpg"]
+    digit_image("bar").save(images[0])
+    digit_image("ring", ink=0, background=255).convert("RGB").save(images[1])
+    process = run_cli("predict", "--checkpoint", untrained_checkpoint, *images, "--json")
+    assert process.returncode == 0, process.stderr
+    assert "Traceback" not in process.stderr
+    results = last_json(process.stdout)
+    assert [r["path"] for r in results] == list(map(str, images))
+    for result in results:
+        assert result["digit"] in range(10)
+        assert len(result["probabilities"]) == 10 and sum(result["probabilities"]) == pytest.approx(1, abs=1e-4)
+        assert result["digit"] == max(range(10), key=result["probabilities"].__getitem__)
+
+
+def test_predict_human_output_is_one_line_per_image(untrained_checkpoint: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    image = tmp_path / "one.png"
+    digit_image("bar").save(image)
+    assert main(["predict", "--checkpoint", str(untrained_checkpoint), str(image)]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{image}: ") and line.endswith("%)")
+
+
+def test_bad_input_is_exit_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    process = run_cli("predict", "--checkpoint", tmp_path / "missing.pt", tmp_path / "x.png", "--json")
+    assert_clean_failure(process, "missing.pt does not exist")
+    assert process.stdout == ""
+
+
+@pytest.mark.parametrize("argv, words", [
+    ([], "the following arguments are required: command"),
+    (["fly"], "invalid choice: 'fly'"),
+    (["train", "--lr", "fast"], "argument --lr: invalid float value: 'fast'"),
+    (["train", "--model", "resnet"], "argument --model: invalid choice: 'resnet'"),
+    (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+    (["predict"], "the following arguments are required: IMAGE"),
+    (["evaluate", "--wat"], "unrecognized arguments: --wat"),
+])
+def test_usage_errors_are_one_line(argv: list[str], words: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert_one_line_error(exited.value.code, capsys.readouterr().err, words, "--help")
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--help"])
+    assert exited.value.code == 0 and "--batch-size" in capsys.readouterr().out
+
+
+# --- With the real dataset ---
+
+@pytest.mark.realdata
+def test_train_on_a_small_subset_then_evaluate_the_checkpoint(mnist_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "small.pt"
+    trained = run_cli("train", "--model", "seed-net", "--train-subset", "2048", "--batch-size", "64", "--epochs", "1",
+                      "--lr", "0.01", "--device", "cpu", "--data-root", mnist_root, "--out", out, "--json")
+    assert trained.returncode == 0, trained.stderr
+    summary = last_json(trained.stdout)
+    assert set(summary) >= {"model", "epochs", "device", "train_seconds", "test_accuracy", "test_loss", "checkpoint"}
+    assert (summary["model"], summary["epochs"], summary["device"]) == ("seed-net", 1.0, "cpu")
+    assert summary["checkpoint"] == str(out) and load_checkpoint(out).model_name == "seed-net"
+    assert 80 < summary["test_accuracy"] <= 100  # 2048 images, one epoch: far above chance, percent not fraction
+    assert "seed-net on cpu" in trained.stderr  # tqdm progress goes to stderr
+
+    evaluated = run_cli("evaluate", "--checkpoint", out, "--data-root", mnist_root, "--device", "cpu", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = last_json(evaluated.stdout)
+    assert report["test_accuracy"] == pytest.approx(summary["test_accuracy"], abs=0.02)
+    assert report["test_loss"] == pytest.approx(summary["test_loss"], rel=1e-3)
+    matrix = report["confusion_matrix"]
+    assert len(matrix) == 10 and all(len(row) == 10 for row in matrix)
+    assert sum(map(sum, matrix)) == 10_000
+    assert [sum(row) for row in matrix] == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # rows = true
+
+
+@pytest.mark.realdata
+def test_train_refuses_an_existing_out_before_training(mnist_root: Path, untrained_checkpoint: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    before = untrained_checkpoint.read_bytes()
+    code = main(["train", "--model", "seed-net", "--data-root", str(mnist_root), "--out", str(untrained_checkpoint)])
+    assert_one_line_error(code, capsys.readouterr().err, "already exists", "--overwrite")
+    assert untrained_checkpoint.read_bytes() == before

@@ -1,0 +1,163 @@
+"""Issue 6, training settings: every combination `train` accepts either trains or is refused — with one line and
+exit 2 — before any data is read or any time is spent. A diverging run says so and keeps its last good weights."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+import mnist_core.data
+from cli_support import assert_one_line_error
+from mnist_core.checkpoints import load_checkpoint
+from mnist_core.cli import main
+from mnist_core.data import Mnist
+
+
+class DataWasLoaded(Exception):
+    """Raised by the stand-in loader: a setting that should have been refused reached the data."""
+
+
+@pytest.fixture()
+def no_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args, **kwargs):
+        raise DataWasLoaded("the settings were not refused before loading the data")
+
+    monkeypatch.setattr(mnist_core.data, "load_mnist", refuse)
+
+
+@pytest.fixture()
+def synthetic_data(monkeypatch: pytest.MonkeyPatch, tiny_mnist: Mnist) -> None:
+    monkeypatch.setattr(mnist_core.data, "load_mnist", lambda *args, **kwargs: tiny_mnist)
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--epochs", "0"], "epochs must be more than 0"),
+    (["--epochs", "-3"], "epochs must be more than 0"),
+    (["--epochs", "nan"], "epochs"),
+    (["--epochs", "1e6"], "at most 1000"),
+    (["--batch-size", "0"], "batch size must be between 2"),
+    (["--batch-size", "1"], "batch size must be between 2"),
+    (["--batch-size", "100000"], "batch size must be between 2 and the number of training images (60000)"),
+    (["--train-subset", "100", "--batch-size", "200"], "number of training images (100); got 200"),
+    (["--train-subset", "0"], "train subset"),
+    (["--lr", "nan"], "learning rate"),
+    (["--lr", "inf"], "learning rate"),
+    (["--lr", "0"], "learning rate must be above 0"),
+    (["--lr", "-0.1"], "learning rate"),
+    (["--lr", "1e9"], "at most 100"),
+    (["--momentum", "1.5"], "momentum"),
+    (["--weight-decay", "-1"], "weight decay"),
+    (["--label-smoothing", "1"], "label smoothing"),
+    (["--rotation", "720", "--augment"], "rotation"),
+    (["--translate", "3"], "shift"),
+    (["--scale", "-1"], "scale"),
+    (["--eval-every", "0"], "eval_every"),
+    (["--model-kwarg", "width=12.5"], "width must be a whole number"),
+    (["--model-kwarg", "width=abc"], "must look like name=number"),
+    (["--model-kwarg", "width"], "must look like name=number"),
+    (["--model-kwarg", "width=100000"], "out of range"),
+    (["--model-kwarg", "depth=3"], "has no setting depth"),
+    (["--model", "tiny-bn", "--model-kwarg", "dropout=2"], "out of range"),
+])
+def test_impossible_settings_are_refused_before_reading_data(options: list[str], words: str, tmp_path: Path,
+                                                             no_data: None, capsys: pytest.CaptureFixture) -> None:
+    code = main(["train", "--model", "fast", *options, "--out", str(tmp_path / "m.pt")])
+    assert_one_line_error(code, capsys.readouterr().err, words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unavailable_device_is_refused_before_reading_data(tmp_path: Path, no_data: None,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the refusal is for machines without it")
+    code = main(["train", "--device", "cuda", "--out", str(tmp_path / "m.pt")])
+    assert_one_line_error(code, capsys.readouterr().err, "device 'cuda' is not available on this machine")
+
+
+@pytest.mark.parametrize("out, words", [
+    (".", "is a folder"),
+    ("blocker/model.pt", "cannot write into"),
+    ("taken.pt", "already exists: choose another --out or pass --overwrite"),
+])
+def test_an_unusable_out_path_is_refused_before_training(out: str, words: str, tmp_path: Path, no_data: None,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "blocker").write_bytes(b"a file where a folder should be")
+    (tmp_path / "taken.pt").write_bytes(b"someone's model")
+    code = main(["train", "--model", "fast", "--out", str(tmp_path / out)])
+    assert_one_line_error(code, capsys.readouterr().err, words)
+    assert (tmp_path / "taken.pt").read_bytes() == b"someone's model"
+
+
+# option -> (values that can train, values the parser accepts but training cannot use)
+_FUZZ_OPTIONS = {
+    "--batch-size": (["2", "3", "16", "64"], ["1", "0", "100000"]),
+    "--lr": (["1e-5", "0.01", "0.5", "100"], ["nan", "0", "-1"]),
+    "--optimizer": (["sgd", "adam", "adamw", "adadelta"], []),
+    "--scheduler": (["none", "step", "onecycle", "cosine"], []),
+    "--momentum": (["0", "0.5", "0.99"], ["1", "-0.5"]),
+    "--weight-decay": (["0", "0.1", "1"], ["2"]),
+    "--label-smoothing": (["0", "0.1", "0.9"], ["1"]),
+    "--seed": (["0", "1", "-1", "123456789"], []),
+    "--eval-every": (["0.1", "1", "3"], ["0"]),
+    "--rotation": (["0", "15", "180"], ["181"]),
+    "--scale": (["0", "0.1", "0.5"], ["0.6"]),
+}
+
+
+def _random_accepted_command(rng: random.Random, out: Path) -> list[str]:
+    """A random mix of options the parser accepts; about one run in three has a value training cannot use.
+    At most ~25 batches per run (256 images, batch 2, 0.2 epochs): the point is the mix, not the training."""
+    argv = ["train", "--model", rng.choice(["seed-net", "fast", "nf-cnn", "tiny-bn"]), "--device", "cpu",
+            "--train-subset", rng.choice(["3", "64", "256"]), "--epochs", rng.choice(["0.01", "0.05", "0.2"]),
+            "--batch-size", "16", "--out", str(out), "--json", rng.choice(["--augment", "--no-augment"])]
+    for option, (usable, unusable) in _FUZZ_OPTIONS.items():
+        if rng.random() < 0.6:
+            argv += [option, rng.choice(unusable if unusable and rng.random() < 0.06 else usable)]
+    return argv  # argparse keeps the last of a repeated option (--batch-size)
+
+
+@pytest.mark.parametrize("case", range(20))
+def test_any_accepted_combination_trains_or_is_refused_cleanly(case: int, tmp_path: Path, synthetic_data: None,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "model.pt"
+    argv = _random_accepted_command(random.Random(case), out)
+    code = main(argv)
+    captured = capsys.readouterr()
+    if code == 0:
+        summary = json.loads(captured.out.splitlines()[-1])
+        assert load_checkpoint(out).model_name == summary["model"], argv
+        assert 0 <= summary["test_accuracy"] <= 100
+    else:
+        last_line = captured.err.strip().splitlines()[-1:]  # above it, the progress bar when training had begun
+        message = assert_one_line_error(code, "\n".join(last_line))
+        assert "Traceback" not in captured.err, argv
+        if "training diverged" not in message:
+            assert not out.exists(), argv  # refused: nothing written
+
+
+def test_a_diverging_run_says_so_and_keeps_the_last_good_weights(tmp_path: Path, synthetic_data: None,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "diverged.pt"
+    code = main(["train", "--model", "nf-cnn", "--model-kwarg", "nf=8", "--optimizer", "sgd", "--lr", "100",
+                 "--scheduler", "none", "--batch-size", "64", "--epochs", "1", "--eval-every", "0.25", "--device", "cpu",
+                 "--out", str(out)])
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and last_line.startswith("error: training diverged at batch")
+    assert "lower the learning rate (it was 100)" in last_line and f"saved them to {out}" in last_line
+    kept = load_checkpoint(out)
+    assert kept.history and all(math.isfinite(h["test_loss"]) for h in kept.history)
+    assert all(torch.isfinite(t).all() for t in kept.model.state_dict().values())
+
+
+@pytest.mark.xfail(strict=True, reason="config.py bug (lead's file): validate() does not bound --seed, so 2**70 "
+                                       "reaches torch.manual_seed inside fit: 'internal error (ValueError: Overflow "
+                                       "when unpacking long long)', exit 1, after the data was loaded")
+def test_a_seed_torch_cannot_use_is_refused(tmp_path: Path, synthetic_data: None,
+                                            capsys: pytest.CaptureFixture) -> None:
+    code = main(["train", "--model", "seed-net", "--seed", str(2**70), "--out", str(tmp_path / "m.pt")])
+    assert_one_line_error(code, capsys.readouterr().err, "seed")
