@@ -88,7 +88,7 @@ def sidebar() -> None:
                 st.caption(f"test accuracy {entry.test_accuracy:.2f} %")
         job = session.current_job()
         if job is not None and job.snapshot().status == RUNNING:
-            st.caption(f"⏳ training {job.config.model}: {job.snapshot().fraction:.0%}")
+            st.caption(f":material/hourglass_top: training {job.config.model}: {job.snapshot().fraction:.0%}")
 
 
 def default_model_problem() -> str:
