@@ -81,7 +81,8 @@ def sidebar() -> None:
         st.markdown("### Active model")
         entry = session.active_model()
         if entry is None:
-            st.error(default_model_problem())
+            st.error("No usable model: checkpoints/default.pt cannot be loaded (the Home page says why). Train one "
+                     "on the Train page.")
         else:
             st.markdown(f"**{entry.name}** — {entry.source}")
             if entry.test_accuracy is not None:
