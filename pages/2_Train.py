@@ -87,7 +87,7 @@ with extra_column:
 # --- start / stop ---------------------------------------------------------------------------------------------------
 job = session.current_job()
 busy = job is not None and not job.snapshot().finished
-start_column, stop_column, note_column = st.columns([1, 1, 4])
+start_column, stop_column = st.columns([1, 1, 4])[:2]
 start_pressed = start_column.button("Start training", type="primary", disabled=busy, key="train-start",
                                     width="stretch")
 stop_column.button("Stop", disabled=not busy, key="train-stop", width="stretch",
