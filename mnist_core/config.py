@@ -17,6 +17,7 @@ from mnist_core.models import get_spec
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 SCHEDULERS = ("none", "step", "onecycle", "cosine")
+PRECISIONS = ("auto", "fp32", "bf16")
 TRAIN_SIZE = 60000
 
 
@@ -38,11 +39,12 @@ class TrainConfig:
     pct_start: float = 0.25  # OneCycle warm-up fraction
     label_smoothing: float = 0.0
     augment: bool = False
-    rotation: float = 0.0  # degrees either way
-    translate: float = 0.0  # fraction of the side
-    scale: float = 0.0  # relative zoom either way
+    rotation: float = 10.0  # degrees either way (all three act only with augment=True)
+    translate: float = 0.1  # fraction of the side
+    scale: float = 0.1  # relative zoom either way
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"  # "auto" (bf16 where the hardware has it), "fp32" or "bf16"
     train_subset: int | None = None  # first N training images only (quick runs)
     eval_every: float = 1.0  # evaluate on the test split every this many epochs (fractions allowed)
     log_every: int = 20  # report the mean train loss every this many batches
@@ -89,6 +91,7 @@ class TrainConfig:
         need(0 <= self.translate <= 0.5, f"shift must be 0…0.5 of the image (got {self.translate})")
         need(0 <= self.scale <= 0.5, f"scale jitter must be 0…0.5 (got {self.scale})")
         need(self.device in DEVICE_CHOICES, f"unknown device {self.device!r}: choose {', '.join(DEVICE_CHOICES)}")
+        need(self.precision in PRECISIONS, f"unknown precision {self.precision!r}: choose {', '.join(PRECISIONS)}")
         need(self.train_subset is None or 2 <= self.train_subset <= TRAIN_SIZE,
              f"train subset must be 2…{TRAIN_SIZE} images (got {self.train_subset})")
         need(0 < self.eval_every, f"eval_every must be above 0 (got {self.eval_every})")
@@ -101,14 +104,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "seed 000/001": dict(model="seed-net", epochs=10, batch_size=100, optimizer="adam", lr=0.01, scheduler="none"),
     "seed 002": dict(model="nf-cnn", epochs=10, batch_size=64, optimizer="adam", lr=0.01, scheduler="none"),
     "seed 003": dict(model="s5-net", epochs=20, batch_size=512, optimizer="sgd", lr=0.01, momentum=0.9,
-                     scheduler="step", step_size=15, gamma=0.1, augment=True, rotation=15.0),
+                     scheduler="step", step_size=15, gamma=0.1, augment=True, rotation=15.0, translate=0.0, scale=0.0),
     "seed 004": dict(model="tiny-bn", epochs=15, batch_size=128, optimizer="sgd", lr=0.02, momentum=0.9,
-                     scheduler="step", step_size=6, gamma=0.1, augment=True, rotation=7.0),
+                     scheduler="step", step_size=6, gamma=0.1, augment=True, rotation=7.0, translate=0.0, scale=0.0),
     "fastest to 99 %": dict(model="fast", epochs=1, batch_size=128, optimizer="adam", lr=0.01, momentum=0.9,
                             scheduler="onecycle", pct_start=0.25),
-    "best accuracy": dict(model="best", epochs=20, batch_size=128, optimizer="adamw", lr=0.003, weight_decay=0.05,
-                          scheduler="onecycle", pct_start=0.2, label_smoothing=0.1, augment=True, rotation=10.0,
-                          translate=0.1, scale=0.1),
+    "best accuracy": dict(model="best", epochs=15, batch_size=128, optimizer="adamw", lr=0.01, momentum=0.9,
+                          beta2=0.99, weight_decay=0.01, scheduler="onecycle", pct_start=0.2, label_smoothing=0.1,
+                          augment=True, rotation=12.0, translate=0.1, scale=0.1),
 }
 
 

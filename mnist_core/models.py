@@ -78,26 +78,27 @@ def tiny_bn(dropout: float = 0.05) -> nn.Module:
     )
 
 
-def fast_net(width: int = 32) -> nn.Module:
-    """Built for the shortest time to 99 %: a stride-2 stem halves the image before any wide layer, BatchNorm lets a
-    large learning rate work from the first step, and global max-pooling keeps the classifier tiny."""
+def fast_net(width: int = 16, hidden: int = 128) -> nn.Module:
+    """Built for the shortest time to 99 % on a CPU: the fewest multiply-adds that still learn MNIST in one epoch
+    (≈0.8 M per image at the defaults, two-thirds of baseline (b)'s), BatchNorm so a large one-cycle learning rate
+    works from the first step, and a small dense head over the 5×5 map (global pooling learned too slowly)."""
     return nn.Sequential(
-        *conv_bn_relu(1, width, 3, padding=1), nn.MaxPool2d(2),             # 28 -> 14
-        *conv_bn_relu(width, 2 * width, 3, padding=1), nn.MaxPool2d(2),     # 14 -> 7
-        *conv_bn_relu(2 * width, 2 * width, 3, padding=1),                  # 7
-        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(2 * width, 10),
+        *conv_bn_relu(1, width, 5), nn.MaxPool2d(2),              # 28 -> 24 -> 12
+        *conv_bn_relu(width, 2 * width, 3), nn.MaxPool2d(2),      # 12 -> 10 -> 5
+        nn.Flatten(), nn.Linear(2 * width * 25, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 10),
     )
 
 
-def best_net(width: int = 48, dropout: float = 0.1) -> nn.Module:
-    """Built for the highest single-model accuracy: two VGG-style BN stages, then a third, GAP and dropout.
-    Trained with rotation/shift/scale augmentation and label smoothing."""
+def best_net(width: int = 32, dropout: float = 0.2) -> nn.Module:
+    """Built for the highest single-model accuracy at a CPU-friendly cost (≈6 M multiply-adds per image): three BN
+    stages that double the width as they halve the map, then dropout and a linear read-out of the 3×3 map.
+    Trained with rotation/shift/scale augmentation and label smoothing (preset "best accuracy")."""
     w = width
     return nn.Sequential(
-        *conv_bn_relu(1, w, 3, 1), *conv_bn_relu(w, w, 3, 1), nn.MaxPool2d(2),              # 28 -> 14
-        *conv_bn_relu(w, 2 * w, 3, 1), *conv_bn_relu(2 * w, 2 * w, 3, 1), nn.MaxPool2d(2),  # 14 -> 7
-        *conv_bn_relu(2 * w, 4 * w, 3, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Dropout(dropout), nn.Linear(4 * w, 10),
+        *conv_bn_relu(1, w, 5), nn.MaxPool2d(2),                          # 28 -> 24 -> 12
+        *conv_bn_relu(w, 2 * w, 3, padding=1), nn.MaxPool2d(2),           # 12 -> 6
+        *conv_bn_relu(2 * w, 4 * w, 3, padding=1), nn.MaxPool2d(2),       # 6 -> 3
+        nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * w * 9, 10),
     )
 
 
@@ -151,11 +152,13 @@ REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in [
               "epochs with ±7° rotation, SGD 0.02 and StepLR.",
               {"dropout": Knob(0.05, 0.0, 0.5, 0.01, "dropout")}, recipe="seed 004"),
     ModelSpec("fast", fast_net, "—",
-              "Ours, for the shortest time to 99 %: BN convs at 28/14/7 pixels, global max-pool, one-cycle Adam.",
-              {"width": Knob(32, 8, 128, 8, "width")}, recipe="fastest to 99 %"),
+              "Ours, for the shortest time to 99 %: two BN convs (5×5, 3×3) with max-pooling and a small dense head; "
+              "one-cycle Adam, one epoch.",
+              {"width": Knob(16, 8, 64, 8, "width"), "hidden": Knob(128, 32, 512, 32, "dense width")}, recipe="fastest to 99 %"),
     ModelSpec("best", best_net, "—",
-              "Ours, for the highest accuracy: five BN convs, GAP, dropout; augmentation and label smoothing.",
-              {"width": Knob(48, 16, 128, 8, "width"), "dropout": Knob(0.1, 0.0, 0.5, 0.05, "dropout")},
+              "Ours, for the highest accuracy: three BN conv stages (32-64-128), dropout and a linear read-out; "
+              "trained with augmentation and label smoothing.",
+              {"width": Knob(32, 16, 96, 8, "width"), "dropout": Knob(0.2, 0.0, 0.5, 0.05, "dropout")},
               recipe="best accuracy"),
 ]}
 

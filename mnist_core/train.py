@@ -4,15 +4,21 @@ Like Lightning, the loop talks to the world only through callbacks (progress bar
 `threading.Event` that asks it to stop between batches. Speed tricks, each cheap to read:
 - data lives on the device as uint8; a batch is a slice of an on-device permutation (see `data.py`);
 - the host syncs with the device only every `log_every` batches and at evaluation points, never per batch;
-- on CUDA: bf16 autocast, channels_last memory layout and fused optimizer kernels.
+- channels_last memory layout on every device: oneDNN (CPU) and cuDNN (CUDA) both have faster conv kernels for it
+  (1.7× for baseline (b) on this project's 2-core CPU);
+- bf16 autocast on CUDA, and on CPUs with native bf16 instructions (AVX512-BF16 / AMX), see `training_precision`;
+- fused optimizer kernels on CUDA.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 import torch
@@ -23,7 +29,7 @@ from mnist_core.config import TrainConfig
 from mnist_core.data import Mnist, batch_indices, batches_per_epoch, prepare_batch
 from mnist_core.device import pick_device
 from mnist_core.errors import TrainingDiverged
-from mnist_core.evaluate import autocast_for, quick_accuracy
+from mnist_core.evaluate import quick_accuracy
 from mnist_core.models import build_model, count_parameters
 
 
@@ -129,6 +135,27 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_
     return None
 
 
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 in hardware; elsewhere bf16 is emulated and slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: stay with fp32 on CPU
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags)) and torch.backends.mkldnn.is_available()
+
+
+def training_precision(config: TrainConfig, device: torch.device) -> torch.dtype:
+    """The autocast dtype. bf16 halves memory traffic and uses the matrix units; BatchNorm and the fp32 loss keep
+    training stable. "auto" picks it only where the hardware computes bf16 natively (emulated bf16 is slower)."""
+    bf16_possible = device.type in ("cuda", "cpu")
+    if config.precision == "bf16":
+        return torch.bfloat16 if bf16_possible else torch.float32
+    if config.precision == "auto" and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())):
+        return torch.bfloat16
+    return torch.float32
+
+
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
@@ -149,8 +176,8 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     data = data.to(device)  # a no-op when the caller already keeps it on the device
     train = data.train.subset(config.train_subset) if config.train_subset else data.train
     model = build_model(config.model, **config.model_kwargs).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)  # what cuDNN's fastest conv kernels want
+    model = model.to(memory_format=torch.channels_last)  # what oneDNN's and cuDNN's fastest conv kernels want
+    precision = training_precision(config, device)
     optimizer = make_optimizer(config, model.parameters(), device)
     steps_per_epoch = batches_per_epoch(len(train), config.batch_size)
     total_steps = max(1, round(config.epochs * steps_per_epoch))
@@ -210,10 +237,9 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                 stopped = True
                 break
             images = prepare_batch(train.images[indices], augmentation, generator)
-            if device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
             labels = train.labels[indices]
-            with autocast_for(device):
+            with torch.autocast(device.type, dtype=precision, enabled=precision != torch.float32):
                 logits = model(images)
                 loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,389 @@
+"""Time-to-accuracy benchmark: the project's recipes against two published baselines, same process, same device.
+
+    python -m mnist_core.bench                     # full run: 3 seeds, both baselines, latency, throughput
+    python -m mnist_core.bench --quick             # seconds: keeps the code path working (CI runs this)
+    python -m mnist_core.bench --json bench-results/cpu.json
+
+What is timed: training wall time only (data already in memory; start-up such as reading files is reported apart),
+until the test accuracy *first* reaches each target. Every contender is evaluated on the same grid of fractional
+epochs, and evaluation time is excluded for all of them, so a finer grid can only help a baseline.
+
+The baselines are written here from their published descriptions, not taken from this package:
+  (a) the classic PyTorch example: torchvision DataLoader (batch 64, ToTensor + Normalize), conv 32→64 3×3, dropout,
+      fc 9216→128→10, Adadelta lr 1.0, StepLR γ 0.7 per epoch (its 14 epochs are capped, see --baseline-a-epochs);
+  (b) "99 % in one epoch": the whole dataset as tensors, conv 24 k5 → pool → conv 32 k3 → pool → fc 800→256→10,
+      batch 256, Adam lr 0.01 betas (0.7, 0.9), OneCycle, one epoch. Both run in their published form (fp32, NCHW).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
+from mnist_core.config import PRESETS, preset_config
+from mnist_core.data import Mnist, load_mnist, normalize, resolve_data_root
+from mnist_core.device import describe_device, pick_device
+from mnist_core.errors import StudioError
+from mnist_core.evaluate import evaluate, quick_accuracy
+from mnist_core.sketch import predict
+from mnist_core.train import Callback, EpochRecord, fit, training_precision
+
+TARGETS = (99.0, 99.4)
+CPU_TARGET_RATIOS = {"b": 1.8, "a": 60.0}  # issue 5: ours vs baseline, time to 99.0 %, on CPU
+GPU_TARGET_SECONDS = {99.0: 0.25, 99.4: 2.0}  # issue 5: H100 training wall time
+
+
+@dataclass
+class Curve:
+    """One training run: (training seconds, test accuracy) at each evaluation point."""
+
+    points: list[tuple[float, float]] = field(default_factory=list)
+    startup_seconds: float = 0.0
+
+    def time_to(self, target: float) -> float | None:
+        return next((seconds for seconds, accuracy in self.points if accuracy >= target), None)
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.points[-1][1] if self.points else float("nan")
+
+    @property
+    def total_seconds(self) -> float:
+        return self.points[-1][0] if self.points else 0.0
+
+
+@dataclass
+class Contender:
+    name: str
+    description: str
+    curves: list[Curve] = field(default_factory=list)
+
+    def times_to(self, target: float) -> list[float | None]:
+        return [curve.time_to(target) for curve in self.curves]
+
+    def summary(self, targets: Sequence[float]) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "description": self.description, "seeds": len(self.curves),
+                               "mean_final_accuracy": statistics.fmean(c.final_accuracy for c in self.curves),
+                               "median_total_seconds": statistics.median(c.total_seconds for c in self.curves),
+                               "median_startup_seconds": statistics.median(c.startup_seconds for c in self.curves)}
+        for target in targets:
+            times = self.times_to(target)
+            reached = sorted(t for t in times if t is not None)
+            out[f"to_{target}"] = {"reached": len(reached), "of": len(times),
+                                   "min": reached[0] if reached else None,
+                                   "median": statistics.median(reached) if len(reached) == len(times) else None,
+                                   "max": reached[-1] if reached else None,
+                                   # a lower bound on the time when some seeds never got there
+                                   "median_lower_bound": statistics.median(
+                                       t if t is not None else c.total_seconds for t, c in zip(times, self.curves))}
+        return out
+
+
+class _RecordCurve(Callback):
+    def __init__(self, curve: Curve) -> None:
+        self.curve = curve
+
+    def on_epoch_end(self, record: EpochRecord) -> None:
+        self.curve.points.append((record.elapsed, record.test_accuracy))
+
+
+def run_recipe(preset: str, data: Mnist, seed: int, device: str, eval_every: float, **overrides: Any) -> Curve:
+    """One of the project's presets through the one training loop (`fit`), as the CLI and the app run it."""
+    config = preset_config(preset, seed=seed, device=device, eval_every=eval_every, **overrides)
+    curve = Curve()
+    fit(config, data, [_RecordCurve(curve)])
+    return curve
+
+
+class _Clock:
+    """Training time with evaluation excluded: `pause()` around evaluation, `sync` so GPU work is counted."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.seconds, self._started = device, 0.0, time.perf_counter()
+
+    def pause(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.seconds += time.perf_counter() - self._started
+        return self.seconds
+
+    def resume(self) -> None:
+        self._started = time.perf_counter()
+
+
+def _eval_steps(steps_per_epoch: int, epochs: int, eval_every: float) -> set[int]:
+    total = steps_per_epoch * epochs
+    count = math.ceil(epochs / eval_every)
+    return {min(total, max(1, round(i * eval_every * steps_per_epoch))) for i in range(1, count + 1)} | {total}
+
+
+def baseline_b(data: Mnist, seed: int, device: torch.device, eval_every: float) -> Curve:
+    """(b) "99 % in one epoch", from its description: tensors in memory, a small CNN, Adam + OneCycle, batch 256."""
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    train_x = ((data.train.images.float() / 255 - 0.1307) / 0.3081).unsqueeze(1).to(device)
+    train_y = data.train.labels.to(device)
+    model = nn.Sequential(nn.Conv2d(1, 24, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(24, 32, 3), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(800, 256), nn.ReLU(), nn.Linear(256, 10)).to(device)
+    batch_size, epochs = 256, 1
+    steps_per_epoch = math.ceil(len(train_y) / batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.7, 0.9))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=steps_per_epoch * epochs)
+    curve = Curve(startup_seconds=time.perf_counter() - start)
+    evals, step = _eval_steps(steps_per_epoch, epochs, eval_every), 0
+    clock = _Clock(device)
+    for _ in range(epochs):
+        order = torch.randperm(len(train_y), device=device)
+        for first in range(0, len(train_y), batch_size):
+            batch = order[first:first + batch_size]
+            loss = F.cross_entropy(model(train_x[batch]), train_y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if step in evals:
+                seconds = clock.pause()
+                curve.points.append((seconds, quick_accuracy(model, data.test)[0]))
+                model.train()
+                clock.resume()
+    return curve
+
+
+class _PytorchExampleNet(nn.Module):
+    """(a) pytorch/examples mnist/main.py's network, from its description."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3, 1), nn.Conv2d(32, 64, 3, 1)
+        self.dropout1, self.dropout2 = nn.Dropout(0.25), nn.Dropout(0.5)
+        self.fc1, self.fc2 = nn.Linear(9216, 128), nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        x = self.dropout2(F.relu(self.fc1(torch.flatten(self.dropout1(x), 1))))
+        return F.log_softmax(self.fc2(x), dim=1)
+
+
+def baseline_a(data_root: Path, data: Mnist, seed: int, device: torch.device, epochs: int, eval_every: float,
+               stop_at: float | None) -> Curve:
+    """(a) the classic PyTorch example: per-sample PIL → tensor transforms through a DataLoader, Adadelta, StepLR."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    train_set = datasets.MNIST(str(data_root), train=True, download=False, transform=transform)
+    loader_kwargs: dict[str, Any] = {"batch_size": 64, "shuffle": True}
+    if device.type == "cuda":
+        loader_kwargs.update(num_workers=1, pin_memory=True)
+    loader = DataLoader(train_set, **loader_kwargs)
+    model = _PytorchExampleNet().to(device)
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+    curve = Curve(startup_seconds=time.perf_counter() - start)
+    evals, step = _eval_steps(len(loader), epochs, eval_every), 0
+    clock = _Clock(device)
+    for _ in range(epochs):
+        model.train()
+        for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
+            optimizer.zero_grad()
+            loss = F.nll_loss(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if step in evals:
+                seconds = clock.pause()
+                accuracy = quick_accuracy(model, data.test)[0]  # same test set, same evaluation as everyone
+                curve.points.append((seconds, accuracy))
+                model.train()
+                if stop_at is not None and accuracy >= stop_at:
+                    return curve
+                clock.resume()
+        scheduler.step()
+    return curve
+
+
+def sketch_latency(model: nn.Module, data: Mnist, calls: int) -> dict[str, float]:
+    """Preprocess + forward for canvas-sized RGBA images (real test digits blown up to 280×280), on CPU."""
+    from PIL import Image
+
+    model = model.to("cpu")
+    canvases = []
+    for index in range(16):
+        digit = data.test.images[index].numpy()
+        big = np.array(Image.fromarray(digit).resize((280, 280), Image.BILINEAR))
+        canvases.append(np.dstack([big, big, big, np.full_like(big, 255)]))
+    predict(model, canvases[0])  # warm-up: first-call allocations are not what a user waits for twice
+    seconds = []
+    for call in range(calls):
+        start = time.perf_counter()
+        predict(model, canvases[call % len(canvases)])
+        seconds.append(time.perf_counter() - start)
+    return {"calls": calls, "p50_ms": 1000 * float(np.percentile(seconds, 50)),
+            "p95_ms": 1000 * float(np.percentile(seconds, 95))}
+
+
+def eval_throughput(model: nn.Module, data: Mnist, device: torch.device) -> dict[str, float]:
+    model = model.to(device)
+    test = data.test.to(device)
+    evaluate(model, test)  # warm-up
+    start = time.perf_counter()
+    report = evaluate(model, test)
+    seconds = time.perf_counter() - start
+    return {"images": len(test), "seconds": seconds, "images_per_second": len(test) / seconds,
+            "accuracy": report.accuracy}
+
+
+def _fmt(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.2f}"
+
+
+def print_table(summaries: list[dict[str, Any]], targets: Sequence[float]) -> None:
+    header = f"{'contender':<22}{'seeds':>6}{'final acc %':>13}{'total s':>9}{'start-up s':>11}"
+    for target in targets:
+        header += f"{f'to {target}% min/med/max s':>30}"
+    print(header)
+    for row in summaries:
+        line = (f"{row['name']:<22}{row['seeds']:>6}{row['mean_final_accuracy']:>13.2f}"
+                f"{row['median_total_seconds']:>9.2f}{row['median_startup_seconds']:>11.2f}")
+        for target in targets:
+            t = row[f"to_{target}"]
+            cell = f"{_fmt(t['min'])}/{_fmt(t['median'])}/{_fmt(t['max'])} ({t['reached']}/{t['of']})"
+            line += f"{cell:>30}"
+        print(line)
+
+
+def ratios(ours: dict[str, Any], baseline: dict[str, Any], target: float) -> dict[str, Any]:
+    """Median time-to-target of the baseline over ours. When a baseline seed never got there, its total training
+    time stands in, so the ratio is a lower bound (marked '≥')."""
+    our_time = ours[f"to_{target}"]["median"]
+    theirs = baseline[f"to_{target}"]
+    if our_time is None:
+        return {"ratio": None, "lower_bound": False, "note": "ours did not reach the target on every seed"}
+    exact = theirs["median"] is not None
+    return {"ratio": (theirs["median"] if exact else theirs["median_lower_bound"]) / our_time,
+            "lower_bound": not exact}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mnist_core.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny run that only checks the code path (CI)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--data-root")
+    parser.add_argument("--recipes", default="fastest to 99 %",
+                        help=f"comma-separated presets to time (of: {', '.join(PRESETS)})")
+    parser.add_argument("--baselines", default="a,b", help="which baselines to run: a, b, both or none")
+    parser.add_argument("--baseline-a-epochs", type=int, default=3,
+                        help="cap on baseline (a)'s 14 epochs; it stops early once it reaches every target")
+    parser.add_argument("--eval-every", type=float, default=0.1, help="evaluation grid, in epochs, for (b) and ours")
+    parser.add_argument("--latency-calls", type=int, default=300)
+    parser.add_argument("--json", metavar="PATH", help="also write the results here")
+    args = parser.parse_args(argv)
+
+    try:
+        device = pick_device(args.device)
+        start = time.perf_counter()
+        data = load_mnist(args.data_root, download=False)
+        load_seconds = time.perf_counter() - start
+        data_on_device = data.to(device)
+    except StudioError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    seeds = list(range(1 if args.quick else args.seeds))
+    overrides: dict[str, Any] = {"train_subset": 2048, "epochs": 1} if args.quick else {}
+    precision = training_precision(preset_config(args.recipes.split(",")[0], device=args.device), device)
+    print(f"# MNIST Studio benchmark — {describe_device(device)}, torch {torch.__version__}, "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
+          f"{torch.get_num_threads()} torch threads; ours trains in {str(precision).removeprefix('torch.')}")
+    print(f"# data read once in {load_seconds:.2f} s (start-up, not counted); seeds {seeds}; "
+          f"evaluation every {args.eval_every} epoch (not counted)" + (" — QUICK MODE: figures mean nothing" if args.quick else ""))
+
+    contenders: list[Contender] = []
+    for preset in [p.strip() for p in args.recipes.split(",") if p.strip()]:
+        contender = Contender(f"ours: {preset}", f"preset {preset!r} through mnist_core.train.fit")
+        for seed in seeds:
+            contender.curves.append(run_recipe(preset, data_on_device, seed, args.device, args.eval_every, **overrides))
+        contenders.append(contender)
+    wanted = {"a", "b"} if args.baselines == "both" else set() if args.baselines == "none" else set(args.baselines.split(","))
+    quick_data = Mnist(data.train.subset(2048), data.test) if args.quick else data
+    if "b" in wanted:
+        contender = Contender("baseline (b)", "99 % in one epoch: tensors, Adam 0.01, OneCycle, batch 256")
+        contender.curves = [baseline_b(quick_data, seed, device, args.eval_every) for seed in seeds]
+        contenders.append(contender)
+    if "a" in wanted:
+        contender = Contender("baseline (a)", "pytorch/examples mnist: DataLoader, Adadelta 1.0, StepLR 0.7")
+        root = resolve_data_root(args.data_root)
+        epochs = 1 if args.quick else args.baseline_a_epochs
+        for seed in seeds:
+            curve = baseline_a(root, data, seed, device, epochs, 0.05 if args.quick else 0.25,
+                               stop_at=max(TARGETS) if not args.quick else 0.0)
+            contender.curves.append(curve)
+        contenders.append(contender)
+
+    summaries = [c.summary(TARGETS) for c in contenders]
+    print()
+    print_table(summaries, TARGETS)
+    results: dict[str, Any] = {"device": describe_device(device), "torch": torch.__version__, "quick": args.quick,
+                               "seeds": seeds, "data_load_seconds": load_seconds, "contenders": summaries,
+                               "ratios": {}, "curves": {c.name: [cv.points for cv in c.curves] for c in contenders}}
+    ours = summaries[0] if summaries and summaries[0]["name"].startswith("ours") else None
+    if ours is not None:
+        print()
+        for row in summaries[1:]:
+            if not row["name"].startswith("baseline"):
+                continue
+            key = row["name"][-2]
+            for target in TARGETS:
+                ratio = ratios(ours, row, target)
+                results["ratios"][f"{key}@{target}"] = ratio
+                shown = "n/a" if ratio["ratio"] is None else ("≥ " if ratio["lower_bound"] else "") + f"{ratio['ratio']:.1f}×"
+                goal = f" (target on CPU: ≥ {CPU_TARGET_RATIOS[key]}×)" if target == 99.0 and device.type == "cpu" else ""
+                print(f"{ours['name']} vs {row['name']}, time to {target} %: {shown} faster{goal}")
+        if device.type == "cuda":
+            for target, limit in GPU_TARGET_SECONDS.items():
+                median = ours[f"to_{target}"]["median"]
+                print(f"GPU time to {target} %: {_fmt(median)} s (target ≤ {limit} s)")
+        print(f"mean final accuracy of {ours['name']}: {ours['mean_final_accuracy']:.2f} % (target ≥ 99.0 %)")
+
+    try:
+        model = load_checkpoint(DEFAULT_CHECKPOINT).model
+    except StudioError as error:
+        print(f"(skipping latency and throughput: {error})")
+    else:
+        latency = sketch_latency(model, data, 20 if args.quick else args.latency_calls)
+        throughput = eval_throughput(model, data, device)
+        results.update(sketch_latency=latency, eval_throughput=throughput)
+        print(f"sketch prediction (preprocess + forward, CPU, {latency['calls']} calls): p50 {latency['p50_ms']:.2f} ms, "
+              f"p95 {latency['p95_ms']:.2f} ms (target p50 ≤ 10 ms)")
+        print(f"evaluation throughput ({describe_device(device)}): {throughput['images_per_second']:,.0f} test images/s")
+
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=1))
+        print(f"results written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
