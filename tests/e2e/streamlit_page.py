@@ -18,7 +18,7 @@ from tests.e2e.strokes import Stroke, densify
 
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'
-QUIET_S = 0.4  # no websocket traffic for this long after "notRunning" = the rerun's output has all arrived
+QUIET_S = 0.3  # no websocket traffic for this long after "notRunning" = the rerun's output has all arrived
 
 # URL paths of the pages (Streamlit derives them from pages/N_Title.py -> /Title).
 PAGE_PATHS = {"home": "/", "dataset": "/Dataset_Explorer", "train": "/Train", "evaluate": "/Evaluate",
@@ -97,7 +97,7 @@ class StreamlitTab:
         for stroke in strokes:
             box = canvas.bounding_box()
             assert box is not None, "the canvas is not visible"
-            points = densify(stroke, spacing=8.0)
+            points = densify(stroke, spacing=12.0)
             sent_before = self.frames_sent
             self.page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
             self.page.mouse.down()
