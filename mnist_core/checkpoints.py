@@ -211,8 +211,9 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
         raise CheckpointError(f"{label} is a bare state_dict (weights without the model's name or settings), "
                               f"not an MNIST Studio checkpoint: it cannot be matched to an architecture safely")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{label} is not an MNIST Studio checkpoint (format {found!r}, expected {FORMAT!r})")
+        found = (f"it holds a {type(payload).__name__}" if not isinstance(payload, dict)
+                 else "it has no 'format' field" if "format" not in payload else f"format {payload['format']!r}")
+        raise CheckpointError(f"{label} is not an MNIST Studio checkpoint ({found}; expected format {FORMAT!r})")
     model_name = payload.get("model")
     if not isinstance(model_name, str) or model_name not in REGISTRY:
         raise CheckpointError(f"{label} is for model {model_name!r}, which this version does not know "
@@ -224,7 +225,8 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     try:
         model = REGISTRY[model_name].build(**model_kwargs)
     except (ConfigError, TypeError, ValueError, RuntimeError) as error:  # torch layers refuse odd sizes with these
-        raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({error})") from None
+        detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {model_kwargs!r}"[:160]
+        raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({detail})") from None
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError) as error:
