@@ -22,6 +22,7 @@ ensure_defaults({"explore.split": "train", "explore.digit": "all", "explore.page
 settings.ensure_train_defaults()
 splits: dict[str, MnistSplit] = {"train": data.train, "test": data.test}
 PER_PAGE = 40
+PREVIEW_SEED_KEY = "studio.preview_seed"  # "New random draws" moves it on
 
 st.subheader("Samples")
 split_column, digit_column, page_column = st.columns([1, 1, 1])
@@ -61,9 +62,12 @@ with controls:
     augmentation = settings.augmentation_controls(on_change=settings.mark_custom)
     preview_index = st.number_input("Train image index", 0, len(data.train) - 1, step=1,
                                     key="explore.preview_index")
+    if st.button("New random draws", key="explore-redraw", icon=":material/casino:"):
+        st.session_state[PREVIEW_SEED_KEY] = st.session_state.get(PREVIEW_SEED_KEY, 0) + 1
 with preview:
     original = explore.pixels(data.train, [preview_index])[0]
-    draws = explore.augmentation_preview(original, augmentation, count=8, seed=int(preview_index))
+    draws = explore.augmentation_preview(original, augmentation, count=8,
+                                         seed=st.session_state.get(PREVIEW_SEED_KEY, 0))
     layout.gallery([original, *draws], ["original", *[f"draw {i + 1}" for i in range(8)]], columns=5,
                    width=96)
     if not st.session_state[settings.PREFIX + "augment"]:

@@ -72,6 +72,7 @@ def config_from_state() -> TrainConfig:
     values = {name: state[PREFIX + name] for name in EXPOSED}
     values["epochs"] = float(values["epochs"])
     values["train_subset"] = state[PREFIX + "train_subset"] or None
+    values["nesterov"] = values["nesterov"] and values["optimizer"] == "sgd"  # its checkbox shows for sgd only
     knobs = {name: state.get(knob_key(model, name), knob.default) for name, knob in get_spec(model).knobs.items()}
     names = {f.name for f in fields(TrainConfig)}
     return TrainConfig(model_kwargs=knobs, **{k: v for k, v in values.items() if k in names})
