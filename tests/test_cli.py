@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cli_support import assert_clean_failure, assert_one_line_error, digit_image, last_json, run_cli
+from cli_support import assert_one_line_error, digit_image, last_json, run_cli
 from mnist_core.checkpoints import checkpoint_payload, load_checkpoint, write_checkpoint
 from mnist_core.cli import main
 from mnist_core.models import REGISTRY, build_model, count_parameters
@@ -65,10 +65,13 @@ def test_predict_human_output_is_one_line_per_image(untrained_checkpoint: Path, 
     assert line.startswith(f"{image}: ") and line.endswith("%)")
 
 
-def test_bad_input_is_exit_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
-    process = run_cli("predict", "--checkpoint", tmp_path / "missing.pt", tmp_path / "x.png", "--json")
-    assert_clean_failure(process, "missing.pt does not exist")
-    assert process.stdout == ""
+def test_bad_input_is_exit_2_with_one_line_and_nothing_on_stdout(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    # (In a real interpreter too: see test_robustness_checkpoints.py::test_the_cli_refuses_a_malicious_model_file…)
+    code = main(["predict", "--checkpoint", str(tmp_path / "missing.pt"), str(tmp_path / "x.png"), "--json"])
+    captured = capsys.readouterr()
+    assert_one_line_error(code, captured.err, "missing.pt does not exist or is not a file: check the path")
+    assert captured.out == ""
 
 
 @pytest.mark.parametrize("argv, words", [

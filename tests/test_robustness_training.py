@@ -111,9 +111,9 @@ _FUZZ_OPTIONS = {
 
 def _random_accepted_command(rng: random.Random, out: Path) -> list[str]:
     """A random mix of options the parser accepts; about one run in three has a value training cannot use.
-    At most ~25 batches per run (256 images, batch 2, 0.2 epochs): the point is the mix, not the training."""
+    At most ~13 batches per run (128 images, batch 2, 0.2 epochs): the point is the mix, not the training."""
     argv = ["train", "--model", rng.choice(["seed-net", "fast", "nf-cnn", "tiny-bn"]), "--device", "cpu",
-            "--train-subset", rng.choice(["3", "64", "256"]), "--epochs", rng.choice(["0.01", "0.05", "0.2"]),
+            "--train-subset", rng.choice(["3", "64", "128"]), "--epochs", rng.choice(["0.01", "0.05", "0.2"]),
             "--batch-size", "16", "--out", str(out), "--json", rng.choice(["--augment", "--no-augment"])]
     for option, (usable, unusable) in _FUZZ_OPTIONS.items():
         if rng.random() < 0.6:
@@ -121,7 +121,7 @@ def _random_accepted_command(rng: random.Random, out: Path) -> list[str]:
     return argv  # argparse keeps the last of a repeated option (--batch-size)
 
 
-@pytest.mark.parametrize("case", range(20))
+@pytest.mark.parametrize("case", range(16))
 def test_any_accepted_combination_trains_or_is_refused_cleanly(case: int, tmp_path: Path, synthetic_data: None,
                                                                capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "model.pt"
