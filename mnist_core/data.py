@@ -67,8 +67,26 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
     if not problems:
         return DatasetStatus(root, "found", f"MNIST found in {raw_folder(root)}")
     if all("missing" in p for p in problems):
+        misplaced = _misplaced_files_message(root)
+        if misplaced:
+            return DatasetStatus(root, "problem", misplaced)
         return DatasetStatus(root, "will download", f"MNIST is not in {raw_folder(root)} yet; it downloads on first use")
     return DatasetStatus(root, "problem", "; ".join(problems))
+
+
+def _misplaced_files_message(root: Path) -> str | None:
+    """A common slip: pointing the data root at the IDX files' own folder (or one level off) instead of the folder
+    that holds MNIST/raw/. Say where the files are and which root to use, rather than trying to download."""
+    first_file = next(iter(MNIST_FILES))
+    for folder in (root, root / "raw", root / "MNIST"):
+        if (folder / first_file).is_file():
+            if folder.name == "raw" and folder.parent.name == "MNIST":
+                fix = f"use --data-root / {DATA_ROOT_ENV} {folder.parent.parent}"
+            else:
+                fix = f"move them into {raw_folder(root)}"
+            return (f"the MNIST files are in {folder}, but the data root must hold them in MNIST/raw/ "
+                    f"(torchvision's layout): {fix}")
+    return None
 
 
 def _size_problems(root: Path) -> list[str]:
@@ -118,6 +136,9 @@ def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = Tr
         raise DataError("MNIST files are damaged: " + "; ".join(problems) + ". Replace them with good copies "
                         "(nothing was deleted).")
     if missing_only:
+        misplaced = _misplaced_files_message(root)
+        if misplaced:
+            raise DataError(misplaced)
         if not download:
             raise DataError(f"MNIST is not in {raw_folder(root)}: {_fix_hint(root)}")
         _download(root)

@@ -15,7 +15,7 @@ import pytest
 
 from cli_support import assert_one_line_error
 from mnist_core.cli import main
-from mnist_core.data import MNIST_FILES, ensure_mnist, load_mnist, raw_folder
+from mnist_core.data import MNIST_FILES, dataset_status, ensure_mnist, load_mnist, raw_folder
 from mnist_core.errors import DataError
 
 
@@ -93,6 +93,25 @@ def test_a_read_only_place_without_data(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(Path, "mkdir", read_only)
     with pytest.raises(DataError, match="cannot be created to download it \\(Permission denied\\)"):
         load_mnist(tmp_path / "data")
+
+
+def test_a_root_pointing_at_the_files_own_folder_names_the_right_root(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    folder = _fake_files(tmp_path / "downloads")  # the files are in downloads/MNIST/raw
+    expected = f"the MNIST files are in {folder}, but the data root must hold them in MNIST/raw/"
+    assert dataset_status(folder).state == "problem" and expected in dataset_status(folder).message
+    with pytest.raises(DataError, match=f"use --data-root / MNIST_DATA_ROOT {tmp_path / 'downloads'}$"):
+        load_mnist(folder)
+    assert_one_line_error(main(["evaluate", "--data-root", str(folder)]), capsys.readouterr().err, expected)
+
+
+def test_files_dropped_straight_into_the_root_say_where_they_belong(tmp_path: Path) -> None:
+    folder = _fake_files(tmp_path / "elsewhere")
+    for file in folder.iterdir():
+        file.rename(tmp_path / file.name)
+    with pytest.raises(DataError, match=f"the MNIST files are in {tmp_path}, .*: move them into "
+                                        f"{raw_folder(tmp_path)}"):
+        load_mnist(tmp_path)
 
 
 def test_a_truncated_file_is_reported_and_kept(tmp_path: Path, offline: None) -> None:
