@@ -1,8 +1,7 @@
 """`python -m mnist_core models|train|evaluate|predict` — the command-line face of the library.
 
 Exit codes: 0 ok, 2 bad input (one line on stderr, no traceback), 1 a bug (one line; MNIST_STUDIO_DEBUG=1 shows the
-traceback), 130 interrupted. With `--json` the last stdout
-line of every command is one JSON value.
+traceback), 130 interrupted. With `--json` the last stdout line of every command is one JSON value.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import mnist_core.cli as cli
 from cli_support import assert_one_line_error, digit_image, last_json, run_cli
 from mnist_core.checkpoints import checkpoint_payload, load_checkpoint, write_checkpoint
 from mnist_core.cli import main
@@ -89,10 +90,44 @@ def test_usage_errors_are_one_line(argv: list[str], words: str, capsys: pytest.C
     assert_one_line_error(exited.value.code, capsys.readouterr().err, words, "--help")
 
 
+def _crash(args) -> int:
+    raise RuntimeError("something nobody expected\nsecond line")
+
+
+def test_a_bug_is_one_line_with_exit_1_and_the_traceback_on_request(monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(cli, "cmd_models", _crash)
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    assert main(["models"]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("internal error (RuntimeError: something nobody expected): this is a bug")
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    with pytest.raises(RuntimeError, match="something nobody expected"):
+        main(["models"])
+
+
+def test_running_out_of_device_memory_says_what_to_lower(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    def out_of_memory(args) -> int:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(cli, "cmd_models", out_of_memory)
+    assert_one_line_error(main(["models"]), capsys.readouterr().err, "ran out of memory: lower --batch-size")
+
+
 def test_help_exits_0(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["train", "--help"])
     assert exited.value.code == 0 and "--batch-size" in capsys.readouterr().out
+
+
+def test_train_refuses_an_existing_out_before_reading_data(untrained_checkpoint: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    before = untrained_checkpoint.read_bytes()
+    code = main(["train", "--model", "seed-net", "--data-root", str(tmp_path / "no-data-here"),
+                 "--out", str(untrained_checkpoint)])
+    assert_one_line_error(code, capsys.readouterr().err, "already exists", "--overwrite")
+    assert untrained_checkpoint.read_bytes() == before
 
 
 # --- With the real dataset ---
@@ -119,12 +154,3 @@ def test_train_on_a_small_subset_then_evaluate_the_checkpoint(mnist_root: Path, 
     assert len(matrix) == 10 and all(len(row) == 10 for row in matrix)
     assert sum(map(sum, matrix)) == 10_000
     assert [sum(row) for row in matrix] == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # rows = true
-
-
-@pytest.mark.realdata
-def test_train_refuses_an_existing_out_before_training(mnist_root: Path, untrained_checkpoint: Path,
-                                                       capsys: pytest.CaptureFixture) -> None:
-    before = untrained_checkpoint.read_bytes()
-    code = main(["train", "--model", "seed-net", "--data-root", str(mnist_root), "--out", str(untrained_checkpoint)])
-    assert_one_line_error(code, capsys.readouterr().err, "already exists", "--overwrite")
-    assert untrained_checkpoint.read_bytes() == before
