@@ -93,16 +93,29 @@ class StreamlitTab:
     # -- drawing -------------------------------------------------------------------------------------------
     def draw(self, canvas: Locator, strokes: list[Stroke]) -> None:
         """Replay strokes as real mouse drags on `canvas` (press, move in small steps, release), then wait
-        for the rerun the last release triggers."""
+        for the rerun the release triggers. A stroke the canvas did not take (nothing sent within a few seconds,
+        e.g. on a canvas still being mounted) is drawn once more, as a person would."""
         for stroke in strokes:
-            box = canvas.bounding_box()
-            assert box is not None, "the canvas is not visible"
-            points = densify(stroke, spacing=12.0)
             sent_before = self.frames_sent
-            self.page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-            self.page.mouse.down()
-            for x, y in points[1:]:
-                self.page.mouse.move(box["x"] + x, box["y"] + y)
-            self.page.mouse.up()
-            # Each stroke ends in its own rerun; waiting for it keeps the strokes from racing the reruns.
+            for _attempt in (1, 2):
+                self._drag(canvas, stroke)
+                if self._wait_sent(sent_before, timeout_s=8.0):
+                    break
+            # Each stroke ends in its own rerun; waiting for it keeps strokes from racing the reruns.
             self.wait_idle(sent_before=sent_before)
+
+    def _drag(self, canvas: Locator, stroke: Stroke) -> None:
+        box = canvas.bounding_box()
+        assert box is not None, "the canvas is not visible"
+        points = densify(stroke, spacing=12.0)
+        self.page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+        self.page.mouse.down()
+        for x, y in points[1:]:
+            self.page.mouse.move(box["x"] + x, box["y"] + y)
+        self.page.mouse.up()
+
+    def _wait_sent(self, sent_before: int, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while self.frames_sent <= sent_before and time.monotonic() < deadline:
+            self.page.wait_for_timeout(50)
+        return self.frames_sent > sent_before

@@ -59,12 +59,15 @@ def clear(tab: StreamlitTab) -> None:
     """Empty the canvas with the page's own clear button (a reload would also work, but is slower)."""
     button = tab.page.get_by_role("button", name=re.compile(r"clear", re.IGNORECASE))
     expect(button.first).to_be_visible()
+    # Clear mounts a new canvas; tag the old one so the next stroke cannot land on it while it is torn down.
+    tab.page.locator(CANVAS).evaluate_all("canvases => canvases.forEach(c => c.dataset.e2eOld = '1')")
     sent_before = tab.frames_sent
     button.first.click()
     # Clearing takes more than one rerun (the button's, then the new empty canvas's), so wait for the outcome.
     expect(tab.metric("Prediction"), "the prediction is still shown after clearing the canvas").to_have_count(
         0, timeout=20_000)
     tab.wait_idle(sent_before=sent_before)
+    expect(tab.page.locator(f"{CANVAS}:not([data-e2e-old])")).to_have_count(1)
     expect(canvas_of(tab)).to_be_visible()
 
 
