@@ -172,7 +172,6 @@ def test_predict_refuses_the_huge_image_and_still_reads_the_good_one(checkpoint:
     assert good_result["digit"] in range(10)
 
 
-def test_predict_works_without_a_model_on_images_alone(tmp_path: Path) -> None:
-    """The library entry point the Sketch page uses: an empty canvas array is empty, not classified."""
-    model = build_model("seed-net")
-    assert predict(model, np.zeros((280, 280, 4), dtype=np.uint8)).empty
+def test_an_empty_canvas_array_is_empty_not_classified() -> None:
+    """What the Sketch page passes before anything is drawn: a transparent 280×280 RGBA array."""
+    assert predict(build_model("seed-net"), np.zeros((280, 280, 4), dtype=np.uint8)).empty
