@@ -94,7 +94,15 @@ class TrainConfig:
         need(self.precision in PRECISIONS, f"unknown precision {self.precision!r}: choose {', '.join(PRECISIONS)}")
         need(self.train_subset is None or 2 <= self.train_subset <= TRAIN_SIZE,
              f"train subset must be 2…{TRAIN_SIZE} images (got {self.train_subset})")
-        need(0 < self.eval_every, f"eval_every must be above 0 (got {self.eval_every})")
+        need(isinstance(self.seed, int) and 0 <= self.seed < 2**63, f"seed must be a whole number from 0 to 2⁶³−1 "
+             f"(got {self.seed})")
+        # At least one batch between evaluations: finer would only repeat the same evaluation (and a tiny value would
+        # ask for billions of them).
+        steps_per_epoch = -(-size // self.batch_size) if isinstance(self.batch_size, int) and self.batch_size else 1
+        need(isinstance(self.eval_every, (int, float)) and math.isfinite(self.eval_every)
+             and self.eval_every * steps_per_epoch >= 1,
+             f"eval_every={self.eval_every} epochs would evaluate more often than once per batch: use at least "
+             f"{1 / steps_per_epoch:.3g} epochs (one batch of {self.batch_size})")
         need(isinstance(self.log_every, int) and self.log_every >= 1, "log_every must be ≥ 1 batch")
         return self
 

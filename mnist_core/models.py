@@ -129,9 +129,14 @@ class ModelSpec:
                               f"it takes {', '.join(self.knobs) or 'none'}")
         for key, value in kwargs.items():
             knob = self.knobs[key]
+            whole = isinstance(knob.default, int)  # layer widths and the like: 32.5 channels cannot be built
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and value != int(value)):
+                kind = "a whole number" if whole else "a number"
+                raise ConfigError(f"{self.name} {key} must be {kind} from {knob.low} to {knob.high} (got {value!r})")
             if not knob.low <= value <= knob.high:
                 raise ConfigError(f"{self.name} {key}={value} is out of range: choose {knob.low}…{knob.high}")
-        return self.builder(**kwargs)
+        return self.builder(**{key: int(value) if isinstance(self.knobs[key].default, int) else value
+                               for key, value in kwargs.items()})
 
 
 _DROPOUT = Knob(0.5, 0.0, 0.9, 0.05, "dropout")

@@ -82,17 +82,11 @@ def test_to_dict_round_trips_and_ignores_unknown_keys() -> None:
     assert TrainConfig.from_dict(values) == config
 
 
-@pytest.mark.xfail(strict=True, reason="config.py bug (lead's file): validate() does not bound the seed; "
-                                       "torch.manual_seed(2**70) raises ValueError 'Overflow when unpacking long long' "
-                                       "inside fit, after the data is loaded")
 def test_seed_too_large_for_torch_is_refused() -> None:
     with pytest.raises(ConfigError, match="seed"):
         TrainConfig(seed=2**70).validate()
 
 
-@pytest.mark.xfail(strict=True, reason="config.py/train.py bug (lead's files): validate() accepts any eval_every > 0; "
-                                       "fit builds a set of ceil(epochs / eval_every) evaluation points, so "
-                                       "--eval-every 1e-12 hangs (hours, unbounded memory) before the first batch")
 def test_absurdly_frequent_evaluation_is_refused() -> None:
     with pytest.raises(ConfigError, match="eval"):
         TrainConfig(eval_every=1e-12).validate()

@@ -73,9 +73,6 @@ def test_out_of_range_knob_is_refused_with_the_range() -> None:
         build_model("nf-cnn", nf=1000)
 
 
-@pytest.mark.xfail(strict=True, reason="models.py bug (lead's file): ModelSpec.build does not check that a "
-                                       "whole-number knob gets a whole number; nf=32.5 reaches nn.Conv2d and raises "
-                                       "ValueError instead of ConfigError")
 def test_fractional_layer_width_is_refused_as_a_config_error() -> None:
     with pytest.raises(ConfigError):
         build_model("nf-cnn", nf=32.5)

@@ -154,9 +154,6 @@ def test_a_diverging_run_says_so_and_keeps_the_last_good_weights(tmp_path: Path,
     assert all(torch.isfinite(t).all() for t in kept.model.state_dict().values())
 
 
-@pytest.mark.xfail(strict=True, reason="config.py bug (lead's file): validate() does not bound --seed, so 2**70 "
-                                       "reaches torch.manual_seed inside fit: 'internal error (ValueError: Overflow "
-                                       "when unpacking long long)', exit 1, after the data was loaded")
 def test_a_seed_torch_cannot_use_is_refused(tmp_path: Path, synthetic_data: None,
                                             capsys: pytest.CaptureFixture) -> None:
     code = main(["train", "--model", "seed-net", "--seed", str(2**70), "--out", str(tmp_path / "m.pt")])
