@@ -30,7 +30,8 @@ with data_column:
         st.info(f"{status.message}. Offline? Copy the four IDX files into {status.root}/MNIST/raw/ or set "
                 f"MNIST_DATA_ROOT to a folder that has them.")
     else:
-        st.caption(status.message)
+        message, full_message = layout.dataset_message(status)
+        st.caption(message, help=full_message)
 
 with model_column:
     st.subheader("Active model")
@@ -38,8 +39,10 @@ with model_column:
     if entry is None:
         st.error(layout.default_model_problem())
     else:
-        st.metric(entry.name, f"{entry.test_accuracy:.2f} %" if entry.test_accuracy is not None else "—",
-                  help="test accuracy on the 10,000 MNIST test images")
+        name_column, accuracy_column = st.columns(2)
+        name_column.metric("Model", entry.name)
+        accuracy_column.metric("Test accuracy", f"{entry.test_accuracy:.2f} %" if entry.test_accuracy is not None
+                               else "—", help="on the 10,000 MNIST test images")
         st.caption(f"from {entry.source}")
 
 st.divider()

@@ -59,7 +59,7 @@ st.caption("One training image under the Train page's augmentation settings (the
            "of exactly what training applies.")
 controls, preview = st.columns([1, 2])
 with controls:
-    augmentation = settings.augmentation_controls(on_change=settings.mark_custom)
+    augmentation = settings.augmentation_controls(on_change=settings.mark_custom, grey_out_when_off=False)
     preview_index = st.number_input("Train image index", 0, len(data.train) - 1, step=1,
                                     key="explore.preview_index")
     if st.button("New random draws", key="explore-redraw", icon=":material/casino:"):

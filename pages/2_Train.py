@@ -40,7 +40,8 @@ with st.container(border=True, key="model-card"):
     info_column, knob_column = st.columns([2, 1])
     with knob_column:
         for knob_name, knob in spec.knobs.items():
-            knob_values[knob_name] = st.slider(knob.label, knob.low, knob.high, step=knob.step,
+            label = knob.label[:1].upper() + knob.label[1:]  # "width" -> "Width", like every other label
+            knob_values[knob_name] = st.slider(label, knob.low, knob.high, step=knob.step,
                                                key=settings.knob_key(model_name, knob_name), on_change=custom)
     parameter_count, summary_rows = resources.model_overview(model_name, tuple(sorted(knob_values.items())))
     with info_column:

@@ -122,6 +122,7 @@ st.subheader("Confusion matrix")
 matrix_column, cell_column = st.columns([3, 2])
 with matrix_column:
     normalised = st.toggle("Row-normalised (share of each true digit)", key="evaluate.normalised")
+    st.caption("Rows: true digit · columns: predicted. Click a cell to see its images.")
     cell = (st.session_state["evaluate.true"], st.session_state["evaluate.predicted"])
     values = explore.row_normalised(report.confusion) if normalised else report.confusion
     st.plotly_chart(charts.confusion_heatmap(values, report.confusion, normalised, cell), key="confusion-matrix",
@@ -146,14 +147,16 @@ st.dataframe(pd.DataFrame(report.per_class), hide_index=True, width="stretch", k
 mistakes_tab, correct_tab = st.tabs(["Most confident mistakes", "Correct predictions"])
 with mistakes_tab:
     mistakes = report.mistakes(labels, limit=GALLERY_SIZE)
+    st.caption("Each image: true → predicted digit, the model's confidence, and the test image's index.")
     layout.gallery(explore.pixels(data.test, [m["index"] for m in mistakes]),
-                   [f"#{m['index']} · {m['true']}→{m['predicted']} · {m['confidence']:.0%}" for m in mistakes],
-                   columns=8, width=84)
+                   [layout.two_line_caption(f"{m['true']}→{m['predicted']} · {m['confidence']:.0%}", f"#{m['index']}")
+                    for m in mistakes], columns=8, width=84)
 with correct_tab:
     correct = report.correct(labels, limit=GALLERY_SIZE)
+    st.caption("Each image: the digit read, the model's confidence, and the test image's index.")
     layout.gallery(explore.pixels(data.test, [c["index"] for c in correct]),
-                   [f"#{c['index']} · {c['predicted']} · {c['confidence']:.0%}" for c in correct], columns=8,
-                   width=84)
+                   [layout.two_line_caption(f"{c['predicted']} · {c['confidence']:.0%}", f"#{c['index']}")
+                    for c in correct], columns=8, width=84)
 
 # --- compare -------------------------------------------------------------------------------------------------------
 st.subheader("Compare runs and checkpoints")

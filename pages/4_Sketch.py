@@ -17,6 +17,7 @@ st.title("Sketch")
 ensure_defaults({"sketch.input": "Draw", "sketch.stroke_width": 20})
 CANVAS_GENERATION_KEY = "studio.canvas_generation"  # a new canvas key = an empty canvas (the Clear button)
 CANVAS_SIDE = 280
+TOOLBAR_ROOM_PX = 24
 
 model_entry = session.active_model()
 if model_entry is None:
@@ -31,6 +32,9 @@ with input_column:
     if mode == "Draw":
         stroke_width = st.slider("Stroke width", 8, 40, key="sketch.stroke_width")
         generation = st.session_state.setdefault(CANVAS_GENERATION_KEY, 0)
+        # The canvas's toolbar (undo, redo, delete…) appears about 2.7 rem above it on hover: room for it, so it
+        # does not cover the slider.
+        st.space(TOOLBAR_ROOM_PX)
         canvas = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
                            height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True,
                            key=f"sketch-canvas-{generation}")
@@ -59,7 +63,7 @@ with result_column:
         seen_column, metric_column = st.columns(2)
         metric_column.metric("Prediction", reading.digit, help="the digit with the highest probability")
         metric_column.caption(f"confidence {reading.confidence:.0%}")
-        seen_column.image(enlarge(reading.image28, 4), caption="what the model sees (28×28)", width=112,
+        seen_column.image(enlarge(reading.image28, 6), caption="model input (28×28)", width=168,
                           clamp=True)
         if reading.low_confidence:
             st.warning(f"This does not look much like a digit to the model: its best guess has only "

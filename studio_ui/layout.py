@@ -3,6 +3,7 @@ error boxes."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -10,7 +11,7 @@ import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from mnist_core.data import Mnist
+from mnist_core.data import DatasetStatus, Mnist, raw_folder
 from mnist_core.device import describe_device, pick_device
 from mnist_core.errors import CheckpointError, DataError
 from mnist_core.explore import enlarge
@@ -72,11 +73,11 @@ def sidebar() -> None:
 
         st.markdown("### Dataset")
         status = resources.data_status()
-        message = f"{STATE_ICONS[status.state]} {status.message}"
+        message, full_message = dataset_message(status)
         if status.state == "problem":
-            st.error(message)
+            st.error(f"{STATE_ICONS[status.state]} {message}")
         else:
-            st.caption(message)
+            st.caption(f"{STATE_ICONS[status.state]} {message}", help=full_message)
 
         st.markdown("### Active model")
         entry = session.active_model()
@@ -90,6 +91,30 @@ def sidebar() -> None:
         job = session.current_job()
         if job is not None and job.snapshot().status == RUNNING:
             st.caption(f":material/hourglass_top: training {job.config.model}: {job.snapshot().fraction:.0%}")
+
+
+def short_path(path: str | os.PathLike) -> str:
+    """A path as people read it: relative to the working directory when that is shorter and stays near it
+    (`../shared/mnist/MNIST/raw`), absolute otherwise."""
+    absolute = os.path.abspath(path)
+    try:
+        relative = os.path.relpath(absolute)
+    except ValueError:  # another drive on Windows
+        return absolute
+    near = relative.split(os.sep).count(os.pardir) <= 2
+    return relative if near and len(relative) < len(absolute) else absolute
+
+
+def dataset_message(status: DatasetStatus) -> tuple[str, str | None]:
+    """(the status message with its data folder shortened, a tooltip with that folder's full path, or None
+    when the message names no folder)."""
+    message = status.message
+    if str(status.root) not in message:
+        return message, None
+    for path in (raw_folder(status.root), status.root):  # the longer first: it contains the other
+        if path.is_absolute() and str(path) in message:
+            message = message.replace(str(path), short_path(path))
+    return message, f"Data folder: {os.path.abspath(raw_folder(status.root))}"
 
 
 def default_model_problem() -> str:
@@ -108,6 +133,12 @@ def require_dataset() -> Mnist | None:
     except DataError as error:
         st.error(f"This page needs the MNIST dataset. {error}")
         return None
+
+
+def two_line_caption(first: str, second: str) -> str:
+    """An image caption on two deliberate lines (Markdown hard break), so narrow gallery images never wrap it
+    at a random word."""
+    return f"{first}  \n{second}"
 
 
 def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], columns: int = 8,

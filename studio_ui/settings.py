@@ -78,12 +78,20 @@ def config_from_state() -> TrainConfig:
     return TrainConfig(model_kwargs=knobs, **{k: v for k, v in values.items() if k in names})
 
 
-def augmentation_controls(on_change: Any = None) -> Augmentation:
-    """The augmentation checkbox and sliders (Train page and explorer share them); returns what they set."""
-    st.checkbox("Augment training images", key=PREFIX + "augment", on_change=on_change,
-                help="random rotation, shift and zoom of each training image, batched on the device")
-    st.slider("Rotation (± degrees)", 0.0, 30.0, step=1.0, key=PREFIX + "rotation", on_change=on_change)
-    st.slider("Shift (± fraction of the side)", 0.0, 0.3, step=0.01, key=PREFIX + "translate", on_change=on_change)
-    st.slider("Scale (± relative zoom)", 0.0, 0.3, step=0.01, key=PREFIX + "scale", on_change=on_change)
+def augmentation_controls(on_change: Any = None, grey_out_when_off: bool = True) -> Augmentation:
+    """The augmentation checkbox and sliders (Train page and explorer share them); returns what they set.
+
+    On the Train page the sliders are greyed out while the checkbox is off, so their values do not read as "on".
+    The explorer's preview keeps them live (`grey_out_when_off=False`): trying settings there is its purpose.
+    """
+    augment = st.checkbox("Augment training images", key=PREFIX + "augment", on_change=on_change,
+                          help="random rotation, shift and zoom of each training image, batched on the device")
+    off = grey_out_when_off and not augment
+    st.slider("Rotation (± degrees)", 0.0, 30.0, step=1.0, key=PREFIX + "rotation", on_change=on_change,
+              disabled=off)
+    st.slider("Shift (± fraction of the side)", 0.0, 0.3, step=0.01, key=PREFIX + "translate", on_change=on_change,
+              disabled=off)
+    st.slider("Scale (± relative zoom)", 0.0, 0.3, step=0.01, key=PREFIX + "scale", on_change=on_change,
+              disabled=off)
     state = st.session_state
     return Augmentation(state[PREFIX + "rotation"], state[PREFIX + "translate"], state[PREFIX + "scale"])
