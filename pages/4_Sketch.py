@@ -57,8 +57,13 @@ with input_column:
 with result_column:
     reading = predict(model_entry.checkpoint.model, image) if image is not None else None
     if reading is None or reading.empty:
-        st.info("The canvas is empty: draw a digit, large and centred, with the mouse or a finger."
-                if mode == "Draw" else "Upload a picture of one handwritten digit.")
+        if mode == "Draw":
+            st.info("The canvas is empty: draw a digit, large and centred, with the mouse or a finger.")
+        elif reading is not None:  # a picture was read, but nothing in it stands out from its background
+            st.warning("No ink found in this picture (it is one flat colour): upload a photo or scan of one "
+                       "handwritten digit.")
+        else:
+            st.info("Upload a picture of one handwritten digit.")
     else:
         seen_column, metric_column = st.columns(2)
         metric_column.metric("Prediction", reading.digit, help="the digit with the highest probability")

@@ -215,6 +215,7 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     blank = Image.new("L", (280, 280), 255)
     app.file_uploader(key="sketch-upload").set_value(("blank.png", png_bytes(blank), "image/png")).run()
     assert not [metric for metric in app.metric if metric.label == "Prediction"]
+    assert any("No ink found" in warning.value for warning in app.warning)
     app.file_uploader(key="sketch-upload").set_value(("notes.png", b"not an image", "image/png")).run()
     assert not app.exception
     assert any("not an image" in error.value for error in app.error)

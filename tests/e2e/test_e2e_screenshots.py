@@ -35,10 +35,25 @@ READY = {
 }
 
 
+def settled_height(tab: StreamlitTab, checks: int = 20) -> int:
+    """The main area's height once it stops growing: galleries and charts arrive after the script run ends, and
+    a height read too early cuts them off the picture."""
+    read = "() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight"
+    height = -1
+    for _ in range(checks):
+        tab.wait_idle()
+        tab.page.wait_for_timeout(500)
+        latest = int(tab.page.evaluate(read))
+        if latest == height:
+            break
+        height = latest
+    return height
+
+
 def full_height_shot(tab: StreamlitTab, name: str) -> None:
     """Streamlit scrolls inside its main area, not the document, so `full_page=True` would cut the page off:
     grow the viewport to the content's height instead, then take an ordinary screenshot."""
-    height = tab.page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    height = settled_height(tab)
     tab.page.set_viewport_size({"width": SHOT_WIDTH, "height": min(int(height) + 40, MAX_SHOT_HEIGHT)})
     tab.wait_idle()
     tab.page.wait_for_timeout(1000)  # plotly re-lays out its charts for the new size
