@@ -113,7 +113,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "seed 002": dict(model="nf-cnn", epochs=10, batch_size=64, optimizer="adam", lr=0.01, scheduler="none"),
     "seed 003": dict(model="s5-net", epochs=20, batch_size=512, optimizer="sgd", lr=0.01, momentum=0.9,
                      scheduler="step", step_size=15, gamma=0.1, augment=True, rotation=15.0, translate=0.0, scale=0.0),
-    "seed 004": dict(model="tiny-bn", epochs=15, batch_size=128, optimizer="sgd", lr=0.02, momentum=0.9,
+    # Seed 004 does not state its batch size: 64 reproduces its "over 99.4 %" (99.42 % measured; 128 gave 99.36 %).
+    "seed 004": dict(model="tiny-bn", epochs=15, batch_size=64, optimizer="sgd", lr=0.02, momentum=0.9,
                      scheduler="step", step_size=6, gamma=0.1, augment=True, rotation=7.0, translate=0.0, scale=0.0),
     # Label smoothing and a short warm-up to a high peak lr: 99.0 % after ~0.8 epoch instead of ~1 (measured).
     "fastest to 99 %": dict(model="fast", epochs=1, batch_size=128, optimizer="adam", lr=0.02, momentum=0.9,
