@@ -236,7 +236,7 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     if not all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
         raise CheckpointError(f"{label} contains NaN or infinite weights (its training diverged): it cannot predict "
                               f"anything; retrain with a lower learning rate")
-    model.eval()
+    model.eval().to(memory_format=torch.channels_last)  # the fast conv layout for evaluation and sketches
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
                             _plain(payload.get("history"), list), _plain(payload.get("metrics"), dict),
                             str(payload.get("created", "")), label)

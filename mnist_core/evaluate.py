@@ -25,11 +25,12 @@ def predict_logits(model: nn.Module, images_uint8: torch.Tensor, batch_size: int
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    model.to(memory_format=torch.channels_last)  # oneDNN's and cuDNN's fast conv layout (a no-op after training)
     outputs = []
     try:
         for start in range(0, images_uint8.shape[0], batch_size):
             batch = normalize(images_uint8[start:start + batch_size].to(device, non_blocking=True))
+            # oneDNN's and cuDNN's fast conv layout; `fit` and `load_checkpoint` leave models in it too. (Not
+            # converting the model here: under inference mode that would make its weights untrainable.)
             batch = batch.contiguous(memory_format=torch.channels_last)
             with autocast_for(device):
                 outputs.append(model(batch).float())
