@@ -158,7 +158,7 @@ REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in [
               {"dropout": Knob(0.05, 0.0, 0.5, 0.01, "dropout")}, recipe="seed 004"),
     ModelSpec("fast", fast_net, "—",
               "Ours, for the shortest time to 99 %: two BN convs (5×5, 3×3) with max-pooling and a small dense head; "
-              "one-cycle Adam, one epoch.",
+              "one-cycle Adam for 0.8 epoch.",
               {"width": Knob(16, 8, 64, 8, "width"), "hidden": Knob(128, 32, 512, 32, "dense width")}, recipe="fastest to 99 %"),
     ModelSpec("best", best_net, "—",
               "Ours, for the highest accuracy: three BN conv stages (32-64-128), dropout and a linear read-out; "
