@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -120,13 +121,19 @@ def browser():
             chromium.close()
 
 
-@pytest.fixture()
-def page(browser, app_server: str):
-    """A fresh tab (its own Streamlit session) on the running app; closed after the test."""
+@contextmanager
+def browser_tab(browser, app_server: str):
+    """A fresh browser tab (its own Streamlit session) on the running app, always closed afterwards."""
     context = browser.new_context(viewport=VIEWPORT, base_url=app_server)
     context.set_default_timeout(30_000)
-    tab = context.new_page()
     try:
-        yield tab
+        yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture()
+def page(browser, app_server: str):
+    """A fresh tab for one test."""
+    with browser_tab(browser, app_server) as tab:
+        yield tab

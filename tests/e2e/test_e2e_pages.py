@@ -28,14 +28,10 @@ MAIN_ELEMENTS: dict[str, Callable[[Page], object]] = {
 @pytest.fixture(scope="module")
 def tab(browser, app_server: str) -> Iterator[StreamlitTab]:
     """One tab for all pages: each `goto` is a new Streamlit session, but the browser tab is reused."""
-    from tests.e2e.conftest import VIEWPORT
+    from tests.e2e.conftest import browser_tab
 
-    context = browser.new_context(viewport=VIEWPORT, base_url=app_server)
-    context.set_default_timeout(30_000)
-    try:
-        yield StreamlitTab(context.new_page())
-    finally:
-        context.close()
+    with browser_tab(browser, app_server) as page:
+        yield StreamlitTab(page)
 
 
 @pytest.mark.parametrize("name", list(MAIN_ELEMENTS))

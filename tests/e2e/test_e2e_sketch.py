@@ -25,16 +25,12 @@ REQUIRED_CORRECT = 9  # of 10 (issue 4)
 @pytest.fixture(scope="module")
 def sketch(browser, app_server: str) -> Iterator[StreamlitTab]:
     """One Sketch tab shared by this module's tests: the page is cleared between drawings, not reloaded."""
-    from tests.e2e.conftest import VIEWPORT
+    from tests.e2e.conftest import browser_tab
 
-    context = browser.new_context(viewport=VIEWPORT, base_url=app_server)
-    context.set_default_timeout(30_000)
-    tab = StreamlitTab(context.new_page())
-    try:
+    with browser_tab(browser, app_server) as page:
+        tab = StreamlitTab(page)
         tab.open("sketch")
         yield tab
-    finally:
-        context.close()
 
 
 def canvas_of(tab: StreamlitTab) -> Locator:

@@ -22,16 +22,12 @@ TRAINING_TIMEOUT_MS = 120_000  # generous: two other processes may share the 2 C
 
 @pytest.fixture()
 def train(browser, app_server: str) -> Iterator[StreamlitTab]:
-    from tests.e2e.conftest import VIEWPORT
+    from tests.e2e.conftest import browser_tab
 
-    context = browser.new_context(viewport=VIEWPORT, base_url=app_server)
-    context.set_default_timeout(30_000)
-    tab = StreamlitTab(context.new_page())
-    try:
+    with browser_tab(browser, app_server) as page:
+        tab = StreamlitTab(page)
         tab.open("train")
         yield tab
-    finally:
-        context.close()
 
 
 def widget(tab: StreamlitTab, test_id: str, label: str) -> Locator:
