@@ -23,13 +23,14 @@ CUSTOM = "custom"
 LR_CHOICES = sorted({round(mantissa * 10.0 ** exponent, 8) for exponent in range(-5, 0)
                      for mantissa in (1, 2, 3, 5)} | {1.0, 2.0})
 BATCH_SIZES = [16, 32, 64, 100, 128, 256, 512, 1024, 2048]
-EPOCH_CHOICES = [0.25, 0.5] + list(range(1, 31)) + [40, 50]
+# Whole epochs, a few fractions for quick looks, and every preset's own length (the fast one is 0.8 epoch).
+EPOCH_CHOICES = sorted({0.25, 0.5, *range(1, 31), 40, 50, *(recipe.get("epochs", 1) for recipe in PRESETS.values())})
 WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1]
 SUBSETS = [0, 1000, 5000, 10000, 30000]  # 0 = the whole training split
 # The TrainConfig fields the page exposes (the rest keep TrainConfig's defaults).
-EXPOSED = ("model", "epochs", "batch_size", "lr", "optimizer", "momentum", "nesterov", "weight_decay", "scheduler",
-           "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation", "translate", "scale", "seed",
-           "device")
+EXPOSED = ("model", "epochs", "batch_size", "lr", "optimizer", "momentum", "beta2", "nesterov", "weight_decay",
+           "scheduler", "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation", "translate",
+           "scale", "seed", "device")
 
 
 def knob_key(model: str, knob: str) -> str:

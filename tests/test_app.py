@@ -11,14 +11,17 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from mnist_core.checkpoints import CHECKPOINT_DIR
+from mnist_core.config import PRESETS, preset_config
 from mnist_core.models import REGISTRY
 from mnist_core.runner import DONE, STOPPED
+from studio_ui import settings
 from studio_ui.resources import TEST_DATA_KEY
 from studio_ui.session import ACTIVE_KEY, JOB_KEY, RUNS_KEY
 from tests.conftest import REPO_ROOT
@@ -124,6 +127,24 @@ def test_train_page_has_every_setting_and_presets_fill_them(tiny_mnist) -> None:
     assert any("7,416 parameters" in md.value for md in app.markdown)
     app.select_slider(key="train.lr").set_value(0.05).run()
     assert app.session_state["train.preset"] == "custom"  # a changed setting is no longer the preset
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_in_the_app_trains_exactly_the_cli_recipe(tiny_mnist, preset: str) -> None:
+    """The widgets must be able to hold every value of every preset (an epoch count or β2 the page cannot show
+    would silently train a different recipe than `train --preset`)."""
+    app = open_app(tiny_mnist, "train")
+    app.selectbox(key="train.preset").set_value(preset).run()
+    assert_clean(app)
+    state = {key: app.session_state[key] for key in app.session_state if key.startswith(settings.PREFIX)}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings.st, "session_state", state)
+        in_app = settings.config_from_state()
+    recipe = preset_config(preset)
+    knob_defaults = {name: knob.default for name, knob in REGISTRY[recipe.model].knobs.items()}
+    assert in_app.model_kwargs == {**knob_defaults, **recipe.model_kwargs}  # the page names the defaults
+    assert replace(in_app, model_kwargs={}) == replace(recipe, model_kwargs={})
+    assert app.session_state["train.preset"] == preset  # rendering the page did not change any of its values
 
 
 def test_tiny_run_completes_becomes_active_and_saves_safely(tiny_mnist) -> None:
