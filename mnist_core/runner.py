@@ -1,40 +1,60 @@
-"""Training in the background: a `TrainingJob` runs `train.fit` on a daemon thread that a UI session owns.
+"""Training in the background: a `TrainingJob` runs `train.fit` in a worker process that a UI session owns.
 
-Why a thread: a training loop inside a Streamlit script run blocks that run, so a Stop press only queues a rerun and
-any widget touched interrupts the script mid-epoch. Here the page starts a job, polls `snapshot()` (a consistent,
-immutable copy of the progress) and calls `stop()`, which sets the `threading.Event` that `fit` checks between
-batches — Stop is instant and keeps the model trained so far.
+Why in the background: a training loop inside a Streamlit script run blocks that run, so a Stop press only queues a
+rerun and any widget touched interrupts the script mid-epoch. Here the page starts a job, polls `snapshot()` (a
+consistent, immutable copy of the progress) and calls `stop()`, which sets the event that `fit` checks between
+batches: Stop acts at the next batch and keeps the model trained so far.
+
+Why a process, not a thread: `fit` on a background thread of the Streamlit server ran 40 % slower than the CLI on a
+2-core CPU. Two causes, both measured: (1) libgomp (PyTorch's OpenMP) gives every thread that ever ran a parallel
+region its own worker pool; once a process holds more OpenMP threads than cores it cuts its spin-waiting to ~100
+spins, so each of the thousands of parallel regions per second pays a futex wake-up; (2) the server's threads hold
+the GIL in between. A worker process runs `fit` on its own main thread, exactly as the CLI does, and talks to the
+job through a pipe. The tensors of the dataset are shared with it, not copied (torch.multiprocessing).
+
+Why a spare worker: starting Python and importing PyTorch takes ~2 s. `prepare_worker()` (the Train page calls it)
+starts one worker ahead of time, so Start begins training at once; a new spare is started when a job ends, never
+while one trains (importing PyTorch would take a core from it).
 
 Why a queue: two sessions training on one GPU at once would compete for its memory and could crash each other, so
-jobs on an accelerator wait their turn in a process-wide FIFO per device type. CPU jobs run side by side (the OS
-shares the cores).
+jobs on an accelerator wait their turn in a process-wide FIFO per device type. CPU jobs run side by side, each with
+its share of the cores.
 
-Why throttling: the loop reports every `log_every` batches; copying that into the shared snapshot happens at most
-every `SNAPSHOT_INTERVAL_S`, and epoch ends are published at once, so the UI costs the training next to nothing.
+Why throttling: the loop reports every `log_every` batches; the worker sends that to the job at most every
+`SNAPSHOT_INTERVAL_S`, and epoch ends at once, so the UI costs the training next to nothing.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import threading
 import time
 import traceback
 import uuid
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+import torch
+import torch.multiprocessing as torch_mp
 
 from mnist_core.checkpoints import LoadedCheckpoint
 from mnist_core.config import TRAIN_SIZE, TrainConfig
 from mnist_core.data import Mnist, batches_per_epoch
 from mnist_core.device import pick_device
 from mnist_core.errors import StudioError, TrainingDiverged
+from mnist_core.models import build_model
 from mnist_core.train import BatchReport, Callback, EpochRecord, TrainResult, TrainStart, fit
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_INTERVAL_S = 0.25  # the most often batch progress is copied for the UI
+SNAPSHOT_INTERVAL_S = 0.25  # the most often batch progress is sent to the UI
 LIVE_LOSS_POINTS = 100  # about this many points on a run's live loss curve
+ORPHAN_GRACE_S = 30.0  # a job whose browser tab is gone this long is stopped (a brief reconnect is not "gone")
 
 # Job states. A job goes queued -> running -> one of the final states.
 QUEUED, RUNNING = "queued", "running"
@@ -80,6 +100,198 @@ DEVICE_QUEUE = DeviceQueue()
 QUEUED_DEVICE_TYPES = ("cuda", "mps")  # one accelerator, shared memory: take turns
 
 
+# --- the worker process ---------------------------------------------------------------------------------------------
+# Messages from worker to job, over a pipe: ("ready",) once PyTorch is imported, ("start", device, total_steps),
+# ("batches", [BatchReport, ...]), ("epoch", EpochRecord), and last ("end", _Outcome).
+
+@dataclass
+class _Assignment:
+    """What a worker trains: sent once, after the worker has started (the dataset's tensors travel as shared memory)."""
+
+    config: TrainConfig
+    data: Mnist
+    threads: int  # torch CPU threads: the worker's share of the cores
+
+
+@dataclass
+class _Outcome:
+    status: str
+    message: str = ""
+    details: str = ""  # the worker's traceback, for a crash
+    weights: bytes = b""  # the trained state_dict (torch.save), empty when there is no model to keep
+    history: list[EpochRecord] = field(default_factory=list)
+    batch_losses: list[tuple[int, float]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    stopped: bool = False
+    device: str = ""
+
+
+class _PipeReporter(Callback):
+    """Runs in the worker: sends progress to the job, batch reports at most every SNAPSHOT_INTERVAL_S.
+    When the app is gone (the pipe is broken), it stops the training: nobody is left to keep the model."""
+
+    def __init__(self, connection: Connection, stop_event: Any) -> None:
+        self.connection, self.stop_event = connection, stop_event
+        self.pending: list[BatchReport] = []
+        self.last_sent = 0.0
+
+    def on_train_start(self, start: TrainStart) -> None:
+        self.send(("start", str(start.device), start.total_steps))
+
+    def on_batch_end(self, report: BatchReport) -> None:
+        self.pending.append(report)
+        now = time.monotonic()
+        if now - self.last_sent >= SNAPSHOT_INTERVAL_S:
+            self.flush()
+            self.last_sent = now
+
+    def on_epoch_end(self, record: EpochRecord) -> None:
+        self.flush()
+        self.send(("epoch", record))
+
+    def on_train_end(self, result: TrainResult) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.send(("batches", self.pending))
+            self.pending = []
+
+    def send(self, message: tuple) -> None:
+        try:
+            self.connection.send(message)
+        except (BrokenPipeError, OSError):
+            self.stop_event.set()
+
+
+def _outcome_of(result: TrainResult | None, status: str, message: str = "") -> _Outcome:
+    if result is None:
+        return _Outcome(status, message)
+    buffer = io.BytesIO()
+    if result.history:  # weights are only worth keeping once evaluated
+        torch.save({key: value.detach().cpu() for key, value in result.model.state_dict().items()}, buffer)
+    return _Outcome(status, message, "", buffer.getvalue(), result.history, result.batch_losses,
+                    result.train_seconds, result.eval_seconds, result.stopped, result.device)
+
+
+def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event: Any) -> _Outcome:
+    torch.set_num_threads(assignment.threads)
+    try:
+        result = fit(assignment.config, assignment.data, [_PipeReporter(connection, stop_event)], stop_event)
+    except TrainingDiverged as error:
+        result = error.result if isinstance(error.result, TrainResult) else None
+        return _outcome_of(result, DIVERGED, str(error))
+    except StudioError as error:  # settings/data problems a user can fix
+        return _Outcome(FAILED, str(error))
+    except Exception as error:  # a bug: the job shows it with its traceback, and logs it
+        return _Outcome(CRASHED, f"{type(error).__name__}: {error}", traceback.format_exc())
+    if not result.stopped:
+        return _outcome_of(result, DONE)
+    note = (f"stopped after {result.epochs_done:.2f} epochs; the model trained so far is kept" if result.history
+            else "stopped before the first batch; there is no model to keep")
+    return _outcome_of(result, STOPPED, note)
+
+
+def _warm_up() -> None:
+    """Pay the first-use costs before Start is pressed: the first optimizer imports torch._dynamo (~1.5 s), the
+    first backward pass starts autograd's machinery."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(),
+                                torch.nn.Linear(2 * 26 * 26, 10))
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.zeros(2, 1, 28, 28)).sum().backward()
+    optimizer.step()
+
+
+def _worker_main(connection: Connection, stop_event: Any) -> None:
+    """The worker process: warm up, say it is ready, wait for one assignment, train it, send the outcome, exit."""
+    _warm_up()
+    try:
+        connection.send(("ready",))
+        assignment = connection.recv()
+    except (EOFError, OSError):  # the app let this spare go (it shut down): nothing to do
+        return
+    outcome = _train_in_worker(assignment, connection, stop_event)
+    try:
+        connection.send(("end", outcome))
+    except (BrokenPipeError, OSError):  # the app went away meanwhile: nobody is left to tell
+        pass
+
+
+class _Worker:
+    """A started worker process, idle until `assign` (importing PyTorch in it happens meanwhile)."""
+
+    _context = torch_mp.get_context("spawn")  # fork would copy a multi-threaded server; spawn starts clean
+
+    def __init__(self) -> None:
+        self.connection, child_connection = self._context.Pipe()
+        self.stop_event = self._context.Event()
+        self.process = self._context.Process(target=_worker_main, args=(child_connection, self.stop_event),
+                                             name="mnist-studio-training", daemon=True)
+        self.process.start()
+        child_connection.close()  # the worker holds its end; closing ours lets recv() see the worker's exit
+        self.ready = False
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait (at most `timeout` s) until the worker has imported PyTorch; True when it has."""
+        if not self.ready and self.connection.poll(timeout):
+            try:
+                self.ready = self.connection.recv() == ("ready",)
+            except (EOFError, OSError):  # it died while starting; `take` replaces a dead spare
+                return False
+        return self.ready
+
+    def assign(self, assignment: _Assignment) -> None:
+        self.connection.send(assignment)
+
+    def close(self) -> None:
+        self.connection.close()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+class _WorkerPool:
+    """One spare worker at a time, started ahead of need."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spare: _Worker | None = None
+        self._busy = 0  # workers training on the CPU now, to share the cores between them
+
+    def prepare(self, wait_s: float = 0.0) -> bool:
+        with self._lock:
+            if self._spare is None or not self._spare.process.is_alive():
+                self._spare = _Worker()
+            spare = self._spare
+        return spare.wait_ready(wait_s) if wait_s > 0 else spare.ready
+
+    def take(self) -> _Worker:
+        with self._lock:
+            worker, self._spare = self._spare, None
+        return worker if worker is not None and worker.process.is_alive() else _Worker()
+
+    def cpu_threads(self) -> int:
+        """A new CPU job's share of the cores: all of them when alone, an equal part when others train too
+        (more threads than cores makes every OpenMP barrier wait on a descheduled thread)."""
+        with self._lock:
+            self._busy += 1
+            return max(1, (os.cpu_count() or 1) // self._busy)
+
+    def cpu_job_ended(self) -> None:
+        with self._lock:
+            self._busy = max(0, self._busy - 1)
+
+
+WORKERS = _WorkerPool()
+
+
+def prepare_worker(wait_s: float = 0.0) -> bool:
+    """Start a spare training process now, so the next Start does not wait for Python and PyTorch to load.
+    With `wait_s`, wait that long for it to be ready; True when it is."""
+    return WORKERS.prepare(wait_s)
+
+
 @dataclass(frozen=True)
 class JobSnapshot:
     """What the UI shows: a copy, safe to read while training goes on."""
@@ -112,66 +324,30 @@ class JobSnapshot:
         return self.total_steps / self.total_epochs if self.total_epochs else 0.0
 
 
-class _ProgressRecorder(Callback):
-    """Collects reports on the training thread and publishes them into the job at most every SNAPSHOT_INTERVAL_S."""
-
-    def __init__(self, job: "TrainingJob") -> None:
-        self.job = job
-        self.pending: list[BatchReport] = []
-        self.last_publish = 0.0
-
-    def on_train_start(self, start: TrainStart) -> None:
-        with self.job._lock:
-            self.job._total_steps = start.total_steps
-            self.job._device = str(start.device)
-
-    def on_batch_end(self, report: BatchReport) -> None:
-        self.pending.append(report)
-        now = time.monotonic()
-        if now - self.last_publish >= SNAPSHOT_INTERVAL_S:
-            self.publish()
-            self.last_publish = now
-
-    def on_epoch_end(self, record: EpochRecord) -> None:
-        self.publish()
-        with self.job._lock:
-            self.job._history.append(record)
-
-    def on_train_end(self, result: TrainResult) -> None:
-        self.publish()
-
-    def publish(self) -> None:
-        if not self.pending:
-            return
-        latest = self.pending[-1]
-        with self.job._lock:
-            self.job._batch_losses.extend((r.step, r.loss) for r in self.pending)
-            self.job._learning_rates.extend((r.step, r.lr) for r in self.pending)
-            self.job._step, self.job._epoch = latest.step, latest.epoch
-            self.job._images_per_second, self.job._elapsed, self.job._eta = (
-                latest.images_per_second, latest.elapsed, latest.eta)
-        self.pending = []
-
-
 class TrainingJob:
-    """One training run on a background daemon thread. Create, `start()`, poll `snapshot()`, maybe `stop()`.
+    """One training run in a worker process. Create, `start()`, poll `snapshot()`, maybe `stop()`.
 
     When it ends, `result` holds the `TrainResult` (also after Stop, and after divergence: then with the last good
-    weights), and `snapshot().message` explains anything that went wrong.
+    weights), and `snapshot().message` explains anything that went wrong; after a crash, `error_details` holds the
+    worker's traceback. `still_wanted`, when given, is asked every second: once it has said False for
+    ORPHAN_GRACE_S (the browser tab that started the job is gone), the job stops itself.
     """
 
-    def __init__(self, config: TrainConfig, data: Mnist, queue: DeviceQueue = DEVICE_QUEUE) -> None:
-        self.config = config.validate()  # refuse impossible settings before any thread starts
+    def __init__(self, config: TrainConfig, data: Mnist, queue: DeviceQueue = DEVICE_QUEUE,
+                 still_wanted: Callable[[], bool] | None = None) -> None:
+        self.config = config.validate()  # refuse impossible settings before any process starts
         self.device_type = pick_device(config.device).type  # ... and devices this machine lacks
         self.data = data
         self.id = uuid.uuid4().hex
         self.created = datetime.now(timezone.utc)
         self.result: TrainResult | None = None
-        self.exception: BaseException | None = None  # an unexpected error (a bug), kept for the page to show
+        self.error_details = ""  # the worker's traceback after a crash (a bug), for the page to show
         self._queue = queue
+        self._still_wanted = still_wanted
         self._stop_event = threading.Event()
+        self._worker: _Worker | None = None
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=f"training-{self.id[:8]}", daemon=True)
+        self._thread = threading.Thread(target=self._supervise, name=f"training-{self.id[:8]}", daemon=True)
         self._status = QUEUED
         self._message = ""
         self._device = self.device_type
@@ -189,10 +365,13 @@ class TrainingJob:
 
     def stop(self) -> None:
         """Ask the job to stop after the current batch (or to leave the queue). Returns at once."""
-        self._stop_event.set()
+        with self._lock:
+            self._stop_event.set()
+            if self._worker is not None:
+                self._worker.stop_event.set()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread to end; True when it has."""
+        """Wait for the job to end; True when it has."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -209,37 +388,97 @@ class TrainingJob:
                                tuple(self._batch_losses), tuple(self._learning_rates), tuple(self._history),
                                self._message)
 
+    # --- on the job's supervising thread ---
+
     def _finish(self, status: str, message: str = "") -> None:
         with self._lock:
             self._status, self._message = status, message
 
-    def _run(self) -> None:
+    def _supervise(self) -> None:
         takes_turns = self.device_type in QUEUED_DEVICE_TYPES
         if takes_turns and not self._queue.wait_turn(self.device_type, self.id, self._stop_event):
             self._finish(CANCELLED, "stopped while waiting for the device; nothing was trained")
             return
+        threads = WORKERS.cpu_threads() if self.device_type == "cpu" else 1
+        worker = WORKERS.take()
         try:
             with self._lock:
-                self._status = RUNNING
-            self.result = fit(self.config, self.data, [_ProgressRecorder(self)], self._stop_event)
-            if self.result.stopped:
-                note = (f"stopped after {self.result.epochs_done:.2f} epochs; the model trained so far is kept"
-                        if self.result.history else "stopped before the first batch; there is no model to keep")
-                self._finish(STOPPED, note)
-            else:
-                self._finish(DONE)
-        except TrainingDiverged as error:
-            self.result = error.result if isinstance(error.result, TrainResult) else None
-            self._finish(DIVERGED, str(error))
-        except StudioError as error:  # settings/data problems a user can fix
-            self._finish(FAILED, str(error))
-        except Exception as error:  # a bug: keep it for the page to show with its traceback, and log it
+                self._worker, self._status = worker, RUNNING
+                if self._stop_event.is_set():  # Stop pressed while the worker was being handed over
+                    worker.stop_event.set()
+            worker.assign(_Assignment(self.config, self.data, threads))
+            outcome = self._follow(worker)
+            self._conclude(outcome)
+        except Exception as error:  # a bug on this side: keep it for the page, and log it
             log.error("training job %s crashed:\n%s", self.id, traceback.format_exc())
-            self.exception = error
+            self.error_details = traceback.format_exc()
             self._finish(CRASHED, f"{type(error).__name__}: {error}")
         finally:
+            worker.close()
+            if self.device_type == "cpu":
+                WORKERS.cpu_job_ended()
             if takes_turns:
                 self._queue.release(self.device_type, self.id)
+            WORKERS.prepare()  # the next run starts at once; importing PyTorch now takes no core from training
+
+    def _follow(self, worker: _Worker) -> _Outcome:
+        """Apply the worker's messages until its outcome arrives (or it dies)."""
+        orphaned_since: float | None = None
+        next_check = time.monotonic() + 1.0
+        while True:
+            if time.monotonic() >= next_check:  # about once a second, however busy the pipe is
+                orphaned_since = self._check_still_wanted(orphaned_since)
+                next_check = time.monotonic() + 1.0
+            if not worker.connection.poll(1.0):
+                continue
+            try:
+                message = worker.connection.recv()
+            except (EOFError, OSError):  # the worker died without a word: killed, out of memory, a crash in C
+                worker.process.join(timeout=5)
+                return _Outcome(CRASHED, "the training process ended unexpectedly (exit code "
+                                         f"{worker.process.exitcode}); if the machine is short of memory, try a "
+                                         "smaller batch size or model")
+            kind = message[0]
+            with self._lock:
+                if kind == "ready":
+                    pass  # a spare's hello that nobody waited for
+                elif kind == "start":
+                    self._device, self._total_steps = message[1], message[2]
+                elif kind == "batches":
+                    reports: list[BatchReport] = message[1]
+                    latest = reports[-1]
+                    self._batch_losses.extend((r.step, r.loss) for r in reports)
+                    self._learning_rates.extend((r.step, r.lr) for r in reports)
+                    self._step, self._epoch = latest.step, latest.epoch
+                    self._images_per_second, self._elapsed, self._eta = (
+                        latest.images_per_second, latest.elapsed, latest.eta)
+                elif kind == "epoch":
+                    self._history.append(message[1])
+                elif kind == "end":
+                    return message[1]
+
+    def _check_still_wanted(self, orphaned_since: float | None) -> float | None:
+        if self._still_wanted is None or self._still_wanted():
+            return None
+        now = time.monotonic()
+        if orphaned_since is None:
+            return now
+        if now - orphaned_since >= ORPHAN_GRACE_S and not self._stop_event.is_set():
+            log.info("training job %s: its browser session is gone; stopping it", self.id)
+            self.stop()
+        return orphaned_since
+
+    def _conclude(self, outcome: _Outcome) -> None:
+        if outcome.weights:
+            model = build_model(self.config.model, **self.config.model_kwargs)
+            model.load_state_dict(torch.load(io.BytesIO(outcome.weights), weights_only=True))
+            self.result = TrainResult(model.eval(), self.config, outcome.device, outcome.history,
+                                      outcome.batch_losses, outcome.train_seconds, outcome.eval_seconds,
+                                      outcome.stopped)
+        if outcome.status == CRASHED:
+            log.error("training job %s crashed: %s\n%s", self.id, outcome.message, outcome.details)
+            self.error_details = outcome.details
+        self._finish(outcome.status, outcome.message)
 
 
 def with_live_reporting(config: TrainConfig) -> TrainConfig:
@@ -266,5 +505,5 @@ def has_usable_weights(result: TrainResult | None) -> bool:
 
 
 __all__ = ["TrainingJob", "JobSnapshot", "DeviceQueue", "DEVICE_QUEUE", "result_checkpoint", "has_usable_weights",
-           "with_live_reporting",
+           "with_live_reporting", "prepare_worker",
            "FINAL_STATES", "QUEUED", "RUNNING", "DONE", "STOPPED", "DIVERGED", "FAILED", "CRASHED", "CANCELLED"]

@@ -1,19 +1,22 @@
 """The one training loop. The CLI, the app's Train page and the benchmark all call `fit`.
 
 Like Lightning, the loop talks to the world only through callbacks (progress bars, live charts, benchmarks) and a
-`threading.Event` that asks it to stop between batches. Speed tricks, each cheap to read:
+stop event (threading or multiprocessing) that asks it to stop between batches. Speed tricks, each cheap to read:
 - data lives on the device as uint8; a batch is a slice of an on-device permutation (see `data.py`);
 - the host syncs with the device only every `log_every` batches and at evaluation points, never per batch;
 - channels_last memory layout on every device: oneDNN (CPU) and cuDNN (CUDA) both have faster conv kernels for it
   (1.7× for baseline (b) on this project's 2-core CPU);
 - bf16 autocast on CUDA, and on CPUs with native bf16 instructions (AVX512-BF16 / AMX), see `training_precision`;
-- fused optimizer kernels on CUDA.
+- fused optimizer kernels on CUDA;
+- freed activation memory stays in the process for the next step, so steps do not page-fault it back in
+  (`device.keep_freed_memory`).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import multiprocessing.synchronize
 import re
 import threading
 import time
@@ -27,7 +30,7 @@ from torch import nn
 
 from mnist_core.config import TrainConfig
 from mnist_core.data import Mnist, batch_indices, batches_per_epoch, prepare_batch
-from mnist_core.device import pick_device
+from mnist_core.device import keep_freed_memory, pick_device
 from mnist_core.errors import TrainingDiverged
 from mnist_core.evaluate import quick_accuracy
 from mnist_core.models import build_model, count_parameters
@@ -161,7 +164,7 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
-        stop_event: threading.Event | None = None) -> TrainResult:
+        stop_event: threading.Event | multiprocessing.synchronize.Event | None = None) -> TrainResult:
     """Train `config.model` on `data` and return the model, its history and timings.
 
     Stops early, keeping what it has, when `stop_event` is set. A non-finite loss raises `TrainingDiverged`
@@ -170,6 +173,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     config.validate()
     callbacks = list(callbacks)
     device = pick_device(config.device)
+    keep_freed_memory()
     torch.manual_seed(config.seed)
     generator = torch.Generator(device=device).manual_seed(config.seed)
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from mnist_core.checkpoints import LoadedCheckpoint, checkpoint_payload
 from mnist_core.errors import CheckpointError
@@ -104,6 +106,17 @@ def current_job() -> TrainingJob | None:
 
 def start_job(job: TrainingJob) -> None:
     st.session_state[JOB_KEY] = job.start()
+
+
+def this_tab_is_open() -> Callable[[], bool] | None:
+    """A check a training job can call from its own thread: is this browser session still connected?
+    (Streamlit has no "tab closed" event; a closed or refreshed tab leaves its session inactive.) None where the
+    app runs without a server (AppTest)."""
+    context = get_script_run_ctx()
+    if context is None or not Runtime.exists():
+        return None
+    runtime, session_id = Runtime.instance(), context.session_id
+    return lambda: runtime.is_active_session(session_id)
 
 
 def is_collected(job: TrainingJob) -> bool:

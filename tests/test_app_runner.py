@@ -1,7 +1,9 @@
-"""The app's background training (`mnist_core.runner`): accelerator queue, divergence, stop, live reporting."""
+"""The app's background training (`mnist_core.runner`): worker processes, accelerator queue, divergence, stop,
+crashes, orphaned jobs, live reporting."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -10,7 +12,7 @@ import torch
 from mnist_core.config import TrainConfig
 from mnist_core.data import Mnist, MnistSplit
 from mnist_core import runner
-from mnist_core.runner import (DIVERGED, DONE, QUEUED, STOPPED, DeviceQueue, TrainingJob, has_usable_weights,
+from mnist_core.runner import (CRASHED, DIVERGED, DONE, QUEUED, STOPPED, DeviceQueue, TrainingJob, has_usable_weights,
                                result_checkpoint, with_live_reporting)
 
 
@@ -98,3 +100,63 @@ def test_jobs_on_a_shared_accelerator_queue_instead_of_running_together(tiny_mni
     first.stop()
     assert first.join(60) and second.join(60)
     assert first.snapshot().status == STOPPED and second.snapshot().status == DONE
+
+
+def wait_for_first_batches(job: TrainingJob, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while job.snapshot().step == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert job.snapshot().step > 0, job.snapshot()
+
+
+def test_training_runs_in_a_worker_process_not_in_the_app(tiny_mnist, monkeypatch) -> None:
+    """The app's process never trains: a `fit` broken here does not matter, the worker has its own."""
+    def broken_fit(*args, **kwargs):
+        raise AssertionError("fit ran in the app's process")
+
+    monkeypatch.setattr(runner, "fit", broken_fit)
+    job = TrainingJob(TrainConfig(model="seed-net", epochs=1, batch_size=64, device="cpu"), tiny_mnist).start()
+    assert job.join(60)
+    assert job.snapshot().status == DONE and job.result.history, job.snapshot().message
+
+
+def test_a_killed_worker_ends_the_job_with_a_clear_message_instead_of_hanging(tiny_mnist) -> None:
+    job = TrainingJob(TrainConfig(model="seed-net", epochs=500, batch_size=32, device="cpu"), tiny_mnist).start()
+    wait_for_first_batches(job)
+    job._worker.process.kill()  # as the OOM killer would
+    assert job.join(30)
+    snapshot = job.snapshot()
+    assert snapshot.status == CRASHED and "ended unexpectedly" in snapshot.message and snapshot.finished
+    assert job.result is None
+
+
+def test_a_job_whose_browser_tab_is_gone_stops_itself_and_keeps_its_model(tiny_mnist, monkeypatch) -> None:
+    monkeypatch.setattr(runner, "ORPHAN_GRACE_S", 0.5)
+    tab_open = threading.Event()
+    tab_open.set()
+    job = TrainingJob(TrainConfig(model="seed-net", epochs=500, batch_size=32, device="cpu"), tiny_mnist,
+                      still_wanted=tab_open.is_set).start()
+    wait_for_first_batches(job)
+    time.sleep(1.5)  # a connected tab: nothing happens
+    assert not job.snapshot().finished and not job.stop_requested
+    tab_open.clear()  # the tab is closed
+    assert job.join(30)
+    assert job.snapshot().status == STOPPED and has_usable_weights(job.result)
+
+
+def test_cpu_jobs_running_together_share_the_cores() -> None:
+    pool = runner._WorkerPool()
+    cores = os.cpu_count() or 1
+    assert pool.cpu_threads() == cores  # alone: every core
+    assert pool.cpu_threads() == max(1, cores // 2)  # a second one at the same time: half
+    pool.cpu_job_ended()
+    pool.cpu_job_ended()
+    assert pool.cpu_threads() == cores
+
+
+def test_glibc_keeps_freed_memory_for_the_next_training_step() -> None:
+    import platform
+
+    from mnist_core.device import keep_freed_memory
+
+    assert keep_freed_memory() == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
