@@ -45,19 +45,19 @@ def choose(tab: StreamlitTab, label: str, option: str | re.Pattern) -> None:
     expect(widget(tab, "stSelectbox", label).get_by_role("combobox")).to_have_value(option)
 
 
-def set_epochs_to_one(tab: StreamlitTab) -> None:
-    """Arrow keys on the Epochs select-slider until it reads 1, one key per rerun (a key pressed while the
+def set_epochs(tab: StreamlitTab, epochs: float) -> None:
+    """Arrow keys on the Epochs select-slider until it reads `epochs`, one key per rerun (a key pressed while the
     script reruns can be lost)."""
     slider = widget(tab, "stSlider", "Epochs")
     value = slider.get_by_test_id("stSliderThumbValue")
-    for _ in range(12):
+    for _ in range(60):
         current = float(value.inner_text())
-        if current == 1:
+        if current == epochs:
             return
         sent_before = tab.frames_sent
-        slider.get_by_role("slider").press("ArrowLeft" if current > 1 else "ArrowRight")
+        slider.get_by_role("slider").press("ArrowLeft" if current > epochs else "ArrowRight")
         tab.wait_idle(sent_before=sent_before)
-    raise AssertionError(f"the Epochs slider did not reach 1 (it shows {value.inner_text()})")
+    raise AssertionError(f"the Epochs slider did not reach {epochs:g} (it shows {value.inner_text()})")
 
 
 def active_model_text(tab: StreamlitTab) -> str:
@@ -93,7 +93,7 @@ def test_train_a_quick_run_then_stop_a_second_one(train: StreamlitTab) -> None:
 
     # Run 1: small model, one epoch on the first 1,000 images, to the end.
     choose(train, "Model", re.compile(rf"^{re.escape(SMALL_MODEL)}\b"))
-    set_epochs_to_one(train)
+    set_epochs(train, 1)
     choose(train, "Training images", "first 1,000 (quick run)")
     start(train)
     expect(page.get_by_text(re.compile(r"Finished in .* test accuracy"))).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
