@@ -20,10 +20,14 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import REPO_ROOT, missing
+
+if TYPE_CHECKING:  # Playwright is imported only once a browser test runs (a missing one is reported there)
+    from tests.e2e.streamlit_page import StreamlitTab
 
 CHROMIUM = Path(os.environ.get("MNIST_STUDIO_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -137,3 +141,13 @@ def page(browser, app_server: str):
     """A fresh tab for one test."""
     with browser_tab(browser, app_server) as tab:
         yield tab
+
+
+@pytest.fixture()
+def train(page) -> Iterator[StreamlitTab]:
+    """A fresh tab on the Train page, its first run complete."""
+    from tests.e2e.streamlit_page import StreamlitTab
+
+    tab = StreamlitTab(page)
+    tab.open("train")
+    yield tab

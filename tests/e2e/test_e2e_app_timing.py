@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
@@ -39,16 +38,6 @@ PRESET = "fastest to 99 %"
 RUNS = 3
 EPOCHS = os.environ.get("MNIST_STUDIO_MEASURE_EPOCHS")  # None: the preset's own 0.8 epoch
 FINISHED = re.compile(r"Finished in ([\d.]+) s of training")
-
-
-@pytest.fixture()
-def train(browser, app_server: str) -> Iterator[StreamlitTab]:
-    from tests.e2e.conftest import browser_tab
-
-    with browser_tab(browser, app_server) as page:
-        tab = StreamlitTab(page)
-        tab.open("train")
-        yield tab
 
 
 def train_in_app(tab: StreamlitTab, run: int) -> tuple[float, float]:

@@ -7,7 +7,6 @@ A small model (seed-net) on a 1,000-image subset keeps the first run to seconds 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Locator, expect
@@ -18,16 +17,6 @@ pytestmark = pytest.mark.browser
 
 SMALL_MODEL = "seed-net"
 TRAINING_TIMEOUT_MS = 120_000  # generous: two other processes may share the 2 CPU cores
-
-
-@pytest.fixture()
-def train(browser, app_server: str) -> Iterator[StreamlitTab]:
-    from tests.e2e.conftest import browser_tab
-
-    with browser_tab(browser, app_server) as page:
-        tab = StreamlitTab(page)
-        tab.open("train")
-        yield tab
 
 
 def widget(tab: StreamlitTab, test_id: str, label: str) -> Locator:
