@@ -7,12 +7,14 @@ malicious file cannot execute code. Every way a file can be wrong ends in one `C
 
 from __future__ import annotations
 
+import glob
 import io
 import os
 import pickle
 import re
 import struct
 import tempfile
+import time
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ CHECKPOINT_DIR = PROJECT_ROOT / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # the largest registry model (s5-net) is ~2.4 MB; 64 MB is generous
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A write takes seconds; a temp file this old was left by a writer that was killed before it could clean up.
+STALE_TEMP_SECONDS = 15 * 60
 
 
 @dataclass
@@ -92,6 +96,7 @@ def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite
     """
     path = Path(path)
     check_writable(path, overwrite)
+    remove_stale_temp_files(path.parent, glob.escape(path.name))
     try:
         handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
     except OSError as error:
@@ -131,6 +136,24 @@ def _publish_without_overwrite(temp: Path, path: Path) -> None:
     os.unlink(temp)
 
 
+def remove_stale_temp_files(directory: Path, target_pattern: str = "*.pt",
+                            older_than_s: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete the temp files (`.NAME.XXXX.tmp`) that killed writers left in `directory`; return what was deleted.
+
+    Only files older than `older_than_s` go, so a write in progress in another process keeps its temp file.
+    """
+    removed = []
+    cutoff = time.time() - older_than_s
+    for temp in Path(directory).glob(f".{target_pattern}.*.tmp"):
+        try:
+            if temp.is_file() and temp.stat().st_mtime < cutoff:
+                temp.unlink()
+                removed.append(temp)
+        except OSError:  # gone meanwhile, or a read-only folder: leaving it is harmless, it is never listed
+            pass
+    return removed
+
+
 def safe_checkpoint_path(name: str, directory: Path = CHECKPOINT_DIR) -> Path:
     """`checkpoints/<name>.pt` for a user-typed name, refusing anything that could leave the folder."""
     typed = name
@@ -147,9 +170,10 @@ def safe_checkpoint_path(name: str, directory: Path = CHECKPOINT_DIR) -> Path:
 
 
 def list_checkpoints(directory: Path = CHECKPOINT_DIR) -> list[Path]:
-    """Checkpoint files in the folder, default first, then newest first."""
+    """Checkpoint files in the folder, default first, then newest first (stale temp files are cleaned up)."""
     if not directory.is_dir():
         return []
+    remove_stale_temp_files(directory)
     files = [p for p in directory.glob("*.pt") if p.is_file()]
     return sorted(files, key=lambda p: (p.name != "default.pt", -p.stat().st_mtime))
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import mnist_core.checkpoints as checkpoints
-from mnist_core.checkpoints import (FORMAT, check_writable, checkpoint_bytes, checkpoint_payload, list_checkpoints,
-                                    load_checkpoint, safe_checkpoint_path, write_checkpoint)
+from mnist_core.checkpoints import (FORMAT, STALE_TEMP_SECONDS, check_writable, checkpoint_bytes, checkpoint_payload,
+                                    list_checkpoints, load_checkpoint, safe_checkpoint_path, write_checkpoint)
 from mnist_core.errors import CheckpointError
 from mnist_core.models import build_model
 
@@ -165,6 +165,25 @@ def test_list_shows_default_first_then_newest_and_hides_temp_files(tmp_path: Pat
     os.utime(tmp_path / "default.pt", (now - 200, now - 200))
     assert [p.name for p in list_checkpoints(tmp_path)] == ["default.pt", "new.pt", "old.pt"]
     assert list_checkpoints(tmp_path / "missing") == []
+
+
+def test_temp_files_of_killed_writers_are_cleaned_up_once_stale(tmp_path: Path) -> None:
+    old = time.time() - STALE_TEMP_SECONDS - 60
+    stale = [tmp_path / ".mine.pt.abc123.tmp", tmp_path / ".model.pth.x1y2z3.tmp"]
+    fresh = tmp_path / ".other.pt.def456.tmp"  # a write in progress in another process: kept
+    for temp in (*stale, fresh):
+        temp.write_bytes(b"half a checkpoint")
+    for temp in stale:
+        os.utime(temp, (old, old))
+    unrelated = tmp_path / ".notes.txt.tmp"
+    unrelated.write_bytes(b"x")
+    os.utime(unrelated, (old, old))
+
+    list_checkpoints(tmp_path)  # the app lists the folder on every page: that cleans the *.pt leftovers
+    assert not stale[0].exists() and stale[1].exists() and fresh.exists() and unrelated.exists()
+    write_checkpoint(make_payload(seed=1), tmp_path / "model.pth")  # a CLI --out cleans its own name's leftovers
+    assert not stale[1].exists() and fresh.exists() and unrelated.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".notes.txt.tmp", ".other.pt.def456.tmp", "model.pth"]
 
 
 def test_a_missing_path_is_a_clear_message(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ checkpoint writes survive a killed writer; names cannot escape checkpoints/ or o
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import random
 import signal
@@ -17,7 +18,8 @@ import pytest
 import torch
 
 from cli_support import REPO_ROOT, assert_clean_failure, assert_one_line_error, digit_image, run_cli
-from mnist_core.checkpoints import checkpoint_bytes, checkpoint_payload, list_checkpoints, load_checkpoint
+from mnist_core.checkpoints import (STALE_TEMP_SECONDS, checkpoint_bytes, checkpoint_payload, list_checkpoints,
+                                    load_checkpoint)
 from mnist_core.cli import main
 from mnist_core.errors import CheckpointError
 from mnist_core.models import build_model
@@ -193,3 +195,8 @@ def test_killing_the_writer_never_leaves_a_broken_checkpoint(tmp_path: Path) -> 
             generation = loaded.metrics["generation"]
             assert torch.all(next(loaded.model.parameters()) == generation), path
         assert all(p.name == "current.pt" or p.name.startswith("gen-") for p in listed)
+        # What a killed writer left behind is cleaned up once it is clearly abandoned (not while it may be in use).
+        for temp in folder.glob(".*.tmp"):
+            os.utime(temp, (time.time() - STALE_TEMP_SECONDS - 1,) * 2)
+        list_checkpoints(folder)
+        assert not list(folder.glob(".*.tmp"))
