@@ -34,6 +34,9 @@ CHECKPOINT_DIR = PROJECT_ROOT / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # the largest registry model (s5-net) is ~2.4 MB; 64 MB is generous
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# tempfile makes private (0600) files; a published checkpoint gets the permissions any new file would get.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # (read once at import, where no other thread can be creating files)
 # A write takes seconds; a temp file this old was left by a writer that was killed before it could clean up.
 STALE_TEMP_SECONDS = 15 * 60
 
@@ -105,6 +108,7 @@ def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite
         with handle:
             torch.save(payload, handle)
             handle.flush()
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
             os.fsync(handle.fileno())
         if overwrite:
             os.replace(handle.name, path)

@@ -149,6 +149,11 @@ def test_a_symlinked_name_cannot_lead_outside_the_folder(tmp_path: Path) -> None
         safe_checkpoint_path("escape", folder)
 
 
+def test_a_saved_checkpoint_gets_the_usual_file_permissions(tmp_path: Path) -> None:
+    path = write_checkpoint(make_payload(seed=1), tmp_path / "shared.pt")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~checkpoints._UMASK  # as the umask says, not the temp file's 0600
+
+
 def test_saving_under_an_existing_name_never_overwrites(tmp_path: Path) -> None:
     first = write_checkpoint(make_payload(seed=1), safe_checkpoint_path("mine", tmp_path))
     before = first.read_bytes()
