@@ -81,9 +81,10 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     if args.model:
         config.model = args.model
     overrides = {name: getattr(args, name) for name in
-                 ("epochs", "batch_size", "lr", "optimizer", "scheduler", "momentum", "weight_decay",
-                  "label_smoothing", "augment", "rotation", "translate", "scale", "seed", "device", "train_subset",
-                  "eval_every") if getattr(args, name) is not None}
+                 ("epochs", "batch_size", "lr", "optimizer", "scheduler", "momentum", "beta2", "nesterov",
+                  "weight_decay", "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation",
+                  "translate", "scale", "scribbles", "seed", "device", "train_subset", "eval_every")
+                 if getattr(args, name) is not None}
     if args.model_kwarg:
         overrides["model_kwargs"] = _model_kwargs(config.model, args.model_kwarg)
     return replace(config, **overrides).validate()
@@ -163,13 +164,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from mnist_core.checkpoints import load_checkpoint
-    from mnist_core.sketch import open_image, predict
+    from mnist_core.sketch import open_image, predict, unsure_threshold
 
     checkpoint = load_checkpoint(args.checkpoint)
+    unsure_below = unsure_threshold(checkpoint.metrics)
     results, failed = [], False
     for path in args.images:
         try:
-            prediction = predict(checkpoint.model, open_image(path))
+            prediction = predict(checkpoint.model, open_image(path), unsure_below)
         except StudioError as error:
             sys.stderr.write(f"error: {error}\n")
             results.append({"path": path, "digit": None, "probabilities": None, "error": str(error)})
@@ -179,9 +181,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             results.append({"path": path, "digit": None, "probabilities": None,
                             "note": "empty image: no ink found, nothing to classify"})
         else:
-            results.append({"path": path, "digit": prediction.digit, "probabilities": prediction.probabilities})
-    human = "\n".join(f"{r['path']}: " + (f"{r['digit']} ({max(r['probabilities']):.1%})" if r["digit"] is not None
-                                           else r.get("note") or r.get("error", "")) for r in results)
+            results.append({"path": path, "digit": prediction.digit, "probabilities": prediction.probabilities,
+                            "unsure": prediction.low_confidence, "thick_strokes": prediction.thick_strokes})
+    human = "\n".join(f"{r['path']}: " + (f"{r['digit']} ({max(r['probabilities']):.1%}"
+                                           + (f", unsure: below {unsure_below:.0%}" if r["unsure"] else "") + ")"
+                                           if r["digit"] is not None else r.get("note") or r.get("error", ""))
+                       for r in results)
     _emit(results, args.json, human)
     return 2 if failed else 0
 
@@ -212,12 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--optimizer", choices=OPTIMIZERS)
     train.add_argument("--scheduler", choices=SCHEDULERS)
     train.add_argument("--momentum", type=float, help="SGD momentum / Adam beta1")
+    train.add_argument("--beta2", type=float, help="Adam/AdamW beta2")
+    train.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None, help="SGD only")
     train.add_argument("--weight-decay", type=float)
+    train.add_argument("--step-size", type=int, help="step scheduler: epochs between decays")
+    train.add_argument("--gamma", type=float, help="step scheduler: decay factor")
+    train.add_argument("--pct-start", type=float, help="onecycle scheduler: warm-up fraction")
     train.add_argument("--label-smoothing", type=float)
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     train.add_argument("--rotation", type=float, help="max degrees (with --augment)")
     train.add_argument("--translate", type=float, help="max shift, fraction of the side (with --augment)")
     train.add_argument("--scale", type=float, help="max zoom jitter (with --augment)")
+    train.add_argument("--scribbles", type=float, help="random scribbles per digit in each batch, trained as "
+                                                         "'no digit' so the model is unsure about non-digits (0 = off)")
     train.add_argument("--seed", type=int)
     train.add_argument("--device", choices=DEVICE_CHOICES)
     train.add_argument("--train-subset", type=int, help="train on the first N images only")

@@ -42,6 +42,9 @@ class TrainConfig:
     rotation: float = 10.0  # degrees either way (all three act only with augment=True)
     translate: float = 0.1  # fraction of the side
     scale: float = 0.1  # relative zoom either way
+    # Outlier exposure: random scribbles added to each batch (0.25 = one per four digits), trained towards "no
+    # digit" (equal probabilities), so the model is unsure about drawings that are not digits. 0 = off.
+    scribbles: float = 0.0
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # "auto" (bf16 where the hardware has it), "fp32" or "bf16"
@@ -90,6 +93,8 @@ class TrainConfig:
         need(0 <= self.rotation <= 180, f"rotation must be 0…180 degrees (got {self.rotation})")
         need(0 <= self.translate <= 0.5, f"shift must be 0…0.5 of the image (got {self.translate})")
         need(0 <= self.scale <= 0.5, f"scale jitter must be 0…0.5 (got {self.scale})")
+        need(isinstance(self.scribbles, (int, float)) and 0 <= self.scribbles <= 1,
+             f"scribbles must be 0…1 per digit (got {self.scribbles})")
         need(self.device in DEVICE_CHOICES, f"unknown device {self.device!r}: choose {', '.join(DEVICE_CHOICES)}")
         need(self.precision in PRECISIONS, f"unknown precision {self.precision!r}: choose {', '.join(PRECISIONS)}")
         need(self.train_subset is None or 2 <= self.train_subset <= TRAIN_SIZE,

@@ -262,12 +262,55 @@ def augment(images: torch.Tensor, augmentation: Augmentation, generator: torch.G
 
 
 def prepare_batch(images_uint8: torch.Tensor, augmentation: Augmentation | None = None,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """uint8 batch -> (augmented) normalised float batch, all on the batch's device."""
+                  generator: torch.Generator | None = None, scribbles: int = 0) -> torch.Tensor:
+    """uint8 batch -> (augmented) normalised float batch, all on the batch's device.
+
+    `scribbles` random scribbles are appended after the images and go through the same augmentation, so nothing
+    but their shape (not, say, the blur of resampling) tells them apart from digits.
+    """
     images = images_uint8.float().div_(255.0).unsqueeze(1)
+    if scribbles:
+        images = torch.cat([images, random_scribbles(scribbles, images.device, generator)])
     if augmentation is not None and augmentation.enabled:
-        images = augment(images, augmentation, generator)
+        augmented = augment(images, augmentation, generator)
+        if scribbles:
+            # Resampling blurs a little. Were every training image blurred, test digits and canvas drawings (never
+            # resampled) would look new to the model, and with scribbles in training it learns to call anything
+            # new "no digit": 98.35 % test accuracy instead of 99.44 % (measured). So half of the images, digits
+            # and scribbles alike, stay as drawn.
+            as_drawn = torch.rand(images.shape[0], 1, 1, 1, device=images.device, generator=generator) < 0.5
+            augmented = torch.where(as_drawn, images, augmented)
+        images = augmented
     return images.sub_(MEAN).div_(STD)
+
+
+def random_scribbles(count: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
+    """float [count, 1, 28, 28] in [0, 1]: random zig-zag pen strokes that are not digits, drawn on the device.
+
+    Each is one polyline through 5–10 random points, fitted into the 20×20 centre where MNIST's digits sit, drawn
+    with an anti-aliased pen 2–3.6 px wide like MNIST's. Used for outlier exposure (`TrainConfig.scribbles`).
+    """
+    def uniform(*shape: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+        return low + (high - low) * torch.rand(*shape, device=device, generator=generator)
+
+    corners = int(torch.randint(5, 11, (1,), device=device, generator=generator))
+    points = uniform(count, corners, 2)  # x, y in [0, 1]
+    points[:, :, 0] *= torch.where(uniform(count, 1) < 0.5, uniform(count, 1, low=0.3), 1.0)  # some narrow
+    # Fit the pen path into the centre like MNIST (and the Sketch page) fit a digit: long side 18 px + the pen.
+    low, high = points.amin(1, keepdim=True), points.amax(1, keepdim=True)
+    span = (high - low).amax(-1, keepdim=True).clamp(min=1e-3)
+    points = (points - low) * (18 / span) + (28 - (high - low) * (18 / span)) / 2
+    starts, ends = points[:, :-1, None, :], points[:, 1:, None, :]  # [count, segments, 1, 2]
+    ys, xs = torch.meshgrid(torch.arange(28, device=device, dtype=torch.float32) + 0.5,
+                            torch.arange(28, device=device, dtype=torch.float32) + 0.5, indexing="ij")
+    pixels = torch.stack([xs.flatten(), ys.flatten()], 1)[None, None]  # [1, 1, 784, 2]
+    along = ends - starts
+    t = ((pixels - starts) * along).sum(-1) / along.pow(2).sum(-1).clamp(min=1e-6)
+    nearest = starts + t.clamp(0, 1)[..., None] * along
+    distance = (pixels - nearest).norm(dim=-1).amin(1)  # [count, 784]: to the closest segment
+    half_width = uniform(count, 1, low=1.0, high=1.8)
+    ink = (half_width + 0.5 - distance).clamp(0, 1)  # one pixel of soft edge, as a scanned pen stroke
+    return ink.view(count, 1, 28, 28)
 
 
 def batch_indices(count: int, batch_size: int, device: torch.device, generator: torch.Generator | None = None,

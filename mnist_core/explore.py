@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from mnist_core.data import Augmentation, MnistSplit, augment
+from mnist_core.data import Augmentation, MnistSplit, augment, random_scribbles
 
 CLASSES = 10
 _CHUNK = 8192  # images per step when summing a whole split: bounds the temporary float memory to ~50 MB
@@ -101,3 +101,9 @@ def most_confused(confusion: Sequence[Sequence[int]]) -> tuple[int, int]:
 def enlarge(image: np.ndarray, factor: int = 4) -> np.ndarray:
     """Nearest-neighbour enlargement, so a 28×28 digit shows crisp pixels instead of a browser-smoothed blur."""
     return np.repeat(np.repeat(image, factor, axis=-2), factor, axis=-1)
+
+
+def scribble_preview(count: int = 8, seed: int = 0) -> np.ndarray:
+    """float32 [count, 28, 28] in [0, 1]: scribbles like those outlier exposure trains as "no digit"."""
+    generator = torch.Generator().manual_seed(seed)
+    return random_scribbles(count, torch.device("cpu"), generator).squeeze(1).numpy()

@@ -8,6 +8,7 @@ stop event (threading or multiprocessing) that asks it to stop between batches. 
   (1.7× for baseline (b) on this project's 2-core CPU);
 - bf16 autocast on CUDA, and on CPUs with native bf16 instructions (AVX512-BF16 / AMX), see `training_precision`;
 - fused optimizer kernels on CUDA;
+- outlier-exposure scribbles (optional) are drawn on the device and ride in the same forward pass as the digits;
 - freed activation memory stays in the process for the next step, so steps do not page-fault it back in
   (`device.keep_freed_memory`).
 """
@@ -34,6 +35,10 @@ from mnist_core.device import keep_freed_memory, pick_device
 from mnist_core.errors import TrainingDiverged
 from mnist_core.evaluate import quick_accuracy
 from mnist_core.models import build_model, count_parameters
+
+# Outlier exposure (Hendrycks et al., 2019): the loss on scribbles is their cross-entropy to equal probabilities
+# over the ten digits, weighted like this against the digits' own loss (the paper's value).
+OUTLIER_LOSS_WEIGHT = 0.5
 
 
 @dataclass
@@ -82,6 +87,7 @@ class TrainResult:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     stopped: bool = False
+    confidence_floor: float = float("nan")  # at the last evaluation: below it the model's readings are unsure
 
     @property
     def test_accuracy(self) -> float:
@@ -97,7 +103,8 @@ class TrainResult:
 
     def metrics(self) -> dict[str, Any]:
         return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss, "train_seconds": self.train_seconds,
-                "epochs_done": self.epochs_done, "stopped": self.stopped, "device": self.device}
+                "epochs_done": self.epochs_done, "stopped": self.stopped, "device": self.device,
+                "confidence_floor": self.confidence_floor}
 
 
 class Callback:
@@ -190,6 +197,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     eval_points = {min(total_steps, max(1, round(i * config.eval_every * steps_per_epoch)))
                    for i in range(1, math.ceil(config.epochs / config.eval_every) + 1)} | {total_steps}
     augmentation = config.augmentation
+    scribbles_per_batch = round(config.batch_size * config.scribbles)
 
     result = TrainResult(model, config, str(device), [])
     for callback in callbacks:
@@ -209,7 +217,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     def evaluate_now() -> None:
         nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, last_eval_step
         eval_start = time.perf_counter()
-        test_accuracy, test_loss = quick_accuracy(model, data.test)
+        test_accuracy, test_loss, floor = quick_accuracy(model, data.test)
         model.train()
         result.eval_seconds += time.perf_counter() - eval_start
         if not math.isfinite(test_loss):
@@ -218,6 +226,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                              100.0 * period_correct / max(period_seen, 1), test_loss, test_accuracy,
                              optimizer.param_groups[0]["lr"], period_seconds, train_seconds)
         result.history.append(record)
+        result.confidence_floor = floor
         for callback in callbacks:
             callback.on_epoch_end(record)
         last_good, last_eval_step = _snapshot(model), step
@@ -240,12 +249,17 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
             if stop_event is not None and stop_event.is_set():
                 stopped = True
                 break
-            images = prepare_batch(train.images[indices], augmentation, generator)
+            images = prepare_batch(train.images[indices], augmentation, generator, scribbles_per_batch)
             images = images.contiguous(memory_format=torch.channels_last)
             labels = train.labels[indices]
             with torch.autocast(device.type, dtype=precision, enabled=precision != torch.float32):
-                logits = model(images)
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+                all_logits = model(images).float()
+                logits = all_logits[:labels.shape[0]]
+                loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+                if scribbles_per_batch:
+                    not_digits = all_logits[labels.shape[0]:]
+                    # KL divergence to equal probabilities: 0 when the model is perfectly unsure about them.
+                    loss = loss + OUTLIER_LOSS_WEIGHT * (-not_digits.log_softmax(1).mean() - math.log(10))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

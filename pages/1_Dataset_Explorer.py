@@ -72,6 +72,12 @@ with preview:
                    width=96)
     if not st.session_state[settings.PREFIX + "augment"]:
         st.info("Augmentation is off for training: tick “Augment training images” to train with it.")
+    scribbles_per_digit = st.session_state[settings.PREFIX + "scribbles"]
+    st.caption("Scribbles that training with “Scribbles per digit” (Train page, now "
+               + (f"{scribbles_per_digit:g} per digit" if scribbles_per_digit else "off")
+               + ") teaches the model to call “no digit”, so the Sketch page can say when a drawing is not one:")
+    layout.gallery(explore.scribble_preview(5, seed=st.session_state.get(PREVIEW_SEED_KEY, 0)),
+                   [f"scribble {i + 1}" for i in range(5)], columns=5, width=96)
 
 st.divider()
 st.subheader("Look up an image by index")

@@ -91,6 +91,11 @@ with extra_column:
         st.slider("Warm-up fraction", 0.05, 0.95, step=0.05, key=PREFIX + "pct_start", on_change=custom)
     st.markdown("**Augmentation**")
     settings.augmentation_controls(on_change=custom)
+    st.slider("Scribbles per digit (\"not a digit\")", 0.0, 0.5, step=0.05, key=PREFIX + "scribbles",
+              on_change=custom, help="outlier exposure: random scribbles join every batch, trained towards equal "
+                                     "probabilities, so the model is unsure about drawings that are not digits "
+                                     "(the Sketch page's note); 0.25 = one per four digits. See them on the "
+                                     "Dataset explorer.")
 
 # --- start / stop ---------------------------------------------------------------------------------------------------
 START_ERROR_KEY = "studio.start_error"

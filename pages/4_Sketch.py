@@ -8,7 +8,7 @@ from streamlit_drawable_canvas import st_canvas  # a Components v2 element: impo
 
 from mnist_core.errors import ImageError
 from mnist_core.explore import enlarge
-from mnist_core.sketch import LOW_CONFIDENCE, open_image, predict
+from mnist_core.sketch import open_image, predict, unsure_threshold
 from studio_ui import charts, layout, session
 from studio_ui.session import ensure_defaults
 
@@ -55,7 +55,8 @@ with input_column:
                 st.image(image, caption=upload.name, width=CANVAS_SIDE)
 
 with result_column:
-    reading = predict(model_entry.checkpoint.model, image) if image is not None else None
+    unsure_below = unsure_threshold(model_entry.checkpoint.metrics)
+    reading = predict(model_entry.checkpoint.model, image, unsure_below) if image is not None else None
     if reading is None or reading.empty:
         if mode == "Draw":
             st.info("The canvas is empty: draw a digit, large and centred, with the mouse or a finger.")
@@ -67,10 +68,13 @@ with result_column:
     else:
         seen_column, metric_column = st.columns(2)
         metric_column.metric("Prediction", reading.digit, help="the digit with the highest probability")
-        metric_column.caption(f"confidence {reading.confidence:.0%}")
+        metric_column.caption(f"confidence {reading.confidence:.0%} (this model is unsure below {unsure_below:.0%})")
         seen_column.image(enlarge(reading.image28, 6), caption="model input (28×28)", width=168,
                           clamp=True)
         if reading.low_confidence:
-            st.warning(f"This does not look much like a digit to the model: its best guess has only "
-                       f"{reading.confidence:.0%} (below {LOW_CONFIDENCE:.0%}). Try a clearer, larger digit.")
+            st.warning(f"This does not look much like a digit to the model: it is only {reading.confidence:.0%} sure "
+                       f"of its best guess, and it is unsure below {unsure_below:.0%}. Try a clearer, larger digit.")
+        if reading.thick_strokes:
+            st.warning("The strokes are very thick for the size of this digit, so its loops may be filled in: draw "
+                       "it larger or choose a thinner stroke width.")
         st.plotly_chart(charts.probabilities(reading.probabilities, reading.digit), key="probabilities")

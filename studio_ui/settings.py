@@ -30,7 +30,7 @@ SUBSETS = [0, 1000, 5000, 10000, 30000]  # 0 = the whole training split
 # The TrainConfig fields the page exposes (the rest keep TrainConfig's defaults).
 EXPOSED = ("model", "epochs", "batch_size", "lr", "optimizer", "momentum", "beta2", "nesterov", "weight_decay",
            "scheduler", "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation", "translate",
-           "scale", "seed", "device")
+           "scale", "scribbles", "seed", "device")
 
 
 def knob_key(model: str, knob: str) -> str:

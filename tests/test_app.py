@@ -98,6 +98,10 @@ def test_dataset_explorer_renders_and_filters(tiny_mnist) -> None:
     app.number_input(key="explore.lookup_index").set_value(255).run()
     assert_clean(app)
     assert [metric.value for metric in app.metric if metric.label == "Label"] == ["5"]  # tiny labels: index % 10
+    assert any("Scribbles that training" in caption.value and "now off" in caption.value for caption in app.caption)
+    app.session_state["train.scribbles"] = 0.25  # set on the Train page: the explorer shows the same setting
+    app.run()
+    assert any("now 0.25 per digit" in caption.value for caption in app.caption)
 
 
 def test_pages_that_need_data_say_how_to_get_it(tmp_path, monkeypatch) -> None:
@@ -121,6 +125,7 @@ def test_train_page_has_every_setting_and_presets_fill_them(tiny_mnist) -> None:
     for key in ("train.optimizer", "train.scheduler", "train.device", "train.train_subset", "train.preset"):
         assert app.selectbox(key=key)
     assert app.slider(key="train.rotation") and app.slider(key="train.knob.fast.width")
+    assert app.slider(key="train.scribbles").value == 0.0
     app.selectbox(key="train.preset").set_value("seed 004").run()
     assert app.session_state["train.model"] == "tiny-bn" and app.session_state["train.lr"] == 0.02
     assert app.slider(key="train.step_size").value == 6 and app.slider(key="train.rotation").value == 7.0

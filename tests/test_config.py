@@ -54,6 +54,8 @@ def test_preset_overrides_win() -> None:
     (dict(label_smoothing=1.0), "label smoothing"),
     (dict(rotation=200), "rotation"),
     (dict(translate=0.9), "shift"),
+    (dict(scribbles=-0.1), "scribbles must be 0…1"),
+    (dict(scribbles=2.0), "scribbles must be 0…1"),
     (dict(device="tpu"), "unknown device 'tpu'"),
     (dict(train_subset=70_000), "train subset must be 2…60000"),
     (dict(eval_every=0), "eval_every"),

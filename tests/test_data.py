@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from mnist_core.data import (DATA_ROOT_ENV, MEAN, MNIST_FILES, STD, Augmentation, Mnist, MnistSplit, augment,
-                             batch_indices, batches_per_epoch, dataset_status, normalize, prepare_batch, raw_folder,
-                             resolve_data_root)
+                             batch_indices, batches_per_epoch, dataset_status, normalize, prepare_batch,
+                             random_scribbles, raw_folder, resolve_data_root)
 
 
 def test_data_root_comes_from_argument_then_environment_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,6 +39,33 @@ def _square_images(count: int) -> torch.Tensor:
     images = torch.zeros(count, 1, 28, 28)
     images[:, :, 10:18, 10:18] = 1.0
     return images
+
+
+def test_scribbles_are_pen_strokes_fitted_into_the_centre_and_reproducible() -> None:
+    scribbles = random_scribbles(64, torch.device("cpu"), torch.Generator().manual_seed(3))
+    assert scribbles.shape == (64, 1, 28, 28) and scribbles.dtype == torch.float32
+    assert scribbles.min() == 0 and scribbles.max() == 1
+    inked = scribbles[:, 0] > 0.5
+    rows, cols = inked.any(2), inked.any(1)  # [64, 28] each
+    assert not rows[:, :2].any() and not rows[:, -2:].any() and not cols[:, :2].any() and not cols[:, -2:].any()
+    assert (rows.sum(1).clamp(min=cols.sum(1)) >= 17).all()  # the long side fills the 20-px box like a digit
+    assert 0.08 < scribbles.mean() < 0.35  # strokes, not blobs (MNIST's mean ink is 0.13)
+    again = random_scribbles(64, torch.device("cpu"), torch.Generator().manual_seed(3))
+    assert torch.equal(scribbles, again)
+    assert not torch.equal(scribbles, random_scribbles(64, torch.device("cpu"), torch.Generator().manual_seed(4)))
+
+
+def test_prepare_batch_appends_scribbles_and_augments_half_of_everything() -> None:
+    images = torch.zeros(400, 28, 28, dtype=torch.uint8)
+    images[:, 6:22, 12:16] = 255  # an upright bar: any rotation moves its pixels
+    batch = prepare_batch(images, None, torch.Generator().manual_seed(0), scribbles=100)
+    assert batch.shape == (500, 1, 28, 28)
+    torch.testing.assert_close(batch[:400], normalize(images))  # no augmentation: digits untouched, first
+    augmented = prepare_batch(images, Augmentation(rotation=30), torch.Generator().manual_seed(0), scribbles=100)
+    as_drawn = (augmented[:400] == normalize(images)).flatten(1).all(1).float().mean()
+    assert 0.4 < as_drawn < 0.6  # half stay as drawn (see prepare_batch), digits and scribbles alike
+    plain = prepare_batch(images, Augmentation(rotation=30), torch.Generator().manual_seed(0))
+    assert (plain == normalize(images)).flatten(1).all(1).float().mean() < 0.05  # without scribbles: all augmented
 
 
 def test_augmentation_is_off_by_default_and_returns_the_input_untouched() -> None:

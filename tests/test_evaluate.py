@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from mnist_core.data import MnistSplit
-from mnist_core.evaluate import confusion_matrix, evaluate, per_class_metrics, predict_logits, quick_accuracy
+from mnist_core.evaluate import (UNSURE_QUANTILE, confidence_floor, confusion_matrix, evaluate, per_class_metrics,
+                                 predict_logits, quick_accuracy)
 
 
 class FixedLogits(nn.Module):
@@ -98,9 +99,22 @@ def test_json_report_has_the_contract_fields() -> None:
 def test_quick_accuracy_agrees_with_evaluate() -> None:
     logits = _logits_for([0, 7, 2, 8], [0.9, 0.6, 0.8, 0.95])
     split = _split([0, 1, 2, 3])
-    accuracy, loss = quick_accuracy(FixedLogits(logits), split)
+    accuracy, loss, floor = quick_accuracy(FixedLogits(logits), split)
     report = evaluate(FixedLogits(logits), split)
     assert accuracy == pytest.approx(report.accuracy) and loss == pytest.approx(report.loss)
+    assert floor == pytest.approx(report.confidence_floor) and report.to_json()["confidence_floor"] == floor
+
+
+def test_confidence_floor_is_a_low_quantile_of_the_right_answers_only() -> None:
+    right = torch.linspace(0.5, 1.0, 100).tolist()  # 100 correct readings, evenly from 50 % to 100 % sure
+    wrong = [0.2] * 20  # wrong readings do not count, however unsure
+    labels = list(range(10)) * 12
+    predictions = labels[:100] + [(digit + 1) % 10 for digit in labels[100:]]
+    probabilities = _logits_for(predictions, right + wrong).softmax(1)
+    floor = float(confidence_floor(probabilities, torch.tensor(labels)))
+    assert floor == pytest.approx(right[int(100 * UNSURE_QUANTILE)], abs=1e-6)  # the 2nd lowest of 100 (index 2)
+    assert float(confidence_floor(probabilities[100:], torch.tensor(labels[100:]))) == 0.0  # nothing right: no floor
+    assert float(confidence_floor(probabilities[:0], torch.tensor(labels[:0]))) == 0.0
 
 
 def test_predict_logits_batches_restores_training_mode_and_handles_no_images() -> None:

@@ -12,7 +12,9 @@ from PIL import Image
 from cli_support import digit_image, png_bytes
 from mnist_core.data import normalize
 from mnist_core.models import build_model
-from mnist_core.sketch import LOW_CONFIDENCE, SketchPrediction, open_image, predict, to_mnist, to_model_input
+from mnist_core.sketch import (LOW_CONFIDENCE, MNIST_STROKE_WIDTH, UNSURE_LIMITS, SketchPrediction, open_image, predict,
+                               stroke_width, thin_strokes, to_mnist, to_model_input, unsure_threshold)
+from tests.e2e.strokes import DIGIT_STROKES, rasterise
 
 
 def _centre_of_mass(image28: np.ndarray) -> tuple[float, float]:
@@ -111,6 +113,59 @@ def test_predict_gives_a_digit_and_probabilities_summing_to_one() -> None:
     assert prediction.confidence == max(prediction.probabilities)
     assert prediction.low_confidence == (prediction.confidence < LOW_CONFIDENCE)
     assert prediction.image28.shape == (28, 28)
+
+
+def test_stroke_width_of_a_bar_is_its_width() -> None:
+    bar = np.zeros((60, 60), dtype=np.float32)
+    bar[10:50, 20:26] = 1.0  # 6 wide, 40 long
+    assert stroke_width(bar) == pytest.approx(6 * 40 * 2 / (2 * 40 + 2 * 6))  # 2·area/outline, ends included
+    assert stroke_width(np.zeros((5, 5), dtype=np.float32)) == 0.0
+
+
+@pytest.mark.parametrize("brush", [24, 30])
+def test_thick_brush_strokes_are_thinned_towards_mnist_s_pen(brush: int) -> None:
+    small_eight = [[(x * 0.45 + 77, y * 0.45 + 77) for x, y in stroke] for stroke in DIGIT_STROKES[8]]  # ~75 px tall
+    drawn = np.asarray(rasterise(small_eight, brush).convert("L"), dtype=np.float32) / 255
+    rows, cols = np.nonzero(drawn > 0.5)
+    as_drawn = stroke_width(drawn) * 20 / max(np.ptp(rows) + 1, np.ptp(cols) + 1)  # in the 20-px box, unthinned
+    assert stroke_width(to_mnist(rasterise(small_eight, brush))) < as_drawn - 1  # noticeably thinner than drawn
+    assert stroke_width(to_mnist(rasterise(small_eight, brush))) < 2.5 * MNIST_STROKE_WIDTH
+
+
+def test_thinning_leaves_mnist_sized_strokes_and_coarse_images_alone() -> None:
+    crop = np.zeros((20, 14), dtype=np.float32)
+    crop[:, 5:8] = 1.0  # a 3-px "1" at MNIST's own resolution: eroding it would break it
+    assert thin_strokes(crop) is crop
+    thin_pen = to_mnist(rasterise(DIGIT_STROKES[3], 10))  # a thin brush on a large digit: already MNIST-like
+    assert stroke_width(thin_pen) < 2 * MNIST_STROKE_WIDTH
+
+
+def test_a_blob_of_ink_is_flagged_as_thick_strokes() -> None:
+    model = build_model("seed-net")
+    tiny_zero = [[(x * 0.3 + 98, y * 0.3 + 98) for x, y in stroke] for stroke in DIGIT_STROKES[0]]  # ~50 px tall
+    assert predict(model, rasterise(tiny_zero, 40)).thick_strokes  # its hole is filled in
+    assert not predict(model, rasterise(DIGIT_STROKES[0], 20)).thick_strokes
+
+
+@pytest.mark.parametrize("metrics, expected", [
+    ({"confidence_floor": 0.83}, 0.83),
+    ({}, LOW_CONFIDENCE),  # a checkpoint from before the floor was measured
+    ({"confidence_floor": float("nan")}, LOW_CONFIDENCE),
+    ({"confidence_floor": "0.9"}, LOW_CONFIDENCE),  # a foreign file's odd value is ignored, not trusted
+    ({"confidence_floor": 1.0}, UNSURE_LIMITS[1]),
+    ({"confidence_floor": 0.01}, UNSURE_LIMITS[0]),
+])
+def test_each_model_has_its_own_unsure_threshold(metrics: dict, expected: float) -> None:
+    assert unsure_threshold(metrics) == pytest.approx(expected)
+
+
+def test_low_confidence_follows_the_threshold_given() -> None:
+    torch.manual_seed(0)
+    model = build_model("seed-net")
+    reading = predict(model, digit_image("ring"))
+    assert predict(model, digit_image("ring"), unsure_below=reading.confidence + 0.01).low_confidence
+    assert not predict(model, digit_image("ring"), unsure_below=reading.confidence - 0.01).low_confidence
+    assert not predict(model, Image.new("L", (50, 50)), unsure_below=0.99).low_confidence  # empty: not "unsure"
 
 
 def test_model_input_is_normalised_exactly_like_training() -> None:

@@ -171,4 +171,23 @@ def test_result_metrics_summarise_the_run(tiny_mnist: Mnist) -> None:
     result = fit(replace(QUICK, epochs=0.25), tiny_mnist)
     metrics = result.metrics()
     assert metrics["test_accuracy"] == result.history[-1].test_accuracy
-    assert set(metrics) >= {"test_accuracy", "test_loss", "train_seconds", "epochs_done", "stopped", "device"}
+    assert set(metrics) >= {"test_accuracy", "test_loss", "train_seconds", "epochs_done", "stopped", "device",
+                            "confidence_floor"}
+    assert 0 <= metrics["confidence_floor"] <= 1 and metrics["confidence_floor"] == result.confidence_floor
+
+
+def test_scribbles_train_the_model_to_be_unsure_about_them(tiny_mnist: Mnist) -> None:
+    from mnist_core.data import random_scribbles
+    from mnist_core.evaluate import predict_logits
+
+    config = replace(QUICK, epochs=3, lr=0.01, augment=True, rotation=10.0)
+    plain, exposed = fit(config, tiny_mnist), fit(replace(config, scribbles=0.5), tiny_mnist)
+    assert exposed.test_accuracy > 50 and all(math.isfinite(r.train_loss) for r in exposed.history)
+    scribbles = (random_scribbles(200, torch.device("cpu"), torch.Generator().manual_seed(9)) * 255).to(torch.uint8)
+
+    def confidence_on_scribbles(result: TrainResult) -> float:  # scribbles neither model saw (another seed)
+        return float(predict_logits(result.model, scribbles[:, 0]).softmax(1).amax(1).mean())
+
+    # Closer to equal probabilities (0.1) than the same training without scribbles, and surer of the digits.
+    assert confidence_on_scribbles(exposed) < min(0.16, confidence_on_scribbles(plain) - 0.03)
+    assert exposed.confidence_floor > 0.5  # the real-data check is in tests/e2e/test_e2e_strokes_offline.py

@@ -12,6 +12,7 @@ off-centre), not idealised MNIST glyphs — so a model that reads them is readin
 from __future__ import annotations
 
 import math
+import random
 
 from PIL import Image, ImageDraw
 
@@ -54,6 +55,37 @@ DIGIT_STROKES: dict[int, list[Stroke]] = {
     9: [arc(138, 100, 44, 42, 0, 365), [(182, 100), (176, 225)]],
 }
 
+# Other common ways to write some digits (same canvas coordinates): the offline test reads these too, at several
+# sizes and brushes, so the model is checked on more than one hand.
+DIGIT_VARIANTS: dict[str, tuple[int, list[Stroke]]] = {
+    "1 with a flag and a base": (1, [[(115, 85), (148, 55), (148, 222)], [(112, 222), (182, 222)]]),
+    "closed 4 in one stroke": (4, [[(170, 225), (170, 58), (92, 160), (205, 160)]]),
+    "7 with a crossbar": (7, [[(85, 62), (198, 62), (128, 225)], [(120, 145), (190, 145)]]),
+    "9 with a curved tail": (9, [arc(140, 100, 44, 42, 0, 365) + arc(50, 100, 134, 118, 0, 75)]),
+    "2 with a loop": (2, [arc(140, 105, 48, 45, 200, 360) + arc(140, 105, 48, 45, 0, 50) + [(100, 208)]
+                          + arc(112, 208, 14, 12, 180, 540) + [(200, 208)]]),
+    "flat-topped 3": (3, [[(92, 60), (188, 60), (138, 120)] + arc(138, 172, 52, 50, -90, 150)]),
+    "6 with a straight back": (6, [[(172, 58), (102, 165)] + arc(140, 180, 42, 40, 180, 540)]),
+}
+
+
+def scaled(strokes: list[Stroke], factor: float, centre: Point = (140.0, 140.0)) -> list[Stroke]:
+    """The drawing made `factor` times as large about `centre` (a smaller or larger hand)."""
+    return [[(centre[0] + (x - centre[0]) * factor, centre[1] + (y - centre[1]) * factor) for x, y in stroke]
+            for stroke in strokes]
+
+
+def hand_scribbles(count: int, seed: int = 0) -> list[list[Stroke]]:
+    """Zig-zags through 5–12 random points, as a person scribbles to test the app (none of them is a digit)."""
+    rng = random.Random(seed)
+    scribbles = []
+    for _ in range(count):
+        centre_x, centre_y, reach = rng.uniform(100, 180), rng.uniform(100, 180), rng.uniform(50, 90)
+        scribbles.append([[(centre_x + rng.uniform(-reach, reach), centre_y + rng.uniform(-reach, reach))
+                           for _ in range(rng.randint(5, 12))]])
+    return scribbles
+
+
 # Deliberately no digit: one fast zig-zag back and forth across the middle of the canvas, the kind of scribble a
 # person makes to test the app. Picked (and re-checked for every new default model by test_e2e_strokes_offline.py)
 # so the model stays unsure at every brush width and under small shifts: the page's low-confidence note.
@@ -88,3 +120,26 @@ def rasterise(strokes: list[Stroke], stroke_width: int = DEFAULT_STROKE_WIDTH, s
 def bounds_ok(strokes: list[Stroke], margin: float = 10.0, side: int = CANVAS_SIDE) -> bool:
     """True when every point lies inside the canvas with `margin` px to spare (a stroke off the canvas is lost)."""
     return all(margin <= x <= side - margin and margin <= y <= side - margin for stroke in strokes for x, y in stroke)
+
+
+def main(argv: list[str]) -> None:
+    """`python -m tests.e2e.strokes [CHECKPOINT]`: how a model reads these drawings (the README's figures)."""
+    from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
+    from mnist_core.sketch import predict, unsure_threshold
+
+    checkpoint = load_checkpoint(argv[0] if argv else DEFAULT_CHECKPOINT)
+    unsure_below = unsure_threshold(checkpoint.metrics)
+    drawings = [*DIGIT_STROKES.items(), *DIGIT_VARIANTS.values()]
+    digits = [(predict(checkpoint.model, rasterise(scaled(strokes, size), width), unsure_below), digit)
+              for digit, strokes in drawings for size in (0.6, 1.0, 1.25) for width in (14, 20, 26)]
+    scribbles = [predict(checkpoint.model, rasterise(scribble, width), unsure_below)
+                 for scribble in hand_scribbles(100, seed=1) for width in (14, 28)]
+    print(f"{checkpoint.source}: unsure below {unsure_below:.3f}; digits read right and sure: "
+          f"{sum(r.digit == d and not r.low_confidence for r, d in digits)} of {len(digits)}; "
+          f"scribbles called unsure: {sum(r.low_confidence for r in scribbles)} of {len(scribbles)}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

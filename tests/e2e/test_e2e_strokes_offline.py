@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_core.sketch import LOW_CONFIDENCE, predict
-from tests.e2e.strokes import CANVAS_SIDE, DEFAULT_STROKE_WIDTH, DIGIT_STROKES, SCRIBBLE, bounds_ok, rasterise
+from mnist_core.sketch import predict, unsure_threshold
+from tests.e2e.strokes import (CANVAS_SIDE, DEFAULT_STROKE_WIDTH, DIGIT_STROKES, DIGIT_VARIANTS, SCRIBBLE, bounds_ok,
+                               hand_scribbles, rasterise, scaled)
 
 # The page's stroke-width slider may move; the shapes must be read at thin, default and thick brushes.
 STROKE_WIDTHS = (14, DEFAULT_STROKE_WIDTH, 26)
@@ -17,13 +18,25 @@ MIN_CONFIDENCE = 0.9  # margin: a digit read at 55 % would be a coin toss after 
 
 
 @pytest.fixture(scope="module")
-def default_model():
+def default_checkpoint():
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
     from tests.conftest import missing
 
     if not DEFAULT_CHECKPOINT.exists():
         missing(f"{DEFAULT_CHECKPOINT} is missing: it ships with the repository")
-    return load_checkpoint(DEFAULT_CHECKPOINT).model
+    return load_checkpoint(DEFAULT_CHECKPOINT)
+
+
+@pytest.fixture(scope="module")
+def default_model(default_checkpoint):
+    return default_checkpoint.model
+
+
+@pytest.fixture(scope="module")
+def unsure_below(default_checkpoint) -> float:
+    """What the Sketch page and `predict` use: the default model's own confidence floor."""
+    assert "confidence_floor" in default_checkpoint.metrics, "default.pt should carry its measured confidence floor"
+    return unsure_threshold(default_checkpoint.metrics)
 
 
 def test_every_digit_has_strokes_inside_the_canvas() -> None:
@@ -43,10 +56,31 @@ def test_default_model_reads_every_drawn_digit(default_model, stroke_width: int)
     assert not wrong, f"digit -> (read as, confidence) below {MIN_CONFIDENCE} at width {stroke_width}: {wrong}"
 
 
-def test_scribble_is_low_confidence(default_model) -> None:
-    reading = predict(default_model, rasterise(SCRIBBLE))
-    assert not reading.empty
-    assert reading.confidence < LOW_CONFIDENCE, (reading.digit, reading.confidence)
+@pytest.mark.parametrize("size", [0.6, 1.0, 1.25])
+def test_default_model_reads_other_ways_of_writing_digits(default_model, unsure_below: float, size: float) -> None:
+    wrong = {}
+    for name, (digit, strokes) in DIGIT_VARIANTS.items():
+        for stroke_width in STROKE_WIDTHS:
+            reading = predict(default_model, rasterise(scaled(strokes, size), stroke_width), unsure_below)
+            if reading.digit != digit or reading.low_confidence:
+                wrong[f"{name} at width {stroke_width}"] = (reading.digit, round(reading.confidence, 3))
+    assert not wrong, f"read as (digit, confidence) at {size}× size, unsure below {unsure_below:.2f}: {wrong}"
+
+
+def test_scribble_is_low_confidence(default_model, unsure_below: float) -> None:
+    for stroke_width in STROKE_WIDTHS:
+        reading = predict(default_model, rasterise(SCRIBBLE, stroke_width), unsure_below)
+        assert not reading.empty
+        assert reading.low_confidence, (stroke_width, reading.digit, reading.confidence)
+
+
+def test_most_random_scribbles_are_low_confidence(default_model, unsure_below: float) -> None:
+    """Any scribble a person makes, not just ours: the model was trained to be unsure about scribbles (outlier
+    exposure) with a different generator than this one."""
+    readings = [predict(default_model, rasterise(scribble, width), unsure_below)
+                for scribble in hand_scribbles(100, seed=1) for width in (14, 28)]
+    confident = [(r.digit, round(r.confidence, 2)) for r in readings if not r.low_confidence]
+    assert len(confident) <= 0.05 * len(readings), f"read confidently: {confident}"
 
 
 def test_blank_canvas_is_empty(default_model) -> None:
