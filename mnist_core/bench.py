@@ -17,7 +17,6 @@ The baselines are written here from their published descriptions, not taken from
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
+from mnist_core.cli import OneLineParser
 from mnist_core.config import PRESETS, preset_config
 from mnist_core.data import Mnist, load_mnist, normalize, resolve_data_root
 from mnist_core.device import describe_device, pick_device
@@ -331,13 +331,13 @@ def ratios(ours: dict[str, Any], baseline: dict[str, Any], target: float) -> dic
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mnist_core.bench", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m mnist_core.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny run that only checks the code path (CI)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument("--data-root")
     parser.add_argument("--recipes", default="fastest to 99 %",
-                        help=f"comma-separated presets to time (of: {', '.join(PRESETS)})")
+                        help=f"comma-separated presets to time (of: {', '.join(PRESETS)})".replace("%", "%%"))
     parser.add_argument("--baselines", default="a,b", help="which baselines to run: a, b, both or none")
     parser.add_argument("--baseline-a-epochs", type=int, default=3,
                         help="cap on baseline (a)'s 14 epochs (each takes about a minute on a 2-core CPU)")
@@ -349,6 +349,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also time the fast preset through the app's background training job vs plain fit")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
     args = parser.parse_args(argv)
+    recipes = [name.strip() for name in args.recipes.split(",") if name.strip()]
+    unknown = [name for name in recipes if name not in PRESETS]
+    if unknown or not recipes:
+        parser.error(f"--recipes: unknown preset {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
+                     f"{', '.join(PRESETS)}")
+    wanted = {"a", "b"} if args.baselines == "both" else set() if args.baselines == "none" else set(args.baselines.split(","))
+    if not wanted <= {"a", "b"}:
+        parser.error(f"--baselines {args.baselines!r}: use a, b, a,b, both or none")
 
     try:
         device = pick_device(args.device)
@@ -364,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.eval_every = 0.5  # two evaluations per run: quick mode checks the code path, not the curve
     overrides: dict[str, Any] = {"train_subset": 2048, "epochs": 1} if args.quick else {}
-    precision = training_precision(preset_config(args.recipes.split(",")[0], device=args.device), device)
+    precision = training_precision(preset_config(recipes[0], device=args.device), device)
     print(f"# MNIST Studio benchmark — {describe_device(device)}, torch {torch.__version__}, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
           f"{torch.get_num_threads()} torch threads; ours trains in {str(precision).removeprefix('torch.')}")
@@ -372,12 +380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"evaluation every {args.eval_every} epoch (not counted)" + (" — QUICK MODE: figures mean nothing" if args.quick else ""))
 
     contenders: list[Contender] = []
-    for preset in [p.strip() for p in args.recipes.split(",") if p.strip()]:
+    for preset in recipes:
         contender = Contender(f"ours: {preset}", f"preset {preset!r} through mnist_core.train.fit")
         for seed in seeds:
             contender.curves.append(run_recipe(preset, data_on_device, seed, args.device, args.eval_every, **overrides))
         contenders.append(contender)
-    wanted = {"a", "b"} if args.baselines == "both" else set() if args.baselines == "none" else set(args.baselines.split(","))
     quick_data = Mnist(data.train.subset(2048), data.test) if args.quick else data
     if "b" in wanted:
         contender = Contender("baseline (b)", "99 % in one epoch: tensors, Adam 0.01, OneCycle, batch 256")

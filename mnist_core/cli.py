@@ -21,11 +21,11 @@ from mnist_core.errors import StudioError
 DEBUG_ENV = "MNIST_STUDIO_DEBUG"  # =1: let unexpected errors show their traceback
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit 2 (its default prints the whole usage)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"error: {message} (see `python -m mnist_core {self.prog.split()[-1]} --help`)\n")
+        sys.stderr.write(f"error: {message} (see `{self.prog} --help`)\n")
         raise SystemExit(2)
 
 
@@ -197,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     from mnist_core.device import DEVICE_CHOICES
     from mnist_core.models import REGISTRY
 
-    parser = _Parser(prog="python -m mnist_core", description="MNIST Studio command line")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="python -m mnist_core", description="MNIST Studio command line")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true", help="print one JSON value as the last stdout line")

@@ -1,0 +1,51 @@
+"""The benchmark's bookkeeping on made-up curves, and its command line (the runs themselves: `.ci/run`'s quick mode)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnist_core.bench import Contender, Curve, _PytorchExampleNet, main, ratios
+from mnist_core.models import count_parameters
+
+
+def _contender(name: str, *curves: list[tuple[float, float]]) -> Contender:
+    return Contender(name, "", [Curve(points) for points in curves])
+
+
+def test_time_to_target_is_the_first_evaluation_at_or_above_it() -> None:
+    curve = Curve([(1.0, 97.0), (2.0, 99.0), (3.0, 98.9), (4.0, 99.5)])
+    assert curve.time_to(99.0) == 2.0 and curve.time_to(99.4) == 4.0 and curve.time_to(99.9) is None
+    assert curve.final_accuracy == 99.5 and curve.total_seconds == 4.0
+
+
+def test_summary_and_ratio_when_every_seed_reaches_the_target() -> None:
+    ours = _contender("ours", [(1.0, 99.1)], [(2.0, 99.2)], [(3.0, 99.0)]).summary([99.0])
+    baseline = _contender("baseline (b)", [(4.0, 99.0)], [(6.0, 99.1)], [(8.0, 99.3)]).summary([99.0])
+    assert ours["to_99.0"] == {"reached": 3, "of": 3, "min": 1.0, "median": 2.0, "max": 3.0,
+                               "median_lower_bound": 2.0}
+    assert ours["mean_final_accuracy"] == pytest.approx(99.1)
+    assert ratios(ours, baseline, 99.0) == {"ratio": 3.0, "lower_bound": False}
+
+
+def test_a_baseline_seed_that_never_reaches_the_target_makes_the_ratio_a_lower_bound() -> None:
+    ours = _contender("ours", [(1.0, 99.1)], [(1.0, 99.2)], [(1.0, 99.0)]).summary([99.0])
+    baseline = _contender("baseline (b)", [(5.0, 98.5)], [(4.0, 99.0)], [(6.0, 98.9)]).summary([99.0])
+    assert baseline["to_99.0"]["median"] is None and baseline["to_99.0"]["reached"] == 1
+    assert ratios(ours, baseline, 99.0) == {"ratio": 5.0, "lower_bound": True}  # whole runs stand in: 5, 4, 6
+    slow_ours = _contender("ours", [(1.0, 98.0)]).summary([99.0])
+    assert ratios(slow_ours, baseline, 99.0)["ratio"] is None
+
+
+def test_baseline_a_is_the_pytorch_example_network() -> None:
+    assert count_parameters(_PytorchExampleNet()) == 1_199_882  # conv 32, conv 64, fc 9216→128→10
+
+
+def test_help_works_and_bad_arguments_are_one_line(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])  # preset names hold '%', which argparse's help formatting once choked on
+    assert done.value.code == 0 and "fastest to 99 %" in capsys.readouterr().out
+    for argv, words in ((["--recipes", "fastest"], "unknown preset 'fastest'"), (["--baselines", "c"], "--baselines")):
+        with pytest.raises(SystemExit) as refused:
+            main(argv)
+        err = capsys.readouterr().err
+        assert refused.value.code == 2 and words in err and len(err.strip().splitlines()) == 1
