@@ -83,7 +83,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     overrides = {name: getattr(args, name) for name in
                  ("epochs", "batch_size", "lr", "optimizer", "scheduler", "momentum", "beta2", "nesterov",
                   "weight_decay", "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation",
-                  "translate", "scale", "scribbles", "seed", "device", "train_subset", "eval_every")
+                  "translate", "scale", "scribbles", "seed", "device", "precision", "train_subset", "eval_every")
                  if getattr(args, name) is not None}
     if args.model_kwarg:
         overrides["model_kwargs"] = _model_kwargs(config.model, args.model_kwarg)
@@ -193,7 +193,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT
-    from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULERS
+    from mnist_core.config import OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
     from mnist_core.device import DEVICE_CHOICES
     from mnist_core.models import REGISTRY
 
@@ -232,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "'no digit' so the model is unsure about non-digits (0 = off)")
     train.add_argument("--seed", type=int)
     train.add_argument("--device", choices=DEVICE_CHOICES)
+    train.add_argument("--precision", choices=PRECISIONS, help="auto: bf16 on CUDA and on CPUs with AMX, else fp32")
     train.add_argument("--train-subset", type=int, help="train on the first N images only")
     train.add_argument("--eval-every", type=float, help="evaluate every N epochs (fractions allowed)")
     train.add_argument("--data-root")

@@ -289,13 +289,18 @@ def random_scribbles(count: int, device: torch.device, generator: torch.Generato
 
     Each is one polyline through 5–10 random points, fitted into the 20×20 centre where MNIST's digits sit, drawn
     with an anti-aliased pen 2–3.6 px wide like MNIST's. Used for outlier exposure (`TrainConfig.scribbles`).
+    Everything stays on the device (no host sync), so it costs training nothing but the drawing itself.
     """
     def uniform(*shape: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
         return low + (high - low) * torch.rand(*shape, device=device, generator=generator)
 
-    corners = int(torch.randint(5, 11, (1,), device=device, generator=generator))
-    points = uniform(count, corners, 2)  # x, y in [0, 1]
-    points[:, :, 0] *= torch.where(uniform(count, 1) < 0.5, uniform(count, 1, low=0.3), 1.0)  # some narrow
+    most = 10
+    points = uniform(count, most, 2)  # x, y in [0, 1]
+    # 5–10 points each: the path stops at its last point (later ones repeat it, adding segments of length 0).
+    corners = torch.randint(5, most + 1, (count, 1), device=device, generator=generator)
+    used = torch.minimum(torch.arange(most, device=device)[None], corners - 1)
+    points = points.gather(1, used[..., None].expand(-1, -1, 2))
+    points[:, :, 0] *= torch.where(uniform(count, 1) < 0.5, uniform(count, 1, low=0.5), 1.0)  # some narrower
     # Fit the pen path into the centre like MNIST (and the Sketch page) fit a digit: long side 18 px + the pen.
     low, high = points.amin(1, keepdim=True), points.amax(1, keepdim=True)
     span = (high - low).amax(-1, keepdim=True).clamp(min=1e-3)

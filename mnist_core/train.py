@@ -6,7 +6,7 @@ stop event (threading or multiprocessing) that asks it to stop between batches. 
 - the host syncs with the device only every `log_every` batches and at evaluation points, never per batch;
 - channels_last memory layout on every device: oneDNN (CPU) and cuDNN (CUDA) both have faster conv kernels for it
   (1.7× for baseline (b) on this project's 2-core CPU);
-- bf16 autocast on CUDA, and on CPUs with native bf16 instructions (AVX512-BF16 / AMX), see `training_precision`;
+- bf16 autocast on CUDA, and on CPUs with bf16 matrix units (AMX), see `training_precision`;
 - fused optimizer kernels on CUDA;
 - outlier-exposure scribbles (optional) are drawn on the device and ride in the same forward pass as the digits;
 - freed activation memory stays in the process for the next step, so steps do not page-fault it back in
@@ -146,22 +146,26 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_
 
 
 @functools.cache
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bf16 in hardware; elsewhere bf16 is emulated and slower than fp32."""
+def cpu_has_bf16_matrix_units() -> bool:
+    """True on CPUs with AMX: there bf16 convolutions and matrix products run on tile units, far faster than fp32.
+
+    With only AVX512-BF16 (bf16 dot products in vector registers) the casts cost more than they save for this
+    project's small networks: on such an Intel Xeon the fast preset reached 99 % in 2.0 s in fp32 and 2.6 s in bf16.
+    """
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:  # not Linux: stay with fp32 on CPU
         return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags)) and torch.backends.mkldnn.is_available()
+    return bool(re.search(r"\bamx_bf16\b", flags)) and torch.backends.mkldnn.is_available()
 
 
 def training_precision(config: TrainConfig, device: torch.device) -> torch.dtype:
     """The autocast dtype. bf16 halves memory traffic and uses the matrix units; BatchNorm and the fp32 loss keep
-    training stable. "auto" picks it only where the hardware computes bf16 natively (emulated bf16 is slower)."""
+    training stable. "auto" picks it on CUDA and on CPUs with AMX (elsewhere fp32 is as fast or faster)."""
     bf16_possible = device.type in ("cuda", "cpu")
     if config.precision == "bf16":
         return torch.bfloat16 if bf16_possible else torch.float32
-    if config.precision == "auto" and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())):
+    if config.precision == "auto" and (device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matrix_units())):
         return torch.bfloat16
     return torch.float32
 

@@ -66,15 +66,15 @@ def test_every_train_option_reaches_the_config() -> None:
         "--optimizer", "sgd", "--momentum", "0.8", "--nesterov", "--weight-decay", "0.001", "--scheduler", "step",
         "--step-size", "2", "--gamma", "0.5", "--label-smoothing", "0.05", "--augment", "--rotation", "9",
         "--translate", "0.05", "--scale", "0.07", "--scribbles", "0.25", "--seed", "7", "--device", "cpu",
-        "--train-subset", "5000", "--eval-every", "0.5"])
+        "--precision", "fp32", "--train-subset", "5000", "--eval-every", "0.5"])
     config = _config_from_args(args)
     assert (config.model, config.model_kwargs, config.epochs, config.batch_size, config.lr) == \
         ("nf-cnn", {"nf": 16}, 2.5, 96, 0.03)
     assert (config.optimizer, config.momentum, config.nesterov, config.weight_decay) == ("sgd", 0.8, True, 0.001)
     assert (config.scheduler, config.step_size, config.gamma, config.label_smoothing) == ("step", 2, 0.5, 0.05)
     assert (config.augment, config.rotation, config.translate, config.scale) == (True, 9, 0.05, 0.07)
-    assert (config.scribbles, config.seed, config.device, config.train_subset, config.eval_every) == \
-        (0.25, 7, "cpu", 5000, 0.5)
+    assert (config.scribbles, config.seed, config.device, config.precision, config.train_subset,
+            config.eval_every) == (0.25, 7, "cpu", "fp32", 5000, 0.5)
     adam = _config_from_args(build_parser().parse_args(["train", "--optimizer", "adamw", "--beta2", "0.95",
                                                         "--scheduler", "onecycle", "--pct-start", "0.4"]))
     assert (adam.optimizer, adam.beta2, adam.scheduler, adam.pct_start) == ("adamw", 0.95, "onecycle", 0.4)
