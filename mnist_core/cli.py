@@ -184,7 +184,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             results.append({"path": path, "digit": prediction.digit, "probabilities": prediction.probabilities,
                             "unsure": prediction.low_confidence, "thick_strokes": prediction.thick_strokes})
     human = "\n".join(f"{r['path']}: " + (f"{r['digit']} ({max(r['probabilities']):.1%}"
-                                           + (f", unsure: below {unsure_below:.0%}" if r["unsure"] else "") + ")"
+                                           + (f", unsure: below {unsure_below:.0%}" if r["unsure"] else "")
+                                           + (", strokes too thick for its size" if r["thick_strokes"] else "") + ")"
                                            if r["digit"] is not None else r.get("note") or r.get("error", ""))
                        for r in results)
     _emit(results, args.json, human)
