@@ -1,7 +1,9 @@
 """Turn any picture of a digit into what the model was trained on, the way MNIST itself was made:
 ink bounding box -> fit into 20×20 keeping the aspect ratio -> paste into 28×28 so the centre of mass is centred.
-One step MNIST did not need: strokes much wider than MNIST's pen (a wide brush, a small digit) are thinned first,
-because a model trained on MNIST reads a blob of thick ink as an 8 or a 0.
+One step MNIST did not need: strokes are brought to the width of MNIST's pen relative to the digit's size. Much
+wider strokes (a wide brush, a small digit) are thinned, because a model trained on MNIST reads a blob of thick ink
+as an 8 or a 0; much thinner ones (a fine pen on a large sheet) are thickened, because shrunk to 20×20 they would
+fade to faint hairlines that it reads as a 1.
 
 Accepts RGBA/RGB/gray/palette/16-bit images of any polarity (white-on-black like the canvas, or dark ink on paper).
 Used by the Sketch page and `predict`. An image without ink is reported as empty, never classified.
@@ -33,10 +35,17 @@ INK_THRESHOLD = 0.2  # of full contrast: below this a pixel is background/noise
 MIN_INK_PIXELS = 4  # fewer inked pixels (at the working size) than this = empty
 LOW_CONFIDENCE = 0.6  # below this top probability a reading is unsure, for a model that does not say its own
 UNSURE_LIMITS = (0.2, 0.99)  # a model's own threshold (its `confidence_floor`) is kept inside these
-# Stroke widths in pixels of the 28×28 frame. MNIST's test digits: median 1.8, 95 % below 2.8, 99.9 % below 4.2.
-MNIST_STROKE_WIDTH = 2.0  # drawings with wider strokes are thinned towards this
+# Stroke widths in pixels of the 28×28 frame. MNIST's test digits: median 2.0, 1 % below 1.06, 99.9 % below 4.5.
+MNIST_STROKE_WIDTH = 2.0  # drawings with wider strokes are thinned towards this, much thinner ones thickened to it
 THICK_STROKES = 4.5  # still wider after thinning (loops filled with ink; wider than 99.9 % of MNIST): the app says so
+THIN_STROKES = 0.6  # of MNIST_STROKE_WIDTH: thinner strokes (1.2 px; 1 % of MNIST's are below 1.06) are thickened
 MIN_ERODABLE_WIDTH = 6.0  # working-size pixels: a narrower stroke is too coarse to thin (1 px is a third of it)
+PEN_THRESHOLD = 0.35  # of full ink: where a thin, faint (anti-aliased) stroke is taken to be drawn
+# A digit is ink on a plain background. Share of the 28×28 frame covered by ink: at most 0.33 for MNIST's test
+# digits; share of the picture's edge that is ink: small for a digit on paper or on the canvas. A picture well above
+# either (noise, a texture, a gradient, a shadow across the sheet) is not one digit, whatever the model answers.
+MAX_INK_COVERAGE = 0.45
+MAX_EDGE_INK = 0.5
 
 
 @dataclass
@@ -46,6 +55,8 @@ class SketchPrediction:
     image28: np.ndarray | None  # float32 [28, 28] in [0, 1]: what the model sees (white ink on black)
     stroke_width: float = 0.0  # of image28's strokes, in its pixels (MNIST: about 2)
     unsure_below: float = LOW_CONFIDENCE  # the model's threshold (see `unsure_threshold`)
+    ink_coverage: float = 0.0  # share of image28 that is ink (MNIST: at most 0.33)
+    edge_ink: float = 0.0  # share of the picture's edge that is ink
 
     @property
     def empty(self) -> bool:
@@ -58,6 +69,17 @@ class SketchPrediction:
     @property
     def low_confidence(self) -> bool:
         return not self.empty and self.confidence < self.unsure_below
+
+    @property
+    def mostly_ink(self) -> bool:
+        """Ink covers more of the frame than in any MNIST digit, or much of the picture's edge: no plain background
+        around one digit (noise, a texture, a gradient)."""
+        return not self.empty and (self.ink_coverage > MAX_INK_COVERAGE or self.edge_ink > MAX_EDGE_INK)
+
+    @property
+    def unsure(self) -> bool:
+        """The reading should not be trusted: the model is unsure, or the picture is not shaped like a digit."""
+        return self.low_confidence or self.mostly_ink
 
     @property
     def thick_strokes(self) -> bool:
@@ -150,10 +172,17 @@ def ink_map(image: Image.Image | np.ndarray) -> np.ndarray:
     return (ink / peak).astype(np.float32) if peak > 0.1 else np.zeros_like(gray)
 
 
+def edge_ink(ink: np.ndarray) -> float:
+    """Share of the picture's outermost pixels that are ink."""
+    edge = np.concatenate([ink[0], ink[-1], ink[1:-1, 0], ink[1:-1, -1]])
+    return float(np.mean(edge >= INK_THRESHOLD))
+
+
 def stroke_width(ink: np.ndarray) -> float:
     """Mean stroke width in pixels: a stroke of width w and length L has an ink mass of about w·L and an outline
-    about 2·L long, so w ≈ 2 · mass / outline."""
-    mask = ink >= 0.5
+    about 2·L long, so w ≈ 2 · mass / outline. A faint, anti-aliased hairline counts with its grey level (a line
+    0.4 px wide drawn as one pixel at 40 % ink measures 0.4)."""
+    mask = ink >= INK_THRESHOLD
     if not mask.any():
         return 0.0
     padded = np.pad(mask, 1)
@@ -161,11 +190,21 @@ def stroke_width(ink: np.ndarray) -> float:
     return float(2.0 * ink.sum() / outline)
 
 
-def _erode(ink: np.ndarray) -> np.ndarray:
-    """Grey-level erosion with a 3×3 square: every stroke loses one pixel on each side."""
+def _neighbourhoods(ink: np.ndarray) -> np.ndarray:
+    """[9, H, W]: each pixel's 3×3 neighbourhood (zero outside the picture)."""
     padded = np.pad(ink, 1)
     height, width = ink.shape
-    return np.min([padded[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)], axis=0)
+    return np.stack([padded[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)])
+
+
+def _erode(ink: np.ndarray) -> np.ndarray:
+    """Grey-level erosion with a 3×3 square: every stroke loses one pixel on each side."""
+    return _neighbourhoods(ink).min(axis=0)
+
+
+def _dilate(ink: np.ndarray) -> np.ndarray:
+    """Grey-level dilation with a 3×3 square: every stroke gains one pixel on each side."""
+    return _neighbourhoods(ink).max(axis=0)
 
 
 def _ink_box(ink: np.ndarray) -> np.ndarray | None:
@@ -196,14 +235,35 @@ def thin_strokes(crop: np.ndarray) -> np.ndarray:
     return crop if thinned is None else thinned
 
 
+def thicken_strokes(crop: np.ndarray) -> np.ndarray:
+    """Redraw a cropped digit whose strokes are much thinner, relative to its size, than MNIST's pen, with that pen.
+
+    Shrunk to 20×20, a fine pen line on a large sheet becomes a faint hairline (a 10-px pen on a 700-px digit is
+    0.3 px), which the model reads as a 1. So: where the ink is drawn (PEN_THRESHOLD), at full strength, widened
+    by dilation to MNIST_STROKE_WIDTH scaled to the crop.
+    """
+    target = MNIST_STROKE_WIDTH * max(crop.shape) / 20.0
+    if stroke_width(crop) >= THIN_STROKES * target:
+        return crop
+    pen = (crop >= PEN_THRESHOLD).astype(np.float32)
+    steps = max(int(round((target - stroke_width(pen)) / 2)), 0)  # each dilation widens a stroke by 2 px
+    pen = np.pad(pen, steps)  # room to grow: strokes along the crop's edges widen outwards too
+    for _ in range(steps):
+        pen = _dilate(pen)
+    return pen
+
+
 def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray | None:
     """float32 [28, 28] in [0, 1], white ink on black, MNIST-centred; None when there is no ink."""
-    ink = ink_map(image)
+    return _mnist_from_ink(ink_map(image))
+
+
+def _mnist_from_ink(ink: np.ndarray) -> np.ndarray | None:
     ink = np.where(ink >= INK_THRESHOLD, ink, 0.0)
     crop = _ink_box(ink)
     if crop is None:
         return None
-    crop = thin_strokes(crop)
+    crop = thicken_strokes(thin_strokes(crop))
     height, width = crop.shape
     factor = 20.0 / max(height, width)
     new_size = (max(1, round(width * factor)), max(1, round(height * factor)))
@@ -240,11 +300,12 @@ def unsure_threshold(metrics: dict) -> float:
 @torch.inference_mode()
 def predict(model: nn.Module, image: Image.Image | np.ndarray, unsure_below: float = LOW_CONFIDENCE) -> SketchPrediction:
     """Read one picture. `unsure_below` is the model's `unsure_threshold`: lower confidence marks the reading unsure."""
-    image28 = to_mnist(image)
+    ink = ink_map(image)
+    image28 = _mnist_from_ink(ink)
     if image28 is None:
         return SketchPrediction(None, None, None, unsure_below=unsure_below)
     device = next(model.parameters()).device
     model.eval()
     probabilities = model(to_model_input(image28).to(device)).float().softmax(1)[0].cpu()
     return SketchPrediction(int(probabilities.argmax()), [float(p) for p in probabilities], image28,
-                            stroke_width(image28), unsure_below)
+                            stroke_width(image28), unsure_below, float(np.mean(image28 >= INK_THRESHOLD)), edge_ink(ink))

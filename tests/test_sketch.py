@@ -12,9 +12,10 @@ from PIL import Image
 from cli_support import digit_image, png_bytes
 from mnist_core.data import normalize
 from mnist_core.models import build_model
-from mnist_core.sketch import (LOW_CONFIDENCE, MNIST_STROKE_WIDTH, UNSURE_LIMITS, SketchPrediction, open_image, predict,
-                               stroke_width, thin_strokes, to_mnist, to_model_input, unsure_threshold)
-from tests.e2e.strokes import DIGIT_STROKES, rasterise
+from mnist_core.sketch import (LOW_CONFIDENCE, MNIST_STROKE_WIDTH, THIN_STROKES, UNSURE_LIMITS, SketchPrediction,
+                               open_image, predict, stroke_width, thicken_strokes, thin_strokes, to_mnist, to_model_input,
+                               unsure_threshold)
+from tests.e2e.strokes import DIGIT_STROKES, on_paper, rasterise
 
 
 def _centre_of_mass(image28: np.ndarray) -> tuple[float, float]:
@@ -138,6 +139,37 @@ def test_thinning_leaves_mnist_sized_strokes_and_coarse_images_alone() -> None:
     assert thin_strokes(crop) is crop
     thin_pen = to_mnist(rasterise(DIGIT_STROKES[3], 10))  # a thin brush on a large digit: already MNIST-like
     assert stroke_width(thin_pen) < 2 * MNIST_STROKE_WIDTH
+
+
+@pytest.mark.parametrize("pen_width", [3, 8])
+def test_a_fine_pen_on_a_large_sheet_is_redrawn_with_mnist_s_pen(pen_width: int) -> None:
+    image28 = to_mnist(on_paper(DIGIT_STROKES[4], pen_width))  # shrunk as it is, a faint line 0.1–0.3 px wide
+    assert THIN_STROKES * MNIST_STROKE_WIDTH <= stroke_width(image28) <= 1.5 * MNIST_STROKE_WIDTH
+    assert image28.max() == pytest.approx(1.0, abs=0.05)  # full-strength ink, not a faint hairline
+
+
+def test_thickening_leaves_mnist_like_strokes_alone_and_widens_a_hairline_both_ways() -> None:
+    normal = np.zeros((100, 60), dtype=np.float32)
+    normal[:, 25:35] = 1.0  # 10 px on a 100-px digit: MNIST's 2 px in the 20-px box
+    assert thicken_strokes(normal) is normal
+    hairline = np.zeros((100, 3), dtype=np.float32)
+    hairline[:, 1] = 0.5  # a "1" drawn with a fine pen: one faint column
+    widened = thicken_strokes(hairline)
+    assert stroke_width(widened) == pytest.approx(10, abs=2)  # to MNIST's pen at this size, on both sides
+    assert widened.shape[1] > hairline.shape[1] and widened.max() == 1.0
+
+
+def test_noise_textures_and_gradients_are_not_read_as_digits() -> None:
+    model = build_model("seed-net")
+    rng = np.random.default_rng(0)
+    pictures = {"noise": rng.integers(0, 256, (280, 280), dtype=np.uint8),
+                "gradient": np.tile(np.linspace(0, 255, 280).astype(np.uint8), (280, 1)),
+                "checkerboard": ((np.indices((280, 280)).sum(0) // 20) % 2 * 255).astype(np.uint8)}
+    for name, pixels in pictures.items():
+        reading = predict(model, Image.fromarray(pixels), unsure_below=0.0)  # however sure the model may be
+        assert reading.mostly_ink and reading.unsure, name
+    digit = predict(model, rasterise(DIGIT_STROKES[8], 26), unsure_below=0.0)  # a bold 8 is still a digit
+    assert not digit.mostly_ink and not digit.unsure
 
 
 def test_a_blob_of_ink_is_flagged_as_thick_strokes() -> None:
