@@ -1,7 +1,8 @@
 """`python -m mnist_core models|train|evaluate|predict` — the command-line face of the library.
 
 Exit codes: 0 ok, 2 bad input (one line on stderr, no traceback), 1 a bug (one line; MNIST_STUDIO_DEBUG=1 shows the
-traceback), 130 interrupted. With `--json` the last stdout line of every command is one JSON value.
+traceback), 130 interrupted, 141 stdout closed early (`| head`: quietly, as SIGPIPE ends other Unix tools). With
+`--json` stdout holds one JSON value (notes and progress go to stderr).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any, Sequence
 from mnist_core.errors import StudioError
 
 DEBUG_ENV = "MNIST_STUDIO_DEBUG"  # =1: let unexpected errors show their traceback
+EXIT_BROKEN_PIPE = 128 + 13  # what the shell reports for a tool that SIGPIPE ended
+JSON_DECIMALS = 4  # accuracies and losses in JSON: enough for 1 image in 10,000, without float32 noise
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -30,7 +33,28 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _emit(value: Any, as_json: bool, human: str) -> None:
-    print(json.dumps(value) if as_json else human)
+    if as_json:
+        print(json.dumps(value))
+    elif human:  # nothing to report (say, every image was bad and said so on stderr): no blank line either
+        print(human)
+
+
+def _rounded_metrics(value: Any) -> Any:
+    """`value` with every accuracy and loss (by key name, at any depth) rounded to JSON_DECIMALS: 99.32, not float32's
+    99.31999969482422. Other numbers (learning rates, probabilities) keep their precision."""
+    if isinstance(value, list):
+        return [_rounded_metrics(item) for item in value]
+    if isinstance(value, dict):
+        return {key: round(item, JSON_DECIMALS) if isinstance(item, float) and key.endswith(("accuracy", "loss"))
+                else _rounded_metrics(item) for key, item in value.items()}
+    return value
+
+
+def _epochs_text(epochs: float) -> str:
+    """For the text summary: "1 epoch", "12.5 epochs", "0.8 epochs" (not the 0.799574 that whole batches make of
+    0.8), "0.0021 epochs" (one batch)."""
+    shown = f"{round(epochs, 2):g}" if epochs >= 0.01 else f"{epochs:.2g}"
+    return f"{shown} epoch" + ("" if shown == "1" else "s")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -53,16 +77,24 @@ class _TqdmProgress:
     def on_train_start(self, start: Any) -> None:
         from tqdm import tqdm
 
+        config = start.config
+        if start.total_steps > round(config.epochs * start.steps_per_epoch):
+            # fit() trains at least one whole batch: say so rather than silently train more than --epochs asked.
+            # (A note, not a refusal: the app's Train page shares TrainConfig and allows such runs.)
+            sys.stderr.write(f"note: {config.epochs:g} epochs is less than one batch of {config.batch_size} images: "
+                             f"training one batch ({start.total_steps / start.steps_per_epoch:.3g} epochs) instead\n")
         self.bar = tqdm(total=start.total_steps, unit="batch", file=sys.stderr, dynamic_ncols=True,
-                        desc=f"{start.config.model} on {start.device}")
+                        desc=f"{config.model} on {start.device}")
 
     def on_batch_end(self, report: Any) -> None:
         self.bar.update(report.step - self.bar.n)
         self.bar.set_postfix(loss=f"{report.loss:.4f}", lr=f"{report.lr:.2g}", img_s=f"{report.images_per_second:,.0f}")
 
     def on_epoch_end(self, record: Any) -> None:
+        # tqdm.write prints on stdout unless told otherwise; stdout is for the result (the JSON with --json).
         self.bar.write(f"epoch {record.epoch:.2f}: train loss {record.train_loss:.4f} acc {record.train_accuracy:.2f}% "
-                       f"| test loss {record.test_loss:.4f} acc {record.test_accuracy:.2f}% | {record.seconds:.1f}s")
+                       f"| test loss {record.test_loss:.4f} acc {record.test_accuracy:.2f}% | {record.seconds:.1f}s",
+                       file=sys.stderr)
 
     def on_train_end(self, result: Any) -> None:
         self.close()
@@ -140,9 +172,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                "train_seconds": round(result.train_seconds, 3), "eval_seconds": round(result.eval_seconds, 3),
                "test_accuracy": result.test_accuracy, "test_loss": result.test_loss, "checkpoint": str(saved),
                "config": config.to_dict(), "history": [h.to_dict() for h in result.history]}
-    _emit(summary, args.json, f"{config.model}: {result.test_accuracy:.2f}% test accuracy after "
-                              f"{result.epochs_done:g} epochs in {result.train_seconds:.1f}s on {result.device}; "
-                              f"saved {saved}")
+    _emit(_rounded_metrics(summary), args.json,
+          f"{config.model}: {result.test_accuracy:.2f}% test accuracy after {_epochs_text(result.epochs_done)} in "
+          f"{result.train_seconds:.1f}s on {result.device}; saved {saved}")
     return 0
 
 
@@ -157,7 +189,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = load_mnist(args.data_root)
     model = checkpoint.model.to(device)
     report = evaluate(model, data.test)
-    value = {"checkpoint": str(args.checkpoint), "model": checkpoint.model_name, **report.to_json()}
+    value = _rounded_metrics({"checkpoint": str(args.checkpoint), "model": checkpoint.model_name, **report.to_json()})
     _emit(value, args.json, f"{checkpoint.model_name}: {report.accuracy:.2f}% test accuracy, loss {report.loss:.4f}")
     return 0
 
@@ -182,12 +214,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
                             "note": "empty image: no ink found, nothing to classify"})
         else:
             results.append({"path": path, "digit": prediction.digit, "probabilities": prediction.probabilities,
-                            "unsure": prediction.low_confidence, "thick_strokes": prediction.thick_strokes})
-    human = "\n".join(f"{r['path']}: " + (f"{r['digit']} ({max(r['probabilities']):.1%}"
-                                           + (f", unsure: below {unsure_below:.0%}" if r["unsure"] else "")
+                            "unsure": prediction.unsure, "mostly_ink": prediction.mostly_ink,
+                            "thick_strokes": prediction.thick_strokes})
+
+    def why_unsure(result: dict[str, Any]) -> str:
+        if result["mostly_ink"]:
+            return ", unsure: not one digit on a plain background"
+        return f", unsure: below {unsure_below:.0%}" if result["unsure"] else ""
+
+    # A bad image has said so on stderr (its message names it), so the text lines are for the images that were read.
+    human = "\n".join(f"{r['path']}: " + (f"{r['digit']} ({max(r['probabilities']):.1%}" + why_unsure(r)
                                            + (", strokes too thick for its size" if r["thick_strokes"] else "") + ")"
-                                           if r["digit"] is not None else r.get("note") or r.get("error", ""))
-                       for r in results)
+                                           if r["digit"] is not None else r["note"])
+                       for r in results if "error" not in r)
     _emit(results, args.json, human)
     return 2 if failed else 0
 
@@ -195,6 +234,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT
     from mnist_core.config import OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
+    from mnist_core.data import DATA_ROOT_ENV, DEFAULT_DATA_ROOT
     from mnist_core.device import DEVICE_CHOICES
     from mnist_core.models import REGISTRY
 
@@ -203,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true", help="print one JSON value as the last stdout line")
+
+    def checkpoint_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                         help="model file saved by `train` or the app (default: %(default)s)")
+
+    data_root_help = f"folder holding MNIST/raw/ (default: ${DATA_ROOT_ENV}, else {DEFAULT_DATA_ROOT})"
 
     models = commands.add_parser("models", help="list the model registry")
     common(models)
@@ -236,20 +282,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--precision", choices=PRECISIONS, help="auto: bf16 on CUDA and on CPUs with AMX, else fp32")
     train.add_argument("--train-subset", type=int, help="train on the first N images only")
     train.add_argument("--eval-every", type=float, help="evaluate every N epochs (fractions allowed)")
-    train.add_argument("--data-root")
+    train.add_argument("--data-root", help=data_root_help)
     train.add_argument("--out", help="checkpoint path (default checkpoints/MODEL-TIME.pt)")
     train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     common(train)
 
     evaluate = commands.add_parser("evaluate", help="test accuracy, loss and confusion matrix of a checkpoint")
-    evaluate.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
-    evaluate.add_argument("--data-root")
-    evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    checkpoint_option(evaluate)
+    evaluate.add_argument("--data-root", help=data_root_help)
+    evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                          help="where to run the model (default: %(default)s)")
     common(evaluate)
 
     predict = commands.add_parser("predict", help="read digits from image files")
-    predict.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
-    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    checkpoint_option(predict)
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP, GIF or WebP files, one digit each")
     common(predict)
     return parser
 
@@ -258,7 +305,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
     try:
-        return handler[args.command](args)
+        code = handler[args.command](args)
+        sys.stdout.flush()  # here, so a closed pipe is caught below rather than reported at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader (`| head`) has what it wanted. Point stdout at devnull so the interpreter's own flush at exit
+        # does not fail again (see "Note on SIGPIPE" in Python's signal docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except StudioError as error:
         sys.stderr.write(f"error: {error}\n")
         return 2

@@ -76,6 +76,9 @@ class TrainConfig:
 
         need(isinstance(self.epochs, (int, float)) and math.isfinite(self.epochs) and 0 < self.epochs <= 1000,
              f"epochs must be more than 0 and at most 1000 (got {self.epochs})")
+        # Before the batch size, whose limit is the subset: a subset of -5 is the setting to change, not the batch.
+        need(self.train_subset is None or 2 <= self.train_subset <= TRAIN_SIZE,
+             f"train subset must be 2…{TRAIN_SIZE} images (got {self.train_subset})")
         need(isinstance(self.batch_size, int) and 2 <= self.batch_size <= size,
              f"batch size must be between 2 and the number of training images ({size}); got {self.batch_size}")
         need(math.isfinite(self.lr) and 0 < self.lr <= 100, f"learning rate must be above 0 and at most 100 (got {self.lr})")
@@ -97,8 +100,6 @@ class TrainConfig:
              f"scribbles must be 0…1 per digit (got {self.scribbles})")
         need(self.device in DEVICE_CHOICES, f"unknown device {self.device!r}: choose {', '.join(DEVICE_CHOICES)}")
         need(self.precision in PRECISIONS, f"unknown precision {self.precision!r}: choose {', '.join(PRECISIONS)}")
-        need(self.train_subset is None or 2 <= self.train_subset <= TRAIN_SIZE,
-             f"train subset must be 2…{TRAIN_SIZE} images (got {self.train_subset})")
         need(isinstance(self.seed, int) and 0 <= self.seed < 2**63, f"seed must be a whole number from 0 to 2⁶³−1 "
              f"(got {self.seed})")
         # At least one batch between evaluations: finer would only repeat the same evaluation (and a tiny value would

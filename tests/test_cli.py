@@ -6,15 +6,22 @@ Commands that need the real dataset are marked `realdata`; the rest use hand-mad
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import mnist_core.cli as cli
-from cli_support import assert_one_line_error, digit_image, last_json, run_cli
-from mnist_core.checkpoints import checkpoint_payload, load_checkpoint, write_checkpoint
+import mnist_core.data
+from cli_support import REPO_ROOT, assert_one_line_error, digit_image, last_json, run_cli
+from mnist_core.checkpoints import DEFAULT_CHECKPOINT, checkpoint_payload, load_checkpoint, write_checkpoint
 from mnist_core.cli import main
+from mnist_core.data import Mnist
 from mnist_core.models import REGISTRY, build_model, count_parameters
 
 
@@ -56,6 +63,16 @@ def test_predict_json_gives_path_digit_and_probabilities(untrained_checkpoint: P
         assert len(result["probabilities"]) == 10 and sum(result["probabilities"]) == pytest.approx(1, abs=1e-4)
         assert result["digit"] == max(range(10), key=result["probabilities"].__getitem__)
         assert isinstance(result["unsure"], bool) and isinstance(result["thick_strokes"], bool)
+        assert result["mostly_ink"] is False
+
+
+def test_predict_says_noise_is_not_a_digit(untrained_checkpoint: Path, tmp_path: Path) -> None:
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200), dtype=np.uint8)).save(noise)
+    process = run_cli("predict", "--checkpoint", untrained_checkpoint, noise)
+    assert process.returncode == 0 and "unsure: not one digit on a plain background" in process.stdout
+    (result,) = last_json(run_cli("predict", "--checkpoint", untrained_checkpoint, noise, "--json").stdout)
+    assert result["unsure"] is True and result["mostly_ink"] is True
 
 
 def test_every_train_option_reaches_the_config() -> None:
@@ -96,6 +113,119 @@ def test_bad_input_is_exit_2_with_one_line_and_nothing_on_stdout(tmp_path: Path,
     captured = capsys.readouterr()
     assert_one_line_error(code, captured.err, "missing.pt does not exist or is not a file: check the path")
     assert captured.out == ""
+
+
+def test_a_closed_stdout_pipe_ends_quietly() -> None:
+    """`models --json | head -c 600`: the reader leaves early; exit 141 like other tools SIGPIPE ends, no message."""
+    process = subprocess.Popen([sys.executable, "-m", "mnist_core", "models", "--json"], cwd=REPO_ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # closed before the command writes anything
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 141, stderr  # 128 + SIGPIPE, as the shell reports for `yes | head`
+    assert stderr == ""
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_checkpoint_option_has_help_and_shows_its_default(command: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps long help lines
+    assert exited.value.code == 0
+    assert f"model file saved by `train` or the app (default: {DEFAULT_CHECKPOINT})" in text
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["text", "json"])
+def test_predict_reports_each_bad_image_once_and_still_reads_the_good_ones(
+        json_flag: list[str], untrained_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    good, empty, other = tmp_path / "good.png", tmp_path / "zero.png", tmp_path / "notes.png"
+    digit_image("bar").save(good)
+    empty.write_bytes(b"")
+    other.write_bytes(b"%PDF-1.7 not an image\n")
+    code = main(["predict", "--checkpoint", str(untrained_checkpoint), str(empty), str(good), str(other), *json_flag])
+    captured = capsys.readouterr()
+    assert code == 2  # some input was bad (docs/robustness.md: "Several files, some bad")
+    assert captured.err.splitlines() == [f"error: {empty} is empty (0 bytes): choose an image file (PNG, JPEG…)",
+                                         f"error: {other} is not an image this app can read: use PNG, JPEG, BMP, "
+                                         f"GIF or WebP"]  # one line each, the path once
+    if json_flag:
+        [line] = captured.out.splitlines()
+        bad_empty, read, bad_other = json.loads(line)
+        assert read["path"] == str(good) and read["digit"] in range(10)
+        assert bad_empty["digit"] is None and "is empty (0 bytes)" in bad_empty["error"]
+        assert bad_other["digit"] is None and "is not an image" in bad_other["error"]
+    else:
+        [line] = captured.out.splitlines()  # the bad images were reported on stderr only
+        assert line.startswith(f"{good}: ") and line.endswith("%)")
+
+
+def test_one_bad_image_is_one_line_on_stderr_and_nothing_on_stdout(untrained_checkpoint: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    empty = tmp_path / "zero.png"
+    empty.write_bytes(b"")
+    code = main(["predict", "--checkpoint", str(untrained_checkpoint), str(empty)])
+    captured = capsys.readouterr()
+    assert_one_line_error(code, captured.err, f"{empty} is empty (0 bytes)")
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("subset", ["-5", "0", "1", "60001"])
+def test_an_impossible_train_subset_is_blamed_on_the_subset(subset: str, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    code = main(["train", "--train-subset", subset, "--out", str(tmp_path / "m.pt")])
+    assert_one_line_error(code, capsys.readouterr().err, f"train subset must be 2…60000 images (got {subset})")
+
+
+@pytest.mark.parametrize("epochs, text", [(1.0, "1 epoch"), (10, "10 epochs"), (12.5, "12.5 epochs"), (0.25, "0.25 epochs"),
+                                          (0.799574, "0.8 epochs"), (0.0021322, "0.0021 epochs")])
+def test_epochs_read_naturally_in_the_summary(epochs: float, text: str) -> None:
+    assert cli._epochs_text(epochs) == text
+
+
+# --- Training, on synthetic data (conftest.tiny_mnist: 512 training images) ---
+
+@pytest.fixture()
+def synthetic_data(monkeypatch: pytest.MonkeyPatch, tiny_mnist: Mnist) -> None:
+    monkeypatch.setattr(mnist_core.data, "load_mnist", lambda *args, **kwargs: tiny_mnist)
+
+
+def _train(tmp_path: Path, *options: str) -> int:
+    return main(["train", "--model", "seed-net", "--train-subset", "256", "--batch-size", "64", "--device", "cpu",
+                 "--out", str(tmp_path / "model.pt"), *options])
+
+
+def test_train_json_stdout_is_only_the_json_with_rounded_metrics(tmp_path: Path, synthetic_data: None,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    assert _train(tmp_path, "--epochs", "1", "--eval-every", "0.5", "--json") == 0
+    captured = capsys.readouterr()
+    [line] = captured.out.splitlines()  # the per-epoch lines go to stderr, with the progress bar
+    summary = json.loads(line)
+    assert "epoch 0.50: train loss" in captured.err and "epoch 1.00: train loss" in captured.err
+    records = summary["history"]
+    assert [record["epoch"] for record in records] == [0.5, 1.0]
+    for values in (summary, *records):
+        for key in [key for key in values if key.endswith(("accuracy", "loss"))]:
+            assert values[key] == round(values[key], cli.JSON_DECIMALS), (key, values[key])
+    assert summary["test_accuracy"] == round(load_checkpoint(tmp_path / "model.pt").metrics["test_accuracy"], 4)
+    assert summary["config"]["lr"] == 0.01 and records[0]["lr"] > 0  # other numbers are left as they are
+
+
+def test_train_text_summary_says_epoch_in_the_singular(tmp_path: Path, synthetic_data: None,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    assert _train(tmp_path, "--epochs", "1") == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("seed-net: ") and "% test accuracy after 1 epoch in " in line
+
+
+def test_less_than_one_batch_of_epochs_says_it_trains_one_batch(tmp_path: Path, synthetic_data: None,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    assert _train(tmp_path, "--epochs", "0.001", "--json") == 0  # 4 batches per epoch: one batch is 0.25 epochs
+    captured = capsys.readouterr()
+    assert "note: 0.001 epochs is less than one batch of 64 images: training one batch (0.25 epochs) instead" \
+        in captured.err
+    [line] = captured.out.splitlines()
+    assert json.loads(line)["epochs"] == 0.25
+    assert _train(tmp_path, "--epochs", "0.5", "--overwrite") == 0  # whole batches: no note
+    assert "note:" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, words", [

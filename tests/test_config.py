@@ -58,6 +58,9 @@ def test_preset_overrides_win() -> None:
     (dict(scribbles=2.0), "scribbles must be 0…1"),
     (dict(device="tpu"), "unknown device 'tpu'"),
     (dict(train_subset=70_000), "train subset must be 2…60000"),
+    (dict(train_subset=-5), "train subset must be 2…60000 images (got -5)"),  # not "batch size … (-5)"
+    (dict(train_subset=1), "train subset must be 2…60000 images (got 1)"),
+    (dict(train_subset=0), "train subset must be 2…60000 images (got 0)"),
     (dict(eval_every=0), "eval_every"),
     (dict(model="resnet"), "unknown model 'resnet'"),
     (dict(model="nf-cnn", model_kwargs={"nf": 999}), "out of range"),

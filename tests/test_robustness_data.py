@@ -64,6 +64,37 @@ def test_the_cli_says_the_same_on_one_line_with_exit_2(tmp_path: Path, offline: 
     assert captured.out == ""
 
 
+def test_a_failed_download_leaves_no_empty_folders_behind(tmp_path: Path, offline: None) -> None:
+    root = tmp_path / "not" / "there" / "yet"
+    with pytest.raises(DataError, match="downloading it failed"):
+        load_mnist(root)
+    assert list(tmp_path.iterdir()) == []  # not/there/yet/MNIST/raw, all created by the attempt, are gone again
+
+
+def test_a_failed_download_keeps_every_folder_that_existed(tmp_path: Path, offline: None) -> None:
+    (tmp_path / "notes.txt").write_text("the user's own file")
+    (tmp_path / "MNIST").mkdir()  # there before, empty: not the attempt's to remove
+    with pytest.raises(DataError, match="downloading it failed"):
+        load_mnist(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["MNIST", "notes.txt"]
+    assert list((tmp_path / "MNIST").iterdir()) == []  # only the raw/ folder the attempt made is gone
+
+
+def test_a_failed_download_keeps_folders_that_now_hold_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing that holds a file is ever deleted, even when this attempt made the folder (here: a partial file)."""
+    import torchvision.datasets
+
+    def half_done_download(root: str, **kwargs) -> None:
+        (raw_folder(Path(root)) / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b partial")
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nconnection reset by peer")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", half_done_download)
+    root = tmp_path / "data"
+    with pytest.raises(DataError, match="downloading it failed \\(connection reset by peer\\)"):
+        ensure_mnist(root)
+    assert [p.name for p in raw_folder(root).iterdir()] == ["train-images-idx3-ubyte.gz"]
+
+
 def test_missing_data_without_download_says_where_to_put_it(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=f"MNIST is not in {raw_folder(tmp_path)}: connect to the internet"):
         ensure_mnist(tmp_path, download=False)
