@@ -453,7 +453,12 @@ class TrainingJob:
                     self._images_per_second, self._elapsed, self._eta = (
                         latest.images_per_second, latest.elapsed, latest.eta)
                 elif kind == "epoch":
-                    self._history.append(message[1])
+                    record: EpochRecord = message[1]
+                    self._history.append(record)
+                    if record.epoch > self._epoch:  # stopped between reports: only this record has the last batches
+                        self._epoch = record.epoch
+                        self._step = round(record.epoch * batches_per_epoch(
+                            self.config.train_subset or TRAIN_SIZE, self.config.batch_size))
                 elif kind == "end":
                     return message[1]
 

@@ -129,7 +129,7 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     return image
 
 
-def _gray_levels(image: Image.Image) -> np.ndarray:
+def gray_levels(image: Image.Image) -> np.ndarray:
     """float32 [H, W] in [0, 1] for any mode: palette, 16/32-bit, float, RGB(A), with or without transparency."""
     if image.mode == "P":
         image = image.convert("RGBA")
@@ -164,7 +164,7 @@ def ink_map(image: Image.Image | np.ndarray) -> np.ndarray:
     if max(image.size) > WORK_SIDE:
         image = image.copy()
         image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)
-    gray = _gray_levels(image)
+    gray = gray_levels(image)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     background = float(np.median(border))
     ink = np.abs(gray - background)  # polarity-free: distance from the background level

@@ -130,6 +130,12 @@ if START_ERROR_KEY in st.session_state:
 
 
 # --- live progress --------------------------------------------------------------------------------------------------
+def time_left(snapshot: JobSnapshot) -> str:
+    """The ETA as the progress text and the ETA metric both show it: "—" once the run has ended (a stopped run's
+    last estimate is the time it would still have needed)."""
+    return "—" if snapshot.finished else f"{snapshot.eta:,.0f} s"
+
+
 def progress_text(snapshot: JobSnapshot) -> str:
     if snapshot.status == QUEUED:
         ahead = f" ({snapshot.queue_position} run(s) ahead)" if snapshot.queue_position else ""
@@ -138,7 +144,7 @@ def progress_text(snapshot: JobSnapshot) -> str:
         return "Starting the training process…"
     return (f"Epoch {snapshot.epoch:.2f} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
             f"{snapshot.total_steps:,} · {snapshot.images_per_second:,.0f} images/s · "
-            f"ETA {snapshot.eta:,.0f} s")
+            f"ETA {time_left(snapshot)}")
 
 
 def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
@@ -172,7 +178,7 @@ def live_progress() -> None:
     metrics = st.columns(4)
     metrics[0].metric("Epoch", f"{snapshot.epoch:.2f} / {snapshot.total_epochs:g}")
     metrics[1].metric("Images/s", f"{snapshot.images_per_second:,.0f}")
-    metrics[2].metric("ETA", f"{snapshot.eta:,.0f} s" if not snapshot.finished else "—")
+    metrics[2].metric("ETA", time_left(snapshot))
     metrics[3].metric("Test accuracy", f"{last.test_accuracy:.2f} %" if last else "—")
     outcome(job, snapshot)
 
@@ -222,14 +228,17 @@ st.dataframe(pd.DataFrame([{
     "test accuracy %": entry.test_accuracy, "train seconds": entry.checkpoint.metrics.get("train_seconds"),
     "epochs done": entry.checkpoint.metrics.get("epochs_done"),
 } for entry in history]), hide_index=True, width="stretch", key="run-history",
-    column_config={"test accuracy %": st.column_config.NumberColumn(format="%.2f"),
+    column_config={"run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
+                   "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                    "train seconds": st.column_config.NumberColumn(format="%.1f"),
                    "epochs done": st.column_config.NumberColumn(format="%.2f")})
 
 with st.container(border=True, key="save-run"):
     st.markdown("**Save or download a run**")
+    # Keyed by the number of runs: a run that ends makes a new selectbox, which starts at it (the newest, the active
+    # model) instead of keeping the choice made before it existed.
     chosen = st.selectbox("Run", list(range(len(history)))[::-1], format_func=lambda i: history[i].label,
-                          key="save-run-choice")
+                          key=f"save-run-choice-{len(history)}")
     entry = history[chosen]
     name_column, save_column, download_column = st.columns([2, 1, 1], vertical_alignment="bottom")
     name = name_column.text_input("File name in checkpoints/", value=f"{entry.name}-run{chosen + 1}",

@@ -136,8 +136,10 @@ with cell_column:
     st.markdown(f"**{count:,}** test images of a **{true_digit}** read as **{predicted_digit}**"
                 + (f" (first {len(indices)})" if count > len(indices) else ""))
     with st.container(key="cell-images"):
+        # "sure": the percentage is the model's confidence in the digit it predicted
         layout.gallery(explore.pixels(data.test, indices),
-                       [f"#{i} · {float(report.confidences[i]):.0%}" for i in indices], columns=4, width=84)
+                       [layout.two_line_caption(f"#{i}", f"{float(report.confidences[i]):.0%} sure") for i in indices],
+                       columns=4, width=84)
 
 st.subheader("Per-class metrics")
 st.dataframe(pd.DataFrame(report.per_class), hide_index=True, width="stretch", key="per-class",
@@ -184,8 +186,10 @@ for label, candidate in compared.items():
                  "epochs": candidate.checkpoint.metrics.get("epochs_done", config.get("epochs")),
                  "train seconds": candidate.checkpoint.metrics.get("train_seconds")})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table",
-             column_config={"test accuracy %": st.column_config.NumberColumn(format="%.2f"),
+             column_config={"parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere
+                            "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                             "test loss": st.column_config.NumberColumn(format="%.4f"),
+                            "epochs": st.column_config.NumberColumn(format="%.2f"),  # a stopped run's 0.10 beside 1.00
                             "train seconds": st.column_config.NumberColumn(format="%.1f")})
 histories = {label: candidate.checkpoint.history for label, candidate in compared.items()
              if candidate.checkpoint.history}

@@ -27,6 +27,7 @@ st.caption(f"Reading with **{model_entry.name}** from {model_entry.source}. Chan
 
 input_column, result_column = st.columns([1, 1], gap="large")
 image = None  # what to classify: the canvas pixels or the uploaded picture
+upload_refused = False  # its error says what to do; an invitation to upload beside it would read oddly
 with input_column:
     mode = st.radio("Input", ["Draw", "Upload an image"], key="sketch.input", horizontal=True)
     if mode == "Draw":
@@ -50,9 +51,10 @@ with input_column:
             try:
                 image = open_image(upload.getvalue(), name=upload.name)
             except ImageError as error:
+                upload_refused = True
                 st.error(str(error))
             else:
-                st.image(image, caption=upload.name, width=CANVAS_SIDE)
+                st.image(layout.picture_preview(image, CANVAS_SIDE), caption=upload.name)
 
 with result_column:
     unsure_below = unsure_threshold(model_entry.checkpoint.metrics)
@@ -63,7 +65,7 @@ with result_column:
         elif reading is not None:  # a picture was read, but nothing in it stands out from its background
             st.warning("No ink found in this picture (it is one flat colour): upload a photo or scan of one "
                        "handwritten digit.")
-        else:
+        elif not upload_refused:
             st.info("Upload a picture of one handwritten digit.")
     else:
         seen_column, metric_column = st.columns(2)
@@ -71,7 +73,11 @@ with result_column:
         metric_column.caption(f"confidence {reading.confidence:.0%} (this model is unsure below {unsure_below:.0%})")
         seen_column.image(enlarge(reading.image28, 6), caption="model input (28×28)", width=168,
                           clamp=True)
-        if reading.low_confidence:
+        if reading.mostly_ink:
+            st.warning("This does not look like one digit on a plain background: ink covers much of the picture or "
+                       "its edges (noise, a texture, a shadow?). Whatever the model answers, do not trust it: use a "
+                       "picture of one digit on plain paper.")
+        elif reading.low_confidence:
             st.warning(f"This does not look much like a digit to the model: it is only {reading.confidence:.0%} sure "
                        f"of its best guess, and it is unsure below {unsure_below:.0%}. Try a clearer, larger digit.")
         if reading.thick_strokes:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 DIGITS = list(range(10))
+CURVE_COLOURS = plotly.colors.qualitative.Plotly  # Plotly's own default sequence, given explicitly to share it
 _COMPACT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320)
 
 
@@ -43,21 +45,32 @@ def learning_rate(learning_rates: Sequence[tuple[int, float]], steps_per_epoch: 
 
 
 def epoch_curves(runs: dict[str, Sequence[dict[str, Any]]]) -> go.Figure:
-    """Loss and accuracy per epoch (train dashed, test solid) for one run or overlaid for several."""
+    """Loss and accuracy per epoch (train dashed, test solid) for one run or overlaid for several.
+
+    One legend entry per curve *pair*: a colour stands for a split (one run) or a run (several), the same in both
+    charts, so each accuracy curve is matched to its loss curve by its legend entry and colour."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss per epoch", "Accuracy per epoch (%)"))
     single = len(runs) == 1
-    for name, history in runs.items():
+    # comparing runs: test curves only, or the chart turns into spaghetti
+    splits = (("train", "dash"), ("test", "solid")) if single else (("test", "solid"),)
+    last_epoch = 0.0
+    for run_index, (name, history) in enumerate(runs.items()):
         epochs = [record["epoch"] for record in history]
-        for column, metric in ((1, "loss"), (2, "accuracy")):
-            for split, dash in (("train", "dash"), ("test", "solid")):
-                if not single and split == "train":
-                    continue  # comparing runs: test curves only, or the chart turns into spaghetti
-                label = f"{split} {metric}" if single else f"{name} · test {metric}"
-                figure.add_trace(go.Scatter(x=epochs, y=[record[f"{split}_{metric}"] for record in history],
-                                            mode="lines+markers", name=label, line=dict(dash=dash),
-                                            legendgroup=name, showlegend=column == 1 or single), row=1, col=column)
-    figure.update_xaxes(title_text="epoch")
-    figure.update_layout(**{**_COMPACT, "height": 360, "margin": dict(l=10, r=10, t=50, b=10)})
+        last_epoch = max([last_epoch, *epochs])
+        for split_index, (split, dash) in enumerate(splits):
+            label = split if single else name
+            colour = CURVE_COLOURS[(split_index if single else run_index) % len(CURVE_COLOURS)]
+            for column, metric in ((1, "loss"), (2, "accuracy")):
+                curve = f"{split} {metric}" if single else f"{name} · {split} {metric}"
+                figure.add_trace(go.Scatter(
+                    x=epochs, y=[record[f"{split}_{metric}"] for record in history], mode="lines+markers",
+                    name=label, legendgroup=label, showlegend=column == 1, line=dict(dash=dash, color=colour),
+                    hovertemplate=f"{curve}<br>epoch %{{x:.2f}}: %{{y:.4g}}<extra></extra>"), row=1, col=column)
+    # From epoch 0, a little past the last point: a run stopped after its first evaluation (one point at a fractional
+    # epoch) would otherwise get Plotly's default axis around that point, -0.5 to 1.
+    figure.update_xaxes(title_text="epoch", range=[0, last_epoch * 1.05] if last_epoch > 0 else None)
+    figure.update_layout(**{**_COMPACT, "height": 360, "margin": dict(l=10, r=10, t=50, b=10)},
+                         legend_title_text=None if single else "test curves")
     return figure
 
 
@@ -66,7 +79,8 @@ def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequen
     """Rows = true digit, columns = predicted. Invisible markers over the cells make a click select that cell."""
     text = [[f"{value:.1%}" if normalised else f"{value:,.0f}" for value in row] for row in matrix]
     figure = go.Figure(go.Heatmap(z=matrix, x=DIGITS, y=DIGITS, text=text, texttemplate="%{text}",
-                                  colorscale="Blues", hoverinfo="skip", showscale=True))
+                                  colorscale="Blues", hoverinfo="skip", showscale=True,
+                                  colorbar=dict(tickformat=".0%" if normalised else ",")))  # reads like the cells
     cells = [(true, predicted) for true in DIGITS for predicted in DIGITS]
     figure.add_trace(go.Scatter(
         x=[p for _, p in cells], y=[t for t, _ in cells], mode="markers",

@@ -1,5 +1,5 @@
 """What every page does first (`page_setup`) and the pieces several pages draw: the sidebar, image galleries,
-error boxes."""
+picture previews, error boxes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 from streamlit.errors import StreamlitPageNotFoundError
 
 from mnist_core.data import DatasetStatus, Mnist, raw_folder
@@ -16,6 +17,7 @@ from mnist_core.device import describe_device, pick_device
 from mnist_core.errors import CheckpointError, DataError
 from mnist_core.explore import enlarge
 from mnist_core.runner import RUNNING
+from mnist_core.sketch import gray_levels
 from studio_ui import resources, session
 
 
@@ -44,6 +46,8 @@ PAGES = [
     PageLink("pages/4_Sketch.py", "Sketch", ":material/draw:",
              "Draw a digit (or upload a picture) and see what the model reads."),
 ]
+# Modes Streamlit's st.image can encode (as PNG or JPEG) as they are; 16/32-bit and float pictures cannot.
+PREVIEWABLE_MODES = {"1", "L", "LA", "P", "RGB", "RGBA"}
 STATE_ICONS = {"found": ":material/check_circle:", "will download": ":material/download:",
                "problem": ":material/error:"}
 
@@ -151,3 +155,17 @@ def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], 
         for column, image, caption in zip(st.columns(columns), images[start:start + columns],
                                           captions[start:start + columns]):
             column.image(enlarge(image), caption=caption, width=width)
+
+
+def picture_preview(picture: Image.Image, side: int) -> Image.Image:
+    """`picture` made displayable: 8-bit (16/32-bit and float pictures stretched to gray, as the model reads them)
+    and scaled so its longer side is `side` px. Streamlit would scale by the width only: a 6000×10 strip would
+    round to 0 px high (an error) and a 10×6000 one would be 168,000 px tall."""
+    if picture.mode not in PREVIEWABLE_MODES:
+        picture = Image.fromarray(np.round(gray_levels(picture) * 255).astype(np.uint8), "L")
+    scale = side / max(picture.size)
+    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    # Enlarged small pictures keep sharp pixels; shrunk large ones are smoothed (reducing_gap: fast for huge ones).
+    if scale > 1:
+        return picture.resize(size, Image.Resampling.NEAREST)
+    return picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)

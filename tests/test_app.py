@@ -9,21 +9,25 @@ real MNIST files and a training run takes a second or two.
 from __future__ import annotations
 
 import io
+import json
+import re
 import time
 import uuid
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from mnist_core.checkpoints import CHECKPOINT_DIR
+from mnist_core.checkpoints import CHECKPOINT_DIR, load_checkpoint
 from mnist_core.config import PRESETS, preset_config
 from mnist_core.models import REGISTRY
 from mnist_core.runner import DONE, STOPPED
 from studio_ui import settings
+from studio_ui.charts import epoch_curves
 from studio_ui.resources import TEST_DATA_KEY
-from studio_ui.session import ACTIVE_KEY, JOB_KEY, RUNS_KEY
+from studio_ui.session import ACTIVE_KEY, JOB_KEY, RUNS_KEY, ModelEntry
 from tests.conftest import REPO_ROOT
 
 RUN_TIMEOUT_S = 120  # one script run; generous because the CI machine has 2 shared cores
@@ -70,9 +74,31 @@ def wait_for_job(apps: list[AppTest], until=lambda snapshot: snapshot.finished) 
 
 
 def png_bytes(image: Image.Image) -> bytes:
+    return image_bytes(image, "PNG")
+
+
+def image_bytes(image: Image.Image, file_format: str) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, "PNG")
+    image.save(buffer, file_format)
     return buffer.getvalue()
+
+
+def drawn_one() -> Image.Image:
+    """A "1", white on black like the canvas, 280×280 gray."""
+    one = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(one).line([(140, 40), (140, 240)], fill=255, width=22)
+    return one
+
+
+def chart_spec(app: AppTest, key: str) -> dict:
+    """The plotly figure (data and layout) of the chart keyed `key`, as the browser receives it."""
+    return json.loads(next(chart for chart in app.get("plotly_chart") if chart.key == key).proto.spec)
+
+
+def column_config(app: AppTest, column: str) -> dict:
+    """How the first table with a column named `column` shows it (AppTest does not report dataframe keys)."""
+    table = next(table for table in app.dataframe if column in table.value.columns)
+    return json.loads(table.proto.columns).get(column, {})
 
 
 def test_home_shows_device_dataset_and_default_model(tiny_mnist) -> None:
@@ -232,9 +258,7 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     assert not [metric for metric in app.metric if metric.label == "Prediction"], "an empty canvas predicts nothing"
     app.radio(key="sketch.input").set_value("Upload an image").run()
 
-    one = Image.new("L", (280, 280), 0)
-    ImageDraw.Draw(one).line([(140, 40), (140, 240)], fill=255, width=22)  # a "1", white on black like the canvas
-    app.file_uploader(key="sketch-upload").set_value(("one.png", png_bytes(one), "image/png")).run()
+    app.file_uploader(key="sketch-upload").set_value(("one.png", png_bytes(drawn_one()), "image/png")).run()
     assert_clean(app)
     assert [metric.value for metric in app.metric if metric.label == "Prediction"] == ["1"]
 
@@ -242,9 +266,14 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     app.file_uploader(key="sketch-upload").set_value(("blank.png", png_bytes(blank), "image/png")).run()
     assert not [metric for metric in app.metric if metric.label == "Prediction"]
     assert any("No ink found" in warning.value for warning in app.warning)
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (280, 280), dtype=np.uint8))
+    app.file_uploader(key="sketch-upload").set_value(("noise.png", png_bytes(noise), "image/png")).run()
+    assert_clean(app)
+    assert any("not look like one digit on a plain background" in warning.value for warning in app.warning)
     app.file_uploader(key="sketch-upload").set_value(("notes.png", b"not an image", "image/png")).run()
     assert not app.exception
     assert any("not an image" in error.value for error in app.error)
+    assert not app.info, "a refused upload shows its error only, not the invitation to upload a picture"
 
 
 @pytest.mark.parametrize("page", list(PAGES))
@@ -252,3 +281,101 @@ def test_every_page_renders_with_the_default_model(tiny_mnist, page: str) -> Non
     app = open_app(tiny_mnist, page)
     assert_clean(app)
     assert app.sidebar.markdown, "the sidebar shows device, dataset and active model"
+
+
+def deep_picture(depth: str) -> Image.Image:
+    """`drawn_one` at a bit depth JPEG cannot hold (PIL modes I;16, I and F)."""
+    levels = np.asarray(drawn_one(), dtype=np.float64) / 255
+    if depth == "16-bit":
+        return Image.fromarray((levels * 65535).astype(np.uint16))
+    if depth == "12-bit":  # a 12-bit scanner's TIFF: 16-bit pixels that never go above 4095
+        return Image.fromarray((levels * 4095).astype(np.uint16))
+    if depth == "32-bit":
+        return Image.fromarray((levels * 1000).astype(np.int32))
+    return Image.fromarray(levels.astype(np.float32))  # "float"
+
+
+@pytest.mark.parametrize("name, depth, file_format", [
+    ("one16.png", "16-bit", "PNG"), ("one12.tif", "12-bit", "TIFF"), ("one32.tif", "32-bit", "TIFF"),
+    ("onefloat.tif", "float", "TIFF")])
+def test_sketch_previews_and_reads_pictures_deeper_than_8_bits(name: str, depth: str, file_format: str) -> None:
+    app = open_app(None, "sketch")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    app.file_uploader(key="sketch-upload").set_value((name, image_bytes(deep_picture(depth), file_format),
+                                                      f"image/{file_format.lower()}")).run()
+    assert_clean(app)
+    assert any(name in image.captions for image in app.get("image")), "the uploaded picture is previewed"
+    assert [metric.value for metric in app.metric if metric.label == "Prediction"] == ["1"]
+
+
+@pytest.mark.parametrize("size", [(6000, 10), (6000, 20), (10, 6000)])
+def test_sketch_previews_very_wide_or_tall_pictures(size: tuple[int, int]) -> None:
+    strip = Image.new("L", size, 255)
+    ImageDraw.Draw(strip).line([(0, 0), (size[0] - 1, size[1] - 1)], fill=0, width=3)
+    app = open_app(None, "sketch")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    app.file_uploader(key="sketch-upload").set_value(("strip.png", png_bytes(strip), "image/png")).run()
+    assert_clean(app)
+    assert any("strip.png" in image.captions for image in app.get("image"))
+
+
+def test_a_new_run_is_offered_for_saving_and_a_stopped_run_reads_consistently(tiny_mnist) -> None:
+    app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app, model="fast", epochs=1)
+    app.button(key="train-start").click().run()
+    wait_for_job([app])
+    configure_tiny_run(app, model="seed-net", epochs=30, seed=1)
+    app.button(key="train-start").click().run()
+    wait_for_job([app], until=lambda snapshot: snapshot.step > 0)
+    app.button(key="train-stop").click().run()
+    wait_for_job([app])
+    assert_clean(app)
+    assert app.session_state[JOB_KEY].snapshot().status == STOPPED
+
+    # Save offers the run that just ended (the active model), not the one chosen before it existed.
+    run_choice = next(selectbox for selectbox in app.selectbox if selectbox.label == "Run")
+    assert run_choice.value == 1 and "run 2 (stopped early)" in run_choice.format_func(run_choice.value)
+    # A stopped run has no time left: the progress text agrees with the ETA metric.
+    assert [metric.value for metric in app.metric if metric.label == "ETA"] == ["—"]
+    progress = app.get("progress")[0].proto.text
+    assert not re.search(r"ETA [\d,]+ s", progress), progress
+    # Its evaluations (the last one at the epoch where it stopped) are drawn on an epoch axis from 0, not Plotly's
+    # -0.5 to 1 around a lone point.
+    figure = chart_spec(app, "epoch-curves")
+    last_epoch = max(max(trace["x"]) for trace in figure["data"])
+    for axis in ("xaxis", "xaxis2"):
+        low, high = figure["layout"][axis]["range"]
+        assert low == 0 and last_epoch < high < last_epoch + 1, figure["layout"][axis]
+    # The run column is wide enough for "run 2 (stopped early)".
+    run_width = column_config(app, "run")["width"]
+    assert run_width in ("medium", "large") or run_width >= 200
+
+
+def test_a_run_stopped_after_its_first_evaluation_is_charted_from_epoch_0() -> None:
+    lone_record = {"epoch": 0.25, "train_loss": 0.9, "train_accuracy": 70.0, "test_loss": 0.8, "test_accuracy": 75.0}
+    layout = epoch_curves({"run": [lone_record]}).layout
+    for axis in (layout.xaxis, layout.xaxis2):
+        assert axis.range[0] == 0 and 0.25 < axis.range[1] < 0.3  # not Plotly's -0.5 to 1 around the lone point
+
+
+def test_evaluate_names_every_compared_curve_and_labels_its_numbers(tiny_mnist) -> None:
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1"), "run")]
+    app.switch_page(PAGES["evaluate"]).run()
+    assert_clean(app)
+
+    # Every curve can be matched to its run: a legend entry in its group, drawn in the same colour.
+    traces = chart_spec(app, "compare-curves")["data"]
+    assert len(traces) == 4  # two runs × (test loss, test accuracy)
+    legend_colours = {trace["legendgroup"]: trace["line"]["color"] for trace in traces
+                      if trace.get("showlegend", True)}
+    assert len(legend_colours) == 2 and len(set(legend_colours.values())) == 2
+    assert all(legend_colours[trace["legendgroup"]] == trace["line"]["color"] for trace in traces)
+    assert column_config(app, "parameters")["type_config"]["format"] == "%,d"  # 122,538 like the rest of the page
+
+    app.toggle(key="evaluate.normalised").set_value(True).run()
+    heatmap = chart_spec(app, "confusion-matrix")["data"][0]
+    assert heatmap["colorbar"]["tickformat"] == ".0%", "the colour bar reads in percent, like the cells"
+    captions = [caption for image in app.get("image") for caption in image.captions if caption.startswith("#")]
+    assert captions and all(caption.endswith("sure") for caption in captions), captions

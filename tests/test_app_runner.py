@@ -72,6 +72,9 @@ def test_stopped_job_keeps_the_model_so_far_and_a_finished_one_is_done(tiny_mnis
     assert long_run.join(60) and short_run.join(60)
     assert long_run.snapshot().status == STOPPED and long_run.result.stopped
     assert 0 < long_run.result.epochs_done < 50 and has_usable_weights(long_run.result)
+    stopped = long_run.snapshot()  # the progress shows where it stopped, not the last report before that
+    assert stopped.epoch == long_run.result.epochs_done
+    assert stopped.step == round(long_run.result.epochs_done * stopped.total_steps / 50)
     assert short_run.snapshot().status == DONE and short_run.snapshot().fraction == 1.0
     assert short_run.snapshot().history and short_run.snapshot().batch_losses
 
