@@ -49,6 +49,10 @@ from mnist_core.train import Callback, EpochRecord, fit, training_precision
 TARGETS = (99.0, 99.4)
 CPU_TARGET_RATIOS = {"b": 1.8, "a": 60.0}  # issue 5: ours vs baseline, time to 99.0 %, on CPU
 GPU_TARGET_SECONDS = {99.0: 0.25, 99.4: 2.0}  # issue 5: H100 training wall time
+# What ours races with when --recipes is not given. On a CPU every multiply-add costs time: the smallest network at
+# batch 128. On a GPU a step of a small network costs about the same at batch 128 as at 512 (it waits on kernel
+# launches, not arithmetic), so wider networks at batch 512 that need a third of the steps.
+DEFAULT_RECIPES = {"cpu": ("fastest to 99 %",), "cuda": ("GPU: fastest to 99 %", "GPU: fastest to 99.4 %")}
 
 
 @dataclass
@@ -301,6 +305,17 @@ def app_overhead(data: Mnist, device: str, overrides: dict[str, Any], repeats: i
             "thread_overhead_percent": 100 * (thread / main - 1), "overhead_percent": 100 * (app / main - 1)}
 
 
+def warm_up(recipes: Sequence[str], data: Mnist, device: str) -> float:
+    """Two untimed steps and one evaluation of each recipe; returns the seconds they took. Used on CUDA: a process's
+    first convolutions and matrix products on a GPU create the cuDNN and cuBLAS handles and load their kernels
+    (hundreds of milliseconds), one-time start-up that would otherwise count as training time of the first run."""
+    start = time.perf_counter()
+    for preset in recipes:
+        config = preset_config(preset, device=device, epochs=1, eval_every=1)
+        fit(replace(config, train_subset=2 * config.batch_size), data)  # fit syncs the device before it returns
+    return time.perf_counter() - start
+
+
 def _fmt(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds:.2f}"
 
@@ -338,8 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument("--data-root")
-    parser.add_argument("--recipes", default="fastest to 99 %",
-                        help=f"comma-separated presets to time (of: {', '.join(PRESETS)})".replace("%", "%%"))
+    parser.add_argument("--recipes", help=f"comma-separated presets to time (of: {', '.join(PRESETS)}); default: "
+                        f"{', '.join(DEFAULT_RECIPES['cpu'])} on a CPU, {', '.join(DEFAULT_RECIPES['cuda'])} on "
+                        f"CUDA".replace("%", "%%"))
     parser.add_argument("--baselines", default="a,b", help="which baselines to run: a, b, both or none")
     parser.add_argument("--baseline-a-epochs", type=int, default=3,
                         help="cap on baseline (a)'s 14 epochs (each takes about a minute on a 2-core CPU)")
@@ -354,9 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "memory setting fit makes (by default they run first, as on their own)")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
     args = parser.parse_args(argv)
-    recipes = [name.strip() for name in args.recipes.split(",") if name.strip()]
+    recipes = [name.strip() for name in (args.recipes or "").split(",") if name.strip()]
     unknown = [name for name in recipes if name not in PRESETS]
-    if unknown or not recipes:
+    if unknown or (args.recipes is not None and not recipes):
         parser.error(f"--recipes: unknown preset {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
                      f"{', '.join(PRESETS)}")
     wanted = {"a", "b"} if args.baselines == "both" else set() if args.baselines == "none" else set(args.baselines.split(","))
@@ -373,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
+    recipes = recipes or list(DEFAULT_RECIPES["cuda" if device.type == "cuda" else "cpu"])
     seeds = list(range(1 if args.quick else args.seeds))
     if args.quick:
         args.eval_every = 0.5  # two evaluations per run: quick mode checks the code path, not the curve
@@ -385,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"evaluation every {args.eval_every} epoch (not counted); "
           + ("ours first" if args.ours_first else "baselines first (as on their own), then ours")
           + (" — QUICK MODE: figures mean nothing" if args.quick else ""))
+    if device.type == "cuda":
+        print(f"# GPU warm-up (cuDNN/cuBLAS start-up, not counted): {warm_up(recipes, data_on_device, args.device):.2f} s")
 
     def run_ours() -> list[Contender]:
         ours = []
@@ -445,10 +464,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shown = "n/a" if ratio["ratio"] is None else ("≥ " if ratio["lower_bound"] else "") + f"{ratio['ratio']:.1f}×"
                 goal = f" (target on CPU: ≥ {CPU_TARGET_RATIOS[key]}×)" if target == 99.0 and device.type == "cpu" else ""
                 print(f"{ours['name']} vs {row['name']}, time to {target} %: {shown} faster{goal}")
-        if device.type == "cuda":
+        if device.type == "cuda":  # the quickest of our recipes to each target
+            our_rows = [row for row in summaries if row["name"].startswith("ours")]
             for target, limit in GPU_TARGET_SECONDS.items():
-                median = ours[f"to_{target}"]["median"]
-                print(f"GPU time to {target} %: {_fmt(median)} s (target ≤ {limit} s)")
+                reached = sorted((row[f"to_{target}"]["median"], row["name"]) for row in our_rows
+                                 if row[f"to_{target}"]["median"] is not None)
+                shown = f"{reached[0][0]:.3f} s ({reached[0][1]}, median)" if reached else "not reached on every seed"
+                print(f"GPU time to {target} %: {shown} (target ≤ {limit} s)")
         print(f"mean final accuracy of {ours['name']}: {ours['mean_final_accuracy']:.2f} % (target ≥ 99.0 %)")
 
     try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_core.bench import Contender, Curve, _PytorchExampleNet, main, ratios
+from mnist_core.bench import DEFAULT_RECIPES, Contender, Curve, _PytorchExampleNet, main, ratios, warm_up
+from mnist_core.config import PRESETS
 from mnist_core.models import count_parameters
 
 
@@ -49,3 +50,9 @@ def test_help_works_and_bad_arguments_are_one_line(capsys: pytest.CaptureFixture
             main(argv)
         err = capsys.readouterr().err
         assert refused.value.code == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_default_recipes_are_presets_and_the_gpu_warm_up_runs(tiny_mnist) -> None:
+    assert all(name in PRESETS for names in DEFAULT_RECIPES.values() for name in names)
+    assert DEFAULT_RECIPES["cpu"] == ("fastest to 99 %",)  # the README's CPU figures are for this one
+    assert warm_up(DEFAULT_RECIPES["cuda"], tiny_mnist, "cpu") > 0  # two steps and an evaluation of each, any device
