@@ -210,7 +210,7 @@ with st.container(key="live-area"):
 st.subheader("Run history")
 history = session.runs()
 if not history:
-    st.caption("Finished runs of this session appear here; the newest becomes the active model.")
+    st.caption("Finished and stopped runs of this session appear here; the newest becomes the active model.")
     st.stop()
 
 

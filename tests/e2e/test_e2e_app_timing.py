@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -58,11 +59,13 @@ def train_in_app(tab: StreamlitTab, run: int) -> tuple[float, float]:
     return float(FINISHED.search(finished.inner_text()).group(1)), waited
 
 
-def train_in_cli(mnist_root) -> tuple[float, float]:
+def train_in_cli(mnist_root, out: Path) -> tuple[float, float]:
     time.sleep(5)  # the app starts its next spare worker after a run: let that finish first
     started = time.perf_counter()
     epochs = ["--epochs", EPOCHS] if EPOCHS else []
-    completed = subprocess.run([sys.executable, "-m", "mnist_core", "train", "--preset", PRESET, *epochs, "--json"],
+    # --out: the measurement must not leave a checkpoint per run in the user's checkpoints/ folder
+    completed = subprocess.run([sys.executable, "-m", "mnist_core", "train", "--preset", PRESET, *epochs, "--json",
+                                "--out", str(out), "--overwrite"],
                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
                                env=dict(os.environ, MNIST_DATA_ROOT=str(mnist_root)))
     waited = time.perf_counter() - started
@@ -70,7 +73,7 @@ def train_in_cli(mnist_root) -> tuple[float, float]:
     return json.loads(completed.stdout.strip().splitlines()[-1])["train_seconds"], waited
 
 
-def test_app_timing(train: StreamlitTab, mnist_root) -> None:
+def test_app_timing(train: StreamlitTab, mnist_root, tmp_path: Path) -> None:
     preset = widget(train, "stSelectbox", "Preset").get_by_role("combobox")
     if preset.input_value() != PRESET:  # the page opens on it; choose it if that ever changes
         choose(train, "Preset", PRESET)
@@ -78,7 +81,7 @@ def test_app_timing(train: StreamlitTab, mnist_root) -> None:
         set_epochs(train, float(EPOCHS))
     app_train, app_wait, cli_train, cli_wait = [], [], [], []
     for run in range(1, RUNS + 1):
-        seconds, waited = train_in_cli(mnist_root)
+        seconds, waited = train_in_cli(mnist_root, tmp_path / "cli-run.pt")
         cli_train.append(seconds)
         cli_wait.append(waited)
         seconds, waited = train_in_app(train, run)
