@@ -78,7 +78,7 @@ class _TqdmProgress:
         from tqdm import tqdm
 
         config = start.config
-        if start.total_steps > round(config.epochs * start.steps_per_epoch):
+        if config.epochs * start.steps_per_epoch < 1:
             # fit() trains at least one whole batch: say so rather than silently train more than --epochs asked.
             # (A note, not a refusal: the app's Train page shares TrainConfig and allows such runs.)
             sys.stderr.write(f"note: {config.epochs:g} epochs is less than one batch of {config.batch_size} images: "
@@ -310,8 +310,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         # The reader (`| head`) has what it wanted. Point stdout at devnull so the interpreter's own flush at exit
-        # does not fail again (see "Note on SIGPIPE" in Python's signal docs).
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # does not fail again (see "Note on SIGPIPE" in Python's signal docs) — only the process's real stdout: when
+        # main() runs inside another program (tests), its file descriptors are not ours to rewire.
+        if sys.stdout is sys.__stdout__:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
         return EXIT_BROKEN_PIPE
     except StudioError as error:
         sys.stderr.write(f"error: {error}\n")

@@ -127,8 +127,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                             beta2=0.99, scheduler="onecycle", pct_start=0.15, label_smoothing=0.1),
     # For GPUs, where a small network's step costs about the same at batch 128 as at 512 (kernel launches, not
     # arithmetic): twice the width, batch 512, a third of the steps. Measured on CPU (steps do not depend on the
-    # device), seeds 0-2: 99.0 % after 83-94 of 141 steps (final 99.16 % mean); with augmentation over 3 epochs,
-    # 99.4 % after 212-248 of 352 steps (final 99.49 % mean; 4 epochs: 271-307 of 469 steps). GPU seconds: `python -m mnist_core.bench --device cuda`.
+    # device), seeds 0-2: 99.0 % after 83-94 of 142 steps (final 99.16 % mean); with augmentation over 3 epochs,
+    # 99.4 % after 212-248 of 354 steps (final 99.49 % mean; 4 epochs: 271-307 of 472).
+    # GPU seconds: `python -m mnist_core.bench --device cuda`.
     "GPU: fastest to 99 %": dict(model="fast", model_kwargs={"width": 32, "hidden": 256}, epochs=1.2, batch_size=512,
                                  optimizer="adam", lr=0.03, momentum=0.9, beta2=0.99, scheduler="onecycle",
                                  pct_start=0.2, label_smoothing=0.1),

@@ -125,7 +125,8 @@ def _verify_checksums(root: Path) -> None:
 def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = True) -> Path:
     """Make sure the four verified IDX files are in `root/MNIST/raw`, downloading them if allowed.
 
-    Never deletes anything: a truncated or tampered file is reported, not replaced.
+    Deletes nothing it did not make: a truncated or tampered file is reported, not replaced, and a failed download
+    removes only the folders it created that are still empty.
     """
     root = resolve_data_root(data_root)
     if root.exists() and not root.is_dir():

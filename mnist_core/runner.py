@@ -101,8 +101,8 @@ QUEUED_DEVICE_TYPES = ("cuda", "mps")  # one accelerator, shared memory: take tu
 
 
 # --- the worker process ---------------------------------------------------------------------------------------------
-# Messages from worker to job, over a pipe: ("ready",) once PyTorch is imported, ("start", device, total_steps),
-# ("batches", [BatchReport, ...]), ("epoch", EpochRecord), and last ("end", _Outcome).
+# Messages from worker to job, over a pipe: ("ready",) once PyTorch is imported, ("start", device, total_steps,
+# steps_per_epoch), ("batches", [BatchReport, ...]), ("epoch", EpochRecord), and last ("end", _Outcome).
 
 @dataclass
 class _Assignment:
@@ -137,7 +137,7 @@ class _PipeReporter(Callback):
         self.last_sent = 0.0
 
     def on_train_start(self, start: TrainStart) -> None:
-        self.send(("start", str(start.device), start.total_steps))
+        self.send(("start", str(start.device), start.total_steps, start.steps_per_epoch))
 
     def on_batch_end(self, report: BatchReport) -> None:
         self.pending.append(report)
@@ -353,6 +353,7 @@ class TrainingJob:
         self._device = self.device_type
         self._step = 0
         self._total_steps = 0
+        self._steps_per_epoch = 0  # of the data the job trains on (a subset, or a small dataset in tests)
         self._epoch = 0.0
         self._images_per_second = self._elapsed = self._eta = 0.0
         self._batch_losses: list[tuple[int, float]] = []
@@ -443,7 +444,7 @@ class TrainingJob:
                 if kind == "ready":
                     pass  # a spare's hello that nobody waited for
                 elif kind == "start":
-                    self._device, self._total_steps = message[1], message[2]
+                    self._device, self._total_steps, self._steps_per_epoch = message[1], message[2], message[3]
                 elif kind == "batches":
                     reports: list[BatchReport] = message[1]
                     latest = reports[-1]
@@ -457,8 +458,7 @@ class TrainingJob:
                     self._history.append(record)
                     if record.epoch > self._epoch:  # stopped between reports: only this record has the last batches
                         self._epoch = record.epoch
-                        self._step = round(record.epoch * batches_per_epoch(
-                            self.config.train_subset or TRAIN_SIZE, self.config.batch_size))
+                        self._step = round(record.epoch * self._steps_per_epoch)
                 elif kind == "end":
                     return message[1]
 

@@ -40,9 +40,12 @@ MNIST_STROKE_WIDTH = 2.0  # drawings with wider strokes are thinned towards this
 THICK_STROKES = 4.5  # still wider after thinning (loops filled with ink; wider than 99.9 % of MNIST): the app says so
 THIN_STROKES = 0.6  # of MNIST_STROKE_WIDTH: thinner strokes (1.2 px; 1 % of MNIST's are below 1.06) are thickened
 MIN_ERODABLE_WIDTH = 6.0  # working-size pixels: a narrower stroke is too coarse to thin (1 px is a third of it)
-PEN_THRESHOLD = 0.35  # of full ink: where a thin, faint (anti-aliased) stroke is taken to be drawn
-# A digit is ink on a plain background. Share of the 28×28 frame covered by ink: at most 0.33 for MNIST's test
-# digits; share of the picture's edge that is ink: small for a digit on paper or on the canvas. A picture well above
+SOLID_INK = 0.5  # thinning keeps count of the pixels at least this inked: it stops before most of them are gone
+# Erosions/dilations at most. A crop at the working size (≤ WORK_SIDE px) needs ≤ 7 to reach MNIST's pen; the cap
+# bounds time and memory for a caller that passes a larger one.
+MAX_PEN_STEPS = 8
+# A digit is ink on a plain background. Share of the 28×28 frame covered by ink: at most 0.36 for MNIST's test
+# digits (0.32 once through `to_mnist`); share of the picture's edge that is ink: small for a digit on paper or on the canvas. A picture well above
 # either (noise, a texture, a gradient, a shadow across the sheet) is not one digit, whatever the model answers.
 MAX_INK_COVERAGE = 0.45
 MAX_EDGE_INK = 0.5
@@ -55,7 +58,7 @@ class SketchPrediction:
     image28: np.ndarray | None  # float32 [28, 28] in [0, 1]: what the model sees (white ink on black)
     stroke_width: float = 0.0  # of image28's strokes, in its pixels (MNIST: about 2)
     unsure_below: float = LOW_CONFIDENCE  # the model's threshold (see `unsure_threshold`)
-    ink_coverage: float = 0.0  # share of image28 that is ink (MNIST: at most 0.33)
+    ink_coverage: float = 0.0  # share of image28 that is ink (MNIST through `to_mnist`: at most 0.32)
     edge_ink: float = 0.0  # share of the picture's edge that is ink
 
     @property
@@ -214,6 +217,11 @@ def _ink_box(ink: np.ndarray) -> np.ndarray | None:
     return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
 
 
+def _mnist_pen_width(crop: np.ndarray) -> float:
+    """MNIST's pen width in the crop's pixels: the crop's long side becomes 20 px of the 28×28 frame."""
+    return MNIST_STROKE_WIDTH * max(crop.shape) / 20.0
+
+
 def thin_strokes(crop: np.ndarray) -> np.ndarray:
     """Erode a cropped digit whose strokes are wider, relative to its size, than MNIST's pen.
 
@@ -221,14 +229,13 @@ def thin_strokes(crop: np.ndarray) -> np.ndarray:
     to erode cleanly are left alone, and thinning stops before it would remove most of the ink.
     """
     width = stroke_width(crop)
-    target = MNIST_STROKE_WIDTH * max(crop.shape) / 20.0
-    steps = int(round((width - target) / 2))  # each erosion narrows a stroke by 2 px
+    steps = min(int(round((width - _mnist_pen_width(crop)) / 2)), MAX_PEN_STEPS)  # an erosion: 2 px narrower
     if steps <= 0 or width < MIN_ERODABLE_WIDTH:
         return crop
-    ink_pixels = np.count_nonzero(crop >= 0.5)
+    ink_pixels = np.count_nonzero(crop >= SOLID_INK)
     for _ in range(steps):
         eroded = _erode(crop)
-        if np.count_nonzero(eroded >= 0.5) < 0.3 * ink_pixels:
+        if np.count_nonzero(eroded >= SOLID_INK) < 0.3 * ink_pixels:
             break
         crop = eroded
     thinned = _ink_box(np.where(crop >= INK_THRESHOLD, crop, 0.0))  # the box shrank by a pixel per step
@@ -239,14 +246,14 @@ def thicken_strokes(crop: np.ndarray) -> np.ndarray:
     """Redraw a cropped digit whose strokes are much thinner, relative to its size, than MNIST's pen, with that pen.
 
     Shrunk to 20×20, a fine pen line on a large sheet becomes a faint hairline (a 10-px pen on a 700-px digit is
-    0.3 px), which the model reads as a 1. So: where the ink is drawn (PEN_THRESHOLD), at full strength, widened
-    by dilation to MNIST_STROKE_WIDTH scaled to the crop.
+    0.3 px), which the model reads as a 1. So: wherever there is ink (INK_THRESHOLD, so a light pencil stroke
+    counts as much as a dark one), at full strength, widened by dilation to MNIST's pen scaled to the crop.
     """
-    target = MNIST_STROKE_WIDTH * max(crop.shape) / 20.0
+    target = _mnist_pen_width(crop)
     if stroke_width(crop) >= THIN_STROKES * target:
         return crop
-    pen = (crop >= PEN_THRESHOLD).astype(np.float32)
-    steps = max(int(round((target - stroke_width(pen)) / 2)), 0)  # each dilation widens a stroke by 2 px
+    pen = (crop >= INK_THRESHOLD).astype(np.float32)
+    steps = min(max(int(round((target - stroke_width(pen)) / 2)), 0), MAX_PEN_STEPS)  # a dilation: 2 px wider
     pen = np.pad(pen, steps)  # room to grow: strokes along the crop's edges widen outwards too
     for _ in range(steps):
         pen = _dilate(pen)

@@ -46,8 +46,11 @@ PAGES = [
     PageLink("pages/4_Sketch.py", "Sketch", ":material/draw:",
              "Draw a digit (or upload a picture) and see what the model reads."),
 ]
-# Modes Streamlit's st.image can encode (as PNG or JPEG) as they are; 16/32-bit and float pictures cannot.
-PREVIEWABLE_MODES = {"1", "L", "LA", "P", "RGB", "RGBA"}
+# The preview is made of one of these modes. 16/32-bit and float pictures become 8-bit gray, stretched as the model
+# reads them; every other mode (CMYK JPEGs are common; bilevel and palette pictures, which Pillow would shrink by
+# picking pixels and so lose thin lines) becomes RGBA.
+PREVIEW_MODES = {"L", "LA", "RGB", "RGBA"}
+DEEP_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 STATE_ICONS = {"found": ":material/check_circle:", "will download": ":material/download:",
                "problem": ":material/error:"}
 
@@ -158,11 +161,12 @@ def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], 
 
 
 def picture_preview(picture: Image.Image, side: int) -> Image.Image:
-    """`picture` made displayable: 8-bit (16/32-bit and float pictures stretched to gray, as the model reads them)
-    and scaled so its longer side is `side` px. Streamlit would scale by the width only: a 6000×10 strip would
+    """`picture` made displayable (see PREVIEW_MODES) and scaled so its longer side is `side` px. Streamlit would scale by the width only: a 6000×10 strip would
     round to 0 px high (an error) and a 10×6000 one would be 168,000 px tall."""
-    if picture.mode not in PREVIEWABLE_MODES:
+    if picture.mode in DEEP_MODES:
         picture = Image.fromarray(np.round(gray_levels(picture) * 255).astype(np.uint8), "L")
+    elif picture.mode not in PREVIEW_MODES:
+        picture = picture.convert("RGBA")
     scale = side / max(picture.size)
     size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
     # Enlarged small pictures keep sharp pixels; shrunk large ones are smoothed (reducing_gap: fast for huge ones).

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
-from mnist_core.bench import DEFAULT_RECIPES, Contender, Curve, _PytorchExampleNet, main, ratios, warm_up
+import mnist_core.bench as bench
+from mnist_core.bench import DEFAULT_RECIPES, Contender, Curve, _PytorchExampleNet, default_recipes, main, ratios
 from mnist_core.config import PRESETS
 from mnist_core.models import count_parameters
 
@@ -52,7 +54,18 @@ def test_help_works_and_bad_arguments_are_one_line(capsys: pytest.CaptureFixture
         assert refused.value.code == 2 and words in err and len(err.strip().splitlines()) == 1
 
 
-def test_default_recipes_are_presets_and_the_gpu_warm_up_runs(tiny_mnist) -> None:
+def test_each_device_races_its_own_presets() -> None:
+    assert default_recipes(torch.device("cpu")) == ["fastest to 99 %"]  # the README's CPU figures are for this one
+    assert default_recipes(torch.device("mps")) == ["fastest to 99 %"]
+    assert default_recipes(torch.device("cuda")) == ["GPU: fastest to 99 %", "GPU: fastest to 99.4 %"]
     assert all(name in PRESETS for names in DEFAULT_RECIPES.values() for name in names)
-    assert DEFAULT_RECIPES["cpu"] == ("fastest to 99 %",)  # the README's CPU figures are for this one
-    assert warm_up(DEFAULT_RECIPES["cuda"], tiny_mnist, "cpu") > 0  # two steps and an evaluation of each, any device
+
+
+def test_warm_up_runs_two_steps_of_each_recipe_untimed(tiny_mnist, monkeypatch) -> None:
+    warmed = []
+    monkeypatch.setattr(bench, "fit", lambda config, data: warmed.append(config))
+    bench.warm_up(DEFAULT_RECIPES["cuda"], tiny_mnist, "cpu")
+    assert [config.model_kwargs for config in warmed] == [PRESETS[name]["model_kwargs"] for name in DEFAULT_RECIPES["cuda"]]
+    assert all(config.train_subset == 2 * config.batch_size and config.epochs == 1 for config in warmed)
+    monkeypatch.undo()
+    assert bench.warm_up(DEFAULT_RECIPES["cuda"][:1], tiny_mnist, "cpu") > 0  # and for real: it trains on any device

@@ -224,6 +224,8 @@ def test_less_than_one_batch_of_epochs_says_it_trains_one_batch(tmp_path: Path, 
         in captured.err
     [line] = captured.out.splitlines()
     assert json.loads(line)["epochs"] == 0.25
+    assert _train(tmp_path, "--epochs", "0.2", "--overwrite") == 0  # 0.8 of a batch: also said
+    assert "note: 0.2 epochs is less than one batch" in capsys.readouterr().err
     assert _train(tmp_path, "--epochs", "0.5", "--overwrite") == 0  # whole batches: no note
     assert "note:" not in capsys.readouterr().err
 

@@ -157,6 +157,10 @@ def test_thickening_leaves_mnist_like_strokes_alone_and_widens_a_hairline_both_w
     widened = thicken_strokes(hairline)
     assert stroke_width(widened) == pytest.approx(10, abs=2)  # to MNIST's pen at this size, on both sides
     assert widened.shape[1] > hairline.shape[1] and widened.max() == 1.0
+    pencil_and_pen = np.zeros((100, 60), dtype=np.float32)
+    pencil_and_pen[:, 10], pencil_and_pen[:, 50] = 1.0, 0.25  # a dark stroke and a light pencil one
+    redrawn = thicken_strokes(pencil_and_pen)
+    assert redrawn[:, 50 + 4].min() == redrawn[:, 10 + 4].min() == 1.0  # both redrawn with the same full-strength pen
 
 
 def test_noise_textures_and_gradients_are_not_read_as_digits() -> None:
