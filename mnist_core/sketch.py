@@ -126,7 +126,7 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     except Image.DecompressionBombError:
         raise ImageError(f"{label} has too many pixels; {limit}: crop or shrink it") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{label} is not an image this app can read: use PNG, JPEG, BMP, GIF or WebP") from None
+        raise ImageError(f"{label} is not an image this app can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError):
         raise ImageError(f"{label} is damaged or truncated: it could not be decoded") from None
     return image

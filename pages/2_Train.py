@@ -36,7 +36,7 @@ preset_column.selectbox("Preset", settings.preset_choices(), key=settings.PRESET
                         help="each seed project's recipe, plus ours for speed and for accuracy")
 model_name = model_column.selectbox("Model", list(REGISTRY), key=PREFIX + "model", on_change=custom,
                                     format_func=lambda name: f"{name}  (seed {REGISTRY[name].seed})"
-                                    if REGISTRY[name].seed != "—" else f"{name}  (ours)")
+                                    if REGISTRY[name].seed != "—" else f"{name} (ours)")
 spec = REGISTRY[model_name]
 
 with st.container(border=True, key="model-card"):
@@ -131,9 +131,9 @@ if START_ERROR_KEY in st.session_state:
 
 # --- live progress --------------------------------------------------------------------------------------------------
 def time_left(snapshot: JobSnapshot) -> str:
-    """The ETA as the progress text and the ETA metric both show it: "—" once the run has ended (a stopped run's
-    last estimate is the time it would still have needed)."""
-    return "—" if snapshot.finished else f"{snapshot.eta:,.0f} s"
+    """The ETA as the progress text and the ETA metric both show it: "—" before the first batch (nothing to
+    estimate from yet) and once the run has ended (a stopped run's last estimate is the time it would still need)."""
+    return "—" if snapshot.finished or snapshot.step == 0 else f"{snapshot.eta:,.0f} s"
 
 
 def progress_text(snapshot: JobSnapshot) -> str:
@@ -177,7 +177,7 @@ def live_progress() -> None:
     last = snapshot.history[-1] if snapshot.history else None
     metrics = st.columns(4)
     metrics[0].metric("Epoch", f"{snapshot.epoch:.2f} / {snapshot.total_epochs:g}")
-    metrics[1].metric("Images/s", f"{snapshot.images_per_second:,.0f}")
+    metrics[1].metric("Images/s", f"{snapshot.images_per_second:,.0f}" if snapshot.step else "—")
     metrics[2].metric("ETA", time_left(snapshot))
     metrics[3].metric("Test accuracy", f"{last.test_accuracy:.2f} %" if last else "—")
     outcome(job, snapshot)
@@ -244,10 +244,12 @@ with st.container(border=True, key="save-run"):
     name = name_column.text_input("File name in checkpoints/", value=f"{entry.name}-run{chosen + 1}",
                                   key=f"save-name-{chosen}", max_chars=64)
     if save_column.button("Save", key="save-button", width="stretch"):
+        target = None
         try:
-            path = write_checkpoint(entry.payload(), safe_checkpoint_path(name))
+            target = safe_checkpoint_path(name)
+            path = write_checkpoint(entry.payload(), target)
         except StudioError as error:  # bad name, existing file (never overwritten), unwritable folder
-            st.error(str(error))
+            st.error(str(error) if target is None else str(error).replace(str(target), layout.short_path(target)))
         else:
             st.success(f"Saved as checkpoints/{path.name}; the Evaluate page lists it.")
     download_column.download_button("Download .pt", resources.checkpoint_file_bytes(entry.key, entry),

@@ -8,7 +8,7 @@ from streamlit_drawable_canvas import st_canvas  # a Components v2 element: impo
 
 from mnist_core.errors import ImageError
 from mnist_core.explore import enlarge
-from mnist_core.sketch import open_image, predict, unsure_threshold
+from mnist_core.sketch import MAX_FILE_BYTES, MAX_IMAGE_PIXELS, open_image, predict, unsure_threshold
 from studio_ui import charts, layout, session
 from studio_ui.session import ensure_defaults
 
@@ -46,7 +46,8 @@ with input_column:
     else:
         upload = st.file_uploader("Picture of a digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif",
                                                                "tiff"], key="sketch-upload",
-                                  help="any size, dark ink on light paper or light on dark")
+                                  help=f"up to {MAX_FILE_BYTES // 2**20} MB and {MAX_IMAGE_PIXELS // 10**6} megapixels, "
+                                       "dark ink on light paper or light on dark")
         if upload is not None:
             try:
                 image = open_image(upload.getvalue(), name=upload.name)

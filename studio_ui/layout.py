@@ -60,7 +60,7 @@ def page_setup(title: str, icon: str) -> None:
     st.set_page_config(page_title=f"{title} · MNIST Studio", page_icon=icon, layout="wide")
     session.keep_widget_state()
     session.collect_finished_job()
-    sidebar()
+    sidebar(live_training_note=title != "Train")  # the Train page shows the progress itself
 
 
 def navigation() -> None:
@@ -72,7 +72,25 @@ def navigation() -> None:
     st.divider()
 
 
-def sidebar() -> None:
+# How often the sidebar's training note refreshes on the pages other than Train (each refresh is a small script run
+# in the server and a redraw in the browser, both taken from the training on a small machine).
+SIDEBAR_POLL_SECONDS = 5.0
+
+
+def _training_note() -> None:
+    """The running job's progress, refreshed on its own; a full rerun when it ends, so its model shows up here."""
+    job = session.current_job()
+    if job is None:
+        return
+    snapshot = job.snapshot()
+    if snapshot.finished:
+        if not session.is_collected(job):
+            st.rerun()
+    elif snapshot.status == RUNNING:
+        st.caption(f":material/hourglass_top: training {job.config.model}: {snapshot.fraction:.0%}")
+
+
+def sidebar(live_training_note: bool = True) -> None:
     with st.sidebar:
         navigation()
         st.markdown("### Device")
@@ -96,8 +114,11 @@ def sidebar() -> None:
             if entry.test_accuracy is not None:
                 st.caption(f"test accuracy {entry.test_accuracy:.2f} %")
         job = session.current_job()
-        if job is not None and job.snapshot().status == RUNNING:
-            st.caption(f":material/hourglass_top: training {job.config.model}: {job.snapshot().fraction:.0%}")
+        if job is not None and not job.snapshot().finished:
+            if live_training_note:
+                st.fragment(_training_note, run_every=SIDEBAR_POLL_SECONDS)()
+            else:
+                st.caption(f":material/hourglass_top: training {job.config.model} (progress on this page)")
 
 
 def short_path(path: str | os.PathLike) -> str:

@@ -201,6 +201,7 @@ def test_tiny_run_completes_becomes_active_and_saves_safely(tiny_mnist) -> None:
         before = saved.read_bytes()
         app.button(key="save-button").click().run()
         assert any("already exists" in e.value for e in app.error), "a second save must not overwrite"
+        assert not any(str(CHECKPOINT_DIR) in e.value for e in app.error), "the folder as people know it, not the server's"
         assert saved.read_bytes() == before
         app.text_input(key="save-name-0").set_value("../../escape").run()
         app.button(key="save-button").click().run()
@@ -379,3 +380,20 @@ def test_evaluate_names_every_compared_curve_and_labels_its_numbers(tiny_mnist) 
     assert heatmap["colorbar"]["tickformat"] == ".0%", "the colour bar reads in percent, like the cells"
     captions = [caption for image in app.get("image") for caption in image.captions if caption.startswith("#")]
     assert captions and all(caption.endswith("sure") for caption in captions), captions
+
+
+def test_other_pages_show_the_running_jobs_progress_and_keep_its_model_when_it_ends(tiny_mnist) -> None:
+    app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app, epochs=30)
+    app.button(key="train-start").click().run()
+    wait_for_job([app], until=lambda snapshot: snapshot.step > 0)
+    assert any("progress on this page" in caption.value for caption in app.sidebar.caption)
+    app.switch_page(PAGES["sketch"]).run()
+    assert_clean(app)
+    assert any(caption.value.startswith(":material/hourglass_top: training seed-net: ")
+               and caption.value.endswith("%") for caption in app.sidebar.caption)
+    app.session_state[JOB_KEY].stop()
+    wait_for_job([app])
+    app.run()
+    assert not any("hourglass" in caption.value for caption in app.sidebar.caption)
+    assert "run 1" in app.sidebar.markdown[-1].value  # the stopped run is the active model
