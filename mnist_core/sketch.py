@@ -32,6 +32,11 @@ MAX_FILE_BYTES = 25 * 1024 * 1024
 WORK_SIDE = 140  # pictures are shrunk to this before any per-pixel work: bounded time and memory, and the
 #                  sketch latency target (the result is 20×20, so 140 px still leaves 7× detail)
 INK_THRESHOLD = 0.2  # of full contrast: below this a pixel is background/noise
+# Uneven lighting (photos): when the picture's edge spans more than this (10th to 90th percentile, of full range), the
+# background is estimated per block of LIGHT_BLOCK working-size pixels instead of as one level. Flat paper with
+# grain and JPEG noise spans ~0.06; the canvas 0.
+UNEVEN_LIGHT = 0.1
+LIGHT_BLOCK = 28
 MIN_INK_PIXELS = 4  # fewer inked pixels (at the working size) than this = empty
 LOW_CONFIDENCE = 0.6  # below this top probability a reading is unsure, for a model that does not say its own
 UNSURE_LIMITS = (0.2, 0.99)  # a model's own threshold (its `confidence_floor`) is kept inside these
@@ -45,8 +50,9 @@ SOLID_INK = 0.5  # thinning keeps count of the pixels at least this inked: it st
 # bounds time and memory for a caller that passes a larger one.
 MAX_PEN_STEPS = 8
 # A digit is ink on a plain background. Share of the 28×28 frame covered by ink: at most 0.36 for MNIST's test
-# digits (0.32 once through `to_mnist`); share of the picture's edge that is ink: small for a digit on paper or on the canvas. A picture well above
-# either (noise, a texture, a gradient, a shadow across the sheet) is not one digit, whatever the model answers.
+# digits (0.32 once through `to_mnist`); share of the picture's edge that is ink: small for a digit on paper or on
+# the canvas. A picture well above either (noise, a texture, a radial glow) is not one digit, whatever the model
+# answers.
 MAX_INK_COVERAGE = 0.45
 MAX_EDGE_INK = 0.5
 
@@ -76,7 +82,7 @@ class SketchPrediction:
     @property
     def mostly_ink(self) -> bool:
         """Ink covers more of the frame than in any MNIST digit, or much of the picture's edge: no plain background
-        around one digit (noise, a texture, a gradient)."""
+        around one digit (noise, a texture)."""
         return not self.empty and (self.ink_coverage > MAX_INK_COVERAGE or self.edge_ink > MAX_EDGE_INK)
 
     @property
@@ -168,11 +174,28 @@ def ink_map(image: Image.Image | np.ndarray) -> np.ndarray:
         image = image.copy()
         image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)
     gray = gray_levels(image)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    background = float(np.median(border))
-    ink = np.abs(gray - background)  # polarity-free: distance from the background level
+    ink = np.abs(gray - background_levels(gray))  # polarity-free: distance from the background level
     peak = ink.max()
     return (ink / peak).astype(np.float32) if peak > 0.1 else np.zeros_like(gray)
+
+
+def background_levels(gray: np.ndarray) -> float | np.ndarray:
+    """The paper's (or canvas's) level: one value when the picture's edge is evenly lit, else a level per pixel.
+
+    A phone photo is lit unevenly (a gradient across the sheet, a shadow in a corner): measured against one level,
+    the brighter or darker half of the paper would count as ink. There the paper is estimated block by block (the
+    median of each block is paper as long as ink covers less than half of it, as a pen does) and smoothed between
+    blocks, which follows lighting that changes slowly and leaves the strokes.
+    """
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    low, high = np.percentile(border, [10, 90])
+    if high - low < UNEVEN_LIGHT:
+        return float(np.median(border))
+    height, width = gray.shape
+    rows, cols = max(1, round(height / LIGHT_BLOCK)), max(1, round(width / LIGHT_BLOCK))
+    blocks = np.array([[np.median(block) for block in np.array_split(band, cols, axis=1)]
+                       for band in np.array_split(gray, rows, axis=0)], dtype=np.float32)
+    return np.asarray(Image.fromarray(blocks, "F").resize((width, height), Image.Resampling.BILINEAR))
 
 
 def edge_ink(ink: np.ndarray) -> float:

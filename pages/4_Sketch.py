@@ -64,7 +64,7 @@ with result_column:
         if mode == "Draw":
             st.info("The canvas is empty: draw a digit, large and centred, with the mouse or a finger.")
         elif reading is not None:  # a picture was read, but nothing in it stands out from its background
-            st.warning("No ink found in this picture (it is one flat colour): upload a photo or scan of one "
+            st.warning("No ink found in this picture (one flat colour or a smooth shading): upload a photo or scan of one "
                        "handwritten digit.")
         elif not upload_refused:
             st.info("Upload a picture of one handwritten digit.")
@@ -76,7 +76,7 @@ with result_column:
                           clamp=True)
         if reading.mostly_ink:
             st.warning("This does not look like one digit on a plain background: ink covers much of the picture or "
-                       "its edges (noise, a texture, a shadow?). Whatever the model answers, do not trust it: use a "
+                       "its edges (noise or a texture?). Whatever the model answers, do not trust it: use a "
                        "picture of one digit on plain paper.")
         elif reading.low_confidence:
             st.warning(f"This does not look much like a digit to the model: it is only {reading.confidence:.0%} sure "

@@ -171,9 +171,26 @@ def test_noise_textures_and_gradients_are_not_read_as_digits() -> None:
                 "checkerboard": ((np.indices((280, 280)).sum(0) // 20) % 2 * 255).astype(np.uint8)}
     for name, pixels in pictures.items():
         reading = predict(model, Image.fromarray(pixels), unsure_below=0.0)  # however sure the model may be
-        assert reading.mostly_ink and reading.unsure, name
+        assert reading.empty or (reading.mostly_ink and reading.unsure), name
+    assert predict(model, Image.fromarray(pictures["gradient"])).empty  # shading, taken for uneven paper
     digit = predict(model, rasterise(DIGIT_STROKES[8], 26), unsure_below=0.0)  # a bold 8 is still a digit
     assert not digit.mostly_ink and not digit.unsure
+
+
+@pytest.mark.parametrize("lighting", ["gradient", "corner shadow"])
+def test_a_phone_photo_with_uneven_lighting_reads_like_a_scan(lighting: str) -> None:
+    """Paper lit unevenly: against one background level, its brighter or darker part would count as ink."""
+    height, width = 900, 1200
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    paper = 185 + 40 * xs / width - 25 * ys / height
+    if lighting == "corner shadow":
+        paper -= 70 * np.clip(1 - np.hypot(xs, ys - height) / (0.7 * width), 0, 1)
+    pen = np.asarray(on_paper(DIGIT_STROKES[4], 14, side=900).convert("L"), dtype=np.float32)
+    pen = np.pad(pen, ((0, 0), (150, 150)), constant_values=235)  # 900×1200, the digit in the middle
+    photo = Image.fromarray((paper * pen / 235).clip(0, 255).astype(np.uint8))
+    image28 = to_mnist(photo)
+    flat = to_mnist(on_paper(DIGIT_STROKES[4], 14, side=900))
+    assert np.abs(image28 - flat).mean() < 0.03  # the same digit as on evenly lit paper, no paper taken for ink
 
 
 def test_a_blob_of_ink_is_flagged_as_thick_strokes() -> None:
