@@ -217,10 +217,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                             "unsure": prediction.unsure, "mostly_ink": prediction.mostly_ink,
                             "thick_strokes": prediction.thick_strokes})
 
-    def why_unsure(result: dict[str, Any]) -> str:
+    def why_unsure(result: dict[str, Any]) -> str:  # thick strokes say so themselves, just after
         if result["mostly_ink"]:
             return ", unsure: not one digit on a plain background"
-        return f", unsure: below {unsure_below:.0%}" if result["unsure"] else ""
+        return f", unsure: below {unsure_below:.0%}" if max(result["probabilities"]) < unsure_below else ""
 
     # A bad image has said so on stderr (its message names it), so the text lines are for the images that were read.
     human = "\n".join(f"{r['path']}: " + (f"{r['digit']} ({max(r['probabilities']):.1%}" + why_unsure(r)

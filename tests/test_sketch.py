@@ -196,7 +196,8 @@ def test_a_phone_photo_with_uneven_lighting_reads_like_a_scan(lighting: str) -> 
 def test_a_blob_of_ink_is_flagged_as_thick_strokes() -> None:
     model = build_model("seed-net")
     tiny_zero = [[(x * 0.3 + 98, y * 0.3 + 98) for x, y in stroke] for stroke in DIGIT_STROKES[0]]  # ~50 px tall
-    assert predict(model, rasterise(tiny_zero, 40)).thick_strokes  # its hole is filled in
+    blob = predict(model, rasterise(tiny_zero, 40), unsure_below=0.0)
+    assert blob.thick_strokes and blob.unsure  # its hole is filled in: whatever it reads, not to be trusted
     assert not predict(model, rasterise(DIGIT_STROKES[0], 20)).thick_strokes
 
 
