@@ -110,10 +110,11 @@ class _RecordCurve(Callback):
 
 
 def run_recipe(preset: str, data: Mnist, seed: int, device: str, eval_every: float, **overrides: Any) -> Curve:
-    """One of the project's presets through the one training loop (`fit`), as the CLI and the app run it."""
+    """One of the project's presets through the one training loop (`fit`), as the CLI and the app run it.
+    With compile=True, the compile time is the curve's start-up."""
     config = preset_config(preset, seed=seed, device=device, eval_every=eval_every, **overrides)
     curve = Curve()
-    fit(config, data, [_RecordCurve(curve)])
+    curve.startup_seconds = fit(config, data, [_RecordCurve(curve)]).compile_seconds
     return curve
 
 
@@ -305,6 +306,14 @@ def app_overhead(data: Mnist, device: str, overrides: dict[str, Any], repeats: i
             "thread_overhead_percent": 100 * (thread / main - 1), "overhead_percent": 100 * (app / main - 1)}
 
 
+def compile_variants(choice: str, device: torch.device) -> list[bool]:
+    """--compile auto|off|on|both -> the compile settings each recipe runs with. auto: both on CUDA, where CUDA
+    graphs may pay off for steps that wait on kernel launches; off elsewhere (slower on this project's CPU)."""
+    if choice == "auto":
+        choice = "both" if device.type == "cuda" else "off"
+    return {"off": [False], "on": [True], "both": [False, True]}[choice]
+
+
 def default_recipes(device: torch.device) -> list[str]:
     """What ours races with when --recipes is not given: the GPU presets on CUDA, else the CPU one (MPS included)."""
     return list(DEFAULT_RECIPES["cuda" if device.type == "cuda" else "cpu"])
@@ -336,12 +345,13 @@ def _fmt(seconds: float | None) -> str:
 
 
 def print_table(summaries: list[dict[str, Any]], targets: Sequence[float]) -> None:
-    header = f"{'contender':<22}{'seeds':>6}{'final acc %':>13}{'total s':>9}{'start-up s':>11}"
+    width = max([22] + [len(row["name"]) + 2 for row in summaries])
+    header = f"{'contender':<{width}}{'seeds':>6}{'final acc %':>13}{'total s':>9}{'start-up s':>11}"
     for target in targets:
         header += f"{f'to {target}% min/med/max s':>30}"
     print(header)
     for row in summaries:
-        line = (f"{row['name']:<22}{row['seeds']:>6}{row['mean_final_accuracy']:>13.2f}"
+        line = (f"{row['name']:<{width}}{row['seeds']:>6}{row['mean_final_accuracy']:>13.2f}"
                 f"{row['median_total_seconds']:>9.2f}{row['median_startup_seconds']:>11.2f}")
         for target in targets:
             t = row[f"to_{target}"]
@@ -371,6 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--recipes", help=f"comma-separated presets to time (of: {', '.join(PRESETS)}); default: "
                         f"{', '.join(DEFAULT_RECIPES['cpu'])} on a CPU, {', '.join(DEFAULT_RECIPES['cuda'])} on "
                         f"CUDA".replace("%", "%%"))
+    parser.add_argument("--compile", default="auto", choices=("auto", "off", "on", "both"),
+                        help="time our recipes with torch.compile (compile time reported as start-up): auto = both "
+                             "eager and compiled on CUDA, eager only elsewhere")
     parser.add_argument("--baselines", default="a,b", help="which baselines to run: a, b, both or none")
     parser.add_argument("--baseline-a-epochs", type=int, default=3,
                         help="cap on baseline (a)'s 14 epochs (each takes about a minute on a 2-core CPU)")
@@ -426,11 +439,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{warm_up(recipes, data_on_device, args.device):.2f} s")
         ours = []
         for preset in recipes:
-            contender = Contender(f"ours: {preset}", f"preset {preset!r} through mnist_core.train.fit")
-            for seed in seeds:
-                contender.curves.append(run_recipe(preset, data_on_device, seed, args.device, args.eval_every,
-                                                   **overrides))
-            ours.append(contender)
+            for compiled in compile_variants(args.compile, device):
+                contender = Contender(f"ours: {preset}" + (" +compile" if compiled else ""),
+                                      f"preset {preset!r} through mnist_core.train.fit"
+                                      + (", torch.compile (start-up = compile time)" if compiled else ""))
+                try:
+                    for seed in seeds:
+                        contender.curves.append(run_recipe(preset, data_on_device, seed, args.device,
+                                                           args.eval_every, compile=compiled, **overrides))
+                except Exception as error:  # noqa: BLE001 - a compiler failure loses one contender, not the run
+                    if not compiled:
+                        raise
+                    print(f"# {contender.name}: torch.compile failed ({type(error).__name__}: "
+                          f"{str(error).splitlines()[0] if str(error) else ''}); timed without it only")
+                    continue
+                ours.append(contender)
         return ours
 
     def run_baselines() -> list[Contender]:

@@ -115,7 +115,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     overrides = {name: getattr(args, name) for name in
                  ("epochs", "batch_size", "lr", "optimizer", "scheduler", "momentum", "beta2", "nesterov",
                   "weight_decay", "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation",
-                  "translate", "scale", "scribbles", "seed", "device", "precision", "train_subset", "eval_every")
+                  "translate", "scale", "scribbles", "seed", "device", "precision", "compile", "train_subset", "eval_every")
                  if getattr(args, name) is not None}
     if args.model_kwarg:
         overrides["model_kwargs"] = _model_kwargs(config.model, args.model_kwarg)
@@ -157,6 +157,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded
     data = load_mnist(args.data_root)
     progress = _TqdmProgress()
+    if config.compile:
+        print("compiling the model (torch.compile) before training starts; this takes a while", file=sys.stderr)
     try:
         result = fit(config, data, [progress], threading.Event())
     except TrainingDiverged as error:
@@ -170,11 +172,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     saved = save_result(result, out, overwrite=args.overwrite)
     summary = {"model": config.model, "epochs": result.epochs_done, "device": result.device,
                "train_seconds": round(result.train_seconds, 3), "eval_seconds": round(result.eval_seconds, 3),
+               "compile_seconds": round(result.compile_seconds, 3),
                "test_accuracy": result.test_accuracy, "test_loss": result.test_loss, "checkpoint": str(saved),
                "config": config.to_dict(), "history": [h.to_dict() for h in result.history]}
     _emit(_rounded_metrics(summary), args.json,
           f"{config.model}: {result.test_accuracy:.2f}% test accuracy after {_epochs_text(result.epochs_done)} in "
-          f"{result.train_seconds:.1f}s on {result.device}; saved {saved}")
+          f"{result.train_seconds:.1f}s on {result.device}"
+          + (f" (plus {result.compile_seconds:.1f}s compiling)" if config.compile else "") + f"; saved {saved}")
     return 0
 
 
@@ -280,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--device", choices=DEVICE_CHOICES)
     train.add_argument("--precision", choices=PRECISIONS, help="auto: bf16 on CUDA and on CPUs with AMX, else fp32")
+    train.add_argument("--compile", action="store_true", default=None,
+                       help="torch.compile the model first (CUDA graphs on CUDA); compile time is reported apart")
     train.add_argument("--train-subset", type=int, help="train on the first N images only")
     train.add_argument("--eval-every", type=float, help="evaluate every N epochs (fractions allowed)")
     train.add_argument("--data-root", help=data_root_help)

@@ -48,6 +48,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # "auto" (bf16 where the hardware has it), "fp32" or "bf16"
+    compile: bool = False  # torch.compile the model before training (CUDA graphs on CUDA); see train.py
     train_subset: int | None = None  # first N training images only (quick runs)
     eval_every: float = 1.0  # evaluate on the test split every this many epochs (fractions allowed)
     log_every: int = 20  # report the mean train loss every this many batches
@@ -99,6 +100,7 @@ class TrainConfig:
         need(isinstance(self.scribbles, (int, float)) and 0 <= self.scribbles <= 1,
              f"scribbles must be 0…1 per digit (got {self.scribbles})")
         need(self.device in DEVICE_CHOICES, f"unknown device {self.device!r}: choose {', '.join(DEVICE_CHOICES)}")
+        need(isinstance(self.compile, bool), f"compile must be true or false (got {self.compile!r})")
         need(self.precision in PRECISIONS, f"unknown precision {self.precision!r}: choose {', '.join(PRECISIONS)}")
         need(isinstance(self.seed, int) and 0 <= self.seed < 2**63, f"seed must be a whole number from 0 to 2⁶³−1 "
              f"(got {self.seed})")

@@ -61,6 +61,13 @@ def test_each_device_races_its_own_presets() -> None:
     assert all(name in PRESETS for names in DEFAULT_RECIPES.values() for name in names)
 
 
+def test_compile_is_raced_on_cuda_only_unless_asked() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert bench.compile_variants("auto", cpu) == [False]  # slower on this project's CPU: not raced by default
+    assert bench.compile_variants("auto", cuda) == [False, True]  # CUDA graphs may pay off: eager and compiled
+    assert bench.compile_variants("on", cpu) == [True] and bench.compile_variants("off", cuda) == [False]
+
+
 def test_warm_up_runs_two_steps_of_each_recipe_untimed(tiny_mnist, monkeypatch) -> None:
     warmed = []
     monkeypatch.setattr(bench, "fit", lambda config, data: warmed.append(config))

@@ -95,6 +95,7 @@ def test_every_train_option_reaches_the_config() -> None:
     adam = _config_from_args(build_parser().parse_args(["train", "--optimizer", "adamw", "--beta2", "0.95",
                                                         "--scheduler", "onecycle", "--pct-start", "0.4"]))
     assert (adam.optimizer, adam.beta2, adam.scheduler, adam.pct_start) == ("adamw", 0.95, "onecycle", 0.4)
+    assert not adam.compile and _config_from_args(build_parser().parse_args(["train", "--compile"])).compile
 
 
 def test_predict_human_output_is_one_line_per_image(untrained_checkpoint: Path, tmp_path: Path,
@@ -214,6 +215,16 @@ def test_train_text_summary_says_epoch_in_the_singular(tmp_path: Path, synthetic
     assert _train(tmp_path, "--epochs", "1") == 0
     [line] = capsys.readouterr().out.splitlines()
     assert line.startswith("seed-net: ") and "% test accuracy after 1 epoch in " in line
+
+
+def test_compiled_training_reports_its_compile_time_apart(tmp_path: Path, synthetic_data: None,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    assert _train(tmp_path, "--epochs", "0.5", "--compile", "--json") == 0
+    captured = capsys.readouterr()
+    assert "compiling the model (torch.compile) before training starts" in captured.err
+    summary = json.loads(captured.out)
+    assert summary["compile_seconds"] > 0 and summary["config"]["compile"] is True
+    assert load_checkpoint(tmp_path / "model.pt").config["compile"] is True  # the recipe is kept with the model
 
 
 def test_less_than_one_batch_of_epochs_says_it_trains_one_batch(tmp_path: Path, synthetic_data: None,

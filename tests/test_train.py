@@ -13,7 +13,7 @@ import torch
 import mnist_core.train as train_module
 from mnist_core.config import OPTIMIZERS, SCHEDULERS, TrainConfig
 from mnist_core.data import Mnist
-from mnist_core.errors import TrainingDiverged
+from mnist_core.errors import ConfigError, TrainingDiverged
 from mnist_core.train import BatchReport, Callback, EpochRecord, TrainResult, TrainStart, fit, make_optimizer
 
 # Small and quick: 8 batches per epoch of the 512 synthetic training images.
@@ -191,3 +191,44 @@ def test_scribbles_train_the_model_to_be_unsure_about_them(tiny_mnist: Mnist) ->
     # Closer to equal probabilities (0.1) than the same training without scribbles, and surer of the digits.
     assert confidence_on_scribbles(exposed) < min(0.16, confidence_on_scribbles(plain) - 0.03)
     assert exposed.confidence_floor > 0.5  # the real-data check is in tests/e2e/test_e2e_strokes_offline.py
+
+
+class _CompileCounter(Callback):
+    """How many frames torch.compile had compiled when training started and when it ended."""
+
+    def __init__(self) -> None:
+        from torch._dynamo.utils import counters
+
+        self.counters, self.at_start, self.at_end = counters, -1, -1
+
+    def on_train_start(self, start: TrainStart) -> None:
+        self.at_start = sum(self.counters["frames"].values())
+
+    def on_train_end(self, result: TrainResult) -> None:
+        self.at_end = sum(self.counters["frames"].values())
+
+
+def test_compiled_training_matches_eager_and_compiles_before_the_clock(tiny_mnist: Mnist) -> None:
+    # 512 images in batches of 100: four full batches and a last one of 12, a second shape to compile for.
+    config = replace(QUICK, model="fast", batch_size=100, lr=0.01, log_every=1)
+    eager = fit(config, tiny_mnist)
+    counter = _CompileCounter()
+    compiled = fit(replace(config, compile=True), tiny_mnist, [counter])
+
+    assert compiled.compile_seconds > 0 and eager.compile_seconds == 0
+    assert counter.at_start > 0 and counter.at_end == counter.at_start  # nothing compiled while the clock ran
+    # The warm-up calls left weights, BatchNorm statistics and random streams as they were: same run, same losses
+    # (up to the compiler's different order of floating-point sums).
+    eager_losses = [loss for _, loss in eager.batch_losses]
+    compiled_losses = [loss for _, loss in compiled.batch_losses]
+    assert len(compiled_losses) == len(eager_losses) == 6
+    assert compiled_losses == pytest.approx(eager_losses, rel=1e-3)
+    assert compiled.test_accuracy == pytest.approx(eager.test_accuracy, abs=1.0)
+    # The result holds the plain model: checkpoints keep their keys (no "_orig_mod." prefix).
+    assert list(compiled.model.state_dict()) == list(eager.model.state_dict())
+    assert compiled.metrics()["compile_seconds"] == compiled.compile_seconds
+
+
+def test_compile_must_be_a_yes_or_no() -> None:
+    with pytest.raises(ConfigError, match="compile must be true or false"):
+        replace(QUICK, compile="yes").validate()
