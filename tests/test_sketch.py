@@ -12,10 +12,10 @@ from PIL import Image
 from cli_support import digit_image, png_bytes
 from mnist_core.data import normalize
 from mnist_core.models import build_model
-from mnist_core.sketch import (LOW_CONFIDENCE, MNIST_STROKE_WIDTH, THIN_STROKES, UNSURE_LIMITS, SketchPrediction,
-                               open_image, predict, stroke_width, thicken_strokes, thin_strokes, to_mnist, to_model_input,
-                               unsure_threshold)
-from tests.e2e.strokes import DIGIT_STROKES, on_paper, rasterise
+from mnist_core.sketch import (FILLED_INK, LOW_CONFIDENCE, MNIST_STROKE_WIDTH, THICK_STROKES, THIN_STROKES,
+                               UNSURE_LIMITS, SketchPrediction, filled_ink, open_image, predict, stroke_width,
+                               thicken_strokes, thin_strokes, to_mnist, to_model_input, unsure_threshold)
+from tests.e2e.strokes import DIGIT_STROKES, on_paper, rasterise, scaled
 
 
 def _centre_of_mass(image28: np.ndarray) -> tuple[float, float]:
@@ -199,6 +199,21 @@ def test_a_blob_of_ink_is_flagged_as_thick_strokes() -> None:
     blob = predict(model, rasterise(tiny_zero, 40), unsure_below=0.0)
     assert blob.thick_strokes and blob.unsure  # its hole is filled in: whatever it reads, not to be trusted
     assert not predict(model, rasterise(DIGIT_STROKES[0], 20)).thick_strokes
+
+
+def test_gaps_filled_by_a_wide_brush_are_flagged_even_when_thinning_narrows_the_strokes() -> None:
+    """A small 5 (about 85 px tall) with the widest brush: thinning brings its mean stroke width under THICK_STROKES,
+    but the opening of its belly was filled with ink and stays a solid patch (it was read as an 8 at 98 %)."""
+    model = build_model("seed-net")
+    small_five = predict(model, rasterise(scaled(DIGIT_STROKES[5], 0.5), 40), unsure_below=0.0)
+    assert small_five.stroke_width < THICK_STROKES  # the old rule alone missed it
+    assert small_five.filled_ink > FILLED_INK and small_five.thick_strokes and small_five.unsure
+    for digit, strokes in DIGIT_STROKES.items():  # natural sizes and brushes: strokes only, no solid patches
+        for size, width in ((0.6, 20), (1.0, 26), (1.25, 14)):
+            reading = predict(model, rasterise(scaled(strokes, size), width))
+            assert reading.filled_ink < FILLED_INK / 2 and not reading.thick_strokes, (digit, size, width)
+    assert filled_ink(np.ones((60, 12), dtype=np.float32)) == 0.0  # a bar two pens wide (at 60 px) has no core
+    assert filled_ink(np.ones((60, 60), dtype=np.float32)) > 0.5  # a filled square is all core
 
 
 @pytest.mark.parametrize("metrics, expected", [
