@@ -67,6 +67,15 @@ DIGIT_VARIANTS: dict[str, tuple[int, list[Stroke]]] = {
                           + arc(112, 208, 14, 12, 180, 540) + [(200, 208)]]),
     "flat-topped 3": (3, [[(92, 60), (188, 60), (138, 120)] + arc(138, 172, 52, 50, -90, 150)]),
     "6 with a straight back": (6, [[(172, 58), (102, 165)] + arc(140, 180, 42, 40, 180, 540)]),
+    # Held-out styles from a QA pass (each also read right at 80-250 px, slanted ±15° and with a wobbly hand):
+    "8 in one stroke (figure eight)": (8, [[(140 + 43 * math.sin(2 * t), 140 - 82 * math.cos(t))
+                                            for t in (-0.35 + k * (2 * math.pi + 0.6) / 60 for k in range(61))]]),
+    "8 with a small top loop": (8, [arc(140, 90, 26, 33, 90, 450), arc(140, 170, 50, 53, -90, 270)]),
+    "open-top 4 (parallel uprights)": (4, [[(97, 58), (94, 153), (190, 153)], [(170, 58), (170, 223)]]),
+    "5 in two strokes, flag last": (5, [[(104, 61), (97, 133)] + arc(140, 170, 50, 50, -135, 155),
+                                        [(104, 61), (186, 58)]]),
+    "3 in two strokes": (3, [arc(140, 100, 43, 43, -160, 90), arc(140, 180, 50, 43, -90, 160)]),
+    "7 with a serif": (7, [[(90, 81), (90, 58), (190, 58), (133, 223)]]),
 }
 
 
