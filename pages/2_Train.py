@@ -38,6 +38,7 @@ model_name = model_column.selectbox("Model", list(REGISTRY), key=PREFIX + "model
                                     format_func=lambda name: f"{name}  (seed {REGISTRY[name].seed})"
                                     if REGISTRY[name].seed != "—" else f"{name} (ours)")
 spec = REGISTRY[model_name]
+settings.ensure_knob_defaults(model_name)
 
 with st.container(border=True, key="model-card"):
     knob_values = {}

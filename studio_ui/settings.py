@@ -50,6 +50,12 @@ def ensure_train_defaults() -> None:
     ensure_defaults({PRESET_KEY: "fastest to 99 %", **_values_of(preset_config("fastest to 99 %"))})
 
 
+def ensure_knob_defaults(model: str) -> None:
+    """Give `model`'s knob sliders its own defaults. A model picked in the Model select (not through a preset) has
+    no values yet, and a slider without one starts at its minimum: nf-cnn would train at nf=4 instead of 32."""
+    ensure_defaults({knob_key(model, name): knob.default for name, knob in get_spec(model).knobs.items()})
+
+
 def apply_preset() -> None:
     """on_change of the preset select: write the preset's settings into the widgets' keys."""
     preset = st.session_state[PRESET_KEY]

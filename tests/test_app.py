@@ -160,6 +160,19 @@ def test_train_page_has_every_setting_and_presets_fill_them(tiny_mnist) -> None:
     assert app.session_state["train.preset"] == "custom"  # a changed setting is no longer the preset
 
 
+@pytest.mark.parametrize("model", list(REGISTRY))
+def test_a_model_picked_in_the_model_select_starts_at_its_own_knob_defaults(tiny_mnist, model: str) -> None:
+    """Picking a model (no preset) must not train it at its knobs' minimums (nf-cnn at nf=4, dropout 0)."""
+    app = open_app(tiny_mnist, "train")
+    other = next(name for name in REGISTRY if name != model)
+    app.selectbox(key="train.model").set_value(other).run()  # the first model may already be the preset's
+    app.selectbox(key="train.model").set_value(model).run()
+    assert_clean(app)
+    defaults = {name: knob.default for name, knob in REGISTRY[model].knobs.items()}
+    assert {name: app.slider(key=settings.knob_key(model, name)).value for name in defaults} == defaults
+    assert app.session_state["train.preset"] == "custom"
+
+
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_every_preset_in_the_app_trains_exactly_the_cli_recipe(tiny_mnist, preset: str) -> None:
     """The widgets must be able to hold every value of every preset (an epoch count or β2 the page cannot show
