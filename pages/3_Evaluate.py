@@ -38,6 +38,12 @@ def model_choices() -> dict[str, Callable[[], ModelEntry]]:
     return choices
 
 
+def refused(error: CheckpointError) -> str:
+    """The error, then what it left alone, as two sentences (not "…a checkpoint?. The active model…")."""
+    text = str(error)
+    return f"{text}{'' if text.endswith(('.', '?', '!')) else '.'} The active model is unchanged."
+
+
 def uploaded_entry() -> ModelEntry | None:
     """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad."""
     upload = st.file_uploader("Checkpoint file (.pt)", type=["pt", "pth"], key="evaluate-upload",
@@ -52,7 +58,7 @@ def uploaded_entry() -> ModelEntry | None:
     try:
         loaded = load_checkpoint(raw, name=f"upload: {upload.name}")
     except CheckpointError as error:
-        st.error(f"{error}. The active model is unchanged.")
+        st.error(refused(error))
         return None
     entry = ModelEntry(loaded, "upload", resources.upload_key(raw))
     st.session_state[UPLOAD_KEY] = (upload.file_id, entry)
@@ -79,7 +85,7 @@ with detail_column:
             try:
                 entry = choices[label]()
             except CheckpointError as error:
-                st.error(f"{error}. The active model is unchanged.")
+                st.error(refused(error))
     else:
         entry = uploaded_entry()
     if entry is not None:

@@ -266,6 +266,20 @@ def test_evaluate_shows_confusion_matrix_and_refuses_bad_uploads(tiny_mnist) -> 
     assert (app.session_state[ACTIVE_KEY] if ACTIVE_KEY in app.session_state else None) is active_before
 
 
+def test_a_refused_upload_reads_as_two_clean_sentences(tiny_mnist) -> None:
+    """A message that ends in a question ("… is it really an MNIST Studio checkpoint?") gets no stray full stop."""
+    app = open_app(tiny_mnist, "evaluate")
+    app.radio(key="evaluate.source").set_value("Upload").run()
+    too_big = bytes(65 * 2**20)  # past the 64 MB limit, refused from its size
+    app.file_uploader(key="evaluate-upload").set_value(("big.pt", too_big, "application/octet-stream")).run()
+    assert not app.exception
+    [error] = [error.value for error in app.error]
+    assert error.endswith("checkpoint? The active model is unchanged."), error
+    app.file_uploader(key="evaluate-upload").set_value(("empty.pt", b"", "application/octet-stream")).run()
+    assert [error.value for error in app.error] == ["upload: empty.pt is empty (0 bytes): it is not a model file. "
+                                                    "The active model is unchanged."]
+
+
 def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() -> None:
     app = open_app(None, "sketch")
     assert_clean(app)
