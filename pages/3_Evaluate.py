@@ -180,7 +180,9 @@ for label in picked:
     except CheckpointError as error:
         st.error(f"{label}: {error}")
 if len(compared) < 2:
-    st.caption("Train a run or save a checkpoint to have something to compare with the default model.")
+    # "Train a run…" only when there is nothing else to pick; otherwise the user just picked fewer than two.
+    st.caption("Pick at least two models to compare them." if len(choices) >= 2 else
+               "Train a run or save a checkpoint to have something to compare with the default model.")
     st.stop()
 rows = []
 for label, candidate in compared.items():

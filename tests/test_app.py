@@ -379,6 +379,19 @@ def test_a_new_run_is_offered_for_saving_and_a_stopped_run_reads_consistently(ti
     assert run_width in ("medium", "large") or run_width >= 200
 
 
+def test_comparing_fewer_than_two_asks_for_two_when_there_are_more(tiny_mnist) -> None:
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1"), "run")]
+    app.switch_page(PAGES["evaluate"]).run()
+    compare = app.multiselect(key="evaluate.compare")
+    compare.set_value(compare.value[:1]).run()
+    assert_clean(app)
+    captions = [caption.value for caption in app.caption]
+    assert "Pick at least two models to compare them." in captions
+    assert not any(caption.startswith("Train a run or save a checkpoint") for caption in captions), captions
+
+
 def test_a_run_stopped_after_its_first_evaluation_is_charted_from_epoch_0() -> None:
     lone_record = {"epoch": 0.25, "train_loss": 0.9, "train_accuracy": 70.0, "test_loss": 0.8, "test_accuracy": 75.0}
     layout = epoch_curves({"run": [lone_record]}).layout
