@@ -176,9 +176,11 @@ def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], 
         st.caption("Nothing to show.")
         return
     for start in range(0, len(captions), columns):
-        for column, image, caption in zip(st.columns(columns), images[start:start + columns],
-                                          captions[start:start + columns]):
-            column.image(enlarge(image), caption=caption, width=width)
+        # A wrapping row, not st.columns: in a narrow window a column gets narrower than its fixed-width image, and
+        # the images overlapped each other and ran off the page; here a row that does not fit goes on below.
+        with st.container(horizontal=True, gap="xsmall"):
+            for image, caption in zip(images[start:start + columns], captions[start:start + columns]):
+                st.image(enlarge(image), caption=caption, width=width)
 
 
 def picture_preview(picture: Image.Image, side: int) -> Image.Image:

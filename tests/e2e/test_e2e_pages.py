@@ -41,3 +41,25 @@ def test_page_loads_with_its_main_element(tab: StreamlitTab, name: str) -> None:
     tab.assert_no_exception()
     # The sidebar always names the active model; on a fresh session that is the shipped default.
     assert "default.pt" in tab.sidebar_text()
+
+
+NARROW = {"width": 800, "height": 1000}  # a half-screen window: the sidebar stays open, columns do not stack yet
+
+
+def overlapping(boxes: list[dict]) -> list[tuple[int, int]]:
+    """Pairs of boxes (by index) whose areas intersect."""
+    return [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes[:i])
+            if min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"]) > 1
+            and min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"]) > 1]
+
+
+def test_a_narrow_window_keeps_gallery_images_apart_and_on_the_page(page) -> None:
+    page.set_viewport_size(NARROW)
+    tab = StreamlitTab(page)
+    tab.open("dataset")
+    images = page.locator(".st-key-sample-grid [data-testid='stImage'] img")
+    expect(images.nth(SAMPLES_PER_PAGE - 1)).to_be_visible(timeout=60_000)
+    boxes = [images.nth(i).bounding_box() for i in range(SAMPLES_PER_PAGE)]
+    grid = page.locator(".st-key-sample-grid").bounding_box()
+    assert not overlapping(boxes), "digit images drawn over each other"
+    assert max(box["x"] + box["width"] for box in boxes) <= grid["x"] + grid["width"] + 1, "images run off the page"
