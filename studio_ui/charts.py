@@ -93,7 +93,10 @@ def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequen
                          y1=selected[0] + 0.5, line=dict(color="#ff4b4b", width=3))
     figure.update_layout(height=500, margin=dict(l=10, r=10, t=10, b=10),  # the page's heading names it
                          xaxis=dict(title="predicted digit", dtick=1, range=[-0.5, 9.5], constrain="domain"),
-                         yaxis=dict(title="true digit", dtick=1, range=[9.5, -0.5], scaleanchor="x"),
+                         # square cells: in a column narrower than tall, "domain" shrinks the plot area (the
+                         # default stretched the y range to about -15…24, drawing empty rows of digits that do not exist)
+                         yaxis=dict(title="true digit", dtick=1, range=[9.5, -0.5], scaleanchor="x",
+                                    constrain="domain"),
                          clickmode="event+select", dragmode=False)
     return figure
 

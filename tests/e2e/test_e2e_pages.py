@@ -63,3 +63,12 @@ def test_a_narrow_window_keeps_gallery_images_apart_and_on_the_page(page) -> Non
     grid = page.locator(".st-key-sample-grid").bounding_box()
     assert not overlapping(boxes), "digit images drawn over each other"
     assert max(box["x"] + box["width"] for box in boxes) <= grid["x"] + grid["width"] + 1, "images run off the page"
+
+
+def test_a_narrow_window_draws_the_confusion_matrix_with_only_its_ten_rows(page) -> None:
+    page.set_viewport_size(NARROW)
+    tab = StreamlitTab(page)
+    tab.open("evaluate")
+    expect(MAIN_ELEMENTS["evaluate"](page)).to_be_visible(timeout=60_000)
+    rows = [text.text_content() for text in page.locator(".st-key-confusion-matrix .ytick text").all()]
+    assert sorted(rows, key=int) == [str(digit) for digit in range(10)], rows
