@@ -308,9 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
     try:
+        # Inside the try: building the parser imports torch (seconds), when a Ctrl-C is most likely.
+        args = build_parser().parse_args(argv)
         code = handler[args.command](args)
         sys.stdout.flush()  # here, so a closed pipe is caught below rather than reported at interpreter exit
         return code

@@ -320,3 +320,14 @@ def test_train_on_a_small_subset_then_evaluate_the_checkpoint(mnist_root: Path, 
     assert len(matrix) == 10 and all(len(row) == 10 for row in matrix)
     assert sum(map(sum, matrix)) == 10_000
     assert [sum(row) for row in matrix] == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # rows = true
+
+
+def test_ctrl_c_while_starting_up_is_interrupted_not_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    # build_parser imports torch, which takes seconds: a Ctrl-C then must end like one during training.
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert main(["models"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
