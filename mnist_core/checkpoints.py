@@ -81,6 +81,9 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder: give a file name such as {path / 'model.pt'}")
+    if path.exists() and not path.is_file():  # overwriting would replace the node itself (as root: /dev/null)
+        raise CheckpointError(f"{path} is not a regular file (a device, pipe or socket): give a file name such as "
+                              f"{path.parent / 'model.pt'}")
     if path.exists() and not overwrite:
         raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)")
     try:

@@ -151,7 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = _config_from_args(args)
     out = Path(args.out) if args.out else CHECKPOINT_DIR / f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}.pt"
-    if out.exists() and not out.is_dir() and not args.overwrite:
+    if out.is_file() and not args.overwrite:  # a folder or a device is check_writable's to refuse
         raise StudioError(f"{out} already exists: choose another --out or pass --overwrite (nothing was overwritten)")
     check_writable(out, args.overwrite)  # refuse before spending minutes on training, not after
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import stat
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,17 @@ def test_an_unusable_out_path_is_refused_before_training(out: str, words: str, t
     code = main(["train", "--model", "fast", "--out", str(tmp_path / out)])
     assert_one_line_error(code, capsys.readouterr().err, words)
     assert (tmp_path / "taken.pt").read_bytes() == b"someone's model"
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_device_or_pipe_as_out_is_refused_and_left_alone(overwrite: list[str], tmp_path: Path, no_data: None,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    # `--out /dev/null --overwrite` (run as root) would have replaced the system's /dev/null with a checkpoint file.
+    pipe = tmp_path / "pipe.pt"
+    os.mkfifo(pipe)
+    code = main(["train", "--model", "fast", "--out", str(pipe), *overwrite])
+    assert_one_line_error(code, capsys.readouterr().err, "is not a regular file")
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
 
 
 # option -> (values that can train, values the parser accepts but training cannot use)
