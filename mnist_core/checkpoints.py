@@ -84,7 +84,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
     if path.exists() and not path.is_file():  # overwriting would replace the node itself (as root: /dev/null)
         raise CheckpointError(f"{path} is not a regular file (a device, pipe or socket): give a file name such as "
                               f"{path.parent / 'model.pt'}")
-    if path.exists() and not overwrite:
+    if os.path.lexists(path) and not overwrite:  # a dangling symlink too: publishing would refuse it, after training
         raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

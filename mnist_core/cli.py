@@ -151,7 +151,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = _config_from_args(args)
     out = Path(args.out) if args.out else CHECKPOINT_DIR / f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}.pt"
-    if out.is_file() and not args.overwrite:  # a folder or a device is check_writable's to refuse
+    # A folder or a device is check_writable's to refuse; a dangling symlink is a name taken all the same.
+    if (out.is_file() or out.is_symlink()) and not args.overwrite:
         raise StudioError(f"{out} already exists: choose another --out or pass --overwrite (nothing was overwritten)")
     check_writable(out, args.overwrite)  # refuse before spending minutes on training, not after
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded

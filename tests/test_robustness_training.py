@@ -106,6 +106,16 @@ def test_a_device_or_pipe_as_out_is_refused_and_left_alone(overwrite: list[str],
     assert stat.S_ISFIFO(pipe.stat().st_mode)
 
 
+def test_a_dangling_symlink_as_out_is_refused_before_training(tmp_path: Path, no_data: None,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    # It does not "exist" (it points nowhere), but its name is taken: the save refused it only after training.
+    link = tmp_path / "link.pt"
+    link.symlink_to(tmp_path / "nowhere.pt")
+    code = main(["train", "--model", "fast", "--out", str(link)])
+    assert_one_line_error(code, capsys.readouterr().err, "already exists: choose another --out or pass --overwrite")
+    assert link.is_symlink() and not (tmp_path / "nowhere.pt").exists()
+
+
 # option -> (values that can train, values the parser accepts but training cannot use)
 _FUZZ_OPTIONS = {
     "--batch-size": (["2", "3", "16", "64"], ["1", "0", "100000"]),
