@@ -110,15 +110,17 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     from mnist_core.config import preset_config, recipe_for_model
 
     config = preset_config(args.preset) if args.preset else recipe_for_model(args.model or "fast")
-    if args.model:
-        config.model = args.model
+    if args.model and args.model != config.model:
+        # The preset's model settings (say width and hidden) are for its own model, not for the one asked for.
+        config = replace(config, model=args.model, model_kwargs={})
     overrides = {name: getattr(args, name) for name in
                  ("epochs", "batch_size", "lr", "optimizer", "scheduler", "momentum", "beta2", "nesterov",
                   "weight_decay", "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation",
                   "translate", "scale", "scribbles", "seed", "device", "precision", "compile", "train_subset", "eval_every")
                  if getattr(args, name) is not None}
     if args.model_kwarg:
-        overrides["model_kwargs"] = _model_kwargs(config.model, args.model_kwarg)
+        # On top of the preset's: `--preset "GPU: fastest to 99 %" --model-kwarg width=48` keeps its hidden=256.
+        overrides["model_kwargs"] = {**config.model_kwargs, **_model_kwargs(config.model, args.model_kwarg)}
     return replace(config, **overrides).validate()
 
 

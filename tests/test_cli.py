@@ -98,6 +98,21 @@ def test_every_train_option_reaches_the_config() -> None:
     assert not adam.compile and _config_from_args(build_parser().parse_args(["train", "--compile"])).compile
 
 
+@pytest.mark.parametrize("argv, model, kwargs", [
+    # a --model-kwarg changes one setting of the preset's model and keeps the others
+    (["--preset", "GPU: fastest to 99 %", "--model-kwarg", "width=48"], "fast", {"width": 48, "hidden": 256}),
+    # another --model does not inherit the preset's model settings (best has no `hidden`)
+    (["--preset", "GPU: fastest to 99 %", "--model", "best"], "best", {}),
+    (["--preset", "GPU: fastest to 99 %", "--model", "best", "--model-kwarg", "width=24"], "best", {"width": 24}),
+    (["--preset", "GPU: fastest to 99 %", "--model", "fast"], "fast", {"width": 32, "hidden": 256}),
+])
+def test_model_settings_combine_with_the_preset(argv: list[str], model: str, kwargs: dict[str, int]) -> None:
+    from mnist_core.cli import _config_from_args, build_parser
+
+    config = _config_from_args(build_parser().parse_args(["train", *argv]))
+    assert (config.model, config.model_kwargs, config.batch_size) == (model, kwargs, 512)
+
+
 def test_predict_human_output_is_one_line_per_image(untrained_checkpoint: Path, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
     image = tmp_path / "one.png"
