@@ -219,6 +219,9 @@ _ZIP_START = b"PK\x03\x04"  # torch.save's default format is a zip archive
 def _safe_torch_load(raw: bytes, label: str) -> Any:
     unreadable = CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated, damaged or of another "
                                  f"kind): use a .pt checkpoint saved by MNIST Studio")
+    if raw.startswith(_ZIP_START) and _fails_its_checksums(raw):
+        raise CheckpointError(f"{label} is damaged (its contents do not match the checksums stored in it: a bad copy "
+                              f"or a disk error): use a good copy of the checkpoint")
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the user gets our one sentence instead
             warnings.simplefilter("ignore")
@@ -235,6 +238,21 @@ def _safe_torch_load(raw: bytes, label: str) -> Any:
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, UnicodeDecodeError, AttributeError,
             TypeError, IndexError, KeyError, MemoryError, OverflowError, struct.error):
         raise unreadable from None
+
+
+def _fails_its_checksums(raw: bytes) -> bool:
+    """Whether an entry of a torch zip does not match its stored CRC-32. torch.load does not check them, so a flipped
+    bit in the weights would otherwise load as a silently different (say, one 1e37) weight."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            for entry in archive.infolist():
+                if entry.CRC:  # 0: saved with torch's CRC-32 turned off, nothing to compare
+                    archive.read(entry)  # raises BadZipFile on a mismatch
+    except zipfile.BadZipFile as error:
+        return "CRC" in str(error)
+    except (OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+        return False  # a zip Python cannot walk: torch.load decides (and refuses it if it cannot read it either)
+    return False
 
 
 def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:

@@ -8,10 +8,12 @@ import os
 import pickle
 import random
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,17 @@ def test_the_cli_refuses_a_malicious_model_file_without_running_it(tmp_path: Pat
     assert not marker.exists()
 
 
+def _with_a_flipped_bit(raw: bytes) -> bytes:
+    """A torch zip with one bit of its first weight flipped, as a disk error or a bad copy does: a huge, finite weight
+    (its exponent +128), which no NaN check can see."""
+    entry = next(e for e in zipfile.ZipFile(io.BytesIO(raw)).infolist() if e.filename.endswith("/data/0"))
+    name_length, extra_length = struct.unpack("<HH", raw[entry.header_offset + 26: entry.header_offset + 30])
+    start = entry.header_offset + 30 + name_length + extra_length
+    damaged = bytearray(raw)
+    damaged[start + 3] ^= 0x40  # little-endian float32: byte 3 holds the sign and the exponent's high bits
+    return bytes(damaged)
+
+
 def _bad_model_files() -> dict[str, tuple[bytes, str]]:
     """name -> (file content, words the message must contain)."""
     good = checkpoint_bytes(_payload())
@@ -93,6 +106,7 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
     other_project = {"encoder.weight": torch.zeros(3, 3), "head.bias": torch.zeros(3)}
     return {
         "truncated": (good[: len(good) // 2], "not a readable PyTorch file (it may be truncated"),
+        "a flipped bit in the weights": (_with_a_flipped_bit(good), "is damaged (its contents do not match"),
         "empty": (b"", "is empty (0 bytes)"),
         "text renamed .pt": (b"name,score\nalice,3\n", "not a readable PyTorch file"),
         "image renamed .pt": (digit_image().tobytes()[:4000], "not a readable PyTorch file"),
