@@ -276,6 +276,13 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     except (ConfigError, TypeError, ValueError, RuntimeError) as error:  # torch layers refuse odd sizes with these
         detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {model_kwargs!r}"[:160]
         raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({detail})") from None
+    # load_state_dict casts silently: whole-number weights would load as a model of zeros, complex ones lose half.
+    expected = model.state_dict()
+    wrong_kind = next((key for key, value in state.items() if key in expected and isinstance(value, torch.Tensor)
+                       and expected[key].is_floating_point() and not value.is_floating_point()), None)
+    if wrong_kind is not None:
+        raise CheckpointError(f"{label} holds {state[wrong_kind].dtype} values for {wrong_kind}, where the {model_name} "
+                              f"model has floating-point weights: it is not a checkpoint saved by MNIST Studio")
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError) as error:

@@ -104,6 +104,10 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
     poisoned["state_dict"] = {k: v.clone() for k, v in poisoned["state_dict"].items()}
     poisoned["state_dict"]["fc2.bias"][3] = float("nan")
     other_project = {"encoder.weight": torch.zeros(3, 3), "head.bias": torch.zeros(3)}
+    whole_numbers = _payload()
+    whole_numbers["state_dict"] = {k: (v * 100).to(torch.int64) for k, v in whole_numbers["state_dict"].items()}
+    complex_weights = _payload()
+    complex_weights["state_dict"] = {k: v.to(torch.complex64) for k, v in complex_weights["state_dict"].items()}
     return {
         "truncated": (good[: len(good) // 2], "not a readable PyTorch file (it may be truncated"),
         "a flipped bit in the weights": (_with_a_flipped_bit(good), "is damaged (its contents do not match"),
@@ -118,6 +122,8 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
         "bare state_dict from another project": (checkpoint_bytes(other_project), "bare state_dict"),
         "other format": (checkpoint_bytes({"epoch": 3, "model_state": {}}), "not an MNIST Studio checkpoint"),
         "NaN weights": (checkpoint_bytes(poisoned), "NaN or infinite weights"),
+        "whole-number weights": (checkpoint_bytes(whole_numbers), "torch.int64 values for conv1.weight"),
+        "complex weights": (checkpoint_bytes(complex_weights), "model has floating-point weights"),
         "odd model settings": (checkpoint_bytes(_payload("nf-cnn", model_kwargs={"nf": "wide"})),
                                "settings the nf-cnn model does not accept"),
     }
