@@ -133,6 +133,11 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
             # Pillow warns (and, above twice its own limit, raises) for huge images; our own, lower limit decides.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(stream)
+            if image.format == "EPS":
+                # Pillow draws EPS by running Ghostscript on it: the file's PostScript is a program (it can loop
+                # forever), and an upload must never be run.
+                raise ImageError(f"{label} is PostScript (EPS), which would have to be run as a program to be drawn: "
+                                 f"export it as PNG or JPEG")
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise ImageError(f"{label} is {width}×{height} pixels; {limit}: crop or shrink it")

@@ -96,6 +96,20 @@ def test_a_folder_or_missing_path_is_a_clear_message(tmp_path: Path) -> None:
             open_image(path)
 
 
+def test_postscript_is_refused_without_running_ghostscript(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An EPS is a program: Pillow would hand it to Ghostscript, where `{} loop` never ends (and worse exists).
+    from PIL import EpsImagePlugin
+
+    ran = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *args, **kwargs: ran.append(args))
+    path = tmp_path / "digit.eps"
+    path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n{} loop\n%%EOF\n")
+    for source in (path, path.read_bytes()):
+        with pytest.raises(ImageError, match="is PostScript \\(EPS\\), which would have to be run as a program"):
+            open_image(source)
+    assert not ran
+
+
 # --- The CLI: `predict` on a mix of good and bad files ---
 
 @pytest.fixture()
