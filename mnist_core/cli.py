@@ -152,6 +152,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mnist_core.train import fit
 
     config = _config_from_args(args)
+    if args.out is not None and (not args.out or args.out.endswith(("/", os.sep))):
+        # Path() would read `runs/` as a file named runs, and "" (an unset variable in a script) as the default name.
+        raise StudioError(f"--out {args.out!r} names no file: give a file name such as "
+                          f"{Path(args.out or '.') / 'model.pt'}")
     out = Path(args.out) if args.out else CHECKPOINT_DIR / f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}.pt"
     # A folder or a device is check_writable's to refuse; a dangling symlink is a name taken all the same.
     if (out.is_file() or out.is_symlink()) and not args.overwrite:

@@ -85,14 +85,22 @@ def test_an_unavailable_device_is_refused_before_reading_data(tmp_path: Path, no
     (".", "is a folder"),
     ("blocker/model.pt", "cannot write into"),
     ("taken.pt", "already exists: choose another --out or pass --overwrite"),
+    ("runs/", "names no file: give a file name such as"),  # was saved as a file named `runs`
 ])
 def test_an_unusable_out_path_is_refused_before_training(out: str, words: str, tmp_path: Path, no_data: None,
                                                         capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "blocker").write_bytes(b"a file where a folder should be")
     (tmp_path / "taken.pt").write_bytes(b"someone's model")
-    code = main(["train", "--model", "fast", "--out", str(tmp_path / out)])
+    code = main(["train", "--model", "fast", "--out", f"{tmp_path}/{out}"])  # (a Path would drop the slash)
     assert_one_line_error(code, capsys.readouterr().err, words)
     assert (tmp_path / "taken.pt").read_bytes() == b"someone's model"
+
+
+def test_an_empty_out_is_refused_rather_than_read_as_the_default(tmp_path: Path, no_data: None,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    # `--out "$OUT"` with OUT unset: saving under checkpoints/ instead would hide the script's mistake.
+    code = main(["train", "--model", "fast", "--out", ""])
+    assert_one_line_error(code, capsys.readouterr().err, "--out '' names no file")
 
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
