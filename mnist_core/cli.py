@@ -207,14 +207,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from mnist_core.checkpoints import load_checkpoint
-    from mnist_core.sketch import open_image, predict, unsure_threshold
+    from mnist_core.sketch import MAX_FILE_BYTES, open_image, predict, unsure_threshold
 
     checkpoint = load_checkpoint(args.checkpoint)
     unsure_below = unsure_threshold(checkpoint.metrics)
     results, failed = [], False
     for path in args.images:
         try:
-            prediction = predict(checkpoint.model, open_image(path), unsure_below)
+            # "-" is standard input, as for other Unix tools (a picture piped from another program).
+            source = sys.stdin.buffer.read(MAX_FILE_BYTES + 1) if path == "-" else path
+            prediction = predict(checkpoint.model, open_image(source, "standard input" if path == "-" else None),
+                                 unsure_below)
         except StudioError as error:
             sys.stderr.write(f"error: {error}\n")
             results.append({"path": path, "digit": None, "probabilities": None, "error": str(error)})
@@ -309,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="read digits from image files")
     checkpoint_option(predict)
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP, GIF, WebP or TIFF files, one digit each")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP, GIF, WebP or TIFF files, one digit each "
+                         "(- reads one from standard input)")
     common(predict)
     return parser
 

@@ -6,6 +6,7 @@ Commands that need the real dataset are marked `realdata`; the rest use hand-mad
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -111,6 +112,20 @@ def test_model_settings_combine_with_the_preset(argv: list[str], model: str, kwa
 
     config = _config_from_args(build_parser().parse_args(["train", *argv]))
     assert (config.model, config.model_kwargs, config.batch_size) == (model, kwargs, 512)
+
+
+def test_predict_reads_a_picture_from_standard_input(untrained_checkpoint: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    # `-` is standard input, as for other Unix tools; it was "- does not exist or is not a file".
+    picture = io.BytesIO()
+    digit_image("ring").save(picture, format="PNG")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(picture.getvalue())))
+    assert main(["predict", "--checkpoint", str(untrained_checkpoint), "-", "--json"]) == 0
+    [result] = last_json(capsys.readouterr().out)
+    assert result["path"] == "-" and result["digit"] in range(10)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))  # nothing piped in
+    assert main(["predict", "--checkpoint", str(untrained_checkpoint), "-"]) == 2
+    assert capsys.readouterr().err == "error: standard input is empty (0 bytes): choose an image file (PNG, JPEG…)\n"
 
 
 def test_predict_human_output_is_one_line_per_image(untrained_checkpoint: Path, tmp_path: Path,
