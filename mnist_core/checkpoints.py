@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mnist_core.data import MEAN, STD
 from mnist_core.errors import CheckpointError, ConfigError
 from mnist_core.models import REGISTRY
 
@@ -293,6 +294,14 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
         raise CheckpointError(f"{label} contains NaN or infinite weights (its training diverged): it cannot predict "
                               f"anything; retrain with a lower learning rate")
     model.eval().to(memory_format=torch.channels_last)  # the fast conv layout for evaluation and sketches
+    # Finite weights can still overflow (scaled by 1e30, say) or break BatchNorm (a negative running variance): such a
+    # model reads every picture as NaN, which is no prediction (and not JSON). Probes: blank paper, then all ink.
+    with torch.inference_mode():
+        probes = ((torch.tensor([0.0, 1.0]) - MEAN) / STD).view(2, 1, 1, 1).expand(2, 1, 28, 28)
+        if not torch.isfinite(model(probes.contiguous(memory_format=torch.channels_last))).all():
+            raise CheckpointError(f"{label} gives NaN or infinite outputs although its weights are finite (they are "
+                                  f"far too large, or its normalisation statistics are broken): it cannot predict "
+                                  f"anything; retrain it or use another checkpoint")
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
                             _plain(payload.get("history"), list), _plain(payload.get("metrics"), dict),
                             str(payload.get("created", "")), label)

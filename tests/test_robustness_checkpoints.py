@@ -104,6 +104,11 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
     poisoned["state_dict"] = {k: v.clone() for k, v in poisoned["state_dict"].items()}
     poisoned["state_dict"]["fc2.bias"][3] = float("nan")
     other_project = {"encoder.weight": torch.zeros(3, 3), "head.bias": torch.zeros(3)}
+    overflowing = _payload()
+    overflowing["state_dict"] = {k: v * 1e30 for k, v in overflowing["state_dict"].items()}  # finite, but not its output
+    broken_statistics = _payload("fast")
+    broken_statistics["state_dict"] = {k: -v if k.endswith("running_var") else v
+                                       for k, v in broken_statistics["state_dict"].items()}
     whole_numbers = _payload()
     whole_numbers["state_dict"] = {k: (v * 100).to(torch.int64) for k, v in whole_numbers["state_dict"].items()}
     complex_weights = _payload()
@@ -122,6 +127,8 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
         "bare state_dict from another project": (checkpoint_bytes(other_project), "bare state_dict"),
         "other format": (checkpoint_bytes({"epoch": 3, "model_state": {}}), "not an MNIST Studio checkpoint"),
         "NaN weights": (checkpoint_bytes(poisoned), "NaN or infinite weights"),
+        "overflowing weights": (checkpoint_bytes(overflowing), "gives NaN or infinite outputs"),
+        "negative BatchNorm variance": (checkpoint_bytes(broken_statistics), "gives NaN or infinite outputs"),
         "whole-number weights": (checkpoint_bytes(whole_numbers), "torch.int64 values for conv1.weight"),
         "complex weights": (checkpoint_bytes(complex_weights), "model has floating-point weights"),
         "odd model settings": (checkpoint_bytes(_payload("nf-cnn", model_kwargs={"nf": "wide"})),
