@@ -9,6 +9,7 @@ from mnist_core.device import available_devices, describe_device, pick_device
 from studio_ui import layout, resources, session
 
 layout.page_setup("Home", ":material/home:")
+PAGE_CARD_WIDTH = 260  # px: a page's link and blurb; four fit beside each other in a wide window
 
 st.title("MNIST Studio")
 st.markdown("Explore MNIST, train PyTorch CNNs with sliders, study their mistakes and draw digits for them to "
@@ -39,15 +40,15 @@ with model_column:
     if entry is None:
         st.error(layout.default_model_problem())
     else:
-        name_column, accuracy_column = st.columns(2)
-        name_column.metric("Model", entry.name)
-        accuracy_column.metric("Test accuracy", f"{entry.test_accuracy:.2f} %" if entry.test_accuracy is not None
-                               else "—", help="on the 10,000 MNIST test images")
+        layout.figures([("Model", entry.name), ("Test accuracy", f"{entry.test_accuracy:.2f} %"
+                                                  if entry.test_accuracy is not None else "—")],
+                       helps={"Test accuracy": "on the 10,000 MNIST test images"})
         st.caption(f"from {entry.source}")
 
 st.divider()
 st.subheader("Pages")
-for column, page in zip(st.columns(len(layout.PAGES) - 1), layout.PAGES[1:]):
-    with column:
-        st.page_link(page.path, label=page.title, icon=page.icon)
-        st.caption(page.blurb)
+with st.container(horizontal=True, gap="medium"):  # wraps in a narrow window, where columns cut the titles short
+    for page in layout.PAGES[1:]:
+        with st.container(width=PAGE_CARD_WIDTH):
+            st.page_link(page.path, label=page.title, icon=page.icon)
+            st.caption(page.blurb)

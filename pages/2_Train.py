@@ -176,11 +176,9 @@ def live_progress() -> None:
         st.rerun()  # the run just ended: redraw the whole page so it shows up as the active model and in history
     st.progress(snapshot.fraction, text=progress_text(snapshot))
     last = snapshot.history[-1] if snapshot.history else None
-    metrics = st.columns(4)
-    metrics[0].metric("Epoch", f"{snapshot.epoch:.2f} / {snapshot.total_epochs:g}")
-    metrics[1].metric("Images/s", f"{snapshot.images_per_second:,.0f}" if snapshot.step else "—")
-    metrics[2].metric("ETA", time_left(snapshot))
-    metrics[3].metric("Test accuracy", f"{last.test_accuracy:.2f} %" if last else "—")
+    layout.figures([("Epoch", f"{snapshot.epoch:.2f} / {snapshot.total_epochs:g}"),
+                    ("Images/s", f"{snapshot.images_per_second:,.0f}" if snapshot.step else "—"),
+                    ("ETA", time_left(snapshot)), ("Test accuracy", f"{last.test_accuracy:.2f} %" if last else "—")])
     outcome(job, snapshot)
 
 
