@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 2 bad input (one line on stderr, no traceback), 1 a bug (one line; MNIST_STUDIO_DEBUG=1 shows the
 traceback), 130 interrupted, 141 stdout closed early (`| head`: quietly, as SIGPIPE ends other Unix tools). With
-`--json` stdout holds one JSON value (notes and progress go to stderr).
+`--json` stdout holds one JSON value (notes and progress go to stderr), also when the command fails:
+{"error": the stderr line's message, "exit_code": N}.
 """
 
 from __future__ import annotations
@@ -24,12 +25,21 @@ EXIT_BROKEN_PIPE = 128 + 13  # what the shell reports for a tool that SIGPIPE en
 JSON_DECIMALS = 4  # accuracies and losses in JSON: enough for 1 image in 10,000, without float32 noise
 
 
+class UsageError(SystemExit):
+    """A bad command line: exit 2, its one-line message already on stderr."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit 2 (its default prints the whole usage)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"error: {message} (see `{self.prog} --help`)\n")
-        raise SystemExit(2)
+        message = f"{message} (see `{self.prog} --help`)"
+        sys.stderr.write(f"error: {message}\n")
+        raise UsageError(message)
 
 
 def _emit(value: Any, as_json: bool, human: str) -> None:
@@ -318,8 +328,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _failed(message: str, code: int, as_json: bool, stderr_line: str | None = None) -> int:
+    """Report a failure: one line on stderr and, with --json, the contract's last stdout line as JSON too."""
+    if stderr_line is not None:
+        sys.stderr.write(stderr_line + "\n")
+    if as_json:
+        print(json.dumps({"error": message, "exit_code": code}))
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in argv  # known before parsing, so a usage error can answer in JSON too
     try:
         # Inside the try: building the parser imports torch (seconds), when a Ctrl-C is most likely.
         args = build_parser().parse_args(argv)
@@ -335,21 +356,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
             os.close(devnull)
         return EXIT_BROKEN_PIPE
+    except UsageError as error:
+        return _failed(error.message, 2, as_json)  # (argparse's --help and --version exit 0 and pass through)
     except StudioError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
+        return _failed(str(error), 2, as_json, f"error: {error}")
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
+        return _failed("interrupted", 130, as_json, "interrupted")
     except Exception as error:  # noqa: BLE001 — the last line of defence: one line, never a wall of traceback
         import torch
 
         if isinstance(error, torch.OutOfMemoryError):
-            sys.stderr.write("error: the device ran out of memory: lower --batch-size or use a smaller model\n")
-            return 2
+            message = "the device ran out of memory: lower --batch-size or use a smaller model"
+            return _failed(message, 2, as_json, f"error: {message}")
         if os.environ.get(DEBUG_ENV) == "1":
             raise
         first_line = (str(error).splitlines() or [""])[0][:200]
-        sys.stderr.write(f"internal error ({type(error).__name__}: {first_line}): this is a bug in MNIST Studio, "
-                         f"please report it; run with {DEBUG_ENV}=1 for the traceback\n")
-        return 1
+        message = (f"internal error ({type(error).__name__}: {first_line}): this is a bug in MNIST Studio, please "
+                   f"report it; run with {DEBUG_ENV}=1 for the traceback")
+        return _failed(message, 1, as_json, message)

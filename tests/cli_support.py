@@ -35,6 +35,12 @@ def assert_one_line_error(returncode: int, stderr: str, *expected_words: str) ->
     return lines[0]
 
 
+def assert_json_error(stdout: str, stderr_line: str, exit_code: int = 2) -> None:
+    """With --json a failed command's stdout is one JSON value too: the stderr line's message and the exit code."""
+    [line] = stdout.splitlines()
+    assert json.loads(line) == {"error": stderr_line.removeprefix("error: "), "exit_code": exit_code}
+
+
 def assert_clean_failure(process: subprocess.CompletedProcess, *expected_words: str) -> str:
     return assert_one_line_error(process.returncode, process.stderr, *expected_words)
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 import mnist_core.cli as cli
 import mnist_core.data
-from cli_support import REPO_ROOT, assert_one_line_error, digit_image, last_json, run_cli
+from cli_support import REPO_ROOT, assert_json_error, assert_one_line_error, digit_image, last_json, run_cli
 from mnist_core.checkpoints import DEFAULT_CHECKPOINT, checkpoint_payload, load_checkpoint, write_checkpoint
 from mnist_core.cli import main
 from mnist_core.data import Mnist
@@ -140,10 +140,22 @@ def test_predict_human_output_is_one_line_per_image(untrained_checkpoint: Path, 
 def test_bad_input_is_exit_2_with_one_line_and_nothing_on_stdout(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture) -> None:
     # (In a real interpreter too: see test_robustness_checkpoints.py::test_the_cli_refuses_a_malicious_model_file…)
-    code = main(["predict", "--checkpoint", str(tmp_path / "missing.pt"), str(tmp_path / "x.png"), "--json"])
+    code = main(["predict", "--checkpoint", str(tmp_path / "missing.pt"), str(tmp_path / "x.png")])
     captured = capsys.readouterr()
     assert_one_line_error(code, captured.err, "missing.pt does not exist or is not a file: check the path")
     assert captured.out == ""
+
+
+@pytest.mark.parametrize("argv", [["predict", "--checkpoint", "missing.pt", "x.png", "--json"],  # bad input
+                                  ["train", "--epochs", "0", "--json"],  # refused settings
+                                  ["train", "--no-such-option", "--json"],  # a usage error, from argparse
+                                  ["models", "--json", "--sort", "size"]])
+def test_with_json_a_failure_is_json_on_stdout_too(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    """The ★ contract: with --json the last stdout line of *every* command is one JSON value, failures included."""
+    code = main(argv)
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err)
+    assert_json_error(captured.out, line)
 
 
 def test_a_closed_stdout_pipe_ends_quietly() -> None:
@@ -196,7 +208,7 @@ def test_one_bad_image_is_one_line_on_stderr_and_nothing_on_stdout(untrained_che
     code = main(["predict", "--checkpoint", str(untrained_checkpoint), str(empty)])
     captured = capsys.readouterr()
     assert_one_line_error(code, captured.err, f"{empty} is empty (0 bytes)")
-    assert captured.out == ""
+    assert captured.out == ""  # no --json: stdout is for readings only
 
 
 @pytest.mark.parametrize("subset", ["-5", "0", "1", "60001"])
@@ -281,9 +293,7 @@ def test_less_than_one_batch_of_epochs_says_it_trains_one_batch(tmp_path: Path, 
     (["evaluate", "--wat"], "unrecognized arguments: --wat"),
 ])
 def test_usage_errors_are_one_line(argv: list[str], words: str, capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    assert_one_line_error(exited.value.code, capsys.readouterr().err, words, "--help")
+    assert_one_line_error(main(argv), capsys.readouterr().err, words, "--help")
 
 
 def _crash(args) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_support import assert_one_line_error
+from cli_support import assert_json_error, assert_one_line_error
 from mnist_core.cli import main
 from mnist_core.data import MNIST_FILES, dataset_status, ensure_mnist, load_mnist, raw_folder
 from mnist_core.errors import DataError
@@ -60,8 +60,8 @@ def test_the_cli_says_the_same_on_one_line_with_exit_2(tmp_path: Path, offline: 
     root = tmp_path / "data"
     code = main(["evaluate", "--data-root", str(root), "--json"])
     captured = capsys.readouterr()
-    assert_one_line_error(code, captured.err, str(raw_folder(root)), "connect to the internet")
-    assert captured.out == ""
+    line = assert_one_line_error(code, captured.err, str(raw_folder(root)), "connect to the internet")
+    assert_json_error(captured.out, line)
 
 
 def test_a_failed_download_leaves_no_empty_folders_behind(tmp_path: Path, offline: None) -> None:
