@@ -26,14 +26,14 @@ import torch
 from torch import nn
 
 from mnist_core.data import MEAN, STD
-from mnist_core.errors import CheckpointError, ConfigError
+from mnist_core.errors import MB, CheckpointError, ConfigError
 from mnist_core.models import REGISTRY
 
 FORMAT = "mnist-studio/1"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = PROJECT_ROOT / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
-MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # the largest registry model (s5-net) is ~2.4 MB; 64 MB is generous
+MAX_CHECKPOINT_BYTES = 64 * MB  # the largest registry model (s5-net) is ~2.4 MB; 64 MB is generous
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # tempfile makes private (0600) files; a published checkpoint gets the permissions any new file would get.
 _UMASK = os.umask(0o022)
@@ -169,8 +169,8 @@ def safe_checkpoint_path(name: str, directory: Path = CHECKPOINT_DIR) -> Path:
     if name.endswith(".pt"):
         name = name[:-3]
     if not _SAFE_NAME.match(name):
-        raise CheckpointError(f"{typed!r} is not a usable name: use 1–64 letters, digits, '.', '_' or '-', "
-                              f"starting with a letter or digit (no folders)")
+        raise CheckpointError(f"{typed!r} is not a usable name: use 1–64 English letters (a–z, A–Z), digits, '.', '_' "
+                              f"or '-', starting with a letter or digit (no folders)")
     path = (directory / f"{name}.pt").resolve()
     if path.parent != directory.resolve():
         raise CheckpointError(f"{typed!r} would be saved outside {directory}: use a plain name")
@@ -193,16 +193,16 @@ def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
         label = name or "uploaded file"
         raw = bytes(source)
         if len(raw) > max_bytes:
-            raise CheckpointError(f"{label} is {len(raw) / 2**20:.1f} MB; model files here are at most "
-                                  f"{max_bytes / 2**20:.0f} MB: is it really an MNIST Studio checkpoint?")
+            raise CheckpointError(f"{label} is {len(raw) / MB:.1f} MB; model files here are at most "
+                                  f"{max_bytes / MB:.0f} MB: is it really an MNIST Studio checkpoint?")
     else:
         path = Path(source)
         label = name or str(path)
         if not path.is_file():
             raise CheckpointError(f"{label} does not exist or is not a file: check the path")
         if path.stat().st_size > max_bytes:
-            raise CheckpointError(f"{label} is {path.stat().st_size / 2**20:.1f} MB; model files here are at most "
-                                  f"{max_bytes / 2**20:.0f} MB: is it really an MNIST Studio checkpoint?")
+            raise CheckpointError(f"{label} is {path.stat().st_size / MB:.1f} MB; model files here are at most "
+                                  f"{max_bytes / MB:.0f} MB: is it really an MNIST Studio checkpoint?")
         try:
             raw = path.read_bytes()
         except OSError as error:
@@ -247,8 +247,12 @@ def _fails_its_checksums(raw: bytes) -> bool:
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             for entry in archive.infolist():
-                if entry.CRC:  # 0: saved with torch's CRC-32 turned off, nothing to compare
-                    archive.read(entry)  # raises BadZipFile on a mismatch
+                # 0: saved with torch's CRC-32 turned off, nothing to compare. Only stored entries (what torch.save
+                # writes, and all torch.load reads): a compressed one could inflate to far more than the file.
+                if entry.CRC and entry.compress_type == zipfile.ZIP_STORED:
+                    with archive.open(entry) as stream:
+                        while stream.read(1 << 20):  # in chunks; the CRC is compared at the end (BadZipFile)
+                            pass
     except zipfile.BadZipFile as error:
         return "CRC" in str(error)
     except (OSError, ValueError, EOFError, NotImplementedError, RuntimeError):

@@ -3,6 +3,8 @@
 The CLI prints it on stderr and exits 2; the app shows it with `st.error`. Anything else is a bug.
 """
 
+MB = 1_000_000  # file sizes in messages and limits are decimal megabytes, as the app's upload widget shows them
+
 
 class StudioError(Exception):
     """A problem with the user's input or environment, explained in a message meant for people."""

@@ -25,10 +25,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
 from mnist_core.data import MEAN, STD
-from mnist_core.errors import ImageError
+from mnist_core.errors import MB, ImageError
 
 MAX_IMAGE_PIXELS = 40_000_000  # ~6300×6300; decoding more would cost hundreds of MB
-MAX_FILE_BYTES = 25 * 1024 * 1024
+MAX_FILE_BYTES = 25 * MB
 WORK_SIDE = 140  # pictures are shrunk to this before any per-pixel work: bounded time and memory, and the
 #                  sketch latency target (the result is 20×20, so 140 px still leaves 7× detail)
 INK_THRESHOLD = 0.2  # of full contrast: below this a pixel is background/noise
@@ -126,7 +126,7 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     if size == 0:
         raise ImageError(f"{label} is empty (0 bytes): choose an image file (PNG, JPEG…)")
     if size > MAX_FILE_BYTES:
-        raise ImageError(f"{label} is {size / 2**20:.0f} MB, larger than {MAX_FILE_BYTES // 2**20} MB: use a smaller image")
+        raise ImageError(f"{label} is {size / MB:.0f} MB, larger than {MAX_FILE_BYTES // MB} MB: use a smaller image")
     limit = f"the limit is {MAX_IMAGE_PIXELS // 10**6} megapixels, about {math.isqrt(MAX_IMAGE_PIXELS)} pixels square"
     try:
         with warnings.catch_warnings():

@@ -10,7 +10,7 @@ import streamlit as st
 
 from mnist_core import explore
 from mnist_core.checkpoints import MAX_CHECKPOINT_BYTES, list_checkpoints, load_checkpoint
-from mnist_core.errors import CheckpointError
+from mnist_core.errors import MB, CheckpointError
 from mnist_core.models import count_parameters
 from studio_ui import charts, layout, resources, session
 from studio_ui.session import ModelEntry, ensure_defaults
@@ -47,7 +47,7 @@ def refused(error: CheckpointError) -> str:
 def uploaded_entry() -> ModelEntry | None:
     """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad."""
     upload = st.file_uploader("Checkpoint file (.pt)", type=["pt", "pth"], key="evaluate-upload",
-                              help=f"an MNIST Studio checkpoint, at most {MAX_CHECKPOINT_BYTES // 2**20} MB; "
+                              help=f"an MNIST Studio checkpoint, at most {MAX_CHECKPOINT_BYTES // MB} MB; "
                                    f"it is read with weights_only, so it cannot run code")
     if upload is None:
         return None
@@ -110,11 +110,9 @@ ensure_defaults({"evaluate.true": most_confused[0], "evaluate.predicted": most_c
 
 # --- headline numbers and the confusion matrix -------------------------------------------------------------------
 errors = explore.off_diagonal_total(report.confusion)
-metric_columns = st.columns(4)
-metric_columns[0].metric("Test accuracy", f"{report.accuracy:.2f} %")
-metric_columns[1].metric("Test loss", f"{report.loss:.4f}")
-metric_columns[2].metric("Mistakes", f"{errors:,} of {len(labels):,}")
-metric_columns[3].metric("Parameters", f"{count_parameters(entry.checkpoint.model):,}")
+layout.figures([("Test accuracy", f"{report.accuracy:.2f} %"), ("Test loss", f"{report.loss:.4f}"),
+                ("Mistakes", f"{errors:,} of {len(labels):,}"),
+                ("Parameters", f"{count_parameters(entry.checkpoint.model):,}")])
 
 
 def select_clicked_cell() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas  # a Components v2 element: importable only inside a running app
 
-from mnist_core.errors import ImageError
+from mnist_core.errors import MB, ImageError
 from mnist_core.explore import enlarge
 from mnist_core.sketch import MAX_FILE_BYTES, MAX_IMAGE_PIXELS, open_image, predict, unsure_threshold
 from studio_ui import charts, layout, session
@@ -46,7 +46,7 @@ with input_column:
     else:
         upload = st.file_uploader("Picture of a digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif",
                                                                "tiff"], key="sketch-upload",
-                                  help=f"up to {MAX_FILE_BYTES // 2**20} MB and {MAX_IMAGE_PIXELS // 10**6} megapixels, "
+                                  help=f"up to {MAX_FILE_BYTES // MB} MB and {MAX_IMAGE_PIXELS // 10**6} megapixels, "
                                        "dark ink on light paper or light on dark")
         if upload is not None:
             try:

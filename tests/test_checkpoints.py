@@ -134,6 +134,11 @@ def test_unsafe_names_are_refused(name: str, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_refused_name_says_which_letters_are_allowed(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"English letters \(a–z, A–Z\)"):  # "letters" alone invites ü or 名
+        safe_checkpoint_path("名字", tmp_path)
+
+
 @pytest.mark.parametrize("name, file_name", [("my-run", "my-run.pt"), ("my-run.pt", "my-run.pt"),
                                              (" spaced ", "spaced.pt"), ("v1.2_final", "v1.2_final.pt")])
 def test_safe_names_map_into_the_folder(name: str, file_name: str, tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cli_support import REPO_ROOT, assert_clean_failure, assert_one_line_error, digit_image, run_cli
+from cli_support import (REPO_ROOT, assert_clean_failure, assert_json_error, assert_one_line_error, digit_image,
+                         run_cli)
 from mnist_core.checkpoints import (STALE_TEMP_SECONDS, checkpoint_bytes, checkpoint_payload, list_checkpoints,
                                     load_checkpoint)
 from mnist_core.cli import main
@@ -161,14 +162,14 @@ def test_the_cli_reports_a_bad_model_file_on_one_line(case: str, tmp_path: Path,
                     ["predict", "--checkpoint", str(path), str(image)]):
         code = main([*command, "--json"])
         captured = capsys.readouterr()
-        assert_one_line_error(code, captured.err, words)
-        assert captured.out == ""
+        line = assert_one_line_error(code, captured.err, words)
+        assert_json_error(captured.out, line)  # nothing else on stdout: no reading, no half a result
 
 
 def test_a_huge_model_file_is_refused_before_reading_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "huge.pt"
     with open(path, "wb") as handle:
-        handle.truncate(200 * 2**20)  # sparse: 200 MB on paper, nothing on disk
+        handle.truncate(200 * 10**6)  # sparse: 200 MB on paper, nothing on disk
     with pytest.raises(CheckpointError, match="is 200.0 MB; model files here are at most 64 MB"):
         load_checkpoint(path)
     assert_one_line_error(main(["predict", "--checkpoint", str(path), str(path)]), capsys.readouterr().err,
