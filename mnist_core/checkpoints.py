@@ -220,7 +220,11 @@ _ZIP_START = b"PK\x03\x04"  # torch.save's default format is a zip archive
 def _safe_torch_load(raw: bytes, label: str) -> Any:
     unreadable = CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated, damaged or of another "
                                  f"kind): use a .pt checkpoint saved by MNIST Studio")
-    if raw.startswith(_ZIP_START) and _fails_its_checksums(raw):
+    problem = _zip_problem(raw) if raw.startswith(_ZIP_START) else None
+    if problem == "compressed":
+        raise CheckpointError(f"{label} is a compressed zip archive, which torch.save never writes (and which could "
+                              f"unpack to far more memory than its size): use a .pt checkpoint saved by MNIST Studio")
+    if problem == "checksums":
         raise CheckpointError(f"{label} is damaged (its contents do not match the checksums stored in it: a bad copy "
                               f"or a disk error): use a good copy of the checkpoint")
     try:
@@ -241,23 +245,28 @@ def _safe_torch_load(raw: bytes, label: str) -> Any:
         raise unreadable from None
 
 
-def _fails_its_checksums(raw: bytes) -> bool:
-    """Whether an entry of a torch zip does not match its stored CRC-32. torch.load does not check them, so a flipped
-    bit in the weights would otherwise load as a silently different (say, one 1e37) weight."""
+def _zip_problem(raw: bytes) -> str | None:
+    """What is wrong with a torch zip before torch.load reads it: "compressed" or "checksums", else None.
+
+    torch.save writes every entry stored (uncompressed); torch.load would inflate a deflated one in full, so a 64 MB
+    upload could unpack to tens of GB (a zip bomb). And torch.load does not check the CRC-32s, so a flipped bit in the
+    weights would load as a silently different (say, 1e37) weight: they are checked here, reading in chunks.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            for entry in archive.infolist():
-                # 0: saved with torch's CRC-32 turned off, nothing to compare. Only stored entries (what torch.save
-                # writes, and all torch.load reads): a compressed one could inflate to far more than the file.
-                if entry.CRC and entry.compress_type == zipfile.ZIP_STORED:
+            entries = archive.infolist()
+            if any(entry.compress_type != zipfile.ZIP_STORED for entry in entries):
+                return "compressed"
+            for entry in entries:
+                if entry.CRC:  # 0: saved with torch's CRC-32 turned off, nothing to compare
                     with archive.open(entry) as stream:
-                        while stream.read(1 << 20):  # in chunks; the CRC is compared at the end (BadZipFile)
+                        while stream.read(1 << 20):  # the CRC is compared at the end (BadZipFile)
                             pass
     except zipfile.BadZipFile as error:
-        return "CRC" in str(error)
+        return "checksums" if "CRC" in str(error) else None
     except (OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
-        return False  # a zip Python cannot walk: torch.load decides (and refuses it if it cannot read it either)
-    return False
+        return None  # a zip Python cannot walk: torch.load decides (and refuses it if it cannot read it either)
+    return None
 
 
 def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:

@@ -97,6 +97,17 @@ def _with_a_flipped_bit(raw: bytes) -> bytes:
     return bytes(damaged)
 
 
+def _zip_bomb(raw: bytes, inflated_bytes: int = 200 * 10**6) -> bytes:
+    """A torch zip re-packed with deflate, its first weight's entry swollen to `inflated_bytes` of zeros: a small
+    file that torch.load would inflate in full."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as packed:
+        for entry in source.infolist():
+            swollen = entry.filename.endswith("/data/0")
+            packed.writestr(entry.filename, bytes(inflated_bytes) if swollen else source.read(entry))
+    return out.getvalue()
+
+
 def _bad_model_files() -> dict[str, tuple[bytes, str]]:
     """name -> (file content, words the message must contain)."""
     good = checkpoint_bytes(_payload())
@@ -118,6 +129,7 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
         "truncated": (good[: len(good) // 2], "not a readable PyTorch file (it may be truncated"),
         "a flipped bit in the weights": (_with_a_flipped_bit(good), "is damaged (its contents do not match"),
         "empty": (b"", "is empty (0 bytes)"),
+        "zip bomb (200 MB of weights deflated into a few hundred KB)": (_zip_bomb(good), "is a compressed zip archive"),
         "text renamed .pt": (b"name,score\nalice,3\n", "not a readable PyTorch file"),
         "image renamed .pt": (digit_image().tobytes()[:4000], "not a readable PyTorch file"),
         "another architecture": (checkpoint_bytes(_payload("seed-net", model="nf-cnn")),
