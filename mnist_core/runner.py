@@ -478,8 +478,8 @@ class TrainingJob:
             model = build_model(self.config.model, **self.config.model_kwargs)
             model.load_state_dict(torch.load(io.BytesIO(outcome.weights), weights_only=True))
             self.result = TrainResult(model.eval(), self.config, outcome.device, outcome.history,
-                                      outcome.batch_losses, outcome.train_seconds, outcome.eval_seconds,
-                                      outcome.stopped)
+                                      batch_losses=outcome.batch_losses, train_seconds=outcome.train_seconds,
+                                      eval_seconds=outcome.eval_seconds, stopped=outcome.stopped)
         if outcome.status == CRASHED:
             log.error("training job %s crashed: %s\n%s", self.id, outcome.message, outcome.details)
             self.error_details = outcome.details
