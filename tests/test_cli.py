@@ -126,6 +126,9 @@ def test_predict_reads_a_picture_from_standard_input(untrained_checkpoint: Path,
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))  # nothing piped in
     assert main(["predict", "--checkpoint", str(untrained_checkpoint), "-"]) == 2
     assert capsys.readouterr().err == "error: standard input is empty (0 bytes): choose an image file (PNG, JPEG…)\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(bytes(30 * 10**6))))  # 30 MB: read only to 25 + 1 B
+    assert main(["predict", "--checkpoint", str(untrained_checkpoint), "-"]) == 2
+    assert capsys.readouterr().err == "error: standard input is over 25 MB: use a smaller image\n"
 
 
 def test_predict_human_output_is_one_line_per_image(untrained_checkpoint: Path, tmp_path: Path,
