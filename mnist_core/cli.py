@@ -217,6 +217,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from mnist_core.checkpoints import load_checkpoint
+    from mnist_core.errors import MB, ImageError
     from mnist_core.sketch import MAX_FILE_BYTES, open_image, predict, unsure_threshold
 
     checkpoint = load_checkpoint(args.checkpoint)
@@ -226,6 +227,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             # "-" is standard input, as for other Unix tools (a picture piped from another program).
             source = sys.stdin.buffer.read(MAX_FILE_BYTES + 1) if path == "-" else path
+            if path == "-" and len(source) > MAX_FILE_BYTES:  # read only this far: how much more is unknown
+                raise ImageError(f"standard input is over {MAX_FILE_BYTES // MB} MB: use a smaller image")
             prediction = predict(checkpoint.model, open_image(source, "standard input" if path == "-" else None),
                                  unsure_below)
         except StudioError as error:

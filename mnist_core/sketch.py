@@ -126,9 +126,7 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     if size == 0:
         raise ImageError(f"{label} is empty (0 bytes): choose an image file (PNG, JPEG…)")
     if size > MAX_FILE_BYTES:
-        # A stream read up to the limit + 1 byte (stdin) tells only that it is over, not by how much.
-        shown = "over" if size == MAX_FILE_BYTES + 1 else f"{size / MB:.0f} MB, larger than"
-        raise ImageError(f"{label} is {shown} {MAX_FILE_BYTES // MB} MB: use a smaller image")
+        raise ImageError(f"{label} is {size / MB:.0f} MB, larger than {MAX_FILE_BYTES // MB} MB: use a smaller image")
     limit = f"the limit is {MAX_IMAGE_PIXELS // 10**6} megapixels, about {math.isqrt(MAX_IMAGE_PIXELS)} pixels square"
     try:
         with warnings.catch_warnings():
