@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import re
+from pathlib import Path
 
 import torch
 
@@ -37,6 +39,21 @@ def pick_device(name: str = "auto") -> torch.device:
     if name not in available_devices():
         raise ConfigError(f"device {name!r} is not available on this machine: use --device auto or cpu")
     return torch.device(name)
+
+
+def free_memory_bytes(device: torch.device) -> int | None:
+    """Memory a training run can still use on `device`: free GPU memory on CUDA, the kernel's MemAvailable on a
+    Linux CPU; None where it is not known (MPS, other systems)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "cpu":
+        try:
+            meminfo = Path("/proc/meminfo").read_text()
+        except OSError:
+            return None
+        match = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo, re.MULTILINE)
+        return int(match.group(1)) * 1024 if match else None
+    return None
 
 
 def describe_device(device: torch.device) -> str:

@@ -232,3 +232,27 @@ def test_compiled_training_matches_eager_and_compiles_before_the_clock(tiny_mnis
 def test_compile_must_be_a_yes_or_no() -> None:
     with pytest.raises(ConfigError, match="compile must be true or false"):
         replace(QUICK, compile="yes").validate()
+
+
+def test_a_batch_too_big_for_memory_is_refused_before_training(tiny_mnist: Mnist,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # s5-net keeps ~0.2 M activations per image: a batch of 512 needs ~0.8 GB by the estimate, not in 100 MB.
+    monkeypatch.setattr(train_module, "free_memory_bytes", lambda device: 100 * 10**6)
+    recorder = Recorder()
+    with pytest.raises(ConfigError, match=r"a batch of 512 images needs about 0\.8 GB of memory to train s5-net, more "
+                                          r"than the 0\.1 GB free on this cpu: lower the batch size \(about 64 fits\)"):
+        fit(replace(QUICK, model="s5-net", batch_size=512), tiny_mnist, [recorder])
+    assert recorder.calls == []  # refused before anything started
+    fit(replace(QUICK, model="s5-net", batch_size=64, epochs=0.125), tiny_mnist)  # what fits trains
+    monkeypatch.setattr(train_module, "free_memory_bytes", lambda device: 1000)
+    with pytest.raises(ConfigError, match="even with a batch of 2: free some memory or pick a smaller model"):
+        fit(replace(QUICK, model="seed-net"), tiny_mnist)
+    monkeypatch.setattr(train_module, "free_memory_bytes", lambda device: None)  # unknown (MPS): not checked
+    fit(replace(QUICK, epochs=0.125), tiny_mnist)
+
+
+def test_free_memory_is_known_on_a_linux_cpu() -> None:
+    from mnist_core.device import free_memory_bytes
+
+    free = free_memory_bytes(torch.device("cpu"))
+    assert free is not None and 10**8 < free < 10**14
