@@ -56,8 +56,10 @@ STATE_ICONS = {"found": ":material/check_circle:", "will download": ":material/d
 
 
 def page_setup(title: str, icon: str) -> None:
-    """Page config, keep settings across pages, keep a run that finished meanwhile, draw the sidebar."""
+    """Page config, take a reloaded tab's state back, keep settings across pages, keep a run that finished
+    meanwhile, draw the sidebar."""
     st.set_page_config(page_title=f"{title} · MNIST Studio", page_icon=icon, layout="wide")
+    session.resume_or_register()  # a reloaded tab gets its runs, model, settings and running job back
     session.keep_widget_state()
     session.collect_finished_job()
     sidebar(live_training_note=title != "Train")  # the Train page shows the progress itself

@@ -1,10 +1,15 @@
 """Per-session state: the active model, the run history and the training job of *this* browser session.
 
 Everything lives in `st.session_state`, so two tabs (two sessions) never share a job, a Stop or an active model.
+A reload, though, starts a new Streamlit session: so the state is also parked on the server under a token in the
+page's URL (`?session=…`), and a new session that arrives with the token of a tab that is gone takes it over —
+runs, active model, settings and a training job still running (see `resume_or_register`).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -22,6 +27,9 @@ ACTIVE_KEY = "studio.active"
 RUNS_KEY = "studio.runs"
 JOB_KEY = "studio.job"
 COLLECTED_JOB_KEY = "studio.collected_job"
+RESUME_KEY = "studio.resume_token"
+RESUME_PARAM = "session"  # the URL's query parameter that carries the token
+RESUME_KEEP_S = 3600.0  # a closed tab's state waits this long for a reload to take it over (a running job: longer)
 # Settings widgets are keyed "<page>.<name>" and survive page changes; buttons, uploads and canvases use other keys
 # (Streamlit refuses to set those through session state).
 KEPT_WIDGET_PREFIXES = ("train.", "explore.", "sketch.", "evaluate.")
@@ -60,6 +68,82 @@ class ModelEntry:
         return f"{self.source} · {self.name}{accuracy}"
 
 
+@dataclass
+class _Parked:
+    values: dict[str, Any]  # the session's kept state: ACTIVE_KEY, RUNS_KEY, JOB_KEY, … and its settings
+    owner: str  # the Streamlit session (tab) that holds it now
+    seen: float  # time.monotonic() of its last script run
+
+
+class _ParkedSessions:
+    """Every session's kept state, by token; shared by all sessions of this server process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_token: dict[str, _Parked] = {}
+
+
+@st.cache_resource
+def _parked_sessions() -> _ParkedSessions:
+    return _ParkedSessions()
+
+
+def _session_id() -> str:
+    context = get_script_run_ctx()
+    return context.session_id if context is not None else "no-session"
+
+
+def _is_open(session_id: str) -> bool:
+    """Is this Streamlit session (a tab) still connected? False without a real server: AppTest's stand-in runtime
+    answers with mocks, not booleans."""
+    return Runtime.exists() and Runtime.instance().is_active_session(session_id) is True
+
+
+def _kept_values() -> dict[str, Any]:
+    state = st.session_state
+    return {key: state[key] for key in list(state.keys()) if isinstance(key, str)
+            and (key in (ACTIVE_KEY, RUNS_KEY, JOB_KEY, COLLECTED_JOB_KEY) or key.startswith(KEPT_WIDGET_PREFIXES))}
+
+
+def resume_or_register() -> None:
+    """First thing on every page run: park this session's state under its token, or take over a parked one.
+
+    A new session (a reload, a bookmark, a link) whose URL names a token whose tab is gone takes over that state; a
+    token whose tab is still open (a duplicated tab) is not taken: the new tab starts afresh with its own token.
+    """
+    parked = _parked_sessions()
+    me, now = _session_id(), time.monotonic()
+    with parked.lock:
+        for token, entry in list(parked.by_token.items()):  # forget closed tabs after a while (not a running job)
+            job = entry.values.get(JOB_KEY)
+            running = isinstance(job, TrainingJob) and not job.snapshot().finished
+            if now - entry.seen > RESUME_KEEP_S and not running and not _is_open(entry.owner):
+                del parked.by_token[token]
+        token = st.session_state.get(RESUME_KEY)
+        if token is None:
+            wanted = st.query_params.get(RESUME_PARAM)
+            left = parked.by_token.get(wanted) if wanted else None
+            if left is not None and not _is_open(left.owner):
+                token = wanted
+                for key, value in left.values.items():
+                    st.session_state[key] = value
+            else:
+                token = uuid.uuid4().hex
+            st.session_state[RESUME_KEY] = token
+        parked.by_token[token] = _Parked(_kept_values(), me, now)
+    if st.query_params.get(RESUME_PARAM) != token:
+        st.query_params[RESUME_PARAM] = token  # also after a page change, which clears the URL's parameters
+
+
+def _remember() -> None:
+    """Update the parked copy after a change made outside a page's first lines (a Start click, a finished run)."""
+    token = st.session_state.get(RESUME_KEY)
+    parked = _parked_sessions()
+    with parked.lock:
+        if token in parked.by_token:
+            parked.by_token[token].values = _kept_values()
+
+
 def keep_widget_state() -> None:
     """Streamlit forgets a widget's value when a page without it runs; re-assigning keeps the user's settings
     while they visit other pages (Streamlit's documented multipage workaround)."""
@@ -93,6 +177,7 @@ def active_model() -> ModelEntry | None:
 
 def set_active(entry: ModelEntry) -> None:
     st.session_state[ACTIVE_KEY] = entry
+    _remember()
 
 
 def runs() -> list[ModelEntry]:
@@ -106,17 +191,23 @@ def current_job() -> TrainingJob | None:
 
 def start_job(job: TrainingJob) -> None:
     st.session_state[JOB_KEY] = job.start()
+    _remember()
 
 
 def this_tab_is_open() -> Callable[[], bool] | None:
-    """A check a training job can call from its own thread: is this browser session still connected?
-    (Streamlit has no "tab closed" event; a closed or refreshed tab leaves its session inactive.) None where the
-    app runs without a server (AppTest)."""
-    context = get_script_run_ctx()
-    if context is None or not Runtime.exists():
-        return None
-    runtime, session_id = Runtime.instance(), context.session_id
-    return lambda: runtime.is_active_session(session_id)
+    """A check a training job can call from its own thread: is a tab still showing this session? (Streamlit has no
+    "tab closed" event; a closed or refreshed tab leaves its session inactive.) After a reload the new tab holds the
+    token, so the job goes on. None where the app runs without a server (AppTest)."""
+    if get_script_run_ctx() is None or not _is_open(_session_id()):
+        return None  # no real server to ask (AppTest)
+    parked, token = _parked_sessions(), st.session_state.get(RESUME_KEY)
+
+    def is_open() -> bool:
+        with parked.lock:
+            entry = parked.by_token.get(token)
+            return entry is not None and _is_open(entry.owner)
+
+    return is_open
 
 
 def is_collected(job: TrainingJob) -> bool:
@@ -134,10 +225,11 @@ def collect_finished_job() -> ModelEntry | None:
     st.session_state[COLLECTED_JOB_KEY] = job.id
     snapshot = job.snapshot()
     if not has_usable_weights(job.result):
+        _remember()
         return None
     number = len(runs()) + 1
     note = {STOPPED: " (stopped early)", DIVERGED: " (diverged: last good weights)"}.get(snapshot.status, "")
     entry = ModelEntry(result_checkpoint(job.result, f"run {number}{note}"), "run")
     runs().append(entry)
-    set_active(entry)
+    set_active(entry)  # (parks the new state too)
     return entry

@@ -27,7 +27,7 @@ from mnist_core.runner import DONE, STOPPED
 from studio_ui import settings
 from studio_ui.charts import epoch_curves
 from studio_ui.resources import TEST_DATA_KEY
-from studio_ui.session import ACTIVE_KEY, JOB_KEY, RUNS_KEY, ModelEntry
+from studio_ui.session import ACTIVE_KEY, JOB_KEY, RESUME_PARAM, RUNS_KEY, ModelEntry
 from tests.conftest import REPO_ROOT
 
 RUN_TIMEOUT_S = 120  # one script run; generous because the CI machine has 2 shared cores
@@ -437,3 +437,36 @@ def test_other_pages_show_the_running_jobs_progress_and_keep_its_model_when_it_e
     app.run()
     assert not any("hourglass" in caption.value for caption in app.sidebar.caption)
     assert "run 1" in app.sidebar.markdown[-1].value  # the stopped run is the active model
+
+
+def test_a_reloaded_tab_takes_its_runs_model_and_settings_back(tiny_mnist) -> None:
+    first = open_app(tiny_mnist, "train")
+    configure_tiny_run(first, model="seed-net", seed=7)
+    first.button(key="train-start").click().run()
+    wait_for_job([first])
+    first.run()  # collects the finished run
+    token = first.query_params[RESUME_PARAM]
+    assert first.session_state[ACTIVE_KEY].source == "run 1"
+
+    # A reload is a new session on the same URL: it carries the token (AppTest has no server to say whether the
+    # first session's tab is still open, so it counts as closed, as after a reload).
+    reloaded = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
+    reloaded.session_state[TEST_DATA_KEY] = tiny_mnist
+    reloaded.query_params[RESUME_PARAM] = token
+    reloaded.run()
+    reloaded.switch_page(PAGES["train"]).run()
+    assert_clean(reloaded)
+    assert reloaded.session_state[ACTIVE_KEY] is first.session_state[ACTIVE_KEY]
+    assert [entry.source for entry in reloaded.session_state[RUNS_KEY]] == ["run 1"]
+    assert reloaded.session_state[JOB_KEY] is first.session_state[JOB_KEY]
+    assert reloaded.number_input(key="train.seed").value == 7  # the settings too
+    assert reloaded.query_params[RESUME_PARAM] == token
+
+    stranger = open_app(tiny_mnist, "train")  # no token, or one nobody parked: a fresh session of its own
+    assert stranger.query_params[RESUME_PARAM] != token
+    assert RUNS_KEY not in stranger.session_state or not stranger.session_state[RUNS_KEY]
+    unknown = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
+    unknown.query_params[RESUME_PARAM] = "0" * 32
+    unknown.run()
+    assert_clean(unknown)
+    assert unknown.query_params[RESUME_PARAM] != "0" * 32
