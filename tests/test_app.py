@@ -470,3 +470,22 @@ def test_a_reloaded_tab_takes_its_runs_model_and_settings_back(tiny_mnist) -> No
     unknown.run()
     assert_clean(unknown)
     assert unknown.query_params[RESUME_PARAM] != "0" * 32
+
+
+def test_three_models_compared_side_by_side(tiny_mnist) -> None:
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source=f"run {n}"), "run") for n in (1, 2)]
+    app.switch_page(PAGES["evaluate"]).run()
+    compare = app.multiselect(key="evaluate.compare")
+    assert len(compare.options) >= 3
+    labels = [label for label in compare.options if "run" in label] + \
+        [label for label in compare.options if "default.pt" in label][:1]
+    compare.set_value(labels).run()
+    assert_clean(app)
+    [table] = [frame.value for frame in app.dataframe if "test accuracy %" in frame.value.columns
+               and "architecture" in frame.value.columns]
+    assert list(table["model"]) == labels
+    traces = chart_spec(app, "compare-curves")["data"]
+    assert len(traces) == 6  # three models × (test loss, test accuracy)
+    assert len({trace["line"]["color"] for trace in traces}) == 3
