@@ -117,15 +117,16 @@ def start_training() -> None:
         session.start_job(job)
 
 
+BUTTON_WIDTH = 150  # px
 job = session.current_job()
 busy = job is not None and not job.snapshot().finished
 if not busy:
     prepare_worker()  # a training process warms up while the user picks settings, so Start starts at once
-start_column, stop_column = st.columns([1, 1, 4])[:2]
-start_column.button("Start training", type="primary", disabled=busy, key="train-start", width="stretch",
-                    on_click=start_training)
-stop_column.button("Stop", disabled=not busy, key="train-stop", width="stretch",
-                   on_click=job.stop if busy else None, help="stops after the current batch; keeps the model so far")
+with st.container(horizontal=True):  # fixed-width buttons: in narrow columns "Start training" was cut to "Star…"
+    st.button("Start training", type="primary", disabled=busy, key="train-start", width=BUTTON_WIDTH,
+              on_click=start_training)
+    st.button("Stop", disabled=not busy, key="train-stop", width=BUTTON_WIDTH,
+              on_click=job.stop if busy else None, help="stops after the current batch; keeps the model so far")
 if START_ERROR_KEY in st.session_state:
     st.error(st.session_state.pop(START_ERROR_KEY))
 
