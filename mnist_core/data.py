@@ -8,10 +8,12 @@ path. Normalisation and augmentation run batched on the device (`affine_grid` + 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import math
 import os
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -67,6 +69,8 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
     if not problems:
         return DatasetStatus(root, "found", f"MNIST found in {raw_folder(root)}")
     if all("missing" in p for p in problems):
+        if all((raw_folder(root) / f"{name}.gz").is_file() for name in MNIST_FILES if not (raw_folder(root) / name).is_file()):
+            return DatasetStatus(root, "found", f"MNIST found gzipped in {raw_folder(root)}; unpacked there on first use")
         misplaced = _misplaced_files_message(root)
         if misplaced:
             return DatasetStatus(root, "problem", misplaced)
@@ -136,6 +140,8 @@ def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = Tr
     if problems and not missing_only:
         raise DataError("MNIST files are damaged: " + "; ".join(problems) + ". Replace them with good copies "
                         "(nothing was deleted).")
+    if missing_only and _unpack_archives(root):
+        missing_only = bool(_size_problems(root))
     if missing_only:
         misplaced = _misplaced_files_message(root)
         if misplaced:
@@ -145,6 +151,37 @@ def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = Tr
         _download(root)
     _verify_checksums(root)
     return root
+
+
+def _unpack_archives(root: Path) -> bool:
+    """Unpack `NAME.gz` beside each missing IDX file (MNIST is published gzipped, and people keep those four files).
+
+    Each is checked as it is written: at most its known size is unpacked (a damaged or swapped archive cannot fill
+    the disk), written to a temporary name and renamed once complete. Returns whether anything was unpacked; the
+    checksums are verified afterwards like any other files.
+    """
+    folder, unpacked = raw_folder(root), False
+    for name, (size, _) in MNIST_FILES.items():
+        target, archive = folder / name, folder / f"{name}.gz"
+        if target.exists() or not archive.is_file():
+            continue
+        partial = folder / f".{name}.unpacking"
+        try:
+            with gzip.open(archive, "rb") as source, open(partial, "wb") as out:
+                data = source.read(size + 1)
+                if len(data) != size:
+                    raise DataError(f"{archive} does not unpack to MNIST's {name} ({len(data)} bytes, expected "
+                                    f"{size}): replace it with a good copy (nothing was deleted)")
+                out.write(data)
+            os.replace(partial, target)
+            unpacked = True
+        except (OSError, EOFError, zlib.error) as error:
+            raise DataError(f"cannot unpack {archive} ({getattr(error, 'strerror', None) or error}): unpack the four "
+                            f".gz files there yourself (gunzip), or point --data-root / {DATA_ROOT_ENV} at a folder "
+                            f"that has MNIST/raw/") from None
+        finally:
+            partial.unlink(missing_ok=True)
+    return unpacked
 
 
 def _download(root: Path) -> None:

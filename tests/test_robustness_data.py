@@ -4,6 +4,7 @@ Each is one clear message that names the folder and the fix, and nothing is ever
 from __future__ import annotations
 
 import errno
+import gzip
 import hashlib
 import os
 import shutil
@@ -225,3 +226,33 @@ def test_a_read_only_folder_with_good_data_loads_and_nothing_is_written(mnist_ro
     finally:
         for path in (tmp_path, folder.parent, folder):
             path.chmod(stat.S_IRWXU)
+
+
+@pytest.mark.realdata
+def test_gzipped_files_as_published_are_unpacked_and_checked_offline(mnist_root: Path, tmp_path: Path,
+                                                                      offline: None) -> None:
+    """MNIST is published as four .gz files, and that is how many people keep it: no download is needed."""
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    for name in MNIST_FILES:
+        with gzip.open(folder / f"{name}.gz", "wb", compresslevel=1) as packed:
+            packed.write((raw_folder(mnist_root) / name).read_bytes())
+    assert dataset_status(tmp_path).state == "found"
+    data = load_mnist(tmp_path)  # offline: unpacked, not downloaded
+    assert len(data.train) == 60_000 and len(data.test) == 10_000
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*MNIST_FILES, *(f"{n}.gz" for n in MNIST_FILES)])
+
+
+def test_a_gzipped_file_that_is_not_mnist_is_refused_and_kept(tmp_path: Path, offline: None) -> None:
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    for name in MNIST_FILES:
+        with gzip.open(folder / f"{name}.gz", "wb") as packed:
+            packed.write(b"\0" * 100)  # a swapped or damaged archive: far too small once unpacked
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz does not unpack to MNIST's train-images-idx3-ubyte "
+                                        r"\(100 bytes, expected 47040016\): replace it with a good copy"):
+        ensure_mnist(tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.gz" for n in MNIST_FILES)  # nothing left behind
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match=r"cannot unpack .*train-images-idx3-ubyte.gz .*unpack the four .gz files"):
+        ensure_mnist(tmp_path)
