@@ -196,6 +196,8 @@ def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
             raise CheckpointError(f"{label} is {len(raw) / MB:.1f} MB; model files here are at most "
                                   f"{max_bytes / MB:.0f} MB: is it really an MNIST Studio checkpoint?")
     else:
+        if not str(source).strip():  # Path("") is ".", which would be named instead
+            raise CheckpointError("the model file's path is empty: give the path of a .pt checkpoint")
         path = Path(source)
         label = name or str(path)
         if not path.is_file():

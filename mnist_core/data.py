@@ -46,9 +46,17 @@ def raw_folder(root: Path) -> Path:
     return root / "MNIST" / "raw"
 
 
+def _not_there(root: Path) -> str:
+    some = any((raw_folder(root) / name).is_file() for name in MNIST_FILES)
+    return f"MNIST is {'incomplete' if some else 'not'} in {raw_folder(root)}"
+
+
 def _fix_hint(root: Path) -> str:
-    return (f"connect to the internet and retry (it downloads into {raw_folder(root)}), or copy the four MNIST IDX files "
-            f"there, or point --data-root / {DATA_ROOT_ENV} at a folder that has MNIST/raw/")
+    missing = [name for name in MNIST_FILES if not (raw_folder(root) / name).is_file()]
+    which = (f"the four MNIST IDX files" if len(missing) == len(MNIST_FILES) else
+             f"the missing {'file' if len(missing) == 1 else 'files'} ({', '.join(missing)}; the others are there)")
+    return (f"connect to the internet and retry (it downloads into {raw_folder(root)}), or copy {which} there, or "
+            f"point --data-root / {DATA_ROOT_ENV} at a folder that has MNIST/raw/")
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,7 @@ def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = Tr
         if misplaced:
             raise DataError(misplaced)
         if not download:
-            raise DataError(f"MNIST is not in {raw_folder(root)}: {_fix_hint(root)}")
+            raise DataError(f"{_not_there(root)}: {_fix_hint(root)}")
         _download(root)
     _verify_checksums(root)
     return root
@@ -208,7 +216,7 @@ def _fetch(root: Path) -> None:
             for train in (True, False):
                 MNIST(str(root), train=train, download=True)
     except Exception as error:  # torchvision raises RuntimeError/URLError/OSError depending on what failed
-        raise DataError(f"MNIST is not in {raw_folder(root)} and downloading it failed ({_reason(error)}): "
+        raise DataError(f"{_not_there(root)} and downloading it failed ({_reason(error)}): "
                         f"{_fix_hint(root)}") from None
     if _size_problems(root):
         raise DataError(f"the MNIST download into {raw_folder(root)} is incomplete: {_fix_hint(root)}")

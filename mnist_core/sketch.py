@@ -119,6 +119,8 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         size = len(source)
         stream: io.BytesIO | Path = io.BytesIO(bytes(source))
     else:
+        if not str(source).strip():  # Path("") is ".", which would be named instead
+            raise ImageError("the picture's path is empty: give the path of an image file")
         stream = Path(source)
         if not stream.is_file():
             raise ImageError(f"{label} does not exist or is not a file")

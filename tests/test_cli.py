@@ -374,3 +374,14 @@ def test_ctrl_c_while_starting_up_is_interrupted_not_a_traceback(monkeypatch: py
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert main(["models"]) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+@pytest.mark.parametrize("argv, words", [(["predict", "--checkpoint", "", "x.png"], "the model file's path is empty"),
+                                         (["evaluate", "--checkpoint", " "], "the model file's path is empty")])
+def test_an_empty_path_is_called_empty_not_dot(argv: list[str], words: str, capsys: pytest.CaptureFixture) -> None:
+    assert_one_line_error(main(argv), capsys.readouterr().err, words)  # Path("") is "." — it said ". does not exist"
+
+
+def test_an_empty_picture_path_is_called_empty(untrained_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["predict", "--checkpoint", str(untrained_checkpoint), ""]) == 2
+    assert capsys.readouterr().err == "error: the picture's path is empty: give the path of an image file\n"

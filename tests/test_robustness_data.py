@@ -256,3 +256,13 @@ def test_a_gzipped_file_that_is_not_mnist_is_refused_and_kept(tmp_path: Path, of
     (folder / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
     with pytest.raises(DataError, match=r"cannot unpack .*train-images-idx3-ubyte.gz .*unpack the four .gz files"):
         ensure_mnist(tmp_path)
+
+
+def test_half_of_the_files_offline_names_the_missing_ones(tmp_path: Path, offline: None) -> None:
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):  # copied only the test split, say
+        (folder / name).write_bytes(b"\0" * MNIST_FILES[name][0])
+    with pytest.raises(DataError, match=r"MNIST is incomplete in .* copy the missing files \(train-images-idx3-ubyte, "
+                                        r"train-labels-idx1-ubyte; the others are there\) there"):
+        ensure_mnist(tmp_path)
