@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from mnist_core.data import MEAN, STD
-from mnist_core.errors import MB, CheckpointError, ConfigError
+from mnist_core.errors import MB, CheckpointError, ConfigError, os_reason, path_status
 from mnist_core.models import REGISTRY
 
 FORMAT = "mnist-studio/1"
@@ -87,12 +87,16 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
                               f"{path.parent / 'model.pt'}")
     if os.path.lexists(path) and not overwrite:  # a dangling symlink too: publishing would refuse it, after training
         raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)")
+    # `somefile/x.pt`, a looping symlink: mkdir would only say "File exists" about a folder the user never named.
+    problem = path_status(path.parent, "folder", readable=False)
+    if problem and problem != "does not exist":
+        raise CheckpointError(f"{path.parent} {problem}, so {path.name} cannot be saved in it: choose another folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path.parent):
             pass
     except OSError as error:
-        raise CheckpointError(f"cannot write into {path.parent} ({error.strerror or error}): choose a writable "
+        raise CheckpointError(f"cannot write into {path.parent} ({os_reason(error)}): choose a writable "
                               f"folder") from None
 
 
@@ -107,7 +111,7 @@ def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite
     try:
         handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
     except OSError as error:
-        raise CheckpointError(f"cannot write into {path.parent} ({error.strerror}): choose a writable folder") from None
+        raise CheckpointError(f"cannot write into {path.parent} ({os_reason(error)}): choose a writable folder") from None
     try:
         with handle:
             torch.save(payload, handle)
@@ -124,7 +128,7 @@ def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite
         if isinstance(error, FileExistsError):
             raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)") from None
         if isinstance(error, OSError):
-            raise CheckpointError(f"cannot write {path} ({error.strerror or error}): free some disk space or choose "
+            raise CheckpointError(f"cannot write {path} ({os_reason(error)}): free some disk space or choose "
                                   f"another folder (nothing was overwritten)") from None
         raise
     return path
@@ -200,15 +204,16 @@ def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
             raise CheckpointError("the model file's path is empty: give the path of a .pt checkpoint")
         path = Path(source)
         label = name or str(path)
-        if not path.is_file():
-            raise CheckpointError(f"{label} does not exist or is not a file: check the path")
+        problem = path_status(path)
+        if problem:
+            raise CheckpointError(f"{label} {problem}: check the path")
         if path.stat().st_size > max_bytes:
             raise CheckpointError(f"{label} is {path.stat().st_size / MB:.1f} MB; model files here are at most "
                                   f"{max_bytes / MB:.0f} MB: is it really an MNIST Studio checkpoint?")
         try:
             raw = path.read_bytes()
         except OSError as error:
-            raise CheckpointError(f"cannot read {label} ({error.strerror})") from None
+            raise CheckpointError(f"cannot read {label} ({os_reason(error)})") from None
     if not raw:
         raise CheckpointError(f"{label} is empty (0 bytes): it is not a model file")
     payload = _safe_torch_load(raw, label)

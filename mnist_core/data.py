@@ -21,7 +21,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from mnist_core.errors import DataError
+from mnist_core.errors import DataError, os_reason, path_status
 
 MEAN, STD = 0.1307, 0.3081  # pixel statistics of the MNIST train split, as every seed uses
 DEFAULT_DATA_ROOT = "./data"
@@ -38,8 +38,27 @@ MNIST_FILES: dict[str, tuple[int, str]] = {
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     """`--data-root` if given, else `$MNIST_DATA_ROOT`, else `./data`."""
+    if data_root is not None and not str(data_root).strip():
+        # Path("") is ".": an unset variable in `--data-root "$DIR"` would quietly read (or download into) the cwd.
+        raise DataError(f"the data root is empty: give the folder that holds MNIST/raw/, or leave --data-root out to "
+                        f"use ${DATA_ROOT_ENV} or {DEFAULT_DATA_ROOT}")
     chosen = data_root or os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
     return Path(chosen).expanduser()
+
+
+def _root_problem(root: Path) -> str | None:
+    """Why `root` cannot hold MNIST (a file, a file in the way of MNIST/raw, unreadable, a looping symlink), with the
+    fix; None when it can — or does not exist yet, as a download creates it."""
+    for folder in (root, root / "MNIST", raw_folder(root)):
+        problem = path_status(folder, "folder")
+        if problem == "does not exist":
+            return None
+        if problem and folder == root:
+            return f"data root {root} {problem}: pass --data-root / {DATA_ROOT_ENV} pointing at a folder"
+        if problem:
+            return (f"{folder} {problem}, but it must be a folder (the data root holds MNIST's files in MNIST/raw/): "
+                    f"move it out of the way, or pass --data-root / {DATA_ROOT_ENV} pointing at another folder")
+    return None
 
 
 def raw_folder(root: Path) -> Path:
@@ -71,8 +90,9 @@ class DatasetStatus:
 def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
     """A cheap look (sizes only, no hashing) at whether the data is there."""
     root = resolve_data_root(data_root)
-    if root.exists() and not root.is_dir():
-        return DatasetStatus(root, "problem", f"data root {root} is a file, not a folder: point {DATA_ROOT_ENV} at a folder")
+    problem = _root_problem(root)
+    if problem:
+        return DatasetStatus(root, "problem", problem)
     problems = _size_problems(root)
     if not problems:
         return DatasetStatus(root, "found", f"MNIST found in {raw_folder(root)}")
@@ -127,7 +147,7 @@ def _verify_checksums(root: Path) -> None:
                     for chunk in iter(lambda: handle.read(1 << 20), b""):
                         digest.update(chunk)
             except OSError as error:
-                raise DataError(f"cannot read {path} ({error.strerror or error}): check its permissions") from None
+                raise DataError(f"cannot read {path} ({os_reason(error)}): check its permissions") from None
             _verified[key] = digest.hexdigest() == sha256
         if not _verified[key]:
             raise DataError(f"{path} is corrupt (its SHA-256 is not MNIST's): replace it with a fresh copy "
@@ -141,8 +161,9 @@ def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = Tr
     removes only the folders it created that are still empty.
     """
     root = resolve_data_root(data_root)
-    if root.exists() and not root.is_dir():
-        raise DataError(f"data root {root} is a file, not a folder: pass --data-root / {DATA_ROOT_ENV} pointing at a folder")
+    problem = _root_problem(root)
+    if problem:
+        raise DataError(problem)
     problems = _size_problems(root)
     missing_only = problems and all("missing" in p for p in problems)
     if problems and not missing_only:
@@ -184,7 +205,7 @@ def _unpack_archives(root: Path) -> bool:
             os.replace(partial, target)
             unpacked = True
         except (OSError, EOFError, zlib.error) as error:
-            raise DataError(f"cannot unpack {archive} ({getattr(error, 'strerror', None) or error}): unpack the four "
+            raise DataError(f"cannot unpack {archive} ({os_reason(error) if isinstance(error, OSError) else error}): unpack the four "
                             f".gz files there yourself (gunzip), or point --data-root / {DATA_ROOT_ENV} at a folder "
                             f"that has MNIST/raw/") from None
         finally:
@@ -208,7 +229,7 @@ def _fetch(root: Path) -> None:
         raw_folder(root).mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise DataError(f"MNIST is not in {raw_folder(root)} and that folder cannot be created to download it "
-                        f"({error.strerror or error}): choose a writable --data-root or {DATA_ROOT_ENV}, or copy the "
+                        f"({os_reason(error)}): choose a writable --data-root or {DATA_ROOT_ENV}, or copy the "
                         f"four MNIST IDX files there") from None
     try:
         # torchvision prints its progress on stdout; keep stdout for results (the CLI's last line is JSON).

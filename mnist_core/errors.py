@@ -1,7 +1,15 @@
 """Errors a user can cause and fix. Each carries one sentence that says what is wrong and what to do.
 
 The CLI prints it on stderr and exits 2; the app shows it with `st.error`. Anything else is a bug.
+Also the one place that puts a path's problem into words (`path_status`, `os_reason`), for every module that reads
+user-named paths: model files, pictures, --out and the data root.
 """
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
 
 MB = 1_000_000  # file sizes in messages and limits are decimal megabytes, as the app's upload widget shows them
 
@@ -32,3 +40,48 @@ class TrainingDiverged(StudioError):
     def __init__(self, message: str, result: object = None) -> None:
         super().__init__(message)
         self.result = result
+
+
+def os_reason(error: OSError) -> str:
+    """The operating system's own words for `error` ("Permission denied"), with a hint where those words are cryptic."""
+    reason = error.strerror or str(error) or type(error).__name__
+    if error.errno == errno.ENOTDIR:  # `somefile/x.pt`: the OS only says "Not a directory"
+        return f"{reason}: a file stands where one of its folders should be"
+    if error.errno == errno.ELOOP:
+        return f"{reason}: a symbolic link that points back to itself"
+    return reason
+
+
+def path_status(path: str | os.PathLike, kind: str = "file", readable: bool = True) -> str | None:
+    """None when `path` is a readable `kind` ("file" or "folder"); else what is wrong, worded to follow the path in a
+    message ("PATH does not exist", "PATH cannot be read (Permission denied)"). `readable=False` skips the read test
+    (a folder that is only written into may be write-only).
+
+    Why not `Path.is_file()`: it answers False for a missing file, a permission problem, a file in the way of a folder
+    and a looping symlink alike, and the user needs to know which one to fix it.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return ("is a broken symbolic link (what it points to does not exist)" if os.path.islink(path)
+                else "does not exist")
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        return f"cannot be reached ({os_reason(error) if isinstance(error, OSError) else error})"
+    if kind == "folder":
+        if not stat.S_ISDIR(info.st_mode):
+            return "is a file, not a folder"
+        opener = os.scandir
+    else:
+        if stat.S_ISDIR(info.st_mode):
+            return "is a folder, not a file"
+        if not stat.S_ISREG(info.st_mode):  # opening a pipe would wait forever for a writer
+            return "is not a regular file (a device, pipe or socket)"
+        opener = open
+    if not readable:
+        return None
+    try:
+        with opener(path):  # the only sure test: permissions, ACLs and root's privileges all decide it
+            pass
+    except OSError as error:
+        return f"cannot be read ({os_reason(error)})"
+    return None

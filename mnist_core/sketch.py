@@ -25,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
 from mnist_core.data import MEAN, STD
-from mnist_core.errors import MB, ImageError
+from mnist_core.errors import MB, ImageError, path_status
 
 MAX_IMAGE_PIXELS = 40_000_000  # ~6300×6300; decoding more would cost hundreds of MB
 MAX_FILE_BYTES = 25 * MB
@@ -122,8 +122,9 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         if not str(source).strip():  # Path("") is ".", which would be named instead
             raise ImageError("the picture's path is empty: give the path of an image file")
         stream = Path(source)
-        if not stream.is_file():
-            raise ImageError(f"{label} does not exist or is not a file")
+        problem = path_status(stream)
+        if problem:
+            raise ImageError(f"{label} {problem}: check the path")
         size = stream.stat().st_size
     if size == 0:
         raise ImageError(f"{label} is empty (0 bytes): choose an image file (PNG, JPEG…)")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -75,3 +76,36 @@ def mnist_png(image28: np.ndarray, path: Path, scale: int = 4) -> Path:
     Image.fromarray(np.asarray(image28, dtype=np.uint8)).resize((28 * scale, 28 * scale), Image.Resampling.NEAREST) \
         .save(path)
     return path
+
+
+RUNNING_AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def unreachable_files(folder: Path, name: str) -> dict[str, tuple[Path, str]]:
+    """case -> (a path that names an existing-looking file that cannot be read, words its message must hold).
+
+    The permission case needs a non-root user (root reads anything): as root it is left out, and the callers'
+    `permission_case` skip says so.
+    """
+    (folder / "blocker").write_bytes(b"a file where a folder should be")
+    (folder / "a-folder").mkdir()
+    (folder / "loop").symlink_to(folder / "loop")
+    cases = {"a folder": (folder / "a-folder", "is a folder, not a file"),
+             "a file in the way": (folder / "blocker" / name, "cannot be reached (Not a directory"),
+             "a looping symlink": (folder / "loop", "cannot be reached (Too many levels of symbolic links")}
+    if not RUNNING_AS_ROOT:
+        locked = folder / f"locked-{name}"
+        locked.write_bytes(b"x")
+        locked.chmod(0)
+        cases["permission denied"] = (locked, "cannot be read (Permission denied)")
+    return cases
+
+
+UNREACHABLE_CASES = ["a folder", "a file in the way", "a looping symlink", "permission denied"]
+
+
+def unreachable_case(folder: Path, name: str, case: str) -> tuple[Path, str]:
+    """One of `unreachable_files`, skipping the permission case as root (chmod does not stop root)."""
+    if case == "permission denied" and RUNNING_AS_ROOT:
+        pytest.skip("running as root, who can read a file without permission: the chmod case cannot be tested")
+    return unreachable_files(folder, name)[case]

@@ -121,8 +121,10 @@ def test_check_writable_refuses_folders_existing_files_and_unwritable_places(tmp
     check_writable(tmp_path / "taken.pt", overwrite=True)
     blocker = tmp_path / "a-file"
     blocker.write_bytes(b"x")
-    with pytest.raises(CheckpointError, match="cannot write into"):
+    with pytest.raises(CheckpointError, match="a-file is a file, not a folder, so model.pt cannot be saved in it"):
         check_writable(blocker / "model.pt")  # its "folder" is a file
+    with pytest.raises(CheckpointError, match=r"sub cannot be reached \(Not a directory"):
+        check_writable(blocker / "sub" / "model.pt")
     check_writable(tmp_path / "new" / "sub" / "model.pt")  # missing folders are created
 
 
@@ -197,5 +199,5 @@ def test_temp_files_of_killed_writers_are_cleaned_up_once_stale(tmp_path: Path) 
 
 
 def test_a_missing_path_is_a_clear_message(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="does not exist or is not a file"):
+    with pytest.raises(CheckpointError, match="nope.pt does not exist: check the path"):
         load_checkpoint(tmp_path / "nope.pt")

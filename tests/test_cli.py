@@ -145,7 +145,7 @@ def test_bad_input_is_exit_2_with_one_line_and_nothing_on_stdout(tmp_path: Path,
     # (In a real interpreter too: see test_robustness_checkpoints.py::test_the_cli_refuses_a_malicious_model_file…)
     code = main(["predict", "--checkpoint", str(tmp_path / "missing.pt"), str(tmp_path / "x.png")])
     captured = capsys.readouterr()
-    assert_one_line_error(code, captured.err, "missing.pt does not exist or is not a file: check the path")
+    assert_one_line_error(code, captured.err, "missing.pt does not exist: check the path")
     assert captured.out == ""
 
 

@@ -7,6 +7,7 @@ import io
 import os
 import pickle
 import random
+import re
 import signal
 import struct
 import subprocess
@@ -19,8 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cli_support import (REPO_ROOT, assert_clean_failure, assert_json_error, assert_one_line_error, digit_image,
-                         run_cli)
+from cli_support import (REPO_ROOT, UNREACHABLE_CASES, assert_clean_failure, assert_json_error, assert_one_line_error,
+                         digit_image, run_cli, unreachable_case)
 from mnist_core.checkpoints import (STALE_TEMP_SECONDS, checkpoint_bytes, checkpoint_payload, list_checkpoints,
                                     load_checkpoint)
 from mnist_core.cli import main
@@ -240,3 +241,13 @@ def test_killing_the_writer_never_leaves_a_broken_checkpoint(tmp_path: Path) -> 
             os.utime(temp, (time.time() - STALE_TEMP_SECONDS - 1,) * 2)
         list_checkpoints(folder)
         assert not list(folder.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("case", UNREACHABLE_CASES)
+def test_a_model_file_that_cannot_be_reached_names_the_path_and_the_reason(case: str, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture) -> None:
+    path, words = unreachable_case(tmp_path, "model.pt", case)
+    with pytest.raises(CheckpointError, match=re.escape(f"{path} {words}")):
+        load_checkpoint(path)
+    assert_one_line_error(main(["evaluate", "--checkpoint", str(path)]), capsys.readouterr().err, str(path), words)
+

@@ -7,6 +7,7 @@ import errno
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import socket
 import stat
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_support import assert_json_error, assert_one_line_error
+from cli_support import RUNNING_AS_ROOT, assert_json_error, assert_one_line_error
 from mnist_core.cli import main
 from mnist_core.data import MNIST_FILES, dataset_status, ensure_mnist, load_mnist, raw_folder
 from mnist_core.errors import DataError
@@ -113,8 +114,50 @@ def test_a_data_root_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_a_data_root_that_cannot_be_created(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_bytes(b"x")
-    with pytest.raises(DataError, match="that folder cannot be created.*choose a writable --data-root"):
+    with pytest.raises(DataError, match=re.escape(f"data root {blocker / 'data'} cannot be reached (Not a directory: "
+                                                  f"a file stands where one of its folders should be)")):
         load_mnist(blocker / "data")
+
+
+@pytest.mark.parametrize("in_the_way", ["MNIST", "MNIST/raw"])
+def test_a_file_in_the_way_of_mnist_raw_is_named(in_the_way: str, tmp_path: Path, offline: None,
+                                                capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / in_the_way).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / in_the_way).write_bytes(b"someone's file")
+    with pytest.raises(DataError, match=f"{tmp_path / in_the_way} (is a file, not a folder|cannot be reached).*, but "
+                                        f"it must be a folder .*: move it out of the way"):
+        load_mnist(tmp_path)
+    assert dataset_status(tmp_path).state == "problem"  # the app's sidebar says the same
+    assert_one_line_error(main(["evaluate", "--data-root", str(tmp_path)]), capsys.readouterr().err,
+                          str(tmp_path / in_the_way))
+    assert (tmp_path / in_the_way).read_bytes() == b"someone's file"
+
+
+@pytest.mark.parametrize("case", ["a looping symlink", "permission denied"])
+def test_a_data_root_that_cannot_be_read_names_it_and_the_reason(case: str, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    if case == "permission denied":
+        if RUNNING_AS_ROOT:
+            pytest.skip("running as root, who can read a folder without permission: the chmod case cannot be tested")
+        root, words = tmp_path / "locked", "cannot be read (Permission denied)"
+        root.mkdir()
+        root.chmod(0)
+    else:
+        root, words = tmp_path / "loop", "cannot be reached (Too many levels of symbolic links"
+        root.symlink_to(root)
+    with pytest.raises(DataError, match=re.escape(f"data root {root} {words}")):
+        load_mnist(root)
+    status = dataset_status(root)  # the app's sidebar
+    assert status.state == "problem" and words in status.message
+    assert_one_line_error(main(["evaluate", "--data-root", str(root)]), capsys.readouterr().err, str(root), words)
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_data_root_is_refused_not_read_as_the_current_folder(empty: str, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    assert_one_line_error(main(["train", "--data-root", empty, "--out", str(tmp_path / "m.pt")]),
+                          capsys.readouterr().err, "the data root is empty")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_read_only_place_without_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

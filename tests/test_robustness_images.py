@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli_support import assert_one_line_error, digit_image, png_bytes
+from cli_support import UNREACHABLE_CASES, assert_one_line_error, digit_image, png_bytes, unreachable_case
 from mnist_core.checkpoints import checkpoint_payload, write_checkpoint
 from mnist_core.cli import main
 from mnist_core.errors import ImageError
@@ -91,9 +91,19 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path: Path) ->
 
 
 def test_a_folder_or_missing_path_is_a_clear_message(tmp_path: Path) -> None:
-    for path in (tmp_path, tmp_path / "nope.png"):
-        with pytest.raises(ImageError, match="does not exist or is not a file"):
+    for path, words in ((tmp_path, "is a folder, not a file"), (tmp_path / "nope.png", "does not exist")):
+        with pytest.raises(ImageError, match=f"{words}: check the path"):
             open_image(path)
+
+
+@pytest.mark.parametrize("case", UNREACHABLE_CASES)
+def test_a_picture_that_cannot_be_reached_names_the_path_and_the_reason(case: str, checkpoint: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    path, words = unreachable_case(tmp_path, "digit.png", case)
+    with pytest.raises(ImageError, match=re.escape(f"{path} {words}")):
+        open_image(path)
+    assert_one_line_error(main(["predict", "--checkpoint", str(checkpoint), str(path)]), capsys.readouterr().err,
+                          str(path), words)
 
 
 def test_postscript_is_refused_without_running_ghostscript(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -83,13 +83,16 @@ def test_an_unavailable_device_is_refused_before_reading_data(tmp_path: Path, no
 
 @pytest.mark.parametrize("out, words", [
     (".", "is a folder"),
-    ("blocker/model.pt", "cannot write into"),
+    ("blocker/model.pt", "blocker is a file, not a folder, so model.pt cannot be saved in it"),
+    ("blocker/sub/model.pt", "sub cannot be reached (Not a directory: a file stands where one of its folders"),
+    ("loop/model.pt", "loop cannot be reached (Too many levels of symbolic links"),
     ("taken.pt", "already exists: choose another --out or pass --overwrite"),
     ("runs/", "names no file: give a file name such as"),  # was saved as a file named `runs`
 ])
 def test_an_unusable_out_path_is_refused_before_training(out: str, words: str, tmp_path: Path, no_data: None,
                                                         capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "blocker").write_bytes(b"a file where a folder should be")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
     (tmp_path / "taken.pt").write_bytes(b"someone's model")
     code = main(["train", "--model", "fast", "--out", f"{tmp_path}/{out}"])  # (a Path would drop the slash)
     assert_one_line_error(code, capsys.readouterr().err, words)
