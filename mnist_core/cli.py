@@ -141,7 +141,14 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
     knobs = get_spec(model).knobs
     kwargs: dict[str, int | float] = {}
     for item in items:
-        key, _, text = item.partition("=")
+        key, equals, text = item.partition("=")
+        if not equals:
+            raise StudioError(f"--model-kwarg {item!r} must look like name=number")
+        if not key.strip():
+            raise StudioError(f"--model-kwarg {item!r} has no setting name before '=': give name=number, e.g. "
+                              f"width=48 ({model} takes {', '.join(knobs) or 'none'})")
+        if not text.strip():
+            raise StudioError(f"--model-kwarg {item!r} has no value after '=': give name=number, e.g. {key}=48")
         try:
             value = float(text)
         except ValueError:
@@ -159,7 +166,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mnist_core.data import load_mnist
     from mnist_core.device import pick_device
     from mnist_core.errors import TrainingDiverged
-    from mnist_core.train import fit
+    from mnist_core.train import compile_problem, fit
 
     config = _config_from_args(args)
     if args.out is not None and (not args.out or args.out.endswith(("/", os.sep))):
@@ -172,6 +179,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise StudioError(f"{out} already exists: choose another --out or pass --overwrite (nothing was overwritten)")
     check_writable(out, args.overwrite)  # refuse before spending minutes on training, not after
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded
+    if config.compile and (problem := compile_problem()):  # (fit checks again, for the app; here before the data)
+        raise StudioError(problem)
     data = load_mnist(args.data_root)
     progress = _TqdmProgress()
     if config.compile:

@@ -107,6 +107,9 @@ class TrainConfig:
         # At least one batch between evaluations: finer would only repeat the same evaluation (and a tiny value would
         # ask for billions of them).
         steps_per_epoch = -(-size // self.batch_size) if isinstance(self.batch_size, int) and self.batch_size else 1
+        # Said apart: "more often than once per batch" would be a puzzling answer to 0, -1 or nan.
+        need(isinstance(self.eval_every, (int, float)) and math.isfinite(self.eval_every) and self.eval_every > 0,
+             f"eval_every must be a positive, finite number of epochs, e.g. 1 or 0.5 (got {self.eval_every})")
         need(isinstance(self.eval_every, (int, float)) and math.isfinite(self.eval_every)
              and self.eval_every * steps_per_epoch >= 1,
              f"eval_every={self.eval_every} epochs would evaluate more often than once per batch: use at least "

@@ -216,6 +216,28 @@ def training_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     return loss, logits
 
 
+def compile_problem() -> str | None:
+    """Why `torch.compile` cannot work on this machine, with the fix; None when it can.
+
+    Inductor turns the model into C++ (CPU) or Triton kernels, both built by the system's C++ compiler. Without one
+    it fails at the first call, after the data is loaded, with a page of traceback; asking it first costs a
+    `g++ --version`.
+    """
+    try:
+        from torch._inductor import config as inductor_config
+        from torch._inductor.cpp_builder import get_cpp_compiler
+        from torch._inductor.exc import InvalidCxxCompiler
+    except ImportError:  # a torch that moved these: the compile itself will tell (see compile_for_training)
+        return None
+    try:
+        get_cpp_compiler()
+    except InvalidCxxCompiler:
+        names = " or ".join(name for name in inductor_config.cpp.cxx if name)
+        return (f"--compile needs a working C++ compiler ({names}; $CXX names another) and none was found: install "
+                f"one (e.g. apt-get install g++) or train without --compile")
+    return None
+
+
 def compile_for_training(model: nn.Module, batch_sizes: Iterable[int], extra_images: int, config: TrainConfig,
                          precision: torch.dtype) -> nn.Module:
     """`torch.compile(model)`, already compiled for every batch shape the run will see, with the model unchanged.
@@ -229,18 +251,25 @@ def compile_for_training(model: nn.Module, batch_sizes: Iterable[int], extra_ima
     device = next(model.parameters()).device
     if device.type not in ("cpu", "cuda"):
         raise ConfigError(f"compile works on cpu and cuda, not {device.type}: train without --compile")
+    problem = compile_problem()
+    if problem:
+        raise ConfigError(problem)
     torch.compiler.reset()  # a fresh start per run: dynamo keeps only 8 variants per function, then runs eager quietly
     compiled = torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else None, dynamic=False)
     before = _snapshot(model)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # dropout draws from these
-        for batch_size in batch_sizes:
-            images = torch.zeros(batch_size + extra_images, 1, 28, 28, device=device)
-            images = images.contiguous(memory_format=torch.channels_last)
-            labels = torch.zeros(batch_size, dtype=torch.long, device=device)
-            for _ in range(3 if device.type == "cuda" else 1):  # CUDA graphs: a warm-up call, then the recording
-                if device.type == "cuda":
-                    torch.compiler.cudagraph_mark_step_begin()
-                training_loss(compiled, images, labels, config, precision)[0].backward()
+        try:
+            for batch_size in batch_sizes:
+                images = torch.zeros(batch_size + extra_images, 1, 28, 28, device=device)
+                images = images.contiguous(memory_format=torch.channels_last)
+                labels = torch.zeros(batch_size, dtype=torch.long, device=device)
+                for _ in range(3 if device.type == "cuda" else 1):  # CUDA graphs: a warm-up call, then the recording
+                    if device.type == "cuda":
+                        torch.compiler.cudagraph_mark_step_begin()
+                    training_loss(compiled, images, labels, config, precision)[0].backward()
+        except torch._dynamo.exc.BackendCompilerFailed as error:  # a broken toolchain the check above did not see
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+            raise ConfigError(f"torch.compile failed on this machine ({first_line}): train without --compile") from None
     model.zero_grad(set_to_none=True)
     model.load_state_dict(before)
     return compiled

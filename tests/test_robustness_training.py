@@ -8,7 +8,9 @@ import math
 import os
 import random
 import stat
+from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -58,7 +60,13 @@ def synthetic_data(monkeypatch: pytest.MonkeyPatch, tiny_mnist: Mnist) -> None:
     (["--rotation", "720", "--augment"], "rotation"),
     (["--translate", "3"], "shift"),
     (["--scale", "-1"], "scale"),
-    (["--eval-every", "0"], "eval_every"),
+    (["--eval-every", "0"], "eval_every must be a positive, finite number of epochs"),
+    (["--eval-every", "-1"], "eval_every must be a positive, finite number of epochs"),
+    (["--eval-every", "nan"], "eval_every must be a positive, finite number of epochs"),
+    (["--eval-every", "inf"], "eval_every must be a positive, finite number of epochs"),
+    (["--model-kwarg", "=3"], "'=3' has no setting name before '=': give name=number, e.g. width=48 (fast takes "
+                              "width, hidden)"),
+    (["--model-kwarg", "width="], "'width=' has no value after '=': give name=number, e.g. width=48"),
     (["--model-kwarg", "width=12.5"], "width must be a whole number"),
     (["--model-kwarg", "width=abc"], "must look like name=number"),
     (["--model-kwarg", "width"], "must look like name=number"),
@@ -192,3 +200,34 @@ def test_a_seed_torch_cannot_use_is_refused(tmp_path: Path, synthetic_data: None
                                             capsys: pytest.CaptureFixture) -> None:
     code = main(["train", "--model", "seed-net", "--seed", str(2**70), "--out", str(tmp_path / "m.pt")])
     assert_one_line_error(code, capsys.readouterr().err, "seed")
+
+
+
+@pytest.fixture()
+def no_cpp_compiler() -> Iterator[None]:
+    """Simulated: inductor is pointed at a compiler that does not exist, as on a machine without g++."""
+    from torch._inductor import config as inductor_config
+
+    with inductor_config.patch({"cpp.cxx": (None, "no-such-g++")}):
+        yield
+
+
+def test_compile_without_a_cpp_compiler_is_one_clear_line_before_reading_data(tmp_path: Path, no_data: None,
+                                                                            no_cpp_compiler: None,
+                                                                            capsys: pytest.CaptureFixture) -> None:
+    code = main(["train", "--model", "fast", "--compile", "--device", "cpu", "--out", str(tmp_path / "m.pt")])
+    assert_one_line_error(code, capsys.readouterr().err, "--compile needs a working C++ compiler (no-such-g++",
+                          "or train without --compile")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compile_without_a_cpp_compiler_is_refused_in_the_library_too(no_cpp_compiler: None,
+                                                                      tiny_mnist: Mnist) -> None:
+    """The app trains through `fit`: the same sentence, as a ConfigError, before any batch."""
+    from mnist_core.config import recipe_for_model
+    from mnist_core.errors import ConfigError
+    from mnist_core.train import fit
+
+    config = replace(recipe_for_model("seed-net"), compile=True, device="cpu", epochs=0.01, batch_size=16)
+    with pytest.raises(ConfigError, match="--compile needs a working C\\+\\+ compiler"):
+        fit(config, tiny_mnist)
