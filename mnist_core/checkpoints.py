@@ -40,6 +40,8 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # (read once at import, where no other thread can be creating files)
 # A write takes seconds; a temp file this old was left by a writer that was killed before it could clean up.
 STALE_TEMP_SECONDS = 15 * 60
+# What the app's curves read from each history record (`train.EpochRecord.to_dict`); a record without them is dropped.
+HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
 
 @dataclass
@@ -280,6 +282,14 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
         raise CheckpointError(f"{label} is a bare state_dict (weights without the model's name or settings), "
                               f"not an MNIST Studio checkpoint: it cannot be matched to an architecture safely")
+    stored_format = payload.get("format") if isinstance(payload, dict) else None
+    if isinstance(stored_format, str) and stored_format != FORMAT and stored_format.startswith("mnist-studio/"):
+        # Ours, but another layout: "not an MNIST Studio checkpoint" would send the user looking for another file.
+        version = stored_format.removeprefix("mnist-studio/")
+        newer = " (newer)" if version.isdigit() and int(version) > int(FORMAT.removeprefix("mnist-studio/")) else ""
+        raise CheckpointError(f"{label} was saved by another{newer} version of MNIST Studio (format "
+                              f"{stored_format!r}; this version reads {FORMAT!r}): load it with the version that "
+                              f"saved it, or update MNIST Studio")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = (f"it holds a {type(payload).__name__}" if not isinstance(payload, dict)
                  else "it has no 'format' field" if "format" not in payload else f"format {payload['format']!r}")
@@ -323,7 +333,7 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
                                   f"far too large, or its normalisation statistics are broken): it cannot predict "
                                   f"anything; retrain it or use another checkpoint")
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
-                            _plain(payload.get("history"), list), _plain(payload.get("metrics"), dict),
+                            _checked_history(payload.get("history")), _plain(payload.get("metrics"), dict),
                             str(payload.get("created", "")), label)
 
 
@@ -332,6 +342,19 @@ def _first_problem(load_error: str) -> str:
     lines = [line.strip() for line in load_error.splitlines() if line.strip()]
     detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "unknown difference")
     return detail if len(detail) <= 160 else detail[:157] + "..."
+
+
+def _checked_history(history: Any) -> list[dict[str, Any]]:
+    """The stored training curves, or [] when they are malformed (wrong types, missing keys): the weights are what
+    matter, and a bad history would only break the charts and `evaluate` later with a traceback."""
+    if not isinstance(history, list):
+        return []
+    for record in history:
+        if not isinstance(record, dict) or not all(
+                isinstance(record.get(key), (int, float)) and not isinstance(record.get(key), bool)
+                for key in HISTORY_KEYS):
+            return []
+    return [dict(record) for record in history]
 
 
 def _plain(value: Any, kind: type) -> Any:

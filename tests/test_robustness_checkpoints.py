@@ -251,3 +251,42 @@ def test_a_model_file_that_cannot_be_reached_names_the_path_and_the_reason(case:
         load_checkpoint(path)
     assert_one_line_error(main(["evaluate", "--checkpoint", str(path)]), capsys.readouterr().err, str(path), words)
 
+
+@pytest.mark.parametrize("stored, words", [
+    ("mnist-studio/2", "was saved by another (newer) version of MNIST Studio (format 'mnist-studio/2'; this version "
+                       "reads 'mnist-studio/1')"),
+    ("mnist-studio/beta", "was saved by another version of MNIST Studio"),
+])
+def test_a_checkpoint_of_another_version_says_so(stored: str, words: str, tmp_path: Path) -> None:
+    path = tmp_path / "future.pt"
+    torch.save(_payload(format=stored), path)
+    with pytest.raises(CheckpointError, match=re.escape(words)):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("history", [
+    "not a list", [1, 2], [{"epoch": 1}], [{"epoch": "one", "train_loss": 0.1, "train_accuracy": 90,
+                                           "test_loss": 0.1, "test_accuracy": 90}], [{"epoch": 1, "train_loss": True,
+                                           "train_accuracy": 90, "test_loss": 0.1, "test_accuracy": 90}], None,
+])
+def test_a_malformed_history_is_dropped_and_the_model_still_loads(history: object, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  tiny_mnist: object) -> None:
+    path = tmp_path / "odd-history.pt"
+    torch.save(_payload(history=history), path)
+    loaded = load_checkpoint(path)  # the app's loading path (studio_ui.resources) calls this too
+    assert loaded.history == [] and loaded.model_name == "seed-net"
+    import mnist_core.data
+
+    monkeypatch.setattr(mnist_core.data, "load_mnist", lambda *args, **kwargs: tiny_mnist)
+    assert main(["evaluate", "--checkpoint", str(path), "--device", "cpu", "--json"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_well_formed_history_is_kept(tmp_path: Path) -> None:
+    record = {"epoch": 1.0, "train_loss": 0.1, "train_accuracy": 97.0, "test_loss": 0.1, "test_accuracy": 98.0,
+              "lr": 0.01, "seconds": 3.0, "elapsed": 3.0}
+    path = tmp_path / "good-history.pt"
+    torch.save(_payload(history=[record]), path)
+    assert load_checkpoint(path).history == [record]
