@@ -229,6 +229,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mnist_core.errors import MB, ImageError
     from mnist_core.sketch import MAX_FILE_BYTES, open_image, predict, unsure_threshold
 
+    if args.images.count("-") > 1:  # the second read would find it empty and blame the picture
+        raise StudioError("standard input can be read only once: give '-' for one picture at most")
     checkpoint = load_checkpoint(args.checkpoint)
     unsure_below = unsure_threshold(checkpoint.metrics)
     results, failed = [], False

@@ -385,3 +385,11 @@ def test_an_empty_path_is_called_empty_not_dot(argv: list[str], words: str, caps
 def test_an_empty_picture_path_is_called_empty(untrained_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["predict", "--checkpoint", str(untrained_checkpoint), ""]) == 2
     assert capsys.readouterr().err == "error: the picture's path is empty: give the path of an image file\n"
+
+
+def test_standard_input_twice_is_refused(untrained_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    # The second `-` would find standard input drained and call the picture empty.
+    assert main(["predict", "--checkpoint", str(untrained_checkpoint), "-", "-"]) == 2
+    assert capsys.readouterr().err == ("error: standard input can be read only once: give '-' for one picture at "
+                                       "most\n")
+
