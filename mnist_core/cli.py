@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print one JSON value as the last stdout line")
 
     def checkpoint_option(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+        sub.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), type=os.path.expanduser,
                          help="model file saved by `train` or the app (default: %(default)s)")
 
     data_root_help = f"folder holding MNIST/raw/ (default: ${DATA_ROOT_ENV}, else {DEFAULT_DATA_ROOT})"
@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-subset", type=int, help="train on the first N images only")
     train.add_argument("--eval-every", type=float, help="evaluate every N epochs (fractions allowed)")
     train.add_argument("--data-root", help=data_root_help)
-    train.add_argument("--out", help="checkpoint path (default checkpoints/MODEL-TIME.pt)")
+    train.add_argument("--out", type=os.path.expanduser, help="checkpoint path (default checkpoints/MODEL-TIME.pt)")
     train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     common(train)
 
@@ -336,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="read digits from image files")
     checkpoint_option(predict)
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP, GIF, WebP or TIFF files, one digit each "
+    predict.add_argument("images", nargs="+", metavar="IMAGE", type=os.path.expanduser,
+                         help="PNG, JPEG, BMP, GIF, WebP or TIFF files, one digit each "
                          "(- reads one from standard input)")
     common(predict)
     return parser

@@ -393,3 +393,26 @@ def test_standard_input_twice_is_refused(untrained_checkpoint: Path, capsys: pyt
     assert capsys.readouterr().err == ("error: standard input can be read only once: give '-' for one picture at "
                                        "most\n")
 
+
+def test_path_options_expand_the_home_folder(untrained_checkpoint: Path, tmp_path: Path, synthetic_data: None,
+                                             monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # A shell leaves `--out=~/x.pt` and quoted paths alone: it would have been a folder named `~` in the cwd.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "model.pt").write_bytes(untrained_checkpoint.read_bytes())
+    digit_image("bar").save(tmp_path / "one.png")
+    assert main(["predict", "--checkpoint", "~/model.pt", "~/one.png", "--json"]) == 0
+    assert last_json(capsys.readouterr().out)[0]["digit"] in range(10)
+    assert main(["train", "--model", "seed-net", "--train-subset", "256", "--batch-size", "64", "--device", "cpu",
+                 "--epochs", "0.5", "--out=~/trained.pt"]) == 0
+    assert load_checkpoint(tmp_path / "trained.pt").model_name == "seed-net" and not Path("~").exists()
+
+
+def test_the_data_root_option_expands_the_home_folder(untrained_checkpoint: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "model.pt").write_bytes(untrained_checkpoint.read_bytes())
+    (tmp_path / "not-a-folder").write_bytes(b"x")  # (no real data here: the message proves where it looked)
+    assert_one_line_error(main(["evaluate", "--checkpoint", "~/model.pt", "--data-root", "~/not-a-folder"]),
+                          capsys.readouterr().err, f"data root {tmp_path / 'not-a-folder'} is a file")
+
