@@ -6,6 +6,7 @@ Commands that need the real dataset are marked `realdata`; the rest use hand-mad
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -416,3 +417,20 @@ def test_the_data_root_option_expands_the_home_folder(untrained_checkpoint: Path
     assert_one_line_error(main(["evaluate", "--checkpoint", "~/model.pt", "--data-root", "~/not-a-folder"]),
                           capsys.readouterr().err, f"data root {tmp_path / 'not-a-folder'} is a file")
 
+
+def _all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _all_parsers(sub)
+    return found
+
+
+def test_every_option_of_every_command_has_help_text() -> None:
+    missing = [f"{parser.prog} {'/'.join(action.option_strings) or action.dest}"
+               for parser in _all_parsers(cli.build_parser()) for action in parser._actions
+               if not isinstance(action, argparse._SubParsersAction) and not (action.help or "").strip()]
+    assert missing == []
+    train_help = next(p for p in _all_parsers(cli.build_parser()) if p.prog.endswith(" train")).format_help()
+    assert "passes over the training set" in train_help  # the texts reach --help
