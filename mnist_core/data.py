@@ -56,8 +56,8 @@ def _root_problem(root: Path) -> str | None:
         if problem and folder == root:
             return f"data root {root} {problem}: pass --data-root / {DATA_ROOT_ENV} pointing at a folder"
         if problem:
-            return (f"{folder} {problem}, but it must be a folder (the data root holds MNIST's files in MNIST/raw/): "
-                    f"move it out of the way, or pass --data-root / {DATA_ROOT_ENV} pointing at another folder")
+            return (f"{folder} {problem}: the data root keeps MNIST's files in the folder MNIST/raw/ inside it; move "
+                    f"{folder.name} out of the way, or pass --data-root / {DATA_ROOT_ENV} pointing at another folder")
     return None
 
 
@@ -205,9 +205,9 @@ def _unpack_archives(root: Path) -> bool:
             os.replace(partial, target)
             unpacked = True
         except (OSError, EOFError, zlib.error) as error:
-            raise DataError(f"cannot unpack {archive} ({os_reason(error) if isinstance(error, OSError) else error}): unpack the four "
-                            f".gz files there yourself (gunzip), or point --data-root / {DATA_ROOT_ENV} at a folder "
-                            f"that has MNIST/raw/") from None
+            reason = os_reason(error) if isinstance(error, OSError) else error
+            raise DataError(f"cannot unpack {archive} ({reason}): unpack the four .gz files there yourself (gunzip), "
+                            f"or point --data-root / {DATA_ROOT_ENV} at a folder that has MNIST/raw/") from None
         finally:
             partial.unlink(missing_ok=True)
     return unpacked

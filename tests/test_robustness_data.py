@@ -124,8 +124,8 @@ def test_a_file_in_the_way_of_mnist_raw_is_named(in_the_way: str, tmp_path: Path
                                                 capsys: pytest.CaptureFixture) -> None:
     (tmp_path / in_the_way).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / in_the_way).write_bytes(b"someone's file")
-    with pytest.raises(DataError, match=f"{tmp_path / in_the_way} (is a file, not a folder|cannot be reached).*, but "
-                                        f"it must be a folder .*: move it out of the way"):
+    with pytest.raises(DataError, match=f"{tmp_path / in_the_way} (is a file, not a folder|cannot be reached).*: the "
+                                        f"data root keeps MNIST's files in the folder MNIST/raw/ inside it; move "):
         load_mnist(tmp_path)
     assert dataset_status(tmp_path).state == "problem"  # the app's sidebar says the same
     assert_one_line_error(main(["evaluate", "--data-root", str(tmp_path)]), capsys.readouterr().err,
