@@ -105,8 +105,7 @@ if data is None:
     st.stop()
 report = resources.evaluation(entry.key, entry.checkpoint.model, data)
 labels = data.test.labels
-most_confused = explore.most_confused(report.confusion)  # the first cell shown: the model's commonest mistake
-ensure_defaults({"evaluate.true": most_confused[0], "evaluate.predicted": most_confused[1]})
+session.follow_model_with_cell(entry.key, explore.most_confused(report.confusion))
 
 # --- headline numbers and the confusion matrix -------------------------------------------------------------------
 errors = explore.off_diagonal_total(report.confusion)
