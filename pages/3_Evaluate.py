@@ -38,12 +38,6 @@ def model_choices() -> dict[str, Callable[[], ModelEntry]]:
     return choices
 
 
-def refused(error: CheckpointError) -> str:
-    """The error, then what it left alone, as two sentences (not "…a checkpoint?. The active model…")."""
-    text = str(error)
-    return f"{text}{'' if text.endswith(('.', '?', '!')) else '.'} The active model is unchanged."
-
-
 def uploaded_entry() -> ModelEntry | None:
     """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad."""
     upload = st.file_uploader("Checkpoint file (.pt)", type=["pt", "pth"], key="evaluate-upload",
@@ -58,7 +52,7 @@ def uploaded_entry() -> ModelEntry | None:
     try:
         loaded = load_checkpoint(raw, name=f"upload: {upload.name}")
     except CheckpointError as error:
-        st.error(refused(error))
+        st.error(layout.then(error, "The active model is unchanged."))
         return None
     entry = ModelEntry(loaded, "upload", resources.upload_key(raw))
     st.session_state[UPLOAD_KEY] = (upload.file_id, entry)
@@ -85,7 +79,7 @@ with detail_column:
             try:
                 entry = choices[label]()
             except CheckpointError as error:
-                st.error(refused(error))
+                st.error(layout.then(error, "The active model is unchanged."))
     else:
         entry = uploaded_entry()
     if entry is not None:
@@ -174,8 +168,8 @@ compared: dict[str, ModelEntry] = {}
 for label in picked:
     try:
         compared[label] = choices[label]()
-    except CheckpointError as error:
-        st.error(f"{label}: {error}")
+    except CheckpointError as error:  # its message names the file: one sentence, then what happens to it
+        st.error(layout.then(error, "It is left out of the comparison."))
 if len(compared) < 2:
     # "Train a run…" only when there is nothing else to pick; otherwise the user just picked fewer than two.
     st.caption("Pick at least two models to compare them." if len(choices) >= 2 else

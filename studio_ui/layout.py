@@ -165,6 +165,12 @@ def require_dataset() -> Mnist | None:
         return None
 
 
+def then(message: str | Exception, follow_up: str) -> str:
+    """An error's message, then what it means here, as two sentences (not "…a checkpoint?. The active model…")."""
+    text = str(message)
+    return f"{text}{'' if text.endswith(('.', '?', '!')) else '.'} {follow_up}"
+
+
 def two_line_caption(first: str, second: str) -> str:
     """An image caption on two deliberate lines (Markdown hard break), so narrow gallery images never wrap it
     at a random word."""

@@ -520,3 +520,27 @@ def test_the_cell_picker_starts_at_each_models_commonest_mistake(tiny_mnist) -> 
     app.radio(key="evaluate.source").set_value("Active model").run()
     assert cell_picker(app) == most_confused(evaluate(default.model, tiny_mnist.test).confusion)
 
+
+def test_a_checkpoint_that_cannot_be_loaded_is_left_out_of_the_comparison(tiny_mnist) -> None:
+    broken = CHECKPOINT_DIR / f"broken-{uuid.uuid4().hex[:8]}.pt"
+    broken.write_bytes(b"PK\x03\x04 not really a model")
+    try:
+        app = open_app(tiny_mnist)
+        default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+        app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source=f"run {n}"), "run") for n in (1, 2)]
+        app.switch_page(PAGES["evaluate"]).run()
+        compare = app.multiselect(key="evaluate.compare")
+        name = f"checkpoints/{broken.name}"
+        picked = ["run 2 · fast", name, "run 1 · fast"]
+        assert set(picked) <= set(compare.options)
+        compare.set_value(picked).run()
+        assert not app.exception
+        # Named once, with why, and what happens to it; not once per widget or with a traceback.
+        [error] = [error.value for error in app.error]
+        assert error.count(name) == 1 and error.startswith(name), error
+        assert "not a readable PyTorch file" in error and error.endswith(" It is left out of the comparison."), error
+        assert "Traceback" not in error
+        [table] = [frame.value for frame in app.dataframe if "architecture" in frame.value.columns]
+        assert list(table["model"]) == ["run 2 · fast", "run 1 · fast"], "the rest are still compared"
+    finally:
+        broken.unlink(missing_ok=True)
