@@ -21,6 +21,8 @@ ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False
 UPLOAD_KEY = "studio.upload"  # (uploaded file id, ModelEntry) of the last good upload of this session
 GALLERY_SIZE = 24
 CELL_IMAGES = 16
+# px: the matrix fits beside the sidebar of an 800-px window (468 px of page); the cell panel holds four 84-px images
+MATRIX_PANEL_WIDTH, CELL_PANEL_WIDTH, PANEL_GAP = 460, 360, 24
 
 
 def file_entry(path) -> ModelEntry:
@@ -116,15 +118,19 @@ def select_clicked_cell() -> None:
 
 
 st.subheader("Confusion matrix")
-matrix_column, cell_column = st.columns([3, 2])
-with matrix_column:
-    normalised = st.toggle("Row-normalised (share of each true digit)", key="evaluate.normalised")
+# Two fixed-width panels in a wrapping row: side by side in a wide window, the cell below the matrix in a narrow one.
+# In st.columns an 800-px window squeezed the matrix to a stamp and cut the toggle's label to "…true d…".
+with st.container(horizontal=True, gap=PANEL_GAP, key="confusion-area"):
+    matrix_panel = st.container(width=MATRIX_PANEL_WIDTH, key="matrix-panel")
+    cell_panel = st.container(width=CELL_PANEL_WIDTH, key="cell-panel")
+with matrix_panel:
+    normalised = st.toggle("Row-normalised (share of each true digit)", key="evaluate.normalised", wrap=True)
     st.caption("Rows: true digit · columns: predicted. Click a cell to see its images.")
     cell = (st.session_state["evaluate.true"], st.session_state["evaluate.predicted"])
     values = explore.row_normalised(report.confusion) if normalised else report.confusion
     st.plotly_chart(charts.confusion_heatmap(values, report.confusion, normalised, cell), key="confusion-matrix",
                     on_select=select_clicked_cell, selection_mode="points")
-with cell_column:
+with cell_panel:
     true_column, predicted_column = st.columns(2)
     true_digit = true_column.selectbox("True digit", range(10), key="evaluate.true")
     predicted_digit = predicted_column.selectbox("Predicted digit", range(10), key="evaluate.predicted")
