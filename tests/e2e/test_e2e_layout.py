@@ -1,6 +1,6 @@
 """Narrow and wide windows: the Evaluate page's confusion matrix and cell picker, and the Sketch page's canvas and
-result, are wholly on screen and apart at 800, 1000 and 1400 px (at 800 the sidebar takes 300 px, leaving the page
-468)."""
+result, are wholly on screen and apart at 800, 1000 and 1400 px; no label or button text is cut short ("…") at
+800 px (the sidebar takes 300 px of it, leaving the page 468)."""
 
 from __future__ import annotations
 
@@ -64,3 +64,17 @@ def test_the_sketch_canvas_and_its_reading_fit_the_window(page) -> None:
     assert not overlapping(boxes(page.locator(".st-key-sketch-drawing-panel"), page.locator(".st-key-sketch-result-panel"))), \
         "the canvas and the result overlap"
 
+
+@pytest.mark.parametrize("page", [800], indirect=True)
+@pytest.mark.parametrize("name", ["train", "dataset", "evaluate"])
+def test_no_label_is_cut_short_in_a_narrow_window(page, name: str) -> None:
+    tab = StreamlitTab(page)
+    tab.open(name)
+    page.wait_for_timeout(1000)  # images and charts settle after the run; they move the labels below them
+    tab.assert_no_exception()
+    assert tab.clipped_texts() == []
+    if name == "train":
+        tab.assert_fully_visible(page.get_by_text("Augment training images", exact=True), "the augmentation label")
+    if name == "dataset":
+        redraw = page.get_by_role("button", name="Redraw")
+        tab.assert_fully_visible(redraw, "the Redraw button")
