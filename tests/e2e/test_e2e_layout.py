@@ -55,14 +55,14 @@ def test_the_sketch_canvas_and_its_reading_fit_the_window(page) -> None:
     tab.assert_no_exception()
     chart = page.locator(".st-key-probabilities .main-svg").first
     expect(chart).to_be_visible(timeout=60_000)
-    tab.assert_fully_visible(page.locator(".st-key-sketch-drawing-panel"), "the drawing panel")
+    drawing, result = page.locator(".st-key-sketch-drawing-panel"), page.locator(".st-key-sketch-result-panel")
+    tab.assert_fully_visible(drawing, "the drawing panel")
     tab.assert_fully_visible(canvas, "the canvas")
-    tab.assert_fully_visible(page.locator(".st-key-sketch-result-panel"), "the result panel")
+    tab.assert_fully_visible(result, "the result panel")
     tab.assert_fully_visible(tab.metric("Prediction"), "the prediction")
-    tab.assert_fully_visible(page.locator(".st-key-sketch-result-panel [data-testid='stImage'] img"), "the model's input")
+    tab.assert_fully_visible(result.locator("[data-testid='stImage'] img"), "the model's input")
     tab.assert_fully_visible(chart, "the probability chart")
-    assert not overlapping(boxes(page.locator(".st-key-sketch-drawing-panel"), page.locator(".st-key-sketch-result-panel"))), \
-        "the canvas and the result overlap"
+    assert not overlapping(boxes(drawing, result)), "the canvas and the result overlap"
 
 
 @pytest.mark.parametrize("page", [800], indirect=True)
