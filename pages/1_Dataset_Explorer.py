@@ -23,7 +23,7 @@ settings.ensure_train_defaults()
 splits: dict[str, MnistSplit] = {"train": data.train, "test": data.test}
 PER_PAGE = 40
 PREVIEW_SEED_KEY = "studio.preview_seed"  # "Redraw" moves it on
-CONTROLS_WIDTH, PREVIEW_WIDTH, PANEL_GAP = 260, 460, 24  # px: the preview fits an 800-px window's 468 px of page
+CONTROLS_WIDTH, PREVIEW_WIDTH = 260, 460  # px: the preview fits an 800-px window's 468 px of page
 PREVIEW_IMAGE = 84  # px: five images and their gaps fit the preview panel's width
 
 st.subheader("Samples")
@@ -59,10 +59,9 @@ st.divider()
 st.subheader("Augmentation preview")
 st.caption("One training image under the Train page's augmentation settings (the same sliders): eight random draws "
            "of exactly what training applies.")
-# Fixed-width panels in a wrapping row (st.columns gave the controls 150 px in an 800-px window: labels cut short).
-with st.container(horizontal=True, gap=PANEL_GAP, key="augmentation-area"):
-    controls = st.container(width=CONTROLS_WIDTH, key="augmentation-controls")
-    preview = st.container(width=PREVIEW_WIDTH, key="augmentation-preview")
+# (st.columns gave the controls 150 px in an 800-px window: their labels were cut short)
+controls, preview = layout.wrapping_panels(("augmentation-controls", CONTROLS_WIDTH),
+                                           ("augmentation-preview", PREVIEW_WIDTH))
 with controls:
     augmentation = settings.augmentation_controls(on_change=settings.mark_custom, grey_out_when_off=False)
     preview_index = st.number_input("Train image index", 0, len(data.train) - 1, step=1,

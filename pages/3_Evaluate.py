@@ -22,7 +22,7 @@ UPLOAD_KEY = "studio.upload"  # (uploaded file id, ModelEntry) of the last good 
 GALLERY_SIZE = 24
 CELL_IMAGES = 16
 # px: the matrix fits beside the sidebar of an 800-px window (468 px of page); the cell panel holds four 84-px images
-MATRIX_PANEL_WIDTH, CELL_PANEL_WIDTH, PANEL_GAP = 460, 360, 24
+MATRIX_PANEL_WIDTH, CELL_PANEL_WIDTH = 460, 360
 
 
 def file_entry(path) -> ModelEntry:
@@ -118,11 +118,10 @@ def select_clicked_cell() -> None:
 
 
 st.subheader("Confusion matrix")
-# Two fixed-width panels in a wrapping row: side by side in a wide window, the cell below the matrix in a narrow one.
-# In st.columns an 800-px window squeezed the matrix to a stamp and cut the toggle's label to "…true d…".
-with st.container(horizontal=True, gap=PANEL_GAP, key="confusion-area"):
-    matrix_panel = st.container(width=MATRIX_PANEL_WIDTH, key="matrix-panel")
-    cell_panel = st.container(width=CELL_PANEL_WIDTH, key="cell-panel")
+# The cell beside the matrix in a wide window, below it in a narrow one (in st.columns an 800-px window squeezed the
+# matrix to a stamp and cut the toggle's label to "…true d…").
+matrix_panel, cell_panel = layout.wrapping_panels(("matrix-panel", MATRIX_PANEL_WIDTH),
+                                                  ("cell-panel", CELL_PANEL_WIDTH))
 with matrix_panel:
     normalised = st.toggle("Row-normalised (share of each true digit)", key="evaluate.normalised", wrap=True)
     st.caption("Rows: true digit · columns: predicted. Click a cell to see its images.")

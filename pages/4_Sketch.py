@@ -17,7 +17,7 @@ st.title("Sketch")
 ensure_defaults({"sketch.input": "Draw", "sketch.stroke_width": 20})
 CANVAS_GENERATION_KEY = "studio.canvas_generation"  # a new canvas key = an empty canvas (the Clear button)
 CANVAS_SIDE = 280
-RESULT_PANEL_WIDTH, PANEL_GAP = 340, 32  # px: the result fits the 468 px of page of an 800-px window
+RESULT_PANEL_WIDTH = 340  # px: the result fits the 468 px of page of an 800-px window
 SEEN_SIDE = 140  # px: the 28×28 model input at 5× (a 168-px one overflowed its half of the result panel)
 TOOLBAR_ROOM_PX = 24
 
@@ -27,11 +27,10 @@ if model_entry is None:
     st.stop()
 st.caption(f"Reading with **{model_entry.name}** from {model_entry.source}. Change it on the Evaluate page.")
 
-# Fixed-width panels in a wrapping row: side by side in a wide window, the result below the canvas in a narrower
-# one. In st.columns an 800-px window squeezed the 280-px canvas into a 200-px column.
-with st.container(horizontal=True, gap=PANEL_GAP, key="sketch-panels"):
-    input_column = st.container(width=CANVAS_SIDE, key="sketch-drawing-panel")
-    result_column = st.container(width=RESULT_PANEL_WIDTH, key="sketch-result-panel")
+# The result beside the canvas in a wide window, below it in a narrow one (in st.columns an 800-px window squeezed the
+# 280-px canvas into a 200-px column).
+input_column, result_column = layout.wrapping_panels(("sketch-drawing-panel", CANVAS_SIDE),
+                                                     ("sketch-result-panel", RESULT_PANEL_WIDTH), gap=32)
 image = None  # what to classify: the canvas pixels or the uploaded picture
 upload_refused = False  # its error says what to do; an invitation to upload beside it would read oddly
 with input_column:
