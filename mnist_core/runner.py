@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import threading
 import time
@@ -186,11 +187,22 @@ def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event
         return _Outcome(FAILED, str(error))
     except Exception as error:  # a bug: the job shows it with its traceback, and logs it
         return _Outcome(CRASHED, f"{type(error).__name__}: {error}", traceback.format_exc())
-    if not result.stopped:
-        return _outcome_of(result, DONE)
-    note = (f"stopped after {result.epochs_done:.2f} epochs; the model trained so far is kept" if result.history
-            else "stopped before the first batch; there is no model to keep")
-    return _outcome_of(result, STOPPED, note)
+    # A stopped run's sentence is written by the job, which knows the batch counts (`stopped_sentence`).
+    return _outcome_of(result, STOPPED if result.stopped else DONE)
+
+
+def _epochs_text(epochs: float) -> str:
+    """Epochs as a person reads them: 0.004, 0.5, 3 (a stop after a few batches is not "0.00 epochs")."""
+    return f"{round(epochs, 3):g}" if epochs >= 0.001 or epochs == 0 else f"{epochs:.1g}"
+
+
+def stopped_sentence(steps_done: int, total_steps: int, epochs_done: float, kept: bool) -> str:
+    """What a stopped run says, with its real numbers: "Stopped after 2 of 469 batches (0.004 epochs); the model
+    trained so far is kept." """
+    if not kept:
+        return "Stopped before the first batch; there is no model to keep."
+    return (f"Stopped after {steps_done:,} of {total_steps:,} batches ({_epochs_text(epochs_done)} epochs); the "
+            f"model trained so far is kept.")
 
 
 def _warm_up() -> None:
@@ -323,6 +335,13 @@ class JobSnapshot:
     def steps_per_epoch(self) -> float:
         return self.total_steps / self.total_epochs if self.total_epochs else 0.0
 
+    @property
+    def speed(self) -> str:
+        """images/s as the page shows it: "measuring…" until the first report has timed some batches (before it,
+        the figure is a placeholder 0, not a speed)."""
+        measured = math.isfinite(self.images_per_second) and self.images_per_second > 0
+        return f"{self.images_per_second:,.0f}" if measured else "measuring…"
+
 
 class TrainingJob:
     """One training run in a worker process. Create, `start()`, poll `snapshot()`, maybe `stop()`.
@@ -398,7 +417,7 @@ class TrainingJob:
     def _supervise(self) -> None:
         takes_turns = self.device_type in QUEUED_DEVICE_TYPES
         if takes_turns and not self._queue.wait_turn(self.device_type, self.id, self._stop_event):
-            self._finish(CANCELLED, "stopped while waiting for the device; nothing was trained")
+            self._finish(CANCELLED, "Stopped while waiting for the device; nothing was trained.")
             return
         threads = WORKERS.cpu_threads() if self.device_type == "cpu" else 1
         worker = WORKERS.take()
@@ -483,7 +502,11 @@ class TrainingJob:
         if outcome.status == CRASHED:
             log.error("training job %s crashed: %s\n%s", self.id, outcome.message, outcome.details)
             self.error_details = outcome.details
-        self._finish(outcome.status, outcome.message)
+        message = outcome.message
+        if outcome.status == STOPPED:
+            with self._lock:
+                message = stopped_sentence(self._step, self._total_steps, self._epoch, bool(outcome.weights))
+        self._finish(outcome.status, message)
 
 
 def with_live_reporting(config: TrainConfig) -> TrainConfig:
@@ -510,5 +533,5 @@ def has_usable_weights(result: TrainResult | None) -> bool:
 
 
 __all__ = ["TrainingJob", "JobSnapshot", "DeviceQueue", "DEVICE_QUEUE", "result_checkpoint", "has_usable_weights",
-           "with_live_reporting", "prepare_worker",
+           "with_live_reporting", "prepare_worker", "stopped_sentence",
            "FINAL_STATES", "QUEUED", "RUNNING", "DONE", "STOPPED", "DIVERGED", "FAILED", "CRASHED", "CANCELLED"]

@@ -22,7 +22,9 @@ ensure_defaults({"explore.split": "train", "explore.digit": "all", "explore.page
 settings.ensure_train_defaults()
 splits: dict[str, MnistSplit] = {"train": data.train, "test": data.test}
 PER_PAGE = 40
-PREVIEW_SEED_KEY = "studio.preview_seed"  # "New random draws" moves it on
+PREVIEW_SEED_KEY = "studio.preview_seed"  # "Redraw" moves it on
+CONTROLS_WIDTH, PREVIEW_WIDTH = 260, 460  # px: the preview fits an 800-px window's 468 px of page
+PREVIEW_IMAGE = 84  # px: five images and their gaps fit the preview panel's width
 
 st.subheader("Samples")
 split_column, digit_column, page_column = st.columns([1, 1, 1])
@@ -57,19 +59,21 @@ st.divider()
 st.subheader("Augmentation preview")
 st.caption("One training image under the Train page's augmentation settings (the same sliders): eight random draws "
            "of exactly what training applies.")
-controls, preview = st.columns([1, 2])
+# (st.columns gave the controls 150 px in an 800-px window: their labels were cut short)
+controls, preview = layout.wrapping_panels(("augmentation-controls", CONTROLS_WIDTH),
+                                           ("augmentation-preview", PREVIEW_WIDTH))
 with controls:
     augmentation = settings.augmentation_controls(on_change=settings.mark_custom, grey_out_when_off=False)
     preview_index = st.number_input("Train image index", 0, len(data.train) - 1, step=1,
                                     key="explore.preview_index")
-    if st.button("New random draws", key="explore-redraw", icon=":material/casino:"):
+    if st.button("Redraw", key="explore-redraw", icon=":material/casino:", help="eight new random draws"):
         st.session_state[PREVIEW_SEED_KEY] = st.session_state.get(PREVIEW_SEED_KEY, 0) + 1
 with preview:
     original = explore.pixels(data.train, [preview_index])[0]
     draws = explore.augmentation_preview(original, augmentation, count=8,
                                          seed=st.session_state.get(PREVIEW_SEED_KEY, 0))
     layout.gallery([original, *draws], ["original", *[f"draw {i + 1}" for i in range(8)]], columns=5,
-                   width=96)
+                   width=PREVIEW_IMAGE)
     if not st.session_state[settings.PREFIX + "augment"]:
         st.info("Augmentation is off for training: tick “Augment training images” to train with it.")
     scribbles_per_digit = st.session_state[settings.PREFIX + "scribbles"]
@@ -77,7 +81,7 @@ with preview:
                + (f"{scribbles_per_digit:g} per digit" if scribbles_per_digit else "off")
                + ") teaches the model to call “no digit”, so the Sketch page can say when a drawing is not one:")
     layout.gallery(explore.scribble_preview(5, seed=st.session_state.get(PREVIEW_SEED_KEY, 0)),
-                   [f"scribble {i + 1}" for i in range(5)], columns=5, width=96)
+                   [f"scribble {i + 1}" for i in range(5)], columns=5, width=PREVIEW_IMAGE)
 
 st.divider()
 st.subheader("Look up an image by index")

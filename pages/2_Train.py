@@ -145,7 +145,7 @@ def progress_text(snapshot: JobSnapshot) -> str:
     if snapshot.status == RUNNING and snapshot.total_steps == 0:
         return "Starting the training process…"
     return (f"Epoch {snapshot.epoch:.2f} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
-            f"{snapshot.total_steps:,} · {snapshot.images_per_second:,.0f} images/s · "
+            f"{snapshot.total_steps:,} · {snapshot.speed} images/s · "
             f"ETA {time_left(snapshot)}")
 
 
@@ -154,7 +154,7 @@ def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
         st.success(f"Finished in {job.result.train_seconds:.1f} s of training: test accuracy "
                    f"{job.result.test_accuracy:.2f} %. It is now the active model (see the run history below).")
     elif snapshot.status in (STOPPED, CANCELLED):
-        st.info(f"Stopped: {snapshot.message}.")
+        st.info(snapshot.message)  # one sentence with the batches done, from the job
     elif snapshot.status == DIVERGED:
         st.error(snapshot.message)
     elif snapshot.status == FAILED:
@@ -178,7 +178,7 @@ def live_progress() -> None:
     st.progress(snapshot.fraction, text=progress_text(snapshot))
     last = snapshot.history[-1] if snapshot.history else None
     layout.figures([("Epoch", f"{snapshot.epoch:.2f} / {snapshot.total_epochs:g}"),
-                    ("Images/s", f"{snapshot.images_per_second:,.0f}" if snapshot.step else "—"),
+                    ("Images/s", snapshot.speed),
                     ("ETA", time_left(snapshot)), ("Test accuracy", f"{last.test_accuracy:.2f} %" if last else "—")])
     outcome(job, snapshot)
 

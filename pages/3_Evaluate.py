@@ -21,6 +21,8 @@ ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False
 UPLOAD_KEY = "studio.upload"  # (uploaded file id, ModelEntry) of the last good upload of this session
 GALLERY_SIZE = 24
 CELL_IMAGES = 16
+# px: the matrix fits beside the sidebar of an 800-px window (468 px of page); the cell panel holds four 84-px images
+MATRIX_PANEL_WIDTH, CELL_PANEL_WIDTH = 460, 360
 
 
 def file_entry(path) -> ModelEntry:
@@ -38,12 +40,6 @@ def model_choices() -> dict[str, Callable[[], ModelEntry]]:
     return choices
 
 
-def refused(error: CheckpointError) -> str:
-    """The error, then what it left alone, as two sentences (not "…a checkpoint?. The active model…")."""
-    text = str(error)
-    return f"{text}{'' if text.endswith(('.', '?', '!')) else '.'} The active model is unchanged."
-
-
 def uploaded_entry() -> ModelEntry | None:
     """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad."""
     upload = st.file_uploader("Checkpoint file (.pt)", type=["pt", "pth"], key="evaluate-upload",
@@ -58,7 +54,7 @@ def uploaded_entry() -> ModelEntry | None:
     try:
         loaded = load_checkpoint(raw, name=f"upload: {upload.name}")
     except CheckpointError as error:
-        st.error(refused(error))
+        st.error(layout.then(error, "The active model is unchanged."))
         return None
     entry = ModelEntry(loaded, "upload", resources.upload_key(raw))
     st.session_state[UPLOAD_KEY] = (upload.file_id, entry)
@@ -85,7 +81,7 @@ with detail_column:
             try:
                 entry = choices[label]()
             except CheckpointError as error:
-                st.error(refused(error))
+                st.error(layout.then(error, "The active model is unchanged."))
     else:
         entry = uploaded_entry()
     if entry is not None:
@@ -105,8 +101,7 @@ if data is None:
     st.stop()
 report = resources.evaluation(entry.key, entry.checkpoint.model, data)
 labels = data.test.labels
-most_confused = explore.most_confused(report.confusion)  # the first cell shown: the model's commonest mistake
-ensure_defaults({"evaluate.true": most_confused[0], "evaluate.predicted": most_confused[1]})
+session.follow_model_with_cell(entry.key, explore.most_confused(report.confusion))
 
 # --- headline numbers and the confusion matrix -------------------------------------------------------------------
 errors = explore.off_diagonal_total(report.confusion)
@@ -123,15 +118,18 @@ def select_clicked_cell() -> None:
 
 
 st.subheader("Confusion matrix")
-matrix_column, cell_column = st.columns([3, 2])
-with matrix_column:
-    normalised = st.toggle("Row-normalised (share of each true digit)", key="evaluate.normalised")
+# The cell beside the matrix in a wide window, below it in a narrow one (in st.columns an 800-px window squeezed the
+# matrix to a stamp and cut the toggle's label to "…true d…").
+matrix_panel, cell_panel = layout.wrapping_panels(("matrix-panel", MATRIX_PANEL_WIDTH),
+                                                  ("cell-panel", CELL_PANEL_WIDTH))
+with matrix_panel:
+    normalised = st.toggle("Row-normalised (share of each true digit)", key="evaluate.normalised", wrap=True)
     st.caption("Rows: true digit · columns: predicted. Click a cell to see its images.")
     cell = (st.session_state["evaluate.true"], st.session_state["evaluate.predicted"])
     values = explore.row_normalised(report.confusion) if normalised else report.confusion
     st.plotly_chart(charts.confusion_heatmap(values, report.confusion, normalised, cell), key="confusion-matrix",
                     on_select=select_clicked_cell, selection_mode="points")
-with cell_column:
+with cell_panel:
     true_column, predicted_column = st.columns(2)
     true_digit = true_column.selectbox("True digit", range(10), key="evaluate.true")
     predicted_digit = predicted_column.selectbox("Predicted digit", range(10), key="evaluate.predicted")
@@ -175,8 +173,8 @@ compared: dict[str, ModelEntry] = {}
 for label in picked:
     try:
         compared[label] = choices[label]()
-    except CheckpointError as error:
-        st.error(f"{label}: {error}")
+    except CheckpointError as error:  # its message names the file: one sentence, then what happens to it
+        st.error(layout.then(error, "It is left out of the comparison."))
 if len(compared) < 2:
     # "Train a run…" only when there is nothing else to pick; otherwise the user just picked fewer than two.
     st.caption("Pick at least two models to compare them." if len(choices) >= 2 else

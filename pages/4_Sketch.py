@@ -17,6 +17,8 @@ st.title("Sketch")
 ensure_defaults({"sketch.input": "Draw", "sketch.stroke_width": 20})
 CANVAS_GENERATION_KEY = "studio.canvas_generation"  # a new canvas key = an empty canvas (the Clear button)
 CANVAS_SIDE = 280
+RESULT_PANEL_WIDTH = 340  # px: the result fits the 468 px of page of an 800-px window
+SEEN_SIDE = 140  # px: the 28×28 model input at 5× (a 168-px one overflowed its half of the result panel)
 TOOLBAR_ROOM_PX = 24
 
 model_entry = session.active_model()
@@ -25,7 +27,10 @@ if model_entry is None:
     st.stop()
 st.caption(f"Reading with **{model_entry.name}** from {model_entry.source}. Change it on the Evaluate page.")
 
-input_column, result_column = st.columns([1, 1], gap="large")
+# The result beside the canvas in a wide window, below it in a narrow one (in st.columns an 800-px window squeezed the
+# 280-px canvas into a 200-px column).
+input_column, result_column = layout.wrapping_panels(("sketch-drawing-panel", CANVAS_SIDE),
+                                                     ("sketch-result-panel", RESULT_PANEL_WIDTH), gap=32)
 image = None  # what to classify: the canvas pixels or the uploaded picture
 upload_refused = False  # its error says what to do; an invitation to upload beside it would read oddly
 with input_column:
@@ -72,7 +77,7 @@ with result_column:
         seen_column, metric_column = st.columns(2)
         metric_column.metric("Prediction", reading.digit, help="the digit with the highest probability")
         metric_column.caption(f"confidence {reading.confidence:.0%} (this model is unsure below {unsure_below:.0%})")
-        seen_column.image(enlarge(reading.image28, 6), caption="model input (28×28)", width=168,
+        seen_column.image(enlarge(reading.image28, SEEN_SIDE // 28), caption="model input (28×28)", width=SEEN_SIDE,
                           clamp=True)
         if reading.mostly_ink:
             st.warning("This does not look like one digit on a plain background: ink covers much of the picture or "

@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 from PIL import Image
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitPageNotFoundError
 
 from mnist_core.data import DatasetStatus, Mnist, raw_folder
@@ -165,6 +166,12 @@ def require_dataset() -> Mnist | None:
         return None
 
 
+def then(message: str | Exception, follow_up: str) -> str:
+    """An error's message, then what it means here, as two sentences (not "…a checkpoint?. The active model…")."""
+    text = str(message)
+    return f"{text}{'' if text.endswith(('.', '?', '!')) else '.'} {follow_up}"
+
+
 def two_line_caption(first: str, second: str) -> str:
     """An image caption on two deliberate lines (Markdown hard break), so narrow gallery images never wrap it
     at a random word."""
@@ -177,6 +184,13 @@ def figures(values: Sequence[tuple[str, str]], helps: dict[str, str] | None = No
     with st.container(horizontal=True, gap="large"):
         for label, value in values:
             st.metric(label, value, help=(helps or {}).get(label), width="content")
+
+
+def wrapping_panels(*panels: tuple[str, int], gap: int = 24) -> list[DeltaGenerator]:
+    """Fixed-width panels (key, px) in a row that wraps: side by side in a wide window, one under the other in a
+    narrow one. st.columns squeezes its contents instead (a 280-px canvas in a 200-px column, labels cut to "…")."""
+    with st.container(horizontal=True, gap=gap):
+        return [st.container(width=width, key=key) for key, width in panels]
 
 
 def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], columns: int = 8,

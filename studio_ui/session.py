@@ -158,6 +158,19 @@ def ensure_defaults(defaults: dict[str, object]) -> None:
         st.session_state.setdefault(key, value)
 
 
+CELL_MODEL_KEY = "evaluate.cell_model"  # the model whose confusion-matrix cell the Evaluate page's picker shows
+CELL_KEYS = ("evaluate.true", "evaluate.predicted")  # the picker's two selectboxes
+
+
+def follow_model_with_cell(model_key: str, commonest_mistake: tuple[int, int]) -> None:
+    """Point the cell picker at a model's commonest mistake when that model is new to it (another choice, an
+    upload, a finished run); a rerun with the same model keeps the user's pick. A cell kept from the previous model
+    would show that model's mistake as if it were this one's."""
+    if st.session_state.get(CELL_MODEL_KEY) != model_key:
+        st.session_state[CELL_MODEL_KEY] = model_key
+        st.session_state.update(zip(CELL_KEYS, commonest_mistake))
+
+
 def default_entry() -> ModelEntry:
     """`checkpoints/default.pt` as an entry; raises `CheckpointError` when it is missing or broken."""
     key, loaded = resources.default_checkpoint()

@@ -91,7 +91,8 @@ def augmentation_controls(on_change: Any = None, grey_out_when_off: bool = True)
     On the Train page the sliders are greyed out while the checkbox is off, so their values do not read as "on".
     The explorer's preview keeps them live (`grey_out_when_off=False`): trying settings there is its purpose.
     """
-    augment = st.checkbox("Augment training images", key=PREFIX + "augment", on_change=on_change,
+    # wrap=True: in a column Streamlit keeps a checkbox on one line and cut this label to "Augment train…"
+    augment = st.checkbox("Augment training images", key=PREFIX + "augment", on_change=on_change, wrap=True,
                           help="random rotation, shift and zoom of each training image, batched on the device")
     off = grey_out_when_off and not augment
     st.slider("Rotation (± degrees)", 0.0, 30.0, step=1.0, key=PREFIX + "rotation", on_change=on_change,

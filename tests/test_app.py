@@ -22,7 +22,9 @@ from streamlit.testing.v1 import AppTest
 
 from mnist_core.checkpoints import CHECKPOINT_DIR, load_checkpoint
 from mnist_core.config import PRESETS, preset_config
-from mnist_core.models import REGISTRY
+from mnist_core.evaluate import evaluate
+from mnist_core.explore import most_confused
+from mnist_core.models import REGISTRY, build_model
 from mnist_core.runner import DONE, STOPPED
 from studio_ui import settings
 from studio_ui.charts import epoch_curves
@@ -489,3 +491,56 @@ def test_three_models_compared_side_by_side(tiny_mnist) -> None:
     traces = chart_spec(app, "compare-curves")["data"]
     assert len(traces) == 6  # three models × (test loss, test accuracy)
     assert len({trace["line"]["color"] for trace in traces}) == 3
+
+
+def cell_picker(app: AppTest) -> tuple[int, int]:
+    return app.selectbox(key="evaluate.true").value, app.selectbox(key="evaluate.predicted").value
+
+
+def test_the_cell_picker_starts_at_each_models_commonest_mistake(tiny_mnist) -> None:
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    untrained = replace(default, model=build_model("seed-net").eval(), model_name="seed-net", source="run 1")
+    app.session_state[RUNS_KEY] = [ModelEntry(untrained, "run")]
+    app.switch_page(PAGES["evaluate"]).run()
+    assert_clean(app)
+    assert cell_picker(app) == most_confused(evaluate(default.model, tiny_mnist.test).confusion)
+    app.selectbox(key="evaluate.true").set_value(3).run()
+    app.selectbox(key="evaluate.predicted").set_value(3).run()
+    app.toggle(key="evaluate.normalised").set_value(True).run()
+    assert cell_picker(app) == (3, 3), "a rerun with the same model keeps the user's cell"
+
+    # Another model: its own commonest mistake, not the cell picked for the previous one.
+    app.radio(key="evaluate.source").set_value("Saved or trained").run()
+    app.selectbox(key="evaluate.choice").set_value("run 1 · seed-net").run()
+    assert_clean(app)
+    expected = most_confused(evaluate(untrained.model, tiny_mnist.test).confusion)
+    assert expected != (3, 3) and cell_picker(app) == expected
+    assert any(f"read as **{expected[1]}**" in md.value for md in app.markdown)
+    app.radio(key="evaluate.source").set_value("Active model").run()
+    assert cell_picker(app) == most_confused(evaluate(default.model, tiny_mnist.test).confusion)
+
+
+def test_a_checkpoint_that_cannot_be_loaded_is_left_out_of_the_comparison(tiny_mnist) -> None:
+    broken = CHECKPOINT_DIR / f"broken-{uuid.uuid4().hex[:8]}.pt"
+    broken.write_bytes(b"PK\x03\x04 not really a model")
+    try:
+        app = open_app(tiny_mnist)
+        default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+        app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source=f"run {n}"), "run") for n in (1, 2)]
+        app.switch_page(PAGES["evaluate"]).run()
+        compare = app.multiselect(key="evaluate.compare")
+        name = f"checkpoints/{broken.name}"
+        picked = ["run 2 · fast", name, "run 1 · fast"]
+        assert set(picked) <= set(compare.options)
+        compare.set_value(picked).run()
+        assert not app.exception
+        # Named once, with why, and what happens to it; not once per widget or with a traceback.
+        [error] = [error.value for error in app.error]
+        assert error.count(name) == 1 and error.startswith(name), error
+        assert "not a readable PyTorch file" in error and error.endswith(" It is left out of the comparison."), error
+        assert "Traceback" not in error
+        [table] = [frame.value for frame in app.dataframe if "architecture" in frame.value.columns]
+        assert list(table["model"]) == ["run 2 · fast", "run 1 · fast"], "the rest are still compared"
+    finally:
+        broken.unlink(missing_ok=True)

@@ -12,8 +12,8 @@ import torch
 from mnist_core.config import TrainConfig
 from mnist_core.data import Mnist, MnistSplit
 from mnist_core import runner
-from mnist_core.runner import (CRASHED, DIVERGED, DONE, QUEUED, STOPPED, DeviceQueue, TrainingJob, has_usable_weights,
-                               result_checkpoint, with_live_reporting)
+from mnist_core.runner import (CRASHED, DIVERGED, DONE, QUEUED, STOPPED, DeviceQueue, JobSnapshot, TrainingJob,
+                               has_usable_weights, result_checkpoint, stopped_sentence, with_live_reporting)
 
 
 def test_device_queue_serves_jobs_in_order_and_lets_waiting_ones_leave() -> None:
@@ -79,6 +79,30 @@ def test_stopped_job_keeps_the_model_so_far_and_a_finished_one_is_done(tiny_mnis
     assert stopped.step == round(long_run.result.epochs_done * stopped.total_steps / 50)
     assert short_run.snapshot().status == DONE and short_run.snapshot().fraction == 1.0
     assert short_run.snapshot().history and short_run.snapshot().batch_losses
+    # One sentence with the real numbers: the batches done of the run's total, and those as epochs.
+    assert stopped.message == stopped_sentence(stopped.step, stopped.total_steps, stopped.epoch, kept=True)
+    assert stopped.message.startswith(f"Stopped after {stopped.step:,} of {stopped.total_steps:,} batches (")
+
+
+def test_a_stopped_runs_sentence_has_its_real_numbers() -> None:
+    assert stopped_sentence(2, 469, 2 / 469, kept=True) == ("Stopped after 2 of 469 batches (0.004 epochs); the model "
+                                                            "trained so far is kept.")
+    assert stopped_sentence(1_407, 4_690, 3.0, kept=True) == ("Stopped after 1,407 of 4,690 batches (3 epochs); the "
+                                                              "model trained so far is kept.")
+    assert "(0.0002 epochs)" in stopped_sentence(1, 5_000, 1 / 5_000, kept=True)  # never "0 epochs"
+    assert stopped_sentence(0, 469, 0.0, kept=False) == "Stopped before the first batch; there is no model to keep."
+
+
+def snapshot_with_speed(images_per_second: float, step: int) -> JobSnapshot:
+    return JobSnapshot("running", 0, "cpu", step, 469, step / 469, 1.0, images_per_second, 0.0, 0.0, (), (), (), "")
+
+
+def test_images_per_second_reads_measuring_until_it_is_measured() -> None:
+    assert snapshot_with_speed(0.0, 0).speed == "measuring…"  # before the first report: a placeholder, not a speed
+    assert snapshot_with_speed(0.0, 3).speed == "measuring…"  # batches done, none timed yet
+    assert snapshot_with_speed(float("nan"), 3).speed == "measuring…"
+    assert snapshot_with_speed(float("inf"), 3).speed == "measuring…"
+    assert snapshot_with_speed(12_345.6, 40).speed == "12,346"
 
 
 def test_live_reporting_is_dense_for_the_chart_but_never_per_batch() -> None:

@@ -126,9 +126,10 @@ def browser():
 
 
 @contextmanager
-def browser_tab(browser, app_server: str):
-    """A fresh browser tab (its own Streamlit session) on the running app, always closed afterwards."""
-    context = browser.new_context(viewport=VIEWPORT, base_url=app_server)
+def browser_tab(browser, app_server: str, window_width: int = VIEWPORT["width"]):
+    """A fresh browser tab (its own Streamlit session) on the running app, always closed afterwards; its window
+    `window_width` px wide (layout tests try narrow ones)."""
+    context = browser.new_context(viewport={**VIEWPORT, "width": window_width}, base_url=app_server)
     context.set_default_timeout(30_000)
     try:
         yield context.new_page()
@@ -137,9 +138,10 @@ def browser_tab(browser, app_server: str):
 
 
 @pytest.fixture()
-def page(browser, app_server: str):
-    """A fresh tab for one test."""
-    with browser_tab(browser, app_server) as tab:
+def page(browser, app_server: str, request: pytest.FixtureRequest):
+    """A fresh tab for one test; `@pytest.mark.parametrize("page", [800, 1400], indirect=True)` sets its window
+    width."""
+    with browser_tab(browser, app_server, getattr(request, "param", VIEWPORT["width"])) as tab:
         yield tab
 
 

@@ -82,6 +82,36 @@ class StreamlitTab:
         body = self.page.locator("body").inner_text()
         assert "Traceback" not in body, body[:3000]
 
+    def assert_fully_visible(self, element: Locator, what: str) -> None:
+        """`element` lies wholly inside the window from left to right and right of the sidebar: nothing of it is cut
+        off by the window's edge, hidden under the sidebar or drawn past the page's main area."""
+        expect(element).to_be_visible()
+        box = element.bounding_box()
+        main = self.page.locator('[data-testid="stMain"]').bounding_box()
+        assert box is not None and main is not None, f"{what} is not on the page"
+        window = self.page.viewport_size["width"]
+        left, right = box["x"], box["x"] + box["width"]
+        assert left >= main["x"] - 0.5 and right <= min(window, main["x"] + main["width"]) + 0.5, (
+            f"{what} spans x = {left:.0f}…{right:.0f} px; the page shows x = {main['x']:.0f}…"
+            f"{min(window, main['x'] + main['width']):.0f} in a {window}-px window")
+
+    def clipped_texts(self) -> list[str]:
+        """Texts in the main area drawn cut short: ending in "…" or wider than their box (a CSS ellipsis or a hidden
+        overflow shows only part of them, though the DOM holds the whole text)."""
+        return self.page.evaluate("""() => {
+            const clipped = [];
+            for (const element of document.querySelectorAll('[data-testid="stMain"] *')) {
+                if (element.closest('.js-plotly-plot, [data-testid="stDataFrame"]')) continue;
+                const text = (element.innerText || '').trim();
+                const style = getComputedStyle(element);
+                const hides = style.textOverflow === 'ellipsis' || ['hidden', 'clip'].includes(style.overflowX);
+                const own = [...element.childNodes].some(n => n.nodeType === Node.TEXT_NODE
+                                                          && n.textContent.trim().endsWith('…'));
+                if (text && ((hides && element.scrollWidth > element.clientWidth + 1) || own)) clipped.push(text);
+            }
+            return clipped;
+        }""")
+
     def metric(self, label: str) -> Locator:
         """The `st.metric` whose label is exactly `label`."""
         return self.page.locator('[data-testid="stMetric"]').filter(

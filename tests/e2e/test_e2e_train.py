@@ -102,8 +102,12 @@ def test_train_a_quick_run_then_stop_a_second_one(train: StreamlitTab) -> None:
         """() => /batch [1-9][\\d,]*\\//.test(document.querySelector('[data-testid="stProgress"]')?.innerText ?? '')""",
         timeout=TRAINING_TIMEOUT_MS)
     expect_curves(train)
+    speed = train.metric("Images/s").locator('[data-testid="stMetricValue"]').inner_text()
+    assert re.fullmatch(r"[1-9][\d,]*|measuring…", speed), f"images/s shows {speed!r}"  # never 0 or nan
     stop_button.click()
-    expect(page.get_by_text(re.compile(r"^Stopped"))).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
+    # One sentence with the real numbers.
+    expect(page.get_by_text(re.compile(r"^Stopped after [1-9][\d,]* of 469 batches \(\d[\d.]* epochs\); the model "
+                                       r"trained so far is kept\.$"))).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
     train.wait_idle()
     train.assert_no_exception()
     assert batches_done(train) < 469, "the run was not stopped: it finished all 469 batches of the epoch"

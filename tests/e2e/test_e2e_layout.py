@@ -1,0 +1,80 @@
+"""Narrow and wide windows: the Evaluate page's confusion matrix and cell picker, and the Sketch page's canvas and
+result, are wholly on screen and apart at 800, 1000 and 1400 px; no label or button text is cut short ("…") at
+800 px (the sidebar takes 300 px of it, leaving the page 468)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Locator, expect
+
+from tests.e2e.streamlit_page import StreamlitTab
+from tests.e2e.strokes import DIGIT_STROKES
+from tests.e2e.test_e2e_pages import overlapping
+
+pytestmark = pytest.mark.browser
+
+WINDOW_WIDTHS = [800, 1000, 1400]
+
+
+def boxes(*elements: Locator) -> list[dict]:
+    return [element.bounding_box() for element in elements]
+
+
+@pytest.mark.parametrize("page", WINDOW_WIDTHS, indirect=True)
+def test_the_confusion_matrix_and_its_cell_picker_fit_the_window(page) -> None:
+    tab = StreamlitTab(page)
+    tab.open("evaluate")
+    matrix = page.locator(".st-key-confusion-matrix")
+    expect(matrix.locator(".heatmaplayer")).to_be_visible(timeout=60_000)  # plotly.js loads lazily
+    tab.assert_no_exception()
+    cell_panel = page.locator(".st-key-cell-panel")
+    tab.assert_fully_visible(page.locator(".st-key-matrix-panel"), "the confusion matrix's panel")
+    tab.assert_fully_visible(matrix.locator(".main-svg").first, "the confusion matrix")
+    tab.assert_fully_visible(page.get_by_text("Row-normalised (share of each true digit)"), "the toggle's label")
+    tab.assert_fully_visible(cell_panel, "the cell picker's panel")
+    for number, selectbox in enumerate(cell_panel.locator('[data-testid="stSelectbox"]').all()):
+        tab.assert_fully_visible(selectbox, f"cell picker select {number + 1}")
+    images = page.locator(".st-key-cell-images [data-testid='stImage'] img")
+    expect(images.first).to_be_visible()
+    for number in range(images.count()):
+        tab.assert_fully_visible(images.nth(number), f"cell image {number + 1}")
+    assert not overlapping(boxes(page.locator(".st-key-matrix-panel"), cell_panel)), "the panels overlap"
+    assert not overlapping([images.nth(i).bounding_box() for i in range(images.count())]), "cell images overlap"
+
+
+@pytest.mark.parametrize("page", WINDOW_WIDTHS, indirect=True)
+def test_the_sketch_canvas_and_its_reading_fit_the_window(page) -> None:
+    tab = StreamlitTab(page)
+    tab.open("sketch")
+    canvas = page.locator("canvas.upper-canvas")
+    expect(canvas).to_be_visible(timeout=60_000)
+    box = canvas.bounding_box()
+    assert round(box["width"]) == 280 and round(box["height"]) == 280, f"the canvas is squeezed: {box}"
+    tab.draw(canvas, DIGIT_STROKES[3])
+    expect(tab.metric("Prediction")).to_be_visible()
+    tab.assert_no_exception()
+    chart = page.locator(".st-key-probabilities .main-svg").first
+    expect(chart).to_be_visible(timeout=60_000)
+    drawing, result = page.locator(".st-key-sketch-drawing-panel"), page.locator(".st-key-sketch-result-panel")
+    tab.assert_fully_visible(drawing, "the drawing panel")
+    tab.assert_fully_visible(canvas, "the canvas")
+    tab.assert_fully_visible(result, "the result panel")
+    tab.assert_fully_visible(tab.metric("Prediction"), "the prediction")
+    tab.assert_fully_visible(result.locator("[data-testid='stImage'] img"), "the model's input")
+    tab.assert_fully_visible(chart, "the probability chart")
+    assert not overlapping(boxes(drawing, result)), "the canvas and the result overlap"
+
+
+@pytest.mark.parametrize("page", [800], indirect=True)
+@pytest.mark.parametrize("name", ["train", "dataset", "evaluate"])
+def test_no_label_is_cut_short_in_a_narrow_window(page, name: str) -> None:
+    tab = StreamlitTab(page)
+    tab.open(name)
+    page.wait_for_timeout(1000)  # images and charts settle after the run; they move the labels below them
+    tab.assert_no_exception()
+    assert tab.clipped_texts() == []
+    if name == "train":
+        tab.assert_fully_visible(page.get_by_text("Augment training images", exact=True), "the augmentation label")
+    if name == "dataset":
+        redraw = page.get_by_role("button", name="Redraw")
+        tab.assert_fully_visible(redraw, "the Redraw button")
