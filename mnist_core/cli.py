@@ -191,7 +191,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                "train_seconds": round(result.train_seconds, 3), "eval_seconds": round(result.eval_seconds, 3),
                "compile_seconds": round(result.compile_seconds, 3),
                "test_accuracy": result.test_accuracy, "test_loss": result.test_loss, "checkpoint": str(saved),
-               "config": config.to_dict(), "history": [h.to_dict() for h in result.history]}
+               "warning": result.warning, "config": config.to_dict(), "history": [h.to_dict() for h in result.history]}
+    if result.warning:  # saved all the same (exit 0): a script can read "warning" in the JSON
+        sys.stderr.write(f"warning: {result.warning}\n")
     _emit(_rounded_metrics(summary), args.json,
           f"{config.model}: {result.test_accuracy:.2f}% test accuracy after {_epochs_text(result.epochs_done)} in "
           f"{result.train_seconds:.1f}s on {result.device}"

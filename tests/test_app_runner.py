@@ -12,8 +12,8 @@ import torch
 
 from mnist_core.config import TrainConfig
 from mnist_core import runner
-from mnist_core.runner import (CRASHED, DIVERGED, DONE, QUEUED, STOPPED, DeviceQueue, TrainingJob, has_usable_weights,
-                               result_checkpoint, with_live_reporting)
+from mnist_core.runner import (CRASHED, DIVERGED, DONE, NOT_LEARNED, QUEUED, STOPPED, DeviceQueue, TrainingJob,
+                               has_usable_weights, result_checkpoint, with_live_reporting)
 
 
 def test_device_queue_serves_jobs_in_order_and_lets_waiting_ones_leave() -> None:
@@ -64,6 +64,16 @@ def test_a_finite_explosion_ends_the_job_as_diverged(tiny_mnist) -> None:
     assert snapshot.status == DIVERGED and "the train loss rose to" in snapshot.message
     assert "lower the learning rate (it was 50)" in snapshot.message
     assert all(math.isfinite(loss) and loss < 1000 for _, loss in snapshot.batch_losses)  # the blow-up is not drawn
+
+
+def test_a_job_that_does_not_learn_is_not_learned_and_keeps_its_model(tiny_mnist) -> None:
+    config = TrainConfig(model="seed-net", optimizer="sgd", lr=1e-5, epochs=0.25, batch_size=32, device="cpu")
+    job = TrainingJob(config, tiny_mnist).start()
+    assert job.join(60)
+    snapshot = job.snapshot()
+    assert snapshot.status == NOT_LEARNED and snapshot.finished
+    assert snapshot.message.startswith("the model did not learn: ") and snapshot.message == job.result.warning
+    assert has_usable_weights(job.result) and job.result.test_accuracy <= 20
 
 
 def test_stopped_job_keeps_the_model_so_far_and_a_finished_one_is_done(tiny_mnist) -> None:

@@ -199,6 +199,25 @@ def test_a_loss_that_explodes_but_stays_finite_is_divergence_too(tmp_path: Path,
     assert not out.exists() and "Traceback" not in err
 
 
+def test_a_run_that_does_not_learn_warns_but_succeeds(tmp_path: Path, synthetic_data: None,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "lazy.pt"
+    code = main(["train", "--model", "seed-net", "--optimizer", "sgd", "--lr", "1e-5", "--batch-size", "32",
+                 "--epochs", "0.25", "--device", "cpu", "--out", str(out), "--json"])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.splitlines()[-1])
+    assert code == 0 and summary["test_accuracy"] <= 20 and load_checkpoint(out).model_name == "seed-net"
+    assert summary["warning"].startswith("the model did not learn: ") and "try another learning rate" in summary["warning"]
+    assert f"warning: {summary['warning']}" in captured.err.splitlines()
+    assert "Traceback" not in captured.err
+
+    code = main(["train", "--model", "seed-net", "--batch-size", "32", "--epochs", "1", "--device", "cpu",
+                 "--out", str(tmp_path / "learned.pt"), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out.splitlines()[-1])["warning"] is None
+    assert "warning" not in captured.err
+
+
 def test_a_seed_torch_cannot_use_is_refused(tmp_path: Path, synthetic_data: None,
                                             capsys: pytest.CaptureFixture) -> None:
     code = main(["train", "--model", "seed-net", "--seed", str(2**70), "--out", str(tmp_path / "m.pt")])

@@ -206,6 +206,17 @@ def test_no_preset_is_taken_for_a_diverging_run(tiny_mnist: Mnist, preset: str) 
     assert result.test_accuracy > 20
 
 
+def test_a_finished_run_at_chance_level_is_flagged_but_a_stopped_one_is_not(tiny_mnist: Mnist) -> None:
+    lazy = replace(QUICK, optimizer="sgd", lr=1e-5, epochs=0.25, batch_size=32)  # 4 batches that move nothing
+    result = fit(lazy, tiny_mnist)
+    assert result.test_accuracy <= 20 and not result.stopped
+    assert result.warning == (f"the model did not learn: {result.test_accuracy:.2f} % test accuracy is chance level "
+                              "(at most 20 %; guessing scores 10 %): try another learning rate (it was 1e-05) or more "
+                              "epochs")
+    assert replace(result, stopped=True).warning is None  # stopping early is the user's call, not a failure
+    assert fit(replace(QUICK, epochs=2, lr=0.01), tiny_mnist).warning is None  # learns: > 50 %
+
+
 def test_same_seed_same_model_other_seed_other_model(tiny_mnist: Mnist) -> None:
     config = replace(QUICK, epochs=0.5)
     first, again, other = (fit(replace(config, seed=seed), tiny_mnist) for seed in (7, 7, 8))
