@@ -1,9 +1,9 @@
 """`python -m mnist_core models|train|evaluate|predict` — the command-line face of the library.
 
-Exit codes: 0 ok, 2 bad input (one line on stderr, no traceback), 1 a bug (one line; MNIST_STUDIO_DEBUG=1 shows the
-traceback), 130 interrupted, 141 stdout closed early (`| head`: quietly, as SIGPIPE ends other Unix tools). With
-`--json` stdout holds one JSON value (notes and progress go to stderr), also when the command fails:
-{"error": the stderr line's message, "exit_code": N}.
+Exit codes: 0 ok (a `warning: …` line on stderr may flag a poor result: a run that did not learn), 2 bad input (one
+line on stderr, no traceback), 1 a bug (one line; MNIST_STUDIO_DEBUG=1 shows the traceback), 130 interrupted, 141
+stdout closed early (`| head`: quietly, as SIGPIPE ends other Unix tools). With `--json` stdout holds one JSON value
+(notes and progress go to stderr), also when the command fails: {"error": the stderr line's message, "exit_code": N}.
 """
 
 from __future__ import annotations
