@@ -1,9 +1,9 @@
 """`python -m mnist_core models|train|evaluate|predict` — the command-line face of the library.
 
-Exit codes: 0 ok, 2 bad input (one line on stderr, no traceback), 1 a bug (one line; MNIST_STUDIO_DEBUG=1 shows the
-traceback), 130 interrupted, 141 stdout closed early (`| head`: quietly, as SIGPIPE ends other Unix tools). With
-`--json` stdout holds one JSON value (notes and progress go to stderr), also when the command fails:
-{"error": the stderr line's message, "exit_code": N}.
+Exit codes: 0 ok (a `warning: …` line on stderr may flag a poor result: a run that did not learn), 2 bad input (one
+line on stderr, no traceback), 1 a bug (one line; MNIST_STUDIO_DEBUG=1 shows the traceback), 130 interrupted, 141
+stdout closed early (`| head`: quietly, as SIGPIPE ends other Unix tools). With `--json` stdout holds one JSON value
+(notes and progress go to stderr), also when the command fails: {"error": the stderr line's message, "exit_code": N}.
 """
 
 from __future__ import annotations
@@ -200,7 +200,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                "train_seconds": round(result.train_seconds, 3), "eval_seconds": round(result.eval_seconds, 3),
                "compile_seconds": round(result.compile_seconds, 3),
                "test_accuracy": result.test_accuracy, "test_loss": result.test_loss, "checkpoint": str(saved),
-               "config": config.to_dict(), "history": [h.to_dict() for h in result.history]}
+               "warning": result.warning, "config": config.to_dict(), "history": [h.to_dict() for h in result.history]}
+    if result.warning:  # saved all the same (exit 0): a script can read "warning" in the JSON
+        sys.stderr.write(f"warning: {result.warning}\n")
     _emit(_rounded_metrics(summary), args.json,
           f"{config.model}: {result.test_accuracy:.2f}% test accuracy after {_epochs_text(result.epochs_done)} in "
           f"{result.train_seconds:.1f}s on {result.device}"

@@ -35,7 +35,8 @@ class ConfigError(StudioError):
 
 
 class TrainingDiverged(StudioError):
-    """The loss became NaN/inf. `result` holds the model with the last good weights."""
+    """The loss became NaN/inf or exploded (`train.DivergenceWatch`). `result` holds the model with the last good
+    weights."""
 
     def __init__(self, message: str, result: object = None) -> None:
         super().__init__(message)

@@ -57,10 +57,12 @@ SNAPSHOT_INTERVAL_S = 0.25  # the most often batch progress is sent to the UI
 LIVE_LOSS_POINTS = 100  # about this many points on a run's live loss curve
 ORPHAN_GRACE_S = 30.0  # a job whose browser tab is gone this long is stopped (a brief reconnect is not "gone")
 
-# Job states. A job goes queued -> running -> one of the final states.
+# Job states. A job goes queued -> running -> one of the final states. NOT_LEARNED: it ran to its end, but its model
+# scores about chance (`TrainResult.warning`); kept, but not made the active model.
 QUEUED, RUNNING = "queued", "running"
-DONE, STOPPED, DIVERGED, FAILED, CRASHED, CANCELLED = "done", "stopped", "diverged", "failed", "crashed", "cancelled"
-FINAL_STATES = (DONE, STOPPED, DIVERGED, FAILED, CRASHED, CANCELLED)
+DONE, NOT_LEARNED, STOPPED, DIVERGED = "done", "not learned", "stopped", "diverged"
+FAILED, CRASHED, CANCELLED = "failed", "crashed", "cancelled"
+FINAL_STATES = (DONE, NOT_LEARNED, STOPPED, DIVERGED, FAILED, CRASHED, CANCELLED)
 
 
 class DeviceQueue:
@@ -187,8 +189,11 @@ def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event
         return _Outcome(FAILED, str(error))
     except Exception as error:  # a bug: the job shows it with its traceback, and logs it
         return _Outcome(CRASHED, f"{type(error).__name__}: {error}", traceback.format_exc())
+    if not result.stopped:
+        warning = result.warning
+        return _outcome_of(result, NOT_LEARNED, warning) if warning else _outcome_of(result, DONE)
     # A stopped run's sentence is written by the job, which knows the batch counts (`stopped_sentence`).
-    return _outcome_of(result, STOPPED if result.stopped else DONE)
+    return _outcome_of(result, STOPPED)
 
 
 def _epochs_text(epochs: float) -> str:
@@ -321,7 +326,7 @@ class JobSnapshot:
     batch_losses: tuple[tuple[int, float], ...]  # (step, mean train loss since the previous report)
     learning_rates: tuple[tuple[int, float], ...]  # (step, lr)
     history: tuple[EpochRecord, ...]
-    message: str  # the error for failed/diverged/crashed, a note for stopped/cancelled
+    message: str  # the error for failed/diverged/crashed, the warning for not learned, a note for stopped/cancelled
 
     @property
     def finished(self) -> bool:
@@ -534,4 +539,5 @@ def has_usable_weights(result: TrainResult | None) -> bool:
 
 __all__ = ["TrainingJob", "JobSnapshot", "DeviceQueue", "DEVICE_QUEUE", "result_checkpoint", "has_usable_weights",
            "with_live_reporting", "prepare_worker", "stopped_sentence",
-           "FINAL_STATES", "QUEUED", "RUNNING", "DONE", "STOPPED", "DIVERGED", "FAILED", "CRASHED", "CANCELLED"]
+           "FINAL_STATES", "QUEUED", "RUNNING", "DONE", "NOT_LEARNED", "STOPPED", "DIVERGED", "FAILED", "CRASHED",
+           "CANCELLED"]

@@ -44,6 +44,20 @@ from mnist_core.models import build_model, count_parameters, model_summary
 # over the ten digits, weighted like this against the digits' own loss (the paper's value).
 OUTLIER_LOSS_WEIGHT = 0.5
 
+# A finite loss can explode too (SGD at lr 50: losses of 1e4 and more, weights that read nothing). The first batch's
+# loss (at least ln 10, an untrained model's) is the yardstick: a report above EXPLODED_FACTOR times it has blown up;
+# above RUNAWAY_FACTOR times it for RUNAWAY_BATCHES batches in a row has run away. Runs that learn stay far below:
+# the worst measured was the GPU preset's one-cycle warm-up squeezed into 13 batches (6,400 real images), 16× for two
+# batches (its full 142-batch run never rose above its start).
+EXPLODED_FACTOR = 100.0
+RUNAWAY_FACTOR = 10.0
+RUNAWAY_BATCHES = 20
+
+# A finished run at or below this test accuracy (%) did not learn (guessing scores 10 %): a learning rate too high or
+# too low, or too few batches for the recipe (seed 003's SGD at 0.01 scored 11 % after 13 batches). Its model is
+# kept, but flagged (see `TrainResult.warning`), so that it does not pass for a working one.
+CHANCE_ACCURACY = 20.0
+
 
 @dataclass
 class TrainStart:
@@ -105,6 +119,16 @@ class TrainResult:
     @property
     def epochs_done(self) -> float:
         return self.history[-1].epoch if self.history else 0.0
+
+    @property
+    def warning(self) -> str | None:
+        """Why a run that ran to its end is not worth using (it did not learn), or None. Stopped runs are not
+        judged: stopping early is the user's choice."""
+        if self.stopped or not self.history or self.test_accuracy > CHANCE_ACCURACY:
+            return None
+        return (f"the model did not learn: {self.test_accuracy:.2f} % test accuracy is chance level (at most "
+                f"{CHANCE_ACCURACY:g} %; guessing scores 10 %): try another learning rate (it was {self.config.lr:g}) "
+                f"or more epochs")
 
     def metrics(self) -> dict[str, Any]:
         return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss, "train_seconds": self.train_seconds,
@@ -198,6 +222,29 @@ def check_memory(model: nn.Module, config: TrainConfig, device: torch.device) ->
                           f"{device.type}, even with a batch of 2: free some memory or pick a smaller model")
 
 
+class DivergenceWatch:
+    """Decides, from the loss reports, whether training has diverged with a finite loss (see EXPLODED_FACTOR)."""
+
+    def __init__(self, first_loss: float) -> None:
+        self.reference = max(first_loss, math.log(10)) if math.isfinite(first_loss) else math.log(10)
+        self.high_batches = 0  # batches in a row whose reported loss was above RUNAWAY_FACTOR × the reference
+
+    @property
+    def suspect(self) -> bool:
+        """The loss is running high right now: weights from this moment are not "last good" ones."""
+        return self.high_batches > 0
+
+    def check(self, loss: float, batches: int) -> str | None:
+        """`loss`: the mean over the `batches` since the last report. Returns why training diverged, or None."""
+        if loss > EXPLODED_FACTOR * self.reference:
+            return f"the train loss rose to {loss:.3g}, over {EXPLODED_FACTOR:g}× its {self.reference:.3g} at the start"
+        self.high_batches = self.high_batches + batches if loss > RUNAWAY_FACTOR * self.reference else 0
+        if self.high_batches >= RUNAWAY_BATCHES:
+            return (f"the train loss stayed over {RUNAWAY_FACTOR:g}× its {self.reference:.3g} at the start for "
+                    f"{self.high_batches} batches, at {loss:.3g}")
+        return None
+
+
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
@@ -279,8 +326,9 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         stop_event: threading.Event | multiprocessing.synchronize.Event | None = None) -> TrainResult:
     """Train `config.model` on `data` and return the model, its history and timings.
 
-    Stops early, keeping what it has, when `stop_event` is set. A non-finite loss raises `TrainingDiverged`
-    whose `.result` holds the model with the weights of the last evaluation point (the last good ones).
+    Stops early, keeping what it has, when `stop_event` is set. A non-finite loss, or a finite one that explodes
+    (`DivergenceWatch`), raises `TrainingDiverged` whose `.result` holds the model with the weights of the last
+    evaluation point at which the loss was not running high (the last good ones), and the history up to it.
     """
     config.validate()
     callbacks = list(callbacks)
@@ -318,7 +366,8 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     for callback in callbacks:
         callback.on_train_start(TrainStart(config, device, count_parameters(model), total_steps, steps_per_epoch))
 
-    last_good = _snapshot(model)
+    last_good, good_records = _snapshot(model), 0  # the weights to fall back on, and the evaluations they had
+    watch: DivergenceWatch | None = None  # made at the first batch, whose loss it measures against
     step, train_seconds, period_seconds = 0, 0.0, 0.0
     loss_sum = torch.zeros((), device=device)  # accumulated on the device: no per-batch host sync
     correct_sum = torch.zeros((), device=device, dtype=torch.long)
@@ -330,7 +379,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
             torch.cuda.synchronize(device)
 
     def evaluate_now() -> None:
-        nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, last_eval_step
+        nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, good_records, last_eval_step
         eval_start = time.perf_counter()
         test_accuracy, test_loss, floor = quick_accuracy(model, data.test)
         model.train()
@@ -344,12 +393,15 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         result.confidence_floor = floor
         for callback in callbacks:
             callback.on_epoch_end(record)
-        last_good, last_eval_step = _snapshot(model), step
+        if watch is None or not watch.suspect:
+            last_good, good_records = _snapshot(model), len(result.history)
+        last_eval_step = step
         period_loss, period_correct, period_seen, period_seconds = 0.0, 0, 0, 0.0
 
     def diverge(what: str) -> None:
         model.load_state_dict(last_good)
         model.eval()
+        del result.history[good_records:]  # the history ends with the evaluation of the weights that are kept
         result.train_seconds = train_seconds
         kept = (f"the weights from epoch {result.history[-1].epoch:g} were kept" if result.history
                 else "no good weights were reached")
@@ -379,6 +431,8 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
             correct_sum += (logits.detach().argmax(1) == labels).sum()
             period_seen += labels.shape[0]
             step += 1
+            if watch is None:
+                watch = DivergenceWatch(loss.item())  # one extra host sync, once per run
 
             at_report = step % config.log_every == 0 or step == total_steps
             at_eval = step in eval_points
@@ -394,6 +448,9 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                 batches = step - last_report_step
                 if not math.isfinite(mean_loss_sum):
                     diverge(f"the train loss became {mean_loss_sum}")
+                exploded = watch.check(mean_loss_sum / batches, batches) if watch is not None else None
+                if exploded:
+                    diverge(exploded)
                 report = BatchReport(step, total_steps, step / steps_per_epoch, mean_loss_sum / batches,
                                      optimizer.param_groups[0]["lr"], 0.0, train_seconds, 0.0)
                 report.images_per_second = step * config.batch_size / max(train_seconds, 1e-9)

@@ -14,8 +14,8 @@ from mnist_core.config import OPTIMIZERS, SCHEDULERS
 from mnist_core.device import available_devices
 from mnist_core.errors import DataError, StudioError
 from mnist_core.models import REGISTRY
-from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, FAILED, QUEUED, RUNNING, STOPPED, JobSnapshot,
-                               TrainingJob, prepare_worker, with_live_reporting)
+from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, FAILED, NOT_LEARNED, QUEUED, RUNNING, STOPPED,
+                               JobSnapshot, TrainingJob, prepare_worker, with_live_reporting)
 from studio_ui import charts, layout, resources, session, settings
 from studio_ui.settings import PREFIX
 
@@ -153,6 +153,9 @@ def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
     if snapshot.status == DONE:
         st.success(f"Finished in {job.result.train_seconds:.1f} s of training: test accuracy "
                    f"{job.result.test_accuracy:.2f} %. It is now the active model (see the run history below).")
+    elif snapshot.status == NOT_LEARNED:
+        st.warning(f"Finished, but {snapshot.message}. It is in the run history below but was not made the active "
+                   "model; Evaluate can still make it the active one.")
     elif snapshot.status in (STOPPED, CANCELLED):
         st.info(snapshot.message)  # one sentence with the batches done, from the job
     elif snapshot.status == DIVERGED:
@@ -210,7 +213,8 @@ with st.container(key="live-area"):
 st.subheader("Run history")
 history = session.runs()
 if not history:
-    st.caption("Finished and stopped runs of this session appear here; the newest becomes the active model.")
+    st.caption("Finished and stopped runs of this session appear here; the newest becomes the active model, unless it "
+               "did not learn.")
     st.stop()
 
 
@@ -235,8 +239,8 @@ st.dataframe(pd.DataFrame([{
 
 with st.container(border=True, key="save-run"):
     st.markdown("**Save or download a run**")
-    # Keyed by the number of runs: a run that ends makes a new selectbox, which starts at it (the newest, the active
-    # model) instead of keeping the choice made before it existed.
+    # Keyed by the number of runs: a run that ends makes a new selectbox, which starts at it (the newest) instead of
+    # keeping the choice made before it existed.
     chosen = st.selectbox("Run", list(range(len(history)))[::-1], format_func=lambda i: history[i].label,
                           key=f"save-run-choice-{len(history)}")
     entry = history[chosen]

@@ -20,7 +20,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from mnist_core.checkpoints import LoadedCheckpoint, checkpoint_payload
 from mnist_core.errors import CheckpointError
-from mnist_core.runner import DIVERGED, STOPPED, TrainingJob, has_usable_weights, result_checkpoint
+from mnist_core.runner import DIVERGED, NOT_LEARNED, STOPPED, TrainingJob, has_usable_weights, result_checkpoint
 from studio_ui import resources
 
 ACTIVE_KEY = "studio.active"
@@ -228,7 +228,9 @@ def is_collected(job: TrainingJob) -> bool:
 
 
 def collect_finished_job() -> ModelEntry | None:
-    """Once per finished job: keep its model (run history + active model). Returns the new entry, if any.
+    """Once per finished job: keep its model in the run history and make it the active model — unless it did not
+    learn (a chance-level model would silently replace a working one; Evaluate can still make it active).
+    Returns the new entry, if any.
 
     Called by every page, so a run that ends while the user looks at another page is still kept.
     """
@@ -241,8 +243,12 @@ def collect_finished_job() -> ModelEntry | None:
         _remember()
         return None
     number = len(runs()) + 1
-    note = {STOPPED: " (stopped early)", DIVERGED: " (diverged: last good weights)"}.get(snapshot.status, "")
+    note = {STOPPED: " (stopped early)", DIVERGED: " (diverged: last good weights)",
+            NOT_LEARNED: " (did not learn)"}.get(snapshot.status, "")
     entry = ModelEntry(result_checkpoint(job.result, f"run {number}{note}"), "run")
     runs().append(entry)
-    set_active(entry)  # (parks the new state too)
+    if snapshot.status == NOT_LEARNED:
+        _remember()
+    else:
+        set_active(entry)  # (parks the new state too)
     return entry

@@ -25,7 +25,7 @@ from mnist_core.config import PRESETS, preset_config
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
-from mnist_core.runner import DONE, STOPPED
+from mnist_core.runner import DONE, NOT_LEARNED, STOPPED
 from studio_ui import settings
 from studio_ui.charts import epoch_curves
 from studio_ui.resources import TEST_DATA_KEY
@@ -223,6 +223,29 @@ def test_tiny_run_completes_becomes_active_and_saves_safely(tiny_mnist) -> None:
         assert any("not a usable name" in e.value for e in app.error)
     finally:
         saved.unlink(missing_ok=True)
+
+
+def test_a_run_that_does_not_learn_is_listed_but_not_made_the_active_model(tiny_mnist) -> None:
+    app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app, epochs=0.25)
+    app.selectbox(key="train.optimizer").set_value("sgd").run()
+    app.select_slider(key="train.lr").set_value(1e-5).run()  # 4 batches that move nothing: chance level
+    app.button(key="train-start").click().run()
+    assert_clean(app)
+    wait_for_job([app])
+    assert app.session_state[JOB_KEY].snapshot().status == NOT_LEARNED
+    assert any(warning.value.startswith("Finished, but the model did not learn: ") and
+               "was not made the active model" in warning.value for warning in app.warning)
+    assert not app.success and ACTIVE_KEY not in app.session_state  # the shipped default stays active
+    history = [table.value for table in app.dataframe if "test accuracy %" in table.value.columns]
+    assert list(history[0]["run"]) == ["run 1 (did not learn)"]
+
+    app.switch_page(PAGES["evaluate"]).run()  # the user can still choose it
+    app.radio(key="evaluate.source").set_value("Saved or trained").run()
+    app.selectbox(key="evaluate.choice").set_value("run 1 (did not learn) · seed-net").run()
+    app.button(key="evaluate-activate").click().run()
+    assert_clean(app)
+    assert app.session_state[ACTIVE_KEY].source == "run 1 (did not learn)"
 
 
 def test_two_sessions_train_at_once_and_stop_only_their_own(tiny_mnist) -> None:

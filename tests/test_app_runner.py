@@ -3,6 +3,7 @@ crashes, orphaned jobs, live reporting."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -10,10 +11,10 @@ import time
 import torch
 
 from mnist_core.config import TrainConfig
-from mnist_core.data import Mnist, MnistSplit
 from mnist_core import runner
-from mnist_core.runner import (CRASHED, DIVERGED, DONE, QUEUED, STOPPED, DeviceQueue, JobSnapshot, TrainingJob,
-                               has_usable_weights, result_checkpoint, stopped_sentence, with_live_reporting)
+from mnist_core.runner import (CRASHED, DIVERGED, DONE, NOT_LEARNED, QUEUED, STOPPED, DeviceQueue, JobSnapshot,
+                               TrainingJob, has_usable_weights, result_checkpoint, stopped_sentence,
+                               with_live_reporting)
 
 
 def test_device_queue_serves_jobs_in_order_and_lets_waiting_ones_leave() -> None:
@@ -42,24 +43,38 @@ def test_device_queue_serves_jobs_in_order_and_lets_waiting_ones_leave() -> None
     assert queue.wait_turn("mps", "elsewhere", never)  # another device type has its own line
 
 
-def noise_data() -> Mnist:
-    """Random images: with a huge learning rate the loss explodes within a couple of epochs."""
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 255, (512, 28, 28), generator=generator, dtype=torch.uint8)
-    labels = torch.arange(512) % 10
-    return Mnist(MnistSplit(images, labels), MnistSplit(images[:256], labels[:256]))
-
-
-def test_diverged_job_reports_the_fix_and_keeps_the_last_good_weights() -> None:
-    config = TrainConfig(model="seed-net", optimizer="sgd", lr=100.0, momentum=0.9, epochs=3, batch_size=32,
-                         eval_every=0.5, device="cpu")
-    job = TrainingJob(config, noise_data()).start()
+def test_diverged_job_reports_the_fix_and_keeps_the_last_good_weights(tiny_mnist) -> None:
+    # SGD at lr 10: the loss blows up after the first evaluation point (epoch 0.25), whose weights are kept.
+    config = TrainConfig(model="nf-cnn", model_kwargs={"nf": 8}, optimizer="sgd", lr=10.0, epochs=1, batch_size=64,
+                         eval_every=0.25, device="cpu")
+    job = TrainingJob(config, tiny_mnist).start()
     assert job.join(60)
     snapshot = job.snapshot()
     assert snapshot.status == DIVERGED and "lower the learning rate" in snapshot.message
-    assert has_usable_weights(job.result)
+    assert has_usable_weights(job.result) and [record.epoch for record in job.result.history] == [0.25]
     kept = result_checkpoint(job.result, "run 1")
     assert all(torch.isfinite(value).all() for value in kept.model.state_dict().values() if value.is_floating_point())
+
+
+def test_a_finite_explosion_ends_the_job_as_diverged(tiny_mnist) -> None:
+    config = TrainConfig(model="fast", optimizer="sgd", lr=50.0, epochs=1, batch_size=64, eval_every=0.25,
+                         device="cpu", log_every=1)
+    job = TrainingJob(config, tiny_mnist).start()
+    assert job.join(60)
+    snapshot = job.snapshot()
+    assert snapshot.status == DIVERGED and "the train loss rose to" in snapshot.message
+    assert "lower the learning rate (it was 50)" in snapshot.message
+    assert all(math.isfinite(loss) and loss < 1000 for _, loss in snapshot.batch_losses)  # the blow-up is not drawn
+
+
+def test_a_job_that_does_not_learn_is_not_learned_and_keeps_its_model(tiny_mnist) -> None:
+    config = TrainConfig(model="seed-net", optimizer="sgd", lr=1e-5, epochs=0.25, batch_size=32, device="cpu")
+    job = TrainingJob(config, tiny_mnist).start()
+    assert job.join(60)
+    snapshot = job.snapshot()
+    assert snapshot.status == NOT_LEARNED and snapshot.finished
+    assert snapshot.message.startswith("the model did not learn: ") and snapshot.message == job.result.warning
+    assert has_usable_weights(job.result) and job.result.test_accuracy <= 20
 
 
 def test_stopped_job_keeps_the_model_so_far_and_a_finished_one_is_done(tiny_mnist) -> None:

@@ -185,15 +185,48 @@ def test_any_accepted_combination_trains_or_is_refused_cleanly(case: int, tmp_pa
 def test_a_diverging_run_says_so_and_keeps_the_last_good_weights(tmp_path: Path, synthetic_data: None,
                                                                  capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "diverged.pt"
-    code = main(["train", "--model", "nf-cnn", "--model-kwarg", "nf=8", "--optimizer", "sgd", "--lr", "100",
+    code = main(["train", "--model", "nf-cnn", "--model-kwarg", "nf=8", "--optimizer", "sgd", "--lr", "10",
                  "--scheduler", "none", "--batch-size", "64", "--epochs", "1", "--eval-every", "0.25", "--device", "cpu",
                  "--out", str(out)])
     last_line = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2 and last_line.startswith("error: training diverged at batch")
-    assert "lower the learning rate (it was 100)" in last_line and f"saved them to {out}" in last_line
+    assert "the weights from epoch 0.25 were kept" in last_line and f"saved them to {out}" in last_line
+    assert "lower the learning rate (it was 10)" in last_line
     kept = load_checkpoint(out)
     assert kept.history and all(math.isfinite(h["test_loss"]) for h in kept.history)
     assert all(torch.isfinite(t).all() for t in kept.model.state_dict().values())
+
+
+def test_a_loss_that_explodes_but_stays_finite_is_divergence_too(tmp_path: Path, synthetic_data: None,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    # SGD at lr 50: the loss jumps to ~1e3 and beyond without ever being NaN; the run used to "finish" at chance.
+    out = tmp_path / "exploded.pt"
+    code = main(["train", "--model", "fast", "--optimizer", "sgd", "--lr", "50", "--scheduler", "none",
+                 "--batch-size", "64", "--epochs", "1", "--eval-every", "0.25", "--device", "cpu", "--out", str(out)])
+    err = capsys.readouterr().err
+    message = assert_one_line_error(code, err.strip().splitlines()[-1], "training diverged at batch 2 of 8")
+    assert "(the train loss rose to" in message and "over 100× its" in message
+    assert "lower the learning rate (it was 50)" in message and "no good weights were reached" in message
+    assert not out.exists() and "Traceback" not in err
+
+
+def test_a_run_that_does_not_learn_warns_but_succeeds(tmp_path: Path, synthetic_data: None,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "lazy.pt"
+    code = main(["train", "--model", "seed-net", "--optimizer", "sgd", "--lr", "1e-5", "--batch-size", "32",
+                 "--epochs", "0.25", "--device", "cpu", "--out", str(out), "--json"])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.splitlines()[-1])
+    assert code == 0 and summary["test_accuracy"] <= 20 and load_checkpoint(out).model_name == "seed-net"
+    assert summary["warning"].startswith("the model did not learn: ") and "try another learning rate" in summary["warning"]
+    assert f"warning: {summary['warning']}" in captured.err.splitlines()
+    assert "Traceback" not in captured.err
+
+    code = main(["train", "--model", "seed-net", "--batch-size", "32", "--epochs", "1", "--device", "cpu",
+                 "--out", str(tmp_path / "learned.pt"), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out.splitlines()[-1])["warning"] is None
+    assert "warning" not in captured.err
 
 
 def test_a_seed_torch_cannot_use_is_refused(tmp_path: Path, synthetic_data: None,

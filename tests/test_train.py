@@ -11,10 +11,11 @@ import pytest
 import torch
 
 import mnist_core.train as train_module
-from mnist_core.config import OPTIMIZERS, SCHEDULERS, TrainConfig
+from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULERS, TrainConfig, preset_config
 from mnist_core.data import Mnist
 from mnist_core.errors import ConfigError, TrainingDiverged
-from mnist_core.train import BatchReport, Callback, EpochRecord, TrainResult, TrainStart, fit, make_optimizer
+from mnist_core.train import (BatchReport, Callback, DivergenceWatch, EpochRecord, TrainResult, TrainStart, fit,
+                              make_optimizer)
 
 # Small and quick: 8 batches per epoch of the 512 synthetic training images.
 QUICK = TrainConfig(model="seed-net", epochs=1, batch_size=64, lr=0.003, optimizer="adam", device="cpu", log_every=1)
@@ -132,6 +133,88 @@ def test_divergence_restores_the_weights_of_the_last_evaluation(tiny_mnist: Mnis
     kept = result.model.state_dict()
     for key, value in at_epoch_end.items():
         assert torch.equal(kept[key], value), key
+
+
+def test_divergence_watch_tells_an_explosion_and_a_runaway_from_a_bumpy_fall() -> None:
+    assert DivergenceWatch(0.3).reference == pytest.approx(math.log(10))  # never below an untrained model's loss
+    assert DivergenceWatch(float("nan")).reference == pytest.approx(math.log(10))
+    reference = 2.5
+    assert "rose to 300, over 100× its 2.5 at the start" in DivergenceWatch(reference).check(300.0, 5)
+
+    runaway = DivergenceWatch(reference)
+    assert [runaway.check(30.0, 5) for _ in range(3)] == [None] * 3 and runaway.suspect  # 15 batches over 10×
+    assert runaway.check(2.0, 5) is None and not runaway.suspect  # a fall resets the count
+    assert [runaway.check(30.0, 5) for _ in range(3)] == [None] * 3
+    assert "stayed over 10× its 2.5 at the start for 20 batches, at 30" in runaway.check(30.0, 5)
+
+    bumpy = DivergenceWatch(reference)  # a warm-up spike to 9×, then the usual fall: never divergence
+    losses = [2.5, 8.0, 22.0, 20.0, 12.0, 4.0, 2.0] + [1.0 / (1 + i) for i in range(100)]
+    assert all(bumpy.check(loss, 20) is None for loss in losses)
+
+
+def _last_layer_always_answers_zero(model: torch.nn.Module) -> None:
+    """A finite disaster: logits 60 for the digit 0, 0 for the rest, whatever the image (loss ≈ 54, 23× ln 10)."""
+    with torch.no_grad():
+        model[-1].weight.zero_()
+        model[-1].bias.copy_(torch.tensor([60.0] + [0.0] * 9))
+
+
+def test_a_finite_explosion_diverges_and_keeps_the_last_good_weights(tiny_mnist: Mnist) -> None:
+    config = replace(QUICK, model="fast", optimizer="sgd", lr=50.0, eval_every=0.25)
+    with pytest.raises(TrainingDiverged, match=r"the train loss rose to .*, over 100× its .* at the start") as diverged:
+        fit(config, tiny_mnist)
+    assert "lower the learning rate (it was 50)" in str(diverged.value)
+    result = diverged.value.result
+    assert all(torch.isfinite(value).all() for value in result.model.state_dict().values())
+
+
+def test_a_runaway_loss_diverges_and_keeps_the_weights_from_before_it(tiny_mnist: Mnist,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loss jumps to ~23× its start after the first evaluation and stays there (a tiny learning rate cannot
+    move it): divergence after 20 such batches; the evaluations made meanwhile (epochs 2 and 3) are not "good"."""
+    built: list[torch.nn.Module] = []
+    real_build = train_module.build_model
+    monkeypatch.setattr(train_module, "build_model", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
+    at_epoch_end: list[dict[str, torch.Tensor]] = []
+
+    class Sabotage(Callback):
+        def on_epoch_end(self, record: EpochRecord) -> None:
+            at_epoch_end.append(_state(built[0]))
+
+        def on_batch_end(self, report: BatchReport) -> None:
+            if report.step == 10:
+                _last_layer_always_answers_zero(built[0])
+
+    config = replace(QUICK, model="nf-cnn", model_kwargs={"nf": 8}, epochs=4, lr=1e-7)
+    with pytest.raises(TrainingDiverged, match=r"at batch 30 of 32 \(the train loss stayed over 10× .* for 20 "
+                                               r"batches.*the weights from epoch 1 were kept") as diverged:
+        fit(config, tiny_mnist, [Sabotage()])
+    result = diverged.value.result
+    assert len(at_epoch_end) == 3  # evaluated at epochs 1, 2 and 3 ...
+    assert [record.epoch for record in result.history] == [1.0]  # ... but only epoch 1's weights were good
+    for key, value in at_epoch_end[0].items():
+        assert torch.equal(result.model.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_no_preset_is_taken_for_a_diverging_run(tiny_mnist: Mnist, preset: str) -> None:
+    """Label smoothing, heavy augmentation, scribbles and a compressed one-cycle warm-up (2 epochs: the peak learning
+    rate within a few batches) all learn without tripping the divergence watch."""
+    config = preset_config(preset, epochs=2, batch_size=32, device="cpu", log_every=1, scribbles=0.25,
+                           precision="fp32")
+    result = fit(config, tiny_mnist)  # TrainingDiverged would fail the test
+    assert result.test_accuracy > 20
+
+
+def test_a_finished_run_at_chance_level_is_flagged_but_a_stopped_one_is_not(tiny_mnist: Mnist) -> None:
+    lazy = replace(QUICK, optimizer="sgd", lr=1e-5, epochs=0.25, batch_size=32)  # 4 batches that move nothing
+    result = fit(lazy, tiny_mnist)
+    assert result.test_accuracy <= 20 and not result.stopped
+    assert result.warning == (f"the model did not learn: {result.test_accuracy:.2f} % test accuracy is chance level "
+                              "(at most 20 %; guessing scores 10 %): try another learning rate (it was 1e-05) or more "
+                              "epochs")
+    assert replace(result, stopped=True).warning is None  # stopping early is the user's call, not a failure
+    assert fit(replace(QUICK, epochs=2, lr=0.01), tiny_mnist).warning is None  # learns: > 50 %
 
 
 def test_same_seed_same_model_other_seed_other_model(tiny_mnist: Mnist) -> None:
