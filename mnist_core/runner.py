@@ -189,11 +189,10 @@ def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event
         return _Outcome(FAILED, str(error))
     except Exception as error:  # a bug: the job shows it with its traceback, and logs it
         return _Outcome(CRASHED, f"{type(error).__name__}: {error}", traceback.format_exc())
-    if not result.stopped:
-        warning = result.warning
-        return _outcome_of(result, NOT_LEARNED, warning) if warning else _outcome_of(result, DONE)
-    # A stopped run's sentence is written by the job, which knows the batch counts (`stopped_sentence`).
-    return _outcome_of(result, STOPPED)
+    if result.stopped:  # its sentence is written by the job, which knows the batch counts (`stopped_sentence`)
+        return _outcome_of(result, STOPPED)
+    warning = result.warning
+    return _outcome_of(result, NOT_LEARNED, warning) if warning else _outcome_of(result, DONE)
 
 
 def _epochs_text(epochs: float) -> str:
