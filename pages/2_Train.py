@@ -223,8 +223,10 @@ def settings_summary(config: dict) -> str:
                                       else "")
     augment = (f" · aug ±{config['rotation']:g}° ±{config['translate']:g} ±{config['scale']:g}"
                if config.get("augment") else "")
+    # a quick run on the first N images must not read like a run on all 60,000
+    subset = f" · first {config['train_subset']:,} images" if config.get("train_subset") else ""
     return (f"{config['epochs']:g} ep · bs {config['batch_size']} · {config['optimizer']} lr {config['lr']:g} · "
-            f"{schedule}{augment}")
+            f"{schedule}{augment}{subset}")
 
 
 st.dataframe(pd.DataFrame([{

@@ -225,6 +225,18 @@ def test_tiny_run_completes_becomes_active_and_saves_safely(tiny_mnist) -> None:
         saved.unlink(missing_ok=True)
 
 
+def test_the_run_history_says_when_a_run_trained_on_part_of_the_images(tiny_mnist) -> None:
+    """A quick run on the first 1,000 images read exactly like a run on all 60,000 in the history's settings."""
+    app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app, epochs=0.25)
+    app.selectbox(key="train.train_subset").set_value(1000).run()
+    app.button(key="train-start").click().run()
+    wait_for_job([app])
+    assert_clean(app)
+    history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
+    assert history["settings"].iloc[0].endswith(" · first 1,000 images"), history["settings"].iloc[0]
+
+
 def test_a_run_that_does_not_learn_is_listed_but_not_made_the_active_model(tiny_mnist) -> None:
     app = open_app(tiny_mnist, "train")
     configure_tiny_run(app, epochs=0.25)
