@@ -183,6 +183,16 @@ def safe_checkpoint_path(name: str, directory: Path = CHECKPOINT_DIR) -> Path:
     return path
 
 
+def free_checkpoint_name(stem: str, directory: Path = CHECKPOINT_DIR) -> str:
+    """`stem`, else `stem-2`, `stem-3`, …: the first name no file in `directory` has. Save suggests it, so a new
+    session's "run 1" is not offered a name that an earlier session already saved (which Save would refuse)."""
+    candidate, number = stem, 1
+    while (directory / f"{candidate}.pt").exists():
+        number += 1
+        candidate = f"{stem}-{number}"
+    return candidate
+
+
 def list_checkpoints(directory: Path = CHECKPOINT_DIR) -> list[Path]:
     """Checkpoint files in the folder, default first, then newest first (stale temp files are cleaned up)."""
     if not directory.is_dir():

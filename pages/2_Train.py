@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mnist_core.checkpoints import safe_checkpoint_path, write_checkpoint
+from mnist_core.checkpoints import free_checkpoint_name, safe_checkpoint_path, write_checkpoint
 from mnist_core.config import OPTIMIZERS, SCHEDULERS
 from mnist_core.device import available_devices
 from mnist_core.errors import DataError, StudioError
@@ -247,8 +247,10 @@ with st.container(border=True, key="save-run"):
                           key=f"save-run-choice-{len(history)}")
     entry = history[chosen]
     name_column, save_column, download_column = st.columns([2, 1, 1], vertical_alignment="bottom")
-    name = name_column.text_input("File name in checkpoints/", value=f"{entry.name}-run{chosen + 1}",
-                                  key=f"save-name-{chosen}", max_chars=64)
+    name_key = f"save-name-{chosen}"
+    if name_key not in st.session_state:  # suggested once; what the user types is never replaced
+        st.session_state[name_key] = free_checkpoint_name(f"{entry.name}-run{chosen + 1}")
+    name = name_column.text_input("File name in checkpoints/", key=name_key, max_chars=64)
     if save_column.button("Save", key="save-button", width="stretch"):
         target = None
         try:
@@ -258,6 +260,10 @@ with st.container(border=True, key="save-run"):
             st.error(str(error) if target is None else str(error).replace(str(target), layout.short_path(target)))
         else:
             st.success(f"Saved as checkpoints/{path.name}; the Evaluate page lists it.")
+    try:  # the download is named as typed above (it was always "<model>-runN.pt", whatever name was saved)
+        download_name = safe_checkpoint_path(name).name
+    except StudioError:
+        download_name = f"{entry.name}-run{chosen + 1}.pt"
     download_column.download_button("Download .pt", resources.checkpoint_file_bytes(entry.key, entry),
-                                    file_name=f"{entry.name}-run{chosen + 1}.pt", mime="application/octet-stream",
+                                    file_name=download_name, mime="application/octet-stream",
                                     key="download-button", width="stretch")

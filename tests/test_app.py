@@ -237,6 +237,40 @@ def test_the_run_history_says_when_a_run_trained_on_part_of_the_images(tiny_mnis
     assert history["settings"].iloc[0].endswith(" · first 1,000 images"), history["settings"].iloc[0]
 
 
+def test_save_suggests_a_free_name_and_the_download_is_named_as_typed(tiny_mnist, monkeypatch) -> None:
+    """A new session's run 1 was offered "seed-net-run1" though an earlier session had saved it (Save then refused
+    it), and the download was always called "<model>-runN.pt", whatever name was typed and saved."""
+    from streamlit.delta_generator import DeltaGenerator
+
+    download_names: list[str] = []
+    download_button = DeltaGenerator.download_button
+
+    def recording(self, *args, **kwargs):
+        download_names.append(kwargs["file_name"])
+        return download_button(self, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", recording)
+    taken = CHECKPOINT_DIR / "seed-net-run1.pt"
+    made_here = not taken.exists()
+    if made_here:
+        taken.write_bytes(b"an earlier session's run")
+    try:
+        app = open_app(tiny_mnist, "train")
+        configure_tiny_run(app, epochs=0.25)
+        app.button(key="train-start").click().run()
+        wait_for_job([app])
+        suggested = app.text_input(key="save-name-0").value
+        assert suggested.startswith("seed-net-run1-") and not (CHECKPOINT_DIR / f"{suggested}.pt").exists()
+        app.text_input(key="save-name-0").set_value("my-first-model").run()
+        assert download_names[-1] == "my-first-model.pt"
+        app.text_input(key="save-name-0").set_value("../nope").run()  # not a name: the download keeps its own
+        assert download_names[-1] == "seed-net-run1.pt"
+        assert app.text_input(key="save-name-0").value == "../nope", "what the user typed stays"
+    finally:
+        if made_here:
+            taken.unlink(missing_ok=True)
+
+
 def test_a_run_that_does_not_learn_is_listed_but_not_made_the_active_model(tiny_mnist) -> None:
     app = open_app(tiny_mnist, "train")
     configure_tiny_run(app, epochs=0.25)

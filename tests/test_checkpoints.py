@@ -205,3 +205,10 @@ def test_temp_files_of_killed_writers_are_cleaned_up_once_stale(tmp_path: Path) 
 def test_a_missing_path_is_a_clear_message(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="nope.pt does not exist: check the path"):
         load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_a_free_name_skips_the_ones_already_saved(tmp_path: Path) -> None:
+    assert checkpoints.free_checkpoint_name("fast-run1", tmp_path) == "fast-run1"
+    (tmp_path / "fast-run1.pt").write_bytes(b"x")
+    (tmp_path / "fast-run1-2.pt").write_bytes(b"x")
+    assert checkpoints.free_checkpoint_name("fast-run1", tmp_path) == "fast-run1-3"
