@@ -64,8 +64,9 @@ controls, preview = layout.wrapping_panels(("augmentation-controls", CONTROLS_WI
                                            ("augmentation-preview", PREVIEW_WIDTH))
 with controls:
     augmentation = settings.augmentation_controls(on_change=settings.mark_custom, grey_out_when_off=False)
-    preview_index = st.number_input("Train image index", 0, len(data.train) - 1, step=1,
-                                    key="explore.preview_index")
+    # the range in the label, as the look-up's: an index out of it only turned the box red, without saying why
+    preview_index = st.number_input(f"Train image index (0–{len(data.train) - 1:,})", 0, len(data.train) - 1,
+                                    step=1, key="explore.preview_index")
     if st.button("Redraw", key="explore-redraw", icon=":material/casino:", help="eight new random draws"):
         st.session_state[PREVIEW_SEED_KEY] = st.session_state.get(PREVIEW_SEED_KEY, 0) + 1
 with preview:
