@@ -118,6 +118,7 @@ def start_training() -> None:
 
 
 BUTTON_WIDTH = 150  # px
+NAME_WIDTH = 320  # px: with the two buttons one row in a wide window; they wrap below it in a narrow one
 job = session.current_job()
 busy = job is not None and not job.snapshot().finished
 if not busy:
@@ -246,12 +247,20 @@ with st.container(border=True, key="save-run"):
     chosen = st.selectbox("Run", list(range(len(history)))[::-1], format_func=lambda i: history[i].label,
                           key=f"save-run-choice-{len(history)}")
     entry = history[chosen]
-    name_column, save_column, download_column = st.columns([2, 1, 1], vertical_alignment="bottom")
     name_key = f"save-name-{chosen}"
     if name_key not in st.session_state:  # suggested once; what the user types is never replaced
         st.session_state[name_key] = free_checkpoint_name(f"{entry.name}-run{chosen + 1}")
-    name = name_column.text_input("File name in checkpoints/", key=name_key, max_chars=64)
-    if save_column.button("Save", key="save-button", width="stretch"):
+    # A row that wraps, with fixed-width buttons: in st.columns an 800-px window cut "Download .pt" to "Downloa…".
+    with st.container(horizontal=True, vertical_alignment="bottom", key="save-row"):
+        name = st.text_input("File name in checkpoints/", key=name_key, max_chars=64, width=NAME_WIDTH)
+        save_clicked = st.button("Save", key="save-button", width=BUTTON_WIDTH)
+        try:  # the download is named as typed (it was always "<model>-runN.pt", whatever name was saved)
+            download_name = safe_checkpoint_path(name).name
+        except StudioError:
+            download_name = f"{entry.name}-run{chosen + 1}.pt"
+        st.download_button("Download .pt", resources.checkpoint_file_bytes(entry.key, entry), file_name=download_name,
+                           mime="application/octet-stream", key="download-button", width=BUTTON_WIDTH)
+    if save_clicked:
         target = None
         try:
             target = safe_checkpoint_path(name)
@@ -260,10 +269,3 @@ with st.container(border=True, key="save-run"):
             st.error(str(error) if target is None else str(error).replace(str(target), layout.short_path(target)))
         else:
             st.success(f"Saved as checkpoints/{path.name}; the Evaluate page lists it.")
-    try:  # the download is named as typed above (it was always "<model>-runN.pt", whatever name was saved)
-        download_name = safe_checkpoint_path(name).name
-    except StudioError:
-        download_name = f"{entry.name}-run{chosen + 1}.pt"
-    download_column.download_button("Download .pt", resources.checkpoint_file_bytes(entry.key, entry),
-                                    file_name=download_name, mime="application/octet-stream",
-                                    key="download-button", width="stretch")

@@ -115,3 +115,20 @@ def test_train_a_quick_run_then_stop_a_second_one(train: StreamlitTab) -> None:
     assert batches_done(train) < 4690, "the run was not stopped: it finished all 4,690 batches"
     assert re.search(rf"{SMALL_MODEL}.*run 2 \(stopped early\)", active_model_text(train)), active_model_text(train)
     expect(page.locator(".st-key-train-start").get_by_role("button", name="Start training")).to_be_enabled()
+
+
+@pytest.mark.parametrize("page", [800], indirect=True)
+def test_the_save_row_is_not_cut_short_in_a_narrow_window(train: StreamlitTab) -> None:
+    """In st.columns an 800-px window cut the Download button to "Downloa…"; the row now wraps."""
+    choose(train, "Model", re.compile(rf"^{re.escape(SMALL_MODEL)}\b"))
+    set_epochs(train, 1)
+    choose(train, "Training images", "first 1,000 (quick run)")
+    start(train)
+    expect(train.page.get_by_text(re.compile(r"Finished in .* test accuracy"))).to_be_visible(
+        timeout=TRAINING_TIMEOUT_MS)
+    train.wait_idle()
+    save_row = train.page.locator(".st-key-save-row")
+    for name in ("Save", "Download .pt"):
+        train.assert_fully_visible(save_row.get_by_role("button", name=name), f"the {name} button")
+    train.assert_fully_visible(save_row.get_by_test_id("stTextInput"), "the file name")
+    assert train.clipped_texts() == []
