@@ -172,11 +172,13 @@ def safe_checkpoint_path(name: str, directory: Path = CHECKPOINT_DIR) -> Path:
     """`checkpoints/<name>.pt` for a user-typed name, refusing anything that could leave the folder."""
     typed = name
     name = name.strip()
+    rule = "use 1–64 English letters (a–z, A–Z), digits, '.', '_' or '-', starting with a letter or digit (no folders)"
+    if not name:  # "'' is not a usable name" read like a glitch; the box was simply left empty
+        raise CheckpointError(f"the file name is empty: type one ({rule})")
     if name.endswith(".pt"):
         name = name[:-3]
     if not _SAFE_NAME.match(name):
-        raise CheckpointError(f"{typed!r} is not a usable name: use 1–64 English letters (a–z, A–Z), digits, '.', '_' "
-                              f"or '-', starting with a letter or digit (no folders)")
+        raise CheckpointError(f"{typed!r} is not a usable name: {rule}")
     path = (directory / f"{name}.pt").resolve()
     if path.parent != directory.resolve():
         raise CheckpointError(f"{typed!r} would be saved outside {directory}: use a plain name")

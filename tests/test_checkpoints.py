@@ -135,7 +135,7 @@ def test_check_writable_refuses_folders_existing_files_and_unwritable_places(tmp
 @pytest.mark.parametrize("name", ["../../x", "../x", "/abs/path", "/tmp/x.pt", "a/b", "a\\b", "", "   ", ".pt", ".",
                                   "..", ".hidden", "-rf", "x" * 65, "nul\x00byte", "new\nline", "ünï"])
 def test_unsafe_names_are_refused(name: str, tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="is not a usable name|outside"):
+    with pytest.raises(CheckpointError, match="is not a usable name|outside|the file name is empty"):
         safe_checkpoint_path(name, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
@@ -143,6 +143,12 @@ def test_unsafe_names_are_refused(name: str, tmp_path: Path) -> None:
 def test_a_refused_name_says_which_letters_are_allowed(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"English letters \(a–z, A–Z\)"):  # "letters" alone invites ü or 名
         safe_checkpoint_path("名字", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_an_empty_name_is_called_empty_and_the_rule_given(name: str, tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"^the file name is empty: type one \(use 1–64 English letters"):
+        safe_checkpoint_path(name, tmp_path)
 
 
 @pytest.mark.parametrize("name, file_name", [("my-run", "my-run.pt"), ("my-run.pt", "my-run.pt"),
