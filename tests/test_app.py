@@ -448,6 +448,9 @@ def test_a_new_run_is_offered_for_saving_and_a_stopped_run_reads_consistently(ti
     for axis in ("xaxis", "xaxis2"):
         low, high = figure["layout"][axis]["range"]
         assert low == 0 and last_epoch < high < last_epoch + 1, figure["layout"][axis]
+    # The per-batch charts start at epoch 0 too (their first report comes a few batches in).
+    for key in ("batch-loss", "learning-rate"):
+        assert chart_spec(app, key)["layout"]["xaxis"]["rangemode"] == "tozero"
     # The run column is wide enough for "run 2 (stopped early)".
     run_width = column_config(app, "run")["width"]
     assert run_width in ("medium", "large") or run_width >= 200
