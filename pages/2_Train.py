@@ -247,7 +247,8 @@ with st.container(border=True, key="save-run"):
     chosen = st.selectbox("Run", list(range(len(history)))[::-1], format_func=lambda i: history[i].label,
                           key=f"save-run-choice-{len(history)}")
     entry = history[chosen]
-    name_key = f"save-name-{chosen}"
+    # "train." keeps what was typed while the user visits other pages (session.KEPT_WIDGET_PREFIXES)
+    name_key = f"train.save-name-{chosen}"
     if name_key not in st.session_state:  # suggested once; what the user types is never replaced
         st.session_state[name_key] = free_checkpoint_name(f"{entry.name}-run{chosen + 1}")
     # A row that wraps, with fixed-width buttons: in st.columns an 800-px window cut "Download .pt" to "Downloa…".

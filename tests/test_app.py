@@ -213,7 +213,7 @@ def test_tiny_run_completes_becomes_active_and_saves_safely(tiny_mnist) -> None:
     name = f"apptest-{uuid.uuid4().hex[:8]}"
     saved = CHECKPOINT_DIR / f"{name}.pt"
     try:
-        app.text_input(key="save-name-0").set_value(name).run()
+        app.text_input(key="train.save-name-0").set_value(name).run()
         app.button(key="save-button").click().run()
         assert saved.is_file() and any("Saved as" in s.value for s in app.success)
         before = saved.read_bytes()
@@ -221,7 +221,7 @@ def test_tiny_run_completes_becomes_active_and_saves_safely(tiny_mnist) -> None:
         assert any("already exists" in e.value for e in app.error), "a second save must not overwrite"
         assert not any(str(CHECKPOINT_DIR) in e.value for e in app.error), "the folder as people know it, not the server's"
         assert saved.read_bytes() == before
-        app.text_input(key="save-name-0").set_value("../../escape").run()
+        app.text_input(key="train.save-name-0").set_value("../../escape").run()
         app.button(key="save-button").click().run()
         assert any("not a usable name" in e.value for e in app.error)
     finally:
@@ -262,13 +262,16 @@ def test_save_suggests_a_free_name_and_the_download_is_named_as_typed(tiny_mnist
         configure_tiny_run(app, epochs=0.25)
         app.button(key="train-start").click().run()
         wait_for_job([app])
-        suggested = app.text_input(key="save-name-0").value
+        suggested = app.text_input(key="train.save-name-0").value
         assert suggested.startswith("seed-net-run1-") and not (CHECKPOINT_DIR / f"{suggested}.pt").exists()
-        app.text_input(key="save-name-0").set_value("my-first-model").run()
+        app.text_input(key="train.save-name-0").set_value("my-first-model").run()
         assert download_names[-1] == "my-first-model.pt"
-        app.text_input(key="save-name-0").set_value("../nope").run()  # not a name: the download keeps its own
+        app.text_input(key="train.save-name-0").set_value("../nope").run()  # not a name: the download keeps its own
         assert download_names[-1] == "seed-net-run1.pt"
-        assert app.text_input(key="save-name-0").value == "../nope", "what the user typed stays"
+        assert app.text_input(key="train.save-name-0").value == "../nope", "what the user typed stays"
+        app.switch_page(PAGES["evaluate"]).run()
+        app.switch_page(PAGES["train"]).run()
+        assert app.text_input(key="train.save-name-0").value == "../nope", "and stays while other pages are visited"
     finally:
         if made_here:
             taken.unlink(missing_ok=True)
