@@ -147,7 +147,7 @@ def test_a_refused_name_says_which_letters_are_allowed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["", "   "])
 def test_an_empty_name_is_called_empty_and_the_rule_given(name: str, tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match=r"^the file name is empty: type one \(use 1–64 English letters"):
+    with pytest.raises(CheckpointError, match=r"^the file name is empty: use 1–64 English letters"):
         safe_checkpoint_path(name, tmp_path)
 
 
