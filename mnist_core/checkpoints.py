@@ -172,7 +172,8 @@ def safe_checkpoint_path(name: str, directory: Path = CHECKPOINT_DIR) -> Path:
     """`checkpoints/<name>.pt` for a user-typed name, refusing anything that could leave the folder."""
     typed = name
     name = name.strip()
-    rule = "use 1–64 English letters (a–z, A–Z), digits, '.', '_' or '-', starting with a letter or digit (no folders)"
+    rule = ("use 1–64 English letters (a–z, A–Z), digits, '.', '_' or '-', starting with a letter or digit "
+            "(no folders)")
     if not name:  # "'' is not a usable name" read like a glitch; the box was simply left empty
         raise CheckpointError(f"the file name is empty: {rule}")
     if name.endswith(".pt"):

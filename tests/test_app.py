@@ -132,7 +132,8 @@ def test_dataset_explorer_renders_and_filters(tiny_mnist) -> None:
     assert any("now 0.25 per digit" in caption.value for caption in app.caption)
     # Each index box says its range (an index out of it only turns the box red in the browser, without a reason).
     labels = {box.key: box.label for box in app.number_input}
-    assert labels["explore.preview_index"].endswith("(0–511)") and labels["explore.lookup_index"].endswith("(0–255)")
+    assert labels["explore.preview_index"].endswith("(0–511)")
+    assert labels["explore.lookup_index"].endswith("(0–255)")
 
 
 def test_pages_that_need_data_say_how_to_get_it(tmp_path, monkeypatch) -> None:
