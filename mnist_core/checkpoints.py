@@ -243,7 +243,10 @@ def _safe_torch_load(raw: bytes, label: str) -> Any:
     except pickle.UnpicklingError as error:
         # The weights-only unpickler refused something. In a real pickle (or a torch zip) that means Python objects
         # beyond tensors and plain values: refused before anything ran. In other bytes, it is just not a model file.
-        refused_objects = "Unsupported global" in str(error) or raw.startswith((_PICKLE_START, _ZIP_START))
+        # Torch words it two ways: "Unsupported global: GLOBAL builtins.exec…" and "unsupported GLOBAL posix.system
+        # whose module posix is blocked" (os.system in a protocol 0/1 pickle, which has no PROTO opcode to go by).
+        refused_objects = ("unsupported global" in str(error).lower()
+                           or raw.startswith((_PICKLE_START, _ZIP_START)))
         if refused_objects:
             raise CheckpointError(f"{label} holds Python objects, not just tensors; it was refused without running "
                                   f"anything (a model file must never execute code): use a checkpoint saved by "

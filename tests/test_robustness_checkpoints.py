@@ -74,6 +74,28 @@ def test_a_malicious_model_file_is_refused_without_running_it(kind: str, tmp_pat
     assert not marker.exists()
 
 
+class RunsAShellCommand:
+    """Unpickling this calls os.system, whose module torch's weights-only unpickler blocks by name."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {str(self.marker)!r}",)
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_a_malicious_pickle_of_any_protocol_is_called_malicious(protocol: int, tmp_path: Path) -> None:
+    """Protocols 0 and 1 have no PROTO opcode at the start, and torch words a blocked module ("unsupported GLOBAL
+    posix.system whose module posix is blocked") unlike other refused globals: it was called "not a readable PyTorch
+    file (it may be truncated, damaged…)", sending the user looking for a better copy of a malicious file."""
+    marker = tmp_path / "marker"
+    raw = pickle.dumps(RunsAShellCommand(marker), protocol=protocol)
+    with pytest.raises(CheckpointError, match="refused without running anything"):
+        load_checkpoint(raw, "evil.pt")
+    assert not marker.exists()
+
+
 def test_the_cli_refuses_a_malicious_model_file_without_running_it(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     path = tmp_path / "model.pt"
