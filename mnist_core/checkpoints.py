@@ -7,6 +7,7 @@ malicious file cannot execute code. Every way a file can be wrong ends in one `C
 
 from __future__ import annotations
 
+import errno
 import glob
 import io
 import os
@@ -40,6 +41,7 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # (read once at import, where no other thread can be creating files)
 # A write takes seconds; a temp file this old was left by a writer that was killed before it could clean up.
 STALE_TEMP_SECONDS = 15 * 60
+_TEMP_NAME_EXTRA = len("." + "." + "XXXXXXXX" + ".tmp")  # what `_temp_file` adds to a name (tempfile's 8 letters)
 # What the app's curves read from each history record (`train.EpochRecord.to_dict`); a record without them is dropped.
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
@@ -82,9 +84,11 @@ def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
 def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
     """Refuse a checkpoint path that cannot be written (or would be overwritten) — before minutes of training."""
     path = Path(path)
-    if path.is_dir():
+    # os.path's tests, not Path's: Path.is_dir() raises on a name too long for the file system (an internal error);
+    # such a name is refused below, by the probe that creates the real temp name.
+    if os.path.isdir(path):
         raise CheckpointError(f"{path} is a folder: give a file name such as {path / 'model.pt'}")
-    if path.exists() and not path.is_file():  # overwriting would replace the node itself (as root: /dev/null)
+    if os.path.exists(path) and not os.path.isfile(path):  # overwriting would replace the node itself (/dev/null)
         raise CheckpointError(f"{path} is not a regular file (a device, pipe or socket): give a file name such as "
                               f"{path.parent / 'model.pt'}")
     if os.path.lexists(path) and not overwrite:  # a dangling symlink too: publishing would refuse it, after training
@@ -95,11 +99,28 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
         raise CheckpointError(f"{path.parent} {problem}, so {path.name} cannot be saved in it: choose another folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path.parent):
+        with _temp_file(path, delete=True):  # the name write_checkpoint will use: too long a name fails here, not later
             pass
     except OSError as error:
+        if error.errno == errno.ENAMETOOLONG and os.path.isdir(path.parent):  # the folder is fine, the name is not
+            longest = _name_max(path.parent) - _TEMP_NAME_EXTRA
+            raise CheckpointError(f"the file name {path.name[:24]}… is too long ({len(os.fsencode(path.name))} bytes; "
+                                  f"at most {longest} here, with the temporary name a save needs): choose a shorter "
+                                  f"name") from None
         raise CheckpointError(f"cannot write into {path.parent} ({os_reason(error)}): choose a writable "
                               f"folder") from None
+
+
+def _temp_file(path: Path, delete: bool) -> Any:
+    """The hidden temp file a checkpoint is written to before it takes its name (`.NAME.XXXXXXXX.tmp`)."""
+    return tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=delete)
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255  # every common file system's limit
 
 
 def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -111,7 +132,7 @@ def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite
     check_writable(path, overwrite)
     remove_stale_temp_files(path.parent, glob.escape(path.name))
     try:
-        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+        handle = _temp_file(path, delete=False)
     except OSError as error:
         raise CheckpointError(f"cannot write into {path.parent} ({os_reason(error)}): choose a writable folder") from None
     try:

@@ -175,7 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                           f"{Path(args.out or '.') / 'model.pt'}")
     out = Path(args.out) if args.out else CHECKPOINT_DIR / f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}.pt"
     # A folder or a device is check_writable's to refuse; a dangling symlink is a name taken all the same.
-    if (out.is_file() or out.is_symlink()) and not args.overwrite:
+    if (os.path.isfile(out) or os.path.islink(out)) and not args.overwrite:  # (Path's raise on a too-long name)
         raise StudioError(f"{out} already exists: choose another --out or pass --overwrite (nothing was overwritten)")
     check_writable(out, args.overwrite)  # refuse before spending minutes on training, not after
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded

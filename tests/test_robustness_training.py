@@ -96,6 +96,11 @@ def test_an_unavailable_device_is_refused_before_reading_data(tmp_path: Path, no
     ("loop/model.pt", "loop cannot be reached (Too many levels of symbolic links"),
     ("taken.pt", "already exists: choose another --out or pass --overwrite"),
     ("runs/", "names no file: give a file name such as"),  # was saved as a file named `runs`
+    # Too long for the file system: Path.is_file() raised OSError, an internal error; and a name a little under the
+    # limit passed every check, trained, then failed on the longer temp-file name.
+    ("a" * 300 + ".pt", "the file name aaaaaaaaaaaaaaaaaaaaaaaa… is too long (303 bytes; at most"),
+    ("b" * 245 + ".pt", "is too long (248 bytes; at most"),
+    ("a" * 300 + "/model.pt", "cannot be reached (File name too long), so model.pt cannot be saved in it"),
 ])
 def test_an_unusable_out_path_is_refused_before_training(out: str, words: str, tmp_path: Path, no_data: None,
                                                         capsys: pytest.CaptureFixture) -> None:
