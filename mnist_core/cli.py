@@ -162,7 +162,7 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from mnist_core.checkpoints import CHECKPOINT_DIR, check_writable, save_result
+    from mnist_core.checkpoints import CHECKPOINT_DIR, check_writable
     from mnist_core.data import load_mnist
     from mnist_core.device import pick_device
     from mnist_core.errors import TrainingDiverged
@@ -190,12 +190,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as error:
         # The last good weights are worth keeping when an evaluation point was reached before the loss blew up.
         if error.result is not None and error.result.history:
-            saved = save_result(error.result, out, overwrite=args.overwrite)
-            raise StudioError(f"{error}; saved them to {saved}") from None
+            saved, taken = _save_run(error.result, out, args.overwrite)
+            raise StudioError(f"{error}; saved them to {saved}" + (f" ({taken})" if taken else "")) from None
         raise
     finally:
         progress.close()
-    saved = save_result(result, out, overwrite=args.overwrite)
+    saved, taken = _save_run(result, out, args.overwrite)
+    if taken:  # exit 2: a script would otherwise read another program's model at --out
+        raise StudioError(f"{taken}: saved this run as {saved} instead")
     summary = {"model": config.model, "epochs": result.epochs_done, "device": result.device,
                "train_seconds": round(result.train_seconds, 3), "eval_seconds": round(result.eval_seconds, 3),
                "compile_seconds": round(result.compile_seconds, 3),
@@ -208,6 +210,31 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{result.train_seconds:.1f}s on {result.device}"
           + (f" (plus {result.compile_seconds:.1f}s compiling)" if config.compile else "") + f"; saved {saved}")
     return 0
+
+
+def _save_run(result: Any, out: Path, overwrite: bool) -> tuple[Path, str]:
+    """Save the run at `out`; if another program created `out` while this one trained (it was free before), save it
+    beside, as NAME-2.pt…, rather than lose the run. Returns where it went and, when not at `out`, why not."""
+    from mnist_core.checkpoints import save_result
+
+    try:
+        return save_result(result, out, overwrite=overwrite), ""
+    except StudioError:
+        if overwrite or not os.path.lexists(out):
+            raise  # not the race: a full disk, a folder gone read-only...
+    for number in range(2, 100):
+        beside = out.with_name(f"{out.stem}-{number}{out.suffix}")
+        if os.path.lexists(beside):
+            continue
+        try:
+            saved = save_result(result, beside)
+        except StudioError:
+            if os.path.lexists(beside):  # taken meanwhile too: try the next number
+                continue
+            raise
+        return saved, f"{out} was created by another program while this run trained (nothing was overwritten)"
+    raise StudioError(f"{out} was created by another program while this run trained, and {out.stem}-2…99"
+                      f"{out.suffix} are taken too: nothing was saved (nothing was overwritten)")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
