@@ -147,6 +147,11 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
             image.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at reduced size: cheap for huge photos
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # phone photos: turn the digit upright as the camera saw it
+            if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
+                # A float TIFF has no gray level for NaN or ±inf: stretching them gave a RuntimeWarning on stderr and
+                # "no ink" (or a NaN picture) instead of a reading.
+                raise ImageError(f"{label} has NaN or infinite pixel values (a floating-point image): save it with "
+                                 f"finite values, or as an 8- or 16-bit PNG")
     except ImageError:
         raise
     except Image.DecompressionBombError:

@@ -82,6 +82,18 @@ def test_a_bad_image_is_one_clear_message(case: str, tmp_path: Path) -> None:
         open_image(raw, name="upload.png")
 
 
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_a_float_picture_with_non_finite_pixels_is_one_clear_message(value: float, tmp_path: Path, checkpoint: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """A float TIFF drawn in ±inf or NaN: it read as "no ink" after a RuntimeWarning on stderr (a second line)."""
+    pixels = np.zeros((28, 28), np.float32)
+    pixels[5:22, 12:16] = value  # a "1" in non-finite ink
+    path = tmp_path / "scan.tiff"
+    Image.fromarray(pixels, "F").save(path)
+    code = main(["predict", "--checkpoint", str(checkpoint), str(path)])
+    assert_one_line_error(code, capsys.readouterr().err, f"{path} has NaN or infinite pixel values")
+
+
 def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path: Path) -> None:
     path = tmp_path / "scan.png"
     with open(path, "wb") as handle:
