@@ -96,7 +96,7 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
     problems = _size_problems(root)
     if not problems:
         return DatasetStatus(root, "found", f"MNIST found in {raw_folder(root)}")
-    if all("missing" in p for p in problems):
+    if all(p in _MISSING for p in problems):
         if all((raw_folder(root) / f"{name}.gz").is_file() for name in MNIST_FILES if not (raw_folder(root) / name).is_file()):
             return DatasetStatus(root, "found", f"MNIST found gzipped in {raw_folder(root)}; unpacked there on first use")
         misplaced = _misplaced_files_message(root)
@@ -122,16 +122,23 @@ def _misplaced_files_message(root: Path) -> str | None:
 
 
 def _size_problems(root: Path) -> list[str]:
+    """What is wrong with each IDX file: `_MISSING` entries for files that are not there, sentences for the rest."""
     problems = []
     for name, (size, _) in MNIST_FILES.items():
         path = raw_folder(root) / name
-        if not path.is_file():
+        problem = path_status(path, readable=False)
+        if problem == "does not exist":
             problems.append(f"{name} missing")
+        elif problem:
+            # A folder, a pipe or /dev/zero under that name is not "missing": a download would not replace it (or
+            # would hang writing into it), and "copy the missing file" would send the user looking for the wrong thing.
+            problems.append(f"{path} {problem}")
         elif path.stat().st_size != size:
             problems.append(f"{path} has {path.stat().st_size} bytes, expected {size} (truncated or not MNIST)")
     return problems
 
 
+_MISSING = {f"{name} missing" for name in MNIST_FILES}  # (matched whole: a data root's path may hold "missing")
 _verified: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime_ns) -> checksum ok, so we hash once per process
 
 
@@ -165,7 +172,7 @@ def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = Tr
     if problem:
         raise DataError(problem)
     problems = _size_problems(root)
-    missing_only = problems and all("missing" in p for p in problems)
+    missing_only = problems and all(p in _MISSING for p in problems)
     if problems and not missing_only:
         raise DataError("MNIST files are damaged: " + "; ".join(problems) + ". Replace them with good copies "
                         "(nothing was deleted).")
