@@ -357,7 +357,7 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
                                   f"far too large, or its normalisation statistics are broken): it cannot predict "
                                   f"anything; retrain it or use another checkpoint")
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
-                            _checked_history(payload.get("history")), _plain(payload.get("metrics"), dict),
+                            _checked_history(payload.get("history")), _scalar_metrics(payload.get("metrics")),
                             str(payload.get("created", "")), label)
 
 
@@ -379,6 +379,14 @@ def _checked_history(history: Any) -> list[dict[str, Any]]:
                 for key in HISTORY_KEYS):
             return []
     return [dict(record) for record in history]
+
+
+def _scalar_metrics(metrics: Any) -> dict[str, Any]:
+    """The stored metrics that are plain values (numbers, text, true/false), as `TrainResult.metrics` writes them.
+    Anything else (a tensor: `torch.zeros(1).expand(10**6, 10**6)` is a few bytes in the file) would reach the app's
+    tables as an object, not a number."""
+    return {key: value for key, value in _plain(metrics, dict).items()
+            if value is None or isinstance(value, (bool, int, float, str))}
 
 
 def _plain(value: Any, kind: type) -> Any:

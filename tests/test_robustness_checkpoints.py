@@ -23,7 +23,7 @@ import torch
 from cli_support import (REPO_ROOT, UNREACHABLE_CASES, assert_clean_failure, assert_json_error, assert_one_line_error,
                          digit_image, run_cli, unreachable_case)
 from mnist_core.checkpoints import (STALE_TEMP_SECONDS, checkpoint_bytes, checkpoint_payload, list_checkpoints,
-                                    load_checkpoint)
+                                    load_checkpoint, write_checkpoint)
 from mnist_core.cli import main
 from mnist_core.errors import CheckpointError
 from mnist_core.models import build_model
@@ -94,6 +94,16 @@ def test_a_malicious_pickle_of_any_protocol_is_called_malicious(protocol: int, t
     with pytest.raises(CheckpointError, match="refused without running anything"):
         load_checkpoint(raw, "evil.pt")
     assert not marker.exists()
+
+
+def test_metrics_that_are_not_plain_values_are_dropped(tmp_path: Path) -> None:
+    """A tensor claiming 10¹² elements (a few bytes in the file, as a stride-0 view) where a number belongs reached
+    the app's comparison table as an object; the plain metrics beside it are kept."""
+    huge = torch.zeros(1).expand(10**6, 10**6)
+    path = write_checkpoint(_payload(metrics={"test_accuracy": 99.0, "epochs_done": huge, "confidence_floor": huge,
+                                              "device": "cpu", "stopped": False, "runs": [1, 2]}),
+                            tmp_path / "model.pt")
+    assert load_checkpoint(path).metrics == {"test_accuracy": 99.0, "device": "cpu", "stopped": False}
 
 
 def test_the_cli_refuses_a_malicious_model_file_without_running_it(tmp_path: Path) -> None:
