@@ -250,6 +250,9 @@ _ZIP_START = b"PK\x03\x04"  # torch.save's default format is a zip archive
 def _safe_torch_load(raw: bytes, label: str) -> Any:
     unreadable = CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated, damaged or of another "
                                  f"kind): use a .pt checkpoint saved by MNIST Studio")
+    if _is_safetensors(raw):  # a common format for weights: "damaged" would send the user looking for a better copy
+        unreadable = CheckpointError(f"{label} is a safetensors file (bare weights, without the model's name or "
+                                     f"settings), not a checkpoint: use a .pt checkpoint saved by MNIST Studio")
     problem = _zip_problem(raw) if raw.startswith(_ZIP_START) else None
     if problem == "compressed":
         raise CheckpointError(f"{label} is a compressed zip archive, which torch.save never writes (and which could "
@@ -276,6 +279,14 @@ def _safe_torch_load(raw: bytes, label: str) -> Any:
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, UnicodeDecodeError, AttributeError,
             TypeError, IndexError, KeyError, MemoryError, OverflowError, struct.error):
         raise unreadable from None
+
+
+def _is_safetensors(raw: bytes) -> bool:
+    """safetensors' layout: an 8-byte little-endian header length, then that many bytes of JSON header."""
+    if len(raw) < 10 or raw[8:9] != b"{":
+        return False
+    (header_length,) = struct.unpack("<Q", raw[:8])
+    return 8 + header_length <= len(raw) and raw[8:8 + header_length].rstrip().endswith(b"}")  # (space-padded)
 
 
 def _zip_problem(raw: bytes) -> str | None:

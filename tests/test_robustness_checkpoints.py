@@ -4,6 +4,7 @@ checkpoint writes survive a killed writer; names cannot escape checkpoints/ or o
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import random
@@ -104,6 +105,25 @@ def test_metrics_that_are_not_plain_values_are_dropped(tmp_path: Path) -> None:
                                               "device": "cpu", "stopped": False, "runs": [1, 2]}),
                             tmp_path / "model.pt")
     assert load_checkpoint(path).metrics == {"test_accuracy": 99.0, "device": "cpu", "stopped": False}
+
+
+def _safetensors_file() -> bytes:
+    """What `safetensors.torch.save` writes for {"weight": tensor([1., 2.])}: header length, space-padded JSON, data."""
+    header = json.dumps({"weight": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + struct.pack("<2f", 1.0, 2.0)
+
+
+def test_a_safetensors_file_is_called_one_not_damaged(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(_safetensors_file())
+    code = main(["evaluate", "--checkpoint", str(path)])
+    assert_one_line_error(code, capsys.readouterr().err, f"{path} is a safetensors file (bare weights, without the "
+                          "model's name or settings), not a checkpoint: use a .pt checkpoint saved by MNIST Studio")
+    with pytest.raises(CheckpointError, match="is a safetensors file"):
+        load_checkpoint(path.read_bytes(), "upload: model.safetensors")
+    with pytest.raises(CheckpointError, match="is not a readable PyTorch file"):  # an 8-byte length and no header
+        load_checkpoint(b"\x10" + b"\0" * 7 + b"{not json at all", "upload: x.pt")
 
 
 def test_the_cli_refuses_a_malicious_model_file_without_running_it(tmp_path: Path) -> None:
