@@ -317,13 +317,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     data_root_help = f"folder holding MNIST/raw/ (default: ${DATA_ROOT_ENV}, else {DEFAULT_DATA_ROOT})"
 
-    models = commands.add_parser("models", help="list the model registry")
+    # Each command's help line doubles as the first line of its own --help (argparse shows it only in the list).
+    models = commands.add_parser("models", help="list the model registry", description="List the model registry: "
+                                 "each architecture's name, seed, parameter count and description.")
     common(models)
 
     train = commands.add_parser("train", help="train a model and save a checkpoint",
-                                description="Unset options take the model's own recipe (its preset).")
+                                description="Train a model and save a checkpoint. Unset options take the model's own "
+                                "recipe (its preset).")
     train.add_argument("--model", choices=list(REGISTRY), help="architecture to train (default: fast, or the preset's)")
-    train.add_argument("--preset", choices=list(PRESETS), help="start from a seed's recipe")
+    # metavar: the names have spaces, and `{seed 000/001,seed 002,…}` in the usage line does not say to quote them.
+    train.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
+                       help="start from a recipe, quoted: " + ", ".join(f"'{name}'" for name in PRESETS).replace(
+                           "%", "%%"))  # (argparse %-formats help: '99 %' must be '99 %%')
     train.add_argument("--model-kwarg", action="append", metavar="NAME=VALUE", help="e.g. width=48 (repeatable)")
     train.add_argument("--epochs", type=float, help="passes over the training set (fractions allowed)")
     train.add_argument("--batch-size", type=int, help="images per training step")
@@ -357,14 +363,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     common(train)
 
-    evaluate = commands.add_parser("evaluate", help="test accuracy, loss and confusion matrix of a checkpoint")
+    evaluate = commands.add_parser("evaluate", help="test accuracy, loss and confusion matrix of a checkpoint",
+                                   description="Test accuracy, loss and confusion matrix of a checkpoint on MNIST's "
+                                   "10,000 test images.")
     checkpoint_option(evaluate)
     evaluate.add_argument("--data-root", help=data_root_help)
     evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                           help="where to run the model (default: %(default)s)")
     common(evaluate)
 
-    predict = commands.add_parser("predict", help="read digits from image files")
+    predict = commands.add_parser("predict", help="read digits from image files",
+                                  description="Read one handwritten digit from each image file.")
     checkpoint_option(predict)
     predict.add_argument("images", nargs="+", metavar="IMAGE", type=os.path.expanduser,
                          help="PNG, JPEG, BMP, GIF, WebP or TIFF files, one digit each "

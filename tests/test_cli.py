@@ -360,6 +360,21 @@ def test_help_exits_0(capsys: pytest.CaptureFixture) -> None:
     assert exited.value.code == 0 and "--batch-size" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command, first_line", [
+    ("models", "List the model registry"), ("train", "Train a model and save a checkpoint"),
+    ("evaluate", "Test accuracy, loss and confusion matrix"), ("predict", "Read one handwritten digit")])
+def test_each_command_s_help_says_what_it_does(command: str, first_line: str, capsys: pytest.CaptureFixture) -> None:
+    """Only train's --help had a description; and --preset's usage read `{seed 000/001,seed 002,…}`, which does not
+    say that the names, spaces and all, need quotes."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert first_line in text
+    if command == "train":
+        assert "[--preset NAME]" in text and "start from a recipe, quoted: 'seed 000/001'" in text
+        assert "'fastest to 99 %'" in text and "{seed 000" not in text
+
+
 def test_train_refuses_an_existing_out_before_reading_data(untrained_checkpoint: Path, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture) -> None:
     before = untrained_checkpoint.read_bytes()
