@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from mnist_core.data import MEAN, STD
-from mnist_core.errors import MB, CheckpointError, ConfigError, os_reason, path_status
+from mnist_core.errors import (MB, CheckpointError, ConfigError, missing_folders, os_reason, path_status,
+                                remove_if_empty)
 from mnist_core.models import REGISTRY
 
 FORMAT = "mnist-studio/1"
@@ -97,6 +98,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
     problem = path_status(path.parent, "folder", readable=False)
     if problem and problem != "does not exist":
         raise CheckpointError(f"{path.parent} {problem}, so {path.name} cannot be saved in it: choose another folder")
+    created = missing_folders(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _temp_file(path, delete=True):  # the name write_checkpoint will use: too long a name fails here, not later
@@ -109,6 +111,10 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
                                   f"name") from None
         raise CheckpointError(f"cannot write into {path.parent} ({os_reason(error)}): choose a writable "
                               f"folder") from None
+    finally:
+        # A check leaves nothing behind: a run that then fails (no data, Ctrl-C) must not leave empty folders. The
+        # save makes them again.
+        remove_if_empty(created)
 
 
 def _temp_file(path: Path, delete: bool) -> Any:
@@ -131,9 +137,12 @@ def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite
     path = Path(path)
     check_writable(path, overwrite)
     remove_stale_temp_files(path.parent, glob.escape(path.name))
+    created = missing_folders(path.parent)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         handle = _temp_file(path, delete=False)
     except OSError as error:
+        remove_if_empty(created)
         raise CheckpointError(f"cannot write into {path.parent} ({os_reason(error)}): choose a writable folder") from None
     try:
         with handle:
@@ -148,6 +157,7 @@ def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite
     except BaseException as error:
         if os.path.exists(handle.name):
             os.unlink(handle.name)
+        remove_if_empty(created)
         if isinstance(error, FileExistsError):
             raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)") from None
         if isinstance(error, OSError):

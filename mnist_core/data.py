@@ -21,7 +21,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from mnist_core.errors import DataError, os_reason, path_status
+from mnist_core.errors import DataError, missing_folders, os_reason, path_status, remove_if_empty
 
 MEAN, STD = 0.1307, 0.3081  # pixel statistics of the MNIST train split, as every seed uses
 DEFAULT_DATA_ROOT = "./data"
@@ -221,11 +221,11 @@ def _unpack_archives(root: Path) -> bool:
 
 
 def _download(root: Path) -> None:
-    created = _missing_folders(raw_folder(root))
+    created = missing_folders(raw_folder(root))
     try:
         _fetch(root)
-    except BaseException:  # failed or interrupted: leave no empty folders behind (see _remove_if_empty)
-        _remove_if_empty(created)
+    except BaseException:  # failed or interrupted: leave no empty folders behind (see errors.remove_if_empty)
+        remove_if_empty(created)
         raise
 
 
@@ -248,24 +248,6 @@ def _fetch(root: Path) -> None:
                         f"{_fix_hint(root)}") from None
     if _size_problems(root):
         raise DataError(f"the MNIST download into {raw_folder(root)} is incomplete: {_fix_hint(root)}")
-
-
-def _missing_folders(folder: Path) -> list[Path]:
-    """`folder` and those of its parents that do not exist yet, deepest first: what `mkdir(parents=True)` creates."""
-    missing = []
-    for path in (folder, *folder.parents):
-        if path.exists() or path.is_symlink():
-            break
-        missing.append(path)
-    return missing
-
-
-def _remove_if_empty(folders: list[Path]) -> None:
-    """Undo a failed attempt's folders, deepest first, so a mistyped or offline data root is not left behind as empty
-    folders. `rmdir` removes only empty folders: one that holds anything (a partial download, a user's file) stays."""
-    for folder in folders:
-        with contextlib.suppress(OSError):  # not empty, or already gone: leave it be
-            folder.rmdir()
 
 
 def _reason(error: BaseException) -> str:
