@@ -234,7 +234,7 @@ def _save_run(result: Any, out: Path, overwrite: bool) -> tuple[Path, str]:
             raise
         return saved, f"{out} was created by another program while this run trained (nothing was overwritten)"
     raise StudioError(f"{out} was created by another program while this run trained, and {out.stem}-2…99"
-                      f"{out.suffix} are taken too: nothing was saved (nothing was overwritten)")
+                      f"{out.suffix} are taken too: nothing was saved and nothing was overwritten; choose another --out")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data_root_help = f"folder holding MNIST/raw/ (default: ${DATA_ROOT_ENV}, else {DEFAULT_DATA_ROOT})"
 
-    # Each command's help line doubles as the first line of its own --help (argparse shows it only in the list).
+    # `description` opens each command's own --help; `help` is shown only in the list of commands.
     models = commands.add_parser("models", help="list the model registry", description="List the model registry: "
                                  "each architecture's name, seed, parameter count and description.")
     common(models)
