@@ -7,6 +7,7 @@ malicious file cannot execute code. Every way a file can be wrong ends in one `C
 
 from __future__ import annotations
 
+import errno
 import glob
 import io
 import os
@@ -26,7 +27,8 @@ import torch
 from torch import nn
 
 from mnist_core.data import MEAN, STD
-from mnist_core.errors import MB, CheckpointError, ConfigError, os_reason, path_status
+from mnist_core.errors import (MB, CheckpointError, ConfigError, missing_folders, os_reason, path_status,
+                                remove_if_empty)
 from mnist_core.models import REGISTRY
 
 FORMAT = "mnist-studio/1"
@@ -40,6 +42,7 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # (read once at import, where no other thread can be creating files)
 # A write takes seconds; a temp file this old was left by a writer that was killed before it could clean up.
 STALE_TEMP_SECONDS = 15 * 60
+_TEMP_NAME_EXTRA = len("." + "." + "XXXXXXXX" + ".tmp")  # what `_temp_file` adds to a name (tempfile's 8 letters)
 # What the app's curves read from each history record (`train.EpochRecord.to_dict`); a record without them is dropped.
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
@@ -82,9 +85,11 @@ def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
 def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
     """Refuse a checkpoint path that cannot be written (or would be overwritten) — before minutes of training."""
     path = Path(path)
-    if path.is_dir():
+    # os.path's tests, not Path's: Path.is_dir() raises on a name too long for the file system (an internal error);
+    # such a name is refused below, by the probe that creates the real temp name.
+    if os.path.isdir(path):
         raise CheckpointError(f"{path} is a folder: give a file name such as {path / 'model.pt'}")
-    if path.exists() and not path.is_file():  # overwriting would replace the node itself (as root: /dev/null)
+    if os.path.exists(path) and not os.path.isfile(path):  # overwriting would replace the node itself (/dev/null)
         raise CheckpointError(f"{path} is not a regular file (a device, pipe or socket): give a file name such as "
                               f"{path.parent / 'model.pt'}")
     if os.path.lexists(path) and not overwrite:  # a dangling symlink too: publishing would refuse it, after training
@@ -93,13 +98,35 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
     problem = path_status(path.parent, "folder", readable=False)
     if problem and problem != "does not exist":
         raise CheckpointError(f"{path.parent} {problem}, so {path.name} cannot be saved in it: choose another folder")
+    created = missing_folders(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path.parent):
+        with _temp_file(path, delete=True):  # the name write_checkpoint will use: too long a name fails here, not later
             pass
     except OSError as error:
+        if error.errno == errno.ENAMETOOLONG and os.path.isdir(path.parent):  # the folder is fine, the name is not
+            longest = _name_max(path.parent) - _TEMP_NAME_EXTRA
+            raise CheckpointError(f"the file name {path.name[:24]}… is too long ({len(os.fsencode(path.name))} bytes; "
+                                  f"at most {longest} here, with the temporary name a save needs): choose a shorter "
+                                  f"name") from None
         raise CheckpointError(f"cannot write into {path.parent} ({os_reason(error)}): choose a writable "
                               f"folder") from None
+    finally:
+        # A check leaves nothing behind: a run that then fails (no data, Ctrl-C) must not leave empty folders. The
+        # save makes them again.
+        remove_if_empty(created)
+
+
+def _temp_file(path: Path, delete: bool) -> Any:
+    """The hidden temp file a checkpoint is written to before it takes its name (`.NAME.XXXXXXXX.tmp`)."""
+    return tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=delete)
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255  # every common file system's limit
 
 
 def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -110,9 +137,12 @@ def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite
     path = Path(path)
     check_writable(path, overwrite)
     remove_stale_temp_files(path.parent, glob.escape(path.name))
+    created = missing_folders(path.parent)
     try:
-        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = _temp_file(path, delete=False)
     except OSError as error:
+        remove_if_empty(created)
         raise CheckpointError(f"cannot write into {path.parent} ({os_reason(error)}): choose a writable folder") from None
     try:
         with handle:
@@ -127,6 +157,7 @@ def write_checkpoint(payload: dict[str, Any], path: str | os.PathLike, overwrite
     except BaseException as error:
         if os.path.exists(handle.name):
             os.unlink(handle.name)
+        remove_if_empty(created)
         if isinstance(error, FileExistsError):
             raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)") from None
         if isinstance(error, OSError):
@@ -242,6 +273,9 @@ _ZIP_START = b"PK\x03\x04"  # torch.save's default format is a zip archive
 def _safe_torch_load(raw: bytes, label: str) -> Any:
     unreadable = CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated, damaged or of another "
                                  f"kind): use a .pt checkpoint saved by MNIST Studio")
+    if _is_safetensors(raw):  # a common format for weights: "damaged" would send the user looking for a better copy
+        unreadable = CheckpointError(f"{label} is a safetensors file (bare weights, without the model's name or "
+                                     f"settings), not a checkpoint: use a .pt checkpoint saved by MNIST Studio")
     problem = _zip_problem(raw) if raw.startswith(_ZIP_START) else None
     if problem == "compressed":
         raise CheckpointError(f"{label} is a compressed zip archive, which torch.save never writes (and which could "
@@ -256,7 +290,10 @@ def _safe_torch_load(raw: bytes, label: str) -> Any:
     except pickle.UnpicklingError as error:
         # The weights-only unpickler refused something. In a real pickle (or a torch zip) that means Python objects
         # beyond tensors and plain values: refused before anything ran. In other bytes, it is just not a model file.
-        refused_objects = "Unsupported global" in str(error) or raw.startswith((_PICKLE_START, _ZIP_START))
+        # Torch words it two ways: "Unsupported global: GLOBAL builtins.exec…" and "unsupported GLOBAL posix.system
+        # whose module posix is blocked" (os.system in a protocol 0/1 pickle, which has no PROTO opcode to go by).
+        refused_objects = ("unsupported global" in str(error).lower()
+                           or raw.startswith((_PICKLE_START, _ZIP_START)))
         if refused_objects:
             raise CheckpointError(f"{label} holds Python objects, not just tensors; it was refused without running "
                                   f"anything (a model file must never execute code): use a checkpoint saved by "
@@ -265,6 +302,14 @@ def _safe_torch_load(raw: bytes, label: str) -> Any:
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, UnicodeDecodeError, AttributeError,
             TypeError, IndexError, KeyError, MemoryError, OverflowError, struct.error):
         raise unreadable from None
+
+
+def _is_safetensors(raw: bytes) -> bool:
+    """safetensors' layout: an 8-byte little-endian header length, then that many bytes of JSON header."""
+    if len(raw) < 10 or raw[8:9] != b"{":
+        return False
+    (header_length,) = struct.unpack("<Q", raw[:8])
+    return 8 + header_length <= len(raw) and raw[8:8 + header_length].rstrip().endswith(b"}")  # (space-padded)
 
 
 def _zip_problem(raw: bytes) -> str | None:
@@ -346,7 +391,7 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
                                   f"far too large, or its normalisation statistics are broken): it cannot predict "
                                   f"anything; retrain it or use another checkpoint")
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
-                            _checked_history(payload.get("history")), _plain(payload.get("metrics"), dict),
+                            _checked_history(payload.get("history")), _scalar_metrics(payload.get("metrics")),
                             str(payload.get("created", "")), label)
 
 
@@ -368,6 +413,14 @@ def _checked_history(history: Any) -> list[dict[str, Any]]:
                 for key in HISTORY_KEYS):
             return []
     return [dict(record) for record in history]
+
+
+def _scalar_metrics(metrics: Any) -> dict[str, Any]:
+    """The stored metrics that are plain values (numbers, text, true/false), as `TrainResult.metrics` writes them.
+    Anything else (a tensor: `torch.zeros(1).expand(10**6, 10**6)` is a few bytes in the file) would reach the app's
+    tables as an object, not a number."""
+    return {key: value for key, value in _plain(metrics, dict).items()
+            if value is None or isinstance(value, (bool, int, float, str))}
 
 
 def _plain(value: Any, kind: type) -> Any:

@@ -162,7 +162,7 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from mnist_core.checkpoints import CHECKPOINT_DIR, check_writable, save_result
+    from mnist_core.checkpoints import CHECKPOINT_DIR, check_writable
     from mnist_core.data import load_mnist
     from mnist_core.device import pick_device
     from mnist_core.errors import TrainingDiverged
@@ -175,7 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                           f"{Path(args.out or '.') / 'model.pt'}")
     out = Path(args.out) if args.out else CHECKPOINT_DIR / f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}.pt"
     # A folder or a device is check_writable's to refuse; a dangling symlink is a name taken all the same.
-    if (out.is_file() or out.is_symlink()) and not args.overwrite:
+    if (os.path.isfile(out) or os.path.islink(out)) and not args.overwrite:  # (Path's raise on a too-long name)
         raise StudioError(f"{out} already exists: choose another --out or pass --overwrite (nothing was overwritten)")
     check_writable(out, args.overwrite)  # refuse before spending minutes on training, not after
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded
@@ -190,12 +190,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as error:
         # The last good weights are worth keeping when an evaluation point was reached before the loss blew up.
         if error.result is not None and error.result.history:
-            saved = save_result(error.result, out, overwrite=args.overwrite)
-            raise StudioError(f"{error}; saved them to {saved}") from None
+            saved, taken = _save_run(error.result, out, args.overwrite)
+            raise StudioError(f"{error}; saved them to {saved}" + (f" ({taken})" if taken else "")) from None
         raise
     finally:
         progress.close()
-    saved = save_result(result, out, overwrite=args.overwrite)
+    saved, taken = _save_run(result, out, args.overwrite)
+    if taken:  # exit 2: a script would otherwise read another program's model at --out
+        raise StudioError(f"{taken}: saved this run as {saved} instead")
     summary = {"model": config.model, "epochs": result.epochs_done, "device": result.device,
                "train_seconds": round(result.train_seconds, 3), "eval_seconds": round(result.eval_seconds, 3),
                "compile_seconds": round(result.compile_seconds, 3),
@@ -208,6 +210,31 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{result.train_seconds:.1f}s on {result.device}"
           + (f" (plus {result.compile_seconds:.1f}s compiling)" if config.compile else "") + f"; saved {saved}")
     return 0
+
+
+def _save_run(result: Any, out: Path, overwrite: bool) -> tuple[Path, str]:
+    """Save the run at `out`; if another program created `out` while this one trained (it was free before), save it
+    beside, as NAME-2.pt…, rather than lose the run. Returns where it went and, when not at `out`, why not."""
+    from mnist_core.checkpoints import save_result
+
+    try:
+        return save_result(result, out, overwrite=overwrite), ""
+    except StudioError:
+        if overwrite or not os.path.lexists(out):
+            raise  # not the race: a full disk, a folder gone read-only...
+    for number in range(2, 100):
+        beside = out.with_name(f"{out.stem}-{number}{out.suffix}")
+        if os.path.lexists(beside):
+            continue
+        try:
+            saved = save_result(result, beside)
+        except StudioError:
+            if os.path.lexists(beside):  # taken meanwhile too: try the next number
+                continue
+            raise
+        return saved, f"{out} was created by another program while this run trained (nothing was overwritten)"
+    raise StudioError(f"{out} was created by another program while this run trained, and {out.stem}-2…99"
+                      f"{out.suffix} are taken too: nothing was saved and nothing was overwritten; choose another --out")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -290,13 +317,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     data_root_help = f"folder holding MNIST/raw/ (default: ${DATA_ROOT_ENV}, else {DEFAULT_DATA_ROOT})"
 
-    models = commands.add_parser("models", help="list the model registry")
+    # `description` opens each command's own --help; `help` is shown only in the list of commands.
+    models = commands.add_parser("models", help="list the model registry", description="List the model registry: "
+                                 "each architecture's name, seed, parameter count and description.")
     common(models)
 
     train = commands.add_parser("train", help="train a model and save a checkpoint",
-                                description="Unset options take the model's own recipe (its preset).")
+                                description="Train a model and save a checkpoint. Unset options take the model's own "
+                                "recipe (its preset).")
     train.add_argument("--model", choices=list(REGISTRY), help="architecture to train (default: fast, or the preset's)")
-    train.add_argument("--preset", choices=list(PRESETS), help="start from a seed's recipe")
+    # metavar: the names have spaces, and `{seed 000/001,seed 002,…}` in the usage line does not say to quote them.
+    train.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
+                       help="start from a recipe, quoted: " + ", ".join(f"'{name}'" for name in PRESETS).replace(
+                           "%", "%%"))  # (argparse %-formats help: '99 %' must be '99 %%')
     train.add_argument("--model-kwarg", action="append", metavar="NAME=VALUE", help="e.g. width=48 (repeatable)")
     train.add_argument("--epochs", type=float, help="passes over the training set (fractions allowed)")
     train.add_argument("--batch-size", type=int, help="images per training step")
@@ -330,14 +363,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     common(train)
 
-    evaluate = commands.add_parser("evaluate", help="test accuracy, loss and confusion matrix of a checkpoint")
+    evaluate = commands.add_parser("evaluate", help="test accuracy, loss and confusion matrix of a checkpoint",
+                                   description="Test accuracy, loss and confusion matrix of a checkpoint on MNIST's "
+                                   "10,000 test images.")
     checkpoint_option(evaluate)
     evaluate.add_argument("--data-root", help=data_root_help)
     evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                           help="where to run the model (default: %(default)s)")
     common(evaluate)
 
-    predict = commands.add_parser("predict", help="read digits from image files")
+    predict = commands.add_parser("predict", help="read digits from image files",
+                                  description="Read one handwritten digit from each image file.")
     checkpoint_option(predict)
     predict.add_argument("images", nargs="+", metavar="IMAGE", type=os.path.expanduser,
                          help="PNG, JPEG, BMP, GIF, WebP or TIFF files, one digit each "

@@ -21,7 +21,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from mnist_core.errors import DataError, os_reason, path_status
+from mnist_core.errors import DataError, missing_folders, os_reason, path_status, remove_if_empty
 
 MEAN, STD = 0.1307, 0.3081  # pixel statistics of the MNIST train split, as every seed uses
 DEFAULT_DATA_ROOT = "./data"
@@ -96,7 +96,7 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
     problems = _size_problems(root)
     if not problems:
         return DatasetStatus(root, "found", f"MNIST found in {raw_folder(root)}")
-    if all("missing" in p for p in problems):
+    if all(p in _MISSING for p in problems):
         if all((raw_folder(root) / f"{name}.gz").is_file() for name in MNIST_FILES if not (raw_folder(root) / name).is_file()):
             return DatasetStatus(root, "found", f"MNIST found gzipped in {raw_folder(root)}; unpacked there on first use")
         misplaced = _misplaced_files_message(root)
@@ -122,16 +122,23 @@ def _misplaced_files_message(root: Path) -> str | None:
 
 
 def _size_problems(root: Path) -> list[str]:
+    """What is wrong with each IDX file: `_MISSING` entries for files that are not there, sentences for the rest."""
     problems = []
     for name, (size, _) in MNIST_FILES.items():
         path = raw_folder(root) / name
-        if not path.is_file():
+        problem = path_status(path, readable=False)
+        if problem == "does not exist":
             problems.append(f"{name} missing")
+        elif problem:
+            # A folder, a pipe or /dev/zero under that name is not "missing": a download would not replace it (or
+            # would hang writing into it), and "copy the missing file" would send the user looking for the wrong thing.
+            problems.append(f"{path} {problem}")
         elif path.stat().st_size != size:
             problems.append(f"{path} has {path.stat().st_size} bytes, expected {size} (truncated or not MNIST)")
     return problems
 
 
+_MISSING = {f"{name} missing" for name in MNIST_FILES}  # (matched whole: a data root's path may hold "missing")
 _verified: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime_ns) -> checksum ok, so we hash once per process
 
 
@@ -165,7 +172,7 @@ def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = Tr
     if problem:
         raise DataError(problem)
     problems = _size_problems(root)
-    missing_only = problems and all("missing" in p for p in problems)
+    missing_only = problems and all(p in _MISSING for p in problems)
     if problems and not missing_only:
         raise DataError("MNIST files are damaged: " + "; ".join(problems) + ". Replace them with good copies "
                         "(nothing was deleted).")
@@ -214,11 +221,11 @@ def _unpack_archives(root: Path) -> bool:
 
 
 def _download(root: Path) -> None:
-    created = _missing_folders(raw_folder(root))
+    created = missing_folders(raw_folder(root))
     try:
         _fetch(root)
-    except BaseException:  # failed or interrupted: leave no empty folders behind (see _remove_if_empty)
-        _remove_if_empty(created)
+    except BaseException:  # failed or interrupted: leave no empty folders behind (see errors.remove_if_empty)
+        remove_if_empty(created)
         raise
 
 
@@ -241,24 +248,6 @@ def _fetch(root: Path) -> None:
                         f"{_fix_hint(root)}") from None
     if _size_problems(root):
         raise DataError(f"the MNIST download into {raw_folder(root)} is incomplete: {_fix_hint(root)}")
-
-
-def _missing_folders(folder: Path) -> list[Path]:
-    """`folder` and those of its parents that do not exist yet, deepest first: what `mkdir(parents=True)` creates."""
-    missing = []
-    for path in (folder, *folder.parents):
-        if path.exists() or path.is_symlink():
-            break
-        missing.append(path)
-    return missing
-
-
-def _remove_if_empty(folders: list[Path]) -> None:
-    """Undo a failed attempt's folders, deepest first, so a mistyped or offline data root is not left behind as empty
-    folders. `rmdir` removes only empty folders: one that holds anything (a partial download, a user's file) stays."""
-    for folder in folders:
-        with contextlib.suppress(OSError):  # not empty, or already gone: leave it be
-            folder.rmdir()
 
 
 def _reason(error: BaseException) -> str:

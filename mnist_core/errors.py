@@ -2,14 +2,16 @@
 
 The CLI prints it on stderr and exits 2; the app shows it with `st.error`. Anything else is a bug.
 Also the one place that puts a path's problem into words (`path_status`, `os_reason`), for every module that reads
-user-named paths: model files, pictures, --out and the data root.
+user-named paths: model files, pictures, --out and the data root; and that undoes the folders a failed attempt made.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from pathlib import Path
 
 MB = 1_000_000  # file sizes in messages and limits are decimal megabytes, as the app's upload widget shows them
 
@@ -86,3 +88,22 @@ def path_status(path: str | os.PathLike, kind: str = "file", readable: bool = Tr
     except OSError as error:
         return f"cannot be read ({os_reason(error)})"
     return None
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, deepest first: what `mkdir(parents=True)` creates."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if os.path.lexists(path):  # (Path.exists() raises on a name too long for the file system)
+            break
+        missing.append(path)
+    return missing
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Undo a failed attempt's folders (`missing_folders`), deepest first, so a mistyped or offline data root, or the
+    --out of a run that failed, is not left behind as empty folders. `rmdir` removes only empty folders: one that holds
+    anything (a partial download, a user's file) stays."""
+    for folder in folders:
+        with contextlib.suppress(OSError):  # not empty, or already gone: leave it be
+            folder.rmdir()

@@ -133,8 +133,10 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     limit = f"the limit is {MAX_IMAGE_PIXELS // 10**6} megapixels, about {math.isqrt(MAX_IMAGE_PIXELS)} pixels square"
     try:
         with warnings.catch_warnings():
-            # Pillow warns (and, above twice its own limit, raises) for huge images; our own, lower limit decides.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow warns (and, above twice its own limit, raises) for huge images; our own, lower limit decides. It
+            # also warns about damage it reads past (a corrupt EXIF tag, skipped): the picture is read or refused with
+            # one sentence, never with a warning naming Pillow's source on stderr.
+            warnings.simplefilter("ignore")
             image = Image.open(stream)
             if image.format == "EPS":
                 # Pillow draws EPS by running Ghostscript on it: the file's PostScript is a program (it can loop
@@ -147,6 +149,11 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
             image.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at reduced size: cheap for huge photos
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # phone photos: turn the digit upright as the camera saw it
+            if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
+                # A float TIFF has no gray level for NaN or ±inf: stretching them gave a RuntimeWarning on stderr and
+                # "no ink" (or a NaN picture) instead of a reading.
+                raise ImageError(f"{label} has NaN or infinite pixel values (a floating-point image): save it with "
+                                 f"finite values, or as an 8- or 16-bit PNG")
     except ImageError:
         raise
     except Image.DecompressionBombError:

@@ -347,9 +347,11 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     steps_per_epoch = batches_per_epoch(len(train), config.batch_size)
     total_steps = max(1, round(config.epochs * steps_per_epoch))
     scheduler = make_scheduler(config, optimizer, total_steps, steps_per_epoch)
-    # Evaluation points at every `eval_every` epochs (rounded to batches) and always at the very end.
-    eval_points = {min(total_steps, max(1, round(i * config.eval_every * steps_per_epoch)))
-                   for i in range(1, math.ceil(config.epochs / config.eval_every) + 1)} | {total_steps}
+    # Evaluation points at every `eval_every` epochs (rounded to batches) and always at the very end. Capped at the
+    # run's length, which evaluates the same (at the end only): 1e308 epochs × batches would be an infinite round().
+    eval_every = min(config.eval_every, config.epochs)
+    eval_points = {min(total_steps, max(1, round(i * eval_every * steps_per_epoch)))
+                   for i in range(1, math.ceil(config.epochs / eval_every) + 1)} | {total_steps}
     augmentation = config.augmentation
     scribbles_per_batch = round(config.batch_size * config.scribbles)
 

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -240,6 +241,34 @@ def _train(tmp_path: Path, *options: str) -> int:
                  "--out", str(tmp_path / "model.pt"), *options])
 
 
+def test_a_run_whose_out_is_taken_while_it_trains_is_saved_beside_it(tmp_path: Path, synthetic_data: None,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """Two runs with the same --out: both find it free, the first to finish takes it. The second was refused with
+    "already exists: choose another name" after training, its model lost. Now it is kept beside, and said so."""
+    import mnist_core.train
+
+    real_fit = mnist_core.train.fit
+
+    def fit_while_another_run_finishes(*args: Any, **kwargs: Any) -> Any:
+        result = real_fit(*args, **kwargs)
+        (tmp_path / "model.pt").write_bytes(b"the other run's model")
+        (tmp_path / "model-2.pt").write_bytes(b"and an earlier one")
+        return result
+
+    monkeypatch.setattr(mnist_core.train, "fit", fit_while_another_run_finishes)
+    code = _train(tmp_path, "--epochs", "0.25", "--json")
+    captured = capsys.readouterr()
+    message = (f"{tmp_path / 'model.pt'} was created by another program while this run trained (nothing was "
+               f"overwritten): saved this run as {tmp_path / 'model-3.pt'} instead")
+    assert code == 2 and "Traceback" not in captured.err  # (the progress bar precedes the error on stderr)
+    assert [line for line in captured.err.splitlines() if line.startswith("error: ")] == [f"error: {message}"]
+    assert_json_error(captured.out, message)
+    assert (tmp_path / "model.pt").read_bytes() == b"the other run's model"
+    assert (tmp_path / "model-2.pt").read_bytes() == b"and an earlier one"
+    assert load_checkpoint(tmp_path / "model-3.pt").model_name == "seed-net"
+
+
 def test_train_json_stdout_is_only_the_json_with_rounded_metrics(tmp_path: Path, synthetic_data: None,
                                                                   capsys: pytest.CaptureFixture) -> None:
     assert _train(tmp_path, "--epochs", "1", "--eval-every", "0.5", "--json") == 0
@@ -329,6 +358,21 @@ def test_help_exits_0(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["train", "--help"])
     assert exited.value.code == 0 and "--batch-size" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command, first_line", [
+    ("models", "List the model registry"), ("train", "Train a model and save a checkpoint"),
+    ("evaluate", "Test accuracy, loss and confusion matrix"), ("predict", "Read one handwritten digit")])
+def test_each_command_s_help_says_what_it_does(command: str, first_line: str, capsys: pytest.CaptureFixture) -> None:
+    """Only train's --help had a description; and --preset's usage read `{seed 000/001,seed 002,…}`, which does not
+    say that the names, spaces and all, need quotes."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert first_line in text
+    if command == "train":
+        assert "[--preset NAME]" in text and "start from a recipe, quoted: 'seed 000/001'" in text
+        assert "'fastest to 99 %'" in text and "{seed 000" not in text
 
 
 def test_train_refuses_an_existing_out_before_reading_data(untrained_checkpoint: Path, tmp_path: Path,

@@ -4,6 +4,7 @@ checkpoint writes survive a killed writer; names cannot escape checkpoints/ or o
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import random
@@ -23,7 +24,7 @@ import torch
 from cli_support import (REPO_ROOT, UNREACHABLE_CASES, assert_clean_failure, assert_json_error, assert_one_line_error,
                          digit_image, run_cli, unreachable_case)
 from mnist_core.checkpoints import (STALE_TEMP_SECONDS, checkpoint_bytes, checkpoint_payload, list_checkpoints,
-                                    load_checkpoint)
+                                    load_checkpoint, write_checkpoint)
 from mnist_core.cli import main
 from mnist_core.errors import CheckpointError
 from mnist_core.models import build_model
@@ -72,6 +73,57 @@ def test_a_malicious_model_file_is_refused_without_running_it(kind: str, tmp_pat
         with pytest.raises(CheckpointError, match="refused without running anything"):
             load_checkpoint(source)
     assert not marker.exists()
+
+
+class RunsAShellCommand:
+    """Unpickling this calls os.system, whose module torch's weights-only unpickler blocks by name."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {str(self.marker)!r}",)
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_a_malicious_pickle_of_any_protocol_is_called_malicious(protocol: int, tmp_path: Path) -> None:
+    """Protocols 0 and 1 have no PROTO opcode at the start, and torch words a blocked module ("unsupported GLOBAL
+    posix.system whose module posix is blocked") unlike other refused globals: it was called "not a readable PyTorch
+    file (it may be truncated, damaged…)", sending the user looking for a better copy of a malicious file."""
+    marker = tmp_path / "marker"
+    raw = pickle.dumps(RunsAShellCommand(marker), protocol=protocol)
+    with pytest.raises(CheckpointError, match="refused without running anything"):
+        load_checkpoint(raw, "evil.pt")
+    assert not marker.exists()
+
+
+def test_metrics_that_are_not_plain_values_are_dropped(tmp_path: Path) -> None:
+    """A tensor claiming 10¹² elements (a few bytes in the file, as a stride-0 view) where a number belongs reached
+    the app's comparison table as an object; the plain metrics beside it are kept."""
+    huge = torch.zeros(1).expand(10**6, 10**6)
+    path = write_checkpoint(_payload(metrics={"test_accuracy": 99.0, "epochs_done": huge, "confidence_floor": huge,
+                                              "device": "cpu", "stopped": False, "runs": [1, 2]}),
+                            tmp_path / "model.pt")
+    assert load_checkpoint(path).metrics == {"test_accuracy": 99.0, "device": "cpu", "stopped": False}
+
+
+def _safetensors_file() -> bytes:
+    """What `safetensors.torch.save` writes for {"weight": tensor([1., 2.])}: header length, space-padded JSON, data."""
+    header = json.dumps({"weight": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + struct.pack("<2f", 1.0, 2.0)
+
+
+def test_a_safetensors_file_is_called_one_not_damaged(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(_safetensors_file())
+    code = main(["evaluate", "--checkpoint", str(path)])
+    assert_one_line_error(code, capsys.readouterr().err, f"{path} is a safetensors file (bare weights, without the "
+                          "model's name or settings), not a checkpoint: use a .pt checkpoint saved by MNIST Studio")
+    with pytest.raises(CheckpointError, match="is a safetensors file"):
+        load_checkpoint(path.read_bytes(), "upload: model.safetensors")
+    with pytest.raises(CheckpointError, match="is not a readable PyTorch file"):  # an 8-byte length and no header
+        load_checkpoint(b"\x10" + b"\0" * 7 + b"{not json at all", "upload: x.pt")
 
 
 def test_the_cli_refuses_a_malicious_model_file_without_running_it(tmp_path: Path) -> None:

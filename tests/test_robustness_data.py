@@ -244,6 +244,33 @@ def test_a_tampered_real_file_is_reported_and_left_byte_identical(mnist_root: Pa
     assert sorted(p.name for p in folder.iterdir()) == sorted(MNIST_FILES)
 
 
+@pytest.mark.parametrize("kind", ["folder", "pipe", "device"])
+def test_a_folder_pipe_or_device_in_place_of_an_idx_file_is_named_not_called_missing(
+        kind: str, tmp_path: Path, offline: None, capsys: pytest.CaptureFixture) -> None:
+    """It was "MNIST is incomplete … copy the missing file", and a download was tried (online, it would have written
+    into the pipe and waited forever, or failed on the folder)."""
+    folder = _fake_files(tmp_path)
+    labels = folder / "t10k-labels-idx1-ubyte"
+    labels.unlink()
+    {"folder": labels.mkdir, "pipe": lambda: os.mkfifo(labels), "device": lambda: labels.symlink_to("/dev/zero")}[kind]()
+    reason = "is a folder, not a file" if kind == "folder" else "is not a regular file (a device, pipe or socket)"
+    assert_one_line_error(main(["evaluate", "--data-root", str(tmp_path)]), capsys.readouterr().err,
+                          f"MNIST files are damaged: {labels} {reason}. Replace them with good copies")
+    assert dataset_status(tmp_path).state == "problem"
+    assert os.path.lexists(labels)
+
+
+def test_a_data_root_whose_path_says_missing_is_not_taken_for_missing_files(tmp_path: Path, offline: None) -> None:
+    """Missing files were told from damaged ones by the word "missing" in the message, which names the path: a
+    truncated file under `…/missing-data/` counted as missing, so a download was tried (online, over the file)."""
+    root = tmp_path / "missing-data"
+    _fake_files(root, {"t10k-labels-idx1-ubyte": 5000})
+    before = _snapshot(root)
+    with pytest.raises(DataError, match="has 5000 bytes, expected 10008 \\(truncated or not MNIST\\)"):
+        ensure_mnist(root)
+    assert _snapshot(root) == before
+
+
 @pytest.mark.realdata
 def test_a_truncated_real_file_is_reported_and_left_alone(mnist_root: Path, tmp_path: Path) -> None:
     folder = _copy_of_real_data(mnist_root, tmp_path, copy=("train-labels-idx1-ubyte",))

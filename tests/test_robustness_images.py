@@ -7,6 +7,7 @@ import io
 import json
 import re
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -80,6 +81,35 @@ def test_a_bad_image_is_one_clear_message(case: str, tmp_path: Path) -> None:
         open_image(path)
     with pytest.raises(ImageError, match=re.escape(f"upload.png {words}")):
         open_image(raw, name="upload.png")
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_a_float_picture_with_non_finite_pixels_is_one_clear_message(value: float, tmp_path: Path, checkpoint: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """A float TIFF drawn in ±inf or NaN: it read as "no ink" after a RuntimeWarning on stderr (a second line)."""
+    pixels = np.zeros((28, 28), np.float32)
+    pixels[5:22, 12:16] = value  # a "1" in non-finite ink
+    path = tmp_path / "scan.tiff"
+    Image.fromarray(pixels, "F").save(path)
+    code = main(["predict", "--checkpoint", str(checkpoint), str(path)])
+    assert_one_line_error(code, capsys.readouterr().err, f"{path} has NaN or infinite pixel values")
+
+
+def test_a_picture_with_a_corrupt_exif_tag_is_read_without_warnings_on_stderr(
+        tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    """Pillow skips a tag whose data runs past the EXIF block with a UserWarning: two lines naming
+    PIL/TiffImagePlugin.py on stderr, beside a good reading."""
+    picture = digit_image().convert("RGB")
+    exif = picture.getexif()
+    exif[0x010E] = "a description " * 20  # ImageDescription, stored after the tag table
+    path = tmp_path / "photo.jpg"
+    picture.save(path, exif=exif.tobytes()[:-150])  # the description's data cut short
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pytest would otherwise collect the warning and hide it
+        code = main(["predict", "--checkpoint", str(checkpoint), "--json", str(path)])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ""
+    assert json.loads(captured.out)[0]["digit"] is not None
 
 
 def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from cli_support import assert_one_line_error
 from mnist_core.checkpoints import load_checkpoint
 from mnist_core.cli import main
 from mnist_core.data import Mnist
+from mnist_core.errors import DataError
 
 
 class DataWasLoaded(Exception):
@@ -96,6 +97,11 @@ def test_an_unavailable_device_is_refused_before_reading_data(tmp_path: Path, no
     ("loop/model.pt", "loop cannot be reached (Too many levels of symbolic links"),
     ("taken.pt", "already exists: choose another --out or pass --overwrite"),
     ("runs/", "names no file: give a file name such as"),  # was saved as a file named `runs`
+    # Too long for the file system: Path.is_file() raised OSError, an internal error; and a name a little under the
+    # limit passed every check, trained, then failed on the longer temp-file name.
+    ("a" * 300 + ".pt", "the file name aaaaaaaaaaaaaaaaaaaaaaaa… is too long (303 bytes; at most"),
+    ("b" * 245 + ".pt", "is too long (248 bytes; at most"),
+    ("a" * 300 + "/model.pt", "cannot be reached (File name too long), so model.pt cannot be saved in it"),
 ])
 def test_an_unusable_out_path_is_refused_before_training(out: str, words: str, tmp_path: Path, no_data: None,
                                                         capsys: pytest.CaptureFixture) -> None:
@@ -123,6 +129,26 @@ def test_a_device_or_pipe_as_out_is_refused_and_left_alone(overwrite: list[str],
     code = main(["train", "--model", "fast", "--out", str(pipe), *overwrite])
     assert_one_line_error(code, capsys.readouterr().err, "is not a regular file")
     assert stat.S_ISFIFO(pipe.stat().st_mode)
+
+
+def test_a_run_that_fails_leaves_no_empty_folders_for_its_out(tmp_path: Path, synthetic_data: None,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    """The check of --out before training created its folders; a run that then failed (no data, a diverged run,
+    Ctrl-C) left them behind, empty. A run that saves still creates them."""
+    out = tmp_path / "runs" / "today" / "model.pt"
+
+    def no_data_offline(*args, **kwargs):
+        raise DataError("MNIST is not in DIR/MNIST/raw and downloading it failed (offline)")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(mnist_core.data, "load_mnist", no_data_offline)
+        code = main(["train", "--model", "fast", "--out", str(out)])
+    assert_one_line_error(code, capsys.readouterr().err, "downloading it failed")
+    assert list(tmp_path.iterdir()) == []
+    code = main(["train", "--model", "seed-net", "--train-subset", "64", "--batch-size", "32", "--epochs", "0.5",
+                 "--device", "cpu", "--out", str(out)])
+    assert code == 0 and load_checkpoint(out).model_name == "seed-net"
 
 
 def test_a_dangling_symlink_as_out_is_refused_before_training(tmp_path: Path, no_data: None,

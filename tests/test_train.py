@@ -76,6 +76,14 @@ def test_fractional_evaluation_points(tiny_mnist: Mnist) -> None:
     assert [record.epoch for record in result.history] == [0.5, 1.0]
 
 
+def test_an_evaluation_interval_far_beyond_the_run_evaluates_once_at_the_end(tiny_mnist: Mnist) -> None:
+    """`--eval-every 1e308` passes validation (finite, positive) but made the evaluation points an infinite round():
+    an internal error. Any interval longer than the run means: evaluate at the end only."""
+    for eval_every in (3.0, 1e20, 1e308):
+        result = fit(replace(QUICK, eval_every=eval_every), tiny_mnist)
+        assert [record.epoch for record in result.history] == [1.0], eval_every
+
+
 def test_stop_event_returns_the_model_trained_so_far(tiny_mnist: Mnist) -> None:
     stop = threading.Event()
 
