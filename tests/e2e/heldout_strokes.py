@@ -102,7 +102,10 @@ VARIATIONS: dict[str, Callable[[list[Stroke]], list[Stroke]]] = {
 
 
 def outcome(reading, digit: int | None) -> str:
-    """One of the audit's four boxes (for a non-digit, `digit` is None: only sure or unsure counts)."""
+    """One of the audit's four boxes (for a non-digit, `digit` is None: only sure or unsure counts), or "empty"
+    (no ink found: the page shows no reading)."""
+    if reading.empty:
+        return "empty"
     sure = "unsure" if reading.unsure else "sure"
     if digit is None:
         return sure
