@@ -13,8 +13,14 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tests.e2e.strokes import CANVAS_SIDE, Point, Stroke, arc, densify, rasterise
+
+if TYPE_CHECKING:  # torch and the app's library load only when something is measured
+    from torch import nn
+
+    from mnist_core.sketch import SketchPrediction
 
 SLIDER_WIDTHS = tuple(range(8, 41))  # every value of the Sketch page's "Stroke width" slider (8–40, step 1)
 
@@ -101,7 +107,7 @@ VARIATIONS: dict[str, Callable[[list[Stroke]], list[Stroke]]] = {
 }
 
 
-def outcome(reading, digit: int | None) -> str:
+def outcome(reading: SketchPrediction, digit: int | None) -> str:
     """One of the audit's four boxes (for a non-digit, `digit` is None: only sure or unsure counts), or "empty"
     (no ink found: the page shows no reading)."""
     if reading.empty:
@@ -112,7 +118,7 @@ def outcome(reading, digit: int | None) -> str:
     return f"{'right' if reading.digit == digit else 'wrong'} & {sure}"
 
 
-def measure(model, unsure_below: float, widths: tuple[int, ...] = SLIDER_WIDTHS) -> dict[str, Counter]:
+def measure(model: nn.Module, unsure_below: float, widths: tuple[int, ...] = SLIDER_WIDTHS) -> dict[str, Counter]:
     """Counts of each outcome: per style, per variation and per brush width (keys 'style:…', 'variation:…',
     'width:…', 'digits', 'not digits'), plus the confidently wrong cases listed under 'wrong & sure cases'."""
     from mnist_core.sketch import predict
@@ -135,7 +141,8 @@ def measure(model, unsure_below: float, widths: tuple[int, ...] = SLIDER_WIDTHS)
     return counts
 
 
-def mnist_through_preprocessing(model, unsure_below: float, data_root: str | None = None) -> dict[str, Counter]:
+def mnist_through_preprocessing(model: nn.Module, unsure_below: float,
+                                data_root: str | None = None) -> dict[str, Counter]:
     """MNIST's 10,000 test digits as pictures through `predict`: at their own 28 px and drawn canvas-size (280 px,
     white on black like the canvas)."""
     from PIL import Image
