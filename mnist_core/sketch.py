@@ -37,6 +37,9 @@ INK_THRESHOLD = 0.2  # of full contrast: below this a pixel is background/noise
 # grain and JPEG noise spans ~0.06; the canvas 0.
 UNEVEN_LIGHT = 0.1
 LIGHT_BLOCK = 28
+# Edge pixels further than this (of full range) from the edge's median are ink running off the picture (a large
+# digit drawn to the canvas's edge), not paper: they do not count as uneven lighting. A shadow darkens paper less.
+EDGE_INK_GAP = 0.5
 MIN_INK_PIXELS = 4  # fewer inked pixels (at the working size) than this = empty
 LOW_CONFIDENCE = 0.6  # below this top probability a reading is unsure, for a model that does not say its own
 UNSURE_LIMITS = (0.2, 0.99)  # a model's own threshold (its `confidence_floor`) is kept inside these
@@ -215,9 +218,13 @@ def background_levels(gray: np.ndarray) -> float | np.ndarray:
     blocks, which follows lighting that changes slowly and leaves the strokes.
     """
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    low, high = np.percentile(border, [10, 90])
+    level = float(np.median(border))
+    paper = border[np.abs(border - level) <= EDGE_INK_GAP]
+    # Why not the whole edge: strokes cut off by the canvas's edge made it look unevenly lit, and the per-block
+    # levels then took the thick strokes of a 260-px digit for paper (a 0 read as "no digit").
+    low, high = np.percentile(paper, [10, 90])
     if high - low < UNEVEN_LIGHT:
-        return float(np.median(border))
+        return level
     height, width = gray.shape
     rows, cols = max(1, round(height / LIGHT_BLOCK)), max(1, round(width / LIGHT_BLOCK))
     blocks = np.array([[np.median(block) for block in np.array_split(band, cols, axis=1)]

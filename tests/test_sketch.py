@@ -13,8 +13,8 @@ from cli_support import digit_image, png_bytes
 from mnist_core.data import normalize
 from mnist_core.models import build_model
 from mnist_core.sketch import (FILLED_INK, LOW_CONFIDENCE, MNIST_STROKE_WIDTH, THICK_STROKES, THIN_STROKES,
-                               UNSURE_LIMITS, SketchPrediction, filled_ink, open_image, predict, stroke_width,
-                               thicken_strokes, thin_strokes, to_mnist, to_model_input, unsure_threshold)
+                               UNSURE_LIMITS, SketchPrediction, background_levels, filled_ink, open_image, predict,
+                               stroke_width, thicken_strokes, thin_strokes, to_mnist, to_model_input, unsure_threshold)
 from tests.e2e.strokes import DIGIT_STROKES, on_paper, rasterise, scaled
 
 
@@ -262,3 +262,13 @@ def test_a_sideways_phone_photo_is_turned_upright() -> None:
     image28 = to_mnist(open_image(jpeg.getvalue()))
     rows, cols = np.nonzero(image28 > 0.2)
     assert np.ptp(rows) > 3 * np.ptp(cols)  # a tall bar again, not a lying one
+
+
+def test_strokes_cut_off_by_the_canvas_edge_are_not_taken_for_uneven_lighting() -> None:
+    """A 0 drawn nearly canvas-tall with the widest brush runs off the top and bottom: that edge ink once made the
+    canvas look unevenly lit, and the per-block paper levels took its thick strokes for paper."""
+    large_zero = rasterise(scaled(DIGIT_STROKES[0], 1.6), 40)
+    assert np.all(background_levels(np.asarray(large_zero.convert("L"), dtype=np.float32) / 255) == 0.0)  # black
+    image28 = to_mnist(large_zero)
+    assert image28 is not None and 1.0 < stroke_width(image28) < 2.5 * MNIST_STROKE_WIDTH  # a ring, not hollowed
+    assert image28[12:16, 12:16].max() < 0.2  # its hole is still empty

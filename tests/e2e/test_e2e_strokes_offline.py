@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from mnist_core.sketch import predict, unsure_threshold
+from tests.e2e.heldout_strokes import HELD_OUT_DIGITS, NOT_DIGITS, VARIATIONS
 from tests.e2e.strokes import (CANVAS_SIDE, DEFAULT_STROKE_WIDTH, DIGIT_STROKES, DIGIT_VARIANTS, PEN_WIDTHS, SCRIBBLE,
                                bounds_ok, hand_scribbles, on_paper, rasterise, scaled)
 
@@ -99,3 +100,30 @@ def test_most_random_scribbles_are_low_confidence(default_model, unsure_below: f
 
 def test_blank_canvas_is_empty(default_model) -> None:
     assert predict(default_model, rasterise([])).empty
+
+
+# Held-out styles (tests/e2e/heldout_strokes.py), only where every reading was right and sure when measured (README,
+# "Reading drawings"): slanted ±20° and 60-px digits are not (wide brushes leave them unsure, rarely wrong).
+HELD_OUT_WIDTHS = (8, 16, 24, 32, 40)  # the slider's range (every value: the README's command)
+
+
+@pytest.mark.parametrize("variation", ["as drawn", "shaky", "260 px"])
+def test_default_model_reads_held_out_digits(default_model, unsure_below: float, variation: str) -> None:
+    wrong = {}
+    for name, (digit, strokes) in HELD_OUT_DIGITS.items():
+        drawn = VARIATIONS[variation](strokes)
+        for stroke_width in HELD_OUT_WIDTHS:
+            reading = predict(default_model, rasterise(drawn, stroke_width), unsure_below)
+            if reading.digit != digit or reading.unsure:
+                wrong[f"{name} at width {stroke_width}"] = (reading.digit, round(reading.confidence, 3))
+    assert not wrong, f"read as (digit, confidence), {variation}, unsure below {unsure_below:.2f}: {wrong}"
+
+
+@pytest.mark.parametrize("name", ["X", "horizontal line", "dot"])
+def test_held_out_non_digits_are_unsure(default_model, unsure_below: float, name: str) -> None:
+    """Not digits, in every variation (the letter A and a smiley are not: often a confident 4 and 0)."""
+    confident = [(variation, width, reading.digit, round(reading.confidence, 2))
+                 for variation, vary in VARIATIONS.items() for width in HELD_OUT_WIDTHS
+                 if not (reading := predict(default_model, rasterise(vary(NOT_DIGITS[name]), width),
+                                            unsure_below)).unsure]
+    assert not confident, f"{name} read confidently: {confident}"
