@@ -3,7 +3,7 @@
 Each digit is a list of strokes; each stroke is a polyline (a list of (x, y) points, y pointing down) that the
 browser test replays with real mouse events (press, move along the points, release), the way a person draws.
 The same strokes are rasterised offline with PIL (`rasterise`) so the shapes can be checked against the model in
-milliseconds, without a browser (tests/e2e/test_strokes_offline.py).
+milliseconds, without a browser (tests/e2e/test_e2e_strokes_offline.py).
 
 The shapes are deliberately plain — what a person draws with a mouse at a natural size (about 160 px tall, a bit
 off-centre), not idealised MNIST glyphs — so a model that reads them is reading handwriting, not a template.
