@@ -382,6 +382,16 @@ def unsure_threshold(metrics: dict) -> float:
     return min(max(float(floor), UNSURE_LIMITS[0]), UNSURE_LIMITS[1])
 
 
+def canvas_has_strokes(image_data: np.ndarray | None) -> bool:
+    """Whether anything is drawn on the Sketch canvas, whose strokes are opaque on a transparent background.
+
+    Why not "the reading is empty": a canvas painted all over is one flat colour, which holds no digit shape (no ink
+    against a background) although it is anything but empty.
+    """
+    return (image_data is not None and image_data.ndim == 3 and image_data.shape[2] == 4
+            and bool(image_data[:, :, 3].any()))
+
+
 @torch.inference_mode()
 def predict(model: nn.Module, image: Image.Image | np.ndarray, unsure_below: float = LOW_CONFIDENCE) -> SketchPrediction:
     """Read one picture. `unsure_below` is the model's `unsure_threshold`: lower confidence marks the reading unsure

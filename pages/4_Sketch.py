@@ -8,7 +8,8 @@ from streamlit_drawable_canvas import st_canvas  # a Components v2 element: impo
 
 from mnist_core.errors import MB, ImageError
 from mnist_core.explore import enlarge
-from mnist_core.sketch import MAX_FILE_BYTES, MAX_IMAGE_PIXELS, open_image, predict, unsure_threshold
+from mnist_core.sketch import (MAX_FILE_BYTES, MAX_IMAGE_PIXELS, canvas_has_strokes, open_image, predict,
+                               unsure_threshold)
 from studio_ui import charts, layout, session
 from studio_ui.session import ensure_defaults
 
@@ -66,7 +67,10 @@ with result_column:
     unsure_below = unsure_threshold(model_entry.checkpoint.metrics)
     reading = predict(model_entry.checkpoint.model, image, unsure_below) if image is not None else None
     if reading is None or reading.empty:
-        if mode == "Draw":
+        if mode == "Draw" and canvas_has_strokes(image):
+            st.warning("The strokes cover the whole canvas, so there is no digit shape left to read: press Clear and "
+                       "draw the digit with a thinner stroke.")
+        elif mode == "Draw":
             st.info("The canvas is empty: draw a digit, large and centred, with the mouse or a finger.")
         elif reading is not None:  # a picture was read, but nothing in it stands out from its background
             st.warning("No ink found in this picture (one flat colour or a smooth shading): upload a photo or scan of one "

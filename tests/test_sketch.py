@@ -13,8 +13,9 @@ from cli_support import digit_image, png_bytes
 from mnist_core.data import normalize
 from mnist_core.models import build_model
 from mnist_core.sketch import (FILLED_INK, LOW_CONFIDENCE, MNIST_STROKE_WIDTH, THICK_STROKES, THIN_STROKES,
-                               UNSURE_LIMITS, SketchPrediction, background_levels, filled_ink, open_image, predict,
-                               stroke_width, thicken_strokes, thin_strokes, to_mnist, to_model_input, unsure_threshold)
+                               UNSURE_LIMITS, SketchPrediction, background_levels, canvas_has_strokes, filled_ink,
+                               open_image, predict, stroke_width, thicken_strokes, thin_strokes, to_mnist,
+                               to_model_input, unsure_threshold)
 from tests.e2e.strokes import DIGIT_STROKES, on_paper, rasterise, scaled
 
 
@@ -272,3 +273,11 @@ def test_strokes_cut_off_by_the_canvas_edge_are_not_taken_for_uneven_lighting() 
     image28 = to_mnist(large_zero)
     assert image28 is not None and 1.0 < stroke_width(image28) < 2.5 * MNIST_STROKE_WIDTH  # a ring, not hollowed
     assert image28[12:16, 12:16].max() < 0.2  # its hole is still empty
+
+
+def test_a_canvas_painted_all_over_has_strokes_though_it_reads_as_no_ink() -> None:
+    transparent = np.zeros((280, 280, 4), dtype=np.uint8)
+    painted = np.full((280, 280, 4), 255, dtype=np.uint8)
+    assert not canvas_has_strokes(transparent) and not canvas_has_strokes(None)
+    assert canvas_has_strokes(painted)
+    assert predict(build_model("seed-net"), painted).empty  # one flat colour: nothing to classify

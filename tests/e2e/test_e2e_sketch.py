@@ -91,3 +91,15 @@ def test_sketch_scribble_gets_the_low_confidence_note(sketch: StreamlitTab) -> N
     sketch.draw(canvas_of(sketch), SCRIBBLE)
     sketch.assert_no_exception()
     expect(sketch.page.get_by_text(LOW_CONFIDENCE_NOTE).first).to_be_visible()
+
+
+def test_sketch_a_canvas_painted_all_over_is_not_called_empty(sketch: StreamlitTab) -> None:
+    """One serpentine stroke of the default 20-px brush, rows 9 px apart, covers the whole canvas: that is no digit,
+    but the page must not say the canvas is empty."""
+    clear(sketch)
+    serpentine = [(x, y) for row, y in enumerate(range(2, 280, 9)) for x in ((2, 278) if row % 2 == 0 else (278, 2))]
+    sketch.draw(canvas_of(sketch), [serpentine])
+    sketch.assert_no_exception()
+    assert predicted_digit(sketch) is None
+    expect(sketch.page.get_by_text("The strokes cover the whole canvas", exact=False)).to_be_visible()
+    expect(sketch.page.get_by_text("The canvas is empty", exact=False)).to_have_count(0)
