@@ -16,7 +16,6 @@ from studio_ui.session import ensure_defaults
 layout.page_setup("Sketch", ":material/draw:")
 st.title("Sketch")
 ensure_defaults({"sketch.input": "Draw", "sketch.stroke_width": 20})
-CANVAS_GENERATION_KEY = "studio.canvas_generation"  # a new canvas key = an empty canvas (the Clear button)
 CANVAS_SIDE = 280
 RESULT_PANEL_WIDTH = 340  # px: the result fits the 468 px of page of an 800-px window
 SEEN_SIDE = 140  # px: the 28×28 model input at 5× (a 168-px one overflowed its half of the result panel)
@@ -38,30 +37,37 @@ with input_column:
     mode = st.radio("Input", ["Draw", "Upload an image"], key="sketch.input", horizontal=True)
     if mode == "Draw":
         stroke_width = st.slider("Stroke width", 8, 40, key="sketch.stroke_width")
-        generation = st.session_state.setdefault(CANVAS_GENERATION_KEY, 0)
         # The canvas's toolbar (undo, redo, delete…) appears about 2.7 rem above it on hover: room for it, so it
         # does not cover the slider.
         st.space(TOOLBAR_ROOM_PX)
         canvas = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
                            height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True,
-                           key=f"sketch-canvas-{generation}")
-        if st.button("Clear", key="sketch-clear", icon=":material/delete:"):
-            st.session_state[CANVAS_GENERATION_KEY] = generation + 1
-            st.rerun()
-        image = canvas.image_data
+                           initial_drawing=session.canvas_opening(), key=session.canvas_key())
+        st.button("Clear", key="sketch-clear", icon=":material/delete:", on_click=session.clear_canvas)
+        image = session.canvas_pixels(canvas.json_data, canvas.image_data)
     else:
+        # A new file or the uploader's ✕ replaces the kept picture; the uploader mounted again empty does not.
         upload = st.file_uploader("Picture of a digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif",
                                                                "tiff"], key="sketch-upload",
+                                  on_change=session.forget_picture,
                                   help=f"up to {MAX_FILE_BYTES // MB} MB and {MAX_IMAGE_PIXELS // 10**6} megapixels, "
                                        "dark ink on light paper or light on dark")
-        if upload is not None:
+        kept = session.kept_picture()
+        picture = (upload.name, upload.getvalue()) if upload is not None else (kept.name, kept.data) if kept else None
+        if picture is not None:
+            name, data = picture
             try:
-                image = open_image(upload.getvalue(), name=upload.name)
+                image = open_image(data, name=name)
             except ImageError as error:
                 upload_refused = True
                 st.error(str(error))
             else:
-                st.image(layout.picture_preview(image, CANVAS_SIDE), caption=upload.name)
+                session.keep_picture(name, data)
+                st.image(layout.picture_preview(image, CANVAS_SIDE), caption=name)
+                if upload is None:  # the uploader's own ✕ is gone with its file: a way to remove the kept one
+                    st.caption("Upload another picture above to replace this one.")
+                    st.button("Remove picture", key="sketch-remove-picture", icon=":material/delete:",
+                              on_click=session.forget_picture)
 
 with result_column:
     unsure_below = unsure_threshold(model_entry.checkpoint.metrics)

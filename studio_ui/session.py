@@ -3,7 +3,8 @@
 Everything lives in `st.session_state`, so two tabs (two sessions) never share a job, a Stop or an active model.
 A reload, though, starts a new Streamlit session: so the state is also parked on the server under a token in the
 page's URL (`?session=…`), and a new session that arrives with the token of a tab that is gone takes it over —
-runs, active model, settings and a training job still running (see `resume_or_register`).
+runs, active model, settings, the Sketch page's drawing or picture and a training job still running (see
+`resume_or_register`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -156,6 +158,85 @@ def ensure_defaults(defaults: dict[str, object]) -> None:
     """Give settings widgets their first value through session state (so presets can change them later)."""
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
+
+
+# The Sketch page's input, kept while the user visits other pages or the other input mode (Streamlit drops a widget's
+# value, the canvas's strokes and the uploader's file included, as soon as a run does not draw that widget).
+DRAWING_KEY = "sketch.drawing"  # KeptDrawing: what the canvas last sent
+CANVAS_OPENING_KEY = "sketch.canvas_opening"  # the strokes the canvas now on the page was mounted with
+CANVAS_GENERATION_KEY = "sketch.canvas_generation"  # part of the canvas's key: a new one is an empty canvas (Clear)
+PICTURE_KEY = "sketch.picture"  # KeptPicture: the last upload that could be read
+
+
+@dataclass(frozen=True, eq=False)  # (== on its arrays would be ambiguous)
+class KeptDrawing:
+    """The canvas's drawing as it last sent it: its strokes, to draw them again, and its pixels, to read them again
+    (a canvas mounted with strokes sends nothing until they change)."""
+
+    strokes: dict[str, Any]  # fabric.js JSON: the canvas's `json_data`, its `initial_drawing` when mounted again
+    pixels: np.ndarray  # the canvas's RGBA image of those strokes
+
+
+@dataclass(frozen=True)
+class KeptPicture:
+    name: str
+    data: bytes  # the file as uploaded (it was accepted: within MAX_FILE_BYTES and readable)
+
+
+def canvas_key() -> str:
+    return f"sketch-canvas-{st.session_state.get(CANVAS_GENERATION_KEY, 0)}"
+
+
+def kept_drawing() -> KeptDrawing | None:
+    drawing = st.session_state.get(DRAWING_KEY)
+    return drawing if isinstance(drawing, KeptDrawing) else None
+
+
+def canvas_opening() -> dict[str, Any] | None:
+    """The strokes to mount the Sketch canvas with (its `initial_drawing`): the kept drawing when the canvas comes
+    back on the page, then the same strokes for as long as it stays there — a changed `initial_drawing` makes the
+    canvas reload itself, repaint, lose its undo history and send a drawing again."""
+    if canvas_key() not in st.session_state:  # Streamlit forgot the canvas: the last run did not draw it
+        kept = kept_drawing()
+        st.session_state[CANVAS_OPENING_KEY] = kept.strokes if kept is not None else None
+    return st.session_state.get(CANVAS_OPENING_KEY)
+
+
+def canvas_pixels(strokes: dict[str, Any] | None, pixels: np.ndarray | None) -> np.ndarray | None:
+    """What the canvas shows, to read: the pixels it sent (kept with their strokes), else — it has sent nothing since
+    it was mounted with the kept strokes — the kept pixels."""
+    kept = kept_drawing()
+    if pixels is None:
+        return kept.pixels if kept is not None else None
+    if strokes is not None and (kept is None or kept.strokes != strokes):
+        st.session_state[DRAWING_KEY] = KeptDrawing(strokes, pixels)
+        _remember()  # a reload right after this stroke finds it too
+    return pixels
+
+
+def clear_canvas() -> None:
+    """An empty canvas, and no drawing kept to bring back."""
+    st.session_state[CANVAS_GENERATION_KEY] = st.session_state.get(CANVAS_GENERATION_KEY, 0) + 1
+    st.session_state.pop(DRAWING_KEY, None)
+    _remember()
+
+
+def kept_picture() -> KeptPicture | None:
+    picture = st.session_state.get(PICTURE_KEY)
+    return picture if isinstance(picture, KeptPicture) else None
+
+
+def keep_picture(name: str, data: bytes) -> None:
+    """Keep an upload that was read (never a refused one) for when the user comes back to it."""
+    kept = kept_picture()
+    if kept is None or kept.name != name or kept.data != data:
+        st.session_state[PICTURE_KEY] = KeptPicture(name, data)
+        _remember()
+
+
+def forget_picture() -> None:
+    st.session_state.pop(PICTURE_KEY, None)
+    _remember()
 
 
 CELL_MODEL_KEY = "evaluate.cell_model"  # the model whose confusion-matrix cell the Evaluate page's picker shows
