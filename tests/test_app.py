@@ -29,7 +29,8 @@ from mnist_core.runner import DONE, NOT_LEARNED, STOPPED
 from studio_ui import settings
 from studio_ui.charts import epoch_curves
 from studio_ui.resources import TEST_DATA_KEY
-from studio_ui.session import ACTIVE_KEY, JOB_KEY, RESUME_PARAM, RUNS_KEY, ModelEntry
+from studio_ui.session import (ACTIVE_KEY, DRAWING_KEY, JOB_KEY, PICTURE_KEY, RESUME_PARAM, RUNS_KEY, KeptDrawing,
+                               ModelEntry)
 from tests.conftest import REPO_ROOT
 
 RUN_TIMEOUT_S = 120  # one script run; generous because the CI machine has 2 shared cores
@@ -380,6 +381,86 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     assert not app.exception
     assert any("not an image" in error.value for error in app.error)
     assert not app.info, "a refused upload shows its error only, not the invitation to upload a picture"
+
+
+def predictions(app: AppTest) -> list[str]:
+    return [metric.value for metric in app.metric if metric.label == "Prediction"]
+
+
+def canvas_opening(app: AppTest) -> dict:
+    """The `initial_drawing` the page gives the Sketch canvas (what the browser's canvas draws when it mounts)."""
+    canvas = next(element for element in app.main if getattr(element, "type", None) == "bidi_component")
+    return json.loads(canvas.proto.json)["initialDrawing"]
+
+
+# A "1" as the canvas would send it: fabric.js JSON for one vertical stroke, and its RGBA pixels.
+ONE_STROKES = {"version": "6.0.0", "objects": [{"type": "Path", "left": 129, "top": 29, "width": 0, "height": 200,
+                                                "stroke": "#FFFFFF", "strokeWidth": 22, "fill": None,
+                                                "path": [["M", 140, 40], ["L", 140, 240]]}]}
+
+
+def test_sketch_keeps_the_drawing_across_pages_and_input_modes_until_cleared() -> None:
+    """The canvas is mounted again with the kept strokes (the browser test checks that it draws them) and the page
+    reads them at once: a canvas mounted with strokes sends nothing until they change."""
+    app = open_app(None)
+    app.session_state[DRAWING_KEY] = KeptDrawing(ONE_STROKES, np.asarray(drawn_one().convert("RGBA")))
+    app.switch_page(PAGES["sketch"]).run()  # as after drawing, leaving and coming back
+    assert_clean(app)
+    assert canvas_opening(app)["objects"] == ONE_STROKES["objects"]
+    assert predictions(app) == ["1"]
+
+    app.slider(key="sketch.stroke_width").set_value(30).run()
+    assert canvas_opening(app)["objects"] == ONE_STROKES["objects"], "a wider brush keeps the drawing"
+    assert predictions(app) == ["1"]
+    app.switch_page(PAGES["train"]).run()
+    app.switch_page(PAGES["sketch"]).run()
+    assert canvas_opening(app)["objects"] == ONE_STROKES["objects"]
+    assert predictions(app) == ["1"]
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    assert not predictions(app)
+    app.radio(key="sketch.input").set_value("Draw").run()
+    assert canvas_opening(app)["objects"] == ONE_STROKES["objects"]
+    assert predictions(app) == ["1"]
+
+    app.button(key="sketch-clear").click().run()
+    assert_clean(app)
+    assert canvas_opening(app)["objects"] == [] and not predictions(app)
+    assert any("The canvas is empty" in info.value for info in app.info)
+    app.switch_page(PAGES["train"]).run()
+    app.switch_page(PAGES["sketch"]).run()
+    assert canvas_opening(app)["objects"] == [] and not predictions(app), "a cleared drawing does not come back"
+
+
+def test_sketch_keeps_the_uploaded_picture_until_replaced_or_removed() -> None:
+    app = open_app(None, "sketch")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    app.file_uploader(key="sketch-upload").set_value(("one.png", png_bytes(drawn_one()), "image/png")).run()
+    assert predictions(app) == ["1"]
+    app.radio(key="sketch.input").set_value("Draw").run()
+    app.switch_page(PAGES["train"]).run()
+    app.switch_page(PAGES["sketch"]).run()
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    assert_clean(app)
+    assert predictions(app) == ["1"], "the picture is read again"
+    assert any("one.png" in image.captions for image in app.get("image")), "and shown with its name"
+
+    app.button(key="sketch-remove-picture").click().run()
+    assert_clean(app)
+    assert not predictions(app) and PICTURE_KEY not in app.session_state
+    assert any("Upload a picture" in info.value for info in app.info)
+
+    # A refused picture is not kept, and it replaces the one before it (the user chose another file).
+    app.file_uploader(key="sketch-upload").set_value(("one.png", png_bytes(drawn_one()), "image/png")).run()
+    app.file_uploader(key="sketch-upload").set_value(("notes.png", b"not an image", "image/png")).run()
+    assert any("not an image" in error.value for error in app.error)
+    app.radio(key="sketch.input").set_value("Draw").run()
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    assert_clean(app)
+    assert not predictions(app) and PICTURE_KEY not in app.session_state
+    # The uploader's own ✕ removes it too.
+    app.file_uploader(key="sketch-upload").set_value(("one.png", png_bytes(drawn_one()), "image/png")).run()
+    app.file_uploader(key="sketch-upload").set_value(None).run()
+    assert not predictions(app) and PICTURE_KEY not in app.session_state
 
 
 @pytest.mark.parametrize("page", list(PAGES))

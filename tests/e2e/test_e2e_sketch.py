@@ -1,4 +1,5 @@
-"""Sketch page in a real browser: draw digits with the mouse and read the model's `Prediction` metric.
+"""Sketch page in a real browser: draw digits with the mouse and read the model's `Prediction` metric; the drawing
+stays while the user visits other pages or the upload mode.
 
 The strokes come from tests/e2e/strokes.py (checked offline against the same model by
 test_e2e_strokes_offline.py), so a failure here points at the page or the canvas, not at the drawings.
@@ -103,3 +104,95 @@ def test_sketch_a_canvas_painted_all_over_is_not_called_empty(sketch: StreamlitT
     assert predicted_digit(sketch) is None
     expect(sketch.page.get_by_text("The strokes cover the whole canvas", exact=False)).to_be_visible()
     expect(sketch.page.get_by_text("The canvas is empty", exact=False)).to_have_count(0)
+
+
+# -- the drawing is kept while the user looks elsewhere ------------------------------------------------------------
+
+INK_MASK_JS = """canvas => {
+    const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let mask = '';
+    for (let i = 0; i < pixels.length; i += 4) mask += pixels[i] > 127 ? '1' : '0';
+    return mask;
+}"""
+
+
+def ink(tab: StreamlitTab) -> set[int]:
+    """The canvas's inked pixels (as indices), read from fabric.js's drawing layer: what the user sees."""
+    mask = tab.page.locator("canvas.dc-canvas.lower-canvas").evaluate(INK_MASK_JS)
+    return {i for i, pixel in enumerate(mask) if pixel == "1"}
+
+
+def go_to(tab: StreamlitTab, title: str) -> None:
+    """Another page through the sidebar's link: the same Streamlit session, as a user goes (a URL typed in would be
+    a reload)."""
+    sent_before = tab.frames_sent
+    tab.page.locator('[data-testid="stSidebar"]').get_by_role("link", name=title).click()
+    tab.wait_idle(sent_before=sent_before)
+
+
+def choose_input(tab: StreamlitTab, mode: str) -> None:
+    sent_before = tab.frames_sent
+    tab.page.get_by_test_id("stRadio").get_by_text(mode, exact=True).click()
+    tab.wait_idle(sent_before=sent_before)
+
+
+def assert_settled(tab: StreamlitTab, drawn: set[int]) -> None:
+    """The canvas still shows `drawn` a moment later and sends nothing of itself (no reload-and-send loop)."""
+    sent_before = tab.frames_sent
+    tab.page.wait_for_timeout(1500)
+    assert tab.frames_sent == sent_before, "the page keeps sending after a restore"
+    assert ink(tab) == drawn
+
+
+def test_sketch_keeps_the_drawing_across_pages_and_a_reload_and_takes_more_strokes(page) -> None:
+    tab = StreamlitTab(page)
+    tab.open("sketch")
+    first_stroke, stem = DIGIT_STROKES[4]
+    tab.draw(canvas_of(tab), [first_stroke])
+    before, read_before = ink(tab), predicted_digit(tab)
+    assert before and read_before is not None
+
+    go_to(tab, "Evaluate")
+    go_to(tab, "Sketch")
+    tab.assert_no_exception()
+    expect(tab.metric("Prediction")).to_have_count(1)  # read at once, with no stroke sent again
+    assert predicted_digit(tab) == read_before
+    assert ink(tab) == before, "the strokes are drawn again"
+    assert_settled(tab, before)
+
+    tab.draw(canvas_of(tab), [stem])  # more strokes on the restored drawing: both are read
+    tab.assert_no_exception()
+    assert predicted_digit(tab) == 4
+    after = ink(tab)
+    assert before < after
+    assert_settled(tab, after)
+
+    page.reload()  # a reload takes the session back (its URL's token), the drawing included
+    page.wait_for_selector('[data-testid="stApp"]', timeout=90_000)
+    tab.wait_idle(90)
+    expect(tab.metric("Prediction")).to_have_count(1)
+    assert predicted_digit(tab) == 4 and ink(tab) == after
+
+
+def test_sketch_keeps_the_drawing_through_upload_and_back_and_a_new_stroke_width(page) -> None:
+    tab = StreamlitTab(page)
+    tab.open("sketch")
+    tab.draw(canvas_of(tab), DIGIT_STROKES[7])
+    drawn = ink(tab)
+    assert predicted_digit(tab) == 7
+
+    choose_input(tab, "Upload an image")
+    expect(tab.page.locator(CANVAS)).to_have_count(0)
+    choose_input(tab, "Draw")
+    tab.assert_no_exception()
+    expect(tab.metric("Prediction")).to_have_count(1)
+    assert predicted_digit(tab) == 7
+    assert ink(tab) == drawn
+    assert_settled(tab, drawn)
+
+    sent_before = tab.frames_sent
+    tab.page.get_by_test_id("stSlider").get_by_role("slider").press("ArrowRight")
+    tab.wait_idle(sent_before=sent_before)
+    assert predicted_digit(tab) == 7 and ink(tab) == drawn, "a new stroke width keeps the drawing"
+    clear(tab)
+    assert not ink(tab)
