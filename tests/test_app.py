@@ -431,7 +431,7 @@ def test_sketch_keeps_the_drawing_across_pages_and_input_modes_until_cleared() -
     assert canvas_opening(app)["objects"] == [] and not predictions(app), "a cleared drawing does not come back"
 
 
-def test_sketch_keeps_the_uploaded_picture_until_replaced_or_removed() -> None:
+def test_sketch_keeps_the_uploaded_picture_across_pages_and_reloads_until_replaced_or_removed() -> None:
     app = open_app(None, "sketch")
     app.radio(key="sketch.input").set_value("Upload an image").run()
     app.file_uploader(key="sketch-upload").set_value(("one.png", png_bytes(drawn_one()), "image/png")).run()
@@ -443,6 +443,12 @@ def test_sketch_keeps_the_uploaded_picture_until_replaced_or_removed() -> None:
     assert_clean(app)
     assert predictions(app) == ["1"], "the picture is read again"
     assert any("one.png" in image.captions for image in app.get("image")), "and shown with its name"
+    reloaded = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
+    reloaded.query_params[RESUME_PARAM] = app.query_params[RESUME_PARAM]  # a reload (see the reload test below)
+    reloaded.run()
+    reloaded.switch_page(PAGES["sketch"]).run()
+    assert_clean(reloaded)
+    assert predictions(reloaded) == ["1"], "a reload keeps the picture too"
 
     app.button(key="sketch-remove-picture").click().run()
     assert_clean(app)
