@@ -154,8 +154,9 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
         except ValueError:
             raise StudioError(f"--model-kwarg {item!r} must look like name=number") from None
         if key in knobs and isinstance(knobs[key].default, int):
-            if not value.is_integer():
-                raise StudioError(f"--model-kwarg {item!r}: {key} must be a whole number")
+            if not value.is_integer():  # (nan and inf too: 1e400 reads as inf)
+                raise StudioError(f"--model-kwarg {item!r}: {key} must be a whole number from {knobs[key].low} to "
+                                  f"{knobs[key].high}")
             value = int(value)
         kwargs[key] = value
     return kwargs  # unknown names and out-of-range values are refused by the model's own checks
