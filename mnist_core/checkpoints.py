@@ -349,7 +349,7 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
                               f"{stored_format!r}; this version reads {FORMAT!r}): load it with the version that "
                               f"saved it, or update MNIST Studio")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        found = (f"it holds a {type(payload).__name__}" if not isinstance(payload, dict)
+        found = (f"it holds {_a(type(payload).__name__)}" if not isinstance(payload, dict)
                  else "it has no 'format' field" if "format" not in payload else f"format {payload['format']!r}")
         raise CheckpointError(f"{label} is not an MNIST Studio checkpoint ({found}; expected format {FORMAT!r})")
     model_name = payload.get("model")
@@ -358,8 +358,16 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
                               f"(known: {', '.join(REGISTRY)})")
     model_kwargs = payload.get("model_kwargs") or {}
     state = payload.get("state_dict")
-    if not isinstance(model_kwargs, dict) or not isinstance(state, dict):
-        raise CheckpointError(f"{label} is damaged: model_kwargs/state_dict are missing")
+    for field, value, holds in (("model_kwargs", model_kwargs, "the model's settings"),
+                                ("state_dict", state, "the weights")):
+        if not isinstance(value, dict):  # "missing" was said of a list or a number too
+            found = "none" if value is None else _a(type(value).__name__)
+            raise CheckpointError(f"{label} is damaged: its {field} ({holds}) should be a dict, and it has {found}: "
+                                  f"use a checkpoint saved by MNIST Studio")
+    odd_key = next((key for key in state if not isinstance(key, str)), None)
+    if odd_key is not None:  # load_state_dict would fail on it with "'int' object has no attribute 'startswith'"
+        raise CheckpointError(f"{label} is damaged: its state_dict has the key {odd_key!r}, where weights are named by "
+                              f"text (\"0.weight\"): use a checkpoint saved by MNIST Studio")
     try:
         model = REGISTRY[model_name].build(**model_kwargs)
     except (ConfigError, TypeError, ValueError, RuntimeError) as error:  # torch layers refuse odd sizes with these
@@ -393,6 +401,11 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
                             _checked_history(payload.get("history")), _scalar_metrics(payload.get("metrics")),
                             str(payload.get("created", "")), label)
+
+
+def _a(noun: str) -> str:
+    """"a list", "an int": the type names that messages quote."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def _first_problem(load_error: str) -> str:

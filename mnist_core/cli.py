@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from mnist_core.errors import StudioError
+from mnist_core.errors import StudioError, printable
 
 DEBUG_ENV = "MNIST_STUDIO_DEBUG"  # =1: let unexpected errors show their traceback
 EXIT_BROKEN_PIPE = 128 + 13  # what the shell reports for a tool that SIGPIPE ended
@@ -37,7 +37,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit 2 (its default prints the whole usage)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        message = f"{message} (see `{self.prog} --help`)"
+        message = printable(f"{message} (see `{self.prog} --help`)")  # it quotes what was typed
         sys.stderr.write(f"error: {message}\n")
         raise UsageError(message)
 
@@ -154,8 +154,9 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
         except ValueError:
             raise StudioError(f"--model-kwarg {item!r} must look like name=number") from None
         if key in knobs and isinstance(knobs[key].default, int):
-            if not value.is_integer():
-                raise StudioError(f"--model-kwarg {item!r}: {key} must be a whole number")
+            if not value.is_integer():  # (nan and inf too: 1e400 reads as inf)
+                raise StudioError(f"--model-kwarg {item!r}: {key} must be a whole number from {knobs[key].low} to "
+                                  f"{knobs[key].high}")
             value = int(value)
         kwargs[key] = value
     return kwargs  # unknown names and out-of-range values are refused by the model's own checks
@@ -208,7 +209,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     _emit(_rounded_metrics(summary), args.json,
           f"{config.model}: {result.test_accuracy:.2f}% test accuracy after {_epochs_text(result.epochs_done)} in "
           f"{result.train_seconds:.1f}s on {result.device}"
-          + (f" (plus {result.compile_seconds:.1f}s compiling)" if config.compile else "") + f"; saved {saved}")
+          + (f" (plus {result.compile_seconds:.1f}s compiling)" if config.compile else "")
+          + f"; saved {printable(str(saved))}")
     return 0
 
 
@@ -290,7 +292,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return f", unsure: below {unsure_below:.0%}" if max(result["probabilities"]) < unsure_below else ""
 
     # A bad image has said so on stderr (its message names it), so the text lines are for the images that were read.
-    human = "\n".join(f"{r['path']}: " + (f"{r['digit']} ({max(r['probabilities']):.1%}" + why_unsure(r)
+    human = "\n".join(f"{printable(r['path'])}: " + (f"{r['digit']} ({max(r['probabilities']):.1%}" + why_unsure(r)
                                            + (", strokes too thick for its size" if r["thick_strokes"] else "") + ")"
                                            if r["digit"] is not None else r["note"])
                        for r in results if "error" not in r)
@@ -424,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _failed(message, 2, as_json, f"error: {message}")
         if os.environ.get(DEBUG_ENV) == "1":
             raise
-        first_line = (str(error).splitlines() or [""])[0][:200]
+        first_line = printable((str(error).splitlines() or [""])[0][:200])
         message = (f"internal error ({type(error).__name__}: {first_line}): this is a bug in MNIST Studio, please "
                    f"report it; run with {DEBUG_ENV}=1 for the traceback")
         return _failed(message, 1, as_json, message)

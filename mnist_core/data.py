@@ -102,8 +102,24 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
         misplaced = _misplaced_files_message(root)
         if misplaced:
             return DatasetStatus(root, "problem", misplaced)
+        if len(problems) < len(MNIST_FILES):  # a copy cut short: "not there yet" would hide the files it has
+            missing = [problem.removesuffix(" missing") for problem in problems]
+            return DatasetStatus(root, "will download", f"MNIST is incomplete in {raw_folder(root)} "
+                                 f"({', '.join(missing)} missing); the missing files download on first use")
         return DatasetStatus(root, "will download", f"MNIST is not in {raw_folder(root)} yet; it downloads on first use")
-    return DatasetStatus(root, "problem", "; ".join(problems))
+    return DatasetStatus(root, "problem", _damaged_message(problems))
+
+
+def _damaged_message(problems: list[str]) -> str:
+    """The files that are there but wrong, each with what is wrong, then those missing beside them (a copy cut
+    short leaves both)."""
+    damaged = [problem for problem in problems if problem not in _MISSING]
+    missing = [problem.removesuffix(" missing") for problem in problems if problem in _MISSING]
+    if not missing:
+        return "MNIST files are damaged: " + "; ".join(damaged) + ". Replace them with good copies (nothing was deleted)."
+    return ("MNIST files are damaged: " + "; ".join(damaged) + f"; {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} missing. Replace the damaged files with good copies and copy the "
+            f"missing ones there (nothing was deleted).")
 
 
 def _misplaced_files_message(root: Path) -> str | None:
@@ -174,8 +190,7 @@ def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = Tr
     problems = _size_problems(root)
     missing_only = problems and all(p in _MISSING for p in problems)
     if problems and not missing_only:
-        raise DataError("MNIST files are damaged: " + "; ".join(problems) + ". Replace them with good copies "
-                        "(nothing was deleted).")
+        raise DataError(_damaged_message(problems))
     if missing_only and _unpack_archives(root):
         missing_only = bool(_size_problems(root))
     if missing_only:

@@ -11,13 +11,40 @@ import contextlib
 import errno
 import os
 import stat
+import unicodedata
 from pathlib import Path
 
 MB = 1_000_000  # file sizes in messages and limits are decimal megabytes, as the app's upload widget shows them
 
 
+def printable(text: str) -> str:
+    """`text` safe to show on a terminal or a page: control and invisible format characters (an ANSI escape that
+    would recolour or clear the terminal, a newline that would split a one-line message, a right-to-left override
+    that would reorder it) are written as Python escapes (`\\x1b`, `\\n`, `\\u202e`), and the bytes of a name
+    that is not UTF-8 (which Python keeps as lone surrogates, and a strict UTF-8 stdout refuses to print) as `\\xff`.
+    Everything else (accents, `…`, `×`) is kept as is."""
+    return "".join(_escaped(character) if unicodedata.category(character) in _HIDDEN_CATEGORIES else character
+                   for character in text)
+
+
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format, surrogates, line/paragraph separators
+
+
+def _escaped(character: str) -> str:
+    code = ord(character)
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte: show the byte itself
+        return f"\\x{code - 0xDC00:02x}"
+    return repr(character)[1:-1] if code < 0x100 else f"\\u{code:04x}"  # repr: \n, \t, \x1b
+
+
 class StudioError(Exception):
-    """A problem with the user's input or environment, explained in a message meant for people."""
+    """A problem with the user's input or environment, explained in a message meant for people.
+
+    The message is made `printable` here, once for every error: it quotes paths, names and values the user gave.
+    """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(printable(message))
 
 
 class DataError(StudioError):

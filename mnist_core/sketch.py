@@ -146,6 +146,11 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
                 # forever), and an upload must never be run.
                 raise ImageError(f"{label} is PostScript (EPS), which would have to be run as a program to be drawn: "
                                  f"export it as PNG or JPEG")
+            if getattr(image, "is_animated", False) and image.format != "MPO":
+                # Only the first frame would be read, silently (often a blank one); a phone's MPO JPEG holds the
+                # same photo again at other sizes, so its first frame is the photo.
+                raise ImageError(f"{label} has {image.n_frames} frames (an animation or a multi-page file), and which "
+                                 f"one holds the digit cannot be told: save that frame as a picture of its own")
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise ImageError(f"{label} is {width}×{height} pixels; {limit}: crop or shrink it")
@@ -162,10 +167,39 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     except Image.DecompressionBombError:
         raise ImageError(f"{label} has too many pixels; {limit}: crop or shrink it") from None
     except UnidentifiedImageError:
+        kind = _image_kind(stream)
+        if kind == "SVG":
+            raise ImageError(f"{label} is an SVG drawing (vector graphics, which this app does not draw): export it as "
+                             f"PNG") from None
+        if kind:  # Pillow gives up on a broken header (a bad CRC) without saying so: "not an image" would puzzle
+            raise ImageError(f"{label} is a damaged {kind} file: it could not be decoded; use a good copy") from None
         raise ImageError(f"{label} is not an image this app can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError):
         raise ImageError(f"{label} is damaged or truncated: it could not be decoded") from None
     return image
+
+
+# How each format this app reads begins (its "magic number"), to tell a damaged picture from a file of another kind.
+_IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+                     b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+
+
+def _image_kind(stream: io.BytesIO | Path) -> str | None:
+    """The format `stream` claims by its first bytes ("PNG", …, "SVG"), or None."""
+    try:
+        if isinstance(stream, Path):
+            with open(stream, "rb") as handle:
+                head = handle.read(1024)
+        else:
+            head = stream.getvalue()[:1024]
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    kind = next((name for signature, name in _IMAGE_SIGNATURES.items() if head.startswith(signature)), None)
+    if kind is None and b"<svg" in head.lower():
+        return "SVG"
+    return kind
 
 
 def gray_levels(image: Image.Image) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -478,3 +479,47 @@ def test_every_option_of_every_command_has_help_text() -> None:
     assert missing == []
     train_help = next(p for p in _all_parsers(cli.build_parser()) if p.prog.endswith(" train")).format_help()
     assert "passes over the training set" in train_help  # the texts reach --help
+
+
+CONTROL_NAME = "\x1b[2J\x1b[31mred\u202eevil\nline"  # clear screen, red, right-to-left override, a newline
+
+
+def test_control_characters_in_names_are_shown_escaped_not_sent_to_the_terminal(
+        untrained_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A file name holding an ANSI escape cleared the terminal (or coloured everything after it) and a newline split
+    the one-line message in two: they were echoed raw. They are shown escaped, the rest of the name as typed."""
+    code = main(["predict", "--checkpoint", str(tmp_path / f"{CONTROL_NAME}.pt"), "x.png", "--json"])
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, r"\x1b[2J\x1b[31mred\u202eevil\nline.pt does not exist")
+    assert_json_error(captured.out, line)  # the JSON's message is the same, escaped line
+    picture = tmp_path / f"{CONTROL_NAME}.png"
+    digit_image().save(picture, "PNG")
+    assert main(["predict", "--checkpoint", str(untrained_checkpoint), str(picture)]) == 0
+    [output] = capsys.readouterr().out.splitlines()
+    assert output.startswith(f"{tmp_path}/" + r"\x1b[2J\x1b[31mred\u202eevil\nline.png: ")
+    assert main(["predict", "--checkpoint", str(untrained_checkpoint), str(picture), "--json"]) == 0
+    assert last_json(capsys.readouterr().out)[0]["path"] == str(picture)  # JSON keeps the real name for scripts
+
+
+def test_a_usage_error_shows_what_was_typed_escaped(capsys: pytest.CaptureFixture) -> None:
+    """argparse quotes a bad choice with repr, but echoes unrecognised arguments raw."""
+    assert main(["models", "\x1b[2J"]) == 2
+    assert_one_line_error(2, capsys.readouterr().err, r"unrecognized arguments: \x1b[2J")
+
+
+def test_a_picture_name_that_is_not_utf8_is_read_under_a_strict_utf8_terminal(untrained_checkpoint: Path,
+                                                                               tmp_path: Path) -> None:
+    """On a desktop's UTF-8 locale Python's stdout refuses the stand-ins for a name's non-UTF-8 bytes: the digit was
+    read, then printing its line failed as `internal error (UnicodeEncodeError …)`, exit 1. The byte is shown as
+    `\\xff`; errors naming such a file are one escaped line too."""
+    picture = os.fsencode(tmp_path) + b"/latin1-\xff.png"
+    digit_image().save(picture.decode("utf-8", "surrogateescape"), "PNG")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    env.pop("MNIST_STUDIO_DEBUG", None)
+    command = [sys.executable, "-m", "mnist_core", "predict", "--checkpoint", str(untrained_checkpoint)]
+    process = subprocess.run([*command, picture], cwd=REPO_ROOT, env=env, capture_output=True, timeout=300)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.decode().startswith(f"{tmp_path}/latin1-\\xff.png: ")
+    process = subprocess.run([*command, picture + b".missing"], cwd=REPO_ROOT, env=env, capture_output=True,
+                             timeout=300)
+    assert_one_line_error(process.returncode, process.stderr.decode(), r"latin1-\xff.png.missing does not exist")

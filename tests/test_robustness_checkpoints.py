@@ -199,6 +199,17 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
         "complex weights": (checkpoint_bytes(complex_weights), "model has floating-point weights"),
         "odd model settings": (checkpoint_bytes(_payload("nf-cnn", model_kwargs={"nf": "wide"})),
                                "settings the nf-cnn model does not accept"),
+        # These three said "is damaged: model_kwargs/state_dict are missing" (they are there, of the wrong type) and
+        # "('int' object has no attribute 'startswith')"; a torch file holding a number said "it holds a int".
+        "model settings that are a list": (checkpoint_bytes(_payload(model_kwargs=[32, 64])),
+                                           "is damaged: its model_kwargs (the model's settings) should be a dict, and "
+                                           "it has a list"),
+        "weights that are a list": (checkpoint_bytes(_payload(state_dict=[1.0])),
+                                    "is damaged: its state_dict (the weights) should be a dict, and it has a list"),
+        "weights named by numbers": (checkpoint_bytes(_payload(state_dict={**_payload()["state_dict"],
+                                                                           5: torch.zeros(1)})),
+                                     "is damaged: its state_dict has the key 5, where weights are named by text"),
+        "a torch file holding a number": (checkpoint_bytes(7), "not an MNIST Studio checkpoint (it holds an int;"),
     }
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from cli_support import RUNNING_AS_ROOT, assert_json_error, assert_one_line_error
 from mnist_core.cli import main
-from mnist_core.data import MNIST_FILES, dataset_status, ensure_mnist, load_mnist, raw_folder
+from mnist_core.data import MNIST_FILES, DatasetStatus, dataset_status, ensure_mnist, load_mnist, raw_folder
 from mnist_core.errors import DataError
 
 
@@ -336,3 +336,34 @@ def test_half_of_the_files_offline_names_the_missing_ones(tmp_path: Path, offlin
     with pytest.raises(DataError, match=r"MNIST is incomplete in .* copy the missing files \(train-images-idx3-ubyte, "
                                         r"train-labels-idx1-ubyte; the others are there\) there"):
         ensure_mnist(tmp_path)
+
+
+def test_a_partly_copied_folder_says_which_files_are_missing_not_that_mnist_is_not_there(tmp_path: Path) -> None:
+    """The sidebar said "MNIST is not in DIR/MNIST/raw yet" beside two good files: the user would copy all four again
+    (or wonder where theirs went). It names the files still missing."""
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (folder / name).write_bytes(b"\0" * MNIST_FILES[name][0])
+    status = dataset_status(tmp_path)
+    assert status.state == "will download"
+    assert status.message == (f"MNIST is incomplete in {folder} (train-images-idx3-ubyte, train-labels-idx1-ubyte "
+                              f"missing); the missing files download on first use")
+
+
+def test_a_copy_cut_short_names_the_truncated_file_and_the_missing_ones_in_sentences(
+        tmp_path: Path, offline: None, capsys: pytest.CaptureFixture) -> None:
+    """A copy interrupted mid-way: one file short, the next ones not there. The message read "… (truncated or not
+    MNIST); t10k-images-idx3-ubyte missing; t10k-labels-idx1-ubyte missing. Replace them with good copies" (internal
+    tokens, and "replace" for files that are not there); the sidebar said the same without the fix."""
+    folder = _fake_files(tmp_path, {"train-images-idx3-ubyte": 1000})
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (folder / name).unlink()
+    before = _snapshot(folder)
+    expected = (f"MNIST files are damaged: {folder / 'train-images-idx3-ubyte'} has 1000 bytes, expected 47040016 "
+                f"(truncated or not MNIST); t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte are missing. Replace the "
+                f"damaged files with good copies and copy the missing ones there (nothing was deleted).")
+    assert assert_one_line_error(main(["evaluate", "--data-root", str(tmp_path)]),
+                                 capsys.readouterr().err) == f"error: {expected}"
+    assert dataset_status(tmp_path) == DatasetStatus(tmp_path, "problem", expected)
+    assert _snapshot(folder) == before

@@ -69,7 +69,34 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
         "not an image": (b"%PDF-1.7 this is a document\n", "is not an image this app can read"),
         "a model file": (b"PK\x03\x04" + b"\0" * 100, "is not an image this app can read"),
         "truncated png": (whole[: len(whole) // 2], "is damaged or truncated"),
+        # These three were read from their first frame only (a blank first frame: "empty image"), or called "not an
+        # image this app can read: use PNG, …" for a PNG or an SVG.
+        **{f"animated {kind}": (_two_frames(kind), "has 2 frames (an animation or a multi-page file), and which one "
+                                                   "holds the digit cannot be told: save that frame")
+           for kind in ("GIF", "PNG", "WebP", "TIFF")},
+        "png with a broken header checksum": (whole[:29] + bytes([whole[29] ^ 0xFF]) + whole[30:],
+                                              "is a damaged PNG file: it could not be decoded; use a good copy"),
+        "svg": (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>',
+                "is an SVG drawing (vector graphics, which this app does not draw): export it as PNG"),
     }
+
+
+def _two_frames(kind: str) -> bytes:
+    """An animation (or a two-page TIFF) whose first frame is blank and whose second holds the digit."""
+    buffer = io.BytesIO()
+    digit = digit_image()
+    Image.new("L", digit.size).save(buffer, kind, save_all=True, append_images=[digit])
+    return buffer.getvalue()
+
+
+def test_a_phone_photo_with_its_preview_frames_is_still_read(tmp_path: Path) -> None:
+    """A phone's MPO JPEG holds the photo again at other sizes: its first frame is the photo, so it is not refused
+    as an animation."""
+    path = tmp_path / "photo.jpg"
+    digit = digit_image().convert("RGB")
+    digit.save(path, "MPO", save_all=True, append_images=[digit.resize((40, 40))])
+    image = open_image(path)
+    assert image.format == "MPO" and image.n_frames == 2
 
 
 @pytest.mark.parametrize("case", list(_bad_images()))

@@ -69,6 +69,8 @@ def synthetic_data(monkeypatch: pytest.MonkeyPatch, tiny_mnist: Mnist) -> None:
                               "width, hidden)"),
     (["--model-kwarg", "width="], "'width=' has no value after '=': give name=number, e.g. width=48"),
     (["--model-kwarg", "width=12.5"], "width must be a whole number"),
+    (["--model-kwarg", "width=1e400"], "'width=1e400': width must be a whole number from 8 to 64"),  # (no range said)
+    (["--model-kwarg", "hidden=nan"], "'hidden=nan': hidden must be a whole number from 32 to 512"),
     (["--model-kwarg", "width=abc"], "must look like name=number"),
     (["--model-kwarg", "width"], "must look like name=number"),
     (["--model-kwarg", "width=100000"], "out of range"),
