@@ -126,7 +126,8 @@ if not busy:
 with st.container(horizontal=True):  # fixed-width buttons: in narrow columns "Start training" was cut to "Star…"
     st.button("Start training", type="primary", disabled=busy, key="train-start", width=BUTTON_WIDTH,
               on_click=start_training)
-    st.button("Stop", disabled=not busy, key="train-stop", width=BUTTON_WIDTH,
+    # Greyed out once pressed: a batch of a big model can take seconds, and a Stop that stayed live looked ignored.
+    st.button("Stop", disabled=not busy or job.stop_requested, key="train-stop", width=BUTTON_WIDTH,
               on_click=job.stop if busy else None, help="stops after the current batch; keeps the model so far")
 if START_ERROR_KEY in st.session_state:
     st.error(st.session_state.pop(START_ERROR_KEY))
@@ -139,7 +140,9 @@ def time_left(snapshot: JobSnapshot) -> str:
     return "—" if snapshot.finished or snapshot.step == 0 else f"{snapshot.eta:,.0f} s"
 
 
-def progress_text(snapshot: JobSnapshot) -> str:
+def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
+    if job.stop_requested and not snapshot.finished:
+        return "Stopping after the current batch…"
     if snapshot.status == QUEUED:
         ahead = f" ({snapshot.queue_position} run(s) ahead)" if snapshot.queue_position else ""
         return f"Waiting for the {snapshot.device} device{ahead}…"
@@ -179,7 +182,7 @@ def live_progress() -> None:
     snapshot = job.snapshot()
     if snapshot.finished and not session.is_collected(job):
         st.rerun()  # the run just ended: redraw the whole page so it shows up as the active model and in history
-    st.progress(snapshot.fraction, text=progress_text(snapshot))
+    st.progress(snapshot.fraction, text=progress_text(job, snapshot))
     last = snapshot.history[-1] if snapshot.history else None
     layout.figures([("Epoch", f"{snapshot.epoch:.2f} / {snapshot.total_epochs:g}"),
                     ("Images/s", snapshot.speed),

@@ -25,7 +25,7 @@ from mnist_core.config import PRESETS, preset_config
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
-from mnist_core.runner import DONE, NOT_LEARNED, STOPPED
+from mnist_core.runner import DONE, NOT_LEARNED, STOPPED, TrainingJob
 from studio_ui import settings
 from studio_ui.charts import epoch_curves
 from studio_ui.resources import TEST_DATA_KEY
@@ -623,3 +623,17 @@ def test_a_checkpoint_that_cannot_be_loaded_is_left_out_of_the_comparison(tiny_m
         assert list(table["model"]) == ["run 2 · fast", "run 1 · fast"], "the rest are still compared"
     finally:
         broken.unlink(missing_ok=True)
+
+
+def test_a_pressed_stop_says_it_is_stopping_until_the_batch_ends(tiny_mnist) -> None:
+    """A batch of a big model can take seconds on a CPU (s5-net: ~5 s); Stop stayed live and the progress text
+    unchanged meanwhile, so the press looked ignored."""
+    app = open_app(tiny_mnist, "train")
+    # a job that never starts stands for one in the middle of a long batch: it cannot end before the page looks
+    app.session_state[JOB_KEY] = TrainingJob(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert not app.button(key="train-stop").disabled
+    app.button(key="train-stop").click().run()
+    assert_clean(app)
+    assert app.get("progress")[0].proto.text == "Stopping after the current batch…"
+    assert app.button(key="train-stop").disabled
