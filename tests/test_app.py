@@ -637,3 +637,14 @@ def test_a_pressed_stop_says_it_is_stopping_until_the_batch_ends(tiny_mnist) -> 
     assert_clean(app)
     assert app.get("progress")[0].proto.text == "Stopping after the current batch…"
     assert app.button(key="train-stop").disabled
+
+
+def test_the_seed_box_has_a_range_and_says_it(tiny_mnist) -> None:
+    """Out of its range the box only turns red (the reason hides behind an icon): its help gives the range."""
+    app = open_app(tiny_mnist, "train")
+    seed = app.number_input(key="train.seed")
+    assert (seed.min, seed.max, seed.step) == (0, 2**31 - 1, 1)
+    assert "from 0 to 2,147,483,647" in seed.help
+    seed.set_value(2**31 - 1).run()
+    assert_clean(app)
+    assert app.session_state["train.seed"] == 2**31 - 1
