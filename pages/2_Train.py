@@ -257,7 +257,9 @@ with st.container(border=True, key="save-run"):
         st.session_state[name_key] = free_checkpoint_name(f"{entry.name}-run{chosen + 1}")
     # A row that wraps, with fixed-width buttons: in st.columns an 800-px window cut "Download .pt" to "Downloa…".
     with st.container(horizontal=True, vertical_alignment="bottom", key="save-row"):
-        name = st.text_input("File name in checkpoints/", key=name_key, max_chars=64, width=NAME_WIDTH)
+        # No max_chars: Streamlit drops a longer paste whole (the box kept the suggested name, and Save saved under
+        # it); safe_checkpoint_path refuses a long name with the rule instead.
+        name = st.text_input("File name in checkpoints/", key=name_key, width=NAME_WIDTH)
         save_clicked = st.button("Save", key="save-button", width=BUTTON_WIDTH)
         try:  # the download is named as typed (it was always "<model>-runN.pt", whatever name was saved)
             download_name = safe_checkpoint_path(name).name
