@@ -648,3 +648,12 @@ def test_the_seed_box_has_a_range_and_says_it(tiny_mnist) -> None:
     seed.set_value(2**31 - 1).run()
     assert_clean(app)
     assert app.session_state["train.seed"] == 2**31 - 1
+
+
+def test_the_epoch_curves_legend_sits_under_the_charts() -> None:
+    """Beside the charts, a comparison's run names took a third of an 800-px window's page and squeezed both charts
+    to slivers."""
+    record = {"epoch": 1.0, "train_loss": 0.9, "train_accuracy": 70.0, "test_loss": 0.8, "test_accuracy": 75.0}
+    for runs in ({"run": [record]}, {"run 1 · seed-net": [record], "checkpoints/default.pt": [record]}):
+        legend = epoch_curves(runs).layout.legend
+        assert legend.orientation == "h" and legend.yanchor == "top" and legend.y < 0, legend
