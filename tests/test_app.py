@@ -470,7 +470,7 @@ def test_comparing_fewer_than_two_asks_for_two_when_there_are_more(tiny_mnist) -
     assert_clean(app)
     captions = [caption.value for caption in app.caption]
     assert "Pick at least two models to compare them." in captions
-    assert not any(caption.startswith("Train a run or save a checkpoint") for caption in captions), captions
+    assert not any(caption.startswith("Train a run") for caption in captions), captions
 
 
 def test_a_run_stopped_after_its_first_evaluation_is_charted_from_epoch_0() -> None:
@@ -657,3 +657,19 @@ def test_the_epoch_curves_legend_sits_under_the_charts() -> None:
     for runs in ({"run": [record]}, {"run 1 · seed-net": [record], "checkpoints/default.pt": [record]}):
         legend = epoch_curves(runs).layout.legend
         assert legend.orientation == "h" and legend.yanchor == "top" and legend.y < 0, legend
+
+
+def test_an_uploaded_checkpoint_can_be_compared(tiny_mnist) -> None:
+    """The comparison offered runs and files in checkpoints/ only: a downloaded run uploaded again (or a colleague's
+    file) could be evaluated but not compared with anything."""
+    app = open_app(tiny_mnist, "evaluate")
+    app.radio(key="evaluate.source").set_value("Upload").run()
+    default_bytes = (CHECKPOINT_DIR / "default.pt").read_bytes()
+    app.file_uploader(key="evaluate-upload").set_value(("colleague.pt", default_bytes, "application/x")).run()
+    assert_clean(app)
+    compare = app.multiselect(key="evaluate.compare")
+    assert "upload: colleague.pt · fast" in compare.options
+    compare.set_value(["checkpoints/default.pt", "upload: colleague.pt · fast"]).run()
+    assert_clean(app)
+    table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
+    assert list(table["model"]) == ["checkpoints/default.pt", "upload: colleague.pt · fast"]
