@@ -230,8 +230,9 @@ def settings_summary(config: dict) -> str:
                if config.get("augment") else "")
     # a quick run on the first N images must not read like a run on all 60,000
     subset = f" · first {config['train_subset']:,} images" if config.get("train_subset") else ""
+    # the seed too: two runs that differ only in it read the same otherwise
     return (f"{config['epochs']:g} ep · bs {config['batch_size']} · {config['optimizer']} lr {config['lr']:g} · "
-            f"{schedule}{augment}{subset}")
+            f"{schedule}{augment}{subset} · seed {config.get('seed', 0)}")
 
 
 st.dataframe(pd.DataFrame([{
@@ -240,6 +241,7 @@ st.dataframe(pd.DataFrame([{
     "epochs done": entry.checkpoint.metrics.get("epochs_done"),
 } for entry in history]), hide_index=True, width="stretch", key="run-history",
     column_config={"run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
+                   "settings": st.column_config.TextColumn(width="large"),  # a quick run's summary was cut short
                    "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                    "train seconds": st.column_config.NumberColumn(format="%.1f"),
                    "epochs done": st.column_config.NumberColumn(format="%.2f")})

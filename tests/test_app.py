@@ -673,3 +673,16 @@ def test_an_uploaded_checkpoint_can_be_compared(tiny_mnist) -> None:
     assert_clean(app)
     table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
     assert list(table["model"]) == ["checkpoints/default.pt", "upload: colleague.pt · fast"]
+
+
+def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:
+    """Two runs that differed only in their seed had the same settings summary."""
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source=f"run {n}", config={**default.config, "seed": n}),
+                                              "run") for n in (1, 2)]
+    app.switch_page(PAGES["train"]).run()
+    assert_clean(app)
+    history = next(table.value for table in app.dataframe if "test accuracy %" in table.value.columns)
+    assert [summary.rsplit(" · ", 1)[1] for summary in history["settings"]] == ["seed 1", "seed 2"]
+    assert column_config(app, "settings")["width"] == "large"  # a quick run's summary is long
