@@ -198,6 +198,9 @@ def live_charts() -> None:
     if job is None:
         return
     snapshot = job.snapshot()
+    if not snapshot.batch_losses:  # empty charts showed made-up axes (loss 0.1–10k, lr −1–4) until the first report
+        st.caption("The loss and learning-rate curves appear after the first batches.")
+        return
     steps_per_epoch = snapshot.steps_per_epoch
     loss_column, lr_column = st.columns(2)
     loss_column.plotly_chart(charts.batch_loss(snapshot.batch_losses, steps_per_epoch), key="batch-loss")

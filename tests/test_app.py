@@ -639,6 +639,16 @@ def test_a_pressed_stop_says_it_is_stopping_until_the_batch_ends(tiny_mnist) -> 
     assert app.button(key="train-stop").disabled
 
 
+def test_no_empty_charts_before_the_first_batches(tiny_mnist) -> None:
+    """Before the first loss report the charts had nothing to draw and showed made-up axes (loss 0.1–10k, lr −1–4)."""
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = TrainingJob(preset_config("fastest to 99 %"), tiny_mnist)  # not started: no batches
+    app.run()
+    assert_clean(app)
+    assert not [chart for chart in app.get("plotly_chart") if chart.key in ("batch-loss", "learning-rate")]
+    assert "The loss and learning-rate curves appear after the first batches." in [c.value for c in app.caption]
+
+
 def test_the_seed_box_has_a_range_and_says_it(tiny_mnist) -> None:
     """Out of its range the box only turns red (the reason hides behind an icon): its help gives the range."""
     app = open_app(tiny_mnist, "train")
