@@ -199,7 +199,8 @@ def live_charts() -> None:
         return
     snapshot = job.snapshot()
     if not snapshot.batch_losses:  # empty charts showed made-up axes (loss 0.1–10k, lr −1–4) until the first report
-        st.caption("The loss and learning-rate curves appear after the first batches.")
+        st.caption("The run ended before its first loss report (one every few batches): no curves to draw."
+                   if snapshot.finished else "The loss and learning-rate curves appear after the first batches.")
         return
     steps_per_epoch = snapshot.steps_per_epoch
     loss_column, lr_column = st.columns(2)
