@@ -35,7 +35,7 @@ preset_column, model_column = st.columns(2)
 preset_column.selectbox("Preset", settings.preset_choices(), key=settings.PRESET_KEY, on_change=settings.apply_preset,
                         help="each seed project's recipe, plus ours for speed and for accuracy")
 model_name = model_column.selectbox("Model", list(REGISTRY), key=PREFIX + "model", on_change=custom,
-                                    format_func=lambda name: f"{name}  (seed {REGISTRY[name].seed})"
+                                    format_func=lambda name: f"{name} (seed {REGISTRY[name].seed})"
                                     if REGISTRY[name].seed != "—" else f"{name} (ours)")
 spec = REGISTRY[model_name]
 settings.ensure_knob_defaults(model_name)

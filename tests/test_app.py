@@ -696,3 +696,10 @@ def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:
     history = next(table.value for table in app.dataframe if "test accuracy %" in table.value.columns)
     assert [summary.rsplit(" · ", 1)[1] for summary in history["settings"]] == ["seed 1", "seed 2"]
     assert column_config(app, "settings")["width"] == "large"  # a quick run's summary is long
+
+
+def test_model_choices_read_alike(tiny_mnist) -> None:
+    """The seeds' models read "seed-net  (seed 000, 001)" (two spaces, visible in the box) beside "fast (ours)"."""
+    app = open_app(tiny_mnist, "train")
+    model = app.selectbox(key="train.model")
+    assert [model.format_func(name) for name in ("seed-net", "fast")] == ["seed-net (seed 000, 001)", "fast (ours)"]
