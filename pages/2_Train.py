@@ -35,7 +35,7 @@ preset_column, model_column = st.columns(2)
 preset_column.selectbox("Preset", settings.preset_choices(), key=settings.PRESET_KEY, on_change=settings.apply_preset,
                         help="each seed project's recipe, plus ours for speed and for accuracy")
 model_name = model_column.selectbox("Model", list(REGISTRY), key=PREFIX + "model", on_change=custom,
-                                    format_func=lambda name: f"{name}  (seed {REGISTRY[name].seed})"
+                                    format_func=lambda name: f"{name} (seed {REGISTRY[name].seed})"
                                     if REGISTRY[name].seed != "—" else f"{name} (ours)")
 spec = REGISTRY[model_name]
 settings.ensure_knob_defaults(model_name)
@@ -64,7 +64,8 @@ with schedule_column:
     st.select_slider("Batch size", settings.BATCH_SIZES, key=PREFIX + "batch_size", on_change=custom)
     st.selectbox("Training images", settings.SUBSETS, key=PREFIX + "train_subset", on_change=custom,
                  format_func=lambda n: "all 60,000" if n == 0 else f"first {n:,} (quick run)")
-    st.number_input("Seed", 0, 2**31 - 1, step=1, key=PREFIX + "seed", on_change=custom)
+    st.number_input("Seed", settings.SEED_MIN, settings.SEED_MAX, step=1, key=PREFIX + "seed", on_change=custom,
+                    help=settings.SEED_HELP)  # a value out of range only turns the box red: the help says the range
     st.selectbox("Device", ["auto", *available_devices()], key=PREFIX + "device", on_change=custom)
 with optimizer_column:
     st.markdown("**Optimizer**")
@@ -126,7 +127,8 @@ if not busy:
 with st.container(horizontal=True):  # fixed-width buttons: in narrow columns "Start training" was cut to "Star…"
     st.button("Start training", type="primary", disabled=busy, key="train-start", width=BUTTON_WIDTH,
               on_click=start_training)
-    st.button("Stop", disabled=not busy, key="train-stop", width=BUTTON_WIDTH,
+    # Greyed out once pressed: a batch of a big model can take seconds, and a Stop that stayed live looked ignored.
+    st.button("Stop", disabled=not busy or job.stop_requested, key="train-stop", width=BUTTON_WIDTH,
               on_click=job.stop if busy else None, help="stops after the current batch; keeps the model so far")
 if START_ERROR_KEY in st.session_state:
     st.error(st.session_state.pop(START_ERROR_KEY))
@@ -139,7 +141,9 @@ def time_left(snapshot: JobSnapshot) -> str:
     return "—" if snapshot.finished or snapshot.step == 0 else f"{snapshot.eta:,.0f} s"
 
 
-def progress_text(snapshot: JobSnapshot) -> str:
+def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
+    if job.stop_requested and not snapshot.finished:
+        return "Stopping after the current batch…"
     if snapshot.status == QUEUED:
         ahead = f" ({snapshot.queue_position} run(s) ahead)" if snapshot.queue_position else ""
         return f"Waiting for the {snapshot.device} device{ahead}…"
@@ -179,7 +183,7 @@ def live_progress() -> None:
     snapshot = job.snapshot()
     if snapshot.finished and not session.is_collected(job):
         st.rerun()  # the run just ended: redraw the whole page so it shows up as the active model and in history
-    st.progress(snapshot.fraction, text=progress_text(snapshot))
+    st.progress(snapshot.fraction, text=progress_text(job, snapshot))
     last = snapshot.history[-1] if snapshot.history else None
     layout.figures([("Epoch", f"{snapshot.epoch:.2f} / {snapshot.total_epochs:g}"),
                     ("Images/s", snapshot.speed),
@@ -194,6 +198,10 @@ def live_charts() -> None:
     if job is None:
         return
     snapshot = job.snapshot()
+    if not snapshot.batch_losses:  # empty charts showed made-up axes (loss 0.1–10k, lr −1–4) until the first report
+        st.caption("The run ended before its first loss report (one every few batches): no curves to draw."
+                   if snapshot.finished else "The loss and learning-rate curves appear after the first batches.")
+        return
     steps_per_epoch = snapshot.steps_per_epoch
     loss_column, lr_column = st.columns(2)
     loss_column.plotly_chart(charts.batch_loss(snapshot.batch_losses, steps_per_epoch), key="batch-loss")
@@ -226,8 +234,9 @@ def settings_summary(config: dict) -> str:
                if config.get("augment") else "")
     # a quick run on the first N images must not read like a run on all 60,000
     subset = f" · first {config['train_subset']:,} images" if config.get("train_subset") else ""
+    # the seed too: two runs that differ only in it read the same otherwise
     return (f"{config['epochs']:g} ep · bs {config['batch_size']} · {config['optimizer']} lr {config['lr']:g} · "
-            f"{schedule}{augment}{subset}")
+            f"{schedule}{augment}{subset} · seed {config.get('seed', 0)}")
 
 
 st.dataframe(pd.DataFrame([{
@@ -236,6 +245,7 @@ st.dataframe(pd.DataFrame([{
     "epochs done": entry.checkpoint.metrics.get("epochs_done"),
 } for entry in history]), hide_index=True, width="stretch", key="run-history",
     column_config={"run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
+                   "settings": st.column_config.TextColumn(width="large"),  # a quick run's summary was cut short
                    "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                    "train seconds": st.column_config.NumberColumn(format="%.1f"),
                    "epochs done": st.column_config.NumberColumn(format="%.2f")})
@@ -253,7 +263,9 @@ with st.container(border=True, key="save-run"):
         st.session_state[name_key] = free_checkpoint_name(f"{entry.name}-run{chosen + 1}")
     # A row that wraps, with fixed-width buttons: in st.columns an 800-px window cut "Download .pt" to "Downloa…".
     with st.container(horizontal=True, vertical_alignment="bottom", key="save-row"):
-        name = st.text_input("File name in checkpoints/", key=name_key, max_chars=64, width=NAME_WIDTH)
+        # No max_chars: Streamlit drops a longer paste whole (the box kept the suggested name, and Save saved under
+        # it); safe_checkpoint_path refuses a long name with the rule instead.
+        name = st.text_input("File name in checkpoints/", key=name_key, width=NAME_WIDTH)
         save_clicked = st.button("Save", key="save-button", width=BUTTON_WIDTH)
         try:  # the download is named as typed (it was always "<model>-runN.pt", whatever name was saved)
             download_name = safe_checkpoint_path(name).name

@@ -40,6 +40,16 @@ def model_choices() -> dict[str, Callable[[], ModelEntry]]:
     return choices
 
 
+def comparable_models() -> dict[str, Callable[[], ModelEntry]]:
+    """`model_choices()` and this session's last good upload: a file uploaded to be judged is one to compare too."""
+    choices = model_choices()
+    kept = st.session_state.get(UPLOAD_KEY)
+    if kept:
+        upload = kept[1]
+        choices[f"{upload.source} · {upload.name}"] = lambda: upload
+    return choices
+
+
 def uploaded_entry() -> ModelEntry | None:
     """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad."""
     upload = st.file_uploader("Checkpoint file (.pt)", type=["pt", "pth"], key="evaluate-upload",
@@ -164,7 +174,7 @@ with correct_tab:
 
 # --- compare -------------------------------------------------------------------------------------------------------
 st.subheader("Compare runs and checkpoints")
-choices = model_choices()
+choices = comparable_models()
 # A file deleted meanwhile must leave the selection, or the multiselect refuses its stale value.
 st.session_state["evaluate.compare"] = [label for label in st.session_state.get("evaluate.compare", list(choices)[:2])
                                         if label in choices]
@@ -178,7 +188,7 @@ for label in picked:
 if len(compared) < 2:
     # "Train a run…" only when there is nothing else to pick; otherwise the user just picked fewer than two.
     st.caption("Pick at least two models to compare them." if len(choices) >= 2 else
-               "Train a run or save a checkpoint to have something to compare with the default model.")
+               "Train a run, or save or upload a checkpoint, to have something to compare with the default model.")
     st.stop()
 rows = []
 for label, candidate in compared.items():

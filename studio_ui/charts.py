@@ -72,8 +72,11 @@ def epoch_curves(runs: dict[str, Sequence[dict[str, Any]]]) -> go.Figure:
     # From epoch 0, a little past the last point: a run stopped after its first evaluation (one point at a fractional
     # epoch) would otherwise get Plotly's default axis around that point, -0.5 to 1.
     figure.update_xaxes(title_text="epoch", range=[0, last_epoch * 1.05] if last_epoch > 0 else None)
-    figure.update_layout(**{**_COMPACT, "height": 360, "margin": dict(l=10, r=10, t=50, b=10)},
-                         legend_title_text=None if single else "test curves")
+    # The legend goes under the charts: beside them, run names ("checkpoints/default.pt") took a third of an 800-px
+    # window's page and squeezed both charts to slivers.
+    figure.update_layout(**{**_COMPACT, "height": 400, "margin": dict(l=10, r=10, t=50, b=10)},
+                         legend=dict(orientation="h", xanchor="left", x=0, yanchor="top", y=-0.22,
+                                     title_text=None if single else "test curves:"))
     return figure
 
 

@@ -11,6 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Locator, expect
 
+from tests.conftest import REPO_ROOT
 from tests.e2e.streamlit_page import StreamlitTab
 
 pytestmark = pytest.mark.browser
@@ -117,18 +118,47 @@ def test_train_a_quick_run_then_stop_a_second_one(train: StreamlitTab) -> None:
     expect(page.locator(".st-key-train-start").get_by_role("button", name="Start training")).to_be_enabled()
 
 
+def finish_a_quick_run(tab: StreamlitTab) -> None:
+    """The small model for one epoch on the first 1,000 images: a run to save within seconds."""
+    choose(tab, "Model", re.compile(rf"^{re.escape(SMALL_MODEL)}\b"))
+    set_epochs(tab, 1)
+    choose(tab, "Training images", "first 1,000 (quick run)")
+    start(tab)
+    expect(tab.page.get_by_text(re.compile(r"Finished in .* test accuracy"))).to_be_visible(
+        timeout=TRAINING_TIMEOUT_MS)
+    tab.wait_idle()
+
+
 @pytest.mark.parametrize("page", [800], indirect=True)
 def test_the_save_row_is_not_cut_short_in_a_narrow_window(train: StreamlitTab) -> None:
     """In st.columns an 800-px window cut the Download button to "Downloa…"; the row now wraps."""
-    choose(train, "Model", re.compile(rf"^{re.escape(SMALL_MODEL)}\b"))
-    set_epochs(train, 1)
-    choose(train, "Training images", "first 1,000 (quick run)")
-    start(train)
-    expect(train.page.get_by_text(re.compile(r"Finished in .* test accuracy"))).to_be_visible(
-        timeout=TRAINING_TIMEOUT_MS)
-    train.wait_idle()
+    finish_a_quick_run(train)
     save_row = train.page.locator(".st-key-save-row")
     for name in ("Save", "Download .pt"):
         train.assert_fully_visible(save_row.get_by_role("button", name=name), f"the {name} button")
     train.assert_fully_visible(save_row.get_by_test_id("stTextInput"), "the file name")
     assert train.clipped_texts() == []
+
+
+def test_a_pasted_name_too_long_is_refused_not_dropped(train: StreamlitTab) -> None:
+    """With max_chars=64 Streamlit dropped a longer paste whole: the box kept the suggested name and Save wrote the
+    run under it, not under anything the user had typed."""
+    finish_a_quick_run(train)
+    save_row = train.page.locator(".st-key-save-row")
+    name_box = save_row.get_by_role("textbox")
+    suggested = name_box.input_value()
+    long_name = "my-best-run-" + "x" * 68  # 80 characters
+    name_box.click()
+    name_box.press("Control+A")
+    train.page.keyboard.insert_text(long_name)  # what a paste does
+    assert name_box.input_value() == long_name, "the pasted name was dropped"
+    sent_before = train.frames_sent
+    name_box.press("Enter")
+    train.wait_idle(sent_before=sent_before)
+    sent_before = train.frames_sent
+    save_row.get_by_role("button", name="Save").click()
+    train.wait_idle(sent_before=sent_before)
+    train.assert_no_exception()
+    expect(train.page.get_by_test_id("stAlert").filter(has_text=f"'{long_name}' is not a usable name: use 1–64")
+           ).to_be_visible()
+    assert not (REPO_ROOT / "checkpoints" / f"{suggested}.pt").exists(), "the run was saved under the suggested name"
