@@ -428,7 +428,7 @@ def _loop_with_marks_segments(count: int, uniform: Uniform, device: torch.device
                               marks: int = 3) -> torch.Tensor:
     """[count, corners + 2·marks, 2, 2]: a closed loop (an ellipse of random aspect and tilt whose radius wobbles by
     up to ±20 %) and 1–3 marks well inside it, each two segments: a dot, a short stroke or a bent one."""
-    uniform(1)  # a draw nothing uses, kept so that the default model's command still draws the same scribbles
+    uniform(1)  # a draw nothing uses, kept so the runs the README reports (Reading drawings) can be made again
     turn = (torch.arange(corners + 1, device=device) / corners)[None] * 2 * math.pi
     full_turn = 6.3  # a full turn, near enough (not 2π, for the same reason)
     turn = turn + uniform(count, 1) * full_turn  # where the pen starts
