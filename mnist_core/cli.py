@@ -126,7 +126,8 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     overrides = {name: getattr(args, name) for name in
                  ("epochs", "batch_size", "lr", "optimizer", "scheduler", "momentum", "beta2", "nesterov",
                   "weight_decay", "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation",
-                  "translate", "scale", "scribbles", "seed", "device", "precision", "compile", "train_subset", "eval_every")
+                  "translate", "scale", "shear", "scribbles", "scribble_shapes", "seed", "device", "precision",
+                  "compile", "train_subset", "eval_every")
                  if getattr(args, name) is not None}
     if args.model_kwarg:
         # On top of the preset's: `--preset "GPU: fastest to 99 %" --model-kwarg width=48` keeps its hidden=256.
@@ -303,7 +304,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT
     from mnist_core.config import OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
-    from mnist_core.data import DATA_ROOT_ENV, DEFAULT_DATA_ROOT
+    from mnist_core.data import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, SCRIBBLE_SHAPES
     from mnist_core.device import DEVICE_CHOICES
     from mnist_core.models import REGISTRY
 
@@ -347,12 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pct-start", type=float, help="onecycle scheduler: warm-up fraction")
     train.add_argument("--label-smoothing", type=float, help="share of each target spread over all digits, 0…1")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                       help="random rotation, shift and zoom of training images")
+                       help="random rotation, shift, zoom and shear of training images")
     train.add_argument("--rotation", type=float, help="max degrees (with --augment)")
     train.add_argument("--translate", type=float, help="max shift, fraction of the side (with --augment)")
     train.add_argument("--scale", type=float, help="max zoom jitter (with --augment)")
+    train.add_argument("--shear", type=float, help="max slant in degrees, as in italic writing (with --augment)")
     train.add_argument("--scribbles", type=float, help="random scribbles per digit in each batch, trained as "
                                                          "'no digit' so the model is unsure about non-digits (0 = off)")
+    train.add_argument("--scribble-shapes", choices=SCRIBBLE_SHAPES,
+                       help="zigzag: random zig-zags; mixed: also loops with marks inside and crossing strokes")
     train.add_argument("--seed", type=int, help="random seed (same seed, same run)")
     train.add_argument("--device", choices=DEVICE_CHOICES, help="where to train (auto: cuda, then mps, then cpu)")
     train.add_argument("--precision", choices=PRECISIONS, help="auto: bf16 on CUDA and on CPUs with AMX, else fp32")

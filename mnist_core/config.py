@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from mnist_core.data import Augmentation
+from mnist_core.data import SCRIBBLE_SHAPES, Augmentation
 from mnist_core.device import DEVICE_CHOICES
 from mnist_core.errors import ConfigError
 from mnist_core.models import get_spec
@@ -42,9 +42,11 @@ class TrainConfig:
     rotation: float = 10.0  # degrees either way (all three act only with augment=True)
     translate: float = 0.1  # fraction of the side
     scale: float = 0.1  # relative zoom either way
+    shear: float = 0.0  # slant, degrees either way (italic writing); 0 keeps a run's random stream as before shear
     # Outlier exposure: random scribbles added to each batch (0.25 = one per four digits), trained towards "no
     # digit" (equal probabilities), so the model is unsure about drawings that are not digits. 0 = off.
     scribbles: float = 0.0
+    scribble_shapes: str = "zigzag"  # "zigzag", or "mixed": also loops with marks inside and crossing strokes
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # "auto" (bf16 where the hardware has it), "fp32" or "bf16"
@@ -55,7 +57,7 @@ class TrainConfig:
 
     @property
     def augmentation(self) -> Augmentation | None:
-        return Augmentation(self.rotation, self.translate, self.scale) if self.augment else None
+        return Augmentation(self.rotation, self.translate, self.scale, self.shear) if self.augment else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,8 +99,11 @@ class TrainConfig:
         need(0 <= self.rotation <= 180, f"rotation must be 0…180 degrees (got {self.rotation})")
         need(0 <= self.translate <= 0.5, f"shift must be 0…0.5 of the image (got {self.translate})")
         need(0 <= self.scale <= 0.5, f"scale jitter must be 0…0.5 (got {self.scale})")
+        need(0 <= self.shear <= 45, f"shear must be 0…45 degrees (got {self.shear})")
         need(isinstance(self.scribbles, (int, float)) and 0 <= self.scribbles <= 1,
              f"scribbles must be 0…1 per digit (got {self.scribbles})")
+        need(self.scribble_shapes in SCRIBBLE_SHAPES,
+             f"unknown scribble shapes {self.scribble_shapes!r}: choose {', '.join(SCRIBBLE_SHAPES)}")
         need(self.device in DEVICE_CHOICES, f"unknown device {self.device!r}: choose {', '.join(DEVICE_CHOICES)}")
         need(isinstance(self.compile, bool), f"compile must be true or false (got {self.compile!r})")
         need(self.precision in PRECISIONS, f"unknown precision {self.precision!r}: choose {', '.join(PRECISIONS)}")

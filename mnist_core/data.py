@@ -16,7 +16,7 @@ import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -326,16 +326,18 @@ def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
 class Augmentation:
     """Random affine jitter for training images. Seeds 003/004 rotate by ±7°…±15°.
 
-    rotation: max degrees either way; translate: max shift as a fraction of the image side; scale: max relative zoom.
+    rotation: max degrees either way; translate: max shift as a fraction of the image side; scale: max relative zoom;
+    shear: max slant in degrees either way (vertical strokes lean, horizontal ones stay level, as in italic writing).
     """
 
     rotation: float = 0.0
     translate: float = 0.0
     scale: float = 0.0
+    shear: float = 0.0
 
     @property
     def enabled(self) -> bool:
-        return self.rotation > 0 or self.translate > 0 or self.scale > 0
+        return self.rotation > 0 or self.translate > 0 or self.scale > 0 or self.shear > 0
 
 
 def augment(images: torch.Tensor, augmentation: Augmentation, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -354,21 +356,29 @@ def augment(images: torch.Tensor, augmentation: Augmentation, generator: torch.G
     zoom = 1 + uniform(augmentation.scale)
     shift_x, shift_y = uniform(augmentation.translate * 2), uniform(augmentation.translate * 2)  # grid spans [-1, 1]
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
+    # theta maps each output pixel to where it samples the input: rotation·shear/zoom, then the shift.
+    top_left, top_right, bottom_left, bottom_right = cos, -sin, sin, cos
+    if augmentation.shear > 0:  # drawn only when asked: runs without shear keep their random stream (and results)
+        slant = torch.tan(uniform(math.radians(augmentation.shear)))  # x moves by slant·y: a sheared upright stroke
+        top_right, bottom_right = cos * slant - sin, sin * slant + cos
+    theta = torch.stack([torch.stack([top_left, top_right, shift_x], 1),
+                         torch.stack([bottom_left, bottom_right, shift_y], 1)], 1)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def prepare_batch(images_uint8: torch.Tensor, augmentation: Augmentation | None = None,
-                  generator: torch.Generator | None = None, scribbles: int = 0) -> torch.Tensor:
+                  generator: torch.Generator | None = None, scribbles: int = 0,
+                  scribble_shapes: str = "zigzag") -> torch.Tensor:
     """uint8 batch -> (augmented) normalised float batch, all on the batch's device.
 
     `scribbles` random scribbles are appended after the images and go through the same augmentation, so nothing
-    but their shape (not, say, the blur of resampling) tells them apart from digits.
+    but their shape (not, say, the blur of resampling) tells them apart from digits. `scribble_shapes`: see
+    `random_scribbles`.
     """
     images = images_uint8.float().div_(255.0).unsqueeze(1)
     if scribbles:
-        images = torch.cat([images, random_scribbles(scribbles, images.device, generator)])
+        images = torch.cat([images, random_scribbles(scribbles, images.device, generator, scribble_shapes)])
     if augmentation is not None and augmentation.enabled:
         augmented = augment(images, augmentation, generator)
         if scribbles:
@@ -382,16 +392,43 @@ def prepare_batch(images_uint8: torch.Tensor, augmentation: Augmentation | None 
     return images.sub_(MEAN).div_(STD)
 
 
-def random_scribbles(count: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
-    """float [count, 1, 28, 28] in [0, 1]: random zig-zag pen strokes that are not digits, drawn on the device.
+# What `random_scribbles` draws: "zigzag" only, or "mixed" (half zig-zags, a quarter each of the two other families).
+SCRIBBLE_SHAPES = ("zigzag", "mixed")
+Uniform = Callable[..., torch.Tensor]  # uniform(*shape, low=0.0, high=1.0) on the scribbles' device and generator
 
-    Each is one polyline through 5–10 random points, fitted into the 20×20 centre where MNIST's digits sit, drawn
-    with an anti-aliased pen 2–3.6 px wide like MNIST's. Used for outlier exposure (`TrainConfig.scribbles`).
-    Everything stays on the device (no host sync), so it costs training nothing but the drawing itself.
+
+def random_scribbles(count: int, device: torch.device, generator: torch.Generator | None = None,
+                     shapes: str = "zigzag") -> torch.Tensor:
+    """float [count, 1, 28, 28] in [0, 1]: random pen strokes that are not digits, drawn on the device.
+
+    "zigzag": one polyline through 5–10 random points each. "mixed" adds two other generic families: a closed
+    wobbly loop with 1–3 small marks inside (dots, short or bent strokes) — a loop alone would be a 0, the marks make
+    it none — and 2–3 straight strokes crossing near one point. Each is fitted into the 20×20 centre where MNIST's
+    digits sit and drawn with an anti-aliased pen 2–3.6 px wide like MNIST's. Used for outlier exposure
+    (`TrainConfig.scribbles`). Everything stays on the device (no host sync), so it costs training nothing but the
+    drawing itself.
     """
+    if shapes not in SCRIBBLE_SHAPES:
+        raise ValueError(f"unknown scribble shapes {shapes!r}: choose {', '.join(SCRIBBLE_SHAPES)}")
+
     def uniform(*shape: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
         return low + (high - low) * torch.rand(*shape, device=device, generator=generator)
 
+    segments = _zigzag_segments(count, uniform, device, generator)
+    if shapes == "mixed":
+        families = [segments, _loop_with_marks_segments(count, uniform, device),
+                    _crossing_segments(count, uniform)]
+        most = max(family.shape[1] for family in families)
+        # Padded by repeating a family's last segment: drawn twice, it adds no ink.
+        families = [torch.cat([f, f[:, -1:].expand(-1, most - f.shape[1], -1, -1)], 1) for f in families]
+        which = uniform(count, 1, 1, 1)
+        segments = torch.where(which < 0.5, families[0], torch.where(which < 0.75, families[1], families[2]))
+    return _draw_segments(segments, uniform(count, 1, low=1.0, high=1.8), device)
+
+
+def _zigzag_segments(count: int, uniform: Uniform, device: torch.device,
+                     generator: torch.Generator | None) -> torch.Tensor:
+    """[count, 9, 2, 2] (start and end x, y of each segment): one polyline through 5–10 random points."""
     most = 10
     points = uniform(count, most, 2)  # x, y in [0, 1]
     # 5–10 points each: the path stops at its last point (later ones repeat it, adding segments of length 0).
@@ -399,11 +436,67 @@ def random_scribbles(count: int, device: torch.device, generator: torch.Generato
     used = torch.minimum(torch.arange(most, device=device)[None], corners - 1)
     points = points.gather(1, used[..., None].expand(-1, -1, 2))
     points[:, :, 0] *= torch.where(uniform(count, 1) < 0.5, uniform(count, 1, low=0.5), 1.0)  # some narrower
-    # Fit the pen path into the centre like MNIST (and the Sketch page) fit a digit: long side 18 px + the pen.
-    low, high = points.amin(1, keepdim=True), points.amax(1, keepdim=True)
+    return torch.stack([points[:, :-1], points[:, 1:]], 2)
+
+
+def _loop_with_marks_segments(count: int, uniform: Uniform, device: torch.device, corners: int = 20,
+                              marks: int = 3) -> torch.Tensor:
+    """[count, corners + 2·marks, 2, 2]: a closed loop (an ellipse of random aspect and tilt whose radius wobbles by
+    up to ±20 %) and 1–3 marks well inside it, each two segments: a dot, a short stroke or a bent one."""
+    uniform(1)  # a draw nothing uses, kept so the runs the README reports (Reading drawings) can be made again
+    turn = (torch.arange(corners + 1, device=device) / corners)[None] * 2 * math.pi
+    full_turn = 6.3  # a full turn, near enough (not 2π, for the same reason)
+    turn = turn + uniform(count, 1) * full_turn  # where the pen starts
+    wobble = 1 + 0.1 * (uniform(count, 1, low=-1) * torch.cos(2 * turn + uniform(count, 1) * full_turn)
+                        + uniform(count, 1, low=-1) * torch.cos(3 * turn + uniform(count, 1) * full_turn))
+    aspect = uniform(count, 1, low=0.55, high=1.4)  # height / width
+    loop = torch.stack([torch.cos(turn) * wobble, torch.sin(turn) * wobble * aspect], -1)  # [count, corners + 1, 2]
+    tilt = uniform(count, 1, 1, low=-0.6, high=0.6)
+    rotation = torch.cat([torch.cat([torch.cos(tilt), -torch.sin(tilt)], -1),
+                          torch.cat([torch.sin(tilt), torch.cos(tilt)], -1)], 1)  # [count, 2, 2]
+    loop = loop @ rotation.transpose(1, 2)
+    # Marks start within 40 % of the radius and reach at most 2 × 30 % further: inside the loop (which keeps ≥ 80 %
+    # of it), or just touching it.
+    radius, angle = 0.4 * uniform(count, marks).sqrt(), uniform(count, marks) * 2 * math.pi
+    first = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle) * aspect], -1)  # [count, marks, 2]
+    length = uniform(count, marks, 1, low=0.12, high=0.3) * (uniform(count, marks, 1) < 0.6)  # 40 %: a dot
+    heading = uniform(count, marks, 1) * 2 * math.pi
+    bend = heading + uniform(count, marks, 1, low=-1.5, high=1.5)
+    middle = first + length * torch.cat([torch.cos(heading), torch.sin(heading)], -1)
+    last = middle + length * torch.cat([torch.cos(bend), torch.sin(bend)], -1)
+    mark_points = torch.stack([first, middle, last], 2) @ rotation[:, None].transpose(2, 3)  # [count, marks, 3, 2]
+    # The first mark always; the others with even odds. An absent mark collapses onto the loop's start: no new ink.
+    present = torch.cat([torch.ones(count, 1, device=device, dtype=torch.bool), uniform(count, marks - 1) < 0.5], 1)
+    mark_points = torch.where(present[..., None, None], mark_points, loop[:, :1, None])
+    loop_segments = torch.stack([loop[:, :-1], loop[:, 1:]], 2)
+    mark_segments = torch.stack([mark_points[:, :, :-1], mark_points[:, :, 1:]], 3).flatten(1, 2)
+    return torch.cat([loop_segments, mark_segments], 1)
+
+
+def _crossing_segments(count: int, uniform: Uniform, strokes: int = 3) -> torch.Tensor:
+    """[count, 3, 2, 2]: 2–3 straight strokes, each passing within 0.2 of one point, with arms of 30–100 % on
+    either side (an X, a cross, an asterisk, lopsided or not). Their directions are spread over the half-turn (±17°
+    each): two near-parallel strokes would be a 1 drawn twice, which must stay a digit."""
+    used = torch.where(uniform(count, 1, 1) < 0.5, 2.0, 3.0)  # strokes drawn (a third one absent repeats the first)
+    spread = torch.arange(strokes, device=used.device)[None, :, None] * math.pi / used
+    heading = uniform(count, 1, 1) * math.pi + spread + uniform(count, strokes, 1, low=-0.3, high=0.3)
+    direction = torch.cat([torch.cos(heading), torch.sin(heading)], -1)
+    through = uniform(count, strokes, 2, low=-0.2, high=0.2)
+    starts = through - uniform(count, strokes, 1, low=0.3) * direction
+    ends = through + uniform(count, strokes, 1, low=0.3) * direction
+    segments = torch.stack([starts, ends], 2)
+    return torch.cat([segments[:, :2], torch.where(used[..., None] > 2, segments[:, 2:], segments[:, :1])], 1)
+
+
+def _draw_segments(segments: torch.Tensor, half_width: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """[count, segments, 2 (start, end), 2 (x, y)] in any units -> float [count, 1, 28, 28]: the pen path fitted into
+    the centre like MNIST (and the Sketch page) fit a digit, long side 18 px + the pen, drawn `half_width` px."""
+    count = segments.shape[0]
+    points = segments.flatten(1, 2)
+    low, high = points.amin(1, keepdim=True)[:, :, None], points.amax(1, keepdim=True)[:, :, None]
     span = (high - low).amax(-1, keepdim=True).clamp(min=1e-3)
-    points = (points - low) * (18 / span) + (28 - (high - low) * (18 / span)) / 2
-    starts, ends = points[:, :-1, None, :], points[:, 1:, None, :]  # [count, segments, 1, 2]
+    segments = (segments - low) * (18 / span) + (28 - (high - low) * (18 / span)) / 2
+    starts, ends = segments[:, :, None, 0], segments[:, :, None, 1]  # [count, segments, 1, 2]
     ys, xs = torch.meshgrid(torch.arange(28, device=device, dtype=torch.float32) + 0.5,
                             torch.arange(28, device=device, dtype=torch.float32) + 0.5, indexing="ij")
     pixels = torch.stack([xs.flatten(), ys.flatten()], 1)[None, None]  # [1, 1, 784, 2]
@@ -411,7 +504,6 @@ def random_scribbles(count: int, device: torch.device, generator: torch.Generato
     t = ((pixels - starts) * along).sum(-1) / along.pow(2).sum(-1).clamp(min=1e-6)
     nearest = starts + t.clamp(0, 1)[..., None] * along
     distance = (pixels - nearest).norm(dim=-1).amin(1)  # [count, 784]: to the closest segment
-    half_width = uniform(count, 1, low=1.0, high=1.8)
     ink = (half_width + 0.5 - distance).clamp(0, 1)  # one pixel of soft edge, as a scanned pen stroke
     return ink.view(count, 1, 28, 28)
 

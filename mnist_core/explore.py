@@ -103,7 +103,7 @@ def enlarge(image: np.ndarray, factor: int = 4) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=-2), factor, axis=-1)
 
 
-def scribble_preview(count: int = 8, seed: int = 0) -> np.ndarray:
+def scribble_preview(count: int = 8, seed: int = 0, shapes: str = "zigzag") -> np.ndarray:
     """float32 [count, 28, 28] in [0, 1]: scribbles like those outlier exposure trains as "no digit"."""
     generator = torch.Generator().manual_seed(seed)
-    return random_scribbles(count, torch.device("cpu"), generator).squeeze(1).numpy()
+    return random_scribbles(count, torch.device("cpu"), generator, shapes).squeeze(1).numpy()

@@ -418,7 +418,8 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
             if stop_event is not None and stop_event.is_set():
                 stopped = True
                 break
-            images = prepare_batch(train.images[indices], augmentation, generator, scribbles_per_batch)
+            images = prepare_batch(train.images[indices], augmentation, generator, scribbles_per_batch,
+                                   config.scribble_shapes)
             images = images.contiguous(memory_format=torch.channels_last)
             labels = train.labels[indices]
             if config.compile and device.type == "cuda":

@@ -81,7 +81,8 @@ with preview:
     st.caption("Scribbles that training with “Scribbles per digit” (Train page, now "
                + (f"{scribbles_per_digit:g} per digit" if scribbles_per_digit else "off")
                + ") teaches the model to call “no digit”, so the Sketch page can say when a drawing is not one:")
-    layout.gallery(explore.scribble_preview(5, seed=st.session_state.get(PREVIEW_SEED_KEY, 0)),
+    layout.gallery(explore.scribble_preview(5, seed=st.session_state.get(PREVIEW_SEED_KEY, 0),
+                                            shapes=st.session_state[settings.PREFIX + "scribble_shapes"]),
                    [f"scribble {i + 1}" for i in range(5)], columns=5, width=PREVIEW_IMAGE)
 
 st.divider()

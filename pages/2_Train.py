@@ -11,6 +11,7 @@ import streamlit as st
 
 from mnist_core.checkpoints import free_checkpoint_name, safe_checkpoint_path, write_checkpoint
 from mnist_core.config import OPTIMIZERS, SCHEDULERS
+from mnist_core.data import SCRIBBLE_SHAPES
 from mnist_core.device import available_devices
 from mnist_core.errors import DataError, StudioError
 from mnist_core.models import REGISTRY
@@ -98,6 +99,9 @@ with extra_column:
                                      "probabilities, so the model is unsure about drawings that are not digits "
                                      "(the Sketch page's note); 0.25 = one per four digits. See them on the "
                                      "Dataset explorer.")
+    st.selectbox("Scribble shapes", SCRIBBLE_SHAPES, key=PREFIX + "scribble_shapes", on_change=custom,
+                 help="zigzag: random zig-zags; mixed: half zig-zags, and loops with marks inside and strokes "
+                      "crossing, so the model is also unsure about closed shapes and crossed lines that are not digits")
 
 # --- start / stop ---------------------------------------------------------------------------------------------------
 START_ERROR_KEY = "studio.start_error"
@@ -230,7 +234,8 @@ if not history:
 def settings_summary(config: dict) -> str:
     schedule = config["scheduler"] + (f" {config['step_size']}×{config['gamma']:g}" if config["scheduler"] == "step"
                                       else "")
-    augment = (f" · aug ±{config['rotation']:g}° ±{config['translate']:g} ±{config['scale']:g}"
+    shear = f" shear ±{config['shear']:g}°" if config.get("shear") else ""  # (runs before shear have none)
+    augment = (f" · aug ±{config['rotation']:g}° ±{config['translate']:g} ±{config['scale']:g}{shear}"
                if config.get("augment") else "")
     # a quick run on the first N images must not read like a run on all 60,000
     subset = f" · first {config['train_subset']:,} images" if config.get("train_subset") else ""

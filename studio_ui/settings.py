@@ -35,7 +35,7 @@ SEED_HELP = (f"a whole number from {SEED_MIN} to {SEED_MAX:,}; the same seed and
 # The TrainConfig fields the page exposes (the rest keep TrainConfig's defaults).
 EXPOSED = ("model", "epochs", "batch_size", "lr", "optimizer", "momentum", "beta2", "nesterov", "weight_decay",
            "scheduler", "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation", "translate",
-           "scale", "scribbles", "seed", "device")
+           "scale", "shear", "scribbles", "scribble_shapes", "seed", "device")
 
 
 def knob_key(model: str, knob: str) -> str:
@@ -98,7 +98,7 @@ def augmentation_controls(on_change: Any = None, grey_out_when_off: bool = True)
     """
     # wrap=True: in a column Streamlit keeps a checkbox on one line and cut this label to "Augment train…"
     augment = st.checkbox("Augment training images", key=PREFIX + "augment", on_change=on_change, wrap=True,
-                          help="random rotation, shift and zoom of each training image, batched on the device")
+                          help="random rotation, shift, zoom and shear of each training image, batched on the device")
     off = grey_out_when_off and not augment
     st.slider("Rotation (± degrees)", 0.0, 30.0, step=1.0, key=PREFIX + "rotation", on_change=on_change,
               disabled=off)
@@ -106,5 +106,8 @@ def augmentation_controls(on_change: Any = None, grey_out_when_off: bool = True)
               disabled=off)
     st.slider("Scale (± relative zoom)", 0.0, 0.3, step=0.01, key=PREFIX + "scale", on_change=on_change,
               disabled=off)
+    st.slider("Shear (± degrees)", 0.0, 30.0, step=1.0, key=PREFIX + "shear", on_change=on_change, disabled=off,
+              help="slant, as in italic writing: upright strokes lean, level ones stay level")
     state = st.session_state
-    return Augmentation(state[PREFIX + "rotation"], state[PREFIX + "translate"], state[PREFIX + "scale"])
+    return Augmentation(state[PREFIX + "rotation"], state[PREFIX + "translate"], state[PREFIX + "scale"],
+                        state[PREFIX + "shear"])

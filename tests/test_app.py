@@ -131,6 +131,10 @@ def test_dataset_explorer_renders_and_filters(tiny_mnist) -> None:
     app.session_state["train.scribbles"] = 0.25  # set on the Train page: the explorer shows the same setting
     app.run()
     assert any("now 0.25 per digit" in caption.value for caption in app.caption)
+    app.slider(key="train.shear").set_value(10.0).run()  # the explorer's preview shares the Train page's shear
+    app.session_state["train.scribble_shapes"] = "mixed"  # and its scribble shapes
+    app.run()
+    assert_clean(app)
     # Each index box says its range (an index out of it only turns the box red in the browser, without a reason).
     labels = {box.key: box.label for box in app.number_input}
     assert labels["explore.preview_index"].endswith("(0–511)")
@@ -159,6 +163,7 @@ def test_train_page_has_every_setting_and_presets_fill_them(tiny_mnist) -> None:
         assert app.selectbox(key=key)
     assert app.slider(key="train.rotation") and app.slider(key="train.knob.fast.width")
     assert app.slider(key="train.scribbles").value == 0.0
+    assert app.slider(key="train.shear").value == 0.0 and app.selectbox(key="train.scribble_shapes").value == "zigzag"
     app.selectbox(key="train.preset").set_value("seed 004").run()
     assert app.session_state["train.model"] == "tiny-bn" and app.session_state["train.lr"] == 0.02
     assert app.slider(key="train.step_size").value == 6 and app.slider(key="train.rotation").value == 7.0

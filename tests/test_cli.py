@@ -86,14 +86,16 @@ def test_every_train_option_reaches_the_config() -> None:
         "train", "--model", "nf-cnn", "--model-kwarg", "nf=16", "--epochs", "2.5", "--batch-size", "96", "--lr", "0.03",
         "--optimizer", "sgd", "--momentum", "0.8", "--nesterov", "--weight-decay", "0.001", "--scheduler", "step",
         "--step-size", "2", "--gamma", "0.5", "--label-smoothing", "0.05", "--augment", "--rotation", "9",
-        "--translate", "0.05", "--scale", "0.07", "--scribbles", "0.25", "--seed", "7", "--device", "cpu",
+        "--translate", "0.05", "--scale", "0.07", "--shear", "8", "--scribbles", "0.25",
+        "--scribble-shapes", "mixed", "--seed", "7", "--device", "cpu",
         "--precision", "fp32", "--train-subset", "5000", "--eval-every", "0.5"])
     config = _config_from_args(args)
     assert (config.model, config.model_kwargs, config.epochs, config.batch_size, config.lr) == \
         ("nf-cnn", {"nf": 16}, 2.5, 96, 0.03)
     assert (config.optimizer, config.momentum, config.nesterov, config.weight_decay) == ("sgd", 0.8, True, 0.001)
     assert (config.scheduler, config.step_size, config.gamma, config.label_smoothing) == ("step", 2, 0.5, 0.05)
-    assert (config.augment, config.rotation, config.translate, config.scale) == (True, 9, 0.05, 0.07)
+    assert (config.augment, config.rotation, config.translate, config.scale, config.shear) == (True, 9, 0.05, 0.07, 8)
+    assert config.augmentation.shear == 8 and config.scribble_shapes == "mixed"
     assert (config.scribbles, config.seed, config.device, config.precision, config.train_subset,
             config.eval_every) == (0.25, 7, "cpu", "fp32", 5000, 0.5)
     adam = _config_from_args(build_parser().parse_args(["train", "--optimizer", "adamw", "--beta2", "0.95",

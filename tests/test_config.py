@@ -56,6 +56,9 @@ def test_preset_overrides_win() -> None:
     (dict(translate=0.9), "shift"),
     (dict(scribbles=-0.1), "scribbles must be 0…1"),
     (dict(scribbles=2.0), "scribbles must be 0…1"),
+    (dict(shear=-5), "shear must be 0…45 degrees"),
+    (dict(shear=60), "shear must be 0…45 degrees"),
+    (dict(scribble_shapes="dots"), "unknown scribble shapes 'dots': choose zigzag, mixed"),
     (dict(device="tpu"), "unknown device 'tpu'"),
     (dict(train_subset=70_000), "train subset must be 2…60000"),
     (dict(train_subset=-5), "train subset must be 2…60000 images (got -5)"),  # not "batch size … (-5)"

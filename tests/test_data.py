@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
-from mnist_core.data import (DATA_ROOT_ENV, MEAN, MNIST_FILES, STD, Augmentation, Mnist, MnistSplit, augment,
-                             batch_indices, batches_per_epoch, dataset_status, normalize, prepare_batch,
-                             random_scribbles, raw_folder, resolve_data_root)
+from mnist_core.data import (DATA_ROOT_ENV, MEAN, MNIST_FILES, STD, Augmentation, Mnist, MnistSplit,
+                             _crossing_segments, _loop_with_marks_segments, augment, batch_indices, batches_per_epoch,
+                             dataset_status, normalize, prepare_batch, random_scribbles, raw_folder, resolve_data_root)
 
 
 def test_data_root_comes_from_argument_then_environment_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,6 +54,91 @@ def test_scribbles_are_pen_strokes_fitted_into_the_centre_and_reproducible() -> 
     again = random_scribbles(64, torch.device("cpu"), torch.Generator().manual_seed(3))
     assert torch.equal(scribbles, again)
     assert not torch.equal(scribbles, random_scribbles(64, torch.device("cpu"), torch.Generator().manual_seed(4)))
+
+
+def test_runs_without_the_new_options_draw_what_they_drew_before_them() -> None:
+    """Shear and the mixed scribble shapes came after checkpoints/default.pt: without them, a batch must be drawn
+    exactly as before (values recorded with the code before them), so the README's command still makes that file."""
+    scribbles = random_scribbles(16, torch.device("cpu"), torch.Generator().manual_seed(3))
+    assert scribbles.sum().item() == pytest.approx(1843.010986328125, rel=1e-6)
+    images = torch.zeros(16, 28, 28, dtype=torch.uint8)
+    images[:, 6:22, 12:16] = 255
+    batch = prepare_batch(images, Augmentation(12, 0.12, 0.12, shear=0.0), torch.Generator().manual_seed(1),
+                          scribbles=4)
+    assert batch.sum().item() == pytest.approx(-1640.9521484375, rel=1e-6)
+    assert batch[:16].sum().item() == pytest.approx(-2018.5343017578125, rel=1e-6)
+
+
+def test_mixed_scribbles_are_fitted_like_digits_reproducible_and_not_only_zigzags() -> None:
+    mixed = random_scribbles(64, torch.device("cpu"), torch.Generator().manual_seed(3), "mixed")
+    assert mixed.shape == (64, 1, 28, 28) and mixed.min() == 0 and mixed.max() == 1
+    inked = mixed[:, 0] > 0.5
+    rows, cols = inked.any(2), inked.any(1)
+    assert not rows[:, :2].any() and not rows[:, -2:].any() and not cols[:, :2].any() and not cols[:, -2:].any()
+    assert (rows.sum(1).clamp(min=cols.sum(1)) >= 17).all()
+    assert 0.08 < mixed.mean() < 0.35
+    assert torch.equal(mixed, random_scribbles(64, torch.device("cpu"), torch.Generator().manual_seed(3), "mixed"))
+    zigzags = random_scribbles(64, torch.device("cpu"), torch.Generator().manual_seed(3))
+    same = (mixed == zigzags).flatten(1).all(1).float().mean()
+    assert same < 0.9  # some are other shapes (they draw from the generator in another order, so few match at all)
+    with pytest.raises(ValueError, match="unknown scribble shapes 'dots'"):
+        random_scribbles(2, torch.device("cpu"), shapes="dots")
+
+
+def test_loop_marks_lie_inside_the_loop() -> None:
+    generator = torch.Generator().manual_seed(0)
+
+    def uniform(*shape: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+        return low + (high - low) * torch.rand(*shape, generator=generator)
+
+    segments = _loop_with_marks_segments(200, uniform, torch.device("cpu"), corners=20, marks=3)  # [200, 26, 2, 2]
+    assert segments.shape == (200, 26, 2, 2)
+    loop, marks = segments[:, :20, 0], segments[:, 20:].flatten(1, 2)  # the loop's corners; the marks' points
+    absent = (marks == loop[:, :1]).all(-1)  # absent marks sit on the loop's start
+    # Inside the loop when a ray to the right crosses it an odd number of times.
+    x, y = marks[..., 0, None], marks[..., 1, None]  # [200, 9, 1]
+    x0, y0, x1, y1 = (segments[:, None, :20, end, axis] for end in (0, 1) for axis in (0, 1))
+    straddles = (y0 > y) != (y1 > y)
+    crossing_x = x0 + (y - y0) * (x1 - x0) / (y1 - y0 + 1e-12)
+    inside = ((straddles & (crossing_x > x)).sum(-1) % 2 == 1)
+    assert inside[~absent].float().mean() > 0.97  # a few touch the loop, none are drawn outside it
+    assert (~absent).any(1).all()  # every loop has at least one mark: a loop alone would be a 0
+    assert torch.allclose(segments[:, 19, 1], segments[:, 0, 0], atol=1e-5)  # closed
+
+
+def test_crossing_strokes_are_two_or_three_and_never_near_parallel() -> None:
+    generator = torch.Generator().manual_seed(0)
+
+    def uniform(*shape: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+        return low + (high - low) * torch.rand(*shape, generator=generator)
+
+    segments = _crossing_segments(300, uniform)  # [300, 3, 2, 2]
+    direction = segments[:, :, 1] - segments[:, :, 0]
+    direction = direction / direction.norm(dim=-1, keepdim=True)
+    cosine = (direction[:, 0] * direction[:, 1]).sum(-1).abs()
+    assert (cosine < math.cos(math.radians(15))).all()  # strokes 1 and 2 never within 15° of each other
+    two = (segments[:, 2] == segments[:, 0]).flatten(1).all(1)
+    assert 0.3 < two.float().mean() < 0.7  # about half have two strokes, the rest three
+
+
+def test_shear_slants_upright_strokes_and_keeps_level_ones_level() -> None:
+    bar = torch.zeros(64, 1, 28, 28)
+    bar[:, :, 4:24, 13:15] = 1.0  # an upright bar
+    slanted = augment(bar, Augmentation(shear=20), torch.Generator().manual_seed(0))
+    columns = torch.arange(28.0)
+
+    def centre_x(rows: slice) -> torch.Tensor:
+        ink = slanted[:, 0, rows].sum(1)
+        return (ink * columns).sum(1) / ink.sum(1)
+
+    lean = centre_x(slice(4, 8)) - centre_x(slice(20, 24))  # top minus bottom: the slant, either way
+    assert lean.abs().max() <= 16 * math.tan(math.radians(20)) + 1  # never more than the largest shear
+    assert lean.abs().max() > 3 and (lean > 0).any() and (lean < 0).any()
+    level = torch.zeros(64, 1, 28, 28)
+    level[:, :, 13:15, 4:24] = 1.0  # a level bar: shear moves each row sideways, so it stays in its rows
+    sheared = augment(level, Augmentation(shear=20), torch.Generator().manual_seed(0))
+    assert sheared[:, :, :12].sum() == 0 and sheared[:, :, 16:].sum() == 0
+    assert Augmentation(shear=5).enabled
 
 
 def test_prepare_batch_appends_scribbles_and_augments_half_of_everything() -> None:

@@ -61,6 +61,7 @@ def synthetic_data(monkeypatch: pytest.MonkeyPatch, tiny_mnist: Mnist) -> None:
     (["--rotation", "720", "--augment"], "rotation"),
     (["--translate", "3"], "shift"),
     (["--scale", "-1"], "scale"),
+    (["--shear", "90", "--augment"], "shear must be 0…45 degrees"),
     (["--eval-every", "0"], "eval_every must be a positive, finite number of epochs"),
     (["--eval-every", "-1"], "eval_every must be a positive, finite number of epochs"),
     (["--eval-every", "nan"], "eval_every must be a positive, finite number of epochs"),

@@ -284,6 +284,19 @@ def test_scribbles_train_the_model_to_be_unsure_about_them(tiny_mnist: Mnist) ->
     assert exposed.confidence_floor > 0.5  # the real-data check is in tests/e2e/test_e2e_strokes_offline.py
 
 
+def test_mixed_scribbles_and_shear_reach_training(tiny_mnist: Mnist) -> None:
+    from mnist_core.data import random_scribbles
+    from mnist_core.evaluate import predict_logits
+
+    config = replace(QUICK, epochs=3, lr=0.01, augment=True, rotation=10.0, shear=15.0, scribbles=0.5,
+                     scribble_shapes="mixed")
+    exposed = fit(config, tiny_mnist)
+    assert exposed.test_accuracy > 50 and all(math.isfinite(r.train_loss) for r in exposed.history)
+    unseen = random_scribbles(200, torch.device("cpu"), torch.Generator().manual_seed(9), "mixed")
+    confidence = predict_logits(exposed.model, (unseen * 255).to(torch.uint8)[:, 0]).softmax(1).amax(1).mean()
+    assert confidence < 0.16  # near equal probabilities (0.1) on loops with marks and crossed strokes too
+
+
 class _CompileCounter(Callback):
     """How many frames torch.compile had compiled when training started and when it ended."""
 
