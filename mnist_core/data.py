@@ -443,12 +443,10 @@ def _loop_with_marks_segments(count: int, uniform: Uniform, device: torch.device
                               marks: int = 3) -> torch.Tensor:
     """[count, corners + 2·marks, 2, 2]: a closed loop (an ellipse of random aspect and tilt whose radius wobbles by
     up to ±20 %) and 1–3 marks well inside it, each two segments: a dot, a short stroke or a bent one."""
-    uniform(1)  # a draw nothing uses, kept so the runs the README reports (Reading drawings) can be made again
     turn = (torch.arange(corners + 1, device=device) / corners)[None] * 2 * math.pi
-    full_turn = 6.3  # a full turn, near enough (not 2π, for the same reason)
-    turn = turn + uniform(count, 1) * full_turn  # where the pen starts
-    wobble = 1 + 0.1 * (uniform(count, 1, low=-1) * torch.cos(2 * turn + uniform(count, 1) * full_turn)
-                        + uniform(count, 1, low=-1) * torch.cos(3 * turn + uniform(count, 1) * full_turn))
+    turn = turn + uniform(count, 1) * 2 * math.pi  # where the pen starts
+    wobble = 1 + 0.1 * (uniform(count, 1, low=-1) * torch.cos(2 * turn + uniform(count, 1) * 2 * math.pi)
+                        + uniform(count, 1, low=-1) * torch.cos(3 * turn + uniform(count, 1) * 2 * math.pi))
     aspect = uniform(count, 1, low=0.55, high=1.4)  # height / width
     loop = torch.stack([torch.cos(turn) * wobble, torch.sin(turn) * wobble * aspect], -1)  # [count, corners + 1, 2]
     tilt = uniform(count, 1, 1, low=-0.6, high=0.6)
