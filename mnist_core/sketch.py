@@ -417,13 +417,17 @@ def unsure_threshold(metrics: dict) -> float:
 
 
 def canvas_has_strokes(image_data: np.ndarray | None) -> bool:
-    """Whether anything is drawn on the Sketch canvas, whose strokes are opaque on a transparent background.
+    """Whether anything is drawn on the Sketch canvas: white strokes on a black background, which the canvas sends
+    along (opaque), or on a transparent one.
 
     Why not "the reading is empty": a canvas painted all over is one flat colour, which holds no digit shape (no ink
-    against a background) although it is anything but empty.
+    against a background) although it is anything but empty. Why not "any pixel is opaque": the canvas's black
+    background is, so an emptied canvas (its bin, or undo back to nothing) was taken for one painted all over.
     """
-    return (image_data is not None and image_data.ndim == 3 and image_data.shape[2] == 4
-            and bool(image_data[:, :, 3].any()))
+    if image_data is None or image_data.ndim != 3 or image_data.shape[2] != 4:
+        return False
+    visible, lighter_than_black = image_data[:, :, 3] > 0, image_data[:, :, :3].max(axis=2) > 0
+    return bool((visible & lighter_than_black).any())
 
 
 @torch.inference_mode()

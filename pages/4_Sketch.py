@@ -17,8 +17,12 @@ layout.page_setup("Sketch", ":material/draw:")
 st.title("Sketch")
 ensure_defaults({"sketch.input": "Draw", "sketch.stroke_width": 20})
 CANVAS_SIDE = 280
-RESULT_PANEL_WIDTH = 340  # px: the result fits the 468 px of page of an 800-px window
-SEEN_SIDE = 140  # px: the 28×28 model input at 5× (a 168-px one overflowed its half of the result panel)
+# px. The reading (model input, prediction, confidence) fits beside the canvas in the 468 px of page of an 800-px
+# window (280 + 24 + 160); the notes and the chart go beside it where there is room, else below.
+READING_PANEL_WIDTH = 160
+DETAILS_PANEL_WIDTH = 340
+PANEL_GAP = 24
+SEEN_SIDE = 140  # px: the 28×28 model input at 5×
 TOOLBAR_ROOM_PX = 24
 
 model_entry = session.active_model()
@@ -27,10 +31,12 @@ if model_entry is None:
     st.stop()
 st.caption(f"Reading with **{model_entry.name}** from {model_entry.source}. Change it on the Evaluate page.")
 
-# The result beside the canvas in a wide window, below it in a narrow one (in st.columns an 800-px window squeezed the
-# 280-px canvas into a 200-px column).
-input_column, result_column = layout.wrapping_panels(("sketch-drawing-panel", CANVAS_SIDE),
-                                                     ("sketch-result-panel", RESULT_PANEL_WIDTH), gap=32)
+# Panels that wrap (in st.columns an 800-px window squeezed the 280-px canvas into a 200-px column). The prediction
+# has a narrow panel of its own so that it stays beside the canvas in an 800- or 1000-px window: with the chart in
+# one 340-px result panel, that panel went below the canvas and the prediction below the fold.
+input_column, reading_column, details_column = layout.wrapping_panels(
+    ("sketch-drawing-panel", CANVAS_SIDE), ("sketch-reading-panel", READING_PANEL_WIDTH),
+    ("sketch-details-panel", DETAILS_PANEL_WIDTH), gap=PANEL_GAP)
 image = None  # what to classify: the canvas pixels or the uploaded picture
 upload_refused = False  # its error says what to do; an invitation to upload beside it would read oddly
 with input_column:
@@ -69,9 +75,9 @@ with input_column:
                     st.button("Remove picture", key="sketch-remove-picture", icon=":material/delete:",
                               on_click=session.forget_picture)
 
-with result_column:
-    unsure_below = unsure_threshold(model_entry.checkpoint.metrics)
-    reading = predict(model_entry.checkpoint.model, image, unsure_below) if image is not None else None
+unsure_below = unsure_threshold(model_entry.checkpoint.metrics)
+reading = predict(model_entry.checkpoint.model, image, unsure_below) if image is not None else None
+with reading_column:
     if reading is None or reading.empty:
         if mode == "Draw" and canvas_has_strokes(image):
             st.warning("The strokes cover the whole canvas, so there is no digit shape left to read: press Clear and "
@@ -84,11 +90,14 @@ with result_column:
         elif not upload_refused:
             st.info("Upload a picture of one handwritten digit.")
     else:
-        seen_column, metric_column = st.columns(2)
-        metric_column.metric("Prediction", reading.digit, help="the digit with the highest probability")
-        metric_column.caption(f"confidence {reading.confidence:.0%} (this model is unsure below {unsure_below:.0%})")
-        seen_column.image(enlarge(reading.image28, SEEN_SIDE // 28), caption="model input (28×28)", width=SEEN_SIDE,
-                          clamp=True)
+        st.image(enlarge(reading.image28, SEEN_SIDE // 28), caption="model input (28×28)", width=SEEN_SIDE, clamp=True)
+        st.metric("Prediction", reading.digit, help="the digit with the highest probability")
+        st.caption(f"confidence {reading.confidence:.0%} (this model is unsure below {unsure_below:.0%})")
+        if reading.unsure:  # the note that says why may be below the canvas, out of sight
+            st.badge("unsure", icon=":material/warning:", color="orange")
+
+if reading is not None and not reading.empty:
+    with details_column:
         if reading.mostly_ink:
             st.warning("This does not look like one digit on a plain background: ink covers much of the picture or "
                        "its edges (noise or a texture?). Whatever the model answers, do not trust it: use a "

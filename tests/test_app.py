@@ -373,6 +373,7 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     app.file_uploader(key="sketch-upload").set_value(("one.png", png_bytes(drawn_one()), "image/png")).run()
     assert_clean(app)
     assert [metric.value for metric in app.metric if metric.label == "Prediction"] == ["1"]
+    assert not unsure_badges(app)
 
     blank = Image.new("L", (280, 280), 255)
     app.file_uploader(key="sketch-upload").set_value(("blank.png", png_bytes(blank), "image/png")).run()
@@ -382,10 +383,16 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     app.file_uploader(key="sketch-upload").set_value(("noise.png", png_bytes(noise), "image/png")).run()
     assert_clean(app)
     assert any("not look like one digit on a plain background" in warning.value for warning in app.warning)
+    assert unsure_badges(app), "beside the prediction: the note may be below the canvas, out of sight"
     app.file_uploader(key="sketch-upload").set_value(("notes.png", b"not an image", "image/png")).run()
     assert not app.exception
     assert any("not an image" in error.value for error in app.error)
     assert not app.info, "a refused upload shows its error only, not the invitation to upload a picture"
+
+
+def unsure_badges(app: AppTest) -> list[str]:
+    """The "unsure" badge beside a Sketch prediction (st.badge is Markdown to AppTest)."""
+    return [markdown.value for markdown in app.main.markdown if "badge[" in markdown.value and "unsure" in markdown.value]
 
 
 def predictions(app: AppTest) -> list[str]:

@@ -278,6 +278,8 @@ def test_strokes_cut_off_by_the_canvas_edge_are_not_taken_for_uneven_lighting() 
 def test_a_canvas_painted_all_over_has_strokes_though_it_reads_as_no_ink() -> None:
     transparent = np.zeros((280, 280, 4), dtype=np.uint8)
     painted = np.full((280, 280, 4), 255, dtype=np.uint8)
-    assert not canvas_has_strokes(transparent) and not canvas_has_strokes(None)
+    emptied = np.zeros((280, 280, 4), dtype=np.uint8)
+    emptied[:, :, 3] = 255  # the canvas sends its black background along, opaque: after its bin or an undo to nothing
+    assert not canvas_has_strokes(transparent) and not canvas_has_strokes(None) and not canvas_has_strokes(emptied)
     assert canvas_has_strokes(painted)
     assert predict(build_model("seed-net"), painted).empty  # one flat colour: nothing to classify

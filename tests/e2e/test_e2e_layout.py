@@ -53,16 +53,24 @@ def test_the_sketch_canvas_and_its_reading_fit_the_window(page) -> None:
     tab.draw(canvas, DIGIT_STROKES[3])
     expect(tab.metric("Prediction")).to_be_visible()
     tab.assert_no_exception()
+    # The prediction is beside the canvas at every width, so it is in sight while drawing: in an 800- or 1000-px
+    # window it was below the canvas, its top 800 px down the page.
+    prediction = tab.metric("Prediction").bounding_box()
+    assert prediction["x"] >= box["x"] + box["width"], f"the prediction is not beside the canvas: {prediction}"
+    assert prediction["y"] + prediction["height"] <= box["y"] + box["height"], (
+        f"the prediction ends below the canvas: {prediction}, canvas {box}")
     chart = page.locator(".st-key-probabilities .main-svg").first
     expect(chart).to_be_visible(timeout=60_000)
-    drawing, result = page.locator(".st-key-sketch-drawing-panel"), page.locator(".st-key-sketch-result-panel")
+    drawing, reading, details = (page.locator(f".st-key-sketch-{name}-panel") for name in ("drawing", "reading",
+                                                                                            "details"))
     tab.assert_fully_visible(drawing, "the drawing panel")
     tab.assert_fully_visible(canvas, "the canvas")
-    tab.assert_fully_visible(result, "the result panel")
+    tab.assert_fully_visible(reading, "the reading panel")
+    tab.assert_fully_visible(details, "the details panel")
     tab.assert_fully_visible(tab.metric("Prediction"), "the prediction")
-    tab.assert_fully_visible(result.locator("[data-testid='stImage'] img"), "the model's input")
+    tab.assert_fully_visible(reading.locator("[data-testid='stImage'] img"), "the model's input")
     tab.assert_fully_visible(chart, "the probability chart")
-    assert not overlapping(boxes(drawing, result)), "the canvas and the result overlap"
+    assert not overlapping(boxes(drawing, reading, details)), "the canvas and the result overlap"
 
 
 @pytest.mark.parametrize("page", [800], indirect=True)

@@ -106,6 +106,30 @@ def test_sketch_a_canvas_painted_all_over_is_not_called_empty(sketch: StreamlitT
     expect(sketch.page.get_by_text("The canvas is empty", exact=False)).to_have_count(0)
 
 
+def press_canvas_tool(tab: StreamlitTab, name: str) -> None:
+    """A button of the canvas's own toolbar ("Undo", "Reset canvas & history"…), which shows while the mouse is over
+    the canvas."""
+    box = canvas_of(tab).bounding_box()
+    tab.page.mouse.move(box["x"] + box["width"] - 30, box["y"] + 20)
+    sent_before = tab.frames_sent
+    tab.page.get_by_role("button", name=name, exact=True).click()
+    tab.wait_idle(sent_before=sent_before)
+
+
+@pytest.mark.parametrize("tool", ["Undo", "Reset canvas & history"])
+def test_sketch_a_canvas_emptied_with_its_own_toolbar_is_called_empty(sketch: StreamlitTab, tool: str) -> None:
+    """The canvas sends its black background along, opaque: an emptied canvas was taken for one painted all over
+    ("The strokes cover the whole canvas…") beside an empty black square."""
+    clear(sketch)
+    sketch.draw(canvas_of(sketch), DIGIT_STROKES[1])
+    assert predicted_digit(sketch) == 1
+    press_canvas_tool(sketch, tool)
+    sketch.assert_no_exception()
+    expect(sketch.page.get_by_text("The canvas is empty", exact=False)).to_be_visible()
+    expect(sketch.page.get_by_text("The strokes cover the whole canvas", exact=False)).to_have_count(0)
+    assert predicted_digit(sketch) is None
+
+
 # -- the drawing is kept while the user looks elsewhere ------------------------------------------------------------
 
 INK_MASK_JS = """canvas => {
