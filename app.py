@@ -15,7 +15,10 @@ st.title("MNIST Studio")
 st.markdown("Explore MNIST, train PyTorch CNNs with sliders, study their mistakes and draw digits for them to "
             "read.")
 
-device_column, data_column, model_column = st.columns(3)
+# Wrapping panels, not st.columns: in an 800-px window three columns squeezed "Active model" onto two lines and cut
+# the data folder mid-word.
+device_column, data_column, model_column = layout.wrapping_panels(
+    ("home-device", PAGE_CARD_WIDTH), ("home-dataset", PAGE_CARD_WIDTH), ("home-model", PAGE_CARD_WIDTH), gap=32)
 with device_column:
     st.subheader("Device")
     st.metric("Training runs on", describe_device(pick_device("auto")).split(" · ")[0])

@@ -86,3 +86,26 @@ def test_no_label_is_cut_short_in_a_narrow_window(page, name: str) -> None:
     if name == "dataset":
         redraw = page.get_by_role("button", name="Redraw")
         tab.assert_fully_visible(redraw, "the Redraw button")
+
+
+@pytest.mark.parametrize("page", [800], indirect=True)
+def test_the_home_page_keeps_headings_and_the_data_folder_whole_in_a_narrow_window(page) -> None:
+    """Three st.columns in 468 px broke "Active model" over two lines and the data folder mid-word ("…/MNIST/r aw")."""
+    tab = StreamlitTab(page)
+    tab.open("home")
+    tab.assert_no_exception()
+    main = page.get_by_test_id("stMainBlockContainer")  # the sidebar has headings of the same names
+    heights = {name: main.get_by_role("heading", name=name, exact=True).bounding_box()["height"]
+               for name in ("Device", "Dataset", "Active model")}
+    assert heights["Active model"] < 1.5 * heights["Device"], heights
+    folder = main.locator("[data-testid='stCaptionContainer']", has_text="MNIST found in")
+    lines_of_folder = folder.evaluate("""element => {
+        const text = element.querySelector('p') || element;
+        const node = [...text.childNodes].find(child => child.textContent.includes('/MNIST/raw'));
+        const range = document.createRange();
+        const start = node.textContent.indexOf('../');
+        range.setStart(node, Math.max(start, 0));
+        range.setEnd(node, node.textContent.indexOf('/MNIST/raw') + '/MNIST/raw'.length);
+        return new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size;
+    }""")
+    assert lines_of_folder == 1, "the data folder is broken over lines"
