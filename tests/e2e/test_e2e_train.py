@@ -10,6 +10,7 @@ import re
 
 import pytest
 from playwright.sync_api import Locator, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import REPO_ROOT
 from tests.e2e.streamlit_page import StreamlitTab
@@ -29,8 +30,15 @@ def widget(tab: StreamlitTab, test_id: str, label: str) -> Locator:
 def choose(tab: StreamlitTab, label: str, option: str | re.Pattern) -> None:
     """Pick `option` in the selectbox labelled `label`, as a user does: open it, click the option."""
     sent_before = tab.frames_sent
-    widget(tab, "stSelectbox", label).click()
-    tab.page.get_by_role("option", name=option).first.click()
+    listed_option = tab.page.get_by_role("option", name=option).first
+    for _ in range(3):
+        widget(tab, "stSelectbox", label).click()
+        try:  # a click while a rerun redraws the box (just after a run ends, say) opens nothing: click again
+            listed_option.wait_for(state="visible", timeout=5_000)
+            break
+        except PlaywrightTimeoutError:
+            continue
+    listed_option.click()
     tab.wait_idle(sent_before=sent_before)
     expect(widget(tab, "stSelectbox", label).get_by_role("combobox")).to_have_value(option)
 
