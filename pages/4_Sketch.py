@@ -24,12 +24,18 @@ DETAILS_PANEL_WIDTH = 340
 PANEL_GAP = 24
 SEEN_SIDE = 140  # px: the 28×28 model input at 5×
 TOOLBAR_ROOM_PX = 24
+WEAK_MODEL_ACCURACY = 90.0  # % of the test digits: a model below it (a run stopped early, say) is said to be weak
 
 model_entry = session.active_model()
 if model_entry is None:
     st.error(layout.default_model_problem())
     st.stop()
 st.caption(f"Reading with **{model_entry.name}** from {model_entry.source}. Change it on the Evaluate page.")
+if model_entry.test_accuracy is not None and model_entry.test_accuracy < WEAK_MODEL_ACCURACY:
+    # Otherwise its unsure readings would be blamed on the drawing ("does not look much like a digit").
+    st.warning(f"This model reads only {model_entry.test_accuracy:.1f} % of MNIST's test digits right, so what it "
+               f"reads here means little: train longer on the Train page, or make another model active on the "
+               f"Evaluate page.")
 
 # Panels that wrap (in st.columns an 800-px window squeezed the 280-px canvas into a 200-px column). The prediction
 # has a narrow panel of its own so that it stays beside the canvas in an 800- or 1000-px window: with the chart in

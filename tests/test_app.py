@@ -390,6 +390,20 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     assert not app.info, "a refused upload shows its error only, not the invitation to upload a picture"
 
 
+def test_sketch_says_when_the_active_model_itself_is_weak() -> None:
+    """A run stopped after a few batches reads drawings badly; the page blamed the drawing ("does not look much like
+    a digit") instead of the model."""
+    app = open_app(None, "sketch")
+    assert not app.warning, "the default model is not weak"
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    app.session_state[ACTIVE_KEY] = ModelEntry(replace(default, source="run 1",
+                                                       metrics={**default.metrics, "test_accuracy": 41.27}), "run")
+    app.run()
+    assert_clean(app)
+    [warning] = [warning.value for warning in app.warning]
+    assert warning.startswith("This model reads only 41.3 % of MNIST's test digits right"), warning
+
+
 def unsure_badges(app: AppTest) -> list[str]:
     """The "unsure" badge beside a Sketch prediction (st.badge is Markdown to AppTest)."""
     return [markdown.value for markdown in app.main.markdown if "badge[" in markdown.value and "unsure" in markdown.value]
