@@ -97,15 +97,17 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
     if not problems:
         return DatasetStatus(root, "found", f"MNIST found in {raw_folder(root)}")
     if all(p in _MISSING for p in problems):
-        if all((raw_folder(root) / f"{name}.gz").is_file() for name in MNIST_FILES if not (raw_folder(root) / name).is_file()):
-            return DatasetStatus(root, "found", f"MNIST found gzipped in {raw_folder(root)}; unpacked there on first use")
+        folder = raw_folder(root)
+        # Neither unpacked nor gzipped (a .gz beside a missing file is unpacked on first use).
+        absent = [name for name in MNIST_FILES if not (folder / name).is_file() and not (folder / f"{name}.gz").is_file()]
+        if not absent:
+            return DatasetStatus(root, "found", f"MNIST found gzipped in {folder}; unpacked there on first use")
         misplaced = _misplaced_files_message(root)
         if misplaced:
             return DatasetStatus(root, "problem", misplaced)
-        if len(problems) < len(MNIST_FILES):  # a copy cut short: "not there yet" would hide the files it has
-            missing = [problem.removesuffix(" missing") for problem in problems]
-            return DatasetStatus(root, "will download", f"MNIST is incomplete in {raw_folder(root)} "
-                                 f"({', '.join(missing)} missing); the missing files download on first use")
+        if len(absent) < len(MNIST_FILES):  # a copy cut short: "not there yet" would hide the files it has
+            return DatasetStatus(root, "will download", f"MNIST is incomplete in {folder} ({', '.join(absent)} "
+                                 f"missing); the missing files download on first use")
         return DatasetStatus(root, "will download", f"MNIST is not in {raw_folder(root)} yet; it downloads on first use")
     return DatasetStatus(root, "problem", _damaged_message(problems))
 

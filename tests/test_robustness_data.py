@@ -351,6 +351,19 @@ def test_a_partly_copied_folder_says_which_files_are_missing_not_that_mnist_is_n
                               f"missing); the missing files download on first use")
 
 
+def test_a_partly_gzipped_folder_says_which_files_are_missing_not_that_mnist_is_not_there(tmp_path: Path) -> None:
+    """Two of the four published .gz files (not unpacked yet) read as "MNIST is not in … yet", as if none were there."""
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        with gzip.open(folder / f"{name}.gz", "wb") as packed:
+            packed.write(b"\0" * 16)
+    status = dataset_status(tmp_path)
+    assert status.state == "will download"
+    assert status.message == (f"MNIST is incomplete in {folder} (train-images-idx3-ubyte, train-labels-idx1-ubyte "
+                              f"missing); the missing files download on first use")
+
+
 def test_a_copy_cut_short_names_the_truncated_file_and_the_missing_ones_in_sentences(
         tmp_path: Path, offline: None, capsys: pytest.CaptureFixture) -> None:
     """A copy interrupted mid-way: one file short, the next ones not there. The message read "… (truncated or not
