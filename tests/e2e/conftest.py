@@ -114,9 +114,12 @@ def browser():
     if not CHROMIUM.exists() and not shutil.which(str(CHROMIUM)):
         missing(f"{CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         missing("playwright is not installed: pip install -r requirements-dev.txt")
+    # expect()'s 5-s default failed in CI when a check right after a reload met a server sharing its 2 cores with a
+    # training run; a check that passes returns as soon as it holds, so a longer limit only slows real failures.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -71,9 +72,27 @@ class StreamlitTab:
 
     def open(self, name: str, timeout_s: float = 90.0) -> None:
         """Load a page by its short name and wait until its first run is complete."""
-        self.page.goto(PAGE_PATHS[name])
+        self.load(lambda: self.page.goto(PAGE_PATHS[name]), timeout_s)
+
+    def reload(self, timeout_s: float = 90.0) -> None:
+        """Reload the tab (a new Streamlit session) and wait until its first run is complete."""
+        self.load(self.page.reload, timeout_s)
+
+    def load(self, navigate: Callable[[], object], timeout_s: float = 90.0) -> None:
+        """Run `navigate` (a goto, a reload) and wait for the new page's first script run to finish.
+
+        A freshly loaded page reads "notRunning" before its websocket is even open, so idle alone could be the
+        state before the first run (on a busy 2-core machine that lasted seconds, and the page was checked half
+        drawn): wait for the server's first frame on the new connection, then for idle."""
+        received_before = self.frames_received
+        navigate()
+        deadline = time.monotonic() + timeout_s
         self.page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_s * 1000)
-        self.wait_idle(timeout_s)
+        while self.frames_received <= received_before:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the Streamlit server sent nothing within {timeout_s:.0f} s of loading the page")
+            self.page.wait_for_timeout(50)
+        self.wait_idle(max(1.0, deadline - time.monotonic()))
 
     # -- checks --------------------------------------------------------------------------------------------
     def assert_no_exception(self) -> None:

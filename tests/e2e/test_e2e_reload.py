@@ -18,12 +18,6 @@ from tests.e2e.test_e2e_train import (SMALL_MODEL, TRAINING_TIMEOUT_MS, active_m
 pytestmark = pytest.mark.browser
 
 
-def reload(tab: StreamlitTab) -> None:
-    tab.page.reload()
-    tab.page.wait_for_selector('[data-testid="stApp"]', timeout=90_000)
-    tab.wait_idle(90)
-
-
 def test_a_reload_during_training_keeps_the_job_and_the_runs(train: StreamlitTab) -> None:
     page = train.page
     token = re.search(r"[?&]session=(\w+)", page.url).group(1)
@@ -36,9 +30,9 @@ def test_a_reload_during_training_keeps_the_job_and_the_runs(train: StreamlitTab
         timeout=TRAINING_TIMEOUT_MS)
     before = batches_done(train)
 
-    reload(train)  # a new Streamlit session: it takes the job over and shows its progress going on
+    train.reload()  # a new Streamlit session: it takes the job over and shows its progress going on
     assert f"session={token}" in page.url
-    expect(page.get_by_test_id("stProgress")).to_be_visible()
+    expect(page.get_by_test_id("stProgress")).to_be_visible(timeout=30_000)  # the server shares 2 cores with the run
     page.wait_for_function(
         f"""() => {{ const m = /batch ([\\d,]+)\\//.exec(document.querySelector('[data-testid="stProgress"]')
                       ?.innerText ?? ''); return m && parseInt(m[1].replace(/,/g, '')) > {before}; }}""",
@@ -51,7 +45,7 @@ def test_a_reload_during_training_keeps_the_job_and_the_runs(train: StreamlitTab
     train.wait_idle()
     assert re.search(rf"{SMALL_MODEL}.*run 1 \(stopped early\)", active_model_text(train)), active_model_text(train)
 
-    reload(train)  # and once more, with the run finished: it is still the active model and in the history
+    train.reload()  # and once more, with the run finished: it is still the active model and in the history
     train.assert_no_exception()
     assert re.search(rf"{SMALL_MODEL}.*run 1 \(stopped early\)", active_model_text(train)), active_model_text(train)
     expect(page.get_by_test_id("stDataFrame").filter(has_text="seed-net")).to_have_count(1)
@@ -63,9 +57,7 @@ def test_a_second_tab_on_the_same_url_is_a_session_of_its_own(train: StreamlitTa
     token = re.search(r"[?&]session=(\w+)", url).group(1)
     second = StreamlitTab(train.page.context.new_page())
     try:
-        second.page.goto(url)
-        second.page.wait_for_selector('[data-testid="stApp"]', timeout=90_000)
-        second.wait_idle(90)
+        second.load(lambda: second.page.goto(url))
         other = re.search(r"[?&]session=(\w+)", second.page.url)
         assert other is not None and other.group(1) != token
     finally:
