@@ -143,9 +143,10 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
     kwargs: dict[str, int | float] = {}
     for item in items:
         key, equals, text = item.partition("=")
+        key = key.strip()  # `"width = 48"` (quoted, with spaces) named no knob "width " (float() trims the value)
         if not equals:
             raise StudioError(f"--model-kwarg {item!r} must look like name=number")
-        if not key.strip():
+        if not key:
             raise StudioError(f"--model-kwarg {item!r} has no setting name before '=': give name=number, e.g. "
                               f"width=48 ({model} takes {', '.join(knobs) or 'none'})")
         if not text.strip():

@@ -119,6 +119,15 @@ def test_model_settings_combine_with_the_preset(argv: list[str], model: str, kwa
     assert (config.model, config.model_kwargs, config.batch_size) == (model, kwargs, 512)
 
 
+def test_model_settings_typed_with_spaces_are_read() -> None:
+    # `--model-kwarg "width = 48"` was refused as "model 'fast' has no setting width : it takes width, hidden".
+    from mnist_core.cli import _config_from_args, build_parser
+
+    config = _config_from_args(build_parser().parse_args(["train", "--model-kwarg", "width = 48",
+                                                          "--model-kwarg", " hidden=64 "]))
+    assert config.model_kwargs == {"width": 48, "hidden": 64} and isinstance(config.model_kwargs["width"], int)
+
+
 def test_predict_reads_a_picture_from_standard_input(untrained_checkpoint: Path, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture) -> None:
     # `-` is standard input, as for other Unix tools; it was "- does not exist or is not a file".
