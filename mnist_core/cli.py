@@ -132,7 +132,37 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     if args.model_kwarg:
         # On top of the preset's: `--preset "GPU: fastest to 99 %" --model-kwarg width=48` keeps its hidden=256.
         overrides["model_kwargs"] = {**config.model_kwargs, **_model_kwargs(config.model, args.model_kwarg)}
-    return replace(config, **overrides).validate()
+    config = replace(config, **overrides).validate()
+    if problem := _ignored_option(args, config):
+        raise StudioError(problem)
+    return config
+
+
+def _ignored_option(args: argparse.Namespace, config: Any) -> str | None:
+    """What is wrong when an option was given that this run would ignore, else None. `--rotation 15` without
+    --augment trained with no augmentation at all, silently; refused before training instead."""
+    # (options, ignored in this run, why and what to do instead)
+    rules = ((("rotation", "translate", "scale", "shear"), not config.augment,
+              "acts only with --augment, and this run does not augment: add --augment"),
+             (("step_size", "gamma"), config.scheduler != "step",
+              f"acts only with --scheduler step, and this run's scheduler is {config.scheduler}: add --scheduler step"),
+             (("pct_start",), config.scheduler != "onecycle", f"acts only with --scheduler onecycle, and this run's "
+              f"scheduler is {config.scheduler}: add --scheduler onecycle"),
+             (("beta2",), config.optimizer not in ("adam", "adamw"), f"acts only with --optimizer adam or adamw, and "
+              f"this run's optimizer is {config.optimizer}: choose one of them"),
+             (("momentum",), config.optimizer == "adadelta",
+              "has no effect with --optimizer adadelta, which has no momentum: choose sgd, adam or adamw"),
+             # OneCycleLR(cycle_momentum=True) overwrites SGD's momentum / Adam's beta1 at every step.
+             (("momentum",), config.scheduler == "onecycle", "has no effect with --scheduler onecycle, which cycles "
+              "the momentum itself (0.95 → 0.85 → 0.95): choose another --scheduler"),
+             (("scribble_shapes",), not config.scribbles,
+              "acts only with --scribbles, and this run has none: add --scribbles, e.g. 0.25"))
+    for names, ignored, why in rules:
+        given = next((name for name in names if getattr(args, name) is not None), None)
+        if ignored and given:
+            option = "--" + given.replace("_", "-")
+            return f"{option} {why}, or leave {option} out"
+    return None
 
 
 def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:

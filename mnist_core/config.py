@@ -29,7 +29,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 0.01
     optimizer: str = "adam"
-    momentum: float = 0.9  # sgd momentum; adam/adamw beta1
+    momentum: float = 0.9  # sgd momentum; adam/adamw beta1 (a onecycle scheduler cycles it 0.95→0.85→0.95 instead)
     beta2: float = 0.999  # adam/adamw
     nesterov: bool = False
     weight_decay: float = 0.0
