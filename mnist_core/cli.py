@@ -271,13 +271,22 @@ def _save_run(result: Any, out: Path, overwrite: bool) -> tuple[Path, str]:
                       f"{out.suffix} are taken too: nothing was saved and nothing was overwritten; choose another --out")
 
 
+def _load_checkpoint(path: str) -> Any:
+    from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
+
+    if path == str(DEFAULT_CHECKPOINT) and not os.path.lexists(path):
+        # Without --checkpoint the user named no path: "does not exist: check the path" sent them looking for a typo.
+        raise StudioError(f"the default model {path} is missing: restore it from the repository (git checkout -- "
+                          f"checkpoints/default.pt), or give --checkpoint a model file saved by `train` or the app")
+    return load_checkpoint(path)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mnist_core.checkpoints import load_checkpoint
     from mnist_core.data import load_mnist
     from mnist_core.device import pick_device
     from mnist_core.evaluate import evaluate
 
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = _load_checkpoint(args.checkpoint)
     device = pick_device(args.device)  # refuse a bad file or device before reading 55 MB of data
     data = load_mnist(args.data_root)
     model = checkpoint.model.to(device)
@@ -288,13 +297,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from mnist_core.checkpoints import load_checkpoint
     from mnist_core.errors import MB, ImageError
     from mnist_core.sketch import MAX_FILE_BYTES, open_image, predict, unsure_threshold
 
     if args.images.count("-") > 1:  # the second read would find it empty and blame the picture
         raise StudioError("standard input can be read only once: give '-' for one picture at most")
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = _load_checkpoint(args.checkpoint)
     unsure_below = unsure_threshold(checkpoint.metrics)
     results, failed = [], False
     for path in args.images:

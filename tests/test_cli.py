@@ -20,6 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
+import mnist_core.checkpoints
 import mnist_core.cli as cli
 import mnist_core.data
 from cli_support import REPO_ROOT, assert_json_error, assert_one_line_error, digit_image, last_json, run_cli
@@ -431,6 +432,16 @@ def test_ctrl_c_while_starting_up_is_interrupted_not_a_traceback(monkeypatch: py
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert main(["models"]) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+@pytest.mark.parametrize("argv", [["predict", "x.png"], ["evaluate"]])
+def test_a_missing_default_model_says_how_to_get_it_back(argv: list[str], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    # Without --checkpoint it said "…/checkpoints/default.pt does not exist: check the path", a path nobody typed.
+    monkeypatch.setattr(mnist_core.checkpoints, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "default.pt")
+    assert_one_line_error(main(argv), capsys.readouterr().err, "the default model", "is missing: restore it from "
+                          "the repository (git checkout -- checkpoints/default.pt), or give --checkpoint")
 
 
 @pytest.mark.parametrize("argv, words", [(["predict", "--checkpoint", "", "x.png"], "the model file's path is empty"),
