@@ -34,6 +34,7 @@ from mnist_core.models import REGISTRY
 FORMAT = "mnist-studio/1"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = PROJECT_ROOT / "checkpoints"
+CHECKPOINT_SUFFIXES = (".pt", ".pth")  # what the app lists in CHECKPOINT_DIR and accepts as an upload
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
 MAX_CHECKPOINT_BYTES = 64 * MB  # the largest registry model (s5-net) is ~2.4 MB; 64 MB is generous
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -228,11 +229,12 @@ def free_checkpoint_name(stem: str, directory: Path = CHECKPOINT_DIR) -> str:
 
 
 def list_checkpoints(directory: Path = CHECKPOINT_DIR) -> list[Path]:
-    """Checkpoint files in the folder, default first, then newest first (stale temp files are cleaned up)."""
+    """Checkpoint files (CHECKPOINT_SUFFIXES) in the folder, default first, then newest first (stale temp files are
+    cleaned up)."""
     if not directory.is_dir():
         return []
     remove_stale_temp_files(directory)
-    files = [p for p in directory.glob("*.pt") if p.is_file()]
+    files = [p for p in directory.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and p.is_file()]
     return sorted(files, key=lambda p: (p.name != "default.pt", -p.stat().st_mtime))
 
 

@@ -195,7 +195,7 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from mnist_core.checkpoints import CHECKPOINT_DIR, check_writable
+    from mnist_core.checkpoints import CHECKPOINT_DIR, CHECKPOINT_SUFFIXES, check_writable
     from mnist_core.data import load_mnist
     from mnist_core.device import pick_device
     from mnist_core.errors import TrainingDiverged
@@ -204,6 +204,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     if args.out is not None and (not args.out or args.out.endswith(("/", os.sep))):
         # Path() would read `runs/` as a file named runs, and "" (an unset variable in a script) as the default name.
+        named = args.out.rstrip("/" + os.sep)
+        if named and os.path.isfile(named):  # "x.pt/" with x.pt a file: x.pt/model.pt could never be written
+            raise StudioError(f"--out {args.out!r} names no file, and {named} is a file, not a folder: give the file "
+                              f"name without the trailing slash, such as {named}")
         raise StudioError(f"--out {args.out!r} names no file: give a file name such as "
                           f"{Path(args.out or '.') / 'model.pt'}")
     out = Path(args.out) if args.out else CHECKPOINT_DIR / f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}.pt"
@@ -211,6 +215,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if (os.path.isfile(out) or os.path.islink(out)) and not args.overwrite:  # (Path's raise on a too-long name)
         raise StudioError(f"{out} already exists: choose another --out or pass --overwrite (nothing was overwritten)")
     check_writable(out, args.overwrite)  # refuse before spending minutes on training, not after
+    if out.suffix not in CHECKPOINT_SUFFIXES and out.resolve().parent == CHECKPOINT_DIR.resolve():
+        sys.stderr.write(f"note: the app lists only {' and '.join(CHECKPOINT_SUFFIXES)} files in checkpoints/, so it "
+                         f"will not show {printable(out.name)}: add .pt to the name to see it there\n")
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded
     if config.compile and (problem := compile_problem()):  # (fit checks again, for the app; here before the data)
         raise StudioError(problem)
@@ -352,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true", help="print one JSON value as the last stdout line")
+        sub.set_defaults(command_parser=sub)  # its own usage errors point at its own --help
 
     def checkpoint_option(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), type=os.path.expanduser,
@@ -442,7 +450,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = "--json" in argv  # known before parsing, so a usage error can answer in JSON too
     try:
         # Inside the try: building the parser imports torch (seconds), when a Ctrl-C is most likely.
-        args = build_parser().parse_args(argv)
+        args, unknown = build_parser().parse_known_args(argv)
+        if unknown:  # argparse's parse_args would blame the top-level parser: "see `python -m mnist_core --help`"
+            args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         code = handler[args.command](args)
         sys.stdout.flush()  # here, so a closed pipe is caught below rather than reported at interpreter exit
         return code

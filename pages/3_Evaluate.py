@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from mnist_core import explore
-from mnist_core.checkpoints import MAX_CHECKPOINT_BYTES, list_checkpoints, load_checkpoint
+from mnist_core.checkpoints import CHECKPOINT_SUFFIXES, MAX_CHECKPOINT_BYTES, list_checkpoints, load_checkpoint
 from mnist_core.errors import MB, CheckpointError
 from mnist_core.models import count_parameters
 from studio_ui import charts, layout, resources, session
@@ -52,7 +52,8 @@ def comparable_models() -> dict[str, Callable[[], ModelEntry]]:
 
 def uploaded_entry() -> ModelEntry | None:
     """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad."""
-    upload = st.file_uploader("Checkpoint file (.pt)", type=["pt", "pth"], key="evaluate-upload",
+    upload = st.file_uploader("Checkpoint file (.pt)", type=[suffix[1:] for suffix in CHECKPOINT_SUFFIXES],
+                              key="evaluate-upload",
                               help=f"an MNIST Studio checkpoint, at most {MAX_CHECKPOINT_BYTES // MB} MB; "
                                    f"it is read with weights_only, so it cannot run code")
     if upload is None:

@@ -180,12 +180,14 @@ def test_saving_under_an_existing_name_never_overwrites(tmp_path: Path) -> None:
 
 
 def test_list_shows_default_first_then_newest_and_hides_temp_files(tmp_path: Path) -> None:
-    for name in ("old.pt", "default.pt", "new.pt", ".new.pt.abc123.tmp", "notes.txt"):
-        (tmp_path / name).write_bytes(b"x")
+    for name in ("old.pt", "default.pt", "new.pt", ".new.pt.abc123.tmp", "notes.txt", "model", "folder.pt/"):
+        (tmp_path / name).mkdir() if name.endswith("/") else (tmp_path / name).write_bytes(b"x")
     now = time.time()
     os.utime(tmp_path / "old.pt", (now - 100, now - 100))
     os.utime(tmp_path / "default.pt", (now - 200, now - 200))
-    assert [p.name for p in list_checkpoints(tmp_path)] == ["default.pt", "new.pt", "old.pt"]
+    (tmp_path / "older.pth").write_bytes(b"x")  # the Evaluate page's upload takes .pth too: so does its file list
+    os.utime(tmp_path / "older.pth", (now - 150, now - 150))
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["default.pt", "new.pt", "old.pt", "older.pth"]
     assert list_checkpoints(tmp_path / "missing") == []
 
 

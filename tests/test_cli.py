@@ -254,6 +254,19 @@ def _train(tmp_path: Path, *options: str) -> int:
                  "--out", str(tmp_path / "model.pt"), *options])
 
 
+def test_a_checkpoint_the_app_would_not_list_gets_a_note(tmp_path: Path, synthetic_data: None,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    """`--out checkpoints/mine` saves fine, but the app lists only .pt/.pth files there: say so."""
+    monkeypatch.setattr(mnist_core.checkpoints, "CHECKPOINT_DIR", tmp_path)
+    assert main(["train", "--model", "seed-net", "--train-subset", "256", "--batch-size", "64", "--device", "cpu",
+                 "--out", str(tmp_path / "mine")]) == 0
+    assert "the app lists only .pt and .pth files in checkpoints/, so it will not show mine" in capsys.readouterr().err
+    assert (tmp_path / "mine").is_file()
+    assert _train(tmp_path) == 0  # elsewhere, or with .pt: no note
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_a_run_whose_out_is_taken_while_it_trains_is_saved_beside_it(tmp_path: Path, synthetic_data: None,
                                                                       monkeypatch: pytest.MonkeyPatch,
                                                                       capsys: pytest.CaptureFixture) -> None:
@@ -336,7 +349,8 @@ def test_less_than_one_batch_of_epochs_says_it_trains_one_batch(tmp_path: Path, 
     (["train", "--model", "resnet"], "argument --model: invalid choice: 'resnet'"),
     (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
     (["predict"], "the following arguments are required: IMAGE"),
-    (["evaluate", "--wat"], "unrecognized arguments: --wat"),
+    (["evaluate", "--wat"], "unrecognized arguments: --wat (see `python -m mnist_core evaluate --help`)"),
+    (["models", "extra"], "unrecognized arguments: extra (see `python -m mnist_core models --help`)"),  # its own help
 ])
 def test_usage_errors_are_one_line(argv: list[str], words: str, capsys: pytest.CaptureFixture) -> None:
     assert_one_line_error(main(argv), capsys.readouterr().err, words, "--help")

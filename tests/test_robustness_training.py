@@ -123,6 +123,7 @@ def test_an_unavailable_device_is_refused_before_reading_data(tmp_path: Path, no
     ("loop/model.pt", "loop cannot be reached (Too many levels of symbolic links"),
     ("taken.pt", "already exists: choose another --out or pass --overwrite"),
     ("runs/", "names no file: give a file name such as"),  # was saved as a file named `runs`
+    ("taken.pt/", "taken.pt is a file, not a folder: give the file name without the trailing slash"),  # not x/model.pt
     # Too long for the file system: Path.is_file() raised OSError, an internal error; and a name a little under the
     # limit passed every check, trained, then failed on the longer temp-file name.
     ("a" * 300 + ".pt", "the file name aaaaaaaaaaaaaaaaaaaaaaaa… is too long (303 bytes; at most"),
