@@ -74,8 +74,12 @@ with optimizer_column:
     st.select_slider("Learning rate (log scale)", settings.LR_CHOICES, key=PREFIX + "lr", on_change=custom,
                      format_func=lambda lr: f"{lr:g}")
     if optimizer != "adadelta":
+        # Greyed out, not hidden, with the one-cycle scheduler (chosen further right): it sets the momentum itself.
+        cycled = st.session_state.get(PREFIX + "scheduler") == "onecycle"
         st.slider("Momentum" if optimizer == "sgd" else "β1", 0.0, 0.99, step=0.01, key=PREFIX + "momentum",
-                  on_change=custom)
+                  on_change=custom, disabled=cycled,
+                  help="the onecycle scheduler cycles it itself (0.95 → 0.85 → 0.95): choose another scheduler to "
+                       "set it" if cycled else None)
     if optimizer in ("adam", "adamw"):
         st.slider("β2", 0.9, 0.999, step=0.001, key=PREFIX + "beta2", on_change=custom, format="%.3f",
                   help="the decay of Adam's squared-gradient average; 0.99 adapts faster in short runs")

@@ -170,6 +170,9 @@ def test_train_page_has_every_setting_and_presets_fill_them(tiny_mnist) -> None:
     assert any("7,416 parameters" in md.value for md in app.markdown)
     app.select_slider(key="train.lr").set_value(0.05).run()
     assert app.session_state["train.preset"] == "custom"  # a changed setting is no longer the preset
+    assert not app.slider(key="train.momentum").disabled  # seed 004: SGD with a step schedule uses its momentum
+    app.selectbox(key="train.scheduler").set_value("onecycle").run()
+    assert app.slider(key="train.momentum").disabled  # one-cycle sets the momentum itself: the slider would do nothing
 
 
 @pytest.mark.parametrize("model", list(REGISTRY))
