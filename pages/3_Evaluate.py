@@ -19,6 +19,7 @@ layout.page_setup("Evaluate", ":material/analytics:")
 st.title("Evaluate")
 ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False})
 UPLOAD_KEY = "studio.upload"  # (uploaded file id, ModelEntry) of the last good upload of this session
+MATRIX_GENERATION_KEY = "studio.matrix_generation"  # part of the heatmap's key: moves on with every click on it
 GALLERY_SIZE = 24
 CELL_IMAGES = 16
 # px: the matrix fits beside the sidebar of an 800-px window (468 px of page); the cell panel holds four 84-px images
@@ -120,11 +121,15 @@ layout.figures([("Test accuracy", f"{report.accuracy:.2f} %"), ("Test loss", f"{
                 ("Parameters", f"{count_parameters(entry.checkpoint.model):,}")])
 
 
-def select_clicked_cell() -> None:
-    """on_select of the heatmap: a clicked cell sets the true/predicted selectboxes."""
-    points = st.session_state["confusion-matrix"].selection.points
+def select_clicked_cell(chart_key: str) -> None:
+    """on_select of the heatmap: a clicked cell sets the true/predicted selectboxes, and the heatmap gets a new key.
+    The browser sends a click only when it differs from the last one it sent for that very chart (key and figure):
+    after a click on A, then cell B picked (by a click or in the selectboxes), the chart of B was the first one
+    again, and a click on A did nothing."""
+    points = st.session_state[chart_key].selection.points
     if points and "customdata" in points[0]:
         st.session_state["evaluate.true"], st.session_state["evaluate.predicted"] = points[0]["customdata"][:2]
+    st.session_state[MATRIX_GENERATION_KEY] = st.session_state.get(MATRIX_GENERATION_KEY, 0) + 1
 
 
 st.subheader("Confusion matrix")
@@ -137,8 +142,10 @@ with matrix_panel:
     st.caption("Rows: true digit · columns: predicted. Click a cell to see its images.")
     cell = (st.session_state["evaluate.true"], st.session_state["evaluate.predicted"])
     values = explore.row_normalised(report.confusion) if normalised else report.confusion
-    st.plotly_chart(charts.confusion_heatmap(values, report.confusion, normalised, cell), key="confusion-matrix",
-                    on_select=select_clicked_cell, selection_mode="points")
+    chart_key = f"confusion-matrix-{st.session_state.get(MATRIX_GENERATION_KEY, 0)}"
+    with st.container(key="confusion-matrix"):
+        st.plotly_chart(charts.confusion_heatmap(values, report.confusion, normalised, cell), key=chart_key,
+                        on_select=lambda: select_clicked_cell(chart_key), selection_mode="points")
 with cell_panel:
     true_column, predicted_column = st.columns(2)
     true_digit = true_column.selectbox("True digit", range(10), key="evaluate.true")
