@@ -152,7 +152,8 @@ with cell_panel:
     predicted_digit = predicted_column.selectbox("Predicted digit", range(10), key="evaluate.predicted")
     indices = report.cell(labels, true_digit, predicted_digit, limit=CELL_IMAGES)
     count = report.confusion[true_digit][predicted_digit]
-    st.markdown(f"**{count:,}** test images of a **{true_digit}** read as **{predicted_digit}**"
+    st.markdown(f"**{count:,}** test image{'' if count == 1 else 's'} of {'an' if true_digit == 8 else 'a'} "
+                f"**{true_digit}** read as **{predicted_digit}**"
                 + (f" (first {len(indices)})" if count > len(indices) else ""))
     with st.container(key="cell-images"):
         # "sure": the percentage is the model's confidence in the digit it predicted

@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from mnist_core.checkpoints import CHECKPOINT_DIR, load_checkpoint
 from mnist_core.config import PRESETS, preset_config
+from mnist_core.data import Mnist, MnistSplit
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
@@ -683,6 +684,18 @@ def test_three_models_compared_side_by_side(tiny_mnist) -> None:
     traces = chart_spec(app, "compare-curves")["data"]
     assert len(traces) == 6  # three models × (test loss, test accuracy)
     assert len({trace["line"]["color"] for trace in traces}) == 3
+
+
+def test_the_cell_summary_reads_as_english(tiny_mnist) -> None:
+    """"1 test image", "of an 8" (it read "1 test images of a 8")."""
+    one_of_each = Mnist(tiny_mnist.train, MnistSplit(tiny_mnist.test.images[:10], tiny_mnist.test.labels[:10]))
+    app = open_app(one_of_each, "evaluate")
+    confusion = evaluate(load_checkpoint(CHECKPOINT_DIR / "default.pt").model, one_of_each.test).confusion
+    app.selectbox(key="evaluate.true").set_value(8).run()
+    app.selectbox(key="evaluate.predicted").set_value(confusion[8].index(1)).run()  # the one 8's cell
+    assert_clean(app)
+    assert any(md.value.startswith("**1** test image of an **8** read as") for md in app.markdown), (
+        [md.value for md in app.markdown])
 
 
 def cell_picker(app: AppTest) -> tuple[int, int]:
