@@ -52,13 +52,19 @@ def comparable_models() -> dict[str, Callable[[], ModelEntry]]:
 
 
 def uploaded_entry() -> ModelEntry | None:
-    """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad."""
+    """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad.
+
+    The last good one stays while the user visits other pages (Streamlit empties the uploader there, as on Sketch); a
+    new file or the uploader's ✕ forgets it."""
     upload = st.file_uploader("Checkpoint file (.pt)", type=["pt", "pth"], key="evaluate-upload",
+                              on_change=lambda: st.session_state.pop(UPLOAD_KEY, None),
                               help=f"an MNIST Studio checkpoint, at most {MAX_CHECKPOINT_BYTES // MB} MB; "
                                    f"it is read with weights_only, so it cannot run code")
-    if upload is None:
-        return None
     kept = st.session_state.get(UPLOAD_KEY)
+    if upload is None:
+        if kept:
+            st.caption("Your last upload, kept: upload another checkpoint above to replace it.")
+        return kept[1] if kept else None
     if kept and kept[0] == upload.file_id:
         return kept[1]
     raw = upload.getvalue()

@@ -811,6 +811,26 @@ def test_an_uploaded_checkpoint_can_be_compared(tiny_mnist) -> None:
     assert list(table["model"]) == ["checkpoints/default.pt", "upload: colleague.pt · fast"]
 
 
+def test_an_uploaded_checkpoint_stays_while_the_user_visits_other_pages(tiny_mnist) -> None:
+    """Streamlit empties the uploader on another page: back on Evaluate, the upload's evaluation was gone (only the
+    comparison still offered it). The uploader's ✕ forgets it."""
+    app = open_app(tiny_mnist, "evaluate")
+    app.radio(key="evaluate.source").set_value("Upload").run()
+    colleague = ("colleague.pt", (CHECKPOINT_DIR / "default.pt").read_bytes(), "application/x")
+    app.file_uploader(key="evaluate-upload").set_value(colleague).run()
+    app.file_uploader(key="evaluate-upload").set_value(None).run()  # the ✕
+    assert_clean(app)
+    assert not any("from upload: colleague.pt" in caption.value for caption in app.caption)
+
+    app.file_uploader(key="evaluate-upload").set_value(colleague).run()
+    app.switch_page(PAGES["sketch"]).run()
+    app.switch_page(PAGES["evaluate"]).run()
+    assert_clean(app)
+    assert app.radio(key="evaluate.source").value == "Upload" and app.file_uploader(key="evaluate-upload").value is None
+    assert any("from upload: colleague.pt" in caption.value for caption in app.caption)
+    assert any(metric.label == "Test accuracy" for metric in app.metric)
+
+
 def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:
     """Two runs that differed only in their seed had the same settings summary."""
     app = open_app(tiny_mnist)
