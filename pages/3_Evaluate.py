@@ -51,6 +51,21 @@ def comparable_models() -> dict[str, Callable[[], ModelEntry]]:
     return choices
 
 
+def first_that_load(choices: dict[str, Callable[[], ModelEntry]], count: int) -> list[str]:
+    """The first `count` choices whose models load: the comparison first opened on the two newest files, and a broken
+    one among them greeted the user with an error about a file they had not picked."""
+    loaded: list[str] = []
+    for label, load in choices.items():
+        if len(loaded) == count:
+            break
+        try:
+            load()
+        except CheckpointError:
+            continue
+        loaded.append(label)
+    return loaded
+
+
 def uploaded_entry() -> ModelEntry | None:
     """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad.
 
@@ -189,9 +204,10 @@ with correct_tab:
 # --- compare -------------------------------------------------------------------------------------------------------
 st.subheader("Compare runs and checkpoints")
 choices = comparable_models()
+if "evaluate.compare" not in st.session_state:
+    st.session_state["evaluate.compare"] = first_that_load(choices, 2)
 # A file deleted meanwhile must leave the selection, or the multiselect refuses its stale value.
-st.session_state["evaluate.compare"] = [label for label in st.session_state.get("evaluate.compare", list(choices)[:2])
-                                        if label in choices]
+st.session_state["evaluate.compare"] = [label for label in st.session_state["evaluate.compare"] if label in choices]
 picked = st.multiselect("Pick two or more", list(choices), key="evaluate.compare")
 compared: dict[str, ModelEntry] = {}
 for label in picked:

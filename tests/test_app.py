@@ -751,6 +751,21 @@ def test_a_checkpoint_that_cannot_be_loaded_is_left_out_of_the_comparison(tiny_m
         broken.unlink(missing_ok=True)
 
 
+def test_the_comparison_does_not_open_on_a_broken_checkpoint(tiny_mnist) -> None:
+    """It opened on the two newest files: a broken one among them greeted the user with an error about a file they had
+    not picked."""
+    broken = CHECKPOINT_DIR / f"broken-{uuid.uuid4().hex[:8]}.pt"
+    broken.write_bytes(b"half a copied file")  # the newest file
+    try:
+        app = open_app(tiny_mnist, "evaluate")
+        assert_clean(app)
+        compare = app.multiselect(key="evaluate.compare")
+        assert f"checkpoints/{broken.name}" in compare.options and f"checkpoints/{broken.name}" not in compare.value
+        assert compare.value[0] == "checkpoints/default.pt"
+    finally:
+        broken.unlink(missing_ok=True)
+
+
 def test_a_pressed_stop_says_it_is_stopping_until_the_batch_ends(tiny_mnist) -> None:
     """A batch of a big model can take seconds on a CPU (s5-net: ~5 s); Stop stayed live and the progress text
     unchanged meanwhile, so the press looked ignored."""
