@@ -33,6 +33,7 @@ from studio_ui.resources import TEST_DATA_KEY
 from studio_ui.session import (ACTIVE_KEY, DRAWING_KEY, JOB_KEY, PICTURE_KEY, RESUME_PARAM, RUNS_KEY, KeptDrawing,
                                ModelEntry)
 from tests.conftest import REPO_ROOT
+from tests.e2e.strokes import DIGIT_STROKES, rasterise
 
 RUN_TIMEOUT_S = 120  # one script run; generous because the CI machine has 2 shared cores
 TRAIN_TIMEOUT_S = 120
@@ -389,6 +390,25 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     assert not app.exception
     assert any("not an image" in error.value for error in app.error)
     assert not app.info, "a refused upload shows its error only, not the invitation to upload a picture"
+
+
+def test_sketch_gives_an_upload_one_note_with_advice_it_can_follow() -> None:
+    """Noise got two notes, the second one blaming its stroke width; and an uploaded picture of thick strokes was told
+    to "choose a thinner stroke width", a slider of the Draw mode."""
+    app = open_app(None, "sketch")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200), dtype=np.uint8))
+    app.file_uploader(key="sketch-upload").set_value(("noise.png", png_bytes(noise), "image/png")).run()
+    assert_clean(app)
+    [note] = [warning.value for warning in app.warning]
+    assert note.startswith("This does not look like one digit on a plain background"), note
+
+    tiny_zero = [[(x * 0.3 + 98, y * 0.3 + 98) for x, y in stroke] for stroke in DIGIT_STROKES[0]]  # ~50 px tall
+    blob = rasterise(tiny_zero, 40)  # drawn with a wide pen: its hole is filled in
+    app.file_uploader(key="sketch-upload").set_value(("blob.png", png_bytes(blob), "image/png")).run()
+    assert_clean(app)
+    thick = [warning.value for warning in app.warning if "strokes are very thick" in warning.value]
+    assert thick and "stroke width" not in thick[0] and "thinner pen" in thick[0], thick
 
 
 def test_sketch_says_when_the_active_model_itself_is_weak() -> None:
