@@ -18,7 +18,6 @@ from studio_ui.session import ModelEntry, ensure_defaults
 layout.page_setup("Evaluate", ":material/analytics:")
 st.title("Evaluate")
 ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False})
-UPLOAD_KEY = "studio.upload"  # (uploaded file id, ModelEntry) of the last good upload of this session
 MATRIX_GENERATION_KEY = "studio.matrix_generation"  # part of the heatmap's key: moves on with every click on it
 GALLERY_SIZE = 24
 CELL_IMAGES = 16
@@ -44,7 +43,7 @@ def model_choices() -> dict[str, Callable[[], ModelEntry]]:
 def comparable_models() -> dict[str, Callable[[], ModelEntry]]:
     """`model_choices()` and this session's last good upload: a file uploaded to be judged is one to compare too."""
     choices = model_choices()
-    kept = st.session_state.get(UPLOAD_KEY)
+    kept = session.kept_upload()
     if kept:
         upload = kept[1]
         choices[f"{upload.source} · {upload.name}"] = lambda: upload
@@ -69,13 +68,13 @@ def first_that_load(choices: dict[str, Callable[[], ModelEntry]], count: int) ->
 def uploaded_entry() -> ModelEntry | None:
     """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad.
 
-    The last good one stays while the user visits other pages (Streamlit empties the uploader there, as on Sketch); a
-    new file or the uploader's ✕ forgets it."""
+    The last good one stays while the user visits other pages (Streamlit empties the uploader there, as on Sketch) and
+    across a reload; a new file or the uploader's ✕ forgets it."""
     upload = st.file_uploader("Checkpoint file (.pt)", type=["pt", "pth"], key="evaluate-upload",
-                              on_change=lambda: st.session_state.pop(UPLOAD_KEY, None),
+                              on_change=session.forget_upload,
                               help=f"an MNIST Studio checkpoint, at most {MAX_CHECKPOINT_BYTES // MB} MB; "
                                    f"it is read with weights_only, so it cannot run code")
-    kept = st.session_state.get(UPLOAD_KEY)
+    kept = session.kept_upload()
     if upload is None:
         if kept:
             st.caption("Your last upload, kept: upload another checkpoint above to replace it.")
@@ -89,7 +88,7 @@ def uploaded_entry() -> ModelEntry | None:
         st.error(layout.then(error, "The active model is unchanged."))
         return None
     entry = ModelEntry(loaded, "upload", resources.upload_key(raw))
-    st.session_state[UPLOAD_KEY] = (upload.file_id, entry)
+    session.keep_upload(upload.file_id, entry)
     return entry
 
 

@@ -687,6 +687,22 @@ def test_a_reloaded_tab_takes_its_runs_model_and_settings_back(tiny_mnist) -> No
     assert unknown.query_params[RESUME_PARAM] != "0" * 32
 
 
+def test_a_reloaded_tab_keeps_its_uploaded_checkpoint(tiny_mnist) -> None:
+    """The Sketch page's picture came back after a reload, the Evaluate page's checkpoint did not."""
+    first = open_app(tiny_mnist, "evaluate")
+    first.radio(key="evaluate.source").set_value("Upload").run()
+    colleague = ("colleague.pt", (CHECKPOINT_DIR / "default.pt").read_bytes(), "application/x")
+    first.file_uploader(key="evaluate-upload").set_value(colleague).run()  # then straight to the reload
+    reloaded = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
+    reloaded.session_state[TEST_DATA_KEY] = tiny_mnist
+    reloaded.query_params[RESUME_PARAM] = first.query_params[RESUME_PARAM]
+    reloaded.run()
+    reloaded.switch_page(PAGES["evaluate"]).run()
+    assert_clean(reloaded)
+    assert reloaded.radio(key="evaluate.source").value == "Upload"
+    assert any("from upload: colleague.pt" in caption.value for caption in reloaded.caption)
+
+
 def test_three_models_compared_side_by_side(tiny_mnist) -> None:
     app = open_app(tiny_mnist)
     default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
