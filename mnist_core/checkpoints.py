@@ -413,7 +413,8 @@ def _a(noun: str) -> str:
 def _first_problem(load_error: str) -> str:
     """The first concrete line of load_state_dict's error ("size mismatch for fc1.weight: ..."), shortened."""
     lines = [line.strip() for line in load_error.splitlines() if line.strip()]
-    detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "unknown difference")
+    # without torch's own full stop: it goes inside the message's parenthesis ("…[32, 1, 5, 5]).): the weights…")
+    detail = (lines[1] if len(lines) > 1 else (lines[0] if lines else "unknown difference")).rstrip(".")
     return detail if len(detail) <= 160 else detail[:157] + "..."
 
 

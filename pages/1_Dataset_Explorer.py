@@ -25,6 +25,7 @@ PER_PAGE = 40
 PREVIEW_SEED_KEY = "studio.preview_seed"  # "Redraw" moves it on
 CONTROLS_WIDTH, PREVIEW_WIDTH = 260, 460  # px: the preview fits an 800-px window's 468 px of page
 PREVIEW_IMAGE = 84  # px: five images and their gaps fit the preview panel's width
+CHART_WIDTH = 440  # px: two side by side in a 1400-px window's 940 px of page, one a row in an 800-px one
 
 st.subheader("Samples")
 split_column, digit_column, page_column = st.columns([1, 1, 1])
@@ -47,7 +48,9 @@ with st.container(key="sample-grid"):
 
 st.divider()
 stats = {name: resources.dataset_stats(data, name) for name in splits}
-left, right = st.columns(2)
+# Side by side in a wide window, one under the other in a narrow one (in st.columns an 800-px window squeezed the digits
+# under the bars into an unreadable clump and cut the histogram's title short).
+left, right = layout.wrapping_panels(("class-distribution-panel", CHART_WIDTH), ("pixel-histogram-panel", CHART_WIDTH))
 left.plotly_chart(charts.class_distribution({name: s.class_counts for name, s in stats.items()}),
                   key="class-distribution")
 right.plotly_chart(charts.pixel_histogram(stats[split_name].pixel_counts), key="pixel-histogram")

@@ -18,7 +18,7 @@ from studio_ui.session import ModelEntry, ensure_defaults
 layout.page_setup("Evaluate", ":material/analytics:")
 st.title("Evaluate")
 ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False})
-UPLOAD_KEY = "studio.upload"  # (uploaded file id, ModelEntry) of the last good upload of this session
+MATRIX_GENERATION_KEY = "studio.matrix_generation"  # part of the heatmap's key: moves on with every click on it
 GALLERY_SIZE = 24
 CELL_IMAGES = 16
 # px: the matrix fits beside the sidebar of an 800-px window (468 px of page); the cell panel holds four 84-px images
@@ -43,22 +43,43 @@ def model_choices() -> dict[str, Callable[[], ModelEntry]]:
 def comparable_models() -> dict[str, Callable[[], ModelEntry]]:
     """`model_choices()` and this session's last good upload: a file uploaded to be judged is one to compare too."""
     choices = model_choices()
-    kept = st.session_state.get(UPLOAD_KEY)
+    kept = session.kept_upload()
     if kept:
         upload = kept[1]
         choices[f"{upload.source} · {upload.name}"] = lambda: upload
     return choices
 
 
+def first_that_load(choices: dict[str, Callable[[], ModelEntry]], count: int) -> list[str]:
+    """The first `count` choices whose models load: the comparison first opened on the two newest files, and a broken
+    one among them greeted the user with an error about a file they had not picked."""
+    loaded: list[str] = []
+    for label, load in choices.items():
+        if len(loaded) == count:
+            break
+        try:
+            load()
+        except CheckpointError:
+            continue
+        loaded.append(label)
+    return loaded
+
+
 def uploaded_entry() -> ModelEntry | None:
-    """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad."""
+    """The uploaded checkpoint, loaded safely (never executing code); an st.error and None when it is bad.
+
+    The last good one stays while the user visits other pages (Streamlit empties the uploader there, as on Sketch) and
+    across a reload; a new file or the uploader's ✕ forgets it."""
     upload = st.file_uploader("Checkpoint file (.pt)", type=[suffix[1:] for suffix in CHECKPOINT_SUFFIXES],
                               key="evaluate-upload",
+                              on_change=session.forget_upload,
                               help=f"an MNIST Studio checkpoint, at most {MAX_CHECKPOINT_BYTES // MB} MB; "
                                    f"it is read with weights_only, so it cannot run code")
+    kept = session.kept_upload()
     if upload is None:
-        return None
-    kept = st.session_state.get(UPLOAD_KEY)
+        if kept:
+            st.caption("Your last upload, kept: upload another checkpoint above to replace it.")
+        return kept[1] if kept else None
     if kept and kept[0] == upload.file_id:
         return kept[1]
     raw = upload.getvalue()
@@ -68,7 +89,7 @@ def uploaded_entry() -> ModelEntry | None:
         st.error(layout.then(error, "The active model is unchanged."))
         return None
     entry = ModelEntry(loaded, "upload", resources.upload_key(raw))
-    st.session_state[UPLOAD_KEY] = (upload.file_id, entry)
+    session.keep_upload(upload.file_id, entry)
     return entry
 
 
@@ -121,11 +142,15 @@ layout.figures([("Test accuracy", f"{report.accuracy:.2f} %"), ("Test loss", f"{
                 ("Parameters", f"{count_parameters(entry.checkpoint.model):,}")])
 
 
-def select_clicked_cell() -> None:
-    """on_select of the heatmap: a clicked cell sets the true/predicted selectboxes."""
-    points = st.session_state["confusion-matrix"].selection.points
+def select_clicked_cell(chart_key: str) -> None:
+    """on_select of the heatmap: a clicked cell sets the true/predicted selectboxes, and the heatmap gets a new key.
+    The browser sends a click only when it differs from the last one it sent for that very chart (key and figure):
+    after a click on A, then cell B picked (by a click or in the selectboxes), the chart of B was the first one
+    again, and a click on A did nothing."""
+    points = st.session_state[chart_key].selection.points
     if points and "customdata" in points[0]:
         st.session_state["evaluate.true"], st.session_state["evaluate.predicted"] = points[0]["customdata"][:2]
+    st.session_state[MATRIX_GENERATION_KEY] = st.session_state.get(MATRIX_GENERATION_KEY, 0) + 1
 
 
 st.subheader("Confusion matrix")
@@ -138,15 +163,18 @@ with matrix_panel:
     st.caption("Rows: true digit · columns: predicted. Click a cell to see its images.")
     cell = (st.session_state["evaluate.true"], st.session_state["evaluate.predicted"])
     values = explore.row_normalised(report.confusion) if normalised else report.confusion
-    st.plotly_chart(charts.confusion_heatmap(values, report.confusion, normalised, cell), key="confusion-matrix",
-                    on_select=select_clicked_cell, selection_mode="points")
+    chart_key = f"confusion-matrix-{st.session_state.get(MATRIX_GENERATION_KEY, 0)}"
+    with st.container(key="confusion-matrix"):
+        st.plotly_chart(charts.confusion_heatmap(values, report.confusion, normalised, cell), key=chart_key,
+                        on_select=lambda: select_clicked_cell(chart_key), selection_mode="points")
 with cell_panel:
     true_column, predicted_column = st.columns(2)
     true_digit = true_column.selectbox("True digit", range(10), key="evaluate.true")
     predicted_digit = predicted_column.selectbox("Predicted digit", range(10), key="evaluate.predicted")
     indices = report.cell(labels, true_digit, predicted_digit, limit=CELL_IMAGES)
     count = report.confusion[true_digit][predicted_digit]
-    st.markdown(f"**{count:,}** test images of a **{true_digit}** read as **{predicted_digit}**"
+    st.markdown(f"**{count:,}** test image{'' if count == 1 else 's'} of {'an' if true_digit == 8 else 'a'} "
+                f"**{true_digit}** read as **{predicted_digit}**"
                 + (f" (first {len(indices)})" if count > len(indices) else ""))
     with st.container(key="cell-images"):
         # "sure": the percentage is the model's confidence in the digit it predicted
@@ -176,9 +204,10 @@ with correct_tab:
 # --- compare -------------------------------------------------------------------------------------------------------
 st.subheader("Compare runs and checkpoints")
 choices = comparable_models()
+if "evaluate.compare" not in st.session_state:
+    st.session_state["evaluate.compare"] = first_that_load(choices, 2)
 # A file deleted meanwhile must leave the selection, or the multiselect refuses its stale value.
-st.session_state["evaluate.compare"] = [label for label in st.session_state.get("evaluate.compare", list(choices)[:2])
-                                        if label in choices]
+st.session_state["evaluate.compare"] = [label for label in st.session_state["evaluate.compare"] if label in choices]
 picked = st.multiselect("Pick two or more", list(choices), key="evaluate.compare")
 compared: dict[str, ModelEntry] = {}
 for label in picked:

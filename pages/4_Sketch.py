@@ -104,14 +104,17 @@ with reading_column:
 
 if reading is not None and not reading.empty:
     with details_column:
-        if reading.mostly_ink:
+        if reading.mostly_ink:  # alone: noise also reads as thick strokes, and a pen's width is beside the point
             st.warning("This does not look like one digit on a plain background: ink covers much of the picture or "
                        "its edges (noise or a texture?). Whatever the model answers, do not trust it: use a "
                        "picture of one digit on plain paper.")
-        elif reading.low_confidence:
-            st.warning(f"This does not look much like a digit to the model: it is only {reading.confidence:.0%} sure "
-                       f"of its best guess, and it is unsure below {unsure_below:.0%}. Try a clearer, larger digit.")
-        if reading.thick_strokes:
-            st.warning("The strokes are very thick for the size of this digit, so its loops may be filled in: draw "
-                       "it larger or choose a thinner stroke width.")
+        else:
+            if reading.low_confidence:
+                st.warning(f"This does not look much like a digit to the model: it is only {reading.confidence:.0%} "
+                           f"sure of its best guess, and it is unsure below {unsure_below:.0%}. Try a clearer, larger "
+                           f"digit.")
+            if reading.thick_strokes:  # (an upload has no stroke width to choose)
+                st.warning("The strokes are very thick for the size of this digit, so its loops may be filled in: "
+                           + ("draw it larger or choose a thinner stroke width." if mode == "Draw" else
+                              "use a picture of the digit larger or written with a thinner pen."))
         st.plotly_chart(charts.probabilities(reading.probabilities, reading.digit), key="probabilities")

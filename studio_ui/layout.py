@@ -52,6 +52,7 @@ PAGES = [
 # picking pixels and so lose thin lines) becomes RGBA.
 PREVIEW_MODES = {"L", "LA", "RGB", "RGBA"}
 DEEP_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+GALLERY_GAP_PX = 8  # Streamlit's "xsmall" gap between a gallery's images
 STATE_ICONS = {"found": ":material/check_circle:", "will download": ":material/download:",
                "problem": ":material/error:"}
 
@@ -199,12 +200,12 @@ def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], 
     if not len(captions):
         st.caption("Nothing to show.")
         return
-    for start in range(0, len(captions), columns):
-        # A wrapping row, not st.columns: in a narrow window a column gets narrower than its fixed-width image, and
-        # the images overlapped each other and ran off the page; here a row that does not fit goes on below.
-        with st.container(horizontal=True, gap="xsmall"):
-            for image, caption in zip(images[start:start + columns], captions[start:start + columns]):
-                st.image(enlarge(image), caption=caption, width=width)
+    # One wrapping row as wide as `columns` images (narrower in a narrow window), not st.columns: in a narrow window a
+    # column gets narrower than its fixed-width image, and the images overlapped each other and ran off the page.
+    # Nor a wrapping row per `columns` images: each wrapped on its own, 8 images as 5 + 3, leaving holes in the grid.
+    with st.container(horizontal=True, gap="xsmall", width=columns * (width + GALLERY_GAP_PX)):
+        for image, caption in zip(images, captions):
+            st.image(enlarge(image), caption=caption, width=width)
 
 
 def picture_preview(picture: Image.Image, side: int) -> Image.Image:

@@ -239,6 +239,27 @@ def forget_picture() -> None:
     _remember()
 
 
+# The Evaluate page's last good upload, kept like the Sketch page's picture: while the user visits other pages (the
+# uploader comes back empty) and across a reload ("evaluate." keys are parked with the settings).
+UPLOAD_KEY = "evaluate.upload"
+
+
+def kept_upload() -> tuple[str, ModelEntry] | None:
+    """(the uploader's file id, the checkpoint read from that file)."""
+    kept = st.session_state.get(UPLOAD_KEY)
+    return kept if isinstance(kept, tuple) else None
+
+
+def keep_upload(file_id: str, entry: ModelEntry) -> None:
+    st.session_state[UPLOAD_KEY] = (file_id, entry)
+    _remember()  # a reload right after the upload finds it too
+
+
+def forget_upload() -> None:
+    st.session_state.pop(UPLOAD_KEY, None)
+    _remember()
+
+
 CELL_MODEL_KEY = "evaluate.cell_model"  # the model whose confusion-matrix cell the Evaluate page's picker shows
 CELL_KEYS = ("evaluate.true", "evaluate.predicted")  # the picker's two selectboxes
 

@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from mnist_core.checkpoints import CHECKPOINT_DIR, load_checkpoint
 from mnist_core.config import PRESETS, preset_config
+from mnist_core.data import Mnist, MnistSplit
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
@@ -32,6 +33,7 @@ from studio_ui.resources import TEST_DATA_KEY
 from studio_ui.session import (ACTIVE_KEY, DRAWING_KEY, JOB_KEY, PICTURE_KEY, RESUME_PARAM, RUNS_KEY, KeptDrawing,
                                ModelEntry)
 from tests.conftest import REPO_ROOT
+from tests.e2e.strokes import DIGIT_STROKES, rasterise
 
 RUN_TIMEOUT_S = 120  # one script run; generous because the CI machine has 2 shared cores
 TRAIN_TIMEOUT_S = 120
@@ -393,6 +395,25 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     assert not app.info, "a refused upload shows its error only, not the invitation to upload a picture"
 
 
+def test_sketch_gives_an_upload_one_note_with_advice_it_can_follow() -> None:
+    """Noise got two notes, the second one blaming its stroke width; and an uploaded picture of thick strokes was told
+    to "choose a thinner stroke width", a slider of the Draw mode."""
+    app = open_app(None, "sketch")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200), dtype=np.uint8))
+    app.file_uploader(key="sketch-upload").set_value(("noise.png", png_bytes(noise), "image/png")).run()
+    assert_clean(app)
+    [note] = [warning.value for warning in app.warning]
+    assert note.startswith("This does not look like one digit on a plain background"), note
+
+    tiny_zero = [[(x * 0.3 + 98, y * 0.3 + 98) for x, y in stroke] for stroke in DIGIT_STROKES[0]]  # ~50 px tall
+    blob = rasterise(tiny_zero, 40)  # drawn with a wide pen: its hole is filled in
+    app.file_uploader(key="sketch-upload").set_value(("blob.png", png_bytes(blob), "image/png")).run()
+    assert_clean(app)
+    thick = [warning.value for warning in app.warning if "strokes are very thick" in warning.value]
+    assert thick and "stroke width" not in thick[0] and "thinner pen" in thick[0], thick
+
+
 def test_sketch_says_when_the_active_model_itself_is_weak() -> None:
     """A run stopped after a few batches reads drawings badly; the page blamed the drawing ("does not look much like
     a digit") instead of the model."""
@@ -613,7 +634,7 @@ def test_evaluate_names_every_compared_curve_and_labels_its_numbers(tiny_mnist) 
     assert column_config(app, "parameters")["type_config"]["format"] == "%,d"  # 122,538 like the rest of the page
 
     app.toggle(key="evaluate.normalised").set_value(True).run()
-    heatmap = chart_spec(app, "confusion-matrix")["data"][0]
+    heatmap = chart_spec(app, "confusion-matrix-0")["data"][0]  # (its key moves on with each click on it)
     assert heatmap["colorbar"]["tickformat"] == ".0%", "the colour bar reads in percent, like the cells"
     captions = [caption for image in app.get("image") for caption in image.captions if caption.startswith("#")]
     assert captions and all(caption.endswith("sure") for caption in captions), captions
@@ -669,6 +690,22 @@ def test_a_reloaded_tab_takes_its_runs_model_and_settings_back(tiny_mnist) -> No
     assert unknown.query_params[RESUME_PARAM] != "0" * 32
 
 
+def test_a_reloaded_tab_keeps_its_uploaded_checkpoint(tiny_mnist) -> None:
+    """The Sketch page's picture came back after a reload, the Evaluate page's checkpoint did not."""
+    first = open_app(tiny_mnist, "evaluate")
+    first.radio(key="evaluate.source").set_value("Upload").run()
+    colleague = ("colleague.pt", (CHECKPOINT_DIR / "default.pt").read_bytes(), "application/x")
+    first.file_uploader(key="evaluate-upload").set_value(colleague).run()  # then straight to the reload
+    reloaded = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
+    reloaded.session_state[TEST_DATA_KEY] = tiny_mnist
+    reloaded.query_params[RESUME_PARAM] = first.query_params[RESUME_PARAM]
+    reloaded.run()
+    reloaded.switch_page(PAGES["evaluate"]).run()
+    assert_clean(reloaded)
+    assert reloaded.radio(key="evaluate.source").value == "Upload"
+    assert any("from upload: colleague.pt" in caption.value for caption in reloaded.caption)
+
+
 def test_three_models_compared_side_by_side(tiny_mnist) -> None:
     app = open_app(tiny_mnist)
     default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
@@ -686,6 +723,18 @@ def test_three_models_compared_side_by_side(tiny_mnist) -> None:
     traces = chart_spec(app, "compare-curves")["data"]
     assert len(traces) == 6  # three models × (test loss, test accuracy)
     assert len({trace["line"]["color"] for trace in traces}) == 3
+
+
+def test_the_cell_summary_reads_as_english(tiny_mnist) -> None:
+    """"1 test image", "of an 8" (it read "1 test images of a 8")."""
+    one_of_each = Mnist(tiny_mnist.train, MnistSplit(tiny_mnist.test.images[:10], tiny_mnist.test.labels[:10]))
+    app = open_app(one_of_each, "evaluate")
+    confusion = evaluate(load_checkpoint(CHECKPOINT_DIR / "default.pt").model, one_of_each.test).confusion
+    app.selectbox(key="evaluate.true").set_value(8).run()
+    app.selectbox(key="evaluate.predicted").set_value(confusion[8].index(1)).run()  # the one 8's cell
+    assert_clean(app)
+    assert any(md.value.startswith("**1** test image of an **8** read as") for md in app.markdown), (
+        [md.value for md in app.markdown])
 
 
 def cell_picker(app: AppTest) -> tuple[int, int]:
@@ -737,6 +786,21 @@ def test_a_checkpoint_that_cannot_be_loaded_is_left_out_of_the_comparison(tiny_m
         assert "Traceback" not in error
         [table] = [frame.value for frame in app.dataframe if "architecture" in frame.value.columns]
         assert list(table["model"]) == ["run 2 · fast", "run 1 · fast"], "the rest are still compared"
+    finally:
+        broken.unlink(missing_ok=True)
+
+
+def test_the_comparison_does_not_open_on_a_broken_checkpoint(tiny_mnist) -> None:
+    """It opened on the two newest files: a broken one among them greeted the user with an error about a file they had
+    not picked."""
+    broken = CHECKPOINT_DIR / f"broken-{uuid.uuid4().hex[:8]}.pt"
+    broken.write_bytes(b"half a copied file")  # the newest file
+    try:
+        app = open_app(tiny_mnist, "evaluate")
+        assert_clean(app)
+        compare = app.multiselect(key="evaluate.compare")
+        assert f"checkpoints/{broken.name}" in compare.options and f"checkpoints/{broken.name}" not in compare.value
+        assert compare.value[0] == "checkpoints/default.pt"
     finally:
         broken.unlink(missing_ok=True)
 
@@ -799,6 +863,26 @@ def test_an_uploaded_checkpoint_can_be_compared(tiny_mnist) -> None:
     assert_clean(app)
     table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
     assert list(table["model"]) == ["checkpoints/default.pt", "upload: colleague.pt · fast"]
+
+
+def test_an_uploaded_checkpoint_stays_while_the_user_visits_other_pages(tiny_mnist) -> None:
+    """Streamlit empties the uploader on another page: back on Evaluate, the upload's evaluation was gone (only the
+    comparison still offered it). The uploader's ✕ forgets it."""
+    app = open_app(tiny_mnist, "evaluate")
+    app.radio(key="evaluate.source").set_value("Upload").run()
+    colleague = ("colleague.pt", (CHECKPOINT_DIR / "default.pt").read_bytes(), "application/x")
+    app.file_uploader(key="evaluate-upload").set_value(colleague).run()
+    app.file_uploader(key="evaluate-upload").set_value(None).run()  # the ✕
+    assert_clean(app)
+    assert not any("from upload: colleague.pt" in caption.value for caption in app.caption)
+
+    app.file_uploader(key="evaluate-upload").set_value(colleague).run()
+    app.switch_page(PAGES["sketch"]).run()
+    app.switch_page(PAGES["evaluate"]).run()
+    assert_clean(app)
+    assert app.radio(key="evaluate.source").value == "Upload" and app.file_uploader(key="evaluate-upload").value is None
+    assert any("from upload: colleague.pt" in caption.value for caption in app.caption)
+    assert any(metric.label == "Test accuracy" for metric in app.metric)
 
 
 def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:

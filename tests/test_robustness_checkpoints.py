@@ -353,3 +353,11 @@ def test_a_well_formed_history_is_kept(tmp_path: Path) -> None:
     path = tmp_path / "good-history.pt"
     torch.save(_payload(history=[record]), path)
     assert load_checkpoint(path).history == [record]
+
+
+def test_a_shape_mismatch_ends_its_parenthesis_without_torch_s_full_stop() -> None:
+    """It read "… the shape in current model is torch.Size([32, 1, 3, 3]).): the weights were saved for …"."""
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(checkpoint_bytes(_payload("nf-cnn", model_kwargs={"nf": 16})), name="upload: small.pt")
+    message = str(refused.value)
+    assert "size mismatch" in message and message.endswith("3, 3])): the weights were saved for a different model")

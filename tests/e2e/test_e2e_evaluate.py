@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, expect
 
 from tests.e2e.streamlit_page import StreamlitTab
 
@@ -48,3 +48,35 @@ def test_evaluate_confusion_matrix_cell_shows_its_images(page) -> None:
     assert images.count() >= 4
     captions = page.locator(".st-key-cell-images [data-testid='stImageCaption']").all_inner_texts()
     assert all(re.match(r"#\d+", caption) for caption in captions), captions
+
+
+def test_a_cell_clicked_again_after_another_was_picked_shows_its_images(page) -> None:
+    """The browser sends a click on the heatmap only when it differs from the last one it sent for that chart: after a
+    click on a cell, the first cell picked again in the selectboxes brought back the first chart, and a click on the
+    same cell did nothing."""
+    tab = StreamlitTab(page)
+    tab.open("evaluate")
+    expect(page.locator(f"{HEATMAP} .heatmaplayer")).to_be_visible(timeout=60_000)
+    picker = {label: page.get_by_test_id("stSelectbox").filter(
+        has=page.get_by_test_id("stWidgetLabel").get_by_text(label, exact=True)) for label in ("True digit",
+                                                                                              "Predicted digit")}
+    first = tuple(picker[label].get_by_role("combobox").input_value() for label in picker)  # the commonest mistake
+    clicked = (3, 3)  # a diagonal cell: never the commonest mistake
+
+    def summary(true_digit, predicted_digit) -> Locator:
+        return page.get_by_text(re.compile(rf"test images? of an? {true_digit} read as {predicted_digit}\b"))
+
+    for _ in range(2):  # the second time round is the click that did nothing
+        sent_before = tab.frames_sent
+        page.mouse.click(*cell_centre(tab, *clicked))
+        tab.wait_idle(sent_before=sent_before)
+        expect(summary(*clicked)).to_be_visible()
+        for label, digit in zip(picker, first):  # back to the first cell through the page's chooser
+            if picker[label].get_by_role("combobox").input_value() == digit:
+                continue
+            sent_before = tab.frames_sent
+            picker[label].click()
+            page.get_by_role("option", name=digit, exact=True).click()
+            tab.wait_idle(sent_before=sent_before)
+        expect(summary(*first)).to_be_visible()
+    tab.assert_no_exception()

@@ -108,3 +108,18 @@ def test_the_home_page_keeps_headings_and_the_data_folder_whole_in_a_narrow_wind
         return new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size;
     }""")
     assert lines_of_folder == 1, "the data folder is broken over lines"
+
+
+@pytest.mark.parametrize("page", [800], indirect=True)
+def test_the_dataset_charts_keep_their_labels_whole_in_a_narrow_window(page) -> None:
+    """In two st.columns of a 468-px page the digits under the bars ran into each other and the histogram's title was
+    cut off at its chart's edge."""
+    tab = StreamlitTab(page)
+    tab.open("dataset")
+    digits = page.locator(".st-key-class-distribution .xtick text")
+    expect(digits.nth(9)).to_be_visible(timeout=60_000)  # plotly.js loads lazily
+    assert not overlapping(boxes(*digits.all())), "the digits under the bars overlap"
+    for key in ("class-distribution", "pixel-histogram"):
+        chart, title = (page.locator(f".st-key-{key} {part}").first for part in (".main-svg", ".gtitle"))
+        chart_box, title_box = chart.bounding_box(), title.bounding_box()
+        assert title_box["x"] + title_box["width"] <= chart_box["x"] + chart_box["width"], f"{key}: title cut short"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from tests.e2e.streamlit_page import StreamlitTab
 pytestmark = pytest.mark.browser
 
 SAMPLES_PER_PAGE = 40  # the explorer's grid shows 40 digits per page
+GALLERY_SIZE = 24  # Evaluate's galleries of mistakes and correct predictions
 
 # Page -> how to find the one element that page exists for.
 MAIN_ELEMENTS: dict[str, Callable[[Page], object]] = {
@@ -72,3 +74,15 @@ def test_a_narrow_window_draws_the_confusion_matrix_with_only_its_ten_rows(page)
     expect(MAIN_ELEMENTS["evaluate"](page)).to_be_visible(timeout=60_000)
     rows = [text.text_content() for text in page.locator(".st-key-confusion-matrix .ytick text").all()]
     assert sorted(rows, key=int) == [str(digit) for digit in range(10)], rows
+
+
+def test_a_narrow_window_wraps_a_gallery_into_full_rows(page) -> None:
+    """Each row of eight mistakes wrapped on its own in a 468-px page, as 5 + 3, 5 + 3…: holes in the grid."""
+    page.set_viewport_size(NARROW)
+    tab = StreamlitTab(page)
+    tab.open("evaluate")
+    images = page.get_by_role("tabpanel").first.locator("[data-testid='stImage'] img")
+    expect(images.nth(GALLERY_SIZE - 1)).to_be_visible(timeout=60_000)
+    tops = Counter(round(images.nth(i).bounding_box()["y"]) for i in range(GALLERY_SIZE))
+    per_row = [tops[top] for top in sorted(tops)]
+    assert len(per_row) > 1 and len(set(per_row[:-1])) == 1 and per_row[-1] <= per_row[0], per_row
