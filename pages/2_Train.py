@@ -276,10 +276,11 @@ with st.container(border=True, key="save-run"):
         # it); safe_checkpoint_path refuses a long name with the rule instead.
         name = st.text_input("File name in checkpoints/", key=name_key, width=NAME_WIDTH)
         save_clicked = st.button("Save", key="save-button", width=BUTTON_WIDTH)
+        name_problem = None
         try:  # the download is named as typed (it was always "<model>-runN.pt", whatever name was saved)
             download_name = safe_checkpoint_path(name).name
-        except StudioError:
-            download_name = f"{entry.name}-run{chosen + 1}.pt"
+        except StudioError as problem:
+            download_name, name_problem = f"{entry.name}-run{chosen + 1}.pt", problem
         st.download_button("Download .pt", resources.checkpoint_file_bytes(entry.key, entry), file_name=download_name,
                            mime="application/octet-stream", key="download-button", width=BUTTON_WIDTH)
     if save_clicked:
@@ -288,6 +289,9 @@ with st.container(border=True, key="save-run"):
             target = safe_checkpoint_path(name)
             path = write_checkpoint(entry.payload(), target)
         except StudioError as error:  # bad name, existing file (never overwritten), unwritable folder
-            st.error(str(error) if target is None else str(error).replace(str(target), layout.short_path(target)))
+            message = str(error) if target is None else str(error).replace(str(target), layout.short_path(target))
+            st.error(layout.literal(message))
         else:
             st.success(f"Saved as checkpoints/{path.name}; the Evaluate page lists it.")
+    elif name_problem is not None:  # Download works all the same, under the run's own name: say so, not silently
+        st.caption(layout.literal(layout.then(name_problem, f"Download names the file {download_name} meanwhile.")))

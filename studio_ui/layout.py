@@ -4,6 +4,7 @@ picture previews, error boxes."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -171,6 +172,16 @@ def then(message: str | Exception, follow_up: str) -> str:
     """An error's message, then what it means here, as two sentences (not "…a checkpoint?. The active model…")."""
     text = str(message)
     return f"{text}{'' if text.endswith(('.', '?', '!')) else '.'} {follow_up}"
+
+
+# Markdown's punctuation that st.error / st.caption would read as formatting (CommonMark lets any ASCII punctuation be
+# backslash-escaped; Streamlit adds :directives[…] and $math$).
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&])")
+
+
+def literal(text: str) -> str:
+    """`text` as typed, for a Markdown element: a name typed as *x* or $y$ shows as such, not in italics or math."""
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", text)
 
 
 def two_line_caption(first: str, second: str) -> str:

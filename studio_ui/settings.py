@@ -100,13 +100,15 @@ def augmentation_controls(on_change: Any = None, grey_out_when_off: bool = True)
     augment = st.checkbox("Augment training images", key=PREFIX + "augment", on_change=on_change, wrap=True,
                           help="random rotation, shift, zoom and shear of each training image, batched on the device")
     off = grey_out_when_off and not augment
+    # Whole degrees read "10°", not "10.00" (the float slider's default format).
     st.slider("Rotation (± degrees)", 0.0, 30.0, step=1.0, key=PREFIX + "rotation", on_change=on_change,
-              disabled=off)
+              disabled=off, format="%.0f°")
     st.slider("Shift (± fraction of the side)", 0.0, 0.3, step=0.01, key=PREFIX + "translate", on_change=on_change,
               disabled=off)
     st.slider("Scale (± relative zoom)", 0.0, 0.3, step=0.01, key=PREFIX + "scale", on_change=on_change,
               disabled=off)
     st.slider("Shear (± degrees)", 0.0, 30.0, step=1.0, key=PREFIX + "shear", on_change=on_change, disabled=off,
+              format="%.0f°",
               help="slant, as in italic writing: upright strokes lean, level ones stay level")
     state = st.session_state
     return Augmentation(state[PREFIX + "rotation"], state[PREFIX + "translate"], state[PREFIX + "scale"],

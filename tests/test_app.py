@@ -280,6 +280,9 @@ def test_save_suggests_a_free_name_and_the_download_is_named_as_typed(tiny_mnist
         assert download_names[-1] == "my-first-model.pt"
         app.text_input(key="train.save-name-0").set_value("../nope").run()  # not a name: the download keeps its own
         assert download_names[-1] == "seed-net-run1.pt"
+        assert any("'../nope' is not a usable name" in caption.value.replace("\\", "")
+                   and "Download names the file seed-net-run1.pt" in caption.value.replace("\\", "")
+                   for caption in app.caption), "said, not silently"
         assert app.text_input(key="train.save-name-0").value == "../nope", "what the user typed stays"
         app.switch_page(PAGES["evaluate"]).run()
         app.switch_page(PAGES["train"]).run()
@@ -903,3 +906,13 @@ def test_model_choices_read_alike(tiny_mnist) -> None:
     app = open_app(tiny_mnist, "train")
     model = app.selectbox(key="train.model")
     assert [model.format_func(name) for name in ("seed-net", "fast")] == ["seed-net (seed 000, 001)", "fast (ours)"]
+
+
+def test_a_typed_name_in_a_message_is_shown_as_typed_not_as_markdown() -> None:
+    """A save name like *mine* or $x$ came back in the error in italics or as math."""
+    from studio_ui.layout import literal
+
+    typed = "'*mine* $x$ :red[y] _z_ `q` #1 <b>' is not a usable name: use a–z"
+    escaped = literal(typed)
+    assert re.sub(r"\\(.)", r"\1", escaped) == typed  # the backslashes only escape: the text is unchanged
+    assert not re.search(r"(?<!\\)[*$\[\]_`#<:]", escaped), escaped  # and no formatting character is left bare
