@@ -9,6 +9,8 @@ stdout closed early (`| head`: quietly, as SIGPIPE ends other Unix tools). With 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -444,13 +446,28 @@ def _failed(message: str, code: int, as_json: bool, stderr_line: str | None = No
     return code
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> tuple[argparse.Namespace, list[str]]:
+    """parse_known_args; with --json, a --help also ends in the contract's JSON line ({"help": the text})."""
+    if not as_json:
+        return parser.parse_known_args(argv)
+    help_text = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(help_text):  # only --help prints while parsing
+            return parser.parse_known_args(argv)
+    except SystemExit as leaving:
+        if leaving.code == 0:
+            print(help_text.getvalue(), end="")
+            print(json.dumps({"help": help_text.getvalue()}))
+        raise
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
     argv = sys.argv[1:] if argv is None else list(argv)
     as_json = "--json" in argv  # known before parsing, so a usage error can answer in JSON too
     try:
         # Inside the try: building the parser imports torch (seconds), when a Ctrl-C is most likely.
-        args, unknown = build_parser().parse_known_args(argv)
+        args, unknown = _parse(build_parser(), argv, as_json)
         if unknown:  # argparse's parse_args would blame the top-level parser: "see `python -m mnist_core --help`"
             args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         code = handler[args.command](args)

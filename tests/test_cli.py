@@ -387,6 +387,16 @@ def test_help_exits_0(capsys: pytest.CaptureFixture) -> None:
     assert exited.value.code == 0 and "--batch-size" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv", [["train", "--help", "--json"], ["--json", "--help"]])
+def test_help_with_json_ends_in_the_json_line_too(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    """The ★ contract: with --json the last stdout line is one JSON value; --help printed only its text."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    out = capsys.readouterr().out
+    assert exited.value.code == 0 and out.startswith("usage: python -m mnist_core")  # people still read the text
+    assert last_json(out) == {"help": out[:out.rindex("\n", 0, -1) + 1]}
+
+
 @pytest.mark.parametrize("command, first_line", [
     ("models", "List the model registry"), ("train", "Train a model and save a checkpoint"),
     ("evaluate", "Test accuracy, loss and confusion matrix"), ("predict", "Read one handwritten digit")])
