@@ -217,6 +217,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if (os.path.isfile(out) or os.path.islink(out)) and not args.overwrite:  # (Path's raise on a too-long name)
         raise StudioError(f"{out} already exists: choose another --out or pass --overwrite (nothing was overwritten)")
     check_writable(out, args.overwrite)  # refuse before spending minutes on training, not after
+    if args.overwrite and os.path.isfile(out):
+        _refuse_unless_checkpoint(out)
     if out.suffix not in CHECKPOINT_SUFFIXES and out.resolve().parent == CHECKPOINT_DIR.resolve():
         sys.stderr.write(f"note: the app lists only {' and '.join(CHECKPOINT_SUFFIXES)} files in checkpoints/, so it "
                          f"will not show {printable(out.name)}: add .pt to the name to see it there\n")
@@ -253,6 +255,18 @@ def cmd_train(args: argparse.Namespace) -> int:
           + (f" (plus {result.compile_seconds:.1f}s compiling)" if config.compile else "")
           + f"; saved {printable(str(saved))}")
     return 0
+
+
+def _refuse_unless_checkpoint(out: Path) -> None:
+    """--overwrite replaces a checkpoint, not whatever file --out happens to name (a typo away from README.md)."""
+    from mnist_core.checkpoints import load_checkpoint
+    from mnist_core.errors import CheckpointError
+
+    try:
+        load_checkpoint(out)
+    except CheckpointError:
+        raise StudioError(f"{out} does not load as an MNIST Studio checkpoint, and --overwrite replaces only those: "
+                          f"choose another --out, or move that file away yourself (nothing was overwritten)") from None
 
 
 def _save_run(result: Any, out: Path, overwrite: bool) -> tuple[Path, str]:
@@ -415,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", type=float, help="evaluate every N epochs (fractions allowed)")
     train.add_argument("--data-root", help=data_root_help)
     train.add_argument("--out", type=os.path.expanduser, help="checkpoint path (default checkpoints/MODEL-TIME.pt)")
-    train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    train.add_argument("--overwrite", action="store_true", help="replace --out if it exists (a checkpoint only)")
     common(train)
 
     evaluate = commands.add_parser("evaluate", help="test accuracy, loss and confusion matrix of a checkpoint",

@@ -158,6 +158,19 @@ def test_a_device_or_pipe_as_out_is_refused_and_left_alone(overwrite: list[str],
     assert stat.S_ISFIFO(pipe.stat().st_mode)
 
 
+@pytest.mark.parametrize("content", [b"my notes", b"", b"PK\x03\x04 a checkpoint cut short"],
+                         ids=["text", "empty", "truncated"])
+def test_overwrite_replaces_only_a_checkpoint(content: bytes, tmp_path: Path, no_data: None,
+                                             capsys: pytest.CaptureFixture) -> None:
+    """`--out README.md --overwrite` (a typo, a wrong variable) replaced the file with a checkpoint."""
+    target = tmp_path / "notes.md"
+    target.write_bytes(content)
+    code = main(["train", "--model", "fast", "--out", str(target), "--overwrite"])
+    assert_one_line_error(code, capsys.readouterr().err, "does not load as an MNIST Studio checkpoint, and "
+                          "--overwrite replaces only those", "(nothing was overwritten)")
+    assert target.read_bytes() == content
+
+
 def test_a_run_that_fails_leaves_no_empty_folders_for_its_out(tmp_path: Path, synthetic_data: None,
                                                                monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture) -> None:
