@@ -71,7 +71,7 @@ def uploaded_entry() -> ModelEntry | None:
     The last good one stays while the user visits other pages (Streamlit empties the uploader there, as on Sketch) and
     across a reload; a new file or the uploader's ✕ forgets it."""
     upload = st.file_uploader("Checkpoint file (.pt)", type=[suffix[1:] for suffix in CHECKPOINT_SUFFIXES],
-                              key="evaluate-upload",
+                              key=session.uploader_key(),
                               on_change=session.forget_upload,
                               help=f"an MNIST Studio checkpoint, at most {MAX_CHECKPOINT_BYTES // MB} MB; "
                                    f"it is read with weights_only, so it cannot run code")
@@ -97,7 +97,7 @@ def uploaded_entry() -> ModelEntry | None:
 active = session.active_model()
 source_column, detail_column = st.columns([1, 2])
 source = source_column.radio("Model to evaluate", ["Active model", "Saved or trained", "Upload"],
-                             key="evaluate.source")
+                             key="evaluate.source", on_change=session.left_the_uploader)
 entry: ModelEntry | None = None
 with detail_column:
     if source == "Active model":

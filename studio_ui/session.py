@@ -260,6 +260,23 @@ def forget_upload() -> None:
     _remember()
 
 
+UPLOADER_GENERATION_KEY = "evaluate.uploader_generation"
+
+
+def uploader_key() -> str:
+    """The Evaluate uploader's key: a new one each time the user comes back to "Upload" from another choice. Shown
+    again under its old key, the uploader looked empty but the browser still sent its last file, so a bad file's
+    error came back under an empty box (the last good upload is kept apart, see `kept_upload`)."""
+    generation = st.session_state.get(UPLOADER_GENERATION_KEY, 0)
+    return "evaluate-upload" if generation == 0 else f"evaluate-upload-{generation}"
+
+
+def left_the_uploader() -> None:
+    """The Evaluate page's source radio's on_change."""
+    if st.session_state.get("evaluate.source") != "Upload":
+        st.session_state[UPLOADER_GENERATION_KEY] = st.session_state.get(UPLOADER_GENERATION_KEY, 0) + 1
+
+
 CELL_MODEL_KEY = "evaluate.cell_model"  # the model whose confusion-matrix cell the Evaluate page's picker shows
 CELL_KEYS = ("evaluate.true", "evaluate.predicted")  # the picker's two selectboxes
 

@@ -888,6 +888,30 @@ def test_an_uploaded_checkpoint_stays_while_the_user_visits_other_pages(tiny_mni
     assert any(metric.label == "Test accuracy" for metric in app.metric)
 
 
+def test_back_on_upload_the_uploader_and_the_page_agree(tiny_mnist) -> None:
+    """Upload → another choice → Upload again: the uploader looked empty, yet a bad file's error came back (the
+    browser still sent the file). Now a fresh, empty uploader; the last good upload is kept and says so."""
+    app = open_app(tiny_mnist, "evaluate")
+    source = lambda: app.radio(key="evaluate.source")  # noqa: E731 — found again after each run
+    source().set_value("Upload").run()
+    app.file_uploader(key="evaluate-upload").set_value(("notes.pt", b"my notes", "application/x")).run()
+    assert len(app.error) == 1
+    source().set_value("Active model").run()
+    source().set_value("Upload").run()
+    assert_clean(app)
+    assert not app.error and [uploader.value for uploader in app.get("file_uploader")] == [None]
+
+    [uploader] = app.get("file_uploader")
+    good = ("colleague.pt", (CHECKPOINT_DIR / "default.pt").read_bytes(), "application/x")
+    app.file_uploader(key=uploader.key).set_value(good).run()
+    source().set_value("Saved or trained").run()
+    source().set_value("Upload").run()
+    assert_clean(app)
+    assert [uploader.value for uploader in app.get("file_uploader")] == [None]
+    assert any("Your last upload, kept" in caption.value for caption in app.caption)
+    assert any("from upload: colleague.pt" in caption.value for caption in app.caption)
+
+
 def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:
     """Two runs that differed only in their seed had the same settings summary."""
     app = open_app(tiny_mnist)

@@ -80,3 +80,30 @@ def test_a_cell_clicked_again_after_another_was_picked_shows_its_images(page) ->
             tab.wait_idle(sent_before=sent_before)
         expect(summary(*first)).to_be_visible()
     tab.assert_no_exception()
+
+
+def test_back_on_upload_a_bad_file_s_error_does_not_return_under_an_empty_uploader(page, tmp_path) -> None:
+    """Upload a bad file, pick another model, come back to Upload: the uploader showed no file, but the browser still
+    sent the old one and its error came back."""
+    tab = StreamlitTab(page)
+    tab.open("evaluate")
+    source = page.get_by_test_id("stRadio").filter(has_text="Model to evaluate")
+
+    def choose(option: str) -> None:
+        sent_before = tab.frames_sent
+        source.get_by_text(option, exact=True).click()
+        tab.wait_idle(sent_before=sent_before)
+
+    choose("Upload")
+    bad = tmp_path / "notes.pt"
+    bad.write_bytes(b"my notes, not a model")
+    sent_before = tab.frames_sent
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(bad))
+    tab.wait_idle(sent_before=sent_before)
+    expect(page.get_by_test_id("stAlert").filter(has_text="notes.pt")).to_have_count(1)
+
+    choose("Active model")
+    choose("Upload")
+    tab.assert_no_exception()
+    expect(page.get_by_test_id("stFileUploaderFile")).to_have_count(0)  # the box is empty…
+    expect(page.get_by_test_id("stAlert").filter(has_text="notes.pt")).to_have_count(0)  # …and so is the page
