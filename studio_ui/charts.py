@@ -110,7 +110,10 @@ def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequen
 def probabilities(values: Sequence[float], predicted: int | None) -> go.Figure:
     colours = ["#ff4b4b" if digit == predicted else "#7f9cc4" for digit in DIGITS]
     figure = go.Figure(go.Bar(x=DIGITS, y=list(values), marker_color=colours,
-                              text=[f"{v:.0%}" if v >= 0.01 else "" for v in values], textposition="outside"))
+                              text=[f"{v:.0%}" if v >= 0.01 else "" for v in values], textposition="outside",
+                              # Plotly shrinks an outside label to the room above its bar: 100 % came out about
+                              # 6 px high. Full size instead, drawn over the axis's top if need be.
+                              textfont_size=12, constraintext="none", cliponaxis=False))
     figure.update_layout(title="Probability per digit", xaxis=dict(title="digit", dtick=1),
                          yaxis=dict(title="probability", range=[0, 1.1], tickformat=".0%"), **_COMPACT)
     return figure
