@@ -202,11 +202,45 @@ def _image_kind(stream: io.BytesIO | Path) -> str | None:
     return kind
 
 
+# Pillow modes that it shrinks wrongly or that `gray_levels` would misread, and what each becomes first. Bilevel and
+# palette pictures: Pillow shrinks them by picking pixels (thin lines vanish), and a palette one with alpha by
+# averaging palette indices (no ink found). Premultiplied alpha ("La", "RGBa"): its band is "a", not "A".
+_PLAIN_MODES = {"1": "L", "P": "RGBA", "PA": "RGBA", "La": "LA", "RGBa": "RGBA", "RGBX": "RGB", "CMYK": "RGB",
+                "YCbCr": "RGB", "HSV": "RGB"}
+# Pixels that are numbers, of 16 or 32 bits or floats, in any range (12-bit scans, 0…1 or 0…255 floats, a 32-bit
+# scan's -2147483643…-2147483388). Pillow shrinks big-endian 16-bit ones with their bytes swapped (a 4 read as an
+# 8 at 99.8 %) and fails on any 16-bit one over ~4× the working size ("image has wrong mode"); its quick first step
+# for large reductions sums 32-bit and float ones without headroom (near -2**31 they wrapped, 1e38 became inf).
+# Stretched to floats in 0…1 first, they shrink as 8-bit pictures do.
+_NUMBER_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+_BAND_ROWS = 256  # rows stretched at a time: float64 for a whole 40-megapixel picture would be 320 MB
+
+
+def plain_image(image: Image.Image) -> Image.Image:
+    """`image` in a mode that Pillow resizes correctly and `gray_levels` reads as it is: L, LA, RGB, RGBA, or F
+    stretched to 0…1 (the same image when it is one of the first four)."""
+    if image.mode == "LAB":  # CIELab: L is the lightness, the picture in gray (Pillow converts LAB only to RGB)
+        return image.getchannel("L")
+    if image.mode in _NUMBER_MODES:
+        return Image.fromarray(_stretched(np.asarray(image)), "F")
+    return image.convert(_PLAIN_MODES[image.mode]) if image.mode in _PLAIN_MODES else image
+
+
+def _stretched(values: np.ndarray) -> np.ndarray:
+    """float32 [H, W]: `values` stretched from their own lowest to highest to 0…1 (all 0 when they are all equal).
+    Worked out in float64, which can subtract -2147483643 from -2147483388 and span -3e38…3e38 (float32 cannot)."""
+    low, high = float(values.min()), float(values.max())
+    stretched = np.zeros(values.shape, dtype=np.float32)
+    if high > low:
+        for top in range(0, values.shape[0], _BAND_ROWS):
+            stretched[top:top + _BAND_ROWS] = (values[top:top + _BAND_ROWS].astype(np.float64) - low) / (high - low)
+    return stretched
+
+
 def gray_levels(image: Image.Image) -> np.ndarray:
     """float32 [H, W] in [0, 1] for any mode: palette, 16/32-bit, float, RGB(A), with or without transparency."""
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if "A" in image.getbands():
+    image = plain_image(image)
+    if image.mode in ("LA", "RGBA"):
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
         alpha, gray = rgba[:, :, 3], rgba[:, :, :3].mean(2)
         if alpha.min() >= 0.99:
@@ -216,11 +250,8 @@ def gray_levels(image: Image.Image) -> np.ndarray:
         opaque = alpha > 0.5
         backdrop = 1.0 if opaque.any() and np.median(gray[opaque]) < 0.5 else 0.0
         return alpha * gray + (1.0 - alpha) * backdrop
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        # 16/32-bit and float pictures use any range (12-bit scans, 0…1 or 0…255 floats): stretch it to 0…1.
-        gray = np.asarray(image, dtype=np.float32)
-        span = gray.max() - gray.min()
-        return (gray - gray.min()) / span if span > 0 else np.zeros_like(gray)
+    if image.mode == "F":  # numbers, already stretched to 0…1
+        return np.asarray(image, dtype=np.float32)
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
@@ -234,6 +265,7 @@ def ink_map(image: Image.Image | np.ndarray) -> np.ndarray:
             image = Image.fromarray(array.astype(np.uint8)[:, :, :3], "RGB")
         else:
             image = Image.fromarray(array.astype(np.float32), "F")
+    image = plain_image(image)  # first: Pillow shrinks some modes wrongly (see _PLAIN_MODES, _NUMBER_MODES)
     if max(image.size) > WORK_SIDE:
         image = image.copy()
         image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)
