@@ -14,8 +14,9 @@ from __future__ import annotations
 import io
 import math
 import os
-import struct
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,10 @@ class SketchPrediction:
         return not self.empty and (self.stroke_width > THICK_STROKES or self.filled_ink > FILLED_INK)
 
 
+_PIXEL_LIMIT = (f"the limit is {MAX_IMAGE_PIXELS // 10**6} megapixels, about {math.isqrt(MAX_IMAGE_PIXELS)} pixels "
+                f"square")
+
+
 def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
     """Open an image file or bytes with size limits; every failure is an ImageError naming the file.
 
@@ -133,39 +138,52 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         raise ImageError(f"{label} is empty (0 bytes): choose an image file (PNG, JPEG…)")
     if size > MAX_FILE_BYTES:
         raise ImageError(f"{label} is {size / MB:.0f} MB, larger than {MAX_FILE_BYTES // MB} MB: use a smaller image")
-    limit = f"the limit is {MAX_IMAGE_PIXELS // 10**6} megapixels, about {math.isqrt(MAX_IMAGE_PIXELS)} pixels square"
+    with _pillow_reading(label, stream):
+        image = Image.open(stream)
+        # Counting a TIFF's pages reads each page's header: a damaged one raises here (a TypeError).
+        frames = image.n_frames if getattr(image, "is_animated", False) else 1
+    if image.format == "EPS":
+        # Pillow draws EPS by running Ghostscript on it: the file's PostScript is a program (it can loop forever),
+        # and an upload must never be run.
+        raise ImageError(f"{label} is PostScript (EPS), which would have to be run as a program to be drawn: export "
+                         f"it as PNG or JPEG")
+    if frames > 1 and image.format != "MPO":
+        # Only the first frame would be read, silently (often a blank one); a phone's MPO JPEG holds the same photo
+        # again at other sizes, so its first frame is the photo.
+        raise ImageError(f"{label} has {frames} frames (an animation or a multi-page file), and which one holds the "
+                         f"digit cannot be told: save that frame as a picture of its own")
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageError(f"{label} is {width}×{height} pixels; {_PIXEL_LIMIT}: crop or shrink it")
+    with _pillow_reading(label, stream):
+        image.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at reduced size: cheap for huge photos
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)  # phone photos: turn the digit upright as the camera saw it
+    if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
+        # A float TIFF has no gray level for NaN or ±inf: stretching them gave a RuntimeWarning on stderr and "no
+        # ink" (or a NaN picture) instead of a reading.
+        raise ImageError(f"{label} has NaN or infinite pixel values (a floating-point image): save it with finite "
+                         f"values, or as an 8- or 16-bit PNG")
+    return image
+
+
+@contextmanager
+def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
+    """Around Pillow's own calls on a file: whatever they raise becomes one ImageError naming the file.
+
+    Pillow's decoders raise many kinds of exception for a damaged file (OSError, ValueError, SyntaxError, EOFError,
+    struct.error, a TypeError for a TIFF page without a size, …), so any exception counts; only Pillow's calls go
+    in the block, so a bug in ours is never blamed on the file. Pillow's warnings are silenced: it warns (and, above
+    twice its own limit, raises) for huge images, where our own, lower limit decides, and about damage it reads past
+    (a corrupt EXIF tag, skipped): the picture is read or refused with one sentence, never with a warning naming
+    Pillow's source on stderr.
+    """
     try:
         with warnings.catch_warnings():
-            # Pillow warns (and, above twice its own limit, raises) for huge images; our own, lower limit decides. It
-            # also warns about damage it reads past (a corrupt EXIF tag, skipped): the picture is read or refused with
-            # one sentence, never with a warning naming Pillow's source on stderr.
             warnings.simplefilter("ignore")
-            image = Image.open(stream)
-            if image.format == "EPS":
-                # Pillow draws EPS by running Ghostscript on it: the file's PostScript is a program (it can loop
-                # forever), and an upload must never be run.
-                raise ImageError(f"{label} is PostScript (EPS), which would have to be run as a program to be drawn: "
-                                 f"export it as PNG or JPEG")
-            if getattr(image, "is_animated", False) and image.format != "MPO":
-                # Only the first frame would be read, silently (often a blank one); a phone's MPO JPEG holds the
-                # same photo again at other sizes, so its first frame is the photo.
-                raise ImageError(f"{label} has {image.n_frames} frames (an animation or a multi-page file), and which "
-                                 f"one holds the digit cannot be told: save that frame as a picture of its own")
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ImageError(f"{label} is {width}×{height} pixels; {limit}: crop or shrink it")
-            image.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at reduced size: cheap for huge photos
-            image.load()
-            ImageOps.exif_transpose(image, in_place=True)  # phone photos: turn the digit upright as the camera saw it
-            if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
-                # A float TIFF has no gray level for NaN or ±inf: stretching them gave a RuntimeWarning on stderr and
-                # "no ink" (or a NaN picture) instead of a reading.
-                raise ImageError(f"{label} has NaN or infinite pixel values (a floating-point image): save it with "
-                                 f"finite values, or as an 8- or 16-bit PNG")
-    except ImageError:
-        raise
+            yield
     except Image.DecompressionBombError:
-        raise ImageError(f"{label} has too many pixels; {limit}: crop or shrink it") from None
+        raise ImageError(f"{label} has too many pixels; {_PIXEL_LIMIT}: crop or shrink it") from None
     except UnidentifiedImageError:
         kind = _image_kind(stream)
         if kind == "SVG":
@@ -174,9 +192,8 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         if kind:  # Pillow gives up on a broken header (a bad CRC) without saying so: "not an image" would puzzle
             raise ImageError(f"{label} is a damaged {kind} file: it could not be decoded; use a good copy") from None
         raise ImageError(f"{label} is not an image this app can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError):
+    except Exception:
         raise ImageError(f"{label} is damaged or truncated: it could not be decoded") from None
-    return image
 
 
 # How each format this app reads begins (its "magic number"), to tell a damaged picture from a file of another kind.
