@@ -14,7 +14,9 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -199,22 +201,36 @@ def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
 # How each format this app reads begins (its "magic number"), to tell a damaged picture from a file of another kind.
 _IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
                      b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+# How far into a file (or into a gzipped one, once inflated) its kind is looked for: an SVG's <svg tag may follow a
+# long comment (a licence) or doctype.
+_SNIFF_BYTES = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+# An SVG document: <svg as its first element, after an optional byte-order mark, XML declaration, comments,
+# processing instructions and doctype (possibly with an internal subset, as Illustrator writes). Its repeats are
+# possessive and cannot overlap: nothing to backtrack into, so a hostile 64 KB prefix is scanned in linear time.
+_SVG_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*+(?:\[[^\]]*+\])?[^>]*+>)*+"
+                        rb"<svg[\s>/:]", re.DOTALL | re.IGNORECASE)
 
 
 def _image_kind(stream: io.BytesIO | Path) -> str | None:
-    """The format `stream` claims by its first bytes ("PNG", …, "SVG"), or None."""
+    """The format `stream` claims by its first bytes ("PNG", …, "SVG", also for a gzipped .svgz), or None."""
     try:
         if isinstance(stream, Path):
             with open(stream, "rb") as handle:
-                head = handle.read(1024)
+                head = handle.read(_SNIFF_BYTES)
         else:
-            head = stream.getvalue()[:1024]
+            head = stream.getvalue()[:_SNIFF_BYTES]
     except OSError:
         return None
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
     kind = next((name for signature, name in _IMAGE_SIGNATURES.items() if head.startswith(signature)), None)
-    if kind is None and b"<svg" in head.lower():
+    if kind is None and head.startswith(_GZIP_MAGIC):
+        try:  # at most _SNIFF_BYTES inflated: a gzip bomb costs nothing
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF_BYTES)
+        except zlib.error:
+            return None
+    if kind is None and _SVG_START.match(head):
         return "SVG"
     return kind
 

@@ -3,6 +3,7 @@ in bounded memory and time."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import re
@@ -61,6 +62,10 @@ def test_an_image_beyond_pillows_own_bomb_limit_is_the_same_clear_message() -> N
         open_image(huge_blank_png(20_000, 20_000, rows_of_pixels=1))
 
 
+SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'
+SVG_MESSAGE = "is an SVG drawing (vector graphics, which this app does not draw): export it as PNG"
+
+
 def _bad_images() -> dict[str, tuple[bytes, str]]:
     """name -> (file content, words the message must contain)."""
     whole = png_bytes(digit_image())
@@ -76,8 +81,14 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
            for kind in ("GIF", "PNG", "WebP", "TIFF")},
         "png with a broken header checksum": (whole[:29] + bytes([whole[29] ^ 0xFF]) + whole[30:],
                                               "is a damaged PNG file: it could not be decoded; use a good copy"),
-        "svg": (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>',
-                "is an SVG drawing (vector graphics, which this app does not draw): export it as PNG"),
+        "svg": (SVG, SVG_MESSAGE),
+        "svg with a doctype": (b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "svg11.dtd" [ <!ENTITY ns "x"> ]>\n'
+                               + SVG.split(b"\n")[1], SVG_MESSAGE),  # with entities, as Illustrator writes it
+        # These were "not an image this app can read": the <svg tag was looked for in the first 1 KB only, and never
+        # in a gzipped file.
+        "svg after a long comment": (SVG.replace(b"?>", b"?>\n<!-- " + b"licence text " * 200 + b"-->"), SVG_MESSAGE),
+        "gzipped svg (.svgz)": (gzip.compress(SVG), SVG_MESSAGE),
+        "gzipped text": (gzip.compress(b"not a drawing"), "is not an image this app can read"),
         # It was `internal error (TypeError: Missing dimensions)`, and the other pictures of the call lost their result.
         "tiff whose second page lies past its end": (_tiff_with_a_lost_second_page(),
                                                      "is damaged or truncated: it could not be decoded"),
