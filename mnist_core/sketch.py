@@ -14,8 +14,11 @@ from __future__ import annotations
 import io
 import math
 import os
-import struct
+import re
 import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +114,10 @@ class SketchPrediction:
         return not self.empty and (self.stroke_width > THICK_STROKES or self.filled_ink > FILLED_INK)
 
 
+_PIXEL_LIMIT = (f"the limit is {MAX_IMAGE_PIXELS // 10**6} megapixels, about {math.isqrt(MAX_IMAGE_PIXELS)} pixels "
+                f"square")
+
+
 def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
     """Open an image file or bytes with size limits; every failure is an ImageError naming the file.
 
@@ -133,39 +140,52 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         raise ImageError(f"{label} is empty (0 bytes): choose an image file (PNG, JPEG…)")
     if size > MAX_FILE_BYTES:
         raise ImageError(f"{label} is {size / MB:.0f} MB, larger than {MAX_FILE_BYTES // MB} MB: use a smaller image")
-    limit = f"the limit is {MAX_IMAGE_PIXELS // 10**6} megapixels, about {math.isqrt(MAX_IMAGE_PIXELS)} pixels square"
+    with _pillow_reading(label, stream):
+        image = Image.open(stream)
+        # Counting a TIFF's pages reads each page's header: a damaged one raises here (a TypeError).
+        frames = image.n_frames if getattr(image, "is_animated", False) else 1
+    if image.format == "EPS":
+        # Pillow draws EPS by running Ghostscript on it: the file's PostScript is a program (it can loop forever),
+        # and an upload must never be run.
+        raise ImageError(f"{label} is PostScript (EPS), which would have to be run as a program to be drawn: export "
+                         f"it as PNG or JPEG")
+    if frames > 1 and image.format != "MPO":
+        # Only the first frame would be read, silently (often a blank one); a phone's MPO JPEG holds the same photo
+        # again at other sizes, so its first frame is the photo.
+        raise ImageError(f"{label} has {frames} frames (an animation or a multi-page file), and which one holds the "
+                         f"digit cannot be told: save that frame as a picture of its own")
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageError(f"{label} is {width}×{height} pixels; {_PIXEL_LIMIT}: crop or shrink it")
+    with _pillow_reading(label, stream):
+        image.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at reduced size: cheap for huge photos
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)  # phone photos: turn the digit upright as the camera saw it
+    if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
+        # A float TIFF has no gray level for NaN or ±inf: stretching them gave a RuntimeWarning on stderr and "no
+        # ink" (or a NaN picture) instead of a reading.
+        raise ImageError(f"{label} has NaN or infinite pixel values (a floating-point image): save it with finite "
+                         f"values, or as an 8- or 16-bit PNG")
+    return image
+
+
+@contextmanager
+def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
+    """Around Pillow's own calls on a file: whatever they raise becomes one ImageError naming the file.
+
+    Pillow's decoders raise many kinds of exception for a damaged file (OSError, ValueError, SyntaxError, EOFError,
+    struct.error, a TypeError for a TIFF page without a size, …), so any exception counts; only Pillow's calls go
+    in the block, so a bug in ours is never blamed on the file. Pillow's warnings are silenced: it warns (and, above
+    twice its own limit, raises) for huge images, where our own, lower limit decides, and about damage it reads past
+    (a corrupt EXIF tag, skipped): the picture is read or refused with one sentence, never with a warning naming
+    Pillow's source on stderr.
+    """
     try:
         with warnings.catch_warnings():
-            # Pillow warns (and, above twice its own limit, raises) for huge images; our own, lower limit decides. It
-            # also warns about damage it reads past (a corrupt EXIF tag, skipped): the picture is read or refused with
-            # one sentence, never with a warning naming Pillow's source on stderr.
             warnings.simplefilter("ignore")
-            image = Image.open(stream)
-            if image.format == "EPS":
-                # Pillow draws EPS by running Ghostscript on it: the file's PostScript is a program (it can loop
-                # forever), and an upload must never be run.
-                raise ImageError(f"{label} is PostScript (EPS), which would have to be run as a program to be drawn: "
-                                 f"export it as PNG or JPEG")
-            if getattr(image, "is_animated", False) and image.format != "MPO":
-                # Only the first frame would be read, silently (often a blank one); a phone's MPO JPEG holds the
-                # same photo again at other sizes, so its first frame is the photo.
-                raise ImageError(f"{label} has {image.n_frames} frames (an animation or a multi-page file), and which "
-                                 f"one holds the digit cannot be told: save that frame as a picture of its own")
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ImageError(f"{label} is {width}×{height} pixels; {limit}: crop or shrink it")
-            image.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at reduced size: cheap for huge photos
-            image.load()
-            ImageOps.exif_transpose(image, in_place=True)  # phone photos: turn the digit upright as the camera saw it
-            if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
-                # A float TIFF has no gray level for NaN or ±inf: stretching them gave a RuntimeWarning on stderr and
-                # "no ink" (or a NaN picture) instead of a reading.
-                raise ImageError(f"{label} has NaN or infinite pixel values (a floating-point image): save it with "
-                                 f"finite values, or as an 8- or 16-bit PNG")
-    except ImageError:
-        raise
+            yield
     except Image.DecompressionBombError:
-        raise ImageError(f"{label} has too many pixels; {limit}: crop or shrink it") from None
+        raise ImageError(f"{label} has too many pixels; {_PIXEL_LIMIT}: crop or shrink it") from None
     except UnidentifiedImageError:
         kind = _image_kind(stream)
         if kind == "SVG":
@@ -174,39 +194,86 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         if kind:  # Pillow gives up on a broken header (a bad CRC) without saying so: "not an image" would puzzle
             raise ImageError(f"{label} is a damaged {kind} file: it could not be decoded; use a good copy") from None
         raise ImageError(f"{label} is not an image this app can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError):
+    except Exception:
         raise ImageError(f"{label} is damaged or truncated: it could not be decoded") from None
-    return image
 
 
 # How each format this app reads begins (its "magic number"), to tell a damaged picture from a file of another kind.
 _IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
                      b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+# How far into a file (or into a gzipped one, once inflated) its kind is looked for: an SVG's <svg tag may follow a
+# long comment (a licence) or doctype.
+_SNIFF_BYTES = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+# An SVG document: <svg as its first element, after an optional byte-order mark, XML declaration, comments,
+# processing instructions and doctype (possibly with an internal subset, as Illustrator writes). Its repeats are
+# possessive and cannot overlap: nothing to backtrack into, so a hostile 64 KB prefix is scanned in linear time.
+_SVG_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*+(?:\[[^\]]*+\])?[^>]*+>)*+"
+                        rb"<svg[\s>/:]", re.DOTALL | re.IGNORECASE)
 
 
 def _image_kind(stream: io.BytesIO | Path) -> str | None:
-    """The format `stream` claims by its first bytes ("PNG", …, "SVG"), or None."""
+    """The format `stream` claims by its first bytes ("PNG", …, "SVG", also for a gzipped .svgz), or None."""
     try:
         if isinstance(stream, Path):
             with open(stream, "rb") as handle:
-                head = handle.read(1024)
+                head = handle.read(_SNIFF_BYTES)
         else:
-            head = stream.getvalue()[:1024]
+            head = stream.getvalue()[:_SNIFF_BYTES]
     except OSError:
         return None
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
     kind = next((name for signature, name in _IMAGE_SIGNATURES.items() if head.startswith(signature)), None)
-    if kind is None and b"<svg" in head.lower():
+    if kind is None and head.startswith(_GZIP_MAGIC):
+        try:  # at most _SNIFF_BYTES inflated: a gzip bomb costs nothing
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF_BYTES)
+        except zlib.error:
+            return None
+    if kind is None and _SVG_START.match(head):
         return "SVG"
     return kind
 
 
+# Pillow modes that it shrinks wrongly or that `gray_levels` would misread, and what each becomes first. Bilevel and
+# palette pictures: Pillow shrinks them by picking pixels (thin lines vanish), and a palette one with alpha by
+# averaging palette indices (no ink found). Premultiplied alpha ("La", "RGBa"): its band is "a", not "A".
+_PLAIN_MODES = {"1": "L", "P": "RGBA", "PA": "RGBA", "La": "LA", "RGBa": "RGBA", "RGBX": "RGB", "CMYK": "RGB",
+                "YCbCr": "RGB", "HSV": "RGB"}
+# Pixels that are numbers, of 16 or 32 bits or floats, in any range (12-bit scans, 0…1 or 0…255 floats, a 32-bit
+# scan's -2147483643…-2147483388). Pillow shrinks big-endian 16-bit ones with their bytes swapped (a 4 read as an
+# 8 at 99.8 %) and fails on any 16-bit one over ~4× the working size ("image has wrong mode"); its quick first step
+# for large reductions sums 32-bit and float ones without headroom (near -2**31 they wrapped, 1e38 became inf).
+# Stretched to floats in 0…1 first, they shrink as 8-bit pictures do.
+_NUMBER_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+_BAND_ROWS = 256  # rows stretched at a time: float64 for a whole 40-megapixel picture would be 320 MB
+
+
+def plain_image(image: Image.Image) -> Image.Image:
+    """`image` in a mode that Pillow resizes correctly and `gray_levels` reads as it is: L, LA, RGB, RGBA, or F
+    stretched to 0…1 (the same image when it is one of the first four)."""
+    if image.mode == "LAB":  # CIELab: L is the lightness, the picture in gray (Pillow converts LAB only to RGB)
+        return image.getchannel("L")
+    if image.mode in _NUMBER_MODES:
+        return Image.fromarray(_stretched(np.asarray(image)), "F")
+    return image.convert(_PLAIN_MODES[image.mode]) if image.mode in _PLAIN_MODES else image
+
+
+def _stretched(values: np.ndarray) -> np.ndarray:
+    """float32 [H, W]: `values` stretched from their own lowest to highest to 0…1 (all 0 when they are all equal).
+    Worked out in float64, which can subtract -2147483643 from -2147483388 and span -3e38…3e38 (float32 cannot)."""
+    low, high = float(values.min()), float(values.max())
+    stretched = np.zeros(values.shape, dtype=np.float32)
+    if high > low:
+        for top in range(0, values.shape[0], _BAND_ROWS):
+            stretched[top:top + _BAND_ROWS] = (values[top:top + _BAND_ROWS].astype(np.float64) - low) / (high - low)
+    return stretched
+
+
 def gray_levels(image: Image.Image) -> np.ndarray:
     """float32 [H, W] in [0, 1] for any mode: palette, 16/32-bit, float, RGB(A), with or without transparency."""
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if "A" in image.getbands():
+    image = plain_image(image)
+    if image.mode in ("LA", "RGBA"):
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
         alpha, gray = rgba[:, :, 3], rgba[:, :, :3].mean(2)
         if alpha.min() >= 0.99:
@@ -216,11 +283,8 @@ def gray_levels(image: Image.Image) -> np.ndarray:
         opaque = alpha > 0.5
         backdrop = 1.0 if opaque.any() and np.median(gray[opaque]) < 0.5 else 0.0
         return alpha * gray + (1.0 - alpha) * backdrop
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        # 16/32-bit and float pictures use any range (12-bit scans, 0…1 or 0…255 floats): stretch it to 0…1.
-        gray = np.asarray(image, dtype=np.float32)
-        span = gray.max() - gray.min()
-        return (gray - gray.min()) / span if span > 0 else np.zeros_like(gray)
+    if image.mode == "F":  # numbers, already stretched to 0…1
+        return np.asarray(image, dtype=np.float32)
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
@@ -234,6 +298,7 @@ def ink_map(image: Image.Image | np.ndarray) -> np.ndarray:
             image = Image.fromarray(array.astype(np.uint8)[:, :, :3], "RGB")
         else:
             image = Image.fromarray(array.astype(np.float32), "F")
+    image = plain_image(image)  # first: Pillow shrinks some modes wrongly (see _PLAIN_MODES, _NUMBER_MODES)
     if max(image.size) > WORK_SIDE:
         image = image.copy()
         image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)

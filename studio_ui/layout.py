@@ -19,7 +19,7 @@ from mnist_core.device import describe_device, pick_device
 from mnist_core.errors import CheckpointError, DataError
 from mnist_core.explore import enlarge
 from mnist_core.runner import RUNNING
-from mnist_core.sketch import gray_levels
+from mnist_core.sketch import plain_image
 from studio_ui import resources, session
 
 
@@ -48,11 +48,6 @@ PAGES = [
     PageLink("pages/4_Sketch.py", "Sketch", ":material/draw:",
              "Draw a digit (or upload a picture) and see what the model reads."),
 ]
-# The preview is made of one of these modes. 16/32-bit and float pictures become 8-bit gray, stretched as the model
-# reads them; every other mode (CMYK JPEGs are common; bilevel and palette pictures, which Pillow would shrink by
-# picking pixels and so lose thin lines) becomes RGBA.
-PREVIEW_MODES = {"L", "LA", "RGB", "RGBA"}
-DEEP_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 GALLERY_GAP_PX = 8  # Streamlit's "xsmall" gap between a gallery's images
 STATE_ICONS = {"found": ":material/check_circle:", "will download": ":material/download:",
                "problem": ":material/error:"}
@@ -220,12 +215,11 @@ def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], 
 
 
 def picture_preview(picture: Image.Image, side: int) -> Image.Image:
-    """`picture` made displayable (see PREVIEW_MODES) and scaled so its longer side is `side` px. Streamlit would scale by the width only: a 6000×10 strip would
-    round to 0 px high (an error) and a 10×6000 one would be 168,000 px tall."""
-    if picture.mode in DEEP_MODES:
-        picture = Image.fromarray(np.round(gray_levels(picture) * 255).astype(np.uint8), "L")
-    elif picture.mode not in PREVIEW_MODES:
-        picture = picture.convert("RGBA")
+    """`picture` made displayable and scaled so its longer side is `side` px. Streamlit would scale by the width only:
+    a 6000×10 strip would round to 0 px high (an error) and a 10×6000 one would be 168,000 px tall."""
+    picture = plain_image(picture)  # L, LA, RGB or RGBA, which a browser shows, or numbers stretched to 0…1
+    if picture.mode == "F":  # 8-bit gray, as the model reads it (convert truncates: + 0.5 rounds)
+        picture = picture.point(lambda level: level * 255 + 0.5).convert("L")
     scale = side / max(picture.size)
     size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
     # Enlarged small pictures keep sharp pixels; shrunk large ones are smoothed (reducing_gap: fast for huge ones).

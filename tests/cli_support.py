@@ -65,6 +65,21 @@ def digit_image(kind: str = "bar", size: int = 120, ink: int = 255, background: 
     return image
 
 
+# 16-bit modes and how their pixels are stored (I;16N: in this machine's own byte order).
+SIXTEEN_BIT_MODES = {"I;16": "<u2", "I;16L": "<u2", "I;16B": ">u2", "I;16N": "=u2"}
+PILLOW_MODES = ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "F",
+                *SIXTEEN_BIT_MODES]
+_CONVERTED_VIA = {"La": "LA", "RGBa": "RGBA"}  # Pillow converts 8-bit gray to these only by way of another mode
+
+
+def in_mode(gray: Image.Image, mode: str) -> Image.Image:
+    """The 8-bit gray picture `gray` in Pillow's `mode` (16-bit ones: its levels ×257)."""
+    if mode in SIXTEEN_BIT_MODES:
+        levels = np.asarray(gray).astype(np.uint16) * 257
+        return Image.frombytes(mode, gray.size, levels.astype(SIXTEEN_BIT_MODES[mode]).tobytes())
+    return gray.convert(_CONVERTED_VIA.get(mode, mode)).convert(mode)
+
+
 def png_bytes(image: Image.Image, **save_options: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG", **save_options)

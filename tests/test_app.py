@@ -20,6 +20,7 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
+from cli_support import PILLOW_MODES, digit_image, in_mode
 from mnist_core.checkpoints import CHECKPOINT_DIR, load_checkpoint
 from mnist_core.config import PRESETS, preset_config
 from mnist_core.data import Mnist, MnistSplit
@@ -29,6 +30,7 @@ from mnist_core.models import REGISTRY, build_model
 from mnist_core.runner import DONE, NOT_LEARNED, STOPPED, TrainingJob
 from studio_ui import settings
 from studio_ui.charts import epoch_curves
+from studio_ui.layout import picture_preview
 from studio_ui.resources import TEST_DATA_KEY
 from studio_ui.session import (ACTIVE_KEY, DRAWING_KEY, JOB_KEY, PICTURE_KEY, RESUME_PARAM, RUNS_KEY, KeptDrawing,
                                ModelEntry)
@@ -563,6 +565,16 @@ def test_sketch_previews_very_wide_or_tall_pictures(size: tuple[int, int]) -> No
     app.file_uploader(key="sketch-upload").set_value(("strip.png", png_bytes(strip), "image/png")).run()
     assert_clean(app)
     assert any("strip.png" in image.captions for image in app.get("image"))
+
+
+@pytest.mark.parametrize("mode", PILLOW_MODES)
+def test_the_sketch_preview_shows_a_picture_of_any_pillow_mode(mode: str) -> None:
+    """Premultiplied gray+alpha (La) could not be converted for display (an uncaught ValueError on the page)."""
+    original = digit_image("ring", size=600)
+    preview = picture_preview(in_mode(original, mode), 280)
+    assert preview.mode in ("L", "LA", "RGB", "RGBA") and preview.size == (280, 280)
+    as_shown = np.asarray(preview.convert("L"), dtype=np.float32)
+    assert np.abs(as_shown - np.asarray(picture_preview(original, 280), dtype=np.float32)).mean() < 2
 
 
 def test_a_new_run_is_offered_for_saving_and_a_stopped_run_reads_consistently(tiny_mnist) -> None:

@@ -3,6 +3,7 @@ in bounded memory and time."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import re
@@ -61,6 +62,10 @@ def test_an_image_beyond_pillows_own_bomb_limit_is_the_same_clear_message() -> N
         open_image(huge_blank_png(20_000, 20_000, rows_of_pixels=1))
 
 
+SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'
+SVG_MESSAGE = "is an SVG drawing (vector graphics, which this app does not draw): export it as PNG"
+
+
 def _bad_images() -> dict[str, tuple[bytes, str]]:
     """name -> (file content, words the message must contain)."""
     whole = png_bytes(digit_image())
@@ -76,9 +81,30 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
            for kind in ("GIF", "PNG", "WebP", "TIFF")},
         "png with a broken header checksum": (whole[:29] + bytes([whole[29] ^ 0xFF]) + whole[30:],
                                               "is a damaged PNG file: it could not be decoded; use a good copy"),
-        "svg": (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>',
-                "is an SVG drawing (vector graphics, which this app does not draw): export it as PNG"),
+        "svg": (SVG, SVG_MESSAGE),
+        "svg with a doctype": (b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "svg11.dtd" [ <!ENTITY ns "x"> ]>\n'
+                               + SVG.split(b"\n")[1], SVG_MESSAGE),  # with entities, as Illustrator writes it
+        # These were "not an image this app can read": the <svg tag was looked for in the first 1 KB only, and never
+        # in a gzipped file.
+        "svg after a long comment": (SVG.replace(b"?>", b"?>\n<!-- " + b"licence text " * 200 + b"-->"), SVG_MESSAGE),
+        "gzipped svg (.svgz)": (gzip.compress(SVG), SVG_MESSAGE),
+        "gzipped text": (gzip.compress(b"not a drawing"), "is not an image this app can read"),
+        # It was `internal error (TypeError: Missing dimensions)`, and the other pictures of the call lost their result.
+        "tiff whose second page lies past its end": (_tiff_with_a_lost_second_page(),
+                                                     "is damaged or truncated: it could not be decoded"),
     }
+
+
+def _tiff_with_a_lost_second_page() -> bytes:
+    """An LZW TIFF of a digit whose header says a second page follows, at an offset past the end of the file."""
+    buffer = io.BytesIO()
+    digit_image().save(buffer, "TIFF", compression="tiff_lzw")
+    tiff = bytearray(buffer.getvalue())
+    first_page = struct.unpack("<I", tiff[4:8])[0]
+    entries = struct.unpack("<H", tiff[first_page:first_page + 2])[0]
+    next_page = first_page + 2 + 12 * entries  # where the first page's header says where the next one is
+    tiff[next_page:next_page + 4] = struct.pack("<I", len(tiff) + 1000)
+    return bytes(tiff)
 
 
 def _two_frames(kind: str) -> bytes:
@@ -251,6 +277,22 @@ def test_predict_refuses_the_huge_image_and_still_reads_the_good_one(checkpoint:
     huge_result, good_result = json.loads(captured.out.splitlines()[-1])
     assert huge_result["digit"] is None and "10000×10000" in huge_result["error"]
     assert good_result["digit"] in range(10)
+
+
+def test_predict_reads_the_good_pictures_beside_a_damaged_tiff(checkpoint: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """The damaged TIFF was an internal error (exit 1) that took the results of the call's other pictures with it,
+    as did the 600-px 16-bit PNG ("image has wrong mode")."""
+    good, damaged, deep = tmp_path / "good.png", tmp_path / "damaged.tif", tmp_path / "deep.png"
+    digit_image().save(good)
+    damaged.write_bytes(_tiff_with_a_lost_second_page())
+    Image.fromarray(np.asarray(digit_image("ring", size=600)).astype(np.uint16) * 257).save(deep)
+    code = main(["predict", "--checkpoint", str(checkpoint), str(good), str(damaged), str(deep), "--json"])
+    captured = capsys.readouterr()
+    assert_one_line_error(code, captured.err, f"{damaged} is damaged or truncated: it could not be decoded")
+    good_result, damaged_result, deep_result = json.loads(captured.out.splitlines()[-1])
+    assert good_result["digit"] in range(10) and deep_result["digit"] in range(10)
+    assert damaged_result["digit"] is None and "could not be decoded" in damaged_result["error"]
 
 
 def test_an_empty_canvas_array_is_empty_not_classified() -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cli_support import digit_image, png_bytes
+from cli_support import PILLOW_MODES, SIXTEEN_BIT_MODES, digit_image, in_mode, png_bytes
 from mnist_core.data import normalize
 from mnist_core.models import build_model
 from mnist_core.sketch import (FILLED_INK, LOW_CONFIDENCE, MNIST_STROKE_WIDTH, THICK_STROKES, THIN_STROKES,
@@ -86,6 +86,47 @@ def test_canvas_arrays_are_read_like_images() -> None:
 def test_every_pixel_format_reads_the_same_digit(convert) -> None:
     original = digit_image("ring")
     reopened = open_image(png_bytes(convert(original)))
+    np.testing.assert_allclose(to_mnist(reopened), to_mnist(original), atol=0.05)
+
+
+@pytest.mark.parametrize("mode", PILLOW_MODES)
+def test_every_pillow_mode_reads_the_same_digit(mode: str) -> None:
+    """A CIELab TIFF and a palette+alpha one read as "no ink" (LAB's a band was taken for alpha, PA's palette indices
+    were averaged while shrinking); a big-endian 16-bit one was shrunk with its bytes swapped; bilevel and palette
+    ones were shrunk by picking pixels."""
+    original = digit_image("ring", size=300)  # larger than the working size: shrunk, as most pictures are
+    picture = in_mode(original, mode)
+    assert picture.mode == mode
+    np.testing.assert_allclose(to_mnist(picture), to_mnist(original), atol=0.05)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "PA", "RGBa", "LA", "La"])
+def test_transparency_reads_alike_in_every_mode_with_alpha(mode: str) -> None:
+    """Dark ink on a transparent white: only alpha says where the ink is, so a mode read without it finds none."""
+    transparent = _rgba((0, 0, 0, 255), (255, 255, 255, 0))
+    picture = transparent.convert("LA" if mode == "La" else mode).convert(mode)
+    np.testing.assert_allclose(to_mnist(picture), to_mnist(digit_image("ring")), atol=0.05)
+
+
+def _wide_range(gray: Image.Image, kind: str) -> Image.Image:
+    """`gray` as 32-bit whole numbers just above -2**31, or as floats spanning -3e38…3e38."""
+    levels = np.asarray(gray, dtype=np.int64)
+    if kind == "32-bit far from zero":
+        return Image.fromarray((levels - 2**31 + 5).astype(np.int32), "I")
+    return Image.fromarray(((levels - 127.5) * 2.6e36).astype(np.float32), "F")
+
+
+@pytest.mark.parametrize("kind, file_format", [("I;16", "PNG"), ("I;16B", "TIFF"), ("I;16L", "TIFF"),
+                                               ("32-bit far from zero", "TIFF"), ("float -3e38…3e38", "TIFF")])
+def test_16_and_32_bit_and_float_files_of_any_size_read_like_8_bit_ones(kind: str, file_format: str) -> None:
+    """Pillow's quick shrinking step failed on 16-bit pictures from ~560 px up ("image has wrong mode", an internal
+    error), and summed 32-bit ones past -2**31 (from ~1000 px) and float ones past 3.4e38: garbage, NaN."""
+    original = digit_image("ring", size=1000)
+    picture = in_mode(original, kind) if kind in SIXTEEN_BIT_MODES else _wide_range(original, kind)
+    buffer = io.BytesIO()
+    picture.save(buffer, file_format)
+    reopened = open_image(buffer.getvalue())
+    assert reopened.mode == ("I;16" if kind == "I;16L" else picture.mode)  # a TIFF keeps big-endian pixels
     np.testing.assert_allclose(to_mnist(reopened), to_mnist(original), atol=0.05)
 
 
