@@ -46,6 +46,14 @@ STALE_TEMP_SECONDS = 15 * 60
 _TEMP_NAME_EXTRA = len("." + "." + "XXXXXXXX" + ".tmp")  # what `_temp_file` adds to a name (tempfile's 8 letters)
 # What the app's curves read from each history record (`train.EpochRecord.to_dict`); a record without them is dropped.
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
+# More records are not a run's curves (1000 epochs, the most TrainConfig allows, evaluated ten times each): a history
+# of one record referenced millions of times is a few MB in the file and GBs once copied.
+MAX_HISTORY_RECORDS = 10_000
+# Bounds on what a small file can make torch.load do. torch.save writes one zip entry per tensor plus five (s5-net:
+# 18); its pickle of everything but the weights is ~1 KB plus ~100 bytes per history record, and the weights-only
+# unpickler runs in Python (~3 s per million opcodes), so a 40 MB pickle of references took a minute.
+MAX_ZIP_ENTRIES = 1000
+MAX_PICKLE_BYTES = 2 * MB  # room for MAX_HISTORY_RECORDS (~1 MB) and the rest
 
 
 @dataclass
@@ -279,12 +287,8 @@ def _safe_torch_load(raw: bytes, label: str) -> Any:
         unreadable = CheckpointError(f"{label} is a safetensors file (bare weights, without the model's name or "
                                      f"settings), not a checkpoint: use a .pt checkpoint saved by MNIST Studio")
     problem = _zip_problem(raw) if raw.startswith(_ZIP_START) else None
-    if problem == "compressed":
-        raise CheckpointError(f"{label} is a compressed zip archive, which torch.save never writes (and which could "
-                              f"unpack to far more memory than its size): use a .pt checkpoint saved by MNIST Studio")
-    if problem == "checksums":
-        raise CheckpointError(f"{label} is damaged (its contents do not match the checksums stored in it: a bad copy "
-                              f"or a disk error): use a good copy of the checkpoint")
+    if problem:
+        raise CheckpointError(f"{label} {problem}")
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the user gets our one sentence instead
             warnings.simplefilter("ignore")
@@ -315,27 +319,68 @@ def _is_safetensors(raw: bytes) -> bool:
 
 
 def _zip_problem(raw: bytes) -> str | None:
-    """What is wrong with a torch zip before torch.load reads it: "compressed" or "checksums", else None.
+    """What is wrong with a torch zip before torch.load reads it (the rest of a message that starts with the file's
+    name), else None.
 
-    torch.save writes every entry stored (uncompressed); torch.load would inflate a deflated one in full, so a 64 MB
-    upload could unpack to tens of GB (a zip bomb). And torch.load does not check the CRC-32s, so a flipped bit in the
-    weights would load as a silently different (say, 1e37) weight: they are checked here, reading in chunks.
+    Only the table of contents is read until the layout is known to be torch.save's: every entry stored (torch.load
+    would inflate a deflated one in full, so a 64 MB upload could unpack to tens of GB: a zip bomb), each name once and
+    each entry's bytes its own (a table listing one 4 MB entry 3,000 times made the checksum pass read it 3,000
+    times), a handful of entries, and a pickle small enough to unpickle quickly. Then the CRC-32s are checked, which
+    torch.load does not do: a flipped bit in the weights would load as a silently different (say, 1e37) weight.
     """
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             entries = archive.infolist()
+            if _is_torchscript(entries):
+                return ("is a TorchScript export (saved by torch.jit.save, with the model's code), not an MNIST "
+                        "Studio checkpoint: use a .pt checkpoint saved by MNIST Studio (`train` or the app's Save)")
+            if len(entries) > MAX_ZIP_ENTRIES:
+                return (f"is a zip archive of {len(entries):,} entries, where a checkpoint has a few dozen: it is not "
+                        f"a checkpoint saved by MNIST Studio")
+            if not _entries_apart(raw, entries):
+                return ("is a malformed zip archive (its table of contents lists the same name or the same bytes more "
+                        "than once), which torch.save never writes: use a .pt checkpoint saved by MNIST Studio")
             if any(entry.compress_type != zipfile.ZIP_STORED for entry in entries):
-                return "compressed"
+                return ("is a compressed zip archive, which torch.save never writes (and which could unpack to far "
+                        "more memory than its size): use a .pt checkpoint saved by MNIST Studio")
+            pickle_bytes = max((e.file_size for e in entries if e.filename.endswith("/data.pkl")), default=0)
+            if pickle_bytes > MAX_PICKLE_BYTES:
+                return (f"holds {pickle_bytes:,} bytes of settings and history besides its weights, where a checkpoint "
+                        f"has at most {MAX_PICKLE_BYTES:,}: it is not a checkpoint saved by MNIST Studio")
             for entry in entries:
                 if entry.CRC:  # 0: saved with torch's CRC-32 turned off, nothing to compare
                     with archive.open(entry) as stream:
                         while stream.read(1 << 20):  # the CRC is compared at the end (BadZipFile)
                             pass
     except zipfile.BadZipFile as error:
-        return "checksums" if "CRC" in str(error) else None
-    except (OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+        if "CRC" in str(error):
+            return ("is damaged (its contents do not match the checksums stored in it: a bad copy or a disk error): "
+                    "use a good copy of the checkpoint")
+        return None
+    except (OSError, ValueError, EOFError, NotImplementedError, RuntimeError, struct.error):
         return None  # a zip Python cannot walk: torch.load decides (and refuses it if it cannot read it either)
     return None
+
+
+def _is_torchscript(entries: list[zipfile.ZipInfo]) -> bool:
+    """torch.jit.save's archives hold the model's code (`code/…`) and `constants.pkl` beside the weights."""
+    return any(entry.filename.endswith("/constants.pkl") or "/code/" in entry.filename for entry in entries)
+
+
+def _entries_apart(raw: bytes, entries: list[zipfile.ZipInfo]) -> bool:
+    """Whether every entry has its own name and its own bytes (header and data) inside the file, none overlapping."""
+    if len({entry.filename for entry in entries}) != len(entries):
+        return False
+    end_of_previous = 0
+    for entry in sorted(entries, key=lambda e: e.header_offset):
+        if entry.header_offset < end_of_previous:
+            return False
+        # The local header's name and extra field can differ in length from the central directory's copy.
+        name_length, extra_length = struct.unpack_from("<HH", raw, entry.header_offset + 26)
+        end_of_previous = entry.header_offset + 30 + name_length + extra_length + entry.compress_size
+        if end_of_previous > len(raw):
+            return False
+    return True
 
 
 def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
@@ -419,9 +464,10 @@ def _first_problem(load_error: str) -> str:
 
 
 def _checked_history(history: Any) -> list[dict[str, Any]]:
-    """The stored training curves, or [] when they are malformed (wrong types, missing keys): the weights are what
-    matter, and a bad history would only break the charts and `evaluate` later with a traceback."""
-    if not isinstance(history, list):
+    """The stored training curves, or [] when they are malformed (wrong types, missing keys, over
+    MAX_HISTORY_RECORDS records): the weights are what matter, and a bad history would only break the charts and
+    `evaluate` later with a traceback."""
+    if not isinstance(history, list) or len(history) > MAX_HISTORY_RECORDS:  # (checked before anything is copied)
         return []
     for record in history:
         if not isinstance(record, dict) or not all(

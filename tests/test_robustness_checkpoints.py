@@ -3,6 +3,7 @@ checkpoint writes survive a killed writer; names cannot escape checkpoints/ or o
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -17,14 +18,16 @@ import textwrap
 import time
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
 
 from cli_support import (REPO_ROOT, UNREACHABLE_CASES, assert_clean_failure, assert_json_error, assert_one_line_error,
                          digit_image, run_cli, unreachable_case)
-from mnist_core.checkpoints import (STALE_TEMP_SECONDS, checkpoint_bytes, checkpoint_payload, list_checkpoints,
-                                    load_checkpoint, write_checkpoint)
+from mnist_core.checkpoints import (MAX_HISTORY_RECORDS, MAX_PICKLE_BYTES, MAX_ZIP_ENTRIES, STALE_TEMP_SECONDS,
+                                    checkpoint_bytes, checkpoint_payload, list_checkpoints, load_checkpoint,
+                                    write_checkpoint)
 from mnist_core.cli import main
 from mnist_core.errors import CheckpointError
 from mnist_core.models import build_model
@@ -361,3 +364,79 @@ def test_a_shape_mismatch_ends_its_parenthesis_without_torch_s_full_stop() -> No
         load_checkpoint(checkpoint_bytes(_payload("nf-cnn", model_kwargs={"nf": 16})), name="upload: small.pt")
     message = str(refused.value)
     assert "size mismatch" in message and message.endswith("3, 3])): the weights were saved for a different model")
+
+
+# --- Resource bombs: small files that would make the loader read or copy far more than their size ---
+
+def _repacked(raw: bytes, extra_entries: Callable[[zipfile.ZipFile], None]) -> bytes:
+    """A torch zip written again entry by entry (stored, as torch.save does), then `extra_entries(archive)` run before
+    its table of contents is written."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as packed:
+        for entry in source.infolist():
+            packed.writestr(entry, source.read(entry))
+        extra_entries(packed)
+    return out.getvalue()
+
+
+def _listing_the_weights_again(copies: int, same_name: bool) -> Callable[[zipfile.ZipFile], None]:
+    """Add `copies` more table-of-contents rows for the first weight's bytes (which stay stored once): a reader that
+    trusts the table reads them `copies` more times."""
+    def add(archive: zipfile.ZipFile) -> None:
+        weights = next(entry for entry in archive.filelist if entry.filename.endswith("/data/0"))
+        for number in range(copies):
+            twin = copy.copy(weights)
+            twin.filename = weights.filename if same_name else f"{weights.filename}-{number}"
+            archive.filelist.append(twin)
+    return add
+
+
+@pytest.mark.parametrize("same_name", [True, False], ids=["same name", "other names"])
+def test_a_zip_that_lists_the_same_bytes_twice_is_refused_before_reading_them(same_name: bool) -> None:
+    """/tmp/audit overlap.pt listed one 4 MB entry 3,000 times: the checksum pass read it 3,000 times (hours)."""
+    raw = _repacked(checkpoint_bytes(_payload()), _listing_the_weights_again(3, same_name))
+    with pytest.raises(CheckpointError, match=re.escape(
+            "upload: x.pt is a malformed zip archive (its table of contents lists the same name or the same bytes "
+            "more than once), which torch.save never writes")):
+        load_checkpoint(raw, "upload: x.pt")
+
+
+def test_a_zip_of_thousands_of_entries_is_refused() -> None:
+    def many(archive: zipfile.ZipFile) -> None:
+        for number in range(MAX_ZIP_ENTRIES):
+            archive.writestr(f"archive/extra/{number}", b"")
+
+    raw = _repacked(checkpoint_bytes(_payload()), many)
+    entries = len(zipfile.ZipFile(io.BytesIO(raw)).infolist())
+    assert entries > MAX_ZIP_ENTRIES
+    with pytest.raises(CheckpointError, match=f"is a zip archive of {entries:,} entries, where a checkpoint has a few "
+                                              f"dozen"):
+        load_checkpoint(raw, "upload: x.pt")
+
+
+def test_a_checkpoint_whose_pickle_is_too_large_to_unpickle_quickly_is_refused() -> None:
+    """The weights-only unpickler is Python: a 40 MB pickle of references (a history of one record listed 20 million
+    times) took over a minute before a single check could run."""
+    raw = checkpoint_bytes(_payload(config={"notes": "x" * (MAX_PICKLE_BYTES + 1)}))
+    with pytest.raises(CheckpointError, match=r"upload: x.pt holds 2,000,\d\d\d bytes of settings and history besides "
+                                              r"its weights, where a checkpoint has at most 2,000,000"):
+        load_checkpoint(raw, "upload: x.pt")
+
+
+def test_a_history_of_more_records_than_any_run_makes_is_dropped_uncopied() -> None:
+    """One record referenced MAX_HISTORY_RECORDS + 1 times is a few KB in the file; copied, such histories took GBs."""
+    record = {"epoch": 1.0, "train_loss": 0.1, "train_accuracy": 97.0, "test_loss": 0.1, "test_accuracy": 98.0}
+    loaded = load_checkpoint(checkpoint_bytes(_payload(history=[record] * (MAX_HISTORY_RECORDS + 1))), "x.pt")
+    assert loaded.history == [] and loaded.model_name == "seed-net"
+    assert len(load_checkpoint(checkpoint_bytes(_payload(history=[record] * 100)), "x.pt").history) == 100
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated: users still have such files
+def test_a_torchscript_export_is_called_one(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """It was called "a compressed zip archive, which torch.save never writes" (its code entries are deflated)."""
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(build_model("fast", width=8, hidden=32)), path)
+    code = main(["evaluate", "--checkpoint", str(path)])
+    assert_one_line_error(code, capsys.readouterr().err, f"{path} is a TorchScript export (saved by torch.jit.save, "
+                          "with the model's code), not an MNIST Studio checkpoint: use a .pt checkpoint saved by MNIST "
+                          "Studio")
