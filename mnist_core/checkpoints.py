@@ -14,6 +14,7 @@ import os
 import pickle
 import re
 import struct
+import sys
 import tempfile
 import time
 import warnings
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 
 from mnist_core.data import MEAN, STD
-from mnist_core.errors import (MB, CheckpointError, ConfigError, missing_folders, os_reason, path_status,
+from mnist_core.errors import (MB, CheckpointError, ConfigError, missing_folders, os_reason, path_status, quoted,
                                 remove_if_empty)
 from mnist_core.models import REGISTRY
 
@@ -54,6 +55,11 @@ MAX_HISTORY_RECORDS = 10_000
 # unpickler runs in Python (~3 s per million opcodes), so a 40 MB pickle of references took a minute.
 MAX_ZIP_ENTRIES = 1000
 MAX_PICKLE_BYTES = 2 * MB  # room for MAX_HISTORY_RECORDS (~1 MB) and the rest
+# What a checkpoint's tensors may hold: weights in the float types a model can compute in (load_state_dict would cast
+# anything else silently: whole numbers to a model of zeros, float8 into NotImplementedError), counters
+# (BatchNorm's num_batches_tracked) in whole numbers.
+WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+COUNTER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 @dataclass
@@ -390,18 +396,17 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     stored_format = payload.get("format") if isinstance(payload, dict) else None
     if isinstance(stored_format, str) and stored_format != FORMAT and stored_format.startswith("mnist-studio/"):
         # Ours, but another layout: "not an MNIST Studio checkpoint" would send the user looking for another file.
-        version = stored_format.removeprefix("mnist-studio/")
-        newer = " (newer)" if version.isdigit() and int(version) > int(FORMAT.removeprefix("mnist-studio/")) else ""
+        newer = " (newer)" if _is_newer_format(stored_format) else ""
         raise CheckpointError(f"{label} was saved by another{newer} version of MNIST Studio (format "
-                              f"{stored_format!r}; this version reads {FORMAT!r}): load it with the version that "
+                              f"{quoted(stored_format)}; this version reads {FORMAT!r}): load it with the version that "
                               f"saved it, or update MNIST Studio")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = (f"it holds {_a(type(payload).__name__)}" if not isinstance(payload, dict)
-                 else "it has no 'format' field" if "format" not in payload else f"format {payload['format']!r}")
+                 else "it has no 'format' field" if "format" not in payload else f"format {quoted(payload['format'])}")
         raise CheckpointError(f"{label} is not an MNIST Studio checkpoint ({found}; expected format {FORMAT!r})")
     model_name = payload.get("model")
     if not isinstance(model_name, str) or model_name not in REGISTRY:
-        raise CheckpointError(f"{label} is for model {model_name!r}, which this version does not know "
+        raise CheckpointError(f"{label} is for model {quoted(model_name)}, which this version does not know "
                               f"(known: {', '.join(REGISTRY)})")
     model_kwargs = payload.get("model_kwargs") or {}
     state = payload.get("state_dict")
@@ -418,15 +423,17 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     try:
         model = REGISTRY[model_name].build(**model_kwargs)
     except (ConfigError, TypeError, ValueError, RuntimeError) as error:  # torch layers refuse odd sizes with these
-        detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {model_kwargs!r}"[:160]
+        detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {quoted(model_kwargs)}"
         raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({detail})") from None
-    # load_state_dict casts silently: whole-number weights would load as a model of zeros, complex ones lose half.
     expected = model.state_dict()
     wrong_kind = next((key for key, value in state.items() if key in expected and isinstance(value, torch.Tensor)
-                       and expected[key].is_floating_point() and not value.is_floating_point()), None)
+                       and value.dtype not in (WEIGHT_DTYPES if expected[key].is_floating_point() else COUNTER_DTYPES)),
+                      None)
     if wrong_kind is not None:
+        holds = ("floating-point weights (float16, bfloat16, float32 or float64)"
+                 if expected[wrong_kind].is_floating_point() else "a whole-number counter")
         raise CheckpointError(f"{label} holds {state[wrong_kind].dtype} values for {wrong_kind}, where the {model_name} "
-                              f"model has floating-point weights: it is not a checkpoint saved by MNIST Studio")
+                              f"model has {holds}: it is not a checkpoint saved by MNIST Studio")
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError) as error:
@@ -448,6 +455,17 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
                             _checked_history(payload.get("history")), _scalar_metrics(payload.get("metrics")),
                             str(payload.get("created", "")), label)
+
+
+def _is_newer_format(stored_format: str) -> bool:
+    """Whether "mnist-studio/N" is a later version than FORMAT's, compared as digit strings: int() refuses a number of
+    over 4,300 digits, and a file can hold one."""
+    def version(text: str) -> tuple[int, str]:
+        digits = text.removeprefix("mnist-studio/").lstrip("0")
+        return len(digits), digits
+
+    stored = stored_format.removeprefix("mnist-studio/")
+    return stored.isascii() and stored.isdigit() and version(stored_format) > version(FORMAT)
 
 
 def _a(noun: str) -> str:
@@ -480,9 +498,16 @@ def _checked_history(history: Any) -> list[dict[str, Any]]:
 def _scalar_metrics(metrics: Any) -> dict[str, Any]:
     """The stored metrics that are plain values (numbers, text, true/false), as `TrainResult.metrics` writes them.
     Anything else (a tensor: `torch.zeros(1).expand(10**6, 10**6)` is a few bytes in the file) would reach the app's
-    tables as an object, not a number."""
-    return {key: value for key, value in _plain(metrics, dict).items()
-            if value is None or isinstance(value, (bool, int, float, str))}
+    tables as an object, not a number. Numbers are kept only when finite and within a float's range: every reader
+    converts them (float(), f"{x:.2f}"), and 10**400 made that an OverflowError. The confidence floor, a probability
+    (the unsure threshold), is kept only as one."""
+    def plain(key: str, value: Any) -> bool:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key == "confidence_floor":  # (the comparisons also refuse nan and inf, and need no float())
+            return number and 0 <= value <= 1
+        return value is None or isinstance(value, (bool, str)) or (number and abs(value) <= sys.float_info.max)
+
+    return {key: value for key, value in _plain(metrics, dict).items() if plain(key, value)}
 
 
 def _plain(value: Any, kind: type) -> Any:

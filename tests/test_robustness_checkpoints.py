@@ -110,6 +110,28 @@ def test_metrics_that_are_not_plain_values_are_dropped(tmp_path: Path) -> None:
     assert load_checkpoint(path).metrics == {"test_accuracy": 99.0, "device": "cpu", "stopped": False}
 
 
+@pytest.mark.parametrize("floor", [10**400, 1.5, -0.1, float("nan"), float("inf"), True, "0.9"])
+def test_a_confidence_floor_that_is_no_probability_is_dropped(floor: object, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """10**400 was an internal error (OverflowError in the unsure threshold); the others were used as thresholds.
+    Without it, predict uses the default threshold."""
+    path = tmp_path / "model.pt"
+    torch.save(_payload(metrics={"confidence_floor": floor, "test_accuracy": 10**400, "train_seconds": 3}), path)
+    assert load_checkpoint(path).metrics == {"train_seconds": 3}  # (a number no float can hold is dropped too)
+    image = tmp_path / "digit.png"
+    digit_image().save(image)
+    assert main(["predict", "--checkpoint", str(path), str(image)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_long_format_or_model_name_is_quoted_shortened() -> None:
+    for payload, words in ((_payload(format="mnist-studio/beta" + "x" * 10**5), "format 'mnist-studio/betax"),
+                           (_payload(model="m" * 10**5), "is for model 'mmm")):
+        with pytest.raises(CheckpointError, match=words) as refused:
+            load_checkpoint(checkpoint_bytes(payload), "x.pt")
+        assert len(str(refused.value)) < 300 and "..." in str(refused.value)
+
+
 def _safetensors_file() -> bytes:
     """What `safetensors.torch.save` writes for {"weight": tensor([1., 2.])}: header length, space-padded JSON, data."""
     header = json.dumps({"weight": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
@@ -181,6 +203,10 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
     whole_numbers["state_dict"] = {k: (v * 100).to(torch.int64) for k, v in whole_numbers["state_dict"].items()}
     complex_weights = _payload()
     complex_weights["state_dict"] = {k: v.to(torch.complex64) for k, v in complex_weights["state_dict"].items()}
+    float8_weights = _payload()
+    float8_weights["state_dict"] = {k: v.to(torch.float8_e4m3fn) for k, v in float8_weights["state_dict"].items()}
+    float_counters = _payload("fast")
+    float_counters["state_dict"] = {k: v.float() for k, v in float_counters["state_dict"].items()}
     return {
         "truncated": (good[: len(good) // 2], "not a readable PyTorch file (it may be truncated"),
         "a flipped bit in the weights": (_with_a_flipped_bit(good), "is damaged (its contents do not match"),
@@ -200,6 +226,17 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
         "negative BatchNorm variance": (checkpoint_bytes(broken_statistics), "gives NaN or infinite outputs"),
         "whole-number weights": (checkpoint_bytes(whole_numbers), "torch.int64 values for conv1.weight"),
         "complex weights": (checkpoint_bytes(complex_weights), "model has floating-point weights"),
+        # These three were internal errors: NotImplementedError ("isfinite" not implemented for 'Float8_e4m3fn'),
+        # OverflowError (int(inf)) and ValueError (int() of over 4,300 digits).
+        "float8 weights": (checkpoint_bytes(float8_weights), "holds torch.float8_e4m3fn values for conv1.weight, where "
+                           "the seed-net model has floating-point weights (float16, bfloat16, float32 or float64)"),
+        "infinite model settings": (checkpoint_bytes(_payload("fast", model_kwargs={"width": float("inf")})),
+                                    "settings the fast model does not accept (fast width must be a whole number from "
+                                    "8 to 64 (got inf))"),
+        "a format of 5,000 digits": (checkpoint_bytes(_payload(format="mnist-studio/" + "9" * 5000)),
+                                     "was saved by another (newer) version of MNIST Studio (format 'mnist-studio/999"),
+        "counters stored as floats": (checkpoint_bytes(float_counters), "holds torch.float32 values for "
+                                      "2.num_batches_tracked, where the fast model has a whole-number counter"),
         "odd model settings": (checkpoint_bytes(_payload("nf-cnn", model_kwargs={"nf": "wide"})),
                                "settings the nf-cnn model does not accept"),
         # These three said "is damaged: model_kwargs/state_dict are missing" (they are there, of the wrong type) and
