@@ -426,6 +426,7 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
         detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {quoted(model_kwargs)}"
         raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({detail})") from None
     expected = model.state_dict()
+    state = _in_current_layout(model_name, state, set(expected))
     wrong_kind = next((key for key, value in state.items() if key in expected and isinstance(value, torch.Tensor)
                        and value.dtype not in (WEIGHT_DTYPES if expected[key].is_floating_point() else COUNTER_DTYPES)),
                       None)
@@ -455,6 +456,40 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
                             _checked_history(payload.get("history")), _scalar_metrics(payload.get("metrics")),
                             str(payload.get("created", "")), label)
+
+
+# `fast` before commit 970425c (Nov 2026; the format stayed mnist-studio/1): each block was conv, BatchNorm, ReLU,
+# max-pool (Sequential indices 0-3 and 4-7); it is now conv, max-pool, BatchNorm, ReLU. Only the BatchNorms moved.
+_OLD_FAST_INDEX = {"1": "2", "5": "6"}  # a BatchNorm's old index -> its index now
+_FAST_BLOCKS = (("0", "2"), ("4", "6"))  # (conv, BatchNorm) of each block, today's indices
+
+
+def _in_current_layout(model_name: str, state: dict[str, Any], expected_keys: set[str]) -> dict[str, Any]:
+    """`state` in the registry's layout: a `fast` model saved in the old layout is moved into today's, with the same
+    outputs; anything else is returned as it is (load_state_dict judges it).
+
+    Why the outputs stay the same: max-pooling commutes with any per-channel function that never decreases, and
+    BatchNorm (in eval mode, a per-channel affine map) followed by ReLU is one wherever BatchNorm's scale is ≥ 0. For a
+    channel with a negative scale, the conv's filter, the scale and the running mean are negated: BatchNorm's output is
+    unchanged, and now increasing in what the (bias-free) conv gives.
+    """
+    def renamed(key: str) -> str:
+        index, dot, rest = key.partition(".")
+        return _OLD_FAST_INDEX.get(index, index) + dot + rest
+
+    if model_name != "fast" or set(state) == expected_keys or {renamed(key) for key in state} != expected_keys:
+        return state
+    moved = {renamed(key): value for key, value in state.items()}
+    for conv, norm in _FAST_BLOCKS:
+        filters, scale, mean = moved[f"{conv}.weight"], moved[f"{norm}.weight"], moved[f"{norm}.running_mean"]
+        usable = (all(isinstance(t, torch.Tensor) and t.dtype in WEIGHT_DTYPES for t in (filters, scale, mean))
+                  and filters.dim() == 4 and scale.shape == mean.shape == filters.shape[:1])
+        if usable:  # (else load_state_dict or the dtype check names what is wrong)
+            flipped = scale < 0
+            moved[f"{conv}.weight"] = torch.where(flipped.view(-1, 1, 1, 1), -filters, filters)
+            moved[f"{norm}.weight"] = torch.where(flipped, -scale, scale)
+            moved[f"{norm}.running_mean"] = torch.where(flipped, -mean, mean)
+    return moved
 
 
 def _is_newer_format(stored_format: str) -> bool:
