@@ -446,16 +446,34 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
                               f"anything; retrain with a lower learning rate")
     model.eval().to(memory_format=torch.channels_last)  # the fast conv layout for evaluation and sketches
     # Finite weights can still overflow (scaled by 1e30, say) or break BatchNorm (a negative running variance): such a
-    # model reads every picture as NaN, which is no prediction (and not JSON). Probes: blank paper, then all ink.
+    # model reads pictures as NaN, which is no prediction (and not JSON). Probed on a few pictures here; `evaluate` and
+    # `predict` check the outputs on the user's own too, as no probe can stand for every picture.
     with torch.inference_mode():
-        probes = ((torch.tensor([0.0, 1.0]) - MEAN) / STD).view(2, 1, 1, 1).expand(2, 1, 28, 28)
-        if not torch.isfinite(model(probes.contiguous(memory_format=torch.channels_last))).all():
-            raise CheckpointError(f"{label} gives NaN or infinite outputs although its weights are finite (they are "
-                                  f"far too large, or its normalisation statistics are broken): it cannot predict "
-                                  f"anything; retrain it or use another checkpoint")
+        if not torch.isfinite(model(_probe_pictures())).all():
+            raise non_finite_outputs_error(label)
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
                             _checked_history(payload.get("history")), _scalar_metrics(payload.get("metrics")),
                             str(payload.get("created", "")), label)
+
+
+def non_finite_outputs_error(label: str, pictures: str = "") -> CheckpointError:
+    """The refusal of a model whose weights are finite but whose outputs (on `pictures`, if named) are NaN or
+    infinite."""
+    on = f" on {pictures}" if pictures else ""
+    return CheckpointError(f"{label} gives NaN or infinite outputs{on} although its weights are finite (they are far "
+                           f"too large, or its normalisation statistics are broken): it cannot predict anything; "
+                           f"retrain it or use another checkpoint")
+
+
+def _probe_pictures() -> torch.Tensor:
+    """Normalised [4, 1, 28, 28] in the channels_last layout: blank paper, all ink, a drawn 0 (a ring) and a drawn 1
+    (a bar). The drawn digits reach a model's weights as real digits do: weights scaled to overflow only on ink
+    shaped like a digit passed the first two."""
+    rows, columns = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    ring = ((((rows - 13.5) / 9) ** 2 + ((columns - 13.5) / 6) ** 2).sqrt() - 1).abs() < 0.2
+    bar = ((columns - 13.5).abs() < 1.5) & ((rows - 13.5).abs() < 10)
+    pictures = torch.stack([torch.zeros(28, 28), torch.ones(28, 28), ring.float(), bar.float()]).unsqueeze(1)
+    return ((pictures - MEAN) / STD).contiguous(memory_format=torch.channels_last)
 
 
 # `fast` before commit 970425c (Nov 2026; the format stayed mnist-studio/1): each block was conv, BatchNorm, ReLU,

@@ -12,13 +12,14 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import os
 import sys
 import threading
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from mnist_core.errors import StudioError, printable
 
@@ -46,19 +47,34 @@ class OneLineParser(argparse.ArgumentParser):
 
 def _emit(value: Any, as_json: bool, human: str) -> None:
     if as_json:
-        print(json.dumps(value))
+        print(_json_text(value))
     elif human:  # nothing to report (say, every image was bad and said so on stderr): no blank line either
         print(human)
+
+
+def _json_text(value: Any) -> str:
+    """Strict JSON: json.dumps writes NaN and Infinity by default, which JSON readers refuse; here they become null.
+    (evaluate and predict refuse a model's non-finite outputs before this: it guards whatever else could carry one.)"""
+    return json.dumps(_with_floats(value, lambda key, number: number if math.isfinite(number) else None),
+                      allow_nan=False)
 
 
 def _rounded_metrics(value: Any) -> Any:
     """`value` with every accuracy and loss (by key name, at any depth) rounded to JSON_DECIMALS: 99.32, not float32's
     99.31999969482422. Other numbers (learning rates, probabilities) keep their precision."""
-    if isinstance(value, list):
-        return [_rounded_metrics(item) for item in value]
+    return _with_floats(value, lambda key, number: round(number, JSON_DECIMALS)
+                        if key is not None and key.endswith(("accuracy", "loss")) else number)
+
+
+def _with_floats(value: Any, change: Callable[[str | None, float], float | None], key: str | None = None) -> Any:
+    """`value` with each float in it (at any depth of lists and dicts) replaced by `change(its dict key, it)`; the key
+    is None for a float that is not a dict's value."""
+    if isinstance(value, float):
+        return change(key, value)
+    if isinstance(value, (list, tuple)):
+        return [_with_floats(item, change) for item in value]
     if isinstance(value, dict):
-        return {key: round(item, JSON_DECIMALS) if isinstance(item, float) and key.endswith(("accuracy", "loss"))
-                else _rounded_metrics(item) for key, item in value.items()}
+        return {name: _with_floats(item, change, name) for name, item in value.items()}
     return value
 
 
@@ -305,6 +321,9 @@ def _load_checkpoint(path: str) -> Any:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from mnist_core.checkpoints import non_finite_outputs_error
     from mnist_core.data import load_mnist
     from mnist_core.device import pick_device
     from mnist_core.evaluate import evaluate
@@ -314,12 +333,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = load_mnist(args.data_root)
     model = checkpoint.model.to(device)
     report = evaluate(model, data.test)
+    if not (torch.isfinite(report.probabilities).all() and math.isfinite(report.loss)):
+        raise non_finite_outputs_error(checkpoint.source, "MNIST's test images")
     value = _rounded_metrics({"checkpoint": str(args.checkpoint), "model": checkpoint.model_name, **report.to_json()})
     _emit(value, args.json, f"{checkpoint.model_name}: {report.accuracy:.2f}% test accuracy, loss {report.loss:.4f}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from mnist_core.checkpoints import non_finite_outputs_error
     from mnist_core.errors import MB, ImageError
     from mnist_core.sketch import MAX_FILE_BYTES, open_image, predict, unsure_threshold
 
@@ -341,6 +363,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             results.append({"path": path, "digit": None, "probabilities": None, "error": str(error)})
             failed = True
             continue
+        if not prediction.empty and not all(map(math.isfinite, prediction.probabilities)):
+            # The model's fault, not the picture's: no reading of any picture can be trusted.
+            raise non_finite_outputs_error(checkpoint.source, "standard input" if path == "-" else path)
         if prediction.empty:
             results.append({"path": path, "digit": None, "probabilities": None,
                             "note": "empty image: no ink found, nothing to classify"})
@@ -456,7 +481,7 @@ def _failed(message: str, code: int, as_json: bool, stderr_line: str | None = No
     if stderr_line is not None:
         sys.stderr.write(stderr_line + "\n")
     if as_json:
-        print(json.dumps({"error": message, "exit_code": code}))
+        print(_json_text({"error": message, "exit_code": code}))
     return code
 
 
@@ -471,7 +496,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> t
     except SystemExit as leaving:
         if leaving.code == 0:
             print(help_text.getvalue(), end="")
-            print(json.dumps({"help": help_text.getvalue()}))
+            print(_json_text({"help": help_text.getvalue()}))
         raise
 
 

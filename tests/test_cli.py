@@ -176,6 +176,17 @@ def test_with_json_a_failure_is_json_on_stdout_too(argv: list[str], capsys: pyte
     assert_json_error(captured.out, line)
 
 
+def test_json_output_is_strict_json_without_nan_or_infinity(capsys: pytest.CaptureFixture) -> None:
+    """json.dumps writes NaN and Infinity by default, which JSON readers refuse (evaluate printed "test_loss": NaN);
+    the commands refuse non-finite model outputs first, and anything else non-finite is written as null."""
+    cli._emit({"test_loss": float("nan"), "lr": [float("inf"), 0.5], "pair": (float("-inf"), 1)}, True, "")
+    line = capsys.readouterr().out.strip()
+    assert json.loads(line, parse_constant=lambda token: pytest.fail(f"{token} in {line}")) == {
+        "test_loss": None, "lr": [None, 0.5], "pair": [None, 1]}
+    assert cli._rounded_metrics({"test_accuracy": 99.31999969482422, "lr": 0.0012345678}) == {
+        "test_accuracy": 99.32, "lr": 0.0012345678}
+
+
 def test_a_closed_stdout_pipe_ends_quietly() -> None:
     """`models --json | head -c 600`: the reader leaves early; exit 141 like other tools SIGPIPE ends, no message."""
     process = subprocess.Popen([sys.executable, "-m", "mnist_core", "models", "--json"], cwd=REPO_ROOT,

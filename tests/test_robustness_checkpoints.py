@@ -26,9 +26,10 @@ import torch
 from cli_support import (REPO_ROOT, UNREACHABLE_CASES, assert_clean_failure, assert_json_error, assert_one_line_error,
                          digit_image, run_cli, unreachable_case)
 from mnist_core.checkpoints import (MAX_HISTORY_RECORDS, MAX_PICKLE_BYTES, MAX_ZIP_ENTRIES, STALE_TEMP_SECONDS,
-                                    checkpoint_bytes, checkpoint_payload, list_checkpoints, load_checkpoint,
-                                    write_checkpoint)
+                                    _probe_pictures, checkpoint_bytes, checkpoint_payload, list_checkpoints,
+                                    load_checkpoint, write_checkpoint)
 from mnist_core.cli import main
+from mnist_core.data import MEAN, STD
 from mnist_core.errors import CheckpointError
 from mnist_core.models import build_model
 
@@ -477,3 +478,97 @@ def test_a_torchscript_export_is_called_one(tmp_path: Path, capsys: pytest.Captu
     assert_one_line_error(code, capsys.readouterr().err, f"{path} is a TorchScript export (saved by torch.jit.save, "
                           "with the model's code), not an MNIST Studio checkpoint: use a .pt checkpoint saved by MNIST "
                           "Studio")
+
+
+# --- A model whose weights are finite but whose outputs are not ---
+
+def _overflowing_on_digits() -> dict:
+    """A `fast` checkpoint whose outputs are finite on blank paper and on all ink but overflow on a drawn digit, as
+    /tmp/audit scaled_overflow.pt (its last layer ×6.9e37). The two dense layers are scaled together (the ReLU between
+    them passes the scale on; the last bias is left as it is), each weight staying finite, by the largest factor that
+    keeps the outputs on the first two finite."""
+    torch.manual_seed(0)
+    model = build_model("fast", width=8, hidden=32).eval()
+    original = {key: value.clone() for key, value in model.state_dict().items()}
+    plain = (torch.tensor([0.0, 1.0]).view(2, 1, 1, 1).expand(2, 1, 28, 28) - MEAN) / STD
+    ring = _probe_pictures()[2:3]  # the drawn 0 of the loader's probes
+
+    def scaled_by(factor: float) -> torch.nn.Module:
+        first, second = 1e20, factor / 1e20
+        multiplier = {"9.weight": first, "9.bias": first, "11.weight": second}
+        model.load_state_dict({key: value * multiplier.get(key, 1) for key, value in original.items()})
+        return model
+
+    low, high = 1.0, 1e50  # finite on the plain pictures at `low`, not at `high`: bisect (in log scale)
+    for _ in range(60):
+        middle = (low * high) ** 0.5
+        with torch.no_grad():
+            low, high = (middle, high) if torch.isfinite(scaled_by(middle)(plain)).all() else (low, middle)
+    with torch.no_grad():
+        assert torch.isfinite(scaled_by(low)(plain)).all() and not torch.isfinite(model(ring)).all()
+    return checkpoint_payload("fast", {"width": 8, "hidden": 32}, model, {}, [], {})
+
+
+def test_weights_that_overflow_only_on_a_drawn_digit_are_refused_on_loading() -> None:
+    """Blank paper and all ink were the only probes: the audit's file loaded, then read every digit as NaN."""
+    with pytest.raises(CheckpointError, match="upload: x.pt gives NaN or infinite outputs although its weights are "
+                                              "finite"):
+        load_checkpoint(checkpoint_bytes(_overflowing_on_digits()), "upload: x.pt")
+
+
+class _NaNOnEverything(torch.nn.Module):
+    """Finite on the loader's probes (as no probe can stand for every picture), NaN on anything else."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = build_model("fast", width=8, hidden=32).eval()
+        self.probes = _probe_pictures()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        logits = self.inner(images)
+        is_probe = images.shape == self.probes.shape and torch.equal(images, self.probes)
+        return logits if is_probe else logits * float("nan")
+
+
+@pytest.fixture()
+def nan_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A checkpoint file that loads but gives NaN on the user's pictures and on the test split."""
+    import mnist_core.checkpoints
+
+    path = write_checkpoint(_payload("fast", model_kwargs={"width": 8, "hidden": 32}, state_dict=build_model(
+        "fast", width=8, hidden=32).state_dict()), tmp_path / "nan.pt")
+    real_load = mnist_core.checkpoints.load_checkpoint
+
+    def load_with_nan_outputs(*args, **kwargs):
+        loaded = real_load(*args, **kwargs)
+        loaded.model = _NaNOnEverything()
+        return loaded
+
+    monkeypatch.setattr(mnist_core.checkpoints, "load_checkpoint", load_with_nan_outputs)
+    return path
+
+
+def test_predict_refuses_a_model_whose_outputs_are_nan_on_the_picture(nan_model: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """It printed `"probabilities": [NaN, …]` (not JSON), digit 0, unsure false, exit 0; as text "0 (nan%)"."""
+    image = tmp_path / "digit.png"
+    digit_image().save(image)
+    code = main(["predict", "--checkpoint", str(nan_model), str(image), "--json"])
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, f"{nan_model} gives NaN or infinite outputs on {image} although "
+                                 f"its weights are finite")
+    assert_json_error(captured.out, line)
+
+
+def test_evaluate_refuses_a_model_whose_outputs_are_nan_on_the_test_split(nan_model: Path, tiny_mnist: object,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    """It printed `"test_loss": NaN, "confidence_floor": 1.0` and exit 0."""
+    import mnist_core.data
+
+    monkeypatch.setattr(mnist_core.data, "load_mnist", lambda *args, **kwargs: tiny_mnist)
+    code = main(["evaluate", "--checkpoint", str(nan_model), "--device", "cpu", "--json"])
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, f"{nan_model} gives NaN or infinite outputs on MNIST's test "
+                                 f"images although its weights are finite")
+    assert_json_error(captured.out, line)
