@@ -449,8 +449,13 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     # model reads pictures as NaN, which is no prediction (and not JSON). Probed on a few pictures here; `evaluate` and
     # `predict` check the outputs on the user's own too, as no probe can stand for every picture.
     with torch.inference_mode():
-        if not torch.isfinite(model(_probe_pictures())).all():
-            raise non_finite_outputs_error(label)
+        outputs = model(_probe_pictures())
+    if not torch.isfinite(outputs).all():
+        raise non_finite_outputs_error(label)
+    if (outputs == outputs[:1]).all():  # (a model that learned anything, or none yet, tells these four apart)
+        raise CheckpointError(f"{label} gives the same output for every picture (blank paper, all ink, a drawn 0 and a "
+                              f"drawn 1 alike: its first layer's weights are all zero, say), so it would read every "
+                              f"picture as the same digit: retrain it or use another checkpoint")
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
                             _checked_history(payload.get("history")), _scalar_metrics(payload.get("metrics")),
                             str(payload.get("created", "")), label)

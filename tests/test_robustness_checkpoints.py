@@ -225,6 +225,12 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
         "NaN weights": (checkpoint_bytes(poisoned), "NaN or infinite weights"),
         "overflowing weights": (checkpoint_bytes(overflowing), "gives NaN or infinite outputs"),
         "negative BatchNorm variance": (checkpoint_bytes(broken_statistics), "gives NaN or infinite outputs"),
+        # It read every picture as "8 (100%)", not even unsure.
+        "a first layer of zeros": (checkpoint_bytes(_payload(state_dict={**_payload()["state_dict"],
+                                                                         "conv1.weight": torch.zeros(10, 1, 5, 5)})),
+                                   "gives the same output for every picture (blank paper, all ink, a drawn 0 and a "
+                                   "drawn 1 alike: its first layer's weights are all zero, say), so it would read "
+                                   "every picture as the same digit"),
         "whole-number weights": (checkpoint_bytes(whole_numbers), "torch.int64 values for conv1.weight"),
         "complex weights": (checkpoint_bytes(complex_weights), "model has floating-point weights"),
         # These three were internal errors: NotImplementedError ("isfinite" not implemented for 'Float8_e4m3fn'),
@@ -304,8 +310,8 @@ WRITER = textwrap.dedent("""
     folder = sys.argv[1]
     model = build_model("nf-cnn", nf=128)  # ~1 M parameters: each write takes a while, so kills land mid-write
     for generation in range(10**6):
-        with torch.no_grad():
-            next(model.parameters()).fill_(generation)
+        with torch.no_grad():  # (+ 1: a first layer of zeros reads every picture alike, which the loader refuses)
+            next(model.parameters()).fill_(generation + 1)
         payload = checkpoint_payload("nf-cnn", {"nf": 128}, model, {}, [], {"generation": generation})
         write_checkpoint(payload, f"{folder}/current.pt", overwrite=True)  # replaces the old one
         write_checkpoint(payload, f"{folder}/gen-{generation}.pt")  # a new name each time
@@ -338,7 +344,7 @@ def test_killing_the_writer_never_leaves_a_broken_checkpoint(tmp_path: Path) -> 
         for path in listed:  # every visible checkpoint is whole: it loads, and its weights are one generation's
             loaded = load_checkpoint(path)
             generation = loaded.metrics["generation"]
-            assert torch.all(next(loaded.model.parameters()) == generation), path
+            assert torch.all(next(loaded.model.parameters()) == generation + 1), path
         assert all(p.name == "current.pt" or p.name.startswith("gen-") for p in listed)
         # What a killed writer left behind is cleaned up once it is clearly abandoned (not while it may be in use).
         for temp in folder.glob(".*.tmp"):
