@@ -492,9 +492,9 @@ def _in_current_layout(model_name: str, state: dict[str, Any], expected_keys: se
     outputs; anything else is returned as it is (load_state_dict judges it).
 
     Why the outputs stay the same: max-pooling commutes with any per-channel function that never decreases, and
-    BatchNorm (in eval mode, a per-channel affine map) followed by ReLU is one wherever BatchNorm's scale is ≥ 0. For a
-    channel with a negative scale, the conv's filter, the scale and the running mean are negated: BatchNorm's output is
-    unchanged, and now increasing in what the (bias-free) conv gives.
+    BatchNorm (in eval mode, a per-channel affine map) followed by ReLU is one wherever BatchNorm's scale is ≥ 0.
+    For a channel with a negative scale, the conv's filter, the scale and the running mean are negated: BatchNorm's
+    output is unchanged, and now increasing in what the (bias-free) conv gives.
     """
     def renamed(key: str) -> str:
         index, dot, rest = key.partition(".")

@@ -1,10 +1,10 @@
 """`python -m mnist_core models|train|evaluate|predict` — the command-line face of the library.
 
 Exit codes: 0 ok (a `warning: …` line on stderr may flag a poor result: a run that did not learn), 2 bad input (one
-line on stderr, no traceback; also stdout that cannot be written, `> /dev/full`), 1 a bug (one line;
+line on stderr, no traceback; also a stdout that cannot be written, `> /dev/full`), 1 a bug (one line;
 MNIST_STUDIO_DEBUG=1 shows the traceback), 130 interrupted, 141 stdout closed early (`| head`: quietly, as SIGPIPE ends
-other Unix tools). With `--json` stdout holds one JSON value
-(notes and progress go to stderr), also when the command fails: {"error": the stderr line's message, "exit_code": N}.
+other Unix tools). With `--json` stdout holds one JSON value, strict JSON (notes and progress go to stderr), also when
+the command fails: {"error": the stderr line's message, "exit_code": N}.
 """
 
 from __future__ import annotations
@@ -424,7 +424,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _read_stdin(limit: int) -> bytes:
-    """Up to `limit` bytes of standard input (a picture piped in); an unreadable one (`< somefolder`) is an ImageError."""
+    """Up to `limit` bytes of standard input (a picture piped in); unreadable (`< somefolder`), an ImageError."""
     from mnist_core.errors import ImageError
 
     try:

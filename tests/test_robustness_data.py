@@ -457,7 +457,8 @@ def test_a_data_root_variable_of_only_spaces_is_refused_like_the_option(monkeypa
                                                                         capsys: pytest.CaptureFixture) -> None:
     """`MNIST_DATA_ROOT="  "` was used as a folder named two spaces (`--data-root "  "` is refused as empty)."""
     monkeypatch.setenv("MNIST_DATA_ROOT", "  ")
-    message = "$MNIST_DATA_ROOT holds only spaces: set it to the folder that holds MNIST/raw/, or unset it to use ./data"
+    message = ("$MNIST_DATA_ROOT holds only spaces: set it to the folder that holds MNIST/raw/, or unset it to use "
+               "./data")
     assert_one_line_error(main(["evaluate"]), capsys.readouterr().err, message)
     assert dataset_status().state == "problem" and dataset_status().message == message
     monkeypatch.setenv("MNIST_DATA_ROOT", "")  # empty, as an unset variable: the default
