@@ -14,6 +14,7 @@ import os
 import pickle
 import re
 import struct
+import sys
 import tempfile
 import time
 import warnings
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 
 from mnist_core.data import MEAN, STD
-from mnist_core.errors import (MB, CheckpointError, ConfigError, missing_folders, os_reason, path_status,
+from mnist_core.errors import (MB, CheckpointError, ConfigError, missing_folders, os_reason, path_status, quoted,
                                 remove_if_empty)
 from mnist_core.models import REGISTRY
 
@@ -46,6 +47,19 @@ STALE_TEMP_SECONDS = 15 * 60
 _TEMP_NAME_EXTRA = len("." + "." + "XXXXXXXX" + ".tmp")  # what `_temp_file` adds to a name (tempfile's 8 letters)
 # What the app's curves read from each history record (`train.EpochRecord.to_dict`); a record without them is dropped.
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
+# More records are not a run's curves (1000 epochs, the most TrainConfig allows, evaluated ten times each): a history
+# of one record referenced millions of times is a few MB in the file and GBs once copied.
+MAX_HISTORY_RECORDS = 10_000
+# Bounds on what a small file can make torch.load do. torch.save writes one zip entry per tensor plus five (s5-net:
+# 18); its pickle of everything but the weights is ~1 KB plus ~100 bytes per history record, and the weights-only
+# unpickler runs in Python (~3 s per million opcodes), so a 40 MB pickle of references took a minute.
+MAX_ZIP_ENTRIES = 1000
+MAX_PICKLE_BYTES = 2 * MB  # room for MAX_HISTORY_RECORDS (~1 MB) and the rest
+# What a checkpoint's tensors may hold: weights in the float types a model can compute in (load_state_dict would cast
+# anything else silently: whole numbers to a model of zeros, float8 into NotImplementedError), counters
+# (BatchNorm's num_batches_tracked) in whole numbers.
+WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+COUNTER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 @dataclass
@@ -279,12 +293,8 @@ def _safe_torch_load(raw: bytes, label: str) -> Any:
         unreadable = CheckpointError(f"{label} is a safetensors file (bare weights, without the model's name or "
                                      f"settings), not a checkpoint: use a .pt checkpoint saved by MNIST Studio")
     problem = _zip_problem(raw) if raw.startswith(_ZIP_START) else None
-    if problem == "compressed":
-        raise CheckpointError(f"{label} is a compressed zip archive, which torch.save never writes (and which could "
-                              f"unpack to far more memory than its size): use a .pt checkpoint saved by MNIST Studio")
-    if problem == "checksums":
-        raise CheckpointError(f"{label} is damaged (its contents do not match the checksums stored in it: a bad copy "
-                              f"or a disk error): use a good copy of the checkpoint")
+    if problem:
+        raise CheckpointError(f"{label} {problem}")
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the user gets our one sentence instead
             warnings.simplefilter("ignore")
@@ -315,27 +325,68 @@ def _is_safetensors(raw: bytes) -> bool:
 
 
 def _zip_problem(raw: bytes) -> str | None:
-    """What is wrong with a torch zip before torch.load reads it: "compressed" or "checksums", else None.
+    """What is wrong with a torch zip before torch.load reads it (the rest of a message that starts with the file's
+    name), else None.
 
-    torch.save writes every entry stored (uncompressed); torch.load would inflate a deflated one in full, so a 64 MB
-    upload could unpack to tens of GB (a zip bomb). And torch.load does not check the CRC-32s, so a flipped bit in the
-    weights would load as a silently different (say, 1e37) weight: they are checked here, reading in chunks.
+    Only the table of contents is read until the layout is known to be torch.save's: every entry stored (torch.load
+    would inflate a deflated one in full, so a 64 MB upload could unpack to tens of GB: a zip bomb), each name once and
+    each entry's bytes its own (a table listing one 4 MB entry 3,000 times made the checksum pass read it 3,000
+    times), a handful of entries, and a pickle small enough to unpickle quickly. Then the CRC-32s are checked, which
+    torch.load does not do: a flipped bit in the weights would load as a silently different (say, 1e37) weight.
     """
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             entries = archive.infolist()
+            if _is_torchscript(entries):
+                return ("is a TorchScript export (saved by torch.jit.save, with the model's code), not an MNIST "
+                        "Studio checkpoint: use a .pt checkpoint saved by MNIST Studio (`train` or the app's Save)")
+            if len(entries) > MAX_ZIP_ENTRIES:
+                return (f"is a zip archive of {len(entries):,} entries, where a checkpoint has a few dozen: it is not "
+                        f"a checkpoint saved by MNIST Studio")
+            if not _entries_apart(raw, entries):
+                return ("is a malformed zip archive (its table of contents lists the same name or the same bytes more "
+                        "than once), which torch.save never writes: use a .pt checkpoint saved by MNIST Studio")
             if any(entry.compress_type != zipfile.ZIP_STORED for entry in entries):
-                return "compressed"
+                return ("is a compressed zip archive, which torch.save never writes (and which could unpack to far "
+                        "more memory than its size): use a .pt checkpoint saved by MNIST Studio")
+            pickle_bytes = max((e.file_size for e in entries if e.filename.endswith("/data.pkl")), default=0)
+            if pickle_bytes > MAX_PICKLE_BYTES:
+                return (f"holds {pickle_bytes:,} bytes of settings and history besides its weights, where a checkpoint "
+                        f"has at most {MAX_PICKLE_BYTES:,}: it is not a checkpoint saved by MNIST Studio")
             for entry in entries:
                 if entry.CRC:  # 0: saved with torch's CRC-32 turned off, nothing to compare
                     with archive.open(entry) as stream:
                         while stream.read(1 << 20):  # the CRC is compared at the end (BadZipFile)
                             pass
     except zipfile.BadZipFile as error:
-        return "checksums" if "CRC" in str(error) else None
-    except (OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+        if "CRC" in str(error):
+            return ("is damaged (its contents do not match the checksums stored in it: a bad copy or a disk error): "
+                    "use a good copy of the checkpoint")
+        return None
+    except (OSError, ValueError, EOFError, NotImplementedError, RuntimeError, struct.error):
         return None  # a zip Python cannot walk: torch.load decides (and refuses it if it cannot read it either)
     return None
+
+
+def _is_torchscript(entries: list[zipfile.ZipInfo]) -> bool:
+    """torch.jit.save's archives hold the model's code (`code/…`) and `constants.pkl` beside the weights."""
+    return any(entry.filename.endswith("/constants.pkl") or "/code/" in entry.filename for entry in entries)
+
+
+def _entries_apart(raw: bytes, entries: list[zipfile.ZipInfo]) -> bool:
+    """Whether every entry has its own name and its own bytes (header and data) inside the file, none overlapping."""
+    if len({entry.filename for entry in entries}) != len(entries):
+        return False
+    end_of_previous = 0
+    for entry in sorted(entries, key=lambda e: e.header_offset):
+        if entry.header_offset < end_of_previous:
+            return False
+        # The local header's name and extra field can differ in length from the central directory's copy.
+        name_length, extra_length = struct.unpack_from("<HH", raw, entry.header_offset + 26)
+        end_of_previous = entry.header_offset + 30 + name_length + extra_length + entry.compress_size
+        if end_of_previous > len(raw):
+            return False
+    return True
 
 
 def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
@@ -345,18 +396,17 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     stored_format = payload.get("format") if isinstance(payload, dict) else None
     if isinstance(stored_format, str) and stored_format != FORMAT and stored_format.startswith("mnist-studio/"):
         # Ours, but another layout: "not an MNIST Studio checkpoint" would send the user looking for another file.
-        version = stored_format.removeprefix("mnist-studio/")
-        newer = " (newer)" if version.isdigit() and int(version) > int(FORMAT.removeprefix("mnist-studio/")) else ""
+        newer = " (newer)" if _is_newer_format(stored_format) else ""
         raise CheckpointError(f"{label} was saved by another{newer} version of MNIST Studio (format "
-                              f"{stored_format!r}; this version reads {FORMAT!r}): load it with the version that "
+                              f"{quoted(stored_format)}; this version reads {FORMAT!r}): load it with the version that "
                               f"saved it, or update MNIST Studio")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = (f"it holds {_a(type(payload).__name__)}" if not isinstance(payload, dict)
-                 else "it has no 'format' field" if "format" not in payload else f"format {payload['format']!r}")
+                 else "it has no 'format' field" if "format" not in payload else f"format {quoted(payload['format'])}")
         raise CheckpointError(f"{label} is not an MNIST Studio checkpoint ({found}; expected format {FORMAT!r})")
     model_name = payload.get("model")
     if not isinstance(model_name, str) or model_name not in REGISTRY:
-        raise CheckpointError(f"{label} is for model {model_name!r}, which this version does not know "
+        raise CheckpointError(f"{label} is for model {quoted(model_name)}, which this version does not know "
                               f"(known: {', '.join(REGISTRY)})")
     model_kwargs = payload.get("model_kwargs") or {}
     state = payload.get("state_dict")
@@ -373,15 +423,18 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     try:
         model = REGISTRY[model_name].build(**model_kwargs)
     except (ConfigError, TypeError, ValueError, RuntimeError) as error:  # torch layers refuse odd sizes with these
-        detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {model_kwargs!r}"[:160]
+        detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {quoted(model_kwargs)}"
         raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({detail})") from None
-    # load_state_dict casts silently: whole-number weights would load as a model of zeros, complex ones lose half.
     expected = model.state_dict()
+    state = _in_current_layout(model_name, state, set(expected))
     wrong_kind = next((key for key, value in state.items() if key in expected and isinstance(value, torch.Tensor)
-                       and expected[key].is_floating_point() and not value.is_floating_point()), None)
+                       and value.dtype not in (WEIGHT_DTYPES if expected[key].is_floating_point() else COUNTER_DTYPES)),
+                      None)
     if wrong_kind is not None:
+        holds = ("floating-point weights (float16, bfloat16, float32 or float64)"
+                 if expected[wrong_kind].is_floating_point() else "a whole-number counter")
         raise CheckpointError(f"{label} holds {state[wrong_kind].dtype} values for {wrong_kind}, where the {model_name} "
-                              f"model has floating-point weights: it is not a checkpoint saved by MNIST Studio")
+                              f"model has {holds}: it is not a checkpoint saved by MNIST Studio")
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError) as error:
@@ -393,16 +446,84 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
                               f"anything; retrain with a lower learning rate")
     model.eval().to(memory_format=torch.channels_last)  # the fast conv layout for evaluation and sketches
     # Finite weights can still overflow (scaled by 1e30, say) or break BatchNorm (a negative running variance): such a
-    # model reads every picture as NaN, which is no prediction (and not JSON). Probes: blank paper, then all ink.
+    # model reads pictures as NaN, which is no prediction (and not JSON). Probed on a few pictures here; `evaluate` and
+    # `predict` check the outputs on the user's own too, as no probe can stand for every picture.
     with torch.inference_mode():
-        probes = ((torch.tensor([0.0, 1.0]) - MEAN) / STD).view(2, 1, 1, 1).expand(2, 1, 28, 28)
-        if not torch.isfinite(model(probes.contiguous(memory_format=torch.channels_last))).all():
-            raise CheckpointError(f"{label} gives NaN or infinite outputs although its weights are finite (they are "
-                                  f"far too large, or its normalisation statistics are broken): it cannot predict "
-                                  f"anything; retrain it or use another checkpoint")
+        outputs = model(_probe_pictures())
+    if not torch.isfinite(outputs).all():
+        raise non_finite_outputs_error(label)
+    if (outputs == outputs[:1]).all():  # (a model that learned anything, or none yet, tells these four apart)
+        raise CheckpointError(f"{label} gives the same output for every picture (blank paper, all ink, a drawn 0 and a "
+                              f"drawn 1 alike: its first layer's weights are all zero, say), so it would read every "
+                              f"picture as the same digit: retrain it or use another checkpoint")
     return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
                             _checked_history(payload.get("history")), _scalar_metrics(payload.get("metrics")),
                             str(payload.get("created", "")), label)
+
+
+def non_finite_outputs_error(label: str, pictures: str = "") -> CheckpointError:
+    """The refusal of a model whose weights are finite but whose outputs (on `pictures`, if named) are NaN or
+    infinite."""
+    on = f" on {pictures}" if pictures else ""
+    return CheckpointError(f"{label} gives NaN or infinite outputs{on} although its weights are finite (they are far "
+                           f"too large, or its normalisation statistics are broken): it cannot predict anything; "
+                           f"retrain it or use another checkpoint")
+
+
+def _probe_pictures() -> torch.Tensor:
+    """Normalised [4, 1, 28, 28] in the channels_last layout: blank paper, all ink, a drawn 0 (a ring) and a drawn 1
+    (a bar). The drawn digits reach a model's weights as real digits do: weights scaled to overflow only on ink
+    shaped like a digit passed the first two."""
+    rows, columns = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    ring = ((((rows - 13.5) / 9) ** 2 + ((columns - 13.5) / 6) ** 2).sqrt() - 1).abs() < 0.2
+    bar = ((columns - 13.5).abs() < 1.5) & ((rows - 13.5).abs() < 10)
+    pictures = torch.stack([torch.zeros(28, 28), torch.ones(28, 28), ring.float(), bar.float()]).unsqueeze(1)
+    return ((pictures - MEAN) / STD).contiguous(memory_format=torch.channels_last)
+
+
+# `fast` before commit 970425c (Nov 2026; the format stayed mnist-studio/1): each block was conv, BatchNorm, ReLU,
+# max-pool (Sequential indices 0-3 and 4-7); it is now conv, max-pool, BatchNorm, ReLU. Only the BatchNorms moved.
+_OLD_FAST_INDEX = {"1": "2", "5": "6"}  # a BatchNorm's old index -> its index now
+_FAST_BLOCKS = (("0", "2"), ("4", "6"))  # (conv, BatchNorm) of each block, today's indices
+
+
+def _in_current_layout(model_name: str, state: dict[str, Any], expected_keys: set[str]) -> dict[str, Any]:
+    """`state` in the registry's layout: a `fast` model saved in the old layout is moved into today's, with the same
+    outputs; anything else is returned as it is (load_state_dict judges it).
+
+    Why the outputs stay the same: max-pooling commutes with any per-channel function that never decreases, and
+    BatchNorm (in eval mode, a per-channel affine map) followed by ReLU is one wherever BatchNorm's scale is ≥ 0.
+    For a channel with a negative scale, the conv's filter, the scale and the running mean are negated: BatchNorm's
+    output is unchanged, and now increasing in what the (bias-free) conv gives.
+    """
+    def renamed(key: str) -> str:
+        index, dot, rest = key.partition(".")
+        return _OLD_FAST_INDEX.get(index, index) + dot + rest
+
+    if model_name != "fast" or set(state) == expected_keys or {renamed(key) for key in state} != expected_keys:
+        return state
+    moved = {renamed(key): value for key, value in state.items()}
+    for conv, norm in _FAST_BLOCKS:
+        filters, scale, mean = moved[f"{conv}.weight"], moved[f"{norm}.weight"], moved[f"{norm}.running_mean"]
+        usable = (all(isinstance(t, torch.Tensor) and t.dtype in WEIGHT_DTYPES for t in (filters, scale, mean))
+                  and filters.dim() == 4 and scale.shape == mean.shape == filters.shape[:1])
+        if usable:  # (else load_state_dict or the dtype check names what is wrong)
+            flipped = scale < 0
+            moved[f"{conv}.weight"] = torch.where(flipped.view(-1, 1, 1, 1), -filters, filters)
+            moved[f"{norm}.weight"] = torch.where(flipped, -scale, scale)
+            moved[f"{norm}.running_mean"] = torch.where(flipped, -mean, mean)
+    return moved
+
+
+def _is_newer_format(stored_format: str) -> bool:
+    """Whether "mnist-studio/N" is a later version than FORMAT's, compared as digit strings: int() refuses a number of
+    over 4,300 digits, and a file can hold one."""
+    def version(text: str) -> tuple[int, str]:
+        digits = text.removeprefix("mnist-studio/").lstrip("0")
+        return len(digits), digits
+
+    stored = stored_format.removeprefix("mnist-studio/")
+    return stored.isascii() and stored.isdigit() and version(stored_format) > version(FORMAT)
 
 
 def _a(noun: str) -> str:
@@ -419,9 +540,10 @@ def _first_problem(load_error: str) -> str:
 
 
 def _checked_history(history: Any) -> list[dict[str, Any]]:
-    """The stored training curves, or [] when they are malformed (wrong types, missing keys): the weights are what
-    matter, and a bad history would only break the charts and `evaluate` later with a traceback."""
-    if not isinstance(history, list):
+    """The stored training curves, or [] when they are malformed (wrong types, missing keys, over
+    MAX_HISTORY_RECORDS records): the weights are what matter, and a bad history would only break the charts and
+    `evaluate` later with a traceback."""
+    if not isinstance(history, list) or len(history) > MAX_HISTORY_RECORDS:  # (checked before anything is copied)
         return []
     for record in history:
         if not isinstance(record, dict) or not all(
@@ -434,9 +556,16 @@ def _checked_history(history: Any) -> list[dict[str, Any]]:
 def _scalar_metrics(metrics: Any) -> dict[str, Any]:
     """The stored metrics that are plain values (numbers, text, true/false), as `TrainResult.metrics` writes them.
     Anything else (a tensor: `torch.zeros(1).expand(10**6, 10**6)` is a few bytes in the file) would reach the app's
-    tables as an object, not a number."""
-    return {key: value for key, value in _plain(metrics, dict).items()
-            if value is None or isinstance(value, (bool, int, float, str))}
+    tables as an object, not a number. Numbers are kept only when finite and within a float's range: every reader
+    converts them (float(), f"{x:.2f}"), and 10**400 made that an OverflowError. The confidence floor, a probability
+    (the unsure threshold), is kept only as one."""
+    def plain(key: str, value: Any) -> bool:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key == "confidence_floor":  # (the comparisons also refuse nan and inf, and need no float())
+            return number and 0 <= value <= 1
+        return value is None or isinstance(value, (bool, str)) or (number and abs(value) <= sys.float_info.max)
+
+    return {key: value for key, value in _plain(metrics, dict).items() if plain(key, value)}
 
 
 def _plain(value: Any, kind: type) -> Any:

@@ -1,9 +1,10 @@
 """`python -m mnist_core models|train|evaluate|predict` — the command-line face of the library.
 
 Exit codes: 0 ok (a `warning: …` line on stderr may flag a poor result: a run that did not learn), 2 bad input (one
-line on stderr, no traceback), 1 a bug (one line; MNIST_STUDIO_DEBUG=1 shows the traceback), 130 interrupted, 141
-stdout closed early (`| head`: quietly, as SIGPIPE ends other Unix tools). With `--json` stdout holds one JSON value
-(notes and progress go to stderr), also when the command fails: {"error": the stderr line's message, "exit_code": N}.
+line on stderr, no traceback; also a stdout that cannot be written, `> /dev/full`), 1 a bug (one line;
+MNIST_STUDIO_DEBUG=1 shows the traceback), 130 interrupted, 141 stdout closed early (`| head`: quietly, as SIGPIPE ends
+other Unix tools). With `--json` stdout holds one JSON value, strict JSON (notes and progress go to stderr), also when
+the command fails: {"error": the stderr line's message, "exit_code": N}.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import os
 import sys
 import threading
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-from mnist_core.errors import StudioError, printable
+from mnist_core.errors import StudioError, os_reason, printable
 
 DEBUG_ENV = "MNIST_STUDIO_DEBUG"  # =1: let unexpected errors show their traceback
 EXIT_BROKEN_PIPE = 128 + 13  # what the shell reports for a tool that SIGPIPE ended
@@ -36,7 +38,12 @@ class UsageError(SystemExit):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit 2 (its default prints the whole usage)."""
+    """argparse, but a usage error is one line on stderr and exit 2 (its default prints the whole usage), and options
+    must be spelled out: `--jso` was taken for --json, yet the JSON a failure prints looks for `--json` itself."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # (subparsers are made with this class, so they get it too)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         message = printable(f"{message} (see `{self.prog} --help`)")  # it quotes what was typed
@@ -44,21 +51,53 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+class _StdoutFailed(Exception):
+    """Writing the result to stdout failed (a full disk, `> /dev/full`): the user's environment, not a bug, and nothing
+    more can be written there (not even the JSON of the failure)."""
+
+
+@contextlib.contextmanager
+def _writing_stdout() -> Iterator[None]:
+    """Turn a failed write to stdout into _StdoutFailed; a closed pipe (`| head`) stays a BrokenPipeError."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise _StdoutFailed(os_reason(error)) from None
+
+
 def _emit(value: Any, as_json: bool, human: str) -> None:
-    if as_json:
-        print(json.dumps(value))
-    elif human:  # nothing to report (say, every image was bad and said so on stderr): no blank line either
-        print(human)
+    with _writing_stdout():
+        if as_json:
+            print(_json_text(value))
+        elif human:  # nothing to report (say, every image was bad and said so on stderr): no blank line either
+            print(human)
+
+
+def _json_text(value: Any) -> str:
+    """Strict JSON: json.dumps writes NaN and Infinity by default, which JSON readers refuse; here they become null.
+    (evaluate and predict refuse a model's non-finite outputs before this: it guards whatever else could carry one.)"""
+    return json.dumps(_with_floats(value, lambda key, number: number if math.isfinite(number) else None),
+                      allow_nan=False)
 
 
 def _rounded_metrics(value: Any) -> Any:
     """`value` with every accuracy and loss (by key name, at any depth) rounded to JSON_DECIMALS: 99.32, not float32's
     99.31999969482422. Other numbers (learning rates, probabilities) keep their precision."""
-    if isinstance(value, list):
-        return [_rounded_metrics(item) for item in value]
+    return _with_floats(value, lambda key, number: round(number, JSON_DECIMALS)
+                        if key is not None and key.endswith(("accuracy", "loss")) else number)
+
+
+def _with_floats(value: Any, change: Callable[[str | None, float], float | None], key: str | None = None) -> Any:
+    """`value` with each float in it (at any depth of lists and dicts) replaced by `change(its dict key, it)`; the key
+    is None for a float that is not a dict's value."""
+    if isinstance(value, float):
+        return change(key, value)
+    if isinstance(value, (list, tuple)):
+        return [_with_floats(item, change) for item in value]
     if isinstance(value, dict):
-        return {key: round(item, JSON_DECIMALS) if isinstance(item, float) and key.endswith(("accuracy", "loss"))
-                else _rounded_metrics(item) for key, item in value.items()}
+        return {name: _with_floats(item, change, name) for name, item in value.items()}
     return value
 
 
@@ -197,7 +236,7 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from mnist_core.checkpoints import CHECKPOINT_DIR, CHECKPOINT_SUFFIXES, check_writable
+    from mnist_core.checkpoints import CHECKPOINT_DIR, CHECKPOINT_SUFFIXES, check_writable, free_checkpoint_name
     from mnist_core.data import load_mnist
     from mnist_core.device import pick_device
     from mnist_core.errors import TrainingDiverged
@@ -212,12 +251,18 @@ def cmd_train(args: argparse.Namespace) -> int:
                               f"name without the trailing slash, such as {named}")
         raise StudioError(f"--out {args.out!r} names no file: give a file name such as "
                           f"{Path(args.out or '.') / 'model.pt'}")
-    out = Path(args.out) if args.out else CHECKPOINT_DIR / f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}.pt"
+    chosen = args.out is not None
+    stamp = f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}"
+    out = Path(args.out) if chosen else CHECKPOINT_DIR / f"{stamp}.pt"
+    # A name the user did not choose is never replaced: a run started in the same second may hold it. Nor is it a
+    # reason to refuse: the save takes the next free name (_save_run), so the free one is what is checked here.
+    overwrite = args.overwrite and chosen
     # A folder or a device is check_writable's to refuse; a dangling symlink is a name taken all the same.
-    if (os.path.isfile(out) or os.path.islink(out)) and not args.overwrite:  # (Path's raise on a too-long name)
+    if chosen and (os.path.isfile(out) or os.path.islink(out)) and not overwrite:  # (Path's raise on a too-long name)
         raise StudioError(f"{out} already exists: choose another --out or pass --overwrite (nothing was overwritten)")
-    check_writable(out, args.overwrite)  # refuse before spending minutes on training, not after
-    if args.overwrite and os.path.isfile(out):
+    # refused before spending minutes on training, not after
+    check_writable(out if chosen else CHECKPOINT_DIR / f"{free_checkpoint_name(stamp, CHECKPOINT_DIR)}.pt", overwrite)
+    if overwrite and os.path.isfile(out):
         _refuse_unless_checkpoint(out)
     if out.suffix not in CHECKPOINT_SUFFIXES and out.resolve().parent == CHECKPOINT_DIR.resolve():
         sys.stderr.write(f"note: the app lists only {' and '.join(CHECKPOINT_SUFFIXES)} files in checkpoints/, so it "
@@ -234,12 +279,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as error:
         # The last good weights are worth keeping when an evaluation point was reached before the loss blew up.
         if error.result is not None and error.result.history:
-            saved, taken = _save_run(error.result, out, args.overwrite)
+            saved, taken = _save_run(error.result, out, overwrite, chosen)
             raise StudioError(f"{error}; saved them to {saved}" + (f" ({taken})" if taken else "")) from None
         raise
     finally:
         progress.close()
-    saved, taken = _save_run(result, out, args.overwrite)
+    saved, taken = _save_run(result, out, overwrite, chosen)
     if taken:  # exit 2: a script would otherwise read another program's model at --out
         raise StudioError(f"{taken}: saved this run as {saved} instead")
     summary = {"model": config.model, "epochs": result.epochs_done, "device": result.device,
@@ -269,9 +314,11 @@ def _refuse_unless_checkpoint(out: Path) -> None:
                           f"choose another --out, or move that file away yourself (nothing was overwritten)") from None
 
 
-def _save_run(result: Any, out: Path, overwrite: bool) -> tuple[Path, str]:
-    """Save the run at `out`; if another program created `out` while this one trained (it was free before), save it
-    beside, as NAME-2.pt…, rather than lose the run. Returns where it went and, when not at `out`, why not."""
+def _save_run(result: Any, out: Path, overwrite: bool, chosen: bool) -> tuple[Path, str]:
+    """Save the run at `out`; if `out` is taken (another program created it while this one trained, or, for a default
+    name, a run started in the same second holds it), save it beside, as NAME-2.pt…, rather than lose the run.
+    Returns where it went and, if the user named `out` (`chosen`), why not there; a default name is no one's
+    choice, so the next free one is no news."""
     from mnist_core.checkpoints import save_result
 
     try:
@@ -289,7 +336,8 @@ def _save_run(result: Any, out: Path, overwrite: bool) -> tuple[Path, str]:
             if os.path.lexists(beside):  # taken meanwhile too: try the next number
                 continue
             raise
-        return saved, f"{out} was created by another program while this run trained (nothing was overwritten)"
+        return saved, (f"{out} was created by another program while this run trained (nothing was overwritten)"
+                       if chosen else "")
     raise StudioError(f"{out} was created by another program while this run trained, and {out.stem}-2…99"
                       f"{out.suffix} are taken too: nothing was saved and nothing was overwritten; choose another --out")
 
@@ -305,33 +353,42 @@ def _load_checkpoint(path: str) -> Any:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from mnist_core.checkpoints import non_finite_outputs_error
     from mnist_core.data import load_mnist
     from mnist_core.device import pick_device
     from mnist_core.evaluate import evaluate
 
     checkpoint = _load_checkpoint(args.checkpoint)
-    device = pick_device(args.device)  # refuse a bad file or device before reading 55 MB of data
-    data = load_mnist(args.data_root)
+    device = pick_device(args.device)  # refuse a bad file or device before reading the data
+    data = load_mnist(args.data_root, with_train=False)  # (the test split is all it needs: 8 MB, not 55)
     model = checkpoint.model.to(device)
     report = evaluate(model, data.test)
+    if not (torch.isfinite(report.probabilities).all() and math.isfinite(report.loss)):
+        raise non_finite_outputs_error(checkpoint.source, "MNIST's test images")
     value = _rounded_metrics({"checkpoint": str(args.checkpoint), "model": checkpoint.model_name, **report.to_json()})
     _emit(value, args.json, f"{checkpoint.model_name}: {report.accuracy:.2f}% test accuracy, loss {report.loss:.4f}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from mnist_core.checkpoints import non_finite_outputs_error
     from mnist_core.errors import MB, ImageError
     from mnist_core.sketch import MAX_FILE_BYTES, open_image, predict, unsure_threshold
 
     if args.images.count("-") > 1:  # the second read would find it empty and blame the picture
         raise StudioError("standard input can be read only once: give '-' for one picture at most")
+    if "-" in args.images and sys.stdin is None:  # (`<&-`: Python then has no sys.stdin at all)
+        raise StudioError("standard input is closed, so '-' has no picture to read: pipe one in (cat digit.png | "
+                          "python -m mnist_core predict -) or give the picture's path")
     checkpoint = _load_checkpoint(args.checkpoint)
     unsure_below = unsure_threshold(checkpoint.metrics)
     results, failed = [], False
     for path in args.images:
         try:
             # "-" is standard input, as for other Unix tools (a picture piped from another program).
-            source = sys.stdin.buffer.read(MAX_FILE_BYTES + 1) if path == "-" else path
+            source = _read_stdin(MAX_FILE_BYTES + 1) if path == "-" else path
             if path == "-" and len(source) > MAX_FILE_BYTES:  # read only this far: how much more is unknown
                 raise ImageError(f"standard input is over {MAX_FILE_BYTES // MB} MB: use a smaller image")
             prediction = predict(checkpoint.model, open_image(source, "standard input" if path == "-" else None),
@@ -341,6 +398,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             results.append({"path": path, "digit": None, "probabilities": None, "error": str(error)})
             failed = True
             continue
+        if not prediction.empty and not all(map(math.isfinite, prediction.probabilities)):
+            # The model's fault, not the picture's: no reading of any picture can be trusted.
+            raise non_finite_outputs_error(checkpoint.source, "standard input" if path == "-" else path)
         if prediction.empty:
             results.append({"path": path, "digit": None, "probabilities": None,
                             "note": "empty image: no ink found, nothing to classify"})
@@ -361,6 +421,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
                        for r in results if "error" not in r)
     _emit(results, args.json, human)
     return 2 if failed else 0
+
+
+def _read_stdin(limit: int) -> bytes:
+    """Up to `limit` bytes of standard input (a picture piped in); unreadable (`< somefolder`), an ImageError."""
+    from mnist_core.errors import ImageError
+
+    try:
+        return sys.stdin.buffer.read(limit)
+    except OSError as error:
+        raise ImageError(f"cannot read standard input ({os_reason(error)}): pipe a picture in, or give the "
+                         f"picture's path instead of '-'") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -456,46 +527,68 @@ def _failed(message: str, code: int, as_json: bool, stderr_line: str | None = No
     if stderr_line is not None:
         sys.stderr.write(stderr_line + "\n")
     if as_json:
-        print(json.dumps({"error": message, "exit_code": code}))
+        with _writing_stdout():
+            print(_json_text({"error": message, "exit_code": code}))
     return code
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> tuple[argparse.Namespace, list[str]]:
     """parse_known_args; with --json, a --help also ends in the contract's JSON line ({"help": the text})."""
     if not as_json:
-        return parser.parse_known_args(argv)
+        with _writing_stdout():  # (--help prints)
+            return parser.parse_known_args(argv)
     help_text = io.StringIO()
     try:
         with contextlib.redirect_stdout(help_text):  # only --help prints while parsing
             return parser.parse_known_args(argv)
     except SystemExit as leaving:
         if leaving.code == 0:
-            print(help_text.getvalue(), end="")
-            print(json.dumps({"help": help_text.getvalue()}))
+            with _writing_stdout():
+                print(help_text.getvalue(), end="")
+                print(_json_text({"help": help_text.getvalue()}))
         raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        code = _run(argv)
+        with _writing_stdout():
+            sys.stdout.flush()  # here, so a failed write is caught below rather than reported at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader (`| head`) has what it wanted: quietly, as SIGPIPE ends other tools.
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    except _StdoutFailed as failure:
+        _discard_stdout()
+        sys.stderr.write(f"error: cannot write the output to standard output ({failure}): free some disk space, or "
+                         f"send the output elsewhere\n")
+        return 2
+
+
+def _discard_stdout() -> None:
+    """Point stdout at devnull after a failed write, so the interpreter's own flush at exit (of what is still
+    buffered) does not fail again with a traceback (see "Note on SIGPIPE" in Python's signal docs) — only the
+    process's real stdout: when main() runs inside another program (tests), its file descriptors are not ours."""
+    if sys.stdout is sys.__stdout__:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _run(argv: list[str]) -> int:
+    """Parse and run one command; a failure becomes its exit code and message (stdout's own failures pass up)."""
+    handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
     as_json = "--json" in argv  # known before parsing, so a usage error can answer in JSON too
     try:
         # Inside the try: building the parser imports torch (seconds), when a Ctrl-C is most likely.
         args, unknown = _parse(build_parser(), argv, as_json)
         if unknown:  # argparse's parse_args would blame the top-level parser: "see `python -m mnist_core --help`"
             args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-        code = handler[args.command](args)
-        sys.stdout.flush()  # here, so a closed pipe is caught below rather than reported at interpreter exit
-        return code
-    except BrokenPipeError:
-        # The reader (`| head`) has what it wanted. Point stdout at devnull so the interpreter's own flush at exit
-        # does not fail again (see "Note on SIGPIPE" in Python's signal docs) — only the process's real stdout: when
-        # main() runs inside another program (tests), its file descriptors are not ours to rewire.
-        if sys.stdout is sys.__stdout__:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        return EXIT_BROKEN_PIPE
+        return handler[args.command](args)
+    except (BrokenPipeError, _StdoutFailed):
+        raise
     except UsageError as error:
         return _failed(error.message, 2, as_json)  # (argparse's --help and --version exit 0 and pass through)
     except StudioError as error:

@@ -34,15 +34,21 @@ MNIST_FILES: dict[str, tuple[int, str]] = {
     "t10k-images-idx3-ubyte": (7840016, "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
     "t10k-labels-idx1-ubyte": (10008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
 }
+TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")  # all that `evaluate` needs
 
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
-    """`--data-root` if given, else `$MNIST_DATA_ROOT`, else `./data`."""
+    """`--data-root` if given, else `$MNIST_DATA_ROOT` (unless empty, as an unset variable is), else `./data`."""
     if data_root is not None and not str(data_root).strip():
         # Path("") is ".": an unset variable in `--data-root "$DIR"` would quietly read (or download into) the cwd.
         raise DataError(f"the data root is empty: give the folder that holds MNIST/raw/, or leave --data-root out to "
                         f"use ${DATA_ROOT_ENV} or {DEFAULT_DATA_ROOT}")
-    chosen = data_root or os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
+    from_environment = os.environ.get(DATA_ROOT_ENV, "")
+    if data_root is None and from_environment and not from_environment.strip():
+        # Only spaces: a folder named "  " is no one's intent, and --data-root "  " is refused above.
+        raise DataError(f"${DATA_ROOT_ENV} holds only spaces: set it to the folder that holds MNIST/raw/, or unset it "
+                        f"to use {DEFAULT_DATA_ROOT}")
+    chosen = data_root or from_environment or DEFAULT_DATA_ROOT
     return Path(chosen).expanduser()
 
 
@@ -70,9 +76,10 @@ def _not_there(root: Path) -> str:
     return f"MNIST is {'incomplete' if some else 'not'} in {raw_folder(root)}"
 
 
-def _fix_hint(root: Path) -> str:
-    missing = [name for name in MNIST_FILES if not (raw_folder(root) / name).is_file()]
-    which = (f"the four MNIST IDX files" if len(missing) == len(MNIST_FILES) else
+def _fix_hint(root: Path, needed: tuple[str, ...]) -> str:
+    """How to get the `needed` IDX files that are missing, each named: a copy under other names is not found."""
+    missing = [name for name in needed if not (raw_folder(root) / name).is_file()]
+    which = (f"MNIST's IDX files ({', '.join(missing)})" if len(missing) == len(needed) else
              f"the missing {'file' if len(missing) == 1 else 'files'} ({', '.join(missing)}; the others are there)")
     return (f"connect to the internet and retry (it downloads into {raw_folder(root)}), or copy {which} there, or "
             f"point --data-root / {DATA_ROOT_ENV} at a folder that has MNIST/raw/")
@@ -88,12 +95,15 @@ class DatasetStatus:
 
 
 def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
-    """A cheap look (sizes only, no hashing) at whether the data is there."""
-    root = resolve_data_root(data_root)
+    """A cheap look (sizes only, no hashing) at whether the data is there (both splits: the app trains too)."""
+    try:
+        root = resolve_data_root(data_root)
+    except DataError as error:  # (a root of only spaces)
+        return DatasetStatus(Path(str(data_root or os.environ.get(DATA_ROOT_ENV, ""))), "problem", str(error))
     problem = _root_problem(root)
     if problem:
         return DatasetStatus(root, "problem", problem)
-    problems = _size_problems(root)
+    problems = _size_problems(root, tuple(MNIST_FILES))
     if not problems:
         return DatasetStatus(root, "found", f"MNIST found in {raw_folder(root)}")
     if all(p in _MISSING for p in problems):
@@ -102,7 +112,7 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
         absent = [name for name in MNIST_FILES if not (folder / name).is_file() and not (folder / f"{name}.gz").is_file()]
         if not absent:
             return DatasetStatus(root, "found", f"MNIST found gzipped in {folder}; unpacked there on first use")
-        misplaced = _misplaced_files_message(root)
+        misplaced = _misplaced_files_message(root, tuple(MNIST_FILES))
         if misplaced:
             return DatasetStatus(root, "problem", misplaced)
         if len(absent) < len(MNIST_FILES):  # a copy cut short: "not there yet" would hide the files it has
@@ -124,12 +134,19 @@ def _damaged_message(problems: list[str]) -> str:
             f"missing ones there (nothing was deleted).")
 
 
-def _misplaced_files_message(root: Path) -> str | None:
-    """A common slip: pointing the data root at the IDX files' own folder (or one level off) instead of the folder
-    that holds MNIST/raw/. Say where the files are and which root to use, rather than trying to download."""
-    first_file = next(iter(MNIST_FILES))
+def _misplaced_files_message(root: Path, needed: tuple[str, ...]) -> str | None:
+    """Common slips: pointing the data root at the IDX files' own folder (or one level off) instead of the folder
+    that holds MNIST/raw/, and files named as Kaggle names them (`train-images.idx3-ubyte`, a dot before "idx").
+    Say where the files are and what to do, rather than trying to download."""
+    for folder in (raw_folder(root), root, root / "raw", root / "MNIST"):
+        dotted = [name for name in needed if (folder / _dotted(name)).is_file() and not (folder / name).is_file()]
+        if dotted:
+            move = "" if folder == raw_folder(root) else f", in {raw_folder(root)}"
+            return (f"MNIST's files in {folder} are named with a dot before \"idx\" ({_dotted(dotted[0])}, as Kaggle "
+                    f"names them), and MNIST Studio reads torchvision's names, with a dash ({dotted[0]}): rename "
+                    f"{'it' if len(dotted) == 1 else 'them'} to {', '.join(dotted)}{move}")
     for folder in (root, root / "raw", root / "MNIST"):
-        if (folder / first_file).is_file():
+        if (folder / needed[0]).is_file():
             if folder.name == "raw" and folder.parent.name == "MNIST":
                 fix = f"use --data-root / {DATA_ROOT_ENV} {folder.parent.parent}"
             else:
@@ -139,10 +156,17 @@ def _misplaced_files_message(root: Path) -> str | None:
     return None
 
 
-def _size_problems(root: Path) -> list[str]:
-    """What is wrong with each IDX file: `_MISSING` entries for files that are not there, sentences for the rest."""
+def _dotted(name: str) -> str:
+    """Kaggle's name for an IDX file: `train-images.idx3-ubyte` for `train-images-idx3-ubyte`."""
+    return name.replace("-idx", ".idx")
+
+
+def _size_problems(root: Path, needed: tuple[str, ...]) -> list[str]:
+    """What is wrong with each `needed` IDX file: `_MISSING` entries for files that are not there, sentences for the
+    rest."""
     problems = []
-    for name, (size, _) in MNIST_FILES.items():
+    for name in needed:
+        size = MNIST_FILES[name][0]
         path = raw_folder(root) / name
         problem = path_status(path, readable=False)
         if problem == "does not exist":
@@ -160,8 +184,9 @@ _MISSING = {f"{name} missing" for name in MNIST_FILES}  # (matched whole: a data
 _verified: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime_ns) -> checksum ok, so we hash once per process
 
 
-def _verify_checksums(root: Path) -> None:
-    for name, (size, sha256) in MNIST_FILES.items():
+def _verify_checksums(root: Path, needed: tuple[str, ...]) -> None:
+    for name in needed:
+        sha256 = MNIST_FILES[name][1]
         path = raw_folder(root) / name
         stat = path.stat()
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
@@ -179,34 +204,36 @@ def _verify_checksums(root: Path) -> None:
                             f"(move it away and let the app download it again, or copy it from a good source)")
 
 
-def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """Make sure the four verified IDX files are in `root/MNIST/raw`, downloading them if allowed.
+def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = True, with_train: bool = True) -> Path:
+    """Make sure the verified IDX files are in `root/MNIST/raw` (all four, or only the test split's without
+    `with_train`), downloading the missing ones if allowed.
 
     Deletes nothing it did not make: a truncated or tampered file is reported, not replaced, and a failed download
     removes only the folders it created that are still empty.
     """
+    needed = tuple(MNIST_FILES) if with_train else TEST_FILES
     root = resolve_data_root(data_root)
     problem = _root_problem(root)
     if problem:
         raise DataError(problem)
-    problems = _size_problems(root)
+    problems = _size_problems(root, needed)
     missing_only = problems and all(p in _MISSING for p in problems)
     if problems and not missing_only:
         raise DataError(_damaged_message(problems))
-    if missing_only and _unpack_archives(root):
-        missing_only = bool(_size_problems(root))
+    if missing_only and _unpack_archives(root, needed):
+        missing_only = bool(_size_problems(root, needed))
     if missing_only:
-        misplaced = _misplaced_files_message(root)
+        misplaced = _misplaced_files_message(root, needed)
         if misplaced:
             raise DataError(misplaced)
         if not download:
-            raise DataError(f"{_not_there(root)}: {_fix_hint(root)}")
-        _download(root)
-    _verify_checksums(root)
+            raise DataError(f"{_not_there(root)}: {_fix_hint(root, needed)}")
+        _download(root, needed)
+    _verify_checksums(root, needed)
     return root
 
 
-def _unpack_archives(root: Path) -> bool:
+def _unpack_archives(root: Path, needed: tuple[str, ...]) -> bool:
     """Unpack `NAME.gz` beside each missing IDX file (MNIST is published gzipped, and people keep those four files).
 
     Each is checked as it is written: at most its known size is unpacked (a damaged or swapped archive cannot fill
@@ -214,7 +241,8 @@ def _unpack_archives(root: Path) -> bool:
     checksums are verified afterwards like any other files.
     """
     folder, unpacked = raw_folder(root), False
-    for name, (size, _) in MNIST_FILES.items():
+    for name in needed:
+        size = MNIST_FILES[name][0]
         target, archive = folder / name, folder / f"{name}.gz"
         if target.exists() or not archive.is_file():
             continue
@@ -237,34 +265,50 @@ def _unpack_archives(root: Path) -> bool:
     return unpacked
 
 
-def _download(root: Path) -> None:
+def _download(root: Path, needed: tuple[str, ...]) -> None:
     created = missing_folders(raw_folder(root))
     try:
-        _fetch(root)
+        _fetch(root, needed)
     except BaseException:  # failed or interrupted: leave no empty folders behind (see errors.remove_if_empty)
         remove_if_empty(created)
         raise
 
 
-def _fetch(root: Path) -> None:
-    from torchvision.datasets import MNIST  # torchvision is heavy; import only when needed
-
+def _fetch(root: Path, needed: tuple[str, ...]) -> None:
+    folder = raw_folder(root)
     try:
-        raw_folder(root).mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise DataError(f"MNIST is not in {raw_folder(root)} and that folder cannot be created to download it "
-                        f"({os_reason(error)}): choose a writable --data-root or {DATA_ROOT_ENV}, or copy the "
-                        f"four MNIST IDX files there") from None
+        raise DataError(f"MNIST is not in {folder} and that folder cannot be created to download it "
+                        f"({os_reason(error)}): choose a writable --data-root or {DATA_ROOT_ENV}, or copy MNIST's "
+                        f"IDX files ({', '.join(needed)}) there") from None
     try:
         # torchvision prints its progress on stdout; keep stdout for results (the CLI's last line is JSON).
         with contextlib.redirect_stdout(sys.stderr):
-            for train in (True, False):
-                MNIST(str(root), train=train, download=True)
+            for name in needed:
+                if not (folder / name).is_file():
+                    _fetch_file(name, folder)
     except Exception as error:  # torchvision raises RuntimeError/URLError/OSError depending on what failed
         raise DataError(f"{_not_there(root)} and downloading it failed ({_reason(error)}): "
-                        f"{_fix_hint(root)}") from None
-    if _size_problems(root):
-        raise DataError(f"the MNIST download into {raw_folder(root)} is incomplete: {_fix_hint(root)}")
+                        f"{_fix_hint(root, needed)}") from None
+    if _size_problems(root, needed):
+        raise DataError(f"the MNIST download into {folder} is incomplete: {_fix_hint(root, needed)}")
+
+
+def _fetch_file(name: str, folder: Path) -> None:
+    """Download and unpack one IDX file from torchvision's MNIST mirrors (torchvision's MNIST(download=True) fetches
+    all four: `evaluate` needs only the test split's two)."""
+    from torchvision.datasets import MNIST  # torchvision is heavy; import only when needed
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    archive, md5 = next((archive, md5) for archive, md5 in MNIST.resources if archive == f"{name}.gz")
+    for mirror in MNIST.mirrors:
+        try:
+            download_and_extract_archive(f"{mirror}{archive}", download_root=str(folder), filename=archive, md5=md5)
+            return
+        except Exception:
+            if mirror == MNIST.mirrors[-1]:
+                raise  # (the last mirror's reason is the one reported)
 
 
 def _reason(error: BaseException) -> str:
@@ -301,19 +345,25 @@ class Mnist:
         return Mnist(self.train.to(device), self.test.to(device))
 
 
-def load_mnist(data_root: str | os.PathLike | None = None, download: bool = True) -> Mnist:
-    """Both splits as CPU tensors, read once from the verified IDX files."""
-    root = ensure_mnist(data_root, download=download)
-    from torchvision.datasets import MNIST
+def load_mnist(data_root: str | os.PathLike | None = None, download: bool = True, with_train: bool = True) -> Mnist:
+    """Both splits as CPU tensors, read once from the verified IDX files. Without `with_train` only the test split's
+    files are needed (and downloaded if missing), and `train` is empty: what `evaluate` uses."""
+    root = ensure_mnist(data_root, download=download, with_train=with_train)
+    test = _read_split(root, "t10k")
+    return Mnist(_read_split(root, "train") if with_train else test.subset(0), test)
 
-    splits = []
-    for train in (True, False):
-        try:
-            dataset = MNIST(str(root), train=train, download=False)
-        except Exception as error:
-            raise DataError(f"cannot read MNIST from {raw_folder(root)} ({error}): replace the files with good copies") from None
-        splits.append(MnistSplit(dataset.data.contiguous(), dataset.targets.long()))
-    return Mnist(*splits)
+
+def _read_split(root: Path, prefix: str) -> MnistSplit:
+    """The split whose IDX files start with `prefix` ("train", "t10k"), as torchvision's MNIST reads them."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file  # heavy; import only when needed
+
+    folder = raw_folder(root)
+    try:
+        images = read_image_file(str(folder / f"{prefix}-images-idx3-ubyte"))
+        labels = read_label_file(str(folder / f"{prefix}-labels-idx1-ubyte"))
+    except Exception as error:
+        raise DataError(f"cannot read MNIST from {folder} ({error}): replace the files with good copies") from None
+    return MnistSplit(images.contiguous(), labels.long())
 
 
 def normalize(images_uint8: torch.Tensor) -> torch.Tensor:

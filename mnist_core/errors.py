@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import reprlib
 import stat
 import unicodedata
 from pathlib import Path
@@ -35,6 +36,19 @@ def _escaped(character: str) -> str:
     if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte: show the byte itself
         return f"\\x{code - 0xDC00:02x}"
     return repr(character)[1:-1] if code < 0x100 else f"\\u{code:04x}"  # repr: \n, \t, \x1b
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 60
+
+
+def quoted(value: object) -> str:
+    """`repr(value)` shortened for a message (`'mnist-studio/9999…9999'`, `{'width': inf}`): a file can hold a
+    5,000-character string or a 5,000-digit number where a name belongs, and repr() refuses to write the latter."""
+    try:
+        return _SHORT_REPR.repr(value)
+    except ValueError:  # an int past Python's 4,300-digit limit for str()
+        return f"{type(value).__name__} too long to show"
 
 
 class StudioError(Exception):

@@ -7,13 +7,14 @@ caps accuracy. `seed-net` keeps their layers but returns logits.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from mnist_core.errors import ConfigError
+from mnist_core.errors import ConfigError, quoted
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 0) -> list[nn.Module]:
@@ -135,11 +136,14 @@ class ModelSpec:
         for key, value in kwargs.items():
             knob = self.knobs[key]
             whole = isinstance(knob.default, int)  # layer widths and the like: 32.5 channels cannot be built
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and value != int(value)):
+            # (inf and nan first: int() of them raises, and a checkpoint's settings can hold them)
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or (isinstance(value, float) and not math.isfinite(value)) or (whole and value != int(value))):
                 kind = "a whole number" if whole else "a number"
-                raise ConfigError(f"{self.name} {key} must be {kind} from {knob.low} to {knob.high} (got {value!r})")
+                raise ConfigError(f"{self.name} {key} must be {kind} from {knob.low} to {knob.high} (got "
+                                  f"{quoted(value)})")
             if not knob.low <= value <= knob.high:
-                raise ConfigError(f"{self.name} {key}={value} is out of range: choose {knob.low}…{knob.high}")
+                raise ConfigError(f"{self.name} {key}={quoted(value)} is out of range: choose {knob.low}…{knob.high}")
         return self.builder(**{key: int(value) if isinstance(self.knobs[key].default, int) else value
                                for key, value in kwargs.items()})
 

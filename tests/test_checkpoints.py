@@ -220,3 +220,46 @@ def test_a_free_name_skips_the_ones_already_saved(tmp_path: Path) -> None:
     (tmp_path / "fast-run1.pt").write_bytes(b"x")
     (tmp_path / "fast-run1-2.pt").write_bytes(b"x")
     assert checkpoints.free_checkpoint_name("fast-run1", tmp_path) == "fast-run1-3"
+
+
+def _fast_before_970425c(width: int, hidden: int) -> torch.nn.Sequential:
+    """The `fast` model as saved until commit 970425c: each block conv, BatchNorm, ReLU, then max-pool."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, width, 5, bias=False), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 3, bias=False), nn.BatchNorm2d(2 * width), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(2 * width * 25, hidden), nn.ReLU(), nn.Linear(hidden, 10),
+    )
+
+
+def test_a_fast_checkpoint_of_the_old_layout_loads_with_the_same_outputs() -> None:
+    """Such files (the default model until 970425c) said "does not fit the fast architecture (Missing key(s) …
+    "2.running_mean" …)". Half the BatchNorm scales are negative here, where pooling first would differ unless the
+    loader turns those channels round; the old default scored 99.52 % on MNIST after loading, as it did when saved."""
+    torch.manual_seed(0)
+    old = _fast_before_970425c(8, 32)
+    with torch.no_grad():
+        for norm in (old[1], old[5]):
+            norm.weight.copy_(torch.randn_like(norm.weight))  # about half negative
+            norm.bias.copy_(torch.randn_like(norm.bias))
+            norm.running_mean.copy_(torch.randn_like(norm.running_mean))
+            norm.running_var.copy_(torch.rand_like(norm.running_var) + 0.5)
+    old.eval()
+    assert (old[1].weight < 0).any() and (old[5].weight < 0).any()
+    payload = checkpoint_payload("fast", {"width": 8, "hidden": 32}, old, {}, [HISTORY_RECORD], {})
+    loaded = load_checkpoint(checkpoint_bytes(payload), "old-fast.pt")
+    images = torch.randn(64, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(images), old(images), atol=1e-5)
+    assert loaded.history == [HISTORY_RECORD]
+    resaved = load_checkpoint(checkpoint_bytes(checkpoint_payload("fast", {"width": 8, "hidden": 32}, loaded.model,
+                                                                  {}, [], {})), "resaved.pt")
+    assert set(resaved.model.state_dict()) == set(build_model("fast", width=8, hidden=32).state_dict())
+
+
+def test_an_old_layout_with_a_wrong_shape_still_names_the_mismatch() -> None:
+    torch.manual_seed(0)
+    payload = checkpoint_payload("fast", {"width": 16}, _fast_before_970425c(8, 128), {}, [], {})
+    with pytest.raises(CheckpointError, match="does not fit the fast architecture \\(size mismatch for 0.weight"):
+        load_checkpoint(checkpoint_bytes(payload), "x.pt")

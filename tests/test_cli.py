@@ -146,6 +146,31 @@ def test_predict_reads_a_picture_from_standard_input(untrained_checkpoint: Path,
     assert capsys.readouterr().err == "error: standard input is over 25 MB: use a smaller image\n"
 
 
+def test_a_closed_or_unreadable_standard_input_is_one_clear_message(untrained_checkpoint: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    """`predict - <&-`: Python has no sys.stdin then, and it was an internal error (AttributeError: 'NoneType' object
+    has no attribute 'buffer'); `predict - < somefolder` was one too (IsADirectoryError)."""
+    monkeypatch.setattr(sys, "stdin", None)
+    code = main(["predict", "--checkpoint", str(untrained_checkpoint), "-", "--json"])
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, "standard input is closed, so '-' has no picture to read: pipe "
+                                 "one in (cat digit.png | python -m mnist_core predict -) or give the picture's path")
+    assert_json_error(captured.out, line)
+
+    class Folder(io.RawIOBase):  # what reading `< somefolder` does
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            raise IsADirectoryError(21, "Is a directory")
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(Folder())))
+    code = main(["predict", "--checkpoint", str(untrained_checkpoint), "-"])
+    assert_one_line_error(code, capsys.readouterr().err, "cannot read standard input (Is a directory): pipe a picture "
+                          "in, or give the picture's path instead of '-'")
+
+
 def test_predict_human_output_is_one_line_per_image(untrained_checkpoint: Path, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
     image = tmp_path / "one.png"
@@ -174,6 +199,29 @@ def test_with_json_a_failure_is_json_on_stdout_too(argv: list[str], capsys: pyte
     captured = capsys.readouterr()
     line = assert_one_line_error(code, captured.err)
     assert_json_error(captured.out, line)
+
+
+def test_json_output_is_strict_json_without_nan_or_infinity(capsys: pytest.CaptureFixture) -> None:
+    """json.dumps writes NaN and Infinity by default, which JSON readers refuse (evaluate printed "test_loss": NaN);
+    the commands refuse non-finite model outputs first, and anything else non-finite is written as null."""
+    cli._emit({"test_loss": float("nan"), "lr": [float("inf"), 0.5], "pair": (float("-inf"), 1)}, True, "")
+    line = capsys.readouterr().out.strip()
+    assert json.loads(line, parse_constant=lambda token: pytest.fail(f"{token} in {line}")) == {
+        "test_loss": None, "lr": [None, 0.5], "pair": [None, 1]}
+    assert cli._rounded_metrics({"test_accuracy": 99.31999969482422, "lr": 0.0012345678}) == {
+        "test_accuracy": 99.32, "lr": 0.0012345678}
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_stdout_that_cannot_be_written_is_one_line_on_stderr() -> None:
+    """`models --json > /dev/full` printed two chained tracebacks (the internal-error JSON failed to print too) and a
+    third "Exception ignored" at exit."""
+    with open("/dev/full", "w") as full:
+        process = subprocess.run([sys.executable, "-m", "mnist_core", "models", "--json"], cwd=REPO_ROOT, stdout=full,
+                                 stderr=subprocess.PIPE, text=True, timeout=120)
+    assert process.returncode == 2
+    assert process.stderr == ("error: cannot write the output to standard output (No space left on device): free some "
+                              "disk space, or send the output elsewhere\n")
 
 
 def test_a_closed_stdout_pipe_ends_quietly() -> None:
@@ -293,6 +341,55 @@ def test_a_run_whose_out_is_taken_while_it_trains_is_saved_beside_it(tmp_path: P
     assert (tmp_path / "model.pt").read_bytes() == b"the other run's model"
     assert (tmp_path / "model-2.pt").read_bytes() == b"and an earlier one"
     assert load_checkpoint(tmp_path / "model-3.pt").model_name == "seed-net"
+
+
+def test_runs_started_in_the_same_second_without_out_each_get_a_free_name(tmp_path: Path, synthetic_data: None,
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    """Four `train` runs without --out started in one second: three exited 2 ("…fast-20261202-042219.pt was created by
+    another program while this run trained … saved this run as …-2.pt instead"), though no one chose that name.
+    A default name already taken at the start, or taken while the run trains, now goes to the next free one,
+    silently; a chosen --out keeps its notice (test_a_run_whose_out_is_taken_while_it_trains_is_saved_beside_it)."""
+    import mnist_core.train
+    from datetime import datetime
+
+    class SameSecond(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:
+            return datetime(2026, 12, 2, 4, 22, 19)
+
+    monkeypatch.setattr(mnist_core.checkpoints, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(cli, "datetime", SameSecond)
+    (tmp_path / "seed-net-20261202-042219.pt").write_bytes(b"a run of this second that finished already")
+    real_fit = mnist_core.train.fit
+
+    def fit_while_another_run_finishes(*args: Any, **kwargs: Any) -> Any:
+        result = real_fit(*args, **kwargs)
+        (tmp_path / "seed-net-20261202-042219-2.pt").write_bytes(b"another run of this second")
+        return result
+
+    monkeypatch.setattr(mnist_core.train, "fit", fit_while_another_run_finishes)
+    code = main(["train", "--model", "seed-net", "--train-subset", "256", "--batch-size", "64", "--device", "cpu",
+                 "--epochs", "0.25", "--json"])
+    captured = capsys.readouterr()
+    saved = tmp_path / "seed-net-20261202-042219-3.pt"
+    assert code == 0 and "error" not in captured.err, captured.err
+    assert last_json(captured.out)["checkpoint"] == str(saved)
+    assert load_checkpoint(saved).model_name == "seed-net"
+    assert (tmp_path / "seed-net-20261202-042219-2.pt").read_bytes() == b"another run of this second"
+
+
+def test_options_must_be_spelled_out(capsys: pytest.CaptureFixture) -> None:
+    """`--jso` was taken for --json on success, but a failure's JSON looks for `--json` itself: `evaluate --checkpoint
+    /nonexist --jso` printed no JSON. Abbreviations are refused everywhere now."""
+    code = main(["evaluate", "--checkpoint", "/nonexist", "--jso"])
+    assert_one_line_error(code, capsys.readouterr().err, "unrecognized arguments: --jso (see `python -m mnist_core "
+                          "evaluate --help`)")
+    assert main(["train", "--epoch", "1", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert "unrecognized arguments: --epoch" in captured.err
+    assert json.loads(captured.out)["exit_code"] == 2
+    assert all(not parser.allow_abbrev for parser in _all_parsers(cli.build_parser()))
 
 
 def test_train_json_stdout_is_only_the_json_with_rounded_metrics(tmp_path: Path, synthetic_data: None,

@@ -3,6 +3,7 @@ checkpoint writes survive a killed writer; names cannot escape checkpoints/ or o
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -17,15 +18,18 @@ import textwrap
 import time
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
 
 from cli_support import (REPO_ROOT, UNREACHABLE_CASES, assert_clean_failure, assert_json_error, assert_one_line_error,
                          digit_image, run_cli, unreachable_case)
-from mnist_core.checkpoints import (STALE_TEMP_SECONDS, checkpoint_bytes, checkpoint_payload, list_checkpoints,
+from mnist_core.checkpoints import (MAX_HISTORY_RECORDS, MAX_PICKLE_BYTES, MAX_ZIP_ENTRIES, STALE_TEMP_SECONDS,
+                                    _probe_pictures, checkpoint_bytes, checkpoint_payload, list_checkpoints,
                                     load_checkpoint, write_checkpoint)
 from mnist_core.cli import main
+from mnist_core.data import MEAN, STD
 from mnist_core.errors import CheckpointError
 from mnist_core.models import build_model
 
@@ -107,6 +111,28 @@ def test_metrics_that_are_not_plain_values_are_dropped(tmp_path: Path) -> None:
     assert load_checkpoint(path).metrics == {"test_accuracy": 99.0, "device": "cpu", "stopped": False}
 
 
+@pytest.mark.parametrize("floor", [10**400, 1.5, -0.1, float("nan"), float("inf"), True, "0.9"])
+def test_a_confidence_floor_that_is_no_probability_is_dropped(floor: object, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """10**400 was an internal error (OverflowError in the unsure threshold); the others were used as thresholds.
+    Without it, predict uses the default threshold."""
+    path = tmp_path / "model.pt"
+    torch.save(_payload(metrics={"confidence_floor": floor, "test_accuracy": 10**400, "train_seconds": 3}), path)
+    assert load_checkpoint(path).metrics == {"train_seconds": 3}  # (a number no float can hold is dropped too)
+    image = tmp_path / "digit.png"
+    digit_image().save(image)
+    assert main(["predict", "--checkpoint", str(path), str(image)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_long_format_or_model_name_is_quoted_shortened() -> None:
+    for payload, words in ((_payload(format="mnist-studio/beta" + "x" * 10**5), "format 'mnist-studio/betax"),
+                           (_payload(model="m" * 10**5), "is for model 'mmm")):
+        with pytest.raises(CheckpointError, match=words) as refused:
+            load_checkpoint(checkpoint_bytes(payload), "x.pt")
+        assert len(str(refused.value)) < 300 and "..." in str(refused.value)
+
+
 def _safetensors_file() -> bytes:
     """What `safetensors.torch.save` writes for {"weight": tensor([1., 2.])}: header length, space-padded JSON, data."""
     header = json.dumps({"weight": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
@@ -178,6 +204,10 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
     whole_numbers["state_dict"] = {k: (v * 100).to(torch.int64) for k, v in whole_numbers["state_dict"].items()}
     complex_weights = _payload()
     complex_weights["state_dict"] = {k: v.to(torch.complex64) for k, v in complex_weights["state_dict"].items()}
+    float8_weights = _payload()
+    float8_weights["state_dict"] = {k: v.to(torch.float8_e4m3fn) for k, v in float8_weights["state_dict"].items()}
+    float_counters = _payload("fast")
+    float_counters["state_dict"] = {k: v.float() for k, v in float_counters["state_dict"].items()}
     return {
         "truncated": (good[: len(good) // 2], "not a readable PyTorch file (it may be truncated"),
         "a flipped bit in the weights": (_with_a_flipped_bit(good), "is damaged (its contents do not match"),
@@ -195,8 +225,25 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
         "NaN weights": (checkpoint_bytes(poisoned), "NaN or infinite weights"),
         "overflowing weights": (checkpoint_bytes(overflowing), "gives NaN or infinite outputs"),
         "negative BatchNorm variance": (checkpoint_bytes(broken_statistics), "gives NaN or infinite outputs"),
+        # It read every picture as "8 (100%)", not even unsure.
+        "a first layer of zeros": (checkpoint_bytes(_payload(state_dict={**_payload()["state_dict"],
+                                                                         "conv1.weight": torch.zeros(10, 1, 5, 5)})),
+                                   "gives the same output for every picture (blank paper, all ink, a drawn 0 and a "
+                                   "drawn 1 alike: its first layer's weights are all zero, say), so it would read "
+                                   "every picture as the same digit"),
         "whole-number weights": (checkpoint_bytes(whole_numbers), "torch.int64 values for conv1.weight"),
         "complex weights": (checkpoint_bytes(complex_weights), "model has floating-point weights"),
+        # These three were internal errors: NotImplementedError ("isfinite" not implemented for 'Float8_e4m3fn'),
+        # OverflowError (int(inf)) and ValueError (int() of over 4,300 digits).
+        "float8 weights": (checkpoint_bytes(float8_weights), "holds torch.float8_e4m3fn values for conv1.weight, where "
+                           "the seed-net model has floating-point weights (float16, bfloat16, float32 or float64)"),
+        "infinite model settings": (checkpoint_bytes(_payload("fast", model_kwargs={"width": float("inf")})),
+                                    "settings the fast model does not accept (fast width must be a whole number from "
+                                    "8 to 64 (got inf))"),
+        "a format of 5,000 digits": (checkpoint_bytes(_payload(format="mnist-studio/" + "9" * 5000)),
+                                     "was saved by another (newer) version of MNIST Studio (format 'mnist-studio/999"),
+        "counters stored as floats": (checkpoint_bytes(float_counters), "holds torch.float32 values for "
+                                      "2.num_batches_tracked, where the fast model has a whole-number counter"),
         "odd model settings": (checkpoint_bytes(_payload("nf-cnn", model_kwargs={"nf": "wide"})),
                                "settings the nf-cnn model does not accept"),
         # These three said "is damaged: model_kwargs/state_dict are missing" (they are there, of the wrong type) and
@@ -263,8 +310,8 @@ WRITER = textwrap.dedent("""
     folder = sys.argv[1]
     model = build_model("nf-cnn", nf=128)  # ~1 M parameters: each write takes a while, so kills land mid-write
     for generation in range(10**6):
-        with torch.no_grad():
-            next(model.parameters()).fill_(generation)
+        with torch.no_grad():  # (+ 1: a first layer of zeros reads every picture alike, which the loader refuses)
+            next(model.parameters()).fill_(generation + 1)
         payload = checkpoint_payload("nf-cnn", {"nf": 128}, model, {}, [], {"generation": generation})
         write_checkpoint(payload, f"{folder}/current.pt", overwrite=True)  # replaces the old one
         write_checkpoint(payload, f"{folder}/gen-{generation}.pt")  # a new name each time
@@ -297,7 +344,7 @@ def test_killing_the_writer_never_leaves_a_broken_checkpoint(tmp_path: Path) -> 
         for path in listed:  # every visible checkpoint is whole: it loads, and its weights are one generation's
             loaded = load_checkpoint(path)
             generation = loaded.metrics["generation"]
-            assert torch.all(next(loaded.model.parameters()) == generation), path
+            assert torch.all(next(loaded.model.parameters()) == generation + 1), path
         assert all(p.name == "current.pt" or p.name.startswith("gen-") for p in listed)
         # What a killed writer left behind is cleaned up once it is clearly abandoned (not while it may be in use).
         for temp in folder.glob(".*.tmp"):
@@ -361,3 +408,173 @@ def test_a_shape_mismatch_ends_its_parenthesis_without_torch_s_full_stop() -> No
         load_checkpoint(checkpoint_bytes(_payload("nf-cnn", model_kwargs={"nf": 16})), name="upload: small.pt")
     message = str(refused.value)
     assert "size mismatch" in message and message.endswith("3, 3])): the weights were saved for a different model")
+
+
+# --- Resource bombs: small files that would make the loader read or copy far more than their size ---
+
+def _repacked(raw: bytes, extra_entries: Callable[[zipfile.ZipFile], None]) -> bytes:
+    """A torch zip written again entry by entry (stored, as torch.save does), then `extra_entries(archive)` run before
+    its table of contents is written."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as packed:
+        for entry in source.infolist():
+            packed.writestr(entry, source.read(entry))
+        extra_entries(packed)
+    return out.getvalue()
+
+
+def _listing_the_weights_again(copies: int, same_name: bool) -> Callable[[zipfile.ZipFile], None]:
+    """Add `copies` more table-of-contents rows for the first weight's bytes (which stay stored once): a reader that
+    trusts the table reads them `copies` more times."""
+    def add(archive: zipfile.ZipFile) -> None:
+        weights = next(entry for entry in archive.filelist if entry.filename.endswith("/data/0"))
+        for number in range(copies):
+            twin = copy.copy(weights)
+            twin.filename = weights.filename if same_name else f"{weights.filename}-{number}"
+            archive.filelist.append(twin)
+    return add
+
+
+@pytest.mark.parametrize("same_name", [True, False], ids=["same name", "other names"])
+def test_a_zip_that_lists_the_same_bytes_twice_is_refused_before_reading_them(same_name: bool) -> None:
+    """/tmp/audit overlap.pt listed one 4 MB entry 3,000 times: the checksum pass read it 3,000 times (hours)."""
+    raw = _repacked(checkpoint_bytes(_payload()), _listing_the_weights_again(3, same_name))
+    with pytest.raises(CheckpointError, match=re.escape(
+            "upload: x.pt is a malformed zip archive (its table of contents lists the same name or the same bytes "
+            "more than once), which torch.save never writes")):
+        load_checkpoint(raw, "upload: x.pt")
+
+
+def test_a_zip_of_thousands_of_entries_is_refused() -> None:
+    def many(archive: zipfile.ZipFile) -> None:
+        for number in range(MAX_ZIP_ENTRIES):
+            archive.writestr(f"archive/extra/{number}", b"")
+
+    raw = _repacked(checkpoint_bytes(_payload()), many)
+    entries = len(zipfile.ZipFile(io.BytesIO(raw)).infolist())
+    assert entries > MAX_ZIP_ENTRIES
+    with pytest.raises(CheckpointError, match=f"is a zip archive of {entries:,} entries, where a checkpoint has a few "
+                                              f"dozen"):
+        load_checkpoint(raw, "upload: x.pt")
+
+
+def test_a_checkpoint_whose_pickle_is_too_large_to_unpickle_quickly_is_refused() -> None:
+    """The weights-only unpickler is Python: a 40 MB pickle of references (a history of one record listed 20 million
+    times) took over a minute before a single check could run."""
+    raw = checkpoint_bytes(_payload(config={"notes": "x" * (MAX_PICKLE_BYTES + 1)}))
+    with pytest.raises(CheckpointError, match=r"upload: x.pt holds 2,000,\d\d\d bytes of settings and history besides "
+                                              r"its weights, where a checkpoint has at most 2,000,000"):
+        load_checkpoint(raw, "upload: x.pt")
+
+
+def test_a_history_of_more_records_than_any_run_makes_is_dropped_uncopied() -> None:
+    """One record referenced MAX_HISTORY_RECORDS + 1 times is a few KB in the file; copied, such histories took GBs."""
+    record = {"epoch": 1.0, "train_loss": 0.1, "train_accuracy": 97.0, "test_loss": 0.1, "test_accuracy": 98.0}
+    loaded = load_checkpoint(checkpoint_bytes(_payload(history=[record] * (MAX_HISTORY_RECORDS + 1))), "x.pt")
+    assert loaded.history == [] and loaded.model_name == "seed-net"
+    assert len(load_checkpoint(checkpoint_bytes(_payload(history=[record] * 100)), "x.pt").history) == 100
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated: users still have such files
+def test_a_torchscript_export_is_called_one(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """It was called "a compressed zip archive, which torch.save never writes" (its code entries are deflated)."""
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(build_model("fast", width=8, hidden=32)), path)
+    code = main(["evaluate", "--checkpoint", str(path)])
+    assert_one_line_error(code, capsys.readouterr().err, f"{path} is a TorchScript export (saved by torch.jit.save, "
+                          "with the model's code), not an MNIST Studio checkpoint: use a .pt checkpoint saved by MNIST "
+                          "Studio")
+
+
+# --- A model whose weights are finite but whose outputs are not ---
+
+def _overflowing_on_digits() -> dict:
+    """A `fast` checkpoint whose outputs are finite on blank paper and on all ink but overflow on a drawn digit, as
+    /tmp/audit scaled_overflow.pt (its last layer ×6.9e37). The two dense layers are scaled together (the ReLU between
+    them passes the scale on; the last bias is left as it is), each weight staying finite, by the largest factor that
+    keeps the outputs on the first two finite."""
+    torch.manual_seed(0)
+    model = build_model("fast", width=8, hidden=32).eval()
+    original = {key: value.clone() for key, value in model.state_dict().items()}
+    plain = (torch.tensor([0.0, 1.0]).view(2, 1, 1, 1).expand(2, 1, 28, 28) - MEAN) / STD
+    ring = _probe_pictures()[2:3]  # the drawn 0 of the loader's probes
+
+    def scaled_by(factor: float) -> torch.nn.Module:
+        first, second = 1e20, factor / 1e20
+        multiplier = {"9.weight": first, "9.bias": first, "11.weight": second}
+        model.load_state_dict({key: value * multiplier.get(key, 1) for key, value in original.items()})
+        return model
+
+    low, high = 1.0, 1e50  # finite on the plain pictures at `low`, not at `high`: bisect (in log scale)
+    for _ in range(60):
+        middle = (low * high) ** 0.5
+        with torch.no_grad():
+            low, high = (middle, high) if torch.isfinite(scaled_by(middle)(plain)).all() else (low, middle)
+    with torch.no_grad():
+        assert torch.isfinite(scaled_by(low)(plain)).all() and not torch.isfinite(model(ring)).all()
+    return checkpoint_payload("fast", {"width": 8, "hidden": 32}, model, {}, [], {})
+
+
+def test_weights_that_overflow_only_on_a_drawn_digit_are_refused_on_loading() -> None:
+    """Blank paper and all ink were the only probes: the audit's file loaded, then read every digit as NaN."""
+    with pytest.raises(CheckpointError, match="upload: x.pt gives NaN or infinite outputs although its weights are "
+                                              "finite"):
+        load_checkpoint(checkpoint_bytes(_overflowing_on_digits()), "upload: x.pt")
+
+
+class _NaNOnEverything(torch.nn.Module):
+    """Finite on the loader's probes (as no probe can stand for every picture), NaN on anything else."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = build_model("fast", width=8, hidden=32).eval()
+        self.probes = _probe_pictures()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        logits = self.inner(images)
+        is_probe = images.shape == self.probes.shape and torch.equal(images, self.probes)
+        return logits if is_probe else logits * float("nan")
+
+
+@pytest.fixture()
+def nan_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A checkpoint file that loads but gives NaN on the user's pictures and on the test split."""
+    import mnist_core.checkpoints
+
+    path = write_checkpoint(_payload("fast", model_kwargs={"width": 8, "hidden": 32}, state_dict=build_model(
+        "fast", width=8, hidden=32).state_dict()), tmp_path / "nan.pt")
+    real_load = mnist_core.checkpoints.load_checkpoint
+
+    def load_with_nan_outputs(*args, **kwargs):
+        loaded = real_load(*args, **kwargs)
+        loaded.model = _NaNOnEverything()
+        return loaded
+
+    monkeypatch.setattr(mnist_core.checkpoints, "load_checkpoint", load_with_nan_outputs)
+    return path
+
+
+def test_predict_refuses_a_model_whose_outputs_are_nan_on_the_picture(nan_model: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """It printed `"probabilities": [NaN, …]` (not JSON), digit 0, unsure false, exit 0; as text "0 (nan%)"."""
+    image = tmp_path / "digit.png"
+    digit_image().save(image)
+    code = main(["predict", "--checkpoint", str(nan_model), str(image), "--json"])
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, f"{nan_model} gives NaN or infinite outputs on {image} although "
+                                 f"its weights are finite")
+    assert_json_error(captured.out, line)
+
+
+def test_evaluate_refuses_a_model_whose_outputs_are_nan_on_the_test_split(nan_model: Path, tiny_mnist: object,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    """It printed `"test_loss": NaN, "confidence_floor": 1.0` and exit 0."""
+    import mnist_core.data
+
+    monkeypatch.setattr(mnist_core.data, "load_mnist", lambda *args, **kwargs: tiny_mnist)
+    code = main(["evaluate", "--checkpoint", str(nan_model), "--device", "cpu", "--json"])
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, f"{nan_model} gives NaN or infinite outputs on MNIST's test "
+                                 f"images although its weights are finite")
+    assert_json_error(captured.out, line)

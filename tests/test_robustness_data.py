@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import gzip
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -17,7 +18,8 @@ import pytest
 
 from cli_support import RUNNING_AS_ROOT, assert_json_error, assert_one_line_error
 from mnist_core.cli import main
-from mnist_core.data import MNIST_FILES, DatasetStatus, dataset_status, ensure_mnist, load_mnist, raw_folder
+from mnist_core.data import (MNIST_FILES, TEST_FILES, DatasetStatus, dataset_status, ensure_mnist, load_mnist,
+                             raw_folder)
 from mnist_core.errors import DataError
 
 
@@ -84,13 +86,13 @@ def test_a_failed_download_keeps_every_folder_that_existed(tmp_path: Path, offli
 
 def test_a_failed_download_keeps_folders_that_now_hold_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing that holds a file is ever deleted, even when this attempt made the folder (here: a partial file)."""
-    import torchvision.datasets
+    import torchvision.datasets.utils
 
-    def half_done_download(root: str, **kwargs) -> None:
-        (raw_folder(Path(root)) / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b partial")
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nconnection reset by peer")
+    def half_done_download(url: str, download_root: str, filename: str, **kwargs) -> None:
+        (Path(download_root) / filename).write_bytes(b"\x1f\x8b partial")
+        raise RuntimeError(f"Error downloading {filename}:\nconnection reset by peer")
 
-    monkeypatch.setattr(torchvision.datasets, "MNIST", half_done_download)
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", half_done_download)
     root = tmp_path / "data"
     with pytest.raises(DataError, match="downloading it failed \\(connection reset by peer\\)"):
         ensure_mnist(root)
@@ -376,7 +378,88 @@ def test_a_copy_cut_short_names_the_truncated_file_and_the_missing_ones_in_sente
     expected = (f"MNIST files are damaged: {folder / 'train-images-idx3-ubyte'} has 1000 bytes, expected 47040016 "
                 f"(truncated or not MNIST); t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte are missing. Replace the "
                 f"damaged files with good copies and copy the missing ones there (nothing was deleted).")
-    assert assert_one_line_error(main(["evaluate", "--data-root", str(tmp_path)]),
+    # (train needs both splits; evaluate, only the test split's files, would just fetch those)
+    assert assert_one_line_error(main(["train", "--data-root", str(tmp_path), "--out", str(tmp_path / "m.pt")]),
                                  capsys.readouterr().err) == f"error: {expected}"
     assert dataset_status(tmp_path) == DatasetStatus(tmp_path, "problem", expected)
     assert _snapshot(folder) == before
+
+
+@pytest.mark.realdata
+def test_evaluate_needs_only_the_test_split(mnist_root: Path, tmp_path: Path, offline: None,
+                                            capsys: pytest.CaptureFixture) -> None:
+    """A root holding only t10k-* was refused ("MNIST is incomplete … copy the missing files (train-…)"), and online
+    the 47 MB training split would have been downloaded, for a command that never reads it."""
+    from mnist_core.checkpoints import checkpoint_payload, write_checkpoint
+    from mnist_core.models import build_model
+
+    folder = raw_folder(tmp_path / "data")
+    folder.mkdir(parents=True)
+    for name in TEST_FILES:
+        (folder / name).symlink_to((raw_folder(mnist_root) / name).resolve())
+    model = write_checkpoint(checkpoint_payload("seed-net", {}, build_model("seed-net"), {}, [], {}),
+                             tmp_path / "model.pt")
+    code = main(["evaluate", "--checkpoint", str(model), "--data-root", str(tmp_path / "data"), "--device", "cpu",
+                 "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert sum(map(sum, json.loads(captured.out)["confusion_matrix"])) == 10_000
+    assert sorted(p.name for p in folder.iterdir()) == sorted(TEST_FILES)  # nothing fetched
+    data = load_mnist(tmp_path / "data", with_train=False)
+    assert len(data.train) == 0 and len(data.test) == 10_000
+    with pytest.raises(DataError, match=r"copy the missing files \(train-images-idx3-ubyte, train-labels-idx1-ubyte; "
+                                        r"the others are there\)"):
+        load_mnist(tmp_path / "data")  # train still needs both
+
+
+def test_evaluate_downloads_only_the_test_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision.datasets.utils
+
+    fetched = []
+
+    def download(url: str, download_root: str, filename: str, **kwargs) -> None:  # a file of the right size
+        fetched.append(filename)
+        with open(Path(download_root) / filename.removesuffix(".gz"), "wb") as handle:
+            handle.truncate(MNIST_FILES[filename.removesuffix(".gz")][0])
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", download)
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte is corrupt"):  # (zeros: not MNIST's checksum)
+        ensure_mnist(tmp_path, with_train=False)
+    assert fetched == [f"{name}.gz" for name in TEST_FILES]
+
+
+def test_files_under_kaggle_s_names_are_named_with_the_fix(tmp_path: Path, offline: None,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    """`train-images.idx3-ubyte` (a dot before "idx") got "MNIST is not in …/raw" and a download attempt."""
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    for name in MNIST_FILES:
+        (folder / name.replace("-idx", ".idx")).write_bytes(b"")
+    expected = (f"MNIST's files in {folder} are named with a dot before \"idx\" (train-images.idx3-ubyte, as Kaggle "
+                f"names them), and MNIST Studio reads torchvision's names, with a dash (train-images-idx3-ubyte): "
+                f"rename them to train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+                f"t10k-labels-idx1-ubyte")
+    with pytest.raises(DataError) as refused:
+        ensure_mnist(tmp_path)
+    assert str(refused.value) == expected
+    assert dataset_status(tmp_path) == DatasetStatus(tmp_path, "problem", expected)
+    assert_one_line_error(main(["evaluate", "--data-root", str(tmp_path)]), capsys.readouterr().err,
+                          "rename them to t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte")
+
+
+def test_missing_files_offline_are_named(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"copy MNIST's IDX files \(train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                                        r"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte\) there"):
+        ensure_mnist(tmp_path, download=False)
+
+
+def test_a_data_root_variable_of_only_spaces_is_refused_like_the_option(monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    """`MNIST_DATA_ROOT="  "` was used as a folder named two spaces (`--data-root "  "` is refused as empty)."""
+    monkeypatch.setenv("MNIST_DATA_ROOT", "  ")
+    message = ("$MNIST_DATA_ROOT holds only spaces: set it to the folder that holds MNIST/raw/, or unset it to use "
+               "./data")
+    assert_one_line_error(main(["evaluate"]), capsys.readouterr().err, message)
+    assert dataset_status().state == "problem" and dataset_status().message == message
+    monkeypatch.setenv("MNIST_DATA_ROOT", "")  # empty, as an unset variable: the default
+    assert dataset_status().root == Path("./data")
