@@ -184,6 +184,16 @@ def literal(text: str) -> str:
     return _MARKDOWN_SYNTAX.sub(r"\\\1", text)
 
 
+def in_range(value: int, low: int, high: int, what: str) -> bool:
+    """True when `low` ≤ `value` ≤ `high`; else False after a warning that names the range. Number boxes leave their
+    range to this: with min/max, Streamlit only turned the box red and went on with its last valid value, so the
+    page showed another image than the number in the box."""
+    if low <= value <= high:
+        return True
+    st.warning(f"{what} {value:,} is outside {low:,}–{high:,}: type a number in that range.")
+    return False
+
+
 def two_line_caption(first: str, second: str) -> str:
     """An image caption on two deliberate lines (Markdown hard break), so narrow gallery images never wrap it
     at a random word."""

@@ -832,15 +832,43 @@ def test_no_empty_charts_before_the_first_batches(tiny_mnist) -> None:
     assert "The loss and learning-rate curves appear after the first batches." in [c.value for c in app.caption]
 
 
-def test_the_seed_box_has_a_range_and_says_it(tiny_mnist) -> None:
-    """Out of its range the box only turns red (the reason hides behind an icon): its help gives the range."""
+def test_a_typed_seed_is_the_seed_trained_or_refused_never_replaced(tiny_mnist) -> None:
+    """With min/max on the box, 3000000000 only turned it red: Streamlit kept its last valid value (0), Start trained
+    with seed 0 and the run history said seed 0 beside a box that read 3000000000."""
     app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app, epochs=0.25)
     seed = app.number_input(key="train.seed")
-    assert (seed.min, seed.max, seed.step) == (0, 2**31 - 1, 1)
-    assert "from 0 to 2,147,483,647" in seed.help
-    seed.set_value(2**31 - 1).run()
+    assert (seed.min, seed.max, seed.step) == (None, None, 1) and "0 or more" in seed.help
+    seed.set_value(3_000_000_000).run()
+    app.button(key="train-start").click().run()
     assert_clean(app)
-    assert app.session_state["train.seed"] == 2**31 - 1
+    assert app.session_state[JOB_KEY].config.seed == 3_000_000_000
+    wait_for_job([app])
+    history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
+    assert history["settings"].iloc[0].endswith(" · seed 3000000000"), history["settings"].iloc[0]
+
+    app.number_input(key="train.seed").set_value(-1).run()
+    app.button(key="train-start").click().run()
+    assert [error.value for error in app.error] == ["Not started: seed must be a whole number from 0 to 2⁶³−1 (got -1)"]
+    assert len(app.session_state[RUNS_KEY]) == 1
+
+
+def test_an_index_out_of_range_is_said_not_replaced(tiny_mnist) -> None:
+    """The explorer's number boxes had min/max: an index typed out of range only turned the box red while the page
+    went on showing the image of the last valid one."""
+    app = open_app(tiny_mnist, "explorer")
+    app.number_input(key="explore.lookup_index").set_value(300).run()  # the test split has 256
+    assert not app.exception
+    assert [warning.value for warning in app.warning] == [
+        "Test index 300 is outside 0–255: type a number in that range."]
+    assert not [metric for metric in app.metric if metric.label == "Label"], "no label of another image"
+    app.radio(key="explore.lookup_split").set_value("train").run()
+    assert [metric.value for metric in app.metric if metric.label == "Label"] == ["0"]  # train #300: 300 % 10
+    app.number_input(key="explore.preview_index").set_value(512).run()
+    app.number_input(key="explore.page").set_value(99).run()
+    assert {warning.value.split(" is outside")[0] for warning in app.warning} == {"Train image index 512", "Page 99"}
+    app.selectbox(key="explore.digit").set_value(3).run()  # another selection starts at its first page
+    assert app.number_input(key="explore.page").value == 1
 
 
 def test_the_epoch_curves_legend_sits_under_the_charts() -> None:
