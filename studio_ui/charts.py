@@ -14,6 +14,11 @@ _COMPACT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320)
 # The per-batch charts' axis starts at epoch 0, like the epoch curves below them: losses are reported every few
 # batches, so a short run's first point is late (a 6-batch run's axis read 0.7–0.8 epoch beside curves from 0).
 _EPOCHS_FROM_ZERO = dict(title="epoch", rangemode="tozero")
+FEW_POINTS = 20  # a curve of this many points or fewer gets markers: a lone point drawn as a line is invisible
+
+
+def _line_mode(points: int) -> str:
+    return "lines+markers" if points <= FEW_POINTS else "lines"
 
 
 def class_distribution(counts_by_split: dict[str, Sequence[int]]) -> go.Figure:
@@ -34,7 +39,8 @@ def pixel_histogram(pixel_counts: Sequence[int]) -> go.Figure:
 
 def batch_loss(batch_losses: Sequence[tuple[int, float]], steps_per_epoch: float) -> go.Figure:
     epochs = [step / steps_per_epoch for step, _ in batch_losses] if steps_per_epoch else []
-    figure = go.Figure(go.Scatter(x=epochs, y=[loss for _, loss in batch_losses], mode="lines", name="train loss"))
+    figure = go.Figure(go.Scatter(x=epochs, y=[loss for _, loss in batch_losses], mode=_line_mode(len(epochs)),
+                                  name="train loss"))
     figure.update_layout(title="Train loss per batch", xaxis=_EPOCHS_FROM_ZERO, yaxis=dict(title="loss", type="log"),
                          **_COMPACT)
     return figure
@@ -42,7 +48,8 @@ def batch_loss(batch_losses: Sequence[tuple[int, float]], steps_per_epoch: float
 
 def learning_rate(learning_rates: Sequence[tuple[int, float]], steps_per_epoch: float) -> go.Figure:
     epochs = [step / steps_per_epoch for step, _ in learning_rates] if steps_per_epoch else []
-    figure = go.Figure(go.Scatter(x=epochs, y=[lr for _, lr in learning_rates], mode="lines", name="lr"))
+    figure = go.Figure(go.Scatter(x=epochs, y=[lr for _, lr in learning_rates], mode=_line_mode(len(epochs)),
+                                  name="lr"))
     figure.update_layout(title="Learning rate", xaxis=_EPOCHS_FROM_ZERO, yaxis_title="lr", **_COMPACT)
     return figure
 

@@ -871,6 +871,15 @@ def test_an_index_out_of_range_is_said_not_replaced(tiny_mnist) -> None:
     assert app.number_input(key="explore.page").value == 1
 
 
+def test_per_batch_charts_of_a_few_reports_draw_their_points() -> None:
+    """A run with one loss report drew "lines" only: empty axes."""
+    from studio_ui.charts import batch_loss, learning_rate
+
+    for chart, points in ((batch_loss, [(5, 2.3)]), (learning_rate, [(5, 0.01), (10, 0.02)])):
+        assert chart(points, 50.0).data[0].mode == "lines+markers"
+    assert batch_loss([(step, 1.0) for step in range(1, 101)], 50.0).data[0].mode == "lines"  # a long run: a line
+
+
 def test_the_epoch_curves_legend_sits_under_the_charts() -> None:
     """Beside the charts, a comparison's run names took a third of an 800-px window's page and squeezed both charts
     to slivers."""

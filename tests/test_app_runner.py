@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 
@@ -65,6 +66,19 @@ def test_a_finite_explosion_ends_the_job_as_diverged(tiny_mnist) -> None:
     assert snapshot.status == DIVERGED and "the train loss rose to" in snapshot.message
     assert "lower the learning rate (it was 50)" in snapshot.message
     assert all(math.isfinite(loss) and loss < 1000 for _, loss in snapshot.batch_losses)  # the blow-up is not drawn
+
+
+def test_a_diverged_jobs_progress_ends_at_the_batch_where_it_diverged(tiny_mnist) -> None:
+    """"training diverged at batch 10 of 50" beside a progress line reading "batch 5/50": the report of the batch that
+    blew up is never sent (nor are throttled ones before it), so the progress stopped at the last one sent."""
+    config = TrainConfig(model="fast", optimizer="sgd", lr=50.0, epochs=2, batch_size=64, device="cpu", log_every=3)
+    job = TrainingJob(config, tiny_mnist).start()
+    assert job.join(60)
+    snapshot = job.snapshot()
+    assert snapshot.status == DIVERGED, snapshot.message
+    diverged_at, total = map(int, re.search(r"at batch (\d+) of (\d+)", snapshot.message).groups())
+    assert (snapshot.step, snapshot.total_steps) == (diverged_at, total) == (diverged_at, 16)
+    assert snapshot.epoch == diverged_at / 8
 
 
 def test_a_job_that_does_not_learn_is_not_learned_and_keeps_its_model(tiny_mnist) -> None:
