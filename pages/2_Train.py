@@ -14,10 +14,12 @@ from mnist_core.config import OPTIMIZERS, SCHEDULERS
 from mnist_core.data import SCRIBBLE_SHAPES
 from mnist_core.device import available_devices
 from mnist_core.errors import DataError, StudioError
+from mnist_core.evaluate import WEAK_MODEL_ACCURACY
 from mnist_core.models import REGISTRY
 from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, FAILED, NOT_LEARNED, QUEUED, RUNNING, STOPPED,
                                JobSnapshot, TrainingJob, prepare_worker, with_live_reporting)
 from studio_ui import charts, layout, resources, session, settings
+from studio_ui.session import ModelEntry
 from studio_ui.settings import PREFIX
 
 # While training, the live area refreshes in two parts: progress and figures every POLL_SECONDS, the charts every
@@ -139,6 +141,8 @@ with st.container(horizontal=True):  # fixed-width buttons: in narrow columns "S
               on_click=job.stop if busy else None, help="stops after the current batch; keeps the model so far")
 if START_ERROR_KEY in st.session_state:
     st.error(st.session_state.pop(START_ERROR_KEY))
+elif not busy and (few_steps := settings.config_from_state().few_steps_note()):
+    st.caption(f":material/info: {few_steps}")
 
 
 # --- live progress --------------------------------------------------------------------------------------------------
@@ -161,17 +165,46 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
             f"ETA {time_left(snapshot)}")
 
 
+def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:
+    """Whether the run's model is the active one, as true now: after another model was made active on Evaluate, "It
+    is now the active model" stayed on this page."""
+    active = session.active_model()
+    if run is None:
+        return ""
+    if active is not None and active.key == run.key:
+        return f"{subject} is now the active model."
+    now = f"the active model is now {active.source} ({active.name})" if active is not None else "no model is active"
+    return f"{subject} was made the active model; {now}."
+
+
+def weak_run_warning(run: ModelEntry) -> None:
+    """A weak run made the active model (a Stop right after Start: 2 batches, 27 %) replaced a good one quietly:
+    say so, with the way back."""
+    active, replaced = session.active_model(), session.replaced_model()
+    if run.test_accuracy is None or run.test_accuracy >= WEAK_MODEL_ACCURACY or active is None or active.key != run.key:
+        return
+    st.warning(f"{run.source} reads only {run.test_accuracy:.1f} % of the test digits right (under "
+               f"{WEAK_MODEL_ACCURACY:g} %), so the Sketch page will read little with it. Train longer, or go back to "
+               + ("the model that was active before it." if replaced is not None else "another model on Evaluate."))
+    if replaced is not None and st.button(f"Make {replaced.source} active again", key="train-restore-active",
+                                          help=f"{replaced.name}" + (f", {replaced.test_accuracy:.2f} % test accuracy"
+                                                                     if replaced.test_accuracy is not None else "")):
+        session.set_active(replaced)
+        st.rerun()  # the whole page, and its sidebar, show the model now active
+
+
 def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
+    run = session.collected_run(job)
     if snapshot.status == DONE:
         st.success(f"Finished in {job.result.train_seconds:.1f} s of training: test accuracy "
-                   f"{job.result.test_accuracy:.2f} %. It is now the active model (see the run history below).")
+                   f"{job.result.test_accuracy:.2f} %. {active_sentence(run)}")
     elif snapshot.status == NOT_LEARNED:
         st.warning(f"Finished, but {snapshot.message}. It is in the run history below but was not made the active "
                    "model; Evaluate can still make it the active one.")
     elif snapshot.status in (STOPPED, CANCELLED):
-        st.info(snapshot.message)  # one sentence with the batches done, from the job
+        st.info(f"{snapshot.message} {active_sentence(run)}".strip())  # the batches done, from the job
     elif snapshot.status == DIVERGED:
-        st.error(snapshot.message)
+        st.error(layout.then(snapshot.message, active_sentence(run, "The run with them")) if run else snapshot.message)
     elif snapshot.status == FAILED:
         st.error(f"Training could not run: {snapshot.message}")
     elif snapshot.status == CRASHED:
@@ -179,6 +212,8 @@ def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
         if job.error_details:
             with st.expander("Details for a bug report"):
                 st.code(job.error_details, language=None)
+    if run is not None:
+        weak_run_warning(run)
 
 
 def live_progress() -> None:

@@ -7,6 +7,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas  # a Components v2 element: importable only inside a running app
 
 from mnist_core.errors import MB, ImageError
+from mnist_core.evaluate import WEAK_MODEL_ACCURACY
 from mnist_core.explore import enlarge
 from mnist_core.sketch import (MAX_FILE_BYTES, MAX_IMAGE_PIXELS, canvas_has_strokes, open_image, predict,
                                unsure_threshold)
@@ -24,7 +25,6 @@ DETAILS_PANEL_WIDTH = 340
 PANEL_GAP = 24
 SEEN_SIDE = 140  # px: the 28×28 model input at 5×
 TOOLBAR_ROOM_PX = 24
-WEAK_MODEL_ACCURACY = 90.0  # % of the test digits: a model below it (a run stopped early, say) is said to be weak
 
 model_entry = session.active_model()
 if model_entry is None:

@@ -315,6 +315,61 @@ def test_a_run_that_does_not_learn_is_listed_but_not_made_the_active_model(tiny_
     assert app.session_state[ACTIVE_KEY].source == "run 1 (did not learn)"
 
 
+def test_a_weak_run_made_active_says_so_and_offers_the_way_back(tiny_mnist, monkeypatch) -> None:
+    """Start then Stop: "Stopped after 2 of 375 batches …" said nothing of the run (26.7 %) now replacing the active
+    model (99.48 %); a finished run's "It is now the active model" stayed after another model was made active."""
+    import mnist_core.evaluate
+
+    monkeypatch.setattr(mnist_core.evaluate, "WEAK_MODEL_ACCURACY", 101.0)  # any run is weak: no luck in the test
+    app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app, epochs=30)
+    app.button(key="train-start").click().run()
+    wait_for_job([app], until=lambda snapshot: snapshot.step > 0)
+    app.button(key="train-stop").click().run()
+    wait_for_job([app])
+    assert_clean(app)
+    [info] = [info.value for info in app.info]
+    assert info.startswith("Stopped after ") and info.endswith(" It is now the active model."), info
+    [warning] = [warning.value for warning in app.warning]
+    assert warning.startswith("run 1 (stopped early) reads only ") and "the model that was active before it" in warning
+    app.button(key="train-restore-active").click().run()
+    assert_clean(app)
+    assert app.session_state[ACTIVE_KEY].source == "checkpoints/default.pt"
+    assert "checkpoints/default.pt" in app.sidebar.markdown[-1].value
+    [info] = [info.value for info in app.info]
+    assert info.endswith(" It was made the active model; the active model is now checkpoints/default.pt (fast)."), info
+    assert not app.warning and not [button for button in app.button if button.key == "train-restore-active"]
+
+
+def test_a_finished_runs_message_stays_true_when_another_model_is_made_active(tiny_mnist) -> None:
+    app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app, epochs=0.25)
+    app.button(key="train-start").click().run()
+    wait_for_job([app])
+    assert any(success.value.endswith(" It is now the active model.") for success in app.success)
+    app.switch_page(PAGES["evaluate"]).run()
+    app.radio(key="evaluate.source").set_value("Saved or trained").run()
+    app.selectbox(key="evaluate.choice").set_value("checkpoints/default.pt").run()
+    app.button(key="evaluate-activate").click().run()
+    app.switch_page(PAGES["train"]).run()
+    assert_clean(app)
+    [success] = [success.value for success in app.success]
+    assert success.endswith(" It was made the active model; the active model is now checkpoints/default.pt (fast)."), (
+        success)
+
+
+def test_settings_with_too_few_batches_say_so_before_start(tiny_mnist) -> None:
+    """The quick run (first 1,000 images) with the fast preset's 0.8 epoch trained 6 batches and scored 44 %."""
+    app = open_app(tiny_mnist, "train")
+    few = "too few to learn much"
+    assert not any(few in caption.value for caption in app.caption)  # the preset on all 60,000: 375 batches
+    app.selectbox(key="train.train_subset").set_value(1000).run()
+    assert any(caption.value.endswith("6 batches in all: too few to learn much — more epochs, more training images "
+                                      "or a smaller batch") for caption in app.caption)
+    app.select_slider(key="train.epochs").set_value(10).run()
+    assert not any(few in caption.value for caption in app.caption)
+
+
 def test_two_sessions_train_at_once_and_stop_only_their_own(tiny_mnist) -> None:
     stopper, finisher = open_app(tiny_mnist, "train"), open_app(tiny_mnist, "train")
     configure_tiny_run(stopper, model="seed-net", epochs=30, seed=1)
