@@ -15,7 +15,7 @@ from mnist_core.data import SCRIBBLE_SHAPES
 from mnist_core.device import available_devices
 from mnist_core.errors import DataError, StudioError
 from mnist_core.evaluate import WEAK_MODEL_ACCURACY
-from mnist_core.models import REGISTRY
+from mnist_core.models import REGISTRY, count_parameters, get_spec
 from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, FAILED, NOT_LEARNED, QUEUED, RUNNING, STOPPED,
                                JobSnapshot, TrainingJob, prepare_worker, with_live_reporting)
 from studio_ui import charts, layout, resources, session, settings
@@ -269,6 +269,15 @@ if not history:
     st.stop()
 
 
+def model_settings(config: dict) -> str:
+    """The model's knobs that differ from its defaults, "width 32, dense width 256 · " (two runs that differed only
+    in them read the same)."""
+    knobs = get_spec(config["model"]).knobs
+    changed = [f"{knob.label} {config['model_kwargs'][name]:g}" for name, knob in knobs.items()
+               if config.get("model_kwargs", {}).get(name, knob.default) != knob.default]
+    return f"{', '.join(changed)} · " if changed else ""
+
+
 def settings_summary(config: dict) -> str:
     schedule = config["scheduler"] + (f" {config['step_size']}×{config['gamma']:g}" if config["scheduler"] == "step"
                                       else "")
@@ -278,20 +287,24 @@ def settings_summary(config: dict) -> str:
     # a quick run on the first N images must not read like a run on all 60,000
     subset = f" · first {config['train_subset']:,} images" if config.get("train_subset") else ""
     # the seed too: two runs that differ only in it read the same otherwise
-    return (f"{config['epochs']:g} ep · bs {config['batch_size']} · {config['optimizer']} lr {config['lr']:g} · "
-            f"{schedule}{augment}{subset} · seed {config.get('seed', 0)}")
+    return (f"{model_settings(config)}{config['epochs']:g} ep · bs {config['batch_size']} · {config['optimizer']} "
+            f"lr {config['lr']:g} · {schedule}{augment}{subset} · seed {config.get('seed', 0)}")
 
 
+# The figures that tell runs apart first, the long settings last: at 800 px, accuracy and time hid behind a sideways
+# scroll past the settings.
 st.dataframe(pd.DataFrame([{
-    "run": entry.source, "model": entry.name, "settings": settings_summary(entry.checkpoint.config),
-    "test accuracy %": entry.test_accuracy, "train seconds": entry.checkpoint.metrics.get("train_seconds"),
+    "run": entry.source, "model": entry.name, "test accuracy %": entry.test_accuracy,
+    "train seconds": entry.checkpoint.metrics.get("train_seconds"),
     "epochs done": entry.checkpoint.metrics.get("epochs_done"),
+    "parameters": count_parameters(entry.checkpoint.model), "settings": settings_summary(entry.checkpoint.config),
 } for entry in history]), hide_index=True, width="stretch", key="run-history",
     column_config={"run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
                    "settings": st.column_config.TextColumn(width="large"),  # a quick run's summary was cut short
                    "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                    "train seconds": st.column_config.NumberColumn(format="%.1f"),
-                   "epochs done": st.column_config.NumberColumn(format="%.2f")})
+                   "epochs done": st.column_config.NumberColumn(format="%.2f"),
+                   "parameters": st.column_config.NumberColumn(format="%,d")})
 
 with st.container(border=True, key="save-run"):
     st.markdown("**Save or download a run**")

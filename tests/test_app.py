@@ -1017,6 +1017,35 @@ def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:
     assert column_config(app, "settings")["width"] == "large"  # a quick run's summary is long
 
 
+def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -> None:
+    """Two runs of fast at width 16 and 32 both read "fast | 0.8 ep · bs 128 · …"; Evaluate's comparison showed a
+    5,000-image run like a full one. At 800 px, test accuracy and time hid behind a sideways scroll."""
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    narrow = build_model("fast", width=16, hidden=128).eval()
+    app.session_state[RUNS_KEY] = [
+        ModelEntry(replace(default, source="run 1", model=narrow, model_kwargs={"width": 16, "hidden": 128},
+                           config={**default.config, "model_kwargs": {"width": 16, "hidden": 128},
+                                   "train_subset": 5000}), "run"),
+        ModelEntry(replace(default, source="run 2"), "run")]
+    app.switch_page(PAGES["train"]).run()
+    assert_clean(app)
+    history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
+    assert list(history.columns) == ["run", "model", "test accuracy %", "train seconds", "epochs done", "parameters",
+                                     "settings"]
+    assert history["settings"][0].startswith("10 ep · ")  # fast's own knob values: nothing to add
+    assert history["settings"][1].startswith("width 32, dense width 64 · 10 ep · ")
+    assert list(history["parameters"]) == [sum(p.numel() for p in model.parameters())
+                                           for model in (narrow, default.model)]
+
+    app.switch_page(PAGES["evaluate"]).run()
+    app.multiselect(key="evaluate.compare").set_value(["run 1 · fast", "run 2 · fast"]).run()
+    assert_clean(app)
+    table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
+    assert list(table.columns)[:4] == ["model", "test accuracy %", "test loss", "train seconds"]
+    assert list(table["training images"]) == [5000, 60000]
+
+
 def test_model_choices_read_alike(tiny_mnist) -> None:
     """The seeds' models read "seed-net  (seed 000, 001)" (two spaces, visible in the box) beside "fast (ours)"."""
     app = open_app(tiny_mnist, "train")
