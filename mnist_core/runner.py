@@ -299,6 +299,11 @@ class _WorkerPool:
         with self._lock:
             self._busy = max(0, self._busy - 1)
 
+    def cpu_jobs(self) -> int:
+        """CPU jobs training now (in every session of the process)."""
+        with self._lock:
+            return self._busy
+
 
 WORKERS = _WorkerPool()
 
@@ -327,6 +332,10 @@ class JobSnapshot:
     learning_rates: tuple[tuple[int, float], ...]  # (step, lr)
     history: tuple[EpochRecord, ...]
     message: str  # the error for failed/diverged/crashed, the warning for not learned, a note for stopped/cancelled
+    # Starting a process of its own, which loads PyTorch: the one kept ready was taken (by another session's run) or
+    # was not ready yet. `others_training`: CPU runs of other sessions training meanwhile, which slow that down.
+    fresh_process: bool = False
+    others_training: int = 0
 
     @property
     def finished(self) -> bool:
@@ -375,6 +384,7 @@ class TrainingJob:
         self._status = QUEUED
         self._message = ""
         self._device = self.device_type
+        self._fresh_process, self._others_training = False, 0
         self._step = 0
         self._schedule: Schedule | None = None  # from the worker, which knows the data it trains on
         self._epoch = 0.0
@@ -413,7 +423,7 @@ class TrainingJob:
                                schedule.epochs if schedule else float(self.config.epochs), self._images_per_second,
                                self._elapsed, self._eta,
                                tuple(self._batch_losses), tuple(self._learning_rates), tuple(self._history),
-                               self._message)
+                               self._message, self._fresh_process, self._others_training)
 
     # --- on the job's supervising thread ---
 
@@ -429,7 +439,10 @@ class TrainingJob:
         threads = WORKERS.cpu_threads() if self.device_type == "cpu" else 1
         worker = WORKERS.take()
         try:
+            fresh = not worker.wait_ready(0)
             with self._lock:
+                self._fresh_process = fresh
+                self._others_training = WORKERS.cpu_jobs() - (1 if self.device_type == "cpu" else 0)
                 self._worker, self._status = worker, RUNNING
                 if self._stop_event.is_set():  # Stop pressed while the worker was being handed over
                     worker.stop_event.set()

@@ -26,7 +26,7 @@ from mnist_core.data import Mnist, MnistSplit
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
-from mnist_core.runner import DONE, NOT_LEARNED, STOPPED, TrainingJob
+from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob
 from studio_ui import settings
 from studio_ui.charts import epoch_curves
 from studio_ui.resources import TEST_DATA_KEY
@@ -875,6 +875,20 @@ def test_a_pressed_stop_says_it_is_stopping_until_the_batch_ends(tiny_mnist) -> 
     assert_clean(app)
     assert app.get("progress")[0].proto.text == "Stopping after the current batch…"
     assert app.button(key="train-stop").disabled
+
+
+def test_a_run_that_starts_its_own_training_process_says_why_it_waits(tiny_mnist) -> None:
+    class StartingJob(TrainingJob):  # a job at the moment its new process loads PyTorch beside another tab's run
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 0, 0, 0.0, 0.8, 0.0, 0.0, 0.0, (), (), (), "", fresh_process=True,
+                               others_training=1)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = StartingJob(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert_clean(app)
+    text = app.get("progress")[0].proto.text
+    assert text.startswith("Starting a new training process: another session's run is using the one kept ready"), text
 
 
 def test_no_empty_charts_before_the_first_batches(tiny_mnist) -> None:

@@ -178,6 +178,24 @@ def test_training_runs_in_a_worker_process_not_in_the_app(tiny_mnist, monkeypatc
     assert job.snapshot().status == DONE and job.result.history, job.snapshot().message
 
 
+def test_a_job_that_must_start_its_own_process_says_why(tiny_mnist) -> None:
+    """A second tab's run waited 20–26 s at "Starting the training process…" without a reason: the process kept
+    ready was the first tab's, and a new one loads PyTorch while that run takes the cores."""
+    runner.prepare_worker(wait_s=60)
+    first = TrainingJob(TrainConfig(model="seed-net", epochs=50, batch_size=32, device="cpu"), tiny_mnist).start()
+    wait_for_first_batches(first)
+    second = TrainingJob(TrainConfig(model="seed-net", epochs=1, batch_size=64, device="cpu"), tiny_mnist).start()
+    deadline = time.monotonic() + 10
+    while second.snapshot().status == QUEUED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    starting = second.snapshot()
+    first.stop()
+    assert first.join(60) and second.join(60)
+    assert starting.total_steps == 0, "a fresh process takes seconds to load PyTorch"
+    assert starting.fresh_process and starting.others_training == 1
+    assert not first.snapshot().fresh_process and first.snapshot().others_training == 0  # it had the ready one
+
+
 def test_a_killed_worker_ends_the_job_with_a_clear_message_instead_of_hanging(tiny_mnist) -> None:
     job = TrainingJob(TrainConfig(model="seed-net", epochs=500, batch_size=32, device="cpu"), tiny_mnist).start()
     wait_for_first_batches(job)
