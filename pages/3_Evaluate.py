@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from mnist_core import explore
-from mnist_core.checkpoints import CHECKPOINT_SUFFIXES, MAX_CHECKPOINT_BYTES, list_checkpoints, load_checkpoint
+from mnist_core.checkpoints import MAX_CHECKPOINT_BYTES, list_checkpoints, load_checkpoint
 from mnist_core.config import TRAIN_SIZE
 from mnist_core.errors import MB, CheckpointError
 from mnist_core.models import count_parameters
@@ -71,8 +71,9 @@ def uploaded_entry() -> ModelEntry | None:
 
     The last good one stays while the user visits other pages (Streamlit empties the uploader there, as on Sketch) and
     across a reload; a new file or the uploader's ✕ forgets it."""
-    upload = st.file_uploader("Checkpoint file (.pt)", type=[suffix[1:] for suffix in CHECKPOINT_SUFFIXES],
-                              key=session.uploader_key(),
+    # No type filter: the browser refused other files with only a red chip, and the last file's error stayed on the
+    # page; load_checkpoint names what is wrong with any file.
+    upload = st.file_uploader("Checkpoint file (.pt)", key=session.uploader_key(),
                               on_change=session.forget_upload,
                               help=f"an MNIST Studio checkpoint, at most {MAX_CHECKPOINT_BYTES // MB} MB; "
                                    f"it is read with weights_only, so it cannot run code")

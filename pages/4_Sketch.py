@@ -59,8 +59,7 @@ with input_column:
         image = session.canvas_pixels(canvas.json_data, canvas.image_data)
     else:
         # A new file or the uploader's ✕ replaces the kept picture; the uploader mounted again empty does not.
-        upload = st.file_uploader("Picture of a digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif",
-                                                               "tiff"], key="sketch-upload",
+        upload = st.file_uploader("Picture of a digit", key="sketch-upload",
                                   on_change=session.forget_picture,
                                   help=f"up to {MAX_FILE_BYTES // MB} MB and {MAX_IMAGE_PIXELS // 10**6} megapixels, "
                                        "dark ink on light paper or light on dark")

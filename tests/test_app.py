@@ -1018,6 +1018,29 @@ def test_back_on_upload_the_uploader_and_the_page_agree(tiny_mnist) -> None:
     assert any("from upload: colleague.pt" in caption.value for caption in app.caption)
 
 
+def test_the_uploaders_take_any_file_and_say_what_is_wrong_with_it(tiny_mnist) -> None:
+    """pic.png on Evaluate got only the browser's red chip (the uploader's type filter), and the page kept the
+    previous file's error beside it."""
+    app = open_app(tiny_mnist, "evaluate")
+    app.radio(key="evaluate.source").set_value("Upload").run()
+    [uploader] = app.get("file_uploader")
+    assert not uploader.proto.type, "no type filter: the loader judges every file"
+    app.file_uploader(key="evaluate-upload").set_value(("notes.pt", b"my notes", "application/x")).run()
+    app.file_uploader(key="evaluate-upload").set_value(("pic.png", png_bytes(drawn_one()), "image/png")).run()
+    assert not app.exception
+    assert [error.value for error in app.error] == [
+        "upload: pic.png is not a readable PyTorch file (it may be truncated, damaged or of another kind): use a .pt "
+        "checkpoint saved by MNIST Studio. The active model is unchanged."]
+
+    sketch = open_app(None, "sketch")
+    sketch.radio(key="sketch.input").set_value("Upload an image").run()
+    [uploader] = sketch.get("file_uploader")
+    assert not uploader.proto.type
+    sketch.file_uploader(key="sketch-upload").set_value(("model.pt", b"PK\x03\x04 weights", "application/x")).run()
+    assert not sketch.exception
+    assert any("model.pt is not an image this app can read" in error.value for error in sketch.error)
+
+
 def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:
     """Two runs that differed only in their seed had the same settings summary."""
     app = open_app(tiny_mnist)
