@@ -67,14 +67,17 @@ layout.gallery(stats[split_name].mean_images, [f"mean {d}" for d in range(10)], 
 
 st.divider()
 st.subheader("Augmentation preview")
+augment_on = st.session_state[settings.PREFIX + "augment"]
+# "exactly what training applies" beside "Augmentation is off for training" said two things at once
 st.caption("One training image under the Train page's augmentation settings (the same sliders): eight random draws "
-           "of exactly what training applies.")
+           + ("of exactly what training applies." if augment_on else
+              "of what training would apply with augmentation on (it is off: training uses the images as they are)."))
 # (st.columns gave the controls 150 px in an 800-px window: their labels were cut short)
 controls, preview = layout.wrapping_panels(("augmentation-controls", CONTROLS_WIDTH),
                                            ("augmentation-preview", PREVIEW_WIDTH))
 with controls:
     augmentation = settings.augmentation_controls(on_change=settings.mark_custom, grey_out_when_off=False)
-    # the range in the label, as the look-up's: an index out of it only turned the box red, without saying why
+    # the range in the label, as the look-up's
     preview_index = st.number_input(f"Train image index (0–{len(data.train) - 1:,})", step=1,
                                     key="explore.preview_index")
     if st.button("Redraw", key="explore-redraw", icon=":material/casino:", help="eight new random draws"):
@@ -86,7 +89,7 @@ with preview:
                                              seed=st.session_state.get(PREVIEW_SEED_KEY, 0))
         layout.gallery([original, *draws], ["original", *[f"draw {i + 1}" for i in range(8)]], columns=5,
                        width=PREVIEW_IMAGE)
-    if not st.session_state[settings.PREFIX + "augment"]:
+    if not augment_on:
         st.info("Augmentation is off for training: tick “Augment training images” to train with it.")
     scribbles_per_digit = st.session_state[settings.PREFIX + "scribbles"]
     st.caption("Scribbles that training with “Scribbles per digit” (Train page, now "

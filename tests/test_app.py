@@ -143,6 +143,18 @@ def test_dataset_explorer_renders_and_filters(tiny_mnist) -> None:
     assert labels["explore.lookup_index"].endswith("(0–255)")
 
 
+def test_the_augmentation_preview_says_what_training_does_in_both_states(tiny_mnist) -> None:
+    """It said "eight random draws of exactly what training applies" beside "Augmentation is off for training"."""
+    app = open_app(tiny_mnist, "explorer")
+    preview = lambda: next(c.value for c in app.caption if c.value.startswith("One training image"))  # noqa: E731
+    assert "what training would apply with augmentation on (it is off" in preview()
+    assert any(info.value.startswith("Augmentation is off for training") for info in app.info)
+    app.checkbox(key="train.augment").check().run()
+    assert_clean(app)
+    assert preview().endswith("eight random draws of exactly what training applies.")
+    assert not any(info.value.startswith("Augmentation is off") for info in app.info)
+
+
 def test_pages_that_need_data_say_how_to_get_it(tmp_path, monkeypatch) -> None:
     not_a_folder = tmp_path / "mnist.zip"
     not_a_folder.write_bytes(b"")
