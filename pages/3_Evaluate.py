@@ -3,6 +3,7 @@ mistakes, correct predictions, and several runs or checkpoints compared."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -20,15 +21,16 @@ layout.page_setup("Evaluate", ":material/analytics:")
 st.title("Evaluate")
 ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False})
 MATRIX_GENERATION_KEY = "studio.matrix_generation"  # part of the heatmap's key: moves on with every click on it
+GONE_CHOICE_KEY = "evaluate.gone_choice"  # a file picked below, then deleted: said until another pick
 GALLERY_SIZE = 24
 CELL_IMAGES = 16
 # px: the matrix fits beside the sidebar of an 800-px window (468 px of page); the cell panel holds four 84-px images
 MATRIX_PANEL_WIDTH, CELL_PANEL_WIDTH = 460, 360
 
 
-def file_entry(path) -> ModelEntry:
+def file_entry(path: Path) -> ModelEntry:
     key, loaded = resources.checkpoint_file(path)
-    return ModelEntry(loaded, "file", key)
+    return ModelEntry(loaded, "file", key, path)
 
 
 def model_choices() -> dict[str, Callable[[], ModelEntry]]:
@@ -109,8 +111,17 @@ with detail_column:
     elif source == "Saved or trained":
         choices = model_choices()
         if st.session_state.get("evaluate.choice") not in choices:
-            st.session_state.pop("evaluate.choice", None)
-        label = st.selectbox("Run of this session or file in checkpoints/", list(choices), key="evaluate.choice")
+            gone = st.session_state.pop("evaluate.choice", None)
+            if gone is not None:  # the picker moves on to another model: said, not silently
+                st.session_state[GONE_CHOICE_KEY] = gone
+        label = st.selectbox("Run of this session or file in checkpoints/", list(choices), key="evaluate.choice",
+                             on_change=lambda: st.session_state.pop(GONE_CHOICE_KEY, None))
+        gone = st.session_state.get(GONE_CHOICE_KEY)
+        if gone is not None:
+            still_active = active is not None and active.source == gone
+            st.info(f"{gone} is gone from disk (deleted or moved), so another model is picked here."
+                    + (" It is still the active model: it stays usable while this session keeps it in memory."
+                       if still_active else ""))
         if label is not None:
             try:
                 entry = choices[label]()

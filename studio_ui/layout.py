@@ -118,6 +118,9 @@ def sidebar(live_training_note: bool = True) -> None:
             st.markdown(f"**{entry.name}** — {entry.source}")
             if entry.test_accuracy is not None:
                 st.caption(f"test accuracy {entry.test_accuracy:.2f} %")
+            if entry.file_is_gone:
+                st.caption(":material/warning: its file is gone from disk (deleted or moved); the model stays usable "
+                           "while this session keeps it in memory")
         job = session.current_job()
         if job is not None and not job.snapshot().finished:
             if live_training_note:

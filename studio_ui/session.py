@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -20,7 +21,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from mnist_core.checkpoints import LoadedCheckpoint, checkpoint_payload
+from mnist_core.checkpoints import DEFAULT_CHECKPOINT, LoadedCheckpoint, checkpoint_payload
 from mnist_core.errors import CheckpointError
 from mnist_core.runner import DIVERGED, NOT_LEARNED, STOPPED, TrainingJob, has_usable_weights, result_checkpoint
 from studio_ui import resources
@@ -46,6 +47,12 @@ class ModelEntry:
     checkpoint: LoadedCheckpoint
     kind: str  # "file" | "upload" | "run"
     key: str = field(default_factory=lambda: f"run:{uuid.uuid4().hex}")  # names it in caches
+    path: Path | None = None  # a file's, on disk
+
+    @property
+    def file_is_gone(self) -> bool:
+        """Loaded from a file that is no longer there (deleted or moved): the model in memory still works."""
+        return self.path is not None and not self.path.is_file()
 
     @property
     def name(self) -> str:
@@ -296,7 +303,7 @@ def follow_model_with_cell(model_key: str, commonest_mistake: tuple[int, int]) -
 def default_entry() -> ModelEntry:
     """`checkpoints/default.pt` as an entry; raises `CheckpointError` when it is missing or broken."""
     key, loaded = resources.default_checkpoint()
-    return ModelEntry(loaded, "file", key)
+    return ModelEntry(loaded, "file", key, DEFAULT_CHECKPOINT)
 
 
 def active_model() -> ModelEntry | None:

@@ -860,6 +860,40 @@ def test_a_checkpoint_that_cannot_be_loaded_is_left_out_of_the_comparison(tiny_m
         broken.unlink(missing_ok=True)
 
 
+def test_a_picked_checkpoint_deleted_from_disk_is_said_to_be_gone(tiny_mnist) -> None:
+    """Picked in "Saved or trained", made active, deleted: after a reload the picker silently showed another model
+    while the sidebar still named the deleted file as the active one."""
+    doomed = CHECKPOINT_DIR / f"doomed-{uuid.uuid4().hex[:8]}.pt"
+    doomed.write_bytes((CHECKPOINT_DIR / "default.pt").read_bytes())
+    label = f"checkpoints/{doomed.name}"
+    try:
+        app = open_app(tiny_mnist, "evaluate")
+        app.radio(key="evaluate.source").set_value("Saved or trained").run()
+        app.selectbox(key="evaluate.choice").set_value(label).run()
+        app.button(key="evaluate-activate").click().run()
+        assert not any("gone from disk" in caption.value for caption in app.sidebar.caption)
+    finally:
+        doomed.unlink()
+    reloaded = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
+    reloaded.session_state[TEST_DATA_KEY] = tiny_mnist
+    reloaded.query_params[RESUME_PARAM] = app.query_params[RESUME_PARAM]
+    reloaded.run()
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    reloaded.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1"), "run")]  # another pick
+    reloaded.switch_page(PAGES["evaluate"]).run()
+    assert_clean(reloaded)
+    assert reloaded.selectbox(key="evaluate.choice").value != label
+    assert [info.value for info in reloaded.info] == [
+        f"{label} is gone from disk (deleted or moved), so another model is picked here. It is still the active "
+        "model: it stays usable while this session keeps it in memory."]
+    assert label in reloaded.sidebar.markdown[-1].value
+    assert any("its file is gone from disk" in caption.value for caption in reloaded.sidebar.caption)
+    other = next(option for option in reloaded.selectbox(key="evaluate.choice").options
+                 if option != reloaded.selectbox(key="evaluate.choice").value)
+    reloaded.selectbox(key="evaluate.choice").set_value(other).run()
+    assert not reloaded.info, "said until another pick"
+
+
 def test_the_comparison_does_not_open_on_a_broken_checkpoint(tiny_mnist) -> None:
     """It opened on the two newest files: a broken one among them greeted the user with an error about a file they had
     not picked."""
