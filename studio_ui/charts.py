@@ -87,12 +87,19 @@ def epoch_curves(runs: dict[str, Sequence[dict[str, Any]]]) -> go.Figure:
     return figure
 
 
+def _share(value: float) -> str:
+    """A row-normalised cell, short enough for its cell at 12 px: "0%", "0.4%", "99.6%", "100%"."""
+    return "0%" if value == 0 else f"{value:.1%}".replace("100.0%", "100%")
+
+
 def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequence[int]], normalised: bool,
                       selected: tuple[int, int] | None = None) -> go.Figure:
     """Rows = true digit, columns = predicted. Invisible markers over the cells make a click select that cell."""
-    text = [[f"{value:.1%}" if normalised else f"{value:,.0f}" for value in row] for row in matrix]
+    text = [[_share(value) if normalised else f"{value:,.0f}" for value in row] for row in matrix]
+    # 12 px: left to itself Plotly fitted the numbers to the cells at about 7 px. Its text colour stays automatic,
+    # dark on light cells and white on dark ones.
     figure = go.Figure(go.Heatmap(z=matrix, x=DIGITS, y=DIGITS, text=text, texttemplate="%{text}",
-                                  colorscale="Blues", hoverinfo="skip", showscale=True,
+                                  textfont=dict(size=12), colorscale="Blues", hoverinfo="skip", showscale=True,
                                   colorbar=dict(tickformat=".0%" if normalised else ",")))  # reads like the cells
     cells = [(true, predicted) for true in DIGITS for predicted in DIGITS]
     figure.add_trace(go.Scatter(

@@ -995,6 +995,20 @@ def test_per_batch_charts_of_a_few_reports_draw_their_points() -> None:
     assert batch_loss([(step, 1.0) for step in range(1, 101)], 50.0).data[0].mode == "lines"  # a long run: a line
 
 
+def test_confusion_matrix_numbers_are_readable() -> None:
+    """Plotly fitted the cell numbers to the cells: about 7 px."""
+    from studio_ui.charts import confusion_heatmap
+
+    counts = [[1135 if true == predicted else (3 if true == 1 else 0) for predicted in range(10)] for true in range(10)]
+    shares = [[value / sum(row) for value in row] for row in counts]
+    for values, normalised in ((counts, False), (shares, True)):
+        heatmap = confusion_heatmap(values, counts, normalised).data[0]
+        assert heatmap.textfont.size == 12 and heatmap.textfont.color is None  # automatic contrast, per cell
+    heatmap = confusion_heatmap(shares, counts, True).data[0]
+    assert (heatmap.text[0][0], heatmap.text[0][1], heatmap.text[1][1], heatmap.text[1][0]) == ("100%", "0%", "97.7%",
+                                                                                                "0.3%")
+
+
 def test_the_epoch_curves_legend_sits_under_the_charts() -> None:
     """Beside the charts, a comparison's run names took a third of an 800-px window's page and squeezed both charts
     to slivers."""
