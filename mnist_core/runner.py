@@ -239,6 +239,7 @@ class _Worker:
     """A started worker process, idle until `assign` (importing PyTorch in it happens meanwhile)."""
 
     _context = torch_mp.get_context("spawn")  # fork would copy a multi-threaded server; spawn starts clean
+    EXIT_WAIT_S = 5.0  # for a process that has been told to end
 
     def __init__(self) -> None:
         self.connection, child_connection = self._context.Pipe()
@@ -262,10 +263,13 @@ class _Worker:
         self.connection.send(assignment)
 
     def close(self) -> None:
+        """Let the process end and reap it. A child never joined stays in the process table as a zombie
+        (<defunct>) until another process start happens to reap it: after a kill, too, it must be joined."""
         self.connection.close()
-        self.process.join(timeout=5)
-        if self.process.is_alive():
+        self.process.join(timeout=self.EXIT_WAIT_S)
+        if self.process.is_alive():  # slow to exit (a loaded machine), or hung: it has nothing left to do
             self.process.kill()
+            self.process.join(timeout=self.EXIT_WAIT_S)
 
 
 class _WorkerPool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import signal
 import threading
 import time
 
@@ -218,6 +219,29 @@ def test_a_job_whose_browser_tab_is_gone_stops_itself_and_keeps_its_model(tiny_m
     tab_open.clear()  # the tab is closed
     assert job.join(30)
     assert job.snapshot().status == STOPPED and has_usable_weights(job.result)
+
+
+def process_state(pid: int) -> str | None:
+    """The kernel's state letter for `pid` ("Z": a zombie, ended but never reaped), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def test_a_training_process_that_ended_is_reaped_not_left_a_zombie(tiny_mnist, monkeypatch) -> None:
+    """A finished run's process stayed in the server's process table as <defunct>."""
+    job = TrainingJob(TrainConfig(model="seed-net", epochs=1, batch_size=64, device="cpu"), tiny_mnist).start()
+    assert job.join(60)
+    assert process_state(job._worker.process.pid) is None and job._worker.process.exitcode == 0
+
+    monkeypatch.setattr(runner._Worker, "EXIT_WAIT_S", 0.5)
+    hung = runner._Worker()  # one that does not end when told to: killed, and reaped too
+    assert hung.wait_ready(60)
+    os.kill(hung.process.pid, signal.SIGSTOP)
+    hung.close()
+    assert process_state(hung.process.pid) is None and hung.process.exitcode == -signal.SIGKILL
 
 
 def test_cpu_jobs_running_together_share_the_cores() -> None:
