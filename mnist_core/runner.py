@@ -518,7 +518,7 @@ class TrainingJob:
             model.load_state_dict(torch.load(io.BytesIO(outcome.weights), weights_only=True))
             self.result = TrainResult(model.eval(), self.config, outcome.device, outcome.history,
                                       batch_losses=outcome.batch_losses, train_seconds=outcome.train_seconds,
-                                      eval_seconds=outcome.eval_seconds, stopped=outcome.stopped)
+                                      eval_seconds=outcome.eval_seconds, stopped=outcome.stopped, steps=outcome.steps)
         if outcome.status == CRASHED:
             log.error("training job %s crashed: %s\n%s", self.id, outcome.message, outcome.details)
             self.error_details = outcome.details

@@ -103,11 +103,11 @@ class TrainResult:
     device: str
     history: list[EpochRecord]
     batch_losses: list[tuple[int, float]] = field(default_factory=list)  # (step, mean loss since last report)
-    steps: int = 0  # batches trained, those after the last good weights of a diverged run included
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     compile_seconds: float = 0.0  # torch.compile before training (config.compile), not in train_seconds
     stopped: bool = False
+    steps: int = 0  # batches trained, those after the last good weights of a diverged run included
     confidence_floor: float = float("nan")  # at the last evaluation: below it the model's readings are unsure
 
     @property

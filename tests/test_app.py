@@ -964,7 +964,8 @@ def test_a_typed_seed_is_the_seed_trained_or_refused_never_replaced(tiny_mnist) 
 
     app.number_input(key="train.seed").set_value(-1).run()
     app.button(key="train-start").click().run()
-    assert [error.value for error in app.error] == ["Not started: seed must be a whole number from 0 to 2⁶³−1 (got -1)"]
+    assert [error.value for error in app.error] == [
+        "Not started: seed must be a whole number from 0 to 2⁶³−1 (got -1)"]
     assert len(app.session_state[RUNS_KEY]) == 1
 
 

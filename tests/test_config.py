@@ -116,8 +116,8 @@ def test_a_run_that_trains_all_its_batches_has_done_the_epochs_it_was_set() -> N
 def test_settings_with_too_few_batches_to_learn_say_so() -> None:
     """The quick run (first 1,000 images) with the fast preset's 0.8 epoch trained 6 batches and scored 44 %."""
     quick = preset_config("fastest to 99 %", train_subset=1000)
-    assert quick.few_steps_note() == ("6 batches in all: too few to learn much — more epochs, more training images or "
-                                      "a smaller batch")
+    assert quick.few_steps_note() == ("6 batches in all: too few to learn much — more epochs, more training images "
+                                      "or a smaller batch")
     assert replace(quick, epochs=0.25, batch_size=512).few_steps_note().startswith("1 batch in all: ")
     assert preset_config("fastest to 99 %").few_steps_note() is None  # 375 batches
     assert replace(quick, batch_size=2048).few_steps_note() is None  # refused on Start, with its own message
