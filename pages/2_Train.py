@@ -164,7 +164,7 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
         # 20–26 s measured on 2 cores beside another tab's run, with no reason given
         if snapshot.others_training:
             return ("Starting a new training process: another session's run is using the one kept ready, and loading "
-                    "PyTorch while it trains on the same cores takes about half a minute…")
+                    "PyTorch while it trains on the same cores takes 20–30 s…")
         return "Starting a new training process (loading PyTorch takes a few seconds)…"
     return (f"Epoch {snapshot.epoch:.2f} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
             f"{snapshot.total_steps:,} · {snapshot.speed} images/s · "
