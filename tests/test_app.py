@@ -343,7 +343,7 @@ def test_a_weak_run_made_active_says_so_and_offers_the_way_back(tiny_mnist, monk
     [info] = [info.value for info in app.info]
     assert info.startswith("Stopped after ") and info.endswith(" It is now the active model."), info
     [warning] = [warning.value for warning in app.warning]
-    assert warning.startswith("run 1 (stopped early) reads only ") and "the model that was active before it" in warning
+    assert warning.startswith("Run 1 (stopped early) reads only ") and "the model that was active before it" in warning
     app.button(key="train-restore-active").click().run()
     assert_clean(app)
     assert app.session_state[ACTIVE_KEY].source == "checkpoints/default.pt"
