@@ -222,8 +222,8 @@ def safe_checkpoint_path(name: str, directory: Path = CHECKPOINT_DIR) -> Path:
             "(no folders)")
     if not name:  # "'' is not a usable name" read like a glitch; the box was simply left empty
         raise CheckpointError(f"the file name is empty: {rule}")
-    if name.endswith(".pt"):
-        name = name[:-3]
+    suffix = next((suffix for suffix in CHECKPOINT_SUFFIXES if name.lower().endswith(suffix)), "")  # x.PT: not x.PT.pt
+    name = name[:len(name) - len(suffix)]
     if not _SAFE_NAME.match(name):
         raise CheckpointError(f"{typed!r} is not a usable name: {rule}")
     path = (directory / f"{name}.pt").resolve()
@@ -248,7 +248,7 @@ def list_checkpoints(directory: Path = CHECKPOINT_DIR) -> list[Path]:
     if not directory.is_dir():
         return []
     remove_stale_temp_files(directory)
-    files = [p for p in directory.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and p.is_file()]
+    files = [p for p in directory.iterdir() if p.suffix.lower() in CHECKPOINT_SUFFIXES and p.is_file()]
     return sorted(files, key=lambda p: (p.name != "default.pt", -p.stat().st_mtime))
 
 

@@ -15,6 +15,9 @@ EVAL_BATCH = 2048  # large batches: evaluation has no gradients, so memory allow
 # A reading is "unsure" when the model's top probability is lower than on all but this fraction of the test digits
 # it reads correctly. A threshold per model: label smoothing, for one, keeps every confidence near 0.9.
 UNSURE_QUANTILE = 0.02
+# % of the test digits: a model below it (a run stopped early, a quick run of a few batches) is weak, and the app says
+# so where it becomes or is the active model.
+WEAK_MODEL_ACCURACY = 90.0
 
 
 def autocast_for(device: torch.device):

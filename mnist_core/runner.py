@@ -44,8 +44,8 @@ import torch
 import torch.multiprocessing as torch_mp
 
 from mnist_core.checkpoints import LoadedCheckpoint
-from mnist_core.config import TRAIN_SIZE, TrainConfig
-from mnist_core.data import Mnist, batches_per_epoch
+from mnist_core.config import Schedule, TrainConfig
+from mnist_core.data import Mnist
 from mnist_core.device import pick_device
 from mnist_core.errors import StudioError, TrainingDiverged
 from mnist_core.models import build_model
@@ -104,8 +104,8 @@ QUEUED_DEVICE_TYPES = ("cuda", "mps")  # one accelerator, shared memory: take tu
 
 
 # --- the worker process ---------------------------------------------------------------------------------------------
-# Messages from worker to job, over a pipe: ("ready",) once PyTorch is imported, ("start", device, total_steps,
-# steps_per_epoch), ("batches", [BatchReport, ...]), ("epoch", EpochRecord), and last ("end", _Outcome).
+# Messages from worker to job, over a pipe: ("ready",) once PyTorch is imported, ("start", device, Schedule),
+# ("batches", [BatchReport, ...]), ("epoch", EpochRecord), and last ("end", _Outcome).
 
 @dataclass
 class _Assignment:
@@ -128,6 +128,7 @@ class _Outcome:
     eval_seconds: float = 0.0
     stopped: bool = False
     device: str = ""
+    steps: int = 0  # batches trained: where the run ended (a diverged run's last reports were never sent)
 
 
 class _PipeReporter(Callback):
@@ -140,7 +141,7 @@ class _PipeReporter(Callback):
         self.last_sent = 0.0
 
     def on_train_start(self, start: TrainStart) -> None:
-        self.send(("start", str(start.device), start.total_steps, start.steps_per_epoch))
+        self.send(("start", str(start.device), Schedule(start.steps_per_epoch, start.total_steps, start.epochs)))
 
     def on_batch_end(self, report: BatchReport) -> None:
         self.pending.append(report)
@@ -175,7 +176,7 @@ def _outcome_of(result: TrainResult | None, status: str, message: str = "") -> _
     if result.history:  # weights are only worth keeping once evaluated
         torch.save({key: value.detach().cpu() for key, value in result.model.state_dict().items()}, buffer)
     return _Outcome(status, message, "", buffer.getvalue(), result.history, result.batch_losses,
-                    result.train_seconds, result.eval_seconds, result.stopped, result.device)
+                    result.train_seconds, result.eval_seconds, result.stopped, result.device, result.steps)
 
 
 def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event: Any) -> _Outcome:
@@ -238,6 +239,7 @@ class _Worker:
     """A started worker process, idle until `assign` (importing PyTorch in it happens meanwhile)."""
 
     _context = torch_mp.get_context("spawn")  # fork would copy a multi-threaded server; spawn starts clean
+    EXIT_WAIT_S = 5.0  # for a process that has been told to end
 
     def __init__(self) -> None:
         self.connection, child_connection = self._context.Pipe()
@@ -261,10 +263,13 @@ class _Worker:
         self.connection.send(assignment)
 
     def close(self) -> None:
+        """Let the process end and reap it. A child never joined stays in the process table as a zombie
+        (<defunct>) until another process start happens to reap it: after a kill, too, it must be joined."""
         self.connection.close()
-        self.process.join(timeout=5)
-        if self.process.is_alive():
+        self.process.join(timeout=self.EXIT_WAIT_S)
+        if self.process.is_alive():  # slow to exit (a loaded machine), or hung: it has nothing left to do
             self.process.kill()
+            self.process.join(timeout=self.EXIT_WAIT_S)
 
 
 class _WorkerPool:
@@ -298,6 +303,11 @@ class _WorkerPool:
         with self._lock:
             self._busy = max(0, self._busy - 1)
 
+    def cpu_jobs(self) -> int:
+        """CPU jobs training now (in every session of the process)."""
+        with self._lock:
+            return self._busy
+
 
 WORKERS = _WorkerPool()
 
@@ -326,6 +336,10 @@ class JobSnapshot:
     learning_rates: tuple[tuple[int, float], ...]  # (step, lr)
     history: tuple[EpochRecord, ...]
     message: str  # the error for failed/diverged/crashed, the warning for not learned, a note for stopped/cancelled
+    # Starting a process of its own, which loads PyTorch: the one kept ready was taken (by another session's run) or
+    # was not ready yet. `others_training`: CPU runs of other sessions training meanwhile, which slow that down.
+    fresh_process: bool = False
+    others_training: int = 0
 
     @property
     def finished(self) -> bool:
@@ -374,9 +388,9 @@ class TrainingJob:
         self._status = QUEUED
         self._message = ""
         self._device = self.device_type
+        self._fresh_process, self._others_training = False, 0
         self._step = 0
-        self._total_steps = 0
-        self._steps_per_epoch = 0  # of the data the job trains on (a subset, or a small dataset in tests)
+        self._schedule: Schedule | None = None  # from the worker, which knows the data it trains on
         self._epoch = 0.0
         self._images_per_second = self._elapsed = self._eta = 0.0
         self._batch_losses: list[tuple[int, float]] = []
@@ -407,10 +421,13 @@ class TrainingJob:
         queued = self._status == QUEUED and self.device_type in QUEUED_DEVICE_TYPES
         position = self._queue.position(self.device_type, self.id) if queued else 0
         with self._lock:
-            return JobSnapshot(self._status, position, self._device, self._step, self._total_steps, self._epoch,
-                               float(self.config.epochs), self._images_per_second, self._elapsed, self._eta,
+            schedule = self._schedule
+            return JobSnapshot(self._status, position, self._device, self._step,
+                               schedule.total_steps if schedule else 0, self._epoch,
+                               schedule.epochs if schedule else float(self.config.epochs), self._images_per_second,
+                               self._elapsed, self._eta,
                                tuple(self._batch_losses), tuple(self._learning_rates), tuple(self._history),
-                               self._message)
+                               self._message, self._fresh_process, self._others_training)
 
     # --- on the job's supervising thread ---
 
@@ -426,7 +443,10 @@ class TrainingJob:
         threads = WORKERS.cpu_threads() if self.device_type == "cpu" else 1
         worker = WORKERS.take()
         try:
+            fresh = not worker.wait_ready(0)
             with self._lock:
+                self._fresh_process = fresh
+                self._others_training = WORKERS.cpu_jobs() - (1 if self.device_type == "cpu" else 0)
                 self._worker, self._status = worker, RUNNING
                 if self._stop_event.is_set():  # Stop pressed while the worker was being handed over
                     worker.stop_event.set()
@@ -467,7 +487,7 @@ class TrainingJob:
                 if kind == "ready":
                     pass  # a spare's hello that nobody waited for
                 elif kind == "start":
-                    self._device, self._total_steps, self._steps_per_epoch = message[1], message[2], message[3]
+                    self._device, self._schedule = message[1], message[2]
                 elif kind == "batches":
                     reports: list[BatchReport] = message[1]
                     latest = reports[-1]
@@ -477,11 +497,7 @@ class TrainingJob:
                     self._images_per_second, self._elapsed, self._eta = (
                         latest.images_per_second, latest.elapsed, latest.eta)
                 elif kind == "epoch":
-                    record: EpochRecord = message[1]
-                    self._history.append(record)
-                    if record.epoch > self._epoch:  # stopped between reports: only this record has the last batches
-                        self._epoch = record.epoch
-                        self._step = round(record.epoch * self._steps_per_epoch)
+                    self._history.append(message[1])
                 elif kind == "end":
                     return message[1]
 
@@ -502,21 +518,26 @@ class TrainingJob:
             model.load_state_dict(torch.load(io.BytesIO(outcome.weights), weights_only=True))
             self.result = TrainResult(model.eval(), self.config, outcome.device, outcome.history,
                                       batch_losses=outcome.batch_losses, train_seconds=outcome.train_seconds,
-                                      eval_seconds=outcome.eval_seconds, stopped=outcome.stopped)
+                                      eval_seconds=outcome.eval_seconds, stopped=outcome.stopped, steps=outcome.steps)
         if outcome.status == CRASHED:
             log.error("training job %s crashed: %s\n%s", self.id, outcome.message, outcome.details)
             self.error_details = outcome.details
         message = outcome.message
-        if outcome.status == STOPPED:
-            with self._lock:
-                message = stopped_sentence(self._step, self._total_steps, self._epoch, bool(outcome.weights))
+        with self._lock:
+            if self._schedule is not None and outcome.steps:
+                # Where the run ended: the reports sent are throttled and stop short of it (a diverged run's last
+                # ones are never sent; a Stop lands between them), so "batch 5/50" beside "diverged at batch 10".
+                self._step, self._epoch = outcome.steps, self._schedule.epochs_at(outcome.steps)
+            if outcome.status == STOPPED:
+                message = stopped_sentence(self._step, self._schedule.total_steps if self._schedule else 0,
+                                           self._epoch, bool(outcome.weights))
         self._finish(outcome.status, message)
 
 
 def with_live_reporting(config: TrainConfig) -> TrainConfig:
     """`config` reporting the train loss often enough for a smooth live curve (~LIVE_LOSS_POINTS points), but never
     more often than every 5 batches (each report is one host-device sync) nor less often than the CLI's 20."""
-    steps = round(config.epochs * batches_per_epoch(config.train_subset or TRAIN_SIZE, config.batch_size))
+    steps = config.schedule().total_steps
     return replace(config, log_every=max(5, min(20, steps // LIVE_LOSS_POINTS)))
 
 

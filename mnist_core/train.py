@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_core.config import TrainConfig
-from mnist_core.data import Mnist, batch_indices, batches_per_epoch, prepare_batch
+from mnist_core.data import Mnist, batch_indices, prepare_batch
 from mnist_core.device import free_memory_bytes, keep_freed_memory, pick_device
 from mnist_core.errors import ConfigError, TrainingDiverged
 from mnist_core.evaluate import quick_accuracy
@@ -66,6 +66,7 @@ class TrainStart:
     parameters: int
     total_steps: int
     steps_per_epoch: int
+    epochs: float  # what the run's batches amount to (`Schedule.epochs`)
 
 
 @dataclass
@@ -106,6 +107,7 @@ class TrainResult:
     eval_seconds: float = 0.0
     compile_seconds: float = 0.0  # torch.compile before training (config.compile), not in train_seconds
     stopped: bool = False
+    steps: int = 0  # batches trained, those after the last good weights of a diverged run included
     confidence_floor: float = float("nan")  # at the last evaluation: below it the model's readings are unsure
 
     @property
@@ -344,8 +346,8 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     model = model.to(memory_format=torch.channels_last)  # what oneDNN's and cuDNN's fastest conv kernels want
     precision = training_precision(config, device)
     optimizer = make_optimizer(config, model.parameters(), device)
-    steps_per_epoch = batches_per_epoch(len(train), config.batch_size)
-    total_steps = max(1, round(config.epochs * steps_per_epoch))
+    schedule = config.schedule(len(train))
+    steps_per_epoch, total_steps = schedule.steps_per_epoch, schedule.total_steps
     scheduler = make_scheduler(config, optimizer, total_steps, steps_per_epoch)
     # Evaluation points at every `eval_every` epochs (rounded to batches) and always at the very end. Capped at the
     # run's length, which evaluates the same (at the end only): 1e308 epochs × batches would be an infinite round().
@@ -366,7 +368,8 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
             torch.cuda.synchronize(device)
         result.compile_seconds = time.perf_counter() - compile_start
     for callback in callbacks:
-        callback.on_train_start(TrainStart(config, device, count_parameters(model), total_steps, steps_per_epoch))
+        callback.on_train_start(TrainStart(config, device, count_parameters(model), total_steps, steps_per_epoch,
+                                           schedule.epochs))
 
     last_good, good_records = _snapshot(model), 0  # the weights to fall back on, and the evaluations they had
     watch: DivergenceWatch | None = None  # made at the first batch, whose loss it measures against
@@ -388,7 +391,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         result.eval_seconds += time.perf_counter() - eval_start
         if not math.isfinite(test_loss):
             diverge(f"the test loss became {test_loss}")
-        record = EpochRecord(step / steps_per_epoch, period_loss / max(step - last_eval_step, 1),
+        record = EpochRecord(schedule.epochs_at(step), period_loss / max(step - last_eval_step, 1),
                              100.0 * period_correct / max(period_seen, 1), test_loss, test_accuracy,
                              optimizer.param_groups[0]["lr"], period_seconds, train_seconds)
         result.history.append(record)
@@ -404,7 +407,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         model.load_state_dict(last_good)
         model.eval()
         del result.history[good_records:]  # the history ends with the evaluation of the weights that are kept
-        result.train_seconds = train_seconds
+        result.train_seconds, result.steps = train_seconds, step
         kept = (f"the weights from epoch {result.history[-1].epoch:g} were kept" if result.history
                 else "no good weights were reached")
         raise TrainingDiverged(f"training diverged at batch {step} of {total_steps} ({what}): lower the learning "
@@ -454,7 +457,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                 exploded = watch.check(mean_loss_sum / batches, batches) if watch is not None else None
                 if exploded:
                     diverge(exploded)
-                report = BatchReport(step, total_steps, step / steps_per_epoch, mean_loss_sum / batches,
+                report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss_sum / batches,
                                      optimizer.param_groups[0]["lr"], 0.0, train_seconds, 0.0)
                 report.images_per_second = step * config.batch_size / max(train_seconds, 1e-9)
                 report.eta = (total_steps - step) * train_seconds / step
@@ -477,7 +480,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         period_correct += int(correct_sum.item())
         if step > last_eval_step:
             evaluate_now()
-    result.train_seconds = train_seconds
+    result.train_seconds, result.steps = train_seconds, step
     result.stopped = stopped
     model.eval()
     for callback in callbacks:

@@ -14,10 +14,12 @@ from mnist_core.config import OPTIMIZERS, SCHEDULERS
 from mnist_core.data import SCRIBBLE_SHAPES
 from mnist_core.device import available_devices
 from mnist_core.errors import DataError, StudioError
-from mnist_core.models import REGISTRY
+from mnist_core.evaluate import WEAK_MODEL_ACCURACY
+from mnist_core.models import REGISTRY, count_parameters, get_spec
 from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, FAILED, NOT_LEARNED, QUEUED, RUNNING, STOPPED,
                                JobSnapshot, TrainingJob, prepare_worker, with_live_reporting)
 from studio_ui import charts, layout, resources, session, settings
+from studio_ui.session import ModelEntry
 from studio_ui.settings import PREFIX
 
 # While training, the live area refreshes in two parts: progress and figures every POLL_SECONDS, the charts every
@@ -65,8 +67,7 @@ with schedule_column:
     st.select_slider("Batch size", settings.BATCH_SIZES, key=PREFIX + "batch_size", on_change=custom)
     st.selectbox("Training images", settings.SUBSETS, key=PREFIX + "train_subset", on_change=custom,
                  format_func=lambda n: "all 60,000" if n == 0 else f"first {n:,} (quick run)")
-    st.number_input("Seed", settings.SEED_MIN, settings.SEED_MAX, step=1, key=PREFIX + "seed", on_change=custom,
-                    help=settings.SEED_HELP)  # a value out of range only turns the box red: the help says the range
+    st.number_input("Seed", step=1, key=PREFIX + "seed", on_change=custom, help=settings.SEED_HELP)
     st.selectbox("Device", ["auto", *available_devices()], key=PREFIX + "device", on_change=custom)
 with optimizer_column:
     st.markdown("**Optimizer**")
@@ -140,6 +141,8 @@ with st.container(horizontal=True):  # fixed-width buttons: in narrow columns "S
               on_click=job.stop if busy else None, help="stops after the current batch; keeps the model so far")
 if START_ERROR_KEY in st.session_state:
     st.error(st.session_state.pop(START_ERROR_KEY))
+elif not busy and (few_steps := settings.config_from_state().few_steps_note()):
+    st.caption(f":material/info: {few_steps}")
 
 
 # --- live progress --------------------------------------------------------------------------------------------------
@@ -156,23 +159,59 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
         ahead = f" ({snapshot.queue_position} run(s) ahead)" if snapshot.queue_position else ""
         return f"Waiting for the {snapshot.device} device{ahead}…"
     if snapshot.status == RUNNING and snapshot.total_steps == 0:
-        return "Starting the training process…"
+        if not snapshot.fresh_process:
+            return "Starting the training process…"
+        # 20–26 s measured on 2 cores beside another tab's run, with no reason given
+        if snapshot.others_training:
+            return ("Starting a new training process: another session's run is using the one kept ready, and loading "
+                    "PyTorch while it trains on the same cores takes 20–30 s…")
+        return "Starting a new training process (loading PyTorch takes a few seconds)…"
     return (f"Epoch {snapshot.epoch:.2f} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
             f"{snapshot.total_steps:,} · {snapshot.speed} images/s · "
             f"ETA {time_left(snapshot)}")
 
 
+def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:
+    """Whether the run's model is the active one, as true now: after another model was made active on Evaluate, "It
+    is now the active model" stayed on this page."""
+    active = session.active_model()
+    if run is None:
+        return ""
+    if active is not None and active.key == run.key:
+        return f"{subject} is now the active model."
+    now = f"the active model is now {active.source} ({active.name})" if active is not None else "no model is active"
+    return f"{subject} was made the active model; {now}."
+
+
+def weak_run_warning(run: ModelEntry) -> None:
+    """A weak run made the active model (a Stop right after Start: 2 batches, 27 %) replaced a good one quietly:
+    say so, with the way back."""
+    active, replaced = session.active_model(), session.replaced_model()
+    if run.test_accuracy is None or run.test_accuracy >= WEAK_MODEL_ACCURACY or active is None or active.key != run.key:
+        return
+    st.warning(f"{run.source[:1].upper()}{run.source[1:]} reads only {run.test_accuracy:.1f} % of the test digits "
+               f"right (under {WEAK_MODEL_ACCURACY:g} %), so the Sketch page will read little with it. Train longer, "
+               "or go back to " + ("the model that was active before it." if replaced is not None
+                                   else "another model on Evaluate."))
+    if replaced is not None and st.button(f"Make {replaced.source} active again", key="train-restore-active",
+                                          help=f"{replaced.name}" + (f", {replaced.test_accuracy:.2f} % test accuracy"
+                                                                     if replaced.test_accuracy is not None else "")):
+        session.set_active(replaced)
+        st.rerun()  # the whole page, and its sidebar, show the model now active
+
+
 def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
+    run = session.collected_run(job)
     if snapshot.status == DONE:
         st.success(f"Finished in {job.result.train_seconds:.1f} s of training: test accuracy "
-                   f"{job.result.test_accuracy:.2f} %. It is now the active model (see the run history below).")
+                   f"{job.result.test_accuracy:.2f} %. {active_sentence(run)}")
     elif snapshot.status == NOT_LEARNED:
         st.warning(f"Finished, but {snapshot.message}. It is in the run history below but was not made the active "
                    "model; Evaluate can still make it the active one.")
     elif snapshot.status in (STOPPED, CANCELLED):
-        st.info(snapshot.message)  # one sentence with the batches done, from the job
+        st.info(f"{snapshot.message} {active_sentence(run)}".strip())  # the batches done, from the job
     elif snapshot.status == DIVERGED:
-        st.error(snapshot.message)
+        st.error(layout.then(snapshot.message, active_sentence(run, "The run with them")) if run else snapshot.message)
     elif snapshot.status == FAILED:
         st.error(f"Training could not run: {snapshot.message}")
     elif snapshot.status == CRASHED:
@@ -180,6 +219,8 @@ def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
         if job.error_details:
             with st.expander("Details for a bug report"):
                 st.code(job.error_details, language=None)
+    if run is not None:
+        weak_run_warning(run)
 
 
 def live_progress() -> None:
@@ -235,6 +276,15 @@ if not history:
     st.stop()
 
 
+def model_settings(config: dict) -> str:
+    """The model's knobs that differ from its defaults, "width 32, dense width 256 · " (two runs that differed only
+    in them read the same)."""
+    knobs = get_spec(config["model"]).knobs
+    changed = [f"{knob.label} {config['model_kwargs'][name]:g}" for name, knob in knobs.items()
+               if config.get("model_kwargs", {}).get(name, knob.default) != knob.default]
+    return f"{', '.join(changed)} · " if changed else ""
+
+
 def settings_summary(config: dict) -> str:
     schedule = config["scheduler"] + (f" {config['step_size']}×{config['gamma']:g}" if config["scheduler"] == "step"
                                       else "")
@@ -244,20 +294,24 @@ def settings_summary(config: dict) -> str:
     # a quick run on the first N images must not read like a run on all 60,000
     subset = f" · first {config['train_subset']:,} images" if config.get("train_subset") else ""
     # the seed too: two runs that differ only in it read the same otherwise
-    return (f"{config['epochs']:g} ep · bs {config['batch_size']} · {config['optimizer']} lr {config['lr']:g} · "
-            f"{schedule}{augment}{subset} · seed {config.get('seed', 0)}")
+    return (f"{model_settings(config)}{config['epochs']:g} ep · bs {config['batch_size']} · {config['optimizer']} "
+            f"lr {config['lr']:g} · {schedule}{augment}{subset} · seed {config.get('seed', 0)}")
 
 
+# The figures that tell runs apart first, the long settings last: at 800 px, accuracy and time hid behind a sideways
+# scroll past the settings.
 st.dataframe(pd.DataFrame([{
-    "run": entry.source, "model": entry.name, "settings": settings_summary(entry.checkpoint.config),
-    "test accuracy %": entry.test_accuracy, "train seconds": entry.checkpoint.metrics.get("train_seconds"),
+    "run": entry.source, "model": entry.name, "test accuracy %": entry.test_accuracy,
+    "train seconds": entry.checkpoint.metrics.get("train_seconds"),
     "epochs done": entry.checkpoint.metrics.get("epochs_done"),
+    "parameters": count_parameters(entry.checkpoint.model), "settings": settings_summary(entry.checkpoint.config),
 } for entry in history]), hide_index=True, width="stretch", key="run-history",
     column_config={"run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
                    "settings": st.column_config.TextColumn(width="large"),  # a quick run's summary was cut short
                    "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                    "train seconds": st.column_config.NumberColumn(format="%.1f"),
-                   "epochs done": st.column_config.NumberColumn(format="%.2f")})
+                   "epochs done": st.column_config.NumberColumn(format="%.2f"),
+                   "parameters": st.column_config.NumberColumn(format="%,d")})
 
 with st.container(border=True, key="save-run"):
     st.markdown("**Save or download a run**")

@@ -3,13 +3,15 @@ mistakes, correct predictions, and several runs or checkpoints compared."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 import streamlit as st
 
 from mnist_core import explore
-from mnist_core.checkpoints import CHECKPOINT_SUFFIXES, MAX_CHECKPOINT_BYTES, list_checkpoints, load_checkpoint
+from mnist_core.checkpoints import MAX_CHECKPOINT_BYTES, list_checkpoints, load_checkpoint
+from mnist_core.config import TRAIN_SIZE
 from mnist_core.errors import MB, CheckpointError
 from mnist_core.models import count_parameters
 from studio_ui import charts, layout, resources, session
@@ -19,15 +21,16 @@ layout.page_setup("Evaluate", ":material/analytics:")
 st.title("Evaluate")
 ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False})
 MATRIX_GENERATION_KEY = "studio.matrix_generation"  # part of the heatmap's key: moves on with every click on it
+GONE_CHOICE_KEY = "evaluate.gone_choice"  # a file picked below, then deleted: said until another pick
 GALLERY_SIZE = 24
 CELL_IMAGES = 16
 # px: the matrix fits beside the sidebar of an 800-px window (468 px of page); the cell panel holds four 84-px images
 MATRIX_PANEL_WIDTH, CELL_PANEL_WIDTH = 460, 360
 
 
-def file_entry(path) -> ModelEntry:
+def file_entry(path: Path) -> ModelEntry:
     key, loaded = resources.checkpoint_file(path)
-    return ModelEntry(loaded, "file", key)
+    return ModelEntry(loaded, "file", key, path)
 
 
 def model_choices() -> dict[str, Callable[[], ModelEntry]]:
@@ -70,8 +73,9 @@ def uploaded_entry() -> ModelEntry | None:
 
     The last good one stays while the user visits other pages (Streamlit empties the uploader there, as on Sketch) and
     across a reload; a new file or the uploader's ✕ forgets it."""
-    upload = st.file_uploader("Checkpoint file (.pt)", type=[suffix[1:] for suffix in CHECKPOINT_SUFFIXES],
-                              key=session.uploader_key(),
+    # No type filter: the browser refused other files with only a red chip, and the last file's error stayed on the
+    # page; load_checkpoint names what is wrong with any file.
+    upload = st.file_uploader("Checkpoint file (.pt)", key=session.uploader_key(),
                               on_change=session.forget_upload,
                               help=f"an MNIST Studio checkpoint, at most {MAX_CHECKPOINT_BYTES // MB} MB; "
                                    f"it is read with weights_only, so it cannot run code")
@@ -107,8 +111,17 @@ with detail_column:
     elif source == "Saved or trained":
         choices = model_choices()
         if st.session_state.get("evaluate.choice") not in choices:
-            st.session_state.pop("evaluate.choice", None)
-        label = st.selectbox("Run of this session or file in checkpoints/", list(choices), key="evaluate.choice")
+            gone = st.session_state.pop("evaluate.choice", None)
+            if gone is not None:  # the picker moves on to another model: said, not silently
+                st.session_state[GONE_CHOICE_KEY] = gone
+        label = st.selectbox("Run of this session or file in checkpoints/", list(choices), key="evaluate.choice",
+                             on_change=lambda: st.session_state.pop(GONE_CHOICE_KEY, None))
+        gone = st.session_state.get(GONE_CHOICE_KEY)
+        if gone is not None:
+            still_active = active is not None and active.source == gone
+            st.info(f"{gone} is gone from disk (deleted or moved), so another model is picked here."
+                    + (" It is still the active model: it stays usable while this session keeps it in memory."
+                       if still_active else ""))
         if label is not None:
             try:
                 entry = choices[label]()
@@ -224,17 +237,19 @@ rows = []
 for label, candidate in compared.items():
     candidate_report = resources.evaluation(candidate.key, candidate.checkpoint.model, data)
     config = candidate.checkpoint.config
-    rows.append({"model": label, "architecture": candidate.name,
-                 "parameters": count_parameters(candidate.checkpoint.model),
-                 "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
+    # The figures first (at 800 px the rest scrolls sideways); training images: a 5,000-image run read like a full one.
+    rows.append({"model": label, "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
+                 "train seconds": candidate.checkpoint.metrics.get("train_seconds"),
                  "epochs": candidate.checkpoint.metrics.get("epochs_done", config.get("epochs")),
-                 "train seconds": candidate.checkpoint.metrics.get("train_seconds")})
+                 "training images": (config.get("train_subset") or TRAIN_SIZE) if config else None,
+                 "architecture": candidate.name, "parameters": count_parameters(candidate.checkpoint.model)})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table",
              column_config={"parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere
                             "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                             "test loss": st.column_config.NumberColumn(format="%.4f"),
                             "epochs": st.column_config.NumberColumn(format="%.2f"),  # a stopped run's 0.10 beside 1.00
-                            "train seconds": st.column_config.NumberColumn(format="%.1f")})
+                            "train seconds": st.column_config.NumberColumn(format="%.1f"),
+                            "training images": st.column_config.NumberColumn(format="%,d")})
 histories = {label: candidate.checkpoint.history for label, candidate in compared.items()
              if candidate.checkpoint.history}
 if histories:

@@ -7,6 +7,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas  # a Components v2 element: importable only inside a running app
 
 from mnist_core.errors import MB, ImageError
+from mnist_core.evaluate import WEAK_MODEL_ACCURACY
 from mnist_core.explore import enlarge
 from mnist_core.sketch import (MAX_FILE_BYTES, MAX_IMAGE_PIXELS, canvas_has_strokes, open_image, predict,
                                unsure_threshold)
@@ -24,7 +25,6 @@ DETAILS_PANEL_WIDTH = 340
 PANEL_GAP = 24
 SEEN_SIDE = 140  # px: the 28×28 model input at 5×
 TOOLBAR_ROOM_PX = 24
-WEAK_MODEL_ACCURACY = 90.0  # % of the test digits: a model below it (a run stopped early, say) is said to be weak
 
 model_entry = session.active_model()
 if model_entry is None:
@@ -59,8 +59,7 @@ with input_column:
         image = session.canvas_pixels(canvas.json_data, canvas.image_data)
     else:
         # A new file or the uploader's ✕ replaces the kept picture; the uploader mounted again empty does not.
-        upload = st.file_uploader("Picture of a digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif",
-                                                               "tiff"], key="sketch-upload",
+        upload = st.file_uploader("Picture of a digit", key="sketch-upload",
                                   on_change=session.forget_picture,
                                   help=f"up to {MAX_FILE_BYTES // MB} MB and {MAX_IMAGE_PIXELS // 10**6} megapixels, "
                                        "dark ink on light paper or light on dark")

@@ -14,6 +14,11 @@ _COMPACT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320)
 # The per-batch charts' axis starts at epoch 0, like the epoch curves below them: losses are reported every few
 # batches, so a short run's first point is late (a 6-batch run's axis read 0.7–0.8 epoch beside curves from 0).
 _EPOCHS_FROM_ZERO = dict(title="epoch", rangemode="tozero")
+FEW_POINTS = 20  # a curve of this many points or fewer gets markers: a lone point drawn as a line is invisible
+
+
+def _line_mode(points: int) -> str:
+    return "lines+markers" if points <= FEW_POINTS else "lines"
 
 
 def class_distribution(counts_by_split: dict[str, Sequence[int]]) -> go.Figure:
@@ -34,7 +39,8 @@ def pixel_histogram(pixel_counts: Sequence[int]) -> go.Figure:
 
 def batch_loss(batch_losses: Sequence[tuple[int, float]], steps_per_epoch: float) -> go.Figure:
     epochs = [step / steps_per_epoch for step, _ in batch_losses] if steps_per_epoch else []
-    figure = go.Figure(go.Scatter(x=epochs, y=[loss for _, loss in batch_losses], mode="lines", name="train loss"))
+    figure = go.Figure(go.Scatter(x=epochs, y=[loss for _, loss in batch_losses], mode=_line_mode(len(epochs)),
+                                  name="train loss"))
     figure.update_layout(title="Train loss per batch", xaxis=_EPOCHS_FROM_ZERO, yaxis=dict(title="loss", type="log"),
                          **_COMPACT)
     return figure
@@ -42,7 +48,8 @@ def batch_loss(batch_losses: Sequence[tuple[int, float]], steps_per_epoch: float
 
 def learning_rate(learning_rates: Sequence[tuple[int, float]], steps_per_epoch: float) -> go.Figure:
     epochs = [step / steps_per_epoch for step, _ in learning_rates] if steps_per_epoch else []
-    figure = go.Figure(go.Scatter(x=epochs, y=[lr for _, lr in learning_rates], mode="lines", name="lr"))
+    figure = go.Figure(go.Scatter(x=epochs, y=[lr for _, lr in learning_rates], mode=_line_mode(len(epochs)),
+                                  name="lr"))
     figure.update_layout(title="Learning rate", xaxis=_EPOCHS_FROM_ZERO, yaxis_title="lr", **_COMPACT)
     return figure
 
@@ -80,12 +87,19 @@ def epoch_curves(runs: dict[str, Sequence[dict[str, Any]]]) -> go.Figure:
     return figure
 
 
+def _share(value: float) -> str:
+    """A row-normalised cell, short enough for its cell at 12 px: "0%", "0.4%", "99.6%", "100%"."""
+    return "0%" if value == 0 else f"{value:.1%}".replace("100.0%", "100%")
+
+
 def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequence[int]], normalised: bool,
                       selected: tuple[int, int] | None = None) -> go.Figure:
     """Rows = true digit, columns = predicted. Invisible markers over the cells make a click select that cell."""
-    text = [[f"{value:.1%}" if normalised else f"{value:,.0f}" for value in row] for row in matrix]
+    text = [[_share(value) if normalised else f"{value:,.0f}" for value in row] for row in matrix]
+    # 12 px: left to itself Plotly fitted the numbers to the cells at about 7 px. Its text colour stays automatic,
+    # dark on light cells and white on dark ones.
     figure = go.Figure(go.Heatmap(z=matrix, x=DIGITS, y=DIGITS, text=text, texttemplate="%{text}",
-                                  colorscale="Blues", hoverinfo="skip", showscale=True,
+                                  textfont=dict(size=12), colorscale="Blues", hoverinfo="skip", showscale=True,
                                   colorbar=dict(tickformat=".0%" if normalised else ",")))  # reads like the cells
     cells = [(true, predicted) for true in DIGITS for predicted in DIGITS]
     figure.add_trace(go.Scatter(

@@ -113,6 +113,9 @@ def sidebar(live_training_note: bool = True) -> None:
             st.markdown(f"**{entry.name}** — {entry.source}")
             if entry.test_accuracy is not None:
                 st.caption(f"test accuracy {entry.test_accuracy:.2f} %")
+            if entry.file_is_gone:
+                st.caption(":material/warning: its file is gone from disk (deleted or moved); the model stays usable "
+                           "while this session keeps it in memory")
         job = session.current_job()
         if job is not None and not job.snapshot().finished:
             if live_training_note:
@@ -177,6 +180,16 @@ _MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&])")
 def literal(text: str) -> str:
     """`text` as typed, for a Markdown element: a name typed as *x* or $y$ shows as such, not in italics or math."""
     return _MARKDOWN_SYNTAX.sub(r"\\\1", text)
+
+
+def in_range(value: int, low: int, high: int, what: str) -> bool:
+    """True when `low` ≤ `value` ≤ `high`; else False after a warning that names the range. Number boxes leave their
+    range to this: with min/max, Streamlit only turned the box red and went on with its last valid value, so the
+    page showed another image than the number in the box."""
+    if low <= value <= high:
+        return True
+    st.warning(f"{what} {value:,} is outside {low:,}–{high:,}: type a number in that range.")
+    return False
 
 
 def two_line_caption(first: str, second: str) -> str:

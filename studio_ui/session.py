@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -20,7 +21,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from mnist_core.checkpoints import LoadedCheckpoint, checkpoint_payload
+from mnist_core.checkpoints import DEFAULT_CHECKPOINT, LoadedCheckpoint, checkpoint_payload
 from mnist_core.errors import CheckpointError
 from mnist_core.runner import DIVERGED, NOT_LEARNED, STOPPED, TrainingJob, has_usable_weights, result_checkpoint
 from studio_ui import resources
@@ -29,6 +30,8 @@ ACTIVE_KEY = "studio.active"
 RUNS_KEY = "studio.runs"
 JOB_KEY = "studio.job"
 COLLECTED_JOB_KEY = "studio.collected_job"
+COLLECTED_RUN_KEY = "studio.collected_run"  # the run-history entry made of that job (none when it had no model)
+REPLACED_KEY = "studio.replaced_active"  # the active model that run replaced, for the way back
 RESUME_KEY = "studio.resume_token"
 RESUME_PARAM = "session"  # the URL's query parameter that carries the token
 RESUME_KEEP_S = 3600.0  # a closed tab's state waits this long for a reload to take it over (a running job: longer)
@@ -44,6 +47,12 @@ class ModelEntry:
     checkpoint: LoadedCheckpoint
     kind: str  # "file" | "upload" | "run"
     key: str = field(default_factory=lambda: f"run:{uuid.uuid4().hex}")  # names it in caches
+    path: Path | None = None  # a file's, on disk
+
+    @property
+    def file_is_gone(self) -> bool:
+        """Loaded from a file that is no longer there (deleted or moved): the model in memory still works."""
+        return self.path is not None and not self.path.is_file()
 
     @property
     def name(self) -> str:
@@ -104,7 +113,8 @@ def _is_open(session_id: str) -> bool:
 def _kept_values() -> dict[str, Any]:
     state = st.session_state
     return {key: state[key] for key in list(state.keys()) if isinstance(key, str)
-            and (key in (ACTIVE_KEY, RUNS_KEY, JOB_KEY, COLLECTED_JOB_KEY) or key.startswith(KEPT_WIDGET_PREFIXES))}
+            and (key in (ACTIVE_KEY, RUNS_KEY, JOB_KEY, COLLECTED_JOB_KEY, COLLECTED_RUN_KEY, REPLACED_KEY)
+                 or key.startswith(KEPT_WIDGET_PREFIXES))}
 
 
 def resume_or_register() -> None:
@@ -293,7 +303,7 @@ def follow_model_with_cell(model_key: str, commonest_mistake: tuple[int, int]) -
 def default_entry() -> ModelEntry:
     """`checkpoints/default.pt` as an entry; raises `CheckpointError` when it is missing or broken."""
     key, loaded = resources.default_checkpoint()
-    return ModelEntry(loaded, "file", key)
+    return ModelEntry(loaded, "file", key, DEFAULT_CHECKPOINT)
 
 
 def active_model() -> ModelEntry | None:
@@ -357,6 +367,7 @@ def collect_finished_job() -> ModelEntry | None:
     if job is None or is_collected(job) or not job.snapshot().finished:
         return None
     st.session_state[COLLECTED_JOB_KEY] = job.id
+    st.session_state.pop(COLLECTED_RUN_KEY, None)
     snapshot = job.snapshot()
     if not has_usable_weights(job.result):
         _remember()
@@ -366,8 +377,22 @@ def collect_finished_job() -> ModelEntry | None:
             NOT_LEARNED: " (did not learn)"}.get(snapshot.status, "")
     entry = ModelEntry(result_checkpoint(job.result, f"run {number}{note}"), "run")
     runs().append(entry)
+    st.session_state[COLLECTED_RUN_KEY] = entry
     if snapshot.status == NOT_LEARNED:
         _remember()
     else:
+        st.session_state[REPLACED_KEY] = active_model()
         set_active(entry)  # (parks the new state too)
     return entry
+
+
+def collected_run(job: TrainingJob) -> ModelEntry | None:
+    """The run-history entry made of `job` once it ended; None before, or when it left no model."""
+    entry = st.session_state.get(COLLECTED_RUN_KEY)
+    return entry if is_collected(job) and isinstance(entry, ModelEntry) else None
+
+
+def replaced_model() -> ModelEntry | None:
+    """The model that was active before the last collected run became the active one (the way back to it)."""
+    entry = st.session_state.get(REPLACED_KEY)
+    return entry if isinstance(entry, ModelEntry) else None

@@ -27,11 +27,10 @@ BATCH_SIZES = [16, 32, 64, 100, 128, 256, 512, 1024, 2048]
 EPOCH_CHOICES = sorted({0.25, 0.5, *range(1, 31), 40, 50, *(recipe.get("epochs", 1) for recipe in PRESETS.values())})
 WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1]
 SUBSETS = [0, 1000, 5000, 10000, 30000]  # 0 = the whole training split
-# Seeds people type (0, 42, 20240101, 123456789…) fit a signed 32-bit number, which every random generator takes;
-# TrainConfig itself accepts up to 2⁶³−1 (the CLI's --seed).
-SEED_MIN, SEED_MAX = 0, 2**31 - 1
-SEED_HELP = (f"a whole number from {SEED_MIN} to {SEED_MAX:,}; the same seed and settings repeat a run's random "
-             "start, batch order and augmentation")
+# The Seed box has no min/max of its own: out of them Streamlit only turned the box red and kept its last valid value,
+# so Start trained with a seed other than the one shown. TrainConfig.validate refuses a bad seed with the range.
+SEED_HELP = ("a whole number, 0 or more; the same seed and settings repeat a run's random start, batch order and "
+             "augmentation")
 # The TrainConfig fields the page exposes (the rest keep TrainConfig's defaults).
 EXPOSED = ("model", "epochs", "batch_size", "lr", "optimizer", "momentum", "beta2", "nesterov", "weight_decay",
            "scheduler", "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation", "translate",

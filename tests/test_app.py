@@ -27,7 +27,7 @@ from mnist_core.data import Mnist, MnistSplit
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
-from mnist_core.runner import DONE, NOT_LEARNED, STOPPED, TrainingJob
+from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob
 from studio_ui import settings
 from studio_ui.charts import epoch_curves
 from studio_ui.layout import picture_preview
@@ -143,6 +143,18 @@ def test_dataset_explorer_renders_and_filters(tiny_mnist) -> None:
     labels = {box.key: box.label for box in app.number_input}
     assert labels["explore.preview_index"].endswith("(0–511)")
     assert labels["explore.lookup_index"].endswith("(0–255)")
+
+
+def test_the_augmentation_preview_says_what_training_does_in_both_states(tiny_mnist) -> None:
+    """It said "eight random draws of exactly what training applies" beside "Augmentation is off for training"."""
+    app = open_app(tiny_mnist, "explorer")
+    preview = lambda: next(c.value for c in app.caption if c.value.startswith("One training image"))  # noqa: E731
+    assert "what training would apply with augmentation on (it is off" in preview()
+    assert any(info.value.startswith("Augmentation is off for training") for info in app.info)
+    app.checkbox(key="train.augment").check().run()
+    assert_clean(app)
+    assert preview().endswith("eight random draws of exactly what training applies.")
+    assert not any(info.value.startswith("Augmentation is off") for info in app.info)
 
 
 def test_pages_that_need_data_say_how_to_get_it(tmp_path, monkeypatch) -> None:
@@ -315,6 +327,61 @@ def test_a_run_that_does_not_learn_is_listed_but_not_made_the_active_model(tiny_
     app.button(key="evaluate-activate").click().run()
     assert_clean(app)
     assert app.session_state[ACTIVE_KEY].source == "run 1 (did not learn)"
+
+
+def test_a_weak_run_made_active_says_so_and_offers_the_way_back(tiny_mnist, monkeypatch) -> None:
+    """Start then Stop: "Stopped after 2 of 375 batches …" said nothing of the run (26.7 %) now replacing the active
+    model (99.48 %); a finished run's "It is now the active model" stayed after another model was made active."""
+    import mnist_core.evaluate
+
+    monkeypatch.setattr(mnist_core.evaluate, "WEAK_MODEL_ACCURACY", 101.0)  # any run is weak: no luck in the test
+    app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app, epochs=30)
+    app.button(key="train-start").click().run()
+    wait_for_job([app], until=lambda snapshot: snapshot.step > 0)
+    app.button(key="train-stop").click().run()
+    wait_for_job([app])
+    assert_clean(app)
+    [info] = [info.value for info in app.info]
+    assert info.startswith("Stopped after ") and info.endswith(" It is now the active model."), info
+    [warning] = [warning.value for warning in app.warning]
+    assert warning.startswith("Run 1 (stopped early) reads only ") and "the model that was active before it" in warning
+    app.button(key="train-restore-active").click().run()
+    assert_clean(app)
+    assert app.session_state[ACTIVE_KEY].source == "checkpoints/default.pt"
+    assert "checkpoints/default.pt" in app.sidebar.markdown[-1].value
+    [info] = [info.value for info in app.info]
+    assert info.endswith(" It was made the active model; the active model is now checkpoints/default.pt (fast)."), info
+    assert not app.warning and not [button for button in app.button if button.key == "train-restore-active"]
+
+
+def test_a_finished_runs_message_stays_true_when_another_model_is_made_active(tiny_mnist) -> None:
+    app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app, epochs=0.25)
+    app.button(key="train-start").click().run()
+    wait_for_job([app])
+    assert any(success.value.endswith(" It is now the active model.") for success in app.success)
+    app.switch_page(PAGES["evaluate"]).run()
+    app.radio(key="evaluate.source").set_value("Saved or trained").run()
+    app.selectbox(key="evaluate.choice").set_value("checkpoints/default.pt").run()
+    app.button(key="evaluate-activate").click().run()
+    app.switch_page(PAGES["train"]).run()
+    assert_clean(app)
+    [success] = [success.value for success in app.success]
+    assert success.endswith(" It was made the active model; the active model is now checkpoints/default.pt (fast)."), (
+        success)
+
+
+def test_settings_with_too_few_batches_say_so_before_start(tiny_mnist) -> None:
+    """The quick run (first 1,000 images) with the fast preset's 0.8 epoch trained 6 batches and scored 44 %."""
+    app = open_app(tiny_mnist, "train")
+    few = "too few to learn much"
+    assert not any(few in caption.value for caption in app.caption)  # the preset on all 60,000: 375 batches
+    app.selectbox(key="train.train_subset").set_value(1000).run()
+    assert any(caption.value.endswith("6 batches in all: too few to learn much — more epochs, more training images "
+                                      "or a smaller batch") for caption in app.caption)
+    app.select_slider(key="train.epochs").set_value(10).run()
+    assert not any(few in caption.value for caption in app.caption)
 
 
 def test_two_sessions_train_at_once_and_stop_only_their_own(tiny_mnist) -> None:
@@ -805,6 +872,40 @@ def test_a_checkpoint_that_cannot_be_loaded_is_left_out_of_the_comparison(tiny_m
         broken.unlink(missing_ok=True)
 
 
+def test_a_picked_checkpoint_deleted_from_disk_is_said_to_be_gone(tiny_mnist) -> None:
+    """Picked in "Saved or trained", made active, deleted: after a reload the picker silently showed another model
+    while the sidebar still named the deleted file as the active one."""
+    doomed = CHECKPOINT_DIR / f"doomed-{uuid.uuid4().hex[:8]}.pt"
+    doomed.write_bytes((CHECKPOINT_DIR / "default.pt").read_bytes())
+    label = f"checkpoints/{doomed.name}"
+    try:
+        app = open_app(tiny_mnist, "evaluate")
+        app.radio(key="evaluate.source").set_value("Saved or trained").run()
+        app.selectbox(key="evaluate.choice").set_value(label).run()
+        app.button(key="evaluate-activate").click().run()
+        assert not any("gone from disk" in caption.value for caption in app.sidebar.caption)
+    finally:
+        doomed.unlink()
+    reloaded = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
+    reloaded.session_state[TEST_DATA_KEY] = tiny_mnist
+    reloaded.query_params[RESUME_PARAM] = app.query_params[RESUME_PARAM]
+    reloaded.run()
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    reloaded.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1"), "run")]  # another pick
+    reloaded.switch_page(PAGES["evaluate"]).run()
+    assert_clean(reloaded)
+    assert reloaded.selectbox(key="evaluate.choice").value != label
+    assert [info.value for info in reloaded.info] == [
+        f"{label} is gone from disk (deleted or moved), so another model is picked here. It is still the active "
+        "model: it stays usable while this session keeps it in memory."]
+    assert label in reloaded.sidebar.markdown[-1].value
+    assert any("its file is gone from disk" in caption.value for caption in reloaded.sidebar.caption)
+    other = next(option for option in reloaded.selectbox(key="evaluate.choice").options
+                 if option != reloaded.selectbox(key="evaluate.choice").value)
+    reloaded.selectbox(key="evaluate.choice").set_value(other).run()
+    assert not reloaded.info, "said until another pick"
+
+
 def test_the_comparison_does_not_open_on_a_broken_checkpoint(tiny_mnist) -> None:
     """It opened on the two newest files: a broken one among them greeted the user with an error about a file they had
     not picked."""
@@ -834,6 +935,20 @@ def test_a_pressed_stop_says_it_is_stopping_until_the_batch_ends(tiny_mnist) -> 
     assert app.button(key="train-stop").disabled
 
 
+def test_a_run_that_starts_its_own_training_process_says_why_it_waits(tiny_mnist) -> None:
+    class StartingJob(TrainingJob):  # a job at the moment its new process loads PyTorch beside another tab's run
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 0, 0, 0.0, 0.8, 0.0, 0.0, 0.0, (), (), (), "", fresh_process=True,
+                               others_training=1)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = StartingJob(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert_clean(app)
+    text = app.get("progress")[0].proto.text
+    assert text.startswith("Starting a new training process: another session's run is using the one kept ready"), text
+
+
 def test_no_empty_charts_before_the_first_batches(tiny_mnist) -> None:
     """Before the first loss report the charts had nothing to draw and showed made-up axes (loss 0.1–10k, lr −1–4)."""
     app = open_app(tiny_mnist, "train")
@@ -844,15 +959,67 @@ def test_no_empty_charts_before_the_first_batches(tiny_mnist) -> None:
     assert "The loss and learning-rate curves appear after the first batches." in [c.value for c in app.caption]
 
 
-def test_the_seed_box_has_a_range_and_says_it(tiny_mnist) -> None:
-    """Out of its range the box only turns red (the reason hides behind an icon): its help gives the range."""
+def test_a_typed_seed_is_the_seed_trained_or_refused_never_replaced(tiny_mnist) -> None:
+    """With min/max on the box, 3000000000 only turned it red: Streamlit kept its last valid value (0), Start trained
+    with seed 0 and the run history said seed 0 beside a box that read 3000000000."""
     app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app, epochs=0.25)
     seed = app.number_input(key="train.seed")
-    assert (seed.min, seed.max, seed.step) == (0, 2**31 - 1, 1)
-    assert "from 0 to 2,147,483,647" in seed.help
-    seed.set_value(2**31 - 1).run()
+    assert (seed.min, seed.max, seed.step) == (None, None, 1) and "0 or more" in seed.help
+    seed.set_value(3_000_000_000).run()
+    app.button(key="train-start").click().run()
     assert_clean(app)
-    assert app.session_state["train.seed"] == 2**31 - 1
+    assert app.session_state[JOB_KEY].config.seed == 3_000_000_000
+    wait_for_job([app])
+    history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
+    assert history["settings"].iloc[0].endswith(" · seed 3000000000"), history["settings"].iloc[0]
+
+    app.number_input(key="train.seed").set_value(-1).run()
+    app.button(key="train-start").click().run()
+    assert [error.value for error in app.error] == [
+        "Not started: seed must be a whole number from 0 to 2⁶³−1 (got -1)"]
+    assert len(app.session_state[RUNS_KEY]) == 1
+
+
+def test_an_index_out_of_range_is_said_not_replaced(tiny_mnist) -> None:
+    """The explorer's number boxes had min/max: an index typed out of range only turned the box red while the page
+    went on showing the image of the last valid one."""
+    app = open_app(tiny_mnist, "explorer")
+    app.number_input(key="explore.lookup_index").set_value(300).run()  # the test split has 256
+    assert not app.exception
+    assert [warning.value for warning in app.warning] == [
+        "Test index 300 is outside 0–255: type a number in that range."]
+    assert not [metric for metric in app.metric if metric.label == "Label"], "no label of another image"
+    app.radio(key="explore.lookup_split").set_value("train").run()
+    assert [metric.value for metric in app.metric if metric.label == "Label"] == ["0"]  # train #300: 300 % 10
+    app.number_input(key="explore.preview_index").set_value(512).run()
+    app.number_input(key="explore.page").set_value(99).run()
+    assert {warning.value.split(" is outside")[0] for warning in app.warning} == {"Train image index 512", "Page 99"}
+    app.selectbox(key="explore.digit").set_value(3).run()  # another selection starts at its first page
+    assert app.number_input(key="explore.page").value == 1
+
+
+def test_per_batch_charts_of_a_few_reports_draw_their_points() -> None:
+    """A run with one loss report drew "lines" only: empty axes."""
+    from studio_ui.charts import batch_loss, learning_rate
+
+    for chart, points in ((batch_loss, [(5, 2.3)]), (learning_rate, [(5, 0.01), (10, 0.02)])):
+        assert chart(points, 50.0).data[0].mode == "lines+markers"
+    assert batch_loss([(step, 1.0) for step in range(1, 101)], 50.0).data[0].mode == "lines"  # a long run: a line
+
+
+def test_confusion_matrix_numbers_are_readable() -> None:
+    """Plotly fitted the cell numbers to the cells: about 7 px."""
+    from studio_ui.charts import confusion_heatmap
+
+    counts = [[1135 if true == predicted else (3 if true == 1 else 0) for predicted in range(10)] for true in range(10)]
+    shares = [[value / sum(row) for value in row] for row in counts]
+    for values, normalised in ((counts, False), (shares, True)):
+        heatmap = confusion_heatmap(values, counts, normalised).data[0]
+        assert heatmap.textfont.size == 12 and heatmap.textfont.color is None  # automatic contrast, per cell
+    heatmap = confusion_heatmap(shares, counts, True).data[0]
+    assert (heatmap.text[0][0], heatmap.text[0][1], heatmap.text[1][1], heatmap.text[1][0]) == ("100%", "0%", "97.7%",
+                                                                                                "0.3%")
 
 
 def test_the_epoch_curves_legend_sits_under_the_charts() -> None:
@@ -924,6 +1091,29 @@ def test_back_on_upload_the_uploader_and_the_page_agree(tiny_mnist) -> None:
     assert any("from upload: colleague.pt" in caption.value for caption in app.caption)
 
 
+def test_the_uploaders_take_any_file_and_say_what_is_wrong_with_it(tiny_mnist) -> None:
+    """pic.png on Evaluate got only the browser's red chip (the uploader's type filter), and the page kept the
+    previous file's error beside it."""
+    app = open_app(tiny_mnist, "evaluate")
+    app.radio(key="evaluate.source").set_value("Upload").run()
+    [uploader] = app.get("file_uploader")
+    assert not uploader.proto.type, "no type filter: the loader judges every file"
+    app.file_uploader(key="evaluate-upload").set_value(("notes.pt", b"my notes", "application/x")).run()
+    app.file_uploader(key="evaluate-upload").set_value(("pic.png", png_bytes(drawn_one()), "image/png")).run()
+    assert not app.exception
+    assert [error.value for error in app.error] == [
+        "upload: pic.png is not a readable PyTorch file (it may be truncated, damaged or of another kind): use a .pt "
+        "checkpoint saved by MNIST Studio. The active model is unchanged."]
+
+    sketch = open_app(None, "sketch")
+    sketch.radio(key="sketch.input").set_value("Upload an image").run()
+    [uploader] = sketch.get("file_uploader")
+    assert not uploader.proto.type
+    sketch.file_uploader(key="sketch-upload").set_value(("model.pt", b"PK\x03\x04 weights", "application/x")).run()
+    assert not sketch.exception
+    assert any("model.pt is not an image this app can read" in error.value for error in sketch.error)
+
+
 def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:
     """Two runs that differed only in their seed had the same settings summary."""
     app = open_app(tiny_mnist)
@@ -935,6 +1125,35 @@ def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:
     history = next(table.value for table in app.dataframe if "test accuracy %" in table.value.columns)
     assert [summary.rsplit(" · ", 1)[1] for summary in history["settings"]] == ["seed 1", "seed 2"]
     assert column_config(app, "settings")["width"] == "large"  # a quick run's summary is long
+
+
+def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -> None:
+    """Two runs of fast at width 16 and 32 both read "fast | 0.8 ep · bs 128 · …"; Evaluate's comparison showed a
+    5,000-image run like a full one. At 800 px, test accuracy and time hid behind a sideways scroll."""
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    narrow = build_model("fast", width=16, hidden=128).eval()
+    app.session_state[RUNS_KEY] = [
+        ModelEntry(replace(default, source="run 1", model=narrow, model_kwargs={"width": 16, "hidden": 128},
+                           config={**default.config, "model_kwargs": {"width": 16, "hidden": 128},
+                                   "train_subset": 5000}), "run"),
+        ModelEntry(replace(default, source="run 2"), "run")]
+    app.switch_page(PAGES["train"]).run()
+    assert_clean(app)
+    history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
+    assert list(history.columns) == ["run", "model", "test accuracy %", "train seconds", "epochs done", "parameters",
+                                     "settings"]
+    assert history["settings"][0].startswith("10 ep · ")  # fast's own knob values: nothing to add
+    assert history["settings"][1].startswith("width 32, dense width 64 · 10 ep · ")
+    assert list(history["parameters"]) == [sum(p.numel() for p in model.parameters())
+                                           for model in (narrow, default.model)]
+
+    app.switch_page(PAGES["evaluate"]).run()
+    app.multiselect(key="evaluate.compare").set_value(["run 1 · fast", "run 2 · fast"]).run()
+    assert_clean(app)
+    table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
+    assert list(table.columns)[:4] == ["model", "test accuracy %", "test loss", "train seconds"]
+    assert list(table["training images"]) == [5000, 60000]
 
 
 def test_model_choices_read_alike(tiny_mnist) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import signal
 import threading
 import time
 
@@ -65,6 +67,19 @@ def test_a_finite_explosion_ends_the_job_as_diverged(tiny_mnist) -> None:
     assert snapshot.status == DIVERGED and "the train loss rose to" in snapshot.message
     assert "lower the learning rate (it was 50)" in snapshot.message
     assert all(math.isfinite(loss) and loss < 1000 for _, loss in snapshot.batch_losses)  # the blow-up is not drawn
+
+
+def test_a_diverged_jobs_progress_ends_at_the_batch_where_it_diverged(tiny_mnist) -> None:
+    """"training diverged at batch 10 of 50" beside a progress line reading "batch 5/50": the report of the batch that
+    blew up is never sent (nor are throttled ones before it), so the progress stopped at the last one sent."""
+    config = TrainConfig(model="fast", optimizer="sgd", lr=50.0, epochs=2, batch_size=64, device="cpu", log_every=3)
+    job = TrainingJob(config, tiny_mnist).start()
+    assert job.join(60)
+    snapshot = job.snapshot()
+    assert snapshot.status == DIVERGED, snapshot.message
+    diverged_at, total = map(int, re.search(r"at batch (\d+) of (\d+)", snapshot.message).groups())
+    assert (snapshot.step, snapshot.total_steps) == (diverged_at, total) == (diverged_at, 16)
+    assert snapshot.epoch == diverged_at / 8
 
 
 def test_a_job_that_does_not_learn_is_not_learned_and_keeps_its_model(tiny_mnist) -> None:
@@ -164,6 +179,24 @@ def test_training_runs_in_a_worker_process_not_in_the_app(tiny_mnist, monkeypatc
     assert job.snapshot().status == DONE and job.result.history, job.snapshot().message
 
 
+def test_a_job_that_must_start_its_own_process_says_why(tiny_mnist) -> None:
+    """A second tab's run waited 20–26 s at "Starting the training process…" without a reason: the process kept
+    ready was the first tab's, and a new one loads PyTorch while that run takes the cores."""
+    runner.prepare_worker(wait_s=60)
+    first = TrainingJob(TrainConfig(model="seed-net", epochs=50, batch_size=32, device="cpu"), tiny_mnist).start()
+    wait_for_first_batches(first)
+    second = TrainingJob(TrainConfig(model="seed-net", epochs=1, batch_size=64, device="cpu"), tiny_mnist).start()
+    deadline = time.monotonic() + 10
+    while second.snapshot().status == QUEUED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    starting = second.snapshot()
+    first.stop()
+    assert first.join(60) and second.join(60)
+    assert starting.total_steps == 0, "a fresh process takes seconds to load PyTorch"
+    assert starting.fresh_process and starting.others_training == 1
+    assert not first.snapshot().fresh_process and first.snapshot().others_training == 0  # it had the ready one
+
+
 def test_a_killed_worker_ends_the_job_with_a_clear_message_instead_of_hanging(tiny_mnist) -> None:
     job = TrainingJob(TrainConfig(model="seed-net", epochs=500, batch_size=32, device="cpu"), tiny_mnist).start()
     wait_for_first_batches(job)
@@ -186,6 +219,29 @@ def test_a_job_whose_browser_tab_is_gone_stops_itself_and_keeps_its_model(tiny_m
     tab_open.clear()  # the tab is closed
     assert job.join(30)
     assert job.snapshot().status == STOPPED and has_usable_weights(job.result)
+
+
+def process_state(pid: int) -> str | None:
+    """The kernel's state letter for `pid` ("Z": a zombie, ended but never reaped), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def test_a_training_process_that_ended_is_reaped_not_left_a_zombie(tiny_mnist, monkeypatch) -> None:
+    """A finished run's process stayed in the server's process table as <defunct>."""
+    job = TrainingJob(TrainConfig(model="seed-net", epochs=1, batch_size=64, device="cpu"), tiny_mnist).start()
+    assert job.join(60)
+    assert process_state(job._worker.process.pid) is None and job._worker.process.exitcode == 0
+
+    monkeypatch.setattr(runner._Worker, "EXIT_WAIT_S", 0.5)
+    hung = runner._Worker()  # one that does not end when told to: killed, and reaped too
+    assert hung.wait_ready(60)
+    os.kill(hung.process.pid, signal.SIGSTOP)
+    hung.close()
+    assert process_state(hung.process.pid) is None and hung.process.exitcode == -signal.SIGKILL
 
 
 def test_cpu_jobs_running_together_share_the_cores() -> None:

@@ -152,9 +152,16 @@ def test_an_empty_name_is_called_empty_and_the_rule_given(name: str, tmp_path: P
 
 
 @pytest.mark.parametrize("name, file_name", [("my-run", "my-run.pt"), ("my-run.pt", "my-run.pt"),
-                                             (" spaced ", "spaced.pt"), ("v1.2_final", "v1.2_final.pt")])
+                                             (" spaced ", "spaced.pt"), ("v1.2_final", "v1.2_final.pt"),
+                                             ("x.PT", "x.pt"), ("x.Pt", "x.pt"), ("x.pth", "x.pt"),
+                                             ("x.PTH", "x.pt")])  # x.PT became x.PT.pt
 def test_safe_names_map_into_the_folder(name: str, file_name: str, tmp_path: Path) -> None:
     assert safe_checkpoint_path(name, tmp_path) == (tmp_path / file_name).resolve()
+
+
+def test_checkpoint_suffixes_are_read_in_any_case(tmp_path: Path) -> None:
+    (tmp_path / "COPIED.PT").write_bytes(b"x")  # from a system that writes names in capitals
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["COPIED.PT"]
 
 
 def test_a_symlinked_name_cannot_lead_outside_the_folder(tmp_path: Path) -> None:

@@ -98,3 +98,26 @@ def test_seed_too_large_for_torch_is_refused() -> None:
 def test_absurdly_frequent_evaluation_is_refused() -> None:
     with pytest.raises(ConfigError, match="eval"):
         TrainConfig(eval_every=1e-12).validate()
+
+
+def test_a_run_that_trains_all_its_batches_has_done_the_epochs_it_was_set() -> None:
+    """1,000 images, batch 16, 0.8 epoch: 50 of 63 batches, reported as 0.79 epochs done ("Epoch 0.79 / 0.8"), which
+    read as a run cut short (batch 128: 6 of 8, 0.75)."""
+    schedule = TrainConfig(epochs=0.8, batch_size=16, train_subset=1000).schedule()
+    assert (schedule.steps_per_epoch, schedule.total_steps, schedule.epochs) == (63, 50, 0.8)
+    assert schedule.epochs_at(50) == 0.8 and schedule.epochs_at(49) == 49 / 63 and schedule.epochs_at(0) == 0
+    assert TrainConfig(epochs=0.8, batch_size=128, train_subset=1000).schedule().epochs_at(6) == 0.8
+    whole = TrainConfig(epochs=3, batch_size=128).schedule()  # whole epochs land on whole numbers all along
+    assert [whole.epochs_at(469 * n) for n in (1, 2, 3)] == [1, 2, 3]
+    less_than_a_batch = TrainConfig(epochs=0.001, batch_size=128).schedule()  # one batch is trained: it says so
+    assert less_than_a_batch.total_steps == 1 and less_than_a_batch.epochs == less_than_a_batch.epochs_at(1) == 1 / 469
+
+
+def test_settings_with_too_few_batches_to_learn_say_so() -> None:
+    """The quick run (first 1,000 images) with the fast preset's 0.8 epoch trained 6 batches and scored 44 %."""
+    quick = preset_config("fastest to 99 %", train_subset=1000)
+    assert quick.few_steps_note() == ("6 batches in all: too few to learn much — more epochs, more training images "
+                                      "or a smaller batch")
+    assert replace(quick, epochs=0.25, batch_size=512).few_steps_note().startswith("1 batch in all: ")
+    assert preset_config("fastest to 99 %").few_steps_note() is None  # 375 batches
+    assert replace(quick, batch_size=2048).few_steps_note() is None  # refused on Start, with its own message

@@ -360,3 +360,12 @@ def test_free_memory_is_known_on_a_linux_cpu() -> None:
 
     free = free_memory_bytes(torch.device("cpu"))
     assert free is not None and 10**8 < free < 10**14
+
+
+def test_a_run_of_fractional_epochs_that_trains_all_its_batches_reports_them(tiny_mnist: Mnist) -> None:
+    """0.8 epoch of 8 batches is 6 batches (6.4 rounded): it reported 0.75 epochs done, as if cut short."""
+    recorder = Recorder()
+    result = fit(replace(QUICK, epochs=0.8), tiny_mnist, [recorder])
+    assert recorder.of("start")[0].epochs == 0.8
+    assert result.epochs_done == 0.8 and result.steps == 6 and not result.stopped
+    assert recorder.of("batch")[-1].epoch == 0.8 and [report.step for report in recorder.of("batch")][-1] == 6

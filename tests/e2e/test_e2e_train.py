@@ -118,7 +118,8 @@ def test_train_a_quick_run_then_stop_a_second_one(train: StreamlitTab) -> None:
     stop_button.click()
     # One sentence with the real numbers.
     expect(page.get_by_text(re.compile(r"^Stopped after [1-9][\d,]* of 4,690 batches \(\d[\d.]* epochs\); the model "
-                                       r"trained so far is kept\.$"))).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
+                                       r"trained so far is kept\. It is now the active model\.$"))).to_be_visible(
+        timeout=TRAINING_TIMEOUT_MS)
     train.wait_idle()
     train.assert_no_exception()
     assert batches_done(train) < 4690, "the run was not stopped: it finished all 4,690 batches"
