@@ -67,6 +67,17 @@ MAX_PEN_STEPS = 8
 # answers.
 MAX_INK_COVERAGE = 0.45
 MAX_EDGE_INK = 0.5
+# A phone photo shows more than the paper. Ink along this much of one side of the picture is a desk strip or a frame,
+# not the digit: canvas drawings reach 0.63 (a 260-px 7's top bar with the widest brush).
+DESK_SIDE = 0.8
+# A sheet lying on a desk shows as ink (against the desk at the picture's edge) with the digit as holes in it. It is
+# one when it covers SHEET_AREA of the picture and SHEET_SHAPE of the smallest rectangle around it (paper, even
+# turned; canvas drawings with loops reach 0.86, a disc fills 0.79), and what is written on it covers at most
+# SHEET_MARKS of it.
+SHEET_AREA = 0.1
+SHEET_SHAPE = 0.9
+SHEET_MARKS = 0.25
+SHEET_WRITING = 0.2  # what is written on a sheet spans at least this share of its shorter side: not a speck
 
 
 @dataclass
@@ -238,9 +249,128 @@ def ink_map(image: Image.Image | np.ndarray) -> np.ndarray:
         image = image.copy()
         image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)
     gray = gray_levels(image)
+    return _ink_on_the_paper(gray)
+
+
+def _ink_against_background(gray: np.ndarray) -> np.ndarray:
+    """float32 [H, W] in [0, 1]: each pixel's distance from the background level, of the largest such distance."""
     ink = np.abs(gray - background_levels(gray))  # polarity-free: distance from the background level
     peak = ink.max()
     return (ink / peak).astype(np.float32) if peak > 0.1 else np.zeros_like(gray)
+
+
+def _ink_on_the_paper(gray: np.ndarray) -> np.ndarray:
+    """The ink map of a picture in which what lies around the paper is not ink: a strip of desk along a side of a
+    phone photo, or the whole desk around a sheet lying on it.
+
+    Against the picture's edge, a dark desk strip is ink (and the largest shape: read as a 1), and a sheet lying on a
+    desk is ink with the digit as holes in it. The strip becomes paper; of a sheet, only the marks on it are ink.
+    """
+    ink = _ink_against_background(gray)
+    inked = ink >= INK_THRESHOLD
+    desk = _desk_along_the_sides(inked)
+    if desk is not None:
+        return _ink_against_background(np.where(desk, background_levels(gray), gray))
+    sheet = _sheet_on_a_desk(inked)
+    if sheet is not None:
+        marks = _ink_against_background(np.where(sheet, gray, np.median(gray[sheet & inked])))
+        if _written_on(marks, sheet):
+            return marks
+    return ink
+
+
+def _desk_along_the_sides(inked: np.ndarray) -> np.ndarray | None:
+    """The inked shapes that cover most of a side of the picture (a desk strip or a frame: DESK_SIDE), widened by a
+    pixel for their blurred edge; None when there are none, or unless what is left is ink clear of the picture's
+    edge, as a digit on the paper is (a canvas painted nearly all over leaves slivers along its edges)."""
+    sides = [(slice(0, 1), slice(None)), (slice(-1, None), slice(None)), (slice(None), slice(0, 1)),
+             (slice(None), slice(-1, None))]
+    seeds = np.zeros_like(inked)
+    for side in sides:
+        if inked[side].mean() >= DESK_SIDE:
+            seeds[side] = inked[side]
+    if not seeds.any():
+        return None
+    desk = _dilate(_connected(seeds, inked).astype(np.float32)) > 0
+    rest = inked & ~desk
+    return desk if np.count_nonzero(rest) >= MIN_INK_PIXELS and edge_ink(rest) == 0 else None
+
+
+def _sheet_on_a_desk(inked: np.ndarray) -> np.ndarray | None:
+    """Where a sheet of paper lying on a desk is, two pixels in from its edge (which blurs into the desk), when the
+    ink against the picture's edge (the desk) is one: a large (SHEET_AREA) and rectangular shape (SHEET_SHAPE)
+    with a few holes in it (what is written on it: SHEET_MARKS). None otherwise."""
+    if not inked.any():
+        return None
+    # The ink and the ink with its holes filled have the same smallest rectangle: first the checks that need only
+    # that one (quick, and they rule out strokes), then the holes are filled.
+    rectangle = _smallest_rectangle(inked)
+    if rectangle < SHEET_AREA * inked.size or np.count_nonzero(inked) < (1 - SHEET_MARKS) * SHEET_SHAPE * rectangle:
+        return None
+    edge = np.ones_like(inked)
+    edge[1:-1, 1:-1] = False
+    sheet = ~_connected(edge, ~inked)  # the ink with the holes in it filled
+    area = np.count_nonzero(sheet)
+    if area < SHEET_AREA * inked.size or area < SHEET_SHAPE * rectangle or \
+            np.count_nonzero(inked) < (1 - SHEET_MARKS) * area:
+        return None  # small, not shaped like paper, or mostly holes (a frame drawn round nothing)
+    return _erode(_erode(sheet.astype(np.float32))) > 0
+
+
+def _written_on(marks: np.ndarray, sheet: np.ndarray) -> bool:
+    """Whether the marks on a sheet look like something written on it: they cover little of the sheet (SHEET_MARKS)
+    but span a good part of it (SHEET_WRITING), with at least a line's worth of ink across that span (not specks)."""
+    inked = marks >= INK_THRESHOLD
+    if not inked.any():
+        return False
+    span = max(_extent(inked))
+    return span <= np.count_nonzero(inked) <= SHEET_MARKS * np.count_nonzero(sheet) and \
+        span >= SHEET_WRITING * min(_extent(sheet))
+
+
+def _extent(region: np.ndarray) -> tuple[int, int]:
+    """Height and width of the box around `region` (bool, not empty)."""
+    rows, cols = np.nonzero(region)
+    return int(np.ptp(rows)) + 1, int(np.ptp(cols)) + 1
+
+
+def _connected(seeds: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """The pixels of `allowed` (bool) joined to a pixel of `seeds` through `allowed` ones (4-neighbours)."""
+    reached = seeds & allowed
+    count = -1
+    while np.count_nonzero(reached) != count:
+        count = np.count_nonzero(reached)
+        reached = _spread_along_rows(_spread_along_rows(reached.T, allowed.T).T, allowed)
+    return reached
+
+
+def _spread_along_rows(reached: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Every run of `allowed` pixels along a row that holds a reached pixel, reached."""
+    height, width = allowed.shape
+    gap = np.zeros((height, 1), dtype=bool)  # after each row: runs do not wrap around
+    allowed = np.hstack([allowed, gap]).ravel()
+    starts = allowed.copy()
+    starts[1:] &= ~allowed[:-1]
+    count = np.cumsum(starts)
+    run = count * allowed  # each run's number, from 1; 0 outside them
+    hit = np.zeros(count[-1] + 1, dtype=bool)
+    hit[run[np.hstack([reached, gap]).ravel() & allowed]] = True
+    hit[0] = False
+    return hit[run].reshape(height, width + 1)[:, :width]
+
+
+def _smallest_rectangle(region: np.ndarray) -> float:
+    """The area of the smallest rectangle around `region` (bool, not empty; turned in 3° steps). A rectangle at any
+    angle fills it, a disc π/4 of it."""
+    height, width = region.shape
+    rows, cols = np.nonzero(region.any(axis=1))[0], np.nonzero(region.any(axis=0))[0]
+    # The first and last pixel of each row and column: every corner of the region's convex hull is among them.
+    ys = np.concatenate([rows, rows, region[:, cols].argmax(axis=0), height - 1 - region[::-1, cols].argmax(axis=0)])
+    xs = np.concatenate([region[rows].argmax(axis=1), width - 1 - region[rows, ::-1].argmax(axis=1), cols, cols])
+    angles = np.radians(np.arange(0, 90, 3))
+    along = np.outer(xs, np.cos(angles)) + np.outer(ys, np.sin(angles))
+    across = np.outer(ys, np.cos(angles)) - np.outer(xs, np.sin(angles))
+    return float(np.min((np.ptp(along, axis=0) + 1) * (np.ptp(across, axis=0) + 1)))
 
 
 def background_levels(gray: np.ndarray) -> float | np.ndarray:

@@ -134,6 +134,33 @@ def on_paper(strokes: list[Stroke], pen_width: int, side: int = 1000) -> Image.I
     return white_on_black.point(lambda level: 235 - level * 215 // 255)  # paper 235, ink 20
 
 
+def on_desk(strokes: list[Stroke], sheet: tuple[float, float, float, float], turn: float = 0.0,
+            pen_width: int = 12, size: tuple[int, int] = (1200, 900)) -> Image.Image:
+    """A phone photo of the drawing written with a pen (ink 40) on a sheet of grey paper (225) lying on a dark desk
+    (50). `sheet` is the paper's box (left, top, right, bottom): running off the picture on three sides, it leaves
+    the desk as a strip along the fourth. The paper is turned `turn` degrees about its centre, the digit with it; the
+    drawing's 280-px canvas is 500 px wide, centred on the sheet."""
+    left, top, right, bottom = sheet
+    centre = ((left + right) / 2, (top + bottom) / 2)
+    cos, sin = math.cos(math.radians(turn)), math.sin(math.radians(turn))
+
+    def placed(x: float, y: float) -> Point:  # a point of the sheet (or the canvas, centred on it), turned with it
+        dx, dy = x - centre[0], y - centre[1]
+        return centre[0] + dx * cos - dy * sin, centre[1] + dx * sin + dy * cos
+
+    factor = 500 / CANVAS_SIDE
+    on_sheet = [[placed(centre[0] + (x - CANVAS_SIDE / 2) * factor, centre[1] + (y - CANVAS_SIDE / 2) * factor)
+                 for x, y in stroke] for stroke in strokes]
+    paper = Image.new("L", size, 0)
+    ImageDraw.Draw(paper).polygon([placed(x, y) for x, y in ((left, top), (right, top), (right, bottom),
+                                                              (left, bottom))], fill=255)
+    pen = rasterise(on_sheet, pen_width, max(size)).convert("L").crop((0, 0, *size))
+    photo = Image.new("L", size, 50)
+    photo.paste(225, mask=paper)
+    photo.paste(40, mask=pen)
+    return photo
+
+
 def bounds_ok(strokes: list[Stroke], margin: float = 10.0, side: int = CANVAS_SIDE) -> bool:
     """True when every point lies inside the canvas with `margin` px to spare (a stroke off the canvas is lost)."""
     return all(margin <= x <= side - margin and margin <= y <= side - margin for stroke in strokes for x, y in stroke)
