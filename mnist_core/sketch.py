@@ -41,6 +41,8 @@ LIGHT_BLOCK = 28
 # digit drawn to the canvas's edge), not paper: they do not count as uneven lighting. A shadow darkens paper less.
 EDGE_INK_GAP = 0.5
 MIN_INK_PIXELS = 4  # fewer inked pixels (at the working size) than this = empty
+MNIST_BOX = 20  # px: MNIST fitted each digit into 20×20 of its 28×28 frame
+STRIP_SIDE = 4000  # a long strip's working size keeps more of its length (see `_working_side`): at most 80,000 px
 LOW_CONFIDENCE = 0.6  # below this top probability a reading is unsure, for a model that does not say its own
 UNSURE_LIMITS = (0.2, 0.99)  # a model's own threshold (its `confidence_floor`) is kept inside these
 # Stroke widths in pixels of the 28×28 frame. MNIST's test digits: median 2.0, 1 % below 1.06, 99.9 % below 4.5.
@@ -245,11 +247,20 @@ def ink_map(image: Image.Image | np.ndarray) -> np.ndarray:
             image = Image.fromarray(array.astype(np.uint8)[:, :, :3], "RGB")
         else:
             image = Image.fromarray(array.astype(np.float32), "F")
-    if max(image.size) > WORK_SIDE:
+    side = _working_side(*image.size)
+    if max(image.size) > side:
         image = image.copy()
-        image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)
+        image.thumbnail((side, side), Image.Resampling.BILINEAR)
     gray = gray_levels(image)
     return _ink_on_the_paper(gray)
+
+
+def _working_side(width: int, height: int) -> int:
+    """The long side a picture is shrunk to: WORK_SIDE, or for a long strip as much more as keeps MNIST_BOX pixels
+    across it (up to STRIP_SIDE). Shrunk to 140 px long, an 8000×200 strip was 140×4, its 7 a blob of 3 px (an 8 at
+    100 %); a 20000×200 one was 140×1, each pixel the mean of 143×200, and a 160-px stroke faded below the ink
+    threshold ("no ink")."""
+    return min(max(WORK_SIDE, math.ceil(max(width, height) * MNIST_BOX / min(width, height))), STRIP_SIDE)
 
 
 def _ink_against_background(gray: np.ndarray) -> np.ndarray:
@@ -500,8 +511,32 @@ def filled_ink(crop: np.ndarray) -> float:
 
 def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray | None:
     """float32 [28, 28] in [0, 1], white ink on black, MNIST-centred; None when there is no ink."""
-    crop = _digit_crop(ink_map(image))
+    crop = _digit_crop(_digit_ink(image))
     return None if crop is None else _mnist_frame(crop)
+
+
+def _digit_ink(image: Image.Image | np.ndarray) -> np.ndarray:
+    """The ink map to read the digit from.
+
+    `ink_map` shrinks the whole picture first. When its ink then spans fewer pixels than MNIST's box, the part of
+    the picture around the ink is mapped again at its own resolution, so that a small digit is read from all the
+    pixels it has: a 7 on an 8000×200 strip spans 16 px of the strip's map.
+    """
+    ink = ink_map(image)
+    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+    rows, cols = np.nonzero(ink >= INK_THRESHOLD)
+    if max(width, height) <= max(ink.shape) or not rows.size or max(np.ptp(rows), np.ptp(cols)) + 1 >= MNIST_BOX:
+        return ink  # not shrunk, no ink, or enough of it
+    row_scale, col_scale = height / ink.shape[0], width / ink.shape[1]  # picture pixels per ink-map pixel
+    # The ink's box in the picture, with paper around it (half its size and a map pixel on each side) for the
+    # background level.
+    top, bottom = rows.min() * row_scale, (rows.max() + 1) * row_scale
+    left, right = cols.min() * col_scale, (cols.max() + 1) * col_scale
+    margin_y, margin_x = (bottom - top) / 2 + row_scale, (right - left) / 2 + col_scale
+    top, bottom = max(0, int(top - margin_y)), min(height, math.ceil(bottom + margin_y))
+    left, right = max(0, int(left - margin_x)), min(width, math.ceil(right + margin_x))
+    part = image.crop((left, top, right, bottom)) if isinstance(image, Image.Image) else image[top:bottom, left:right]
+    return ink_map(part)
 
 
 def _digit_crop(ink: np.ndarray) -> np.ndarray | None:
@@ -564,7 +599,7 @@ def canvas_has_strokes(image_data: np.ndarray | None) -> bool:
 def predict(model: nn.Module, image: Image.Image | np.ndarray, unsure_below: float = LOW_CONFIDENCE) -> SketchPrediction:
     """Read one picture. `unsure_below` is the model's `unsure_threshold`: lower confidence marks the reading unsure
     (so do the checks of `SketchPrediction.unsure`)."""
-    ink = ink_map(image)
+    ink = _digit_ink(image)
     crop = _digit_crop(ink)
     image28 = None if crop is None else _mnist_frame(crop)
     if image28 is None:

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from cli_support import digit_image, png_bytes
 from mnist_core.data import normalize
@@ -341,3 +341,27 @@ def test_canvas_drawings_are_neither_a_desk_strip_nor_a_sheet() -> None:
             canvas = rasterise(scaled(strokes, side / 280, centre=(0, 0)), brush * side // 280, side)
             np.testing.assert_allclose(ink_map(canvas), _distance_from_background(canvas), atol=1e-6,
                                        err_msg=f"{name}, brush {brush}")
+
+
+@pytest.mark.parametrize("size, box", [((8000, 200), (3920, 15, 4080, 185)), ((200, 6000), (20, 2910, 180, 3090))],
+                         ids=["8000x200", "200x6000"])
+def test_a_digit_on_a_long_strip_keeps_its_detail(size: tuple, box: tuple) -> None:
+    """Shrunk by its long side to 140×4 (or 5×140), the strip left the 7 a few pixels: an 8 at 100 %."""
+    strip = Image.new("L", size, 255)
+    left, top, right, bottom = box
+    seven = rasterise(DIGIT_STROKES[7], 16).convert("L").resize((right - left, bottom - top))
+    strip.paste(0, (left, top), mask=seven)
+    alone = Image.new("L", (280, 280), 255)
+    alone.paste(0, (60, 60), mask=seven)
+    assert np.abs(to_mnist(strip) - to_mnist(alone)).mean() < 0.03
+
+
+def test_a_stroke_on_a_very_long_strip_is_not_shrunk_away() -> None:
+    """A 20000×200 strip shrunk to 140×1: each pixel the mean of 143×200, and a 160-px stroke faded to under the
+    ink threshold ("no ink")."""
+    strip = Image.new("L", (20000, 200), 255)
+    ImageDraw.Draw(strip).line([(10000, 20), (10000, 180)], fill=0, width=16)
+    image28 = to_mnist(strip)
+    assert image28 is not None
+    rows, cols = np.nonzero(image28 > 0.2)
+    assert np.ptp(rows) > 3 * np.ptp(cols)  # a tall bar, as drawn

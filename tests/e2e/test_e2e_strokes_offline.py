@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from PIL import Image
 
 from mnist_core.sketch import open_image, predict, unsure_threshold
 from tests.e2e.heldout_strokes import HELD_OUT_DIGITS, NOT_DIGITS, VARIATIONS
@@ -146,3 +147,13 @@ def test_default_model_reads_photos_of_paper_on_a_desk(default_model, unsure_bel
         if reading.digit != digit or reading.unsure:
             wrong[digit] = (reading.digit, round(reading.confidence, 3))
     assert not wrong, f"digit -> (read as, confidence), unsure below {unsure_below:.2f}: {wrong}"
+
+
+@pytest.mark.parametrize("size", [(8000, 200), (200, 6000)])
+def test_default_model_reads_a_digit_on_a_long_strip(default_model, unsure_below: float, size: tuple) -> None:
+    """Shrunk to 140×4 (or 5×140) by its long side, the strip left a 7 a few pixels: an 8 at 100 %."""
+    strip = Image.new("L", size, 255)
+    seven = rasterise(DIGIT_STROKES[7], 16).convert("L").resize((170, 170))
+    strip.paste(0, ((size[0] - 170) // 2, (size[1] - 170) // 2), mask=seven)
+    reading = predict(default_model, strip, unsure_below)
+    assert reading.digit == 7 and not reading.unsure, (reading.digit, round(reading.confidence, 3))
