@@ -80,6 +80,13 @@ SHEET_AREA = 0.1
 SHEET_SHAPE = 0.9
 SHEET_MARKS = 0.25
 SHEET_WRITING = 0.2  # what is written on a sheet spans at least this share of its shorter side: not a speck
+# A dot or a short dash is no digit (one click on the canvas was read as an 8 or a 0 at 100 %). Measured as the ink's
+# long side in its stroke widths (`stroke_width`, whose outline counts pixel steps): a dot of any size measures 2.55
+# (8/π), a dash two pens long 3.4, a short 1 three pens long 4.3, MNIST's digits about 10. It must also be small in
+# the picture (its long side at most TINY_MARK_SHARE of the picture's): a 60-px digit drawn with the widest brush is
+# a blob measuring 2.9, a third of the canvas wide; a dot made with that brush is a seventh.
+TINY_MARK = 3.0
+TINY_MARK_SHARE = 0.2
 
 
 @dataclass
@@ -92,6 +99,8 @@ class SketchPrediction:
     ink_coverage: float = 0.0  # share of image28 that is ink (MNIST through `to_mnist`: at most 0.32)
     edge_ink: float = 0.0  # share of the picture's edge that is ink
     filled_ink: float = 0.0  # share of the thinned digit's ink in solid patches (see FILLED_INK)
+    mark_length: float = math.inf  # the ink's long side in its own stroke widths, as drawn (see TINY_MARK)
+    mark_share: float = 1.0  # the ink's long side, of the picture's
 
     @property
     def empty(self) -> bool:
@@ -112,10 +121,16 @@ class SketchPrediction:
         return not self.empty and (self.ink_coverage > MAX_INK_COVERAGE or self.edge_ink > MAX_EDGE_INK)
 
     @property
+    def tiny_mark(self) -> bool:
+        """The ink is only a dot or a short dash: not much longer than its pen is wide, and small in the picture."""
+        return not self.empty and self.mark_length <= TINY_MARK and self.mark_share <= TINY_MARK_SHARE
+
+    @property
     def unsure(self) -> bool:
-        """The reading should not be trusted: the model is unsure, the picture is not shaped like a digit, or its
-        loops are filled with ink (of the canvas drawings flagged thick, 2 of 5 were read wrong at 100 %)."""
-        return self.low_confidence or self.mostly_ink or self.thick_strokes
+        """The reading should not be trusted: the model is unsure, the picture is not shaped like a digit, its
+        loops are filled with ink (of the canvas drawings flagged thick, 2 of 5 were read wrong at 100 %), or it is
+        only a dot."""
+        return self.low_confidence or self.mostly_ink or self.thick_strokes or self.tiny_mark
 
     @property
     def thick_strokes(self) -> bool:
@@ -511,22 +526,23 @@ def filled_ink(crop: np.ndarray) -> float:
 
 def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray | None:
     """float32 [28, 28] in [0, 1], white ink on black, MNIST-centred; None when there is no ink."""
-    crop = _digit_crop(_digit_ink(image))
+    crop = _digit_crop(_digit_ink(image)[0])
     return None if crop is None else _mnist_frame(crop)
 
 
-def _digit_ink(image: Image.Image | np.ndarray) -> np.ndarray:
-    """The ink map to read the digit from.
+def _digit_ink(image: Image.Image | np.ndarray) -> tuple[np.ndarray, float]:
+    """The ink map to read the digit from, and the picture's long side in that map's pixels.
 
     `ink_map` shrinks the whole picture first. When its ink then spans fewer pixels than MNIST's box, the part of
-    the picture around the ink is mapped again at its own resolution, so that a small digit is read from all the
-    pixels it has: a 7 on an 8000×200 strip spans 16 px of the strip's map.
+    the picture around the ink is mapped again at its own resolution, so that a small digit or mark is read (and
+    measured) from all the pixels it has: a 7 on an 8000×200 strip spans 16 px of the strip's map, a dot made with
+    the 8-px brush 4 px of the canvas's (too few to tell its shape).
     """
     ink = ink_map(image)
     width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
     rows, cols = np.nonzero(ink >= INK_THRESHOLD)
     if max(width, height) <= max(ink.shape) or not rows.size or max(np.ptp(rows), np.ptp(cols)) + 1 >= MNIST_BOX:
-        return ink  # not shrunk, no ink, or enough of it
+        return ink, float(max(ink.shape))  # not shrunk, no ink, or enough of it
     row_scale, col_scale = height / ink.shape[0], width / ink.shape[1]  # picture pixels per ink-map pixel
     # The ink's box in the picture, with paper around it (half its size and a map pixel on each side) for the
     # background level.
@@ -536,13 +552,18 @@ def _digit_ink(image: Image.Image | np.ndarray) -> np.ndarray:
     top, bottom = max(0, int(top - margin_y)), min(height, math.ceil(bottom + margin_y))
     left, right = max(0, int(left - margin_x)), min(width, math.ceil(right + margin_x))
     part = image.crop((left, top, right, bottom)) if isinstance(image, Image.Image) else image[top:bottom, left:right]
-    return ink_map(part)
+    detail = ink_map(part)
+    return detail, max(width, height) * max(detail.shape) / max(right - left, bottom - top)
+
+
+def _drawn_ink(ink: np.ndarray) -> np.ndarray | None:
+    """The ink's bounding box as drawn (below INK_THRESHOLD cleared); None when there is no ink."""
+    return _ink_box(np.where(ink >= INK_THRESHOLD, ink, 0.0))
 
 
 def _digit_crop(ink: np.ndarray) -> np.ndarray | None:
     """The ink's bounding box, its strokes brought to MNIST's pen width; None when there is no ink."""
-    ink = np.where(ink >= INK_THRESHOLD, ink, 0.0)
-    crop = _ink_box(ink)
+    crop = _drawn_ink(ink)
     return None if crop is None else thicken_strokes(thin_strokes(crop))
 
 
@@ -599,7 +620,7 @@ def canvas_has_strokes(image_data: np.ndarray | None) -> bool:
 def predict(model: nn.Module, image: Image.Image | np.ndarray, unsure_below: float = LOW_CONFIDENCE) -> SketchPrediction:
     """Read one picture. `unsure_below` is the model's `unsure_threshold`: lower confidence marks the reading unsure
     (so do the checks of `SketchPrediction.unsure`)."""
-    ink = _digit_ink(image)
+    ink, picture_side = _digit_ink(image)
     crop = _digit_crop(ink)
     image28 = None if crop is None else _mnist_frame(crop)
     if image28 is None:
@@ -607,6 +628,8 @@ def predict(model: nn.Module, image: Image.Image | np.ndarray, unsure_below: flo
     device = next(model.parameters()).device
     model.eval()
     probabilities = model(to_model_input(image28).to(device)).float().softmax(1)[0].cpu()
+    drawn = _drawn_ink(ink)
     return SketchPrediction(int(probabilities.argmax()), [float(p) for p in probabilities], image28,
                             stroke_width(image28), unsure_below, float(np.mean(image28 >= INK_THRESHOLD)),
-                            edge_ink(ink), filled_ink(crop))
+                            edge_ink(ink), filled_ink(crop), max(drawn.shape) / stroke_width(drawn),
+                            max(drawn.shape) / picture_side)

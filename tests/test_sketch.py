@@ -365,3 +365,18 @@ def test_a_stroke_on_a_very_long_strip_is_not_shrunk_away() -> None:
     assert image28 is not None
     rows, cols = np.nonzero(image28 > 0.2)
     assert np.ptp(rows) > 3 * np.ptp(cols)  # a tall bar, as drawn
+
+
+@pytest.mark.parametrize("brush", [8, 20, 40])
+def test_a_dot_is_too_small_to_be_a_digit(brush: int) -> None:
+    """One click on the canvas was an 8 or a 0 at 100 %: a dot, and a dash not much longer than the pen is wide,
+    are flagged (and unsure, however sure the model is); a short 1, several pens long, and a small digit drawn with
+    a wide brush (a blob as round as a dot, but a third of the canvas wide) are not."""
+    model = build_model("seed-net")
+    for stroke in ([(140, 140), (141, 140)], [(70, 50), (70, 50)], [(140, 140), (140 + brush // 4, 140)]):
+        mark = predict(model, rasterise([stroke], brush), unsure_below=0.0)
+        assert mark.tiny_mark and mark.unsure, stroke
+    short_one = predict(model, rasterise([[(140, 140 - 1.5 * brush), (140, 140 + 1.5 * brush)]], brush), 0.0)
+    assert not short_one.tiny_mark
+    small_eight = predict(model, rasterise(scaled(DIGIT_STROKES[8], 60 / 170), brush), unsure_below=0.0)
+    assert not small_eight.tiny_mark

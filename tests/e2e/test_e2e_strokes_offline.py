@@ -157,3 +157,19 @@ def test_default_model_reads_a_digit_on_a_long_strip(default_model, unsure_below
     strip.paste(0, ((size[0] - 170) // 2, (size[1] - 170) // 2), mask=seven)
     reading = predict(default_model, strip, unsure_below)
     assert reading.digit == 7 and not reading.unsure, (reading.digit, round(reading.confidence, 3))
+
+
+def test_a_dot_is_too_small_to_be_a_digit_and_a_short_one_is_a_one(default_model, unsure_below: float) -> None:
+    """One click on the canvas was an 8 or a 0 at 100 % (with a note about noise or about thick strokes): every
+    held-out dot is now flagged as only a dot; a short 1, three or four pens long, is a 1 and not flagged."""
+    not_flagged = [(variation, width) for variation, vary in VARIATIONS.items() for width in HELD_OUT_WIDTHS
+                   if not predict(default_model, rasterise(vary(NOT_DIGITS["dot"]), width), unsure_below).tiny_mark]
+    assert not not_flagged, f"dots not flagged: {not_flagged}"
+    wrong = {}
+    for width in HELD_OUT_WIDTHS:
+        for pens in (3, 4):
+            half = (pens - 1) * width / 2  # the stroke's path; the brush adds half a pen at each end
+            reading = predict(default_model, rasterise([[(140, 140 - half), (140, 140 + half)]], width), unsure_below)
+            if reading.digit != 1 or reading.tiny_mark:
+                wrong[f"{pens} pens long, width {width}"] = (reading.digit, reading.tiny_mark)
+    assert not wrong, f"short 1s -> (read as, flagged as a dot): {wrong}"
