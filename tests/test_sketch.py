@@ -16,7 +16,7 @@ from mnist_core.sketch import (FILLED_INK, LOW_CONFIDENCE, MNIST_STROKE_WIDTH, T
                                UNSURE_LIMITS, SketchPrediction, background_levels, canvas_has_strokes, filled_ink,
                                gray_levels, ink_map, open_image, predict, stroke_width, thicken_strokes, thin_strokes,
                                to_mnist, to_model_input, unsure_threshold)
-from tests.e2e.strokes import DIGIT_STROKES, hand_scribbles, on_desk, on_paper, rasterise, scaled
+from tests.e2e.strokes import DIGIT_STROKES, as_jpeg, hand_scribbles, on_desk, on_paper, rasterise, scaled
 
 
 def _centre_of_mass(image28: np.ndarray) -> tuple[float, float]:
@@ -285,11 +285,9 @@ def test_a_canvas_painted_all_over_has_strokes_though_it_reads_as_no_ink() -> No
     assert predict(build_model("seed-net"), painted).empty  # one flat colour: nothing to classify
 
 
-def _jpeg(image: Image.Image) -> Image.Image:
-    """The picture as a phone sends it: JPEG-compressed (its edges ring and blur)."""
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, "JPEG", quality=85)
-    return open_image(buffer.getvalue())
+def _uploaded_photo(digit: int, sheet: tuple, turn: float = 0.0) -> Image.Image:
+    """`on_desk`'s photo of the digit, as the Sketch page opens it from a phone's JPEG."""
+    return open_image(as_jpeg(on_desk(DIGIT_STROKES[digit], sheet, turn)))
 
 
 def _paper_only(sheet: tuple) -> tuple:
@@ -305,8 +303,8 @@ def test_a_desk_strip_along_the_photo_s_edge_is_not_ink(sheet: tuple) -> None:
     """A dark strip of desk along a side was ink (against the paper at the edge) and the largest shape: a 200-px
     strip made every digit a 1 at 100 %, narrower ones or one along the bottom wrong readings."""
     for digit in (3, 7):
-        image28 = to_mnist(_jpeg(on_desk(DIGIT_STROKES[digit], sheet)))
-        on_paper_only = to_mnist(_jpeg(on_desk(DIGIT_STROKES[digit], _paper_only(sheet))))
+        image28 = to_mnist(_uploaded_photo(digit, sheet))
+        on_paper_only = to_mnist(_uploaded_photo(digit, _paper_only(sheet)))
         assert np.abs(image28 - on_paper_only).mean() < 0.03, digit
 
 
@@ -315,8 +313,8 @@ def test_a_sheet_lying_on_a_desk_is_read_from_what_is_written_on_it(turn: float)
     """Desk all round the sheet: the edge's level was the desk's, so the sheet was ink and the digit holes in it."""
     sheet = (290, 130, 990, 730)  # 40 % of the picture
     for digit in (3, 7, 9):
-        on_the_desk = to_mnist(_jpeg(on_desk(DIGIT_STROKES[digit], sheet, turn)))
-        on_paper_only = to_mnist(_jpeg(on_desk(DIGIT_STROKES[digit], _paper_only(sheet), turn)))
+        on_the_desk = to_mnist(_uploaded_photo(digit, sheet, turn))
+        on_paper_only = to_mnist(_uploaded_photo(digit, _paper_only(sheet), turn))
         assert np.abs(on_the_desk - on_paper_only).mean() < 0.03, digit
 
 

@@ -6,15 +6,14 @@ confidently, long before the slow browser test fails with a less specific messag
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from PIL import Image
 
 from mnist_core.sketch import open_image, predict, unsure_threshold
 from tests.e2e.heldout_strokes import HELD_OUT_DIGITS, NOT_DIGITS, VARIATIONS
-from tests.e2e.strokes import (CANVAS_SIDE, DEFAULT_STROKE_WIDTH, DIGIT_STROKES, DIGIT_VARIANTS, PEN_WIDTHS, SCRIBBLE,
-                               bounds_ok, hand_scribbles, on_desk, on_paper, rasterise, scaled)
+from tests.e2e.strokes import (CANVAS_SIDE, DEFAULT_STROKE_WIDTH, DESK_PHOTOS, DIGIT_STROKES, DIGIT_VARIANTS,
+                               PEN_WIDTHS, SCRIBBLE, as_jpeg, bounds_ok, hand_scribbles, on_desk, on_paper, rasterise,
+                               scaled)
 
 # The page's stroke-width slider may move; the shapes must be read at thin, default and thick brushes.
 STROKE_WIDTHS = (14, DEFAULT_STROKE_WIDTH, 26)
@@ -132,18 +131,14 @@ def test_held_out_non_digits_are_unsure(default_model, unsure_below: float, name
     assert not confident, f"{name} read confidently: {confident}"
 
 
-@pytest.mark.parametrize("sheet, turn", [((-100, -100, 1000, 1000), 0), ((-100, -100, 1300, 790), 0),
-                                         ((290, 130, 990, 730), 0), ((290, 130, 990, 730), 8)],
-                         ids=["desk strip right", "desk strip at the bottom", "sheet on a desk", "turned sheet"])
-def test_default_model_reads_photos_of_paper_on_a_desk(default_model, unsure_below: float, sheet: tuple,
-                                                       turn: float) -> None:
+@pytest.mark.parametrize("photo", DESK_PHOTOS)
+def test_default_model_reads_photos_of_paper_on_a_desk(default_model, unsure_below: float, photo: str) -> None:
     """A QA tester's phone photos: a 200-px desk strip made every digit a 1 at 100 %; a sheet on a desk (desk on
     every side) was read wrong and unsure, with false "very thick strokes" notes."""
+    sheet, turn = DESK_PHOTOS[photo]
     wrong = {}
     for digit, strokes in DIGIT_STROKES.items():
-        jpeg = io.BytesIO()
-        on_desk(strokes, sheet, turn).convert("RGB").save(jpeg, "JPEG", quality=85)
-        reading = predict(default_model, open_image(jpeg.getvalue()), unsure_below)
+        reading = predict(default_model, open_image(as_jpeg(on_desk(strokes, sheet, turn))), unsure_below)
         if reading.digit != digit or reading.unsure:
             wrong[digit] = (reading.digit, round(reading.confidence, 3))
     assert not wrong, f"digit -> (read as, confidence), unsure below {unsure_below:.2f}: {wrong}"
