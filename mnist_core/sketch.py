@@ -74,7 +74,7 @@ MAX_EDGE_INK = 0.5
 DESK_SIDE = 0.8
 # A sheet lying on a desk shows as ink (against the desk at the picture's edge) with the digit as holes in it. It is
 # one when it covers SHEET_AREA of the picture and SHEET_SHAPE of the smallest rectangle around it (paper, even
-# turned; canvas drawings with loops reach 0.86, a disc fills 0.79), and what is written on it covers at most
+# turned; canvas drawings with loops reach 0.87, a disc fills 0.79), and what is written on it covers at most
 # SHEET_MARKS of it.
 SHEET_AREA = 0.1
 SHEET_SHAPE = 0.9
