@@ -407,16 +407,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             results.append({"path": path, "digit": prediction.digit, "probabilities": prediction.probabilities,
                             "unsure": prediction.unsure, "mostly_ink": prediction.mostly_ink,
-                            "thick_strokes": prediction.thick_strokes})
+                            "thick_strokes": prediction.thick_strokes, "tiny_mark": prediction.tiny_mark})
 
-    def why_unsure(result: dict[str, Any]) -> str:  # thick strokes say so themselves, just after
+    def why_unsure(result: dict[str, Any]) -> str:  # thick strokes say so themselves, just after (not for a dot)
+        if result["tiny_mark"]:
+            return ", unsure: only a dot or a short dash"
         if result["mostly_ink"]:
             return ", unsure: not one digit on a plain background"
         return f", unsure: below {unsure_below:.0%}" if max(result["probabilities"]) < unsure_below else ""
 
     # A bad image has said so on stderr (its message names it), so the text lines are for the images that were read.
     human = "\n".join(f"{printable(r['path'])}: " + (f"{r['digit']} ({max(r['probabilities']):.1%}" + why_unsure(r)
-                                           + (", strokes too thick for its size" if r["thick_strokes"] else "") + ")"
+                                           + (", strokes too thick for its size"
+                                              if r["thick_strokes"] and not r["tiny_mark"] else "") + ")"
                                            if r["digit"] is not None else r["note"])
                        for r in results if "error" not in r)
     _emit(results, args.json, human)

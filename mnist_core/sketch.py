@@ -44,6 +44,8 @@ LIGHT_BLOCK = 28
 # digit drawn to the canvas's edge), not paper: they do not count as uneven lighting. A shadow darkens paper less.
 EDGE_INK_GAP = 0.5
 MIN_INK_PIXELS = 4  # fewer inked pixels (at the working size) than this = empty
+MNIST_BOX = 20  # px: MNIST fitted each digit into 20×20 of its 28×28 frame
+STRIP_SIDE = 4000  # a long strip's working size keeps more of its length (see `_working_side`): at most 80,000 px
 LOW_CONFIDENCE = 0.6  # below this top probability a reading is unsure, for a model that does not say its own
 UNSURE_LIMITS = (0.2, 0.99)  # a model's own threshold (its `confidence_floor`) is kept inside these
 # Stroke widths in pixels of the 28×28 frame. MNIST's test digits: median 2.0, 1 % below 1.06, 99.9 % below 4.5.
@@ -70,6 +72,24 @@ MAX_PEN_STEPS = 8
 # answers.
 MAX_INK_COVERAGE = 0.45
 MAX_EDGE_INK = 0.5
+# A phone photo shows more than the paper. Ink along this much of one side of the picture is a desk strip or a frame,
+# not the digit: canvas drawings reach 0.63 (a 260-px 7's top bar with the widest brush).
+DESK_SIDE = 0.8
+# A sheet lying on a desk shows as ink (against the desk at the picture's edge) with the digit as holes in it. It is
+# one when it covers SHEET_AREA of the picture and SHEET_SHAPE of the smallest rectangle around it (paper, even
+# turned; canvas drawings with loops reach 0.87, a disc fills 0.79), and what is written on it covers at most
+# SHEET_MARKS of it.
+SHEET_AREA = 0.1
+SHEET_SHAPE = 0.9
+SHEET_MARKS = 0.25
+SHEET_WRITING = 0.2  # what is written on a sheet spans at least this share of its shorter side: not a speck
+# A dot or a short dash is no digit (one click on the canvas was read as an 8 or a 0 at 100 %). Measured as the ink's
+# long side in its stroke widths (`stroke_width`, whose outline counts pixel steps): a dot of any size measures 2.55
+# (8/π), a dash two pens long 3.4, a short 1 three pens long 4.3, MNIST's digits about 10. It must also be small in
+# the picture (its long side at most TINY_MARK_SHARE of the picture's): a 60-px digit drawn with the widest brush is
+# a blob measuring 2.9, a third of the canvas wide; a dot made with that brush is a seventh.
+TINY_MARK = 3.0
+TINY_MARK_SHARE = 0.2
 
 
 @dataclass
@@ -82,6 +102,8 @@ class SketchPrediction:
     ink_coverage: float = 0.0  # share of image28 that is ink (MNIST through `to_mnist`: at most 0.32)
     edge_ink: float = 0.0  # share of the picture's edge that is ink
     filled_ink: float = 0.0  # share of the thinned digit's ink in solid patches (see FILLED_INK)
+    mark_length: float = math.inf  # the ink's long side in its own stroke widths, as drawn (see TINY_MARK)
+    mark_share: float = 1.0  # the ink's long side, of the picture's
 
     @property
     def empty(self) -> bool:
@@ -102,10 +124,16 @@ class SketchPrediction:
         return not self.empty and (self.ink_coverage > MAX_INK_COVERAGE or self.edge_ink > MAX_EDGE_INK)
 
     @property
+    def tiny_mark(self) -> bool:
+        """The ink is only a dot or a short dash: not much longer than its pen is wide, and small in the picture."""
+        return not self.empty and self.mark_length <= TINY_MARK and self.mark_share <= TINY_MARK_SHARE
+
+    @property
     def unsure(self) -> bool:
-        """The reading should not be trusted: the model is unsure, the picture is not shaped like a digit, or its
-        loops are filled with ink (of the canvas drawings flagged thick, 2 of 5 were read wrong at 100 %)."""
-        return self.low_confidence or self.mostly_ink or self.thick_strokes
+        """The reading should not be trusted: the model is unsure, the picture is not shaped like a digit, its
+        loops are filled with ink (of the canvas drawings flagged thick, 2 of 5 were read wrong at 100 %), or it is
+        only a dot."""
+        return self.low_confidence or self.mostly_ink or self.thick_strokes or self.tiny_mark
 
     @property
     def thick_strokes(self) -> bool:
@@ -299,13 +327,141 @@ def ink_map(image: Image.Image | np.ndarray) -> np.ndarray:
         else:
             image = Image.fromarray(array.astype(np.float32), "F")
     image = plain_image(image)  # first: Pillow shrinks some modes wrongly (see _PLAIN_MODES, _NUMBER_MODES)
-    if max(image.size) > WORK_SIDE:
+    side = _working_side(*image.size)
+    if max(image.size) > side:
         image = image.copy()
-        image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)
+        image.thumbnail((side, side), Image.Resampling.BILINEAR)
     gray = gray_levels(image)
+    return _ink_on_the_paper(gray)
+
+
+def _working_side(width: int, height: int) -> int:
+    """The long side a picture is shrunk to: WORK_SIDE, or for a long strip as much more as keeps MNIST_BOX pixels
+    across it (up to STRIP_SIDE). Shrunk to 140 px long, an 8000×200 strip was 140×4, its 7 a blob of 3 px (an 8 at
+    100 %); a 20000×200 one was 140×1, each pixel the mean of 143×200, and a 160-px stroke faded below the ink
+    threshold ("no ink")."""
+    return min(max(WORK_SIDE, math.ceil(max(width, height) * MNIST_BOX / min(width, height))), STRIP_SIDE)
+
+
+def _ink_against_background(gray: np.ndarray) -> np.ndarray:
+    """float32 [H, W] in [0, 1]: each pixel's distance from the background level, of the largest such distance."""
     ink = np.abs(gray - background_levels(gray))  # polarity-free: distance from the background level
     peak = ink.max()
     return (ink / peak).astype(np.float32) if peak > 0.1 else np.zeros_like(gray)
+
+
+def _ink_on_the_paper(gray: np.ndarray) -> np.ndarray:
+    """The ink map of a picture in which what lies around the paper is not ink: a strip of desk along a side of a
+    phone photo, or the whole desk around a sheet lying on it.
+
+    Against the picture's edge, a dark desk strip is ink (and the largest shape: read as a 1), and a sheet lying on a
+    desk is ink with the digit as holes in it. The strip becomes paper; of a sheet, only the marks on it are ink.
+    """
+    ink = _ink_against_background(gray)
+    inked = ink >= INK_THRESHOLD
+    desk = _desk_along_the_sides(inked)
+    if desk is not None:
+        return _ink_against_background(np.where(desk, background_levels(gray), gray))
+    sheet = _sheet_on_a_desk(inked)
+    if sheet is not None:
+        marks = _ink_against_background(np.where(sheet, gray, np.median(gray[sheet & inked])))
+        if _written_on(marks, sheet):
+            return marks
+    return ink
+
+
+def _desk_along_the_sides(inked: np.ndarray) -> np.ndarray | None:
+    """The inked shapes that cover most of a side of the picture (a desk strip or a frame: DESK_SIDE), widened by a
+    pixel for their blurred edge; None when there are none, or unless what is left is ink clear of the picture's
+    edge, as a digit on the paper is (a canvas painted nearly all over leaves slivers along its edges)."""
+    sides = [(slice(0, 1), slice(None)), (slice(-1, None), slice(None)), (slice(None), slice(0, 1)),
+             (slice(None), slice(-1, None))]
+    seeds = np.zeros_like(inked)
+    for side in sides:
+        if inked[side].mean() >= DESK_SIDE:
+            seeds[side] = inked[side]
+    if not seeds.any():
+        return None
+    desk = _dilate(_connected(seeds, inked).astype(np.float32)) > 0
+    rest = inked & ~desk
+    return desk if np.count_nonzero(rest) >= MIN_INK_PIXELS and edge_ink(rest) == 0 else None
+
+
+def _sheet_on_a_desk(inked: np.ndarray) -> np.ndarray | None:
+    """Where a sheet of paper lying on a desk is, two pixels in from its edge (which blurs into the desk), when the
+    ink against the picture's edge (the desk) is one: a large (SHEET_AREA) and rectangular shape (SHEET_SHAPE)
+    with a few holes in it (what is written on it: SHEET_MARKS). None otherwise."""
+    if not inked.any():
+        return None
+    # The ink and the ink with its holes filled have the same smallest rectangle: first the checks that need only
+    # that one (quick, and they rule out strokes), then the holes are filled.
+    rectangle = _smallest_rectangle(inked)
+    if rectangle < SHEET_AREA * inked.size or np.count_nonzero(inked) < (1 - SHEET_MARKS) * SHEET_SHAPE * rectangle:
+        return None
+    edge = np.ones_like(inked)
+    edge[1:-1, 1:-1] = False
+    sheet = ~_connected(edge, ~inked)  # the ink with the holes in it filled
+    area = np.count_nonzero(sheet)
+    if area < SHEET_AREA * inked.size or area < SHEET_SHAPE * rectangle or \
+            np.count_nonzero(inked) < (1 - SHEET_MARKS) * area:
+        return None  # small, not shaped like paper, or mostly holes (a frame drawn round nothing)
+    return _erode(_erode(sheet.astype(np.float32))) > 0
+
+
+def _written_on(marks: np.ndarray, sheet: np.ndarray) -> bool:
+    """Whether the marks on a sheet look like something written on it: they cover little of the sheet (SHEET_MARKS)
+    but span a good part of it (SHEET_WRITING), with at least a line's worth of ink across that span (not specks)."""
+    inked = marks >= INK_THRESHOLD
+    if not inked.any():
+        return False
+    span = max(_extent(inked))
+    return span <= np.count_nonzero(inked) <= SHEET_MARKS * np.count_nonzero(sheet) and \
+        span >= SHEET_WRITING * min(_extent(sheet))
+
+
+def _extent(region: np.ndarray) -> tuple[int, int]:
+    """Height and width of the box around `region` (bool, not empty)."""
+    rows, cols = np.nonzero(region)
+    return int(np.ptp(rows)) + 1, int(np.ptp(cols)) + 1
+
+
+def _connected(seeds: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """The pixels of `allowed` (bool) joined to a pixel of `seeds` through `allowed` ones (4-neighbours)."""
+    reached = seeds & allowed
+    count = -1
+    while np.count_nonzero(reached) != count:
+        count = np.count_nonzero(reached)
+        reached = _spread_along_rows(_spread_along_rows(reached.T, allowed.T).T, allowed)
+    return reached
+
+
+def _spread_along_rows(reached: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Every run of `allowed` pixels along a row that holds a reached pixel, reached."""
+    height, width = allowed.shape
+    gap = np.zeros((height, 1), dtype=bool)  # after each row: runs do not wrap around
+    allowed = np.hstack([allowed, gap]).ravel()
+    starts = allowed.copy()
+    starts[1:] &= ~allowed[:-1]
+    count = np.cumsum(starts)
+    run = count * allowed  # each run's number, from 1; 0 outside them
+    hit = np.zeros(count[-1] + 1, dtype=bool)
+    hit[run[np.hstack([reached, gap]).ravel() & allowed]] = True
+    hit[0] = False
+    return hit[run].reshape(height, width + 1)[:, :width]
+
+
+def _smallest_rectangle(region: np.ndarray) -> float:
+    """The area of the smallest rectangle around `region` (bool, not empty; turned in 3° steps). A rectangle at any
+    angle fills it, a disc π/4 of it."""
+    height, width = region.shape
+    rows, cols = np.nonzero(region.any(axis=1))[0], np.nonzero(region.any(axis=0))[0]
+    # The first and last pixel of each row and column: every corner of the region's convex hull is among them.
+    ys = np.concatenate([rows, rows, region[:, cols].argmax(axis=0), height - 1 - region[::-1, cols].argmax(axis=0)])
+    xs = np.concatenate([region[rows].argmax(axis=1), width - 1 - region[rows, ::-1].argmax(axis=1), cols, cols])
+    angles = np.radians(np.arange(0, 90, 3))
+    along = np.outer(xs, np.cos(angles)) + np.outer(ys, np.sin(angles))
+    across = np.outer(ys, np.cos(angles)) - np.outer(xs, np.sin(angles))
+    return float(np.min((np.ptp(along, axis=0) + 1) * (np.ptp(across, axis=0) + 1)))
 
 
 def background_levels(gray: np.ndarray) -> float | np.ndarray:
@@ -435,14 +591,44 @@ def filled_ink(crop: np.ndarray) -> float:
 
 def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray | None:
     """float32 [28, 28] in [0, 1], white ink on black, MNIST-centred; None when there is no ink."""
-    crop = _digit_crop(ink_map(image))
+    crop = _digit_crop(_digit_ink(image)[0])
     return None if crop is None else _mnist_frame(crop)
+
+
+def _digit_ink(image: Image.Image | np.ndarray) -> tuple[np.ndarray, float]:
+    """The ink map to read the digit from, and the picture's long side in that map's pixels.
+
+    `ink_map` shrinks the whole picture first. When its ink then spans fewer pixels than MNIST's box, the part of
+    the picture around the ink is mapped again at its own resolution, so that a small digit or mark is read (and
+    measured) from all the pixels it has: a 7 on an 8000×200 strip spans 16 px of the strip's map, a dot made with
+    the 8-px brush 4 px of the canvas's (too few to tell its shape).
+    """
+    ink = ink_map(image)
+    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+    rows, cols = np.nonzero(ink >= INK_THRESHOLD)
+    if max(width, height) <= max(ink.shape) or not rows.size or max(np.ptp(rows), np.ptp(cols)) + 1 >= MNIST_BOX:
+        return ink, float(max(ink.shape))  # not shrunk, no ink, or enough of it
+    row_scale, col_scale = height / ink.shape[0], width / ink.shape[1]  # picture pixels per ink-map pixel
+    # The ink's box in the picture, with paper around it (half its size and a map pixel on each side) for the
+    # background level.
+    top, bottom = rows.min() * row_scale, (rows.max() + 1) * row_scale
+    left, right = cols.min() * col_scale, (cols.max() + 1) * col_scale
+    margin_y, margin_x = (bottom - top) / 2 + row_scale, (right - left) / 2 + col_scale
+    top, bottom = max(0, int(top - margin_y)), min(height, math.ceil(bottom + margin_y))
+    left, right = max(0, int(left - margin_x)), min(width, math.ceil(right + margin_x))
+    part = image.crop((left, top, right, bottom)) if isinstance(image, Image.Image) else image[top:bottom, left:right]
+    detail = ink_map(part)
+    return detail, max(width, height) * max(detail.shape) / max(right - left, bottom - top)
+
+
+def _drawn_ink(ink: np.ndarray) -> np.ndarray | None:
+    """The ink's bounding box as drawn (below INK_THRESHOLD cleared); None when there is no ink."""
+    return _ink_box(np.where(ink >= INK_THRESHOLD, ink, 0.0))
 
 
 def _digit_crop(ink: np.ndarray) -> np.ndarray | None:
     """The ink's bounding box, its strokes brought to MNIST's pen width; None when there is no ink."""
-    ink = np.where(ink >= INK_THRESHOLD, ink, 0.0)
-    crop = _ink_box(ink)
+    crop = _drawn_ink(ink)
     return None if crop is None else thicken_strokes(thin_strokes(crop))
 
 
@@ -499,7 +685,7 @@ def canvas_has_strokes(image_data: np.ndarray | None) -> bool:
 def predict(model: nn.Module, image: Image.Image | np.ndarray, unsure_below: float = LOW_CONFIDENCE) -> SketchPrediction:
     """Read one picture. `unsure_below` is the model's `unsure_threshold`: lower confidence marks the reading unsure
     (so do the checks of `SketchPrediction.unsure`)."""
-    ink = ink_map(image)
+    ink, picture_side = _digit_ink(image)
     crop = _digit_crop(ink)
     image28 = None if crop is None else _mnist_frame(crop)
     if image28 is None:
@@ -507,6 +693,8 @@ def predict(model: nn.Module, image: Image.Image | np.ndarray, unsure_below: flo
     device = next(model.parameters()).device
     model.eval()
     probabilities = model(to_model_input(image28).to(device)).float().softmax(1)[0].cpu()
+    drawn = _drawn_ink(ink)
     return SketchPrediction(int(probabilities.argmax()), [float(p) for p in probabilities], image28,
                             stroke_width(image28), unsure_below, float(np.mean(image28 >= INK_THRESHOLD)),
-                            edge_ink(ink), filled_ink(crop))
+                            edge_ink(ink), filled_ink(crop), max(drawn.shape) / stroke_width(drawn),
+                            max(drawn.shape) / picture_side)

@@ -103,7 +103,11 @@ with reading_column:
 
 if reading is not None and not reading.empty:
     with details_column:
-        if reading.mostly_ink:  # alone: noise also reads as thick strokes, and a pen's width is beside the point
+        if reading.tiny_mark:  # alone: a dot also reads as thick strokes or as ink over much of the frame
+            st.warning("This is only a dot or a short dash, not a whole digit: whatever the model answers, do not "
+                       "trust it. " + ("Draw the whole digit, large: most of the canvas's height." if mode == "Draw"
+                                      else "Use a picture of one whole digit, written large."))
+        elif reading.mostly_ink:  # alone: noise also reads as thick strokes, and a pen's width is beside the point
             st.warning("This does not look like one digit on a plain background: ink covers much of the picture or "
                        "its edges (noise or a texture?). Whatever the model answers, do not trust it: use a "
                        "picture of one digit on plain paper.")

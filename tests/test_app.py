@@ -486,6 +486,18 @@ def test_sketch_gives_an_upload_one_note_with_advice_it_can_follow() -> None:
     assert thick and "stroke width" not in thick[0] and "thinner pen" in thick[0], thick
 
 
+def test_sketch_calls_a_dot_a_dot() -> None:
+    """One click on the canvas was read as an 8 or a 0 at 100 %, with a note about noise or about thick strokes."""
+    app = open_app(None, "sketch")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    dot = rasterise([[(140, 140), (141, 140)]], 30)
+    app.file_uploader(key="sketch-upload").set_value(("dot.png", png_bytes(dot), "image/png")).run()
+    assert_clean(app)
+    [note] = [warning.value for warning in app.warning]
+    assert note.startswith("This is only a dot or a short dash") and "one whole digit" in note, note
+    assert unsure_badges(app)
+
+
 def test_sketch_says_when_the_active_model_itself_is_weak() -> None:
     """A run stopped after a few batches reads drawings badly; the page blamed the drawing ("does not look much like
     a digit") instead of the model."""

@@ -7,16 +7,16 @@ import io
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from cli_support import PILLOW_MODES, SIXTEEN_BIT_MODES, digit_image, in_mode, png_bytes
 from mnist_core.data import normalize
 from mnist_core.models import build_model
 from mnist_core.sketch import (FILLED_INK, LOW_CONFIDENCE, MNIST_STROKE_WIDTH, THICK_STROKES, THIN_STROKES,
                                UNSURE_LIMITS, SketchPrediction, background_levels, canvas_has_strokes, filled_ink,
-                               open_image, predict, stroke_width, thicken_strokes, thin_strokes, to_mnist,
-                               to_model_input, unsure_threshold)
-from tests.e2e.strokes import DIGIT_STROKES, on_paper, rasterise, scaled
+                               gray_levels, ink_map, open_image, predict, stroke_width, thicken_strokes, thin_strokes,
+                               to_mnist, to_model_input, unsure_threshold)
+from tests.e2e.strokes import DIGIT_STROKES, as_jpeg, hand_scribbles, on_desk, on_paper, rasterise, scaled
 
 
 def _centre_of_mass(image28: np.ndarray) -> tuple[float, float]:
@@ -324,3 +324,98 @@ def test_a_canvas_painted_all_over_has_strokes_though_it_reads_as_no_ink() -> No
     assert not canvas_has_strokes(transparent) and not canvas_has_strokes(None) and not canvas_has_strokes(emptied)
     assert canvas_has_strokes(painted)
     assert predict(build_model("seed-net"), painted).empty  # one flat colour: nothing to classify
+
+
+def _uploaded_photo(digit: int, sheet: tuple, turn: float = 0.0) -> Image.Image:
+    """`on_desk`'s photo of the digit, as the Sketch page opens it from a phone's JPEG."""
+    return open_image(as_jpeg(on_desk(DIGIT_STROKES[digit], sheet, turn)))
+
+
+def _paper_only(sheet: tuple) -> tuple:
+    """A sheet with the same centre (so the digit lies where it lies on `sheet`), too large for any desk to show."""
+    centre_x, centre_y = (sheet[0] + sheet[2]) / 2, (sheet[1] + sheet[3]) / 2
+    return centre_x - 3000, centre_y - 3000, centre_x + 3000, centre_y + 3000
+
+
+@pytest.mark.parametrize("sheet", [(-100, -100, 1000, 1000), (-100, -100, 1160, 1000), (-100, -100, 1300, 750),
+                                   (-100, -100, 1050, 780)],
+                         ids=["200-px strip right", "40-px strip right", "150-px strip at the bottom", "right and bottom"])
+def test_a_desk_strip_along_the_photo_s_edge_is_not_ink(sheet: tuple) -> None:
+    """A dark strip of desk along a side was ink (against the paper at the edge) and the largest shape: a 200-px
+    strip made every digit a 1 at 100 %, narrower ones or one along the bottom wrong readings."""
+    for digit in (3, 7):
+        image28 = to_mnist(_uploaded_photo(digit, sheet))
+        on_paper_only = to_mnist(_uploaded_photo(digit, _paper_only(sheet)))
+        assert np.abs(image28 - on_paper_only).mean() < 0.03, digit
+
+
+@pytest.mark.parametrize("turn", [0, 8])
+def test_a_sheet_lying_on_a_desk_is_read_from_what_is_written_on_it(turn: float) -> None:
+    """Desk all round the sheet: the edge's level was the desk's, so the sheet was ink and the digit holes in it."""
+    sheet = (290, 130, 990, 730)  # 40 % of the picture
+    for digit in (3, 7, 9):
+        on_the_desk = to_mnist(_uploaded_photo(digit, sheet, turn))
+        on_paper_only = to_mnist(_uploaded_photo(digit, _paper_only(sheet), turn))
+        assert np.abs(on_the_desk - on_paper_only).mean() < 0.03, digit
+
+
+def _distance_from_background(image: Image.Image) -> np.ndarray:
+    """The ink map as it was before desks and sheets were looked for (for a picture not larger than the working
+    size): each pixel's distance from the background level, of the largest."""
+    gray = gray_levels(image)
+    ink = np.abs(gray - background_levels(gray))
+    return ink / ink.max()
+
+
+def test_canvas_drawings_are_neither_a_desk_strip_nor_a_sheet() -> None:
+    """Canvas drawings touch its edges, fill squares and scribble heavily: none of it may be taken for a desk strip
+    (a 1 from top to bottom, a 7 with its bar along the top edge) or a sheet (a filled square holds no marks)."""
+    side = 140  # the working size: the canvas as the preprocessing sees it
+    drawings = {"1 from top to bottom": [[(140, -20), (140, 300)]],
+                "7 along the top edge": [[(10, 10), (270, 10), (140, 270)]],
+                "filled square": [[(40, 40 + 4 * row), (240, 40 + 4 * row)] for row in range(51)],
+                **{f"scribble {index}": scribble for index, scribble in enumerate(hand_scribbles(5, seed=3))}}
+    for name, strokes in drawings.items():
+        for brush in (8, 20, 40):
+            canvas = rasterise(scaled(strokes, side / 280, centre=(0, 0)), brush * side // 280, side)
+            np.testing.assert_allclose(ink_map(canvas), _distance_from_background(canvas), atol=1e-6,
+                                       err_msg=f"{name}, brush {brush}")
+
+
+@pytest.mark.parametrize("size, box", [((8000, 200), (3920, 15, 4080, 185)), ((200, 6000), (20, 2910, 180, 3090))],
+                         ids=["8000x200", "200x6000"])
+def test_a_digit_on_a_long_strip_keeps_its_detail(size: tuple, box: tuple) -> None:
+    """Shrunk by its long side to 140×4 (or 5×140), the strip left the 7 a few pixels: an 8 at 100 %."""
+    strip = Image.new("L", size, 255)
+    left, top, right, bottom = box
+    seven = rasterise(DIGIT_STROKES[7], 16).convert("L").resize((right - left, bottom - top))
+    strip.paste(0, (left, top), mask=seven)
+    alone = Image.new("L", (280, 280), 255)
+    alone.paste(0, (60, 60), mask=seven)
+    assert np.abs(to_mnist(strip) - to_mnist(alone)).mean() < 0.03
+
+
+def test_a_stroke_on_a_very_long_strip_is_not_shrunk_away() -> None:
+    """A 20000×200 strip shrunk to 140×1: each pixel the mean of 143×200, and a 160-px stroke faded to under the
+    ink threshold ("no ink")."""
+    strip = Image.new("L", (20000, 200), 255)
+    ImageDraw.Draw(strip).line([(10000, 20), (10000, 180)], fill=0, width=16)
+    image28 = to_mnist(strip)
+    assert image28 is not None
+    rows, cols = np.nonzero(image28 > 0.2)
+    assert np.ptp(rows) > 3 * np.ptp(cols)  # a tall bar, as drawn
+
+
+@pytest.mark.parametrize("brush", [8, 20, 40])
+def test_a_dot_is_too_small_to_be_a_digit(brush: int) -> None:
+    """One click on the canvas was an 8 or a 0 at 100 %: a dot, and a dash not much longer than the pen is wide,
+    are flagged (and unsure, however sure the model is); a short 1, several pens long, and a small digit drawn with
+    a wide brush (a blob as round as a dot, but a third of the canvas wide) are not."""
+    model = build_model("seed-net")
+    for stroke in ([(140, 140), (141, 140)], [(70, 50), (70, 50)], [(140, 140), (140 + brush // 4, 140)]):
+        mark = predict(model, rasterise([stroke], brush), unsure_below=0.0)
+        assert mark.tiny_mark and mark.unsure, stroke
+    short_one = predict(model, rasterise([[(140, 140 - 1.5 * brush), (140, 140 + 1.5 * brush)]], brush), 0.0)
+    assert not short_one.tiny_mark
+    small_eight = predict(model, rasterise(scaled(DIGIT_STROKES[8], 60 / 170), brush), unsure_below=0.0)
+    assert not small_eight.tiny_mark

@@ -5,12 +5,15 @@ browser test replays with real mouse events (press, move along the points, relea
 The same strokes are rasterised offline with PIL (`rasterise`) so the shapes can be checked against the model in
 milliseconds, without a browser (tests/e2e/test_e2e_strokes_offline.py).
 
+`on_desk` puts a drawing on a sheet of paper in a phone photo of a desk (`DESK_PHOTOS`: as a QA tester took them).
+
 The shapes are deliberately plain — what a person draws with a mouse at a natural size (about 160 px tall, a bit
 off-centre), not idealised MNIST glyphs — so a model that reads them is reading handwriting, not a template.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import random
 
@@ -134,6 +137,49 @@ def on_paper(strokes: list[Stroke], pen_width: int, side: int = 1000) -> Image.I
     return white_on_black.point(lambda level: 235 - level * 215 // 255)  # paper 235, ink 20
 
 
+def on_desk(strokes: list[Stroke], sheet: tuple[float, float, float, float], turn: float = 0.0,
+            pen_width: int = 12, size: tuple[int, int] = (1200, 900)) -> Image.Image:
+    """A phone photo of the drawing written with a pen (ink 40) on a sheet of grey paper (225) lying on a dark desk
+    (50). `sheet` is the paper's box (left, top, right, bottom): running off the picture on three sides, it leaves
+    the desk as a strip along the fourth. The paper is turned `turn` degrees about its centre, the digit with it; the
+    drawing's 280-px canvas is 500 px wide, centred on the sheet."""
+    left, top, right, bottom = sheet
+    centre = ((left + right) / 2, (top + bottom) / 2)
+    cos, sin = math.cos(math.radians(turn)), math.sin(math.radians(turn))
+
+    def placed(x: float, y: float) -> Point:  # a point of the sheet (or the canvas, centred on it), turned with it
+        dx, dy = x - centre[0], y - centre[1]
+        return centre[0] + dx * cos - dy * sin, centre[1] + dx * sin + dy * cos
+
+    factor = 500 / CANVAS_SIDE
+    on_sheet = [[placed(centre[0] + (x - CANVAS_SIDE / 2) * factor, centre[1] + (y - CANVAS_SIDE / 2) * factor)
+                 for x, y in stroke] for stroke in strokes]
+    paper = Image.new("L", size, 0)
+    ImageDraw.Draw(paper).polygon([placed(x, y) for x, y in ((left, top), (right, top), (right, bottom),
+                                                              (left, bottom))], fill=255)
+    pen = rasterise(on_sheet, pen_width, max(size)).convert("L").crop((0, 0, *size))
+    photo = Image.new("L", size, 50)
+    photo.paste(225, mask=paper)
+    photo.paste(40, mask=pen)
+    return photo
+
+
+# `on_desk` photos as a QA tester took them: the sheet's box and its turn in degrees.
+DESK_PHOTOS: dict[str, tuple[tuple[float, float, float, float], float]] = {
+    "200-px desk strip on the right": ((-100, -100, 1000, 1000), 0),
+    "110-px desk strip at the bottom": ((-100, -100, 1300, 790), 0),
+    "sheet on a desk": ((290, 130, 990, 730), 0),
+    "sheet on a desk, turned 8°": ((290, 130, 990, 730), 8),
+}
+
+
+def as_jpeg(image: Image.Image) -> bytes:
+    """The picture as a phone sends it: a JPEG file (its edges ring and blur)."""
+    jpeg = io.BytesIO()
+    image.convert("RGB").save(jpeg, "JPEG", quality=85)
+    return jpeg.getvalue()
+
+
 def bounds_ok(strokes: list[Stroke], margin: float = 10.0, side: int = CANVAS_SIDE) -> bool:
     """True when every point lies inside the canvas with `margin` px to spare (a stroke off the canvas is lost)."""
     return all(margin <= x <= side - margin and margin <= y <= side - margin for stroke in strokes for x, y in stroke)
@@ -142,7 +188,7 @@ def bounds_ok(strokes: list[Stroke], margin: float = 10.0, side: int = CANVAS_SI
 def main(argv: list[str]) -> None:
     """`python -m tests.e2e.strokes [CHECKPOINT]`: how a model reads these drawings (the README's figures)."""
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
-    from mnist_core.sketch import predict, unsure_threshold
+    from mnist_core.sketch import open_image, predict, unsure_threshold
 
     checkpoint = load_checkpoint(argv[0] if argv else DEFAULT_CHECKPOINT)
     unsure_below = unsure_threshold(checkpoint.metrics)
@@ -153,10 +199,13 @@ def main(argv: list[str]) -> None:
                        for digit, strokes in drawings for width in PEN_WIDTHS]
     scribbles = [predict(checkpoint.model, rasterise(scribble, width), unsure_below)
                  for scribble in hand_scribbles(100, seed=1) for width in (14, 28)]
+    photos = [(predict(checkpoint.model, open_image(as_jpeg(on_desk(strokes, sheet, turn))), unsure_below), digit)
+              for digit, strokes in DIGIT_STROKES.items() for sheet, turn in DESK_PHOTOS.values()]
     print(f"{checkpoint.source}: unsure below {unsure_below:.3f}; digits read right and sure: "
           f"{sum(r.digit == d and not r.unsure for r, d in digits)} of {len(digits)}; fine-pen digits on paper: "
           f"{sum(r.digit == d and not r.unsure for r, d in on_paper_digits)} of {len(on_paper_digits)}; "
-          f"scribbles called unsure: {sum(r.unsure for r in scribbles)} of {len(scribbles)}")
+          f"scribbles called unsure: {sum(r.unsure for r in scribbles)} of {len(scribbles)}; photos of paper on a "
+          f"desk: {sum(r.digit == d and not r.unsure for r, d in photos)} of {len(photos)}")
 
 
 if __name__ == "__main__":
