@@ -356,9 +356,9 @@ class JobSnapshot:
     @property
     def speed(self) -> str:
         """images/s as the page shows it: "measuring…" until the first report has timed some batches (before it,
-        the figure is a placeholder 0, not a speed)."""
+        the figure is a placeholder 0, not a speed); "—" for a run that ended before one did (it stayed "measuring…")."""
         measured = math.isfinite(self.images_per_second) and self.images_per_second > 0
-        return f"{self.images_per_second:,.0f}" if measured else "measuring…"
+        return f"{self.images_per_second:,.0f}" if measured else "—" if self.finished else "measuring…"
 
 
 class TrainingJob:

@@ -9,8 +9,8 @@ from streamlit_drawable_canvas import st_canvas  # a Components v2 element: impo
 from mnist_core.errors import MB, ImageError
 from mnist_core.evaluate import WEAK_MODEL_ACCURACY
 from mnist_core.explore import enlarge
-from mnist_core.sketch import (MAX_FILE_BYTES, MAX_IMAGE_PIXELS, canvas_has_strokes, open_image, predict,
-                               unsure_threshold)
+from mnist_core.sketch import (MAX_FILE_BYTES, MAX_IMAGE_PIXELS, SketchPrediction, canvas_has_strokes, open_image,
+                               predict, unsure_threshold)
 from studio_ui import charts, layout, session
 from studio_ui.session import ensure_defaults
 
@@ -25,6 +25,17 @@ DETAILS_PANEL_WIDTH = 340
 PANEL_GAP = 24
 SEEN_SIDE = 140  # px: the 28×28 model input at 5×
 TOOLBAR_ROOM_PX = 24
+
+
+def unsure_reason(reading: SketchPrediction) -> str:
+    """Why a reading the model itself is sure of is still unsure (a dot read as a 0 at 99 % sat beside "unsure below
+    93 %"); the notes beside it say the same at length."""
+    if reading.tiny_mark:
+        return "this is only a dot or a short dash"
+    if reading.mostly_ink:
+        return "this is not one digit on a plain background"
+    return "the strokes are very thick for the size of this digit"
+
 
 model_entry = session.active_model()
 if model_entry is None:
@@ -97,7 +108,10 @@ with reading_column:
     else:
         st.image(enlarge(reading.image28, SEEN_SIDE // 28), caption="model input (28×28)", width=SEEN_SIDE, clamp=True)
         st.metric("Prediction", reading.digit, help="the digit with the highest probability")
-        st.caption(f"confidence {reading.confidence:.0%} (this model is unsure below {unsure_below:.0%})")
+        if reading.unsure and not reading.low_confidence:  # sure by the model, unsure by the picture: say which
+            st.caption(f"confidence {reading.confidence:.0%}, but unsure: {unsure_reason(reading)} (see the note)")
+        else:
+            st.caption(f"confidence {reading.confidence:.0%} (this model is unsure below {unsure_below:.0%})")
         if reading.unsure:  # the note that says why may be below the canvas, out of sight
             st.badge("unsure", icon=":material/warning:", color="orange")
 

@@ -496,6 +496,9 @@ def test_sketch_calls_a_dot_a_dot() -> None:
     [note] = [warning.value for warning in app.warning]
     assert note.startswith("This is only a dot or a short dash") and "one whole digit" in note, note
     assert unsure_badges(app)
+    # The caption says why, not "confidence 99 % (this model is unsure below 93 %)" beside the unsure badge.
+    [confidence] = [caption.value for caption in app.caption if caption.value.startswith("confidence")]
+    assert "but unsure: this is only a dot or a short dash" in confidence, confidence
 
 
 def test_sketch_says_when_the_active_model_itself_is_weak() -> None:

@@ -123,8 +123,8 @@ def test_a_stopped_runs_sentence_has_its_real_numbers() -> None:
     assert stopped_sentence(0, 469, 0.0, kept=False) == "Stopped before the first batch; there is no model to keep."
 
 
-def snapshot_with_speed(images_per_second: float, step: int) -> JobSnapshot:
-    return JobSnapshot("running", 0, "cpu", step, 469, step / 469, 1.0, images_per_second, 0.0, 0.0, (), (), (), "")
+def snapshot_with_speed(images_per_second: float, step: int, status: str = "running") -> JobSnapshot:
+    return JobSnapshot(status, 0, "cpu", step, 469, step / 469, 1.0, images_per_second, 0.0, 0.0, (), (), (), "")
 
 
 def test_images_per_second_reads_measuring_until_it_is_measured() -> None:
@@ -133,6 +133,9 @@ def test_images_per_second_reads_measuring_until_it_is_measured() -> None:
     assert snapshot_with_speed(float("nan"), 3).speed == "measuring…"
     assert snapshot_with_speed(float("inf"), 3).speed == "measuring…"
     assert snapshot_with_speed(12_345.6, 40).speed == "12,346"
+    # A run that ended before a report timed it: no speed, and none to come ("measuring…" stayed).
+    assert snapshot_with_speed(0.0, 2, status="stopped").speed == "—"
+    assert snapshot_with_speed(12_345.6, 40, status="done").speed == "12,346"
 
 
 def test_live_reporting_is_dense_for_the_chart_but_never_per_batch() -> None:
