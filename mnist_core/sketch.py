@@ -43,6 +43,7 @@ LIGHT_BLOCK = 28
 # Edge pixels further than this (of full range) from the edge's median are ink running off the picture (a large
 # digit drawn to the canvas's edge), not paper: they do not count as uneven lighting. A shadow darkens paper less.
 EDGE_INK_GAP = 0.5
+FLAT_PAPER = 0.01  # of full range, across the picture: a paper shading less than this is taken as one level
 MIN_INK_PIXELS = 4  # fewer inked pixels (at the working size) than this = empty
 MNIST_BOX = 20  # px: MNIST fitted each digit into 20×20 of its 28×28 frame
 STRIP_SIDE = 4000  # a long strip's working size keeps more of its length (see `_working_side`): at most 80,000 px
@@ -472,6 +473,7 @@ def background_levels(gray: np.ndarray) -> float | np.ndarray:
     median of each block is paper as long as ink covers less than half of it, as a pen does) and smoothed between
     blocks, which follows lighting that changes slowly and leaves the strokes.
     """
+    height, width = gray.shape
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     level = float(np.median(border))
     paper = border[np.abs(border - level) <= EDGE_INK_GAP]
@@ -479,12 +481,30 @@ def background_levels(gray: np.ndarray) -> float | np.ndarray:
     # levels then took the thick strokes of a 260-px digit for paper (a 0 read as "no digit").
     low, high = np.percentile(paper, [10, 90])
     if high - low < UNEVEN_LIGHT:
-        return level
-    height, width = gray.shape
+        # The plane is fitted to the paper's middle levels: the blurred edge of a stroke cut off by the picture's
+        # edge, or a speck, would tilt it.
+        return _paper_plane(gray.shape, border, (border >= low) & (border <= high), level)
     rows, cols = max(1, round(height / LIGHT_BLOCK)), max(1, round(width / LIGHT_BLOCK))
     blocks = np.array([[np.median(block) for block in np.array_split(band, cols, axis=1)]
                        for band in np.array_split(gray, rows, axis=0)], dtype=np.float32)
     return np.asarray(Image.fromarray(blocks, "F").resize((width, height), Image.Resampling.BILINEAR))
+
+
+def _paper_plane(shape: tuple[int, int], border: np.ndarray, on_paper: np.ndarray, level: float) -> float | np.ndarray:
+    """The paper's level as a plane fitted to the edge pixels (`border`, in `background_levels`' order) that are
+    `on_paper`, or `level` when the plane is flat. Why: light falling from one side shades the paper by a few percent from side to side,
+    too little to count as uneven lighting, but a small digit's thin strokes, faint once shrunk to the working size,
+    are not much darker than that: against one level, the paper's darker side was ink (a 400-px digit in a 12-MP
+    photo lit 24 levels brighter on one side than the other was read as a 4 or a 7 from the paper's edges)."""
+    height, width = shape
+    columns, rows = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+    xs = np.concatenate([columns, columns, np.zeros(height, np.float32), np.full(height, width - 1, np.float32)])
+    ys = np.concatenate([np.zeros(width, np.float32), np.full(width, height - 1, np.float32), rows, rows])
+    terms = np.stack([np.ones_like(xs), xs, ys], axis=1)[on_paper]
+    (base, per_column, per_row), *_ = np.linalg.lstsq(terms, border[on_paper], rcond=None)
+    if abs(per_column) * width + abs(per_row) * height < FLAT_PAPER:
+        return level
+    return (base + per_column * columns[None, :] + per_row * rows[:, None]).astype(np.float32)
 
 
 def edge_ink(ink: np.ndarray) -> float:

@@ -235,6 +235,24 @@ def test_a_phone_photo_with_uneven_lighting_reads_like_a_scan(lighting: str) -> 
     assert np.abs(image28 - flat).mean() < 0.03  # the same digit as on evenly lit paper, no paper taken for ink
 
 
+def test_a_small_digit_on_paper_shaded_from_one_side_reads_as_on_even_paper() -> None:
+    """A phone photo (3000×2250, with paper grain) of a 400-px digit written with a fine pen, the paper lit 24 levels
+    brighter on one side: too gentle to count as uneven lighting, but the faint shrunk strokes were no darker than
+    the paper's darker side, which became ink (a 0 and a 7 read as a 4 or a 7 from the paper's edges)."""
+    width, height = 3000, 2250
+    grain = np.random.default_rng(0).normal(0, 4, (height, width))
+
+    def photo(digit: int, shading: float) -> Image.Image:
+        pen = rasterise(scaled(DIGIT_STROKES[digit], 400 / 170, centre=(0, 0)), 8, 700).convert("L")
+        paper = 215 + shading * (np.arange(width) / width - 0.5)[None, :] + grain
+        picture = Image.fromarray(paper.clip(0, 255).astype(np.uint8))
+        picture.paste(45, (1150, 800), mask=pen)
+        return open_image(as_jpeg(picture))
+
+    for digit in (0, 7):
+        assert np.abs(to_mnist(photo(digit, 24)) - to_mnist(photo(digit, 0))).mean() < 0.03, digit
+
+
 def test_a_blob_of_ink_is_flagged_as_thick_strokes() -> None:
     model = build_model("seed-net")
     tiny_zero = [[(x * 0.3 + 98, y * 0.3 + 98) for x, y in stroke] for stroke in DIGIT_STROKES[0]]  # ~50 px tall
