@@ -35,11 +35,20 @@ MAX_FILE_BYTES = 25 * MB
 WORK_SIDE = 140  # pictures are shrunk to this before any per-pixel work: bounded time and memory, and the
 #                  sketch latency target (the result is 20×20, so 140 px still leaves 7× detail)
 INK_THRESHOLD = 0.2  # of full contrast: below this a pixel is background/noise
-# Uneven lighting (photos): when the picture's edge spans more than this (10th to 90th percentile, of full range), the
-# background is estimated per block of LIGHT_BLOCK working-size pixels instead of as one level. Flat paper with
-# grain and JPEG noise spans ~0.06; the canvas 0.
+# Uneven lighting (photos): when the picture's edge spans more than UNEVEN_LIGHT (10th to 90th percentile, of full
+# range), or the paper's level from block to block more than UNEVEN_PAPER, the background is estimated per block of
+# LIGHT_BLOCK working-size pixels instead of as one level. Flat paper with grain and JPEG noise spans ~0.06 along
+# the edge; the canvas 0. A lens's vignette or a soft shadow darkens the paper's corners or middle more than its
+# edge shows (blocks of 28 px followed a vignette too coarsely: its corners became ink).
 UNEVEN_LIGHT = 0.1
-LIGHT_BLOCK = 28
+UNEVEN_PAPER = 0.04
+LIGHT_BLOCK = 14
+# A block's paper level is its PAPER_SHARE percentile on the paper's side (dark ink on light paper: the lighter
+# quarter), which is paper while ink covers less than three quarters of the block: with blocks this small, the median
+# took a marker's thick strokes for paper. Which side is the paper's: the side of the fewer pixels further than
+# INK_GAP from the edge's level.
+PAPER_SHARE = 75
+INK_GAP = 0.25
 # Edge pixels further than this (of full range) from the edge's median are ink running off the picture (a large
 # digit drawn to the canvas's edge), not paper: they do not count as uneven lighting. A shadow darkens paper less.
 EDGE_INK_GAP = 0.5
@@ -469,9 +478,9 @@ def background_levels(gray: np.ndarray) -> float | np.ndarray:
     """The paper's (or canvas's) level: one value when the picture's edge is evenly lit, else a level per pixel.
 
     A phone photo is lit unevenly (a gradient across the sheet, a shadow in a corner): measured against one level,
-    the brighter or darker half of the paper would count as ink. There the paper is estimated block by block (the
-    median of each block is paper as long as ink covers less than half of it, as a pen does) and smoothed between
-    blocks, which follows lighting that changes slowly and leaves the strokes.
+    the brighter or darker half of the paper would count as ink. There the paper is estimated block by block (each
+    block's level on the paper's side of the ink, PAPER_SHARE, is paper as long as ink covers less than three
+    quarters of it) and smoothed between blocks, which follows lighting that changes slowly and leaves the strokes.
     """
     height, width = gray.shape
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
@@ -480,13 +489,18 @@ def background_levels(gray: np.ndarray) -> float | np.ndarray:
     # Why not the whole edge: strokes cut off by the canvas's edge made it look unevenly lit, and the per-block
     # levels then took the thick strokes of a 260-px digit for paper (a 0 read as "no digit").
     low, high = np.percentile(paper, [10, 90])
-    if high - low < UNEVEN_LIGHT:
+    if high == low:  # the canvas, or a picture drawn on a computer: one level, not lit at all
+        return level
+    rows, cols = max(1, round(height / LIGHT_BLOCK)), max(1, round(width / LIGHT_BLOCK))
+    dark_ink = np.count_nonzero(gray < level - INK_GAP) >= np.count_nonzero(gray > level + INK_GAP)
+    share = PAPER_SHARE if dark_ink else 100 - PAPER_SHARE
+    blocks = np.array([[np.percentile(block, share) for block in np.array_split(band, cols, axis=1)]
+                       for band in np.array_split(gray, rows, axis=0)], dtype=np.float32)
+    paper_blocks = blocks[np.abs(blocks - level) <= EDGE_INK_GAP]  # (not those of ink, or of a sheet on a desk)
+    if high - low < UNEVEN_LIGHT and (paper_blocks.size == 0 or np.ptp(paper_blocks) < UNEVEN_PAPER):
         # The plane is fitted to the paper's middle levels: the blurred edge of a stroke cut off by the picture's
         # edge, or a speck, would tilt it.
         return _paper_plane(gray.shape, border, (border >= low) & (border <= high), level)
-    rows, cols = max(1, round(height / LIGHT_BLOCK)), max(1, round(width / LIGHT_BLOCK))
-    blocks = np.array([[np.median(block) for block in np.array_split(band, cols, axis=1)]
-                       for band in np.array_split(gray, rows, axis=0)], dtype=np.float32)
     return np.asarray(Image.fromarray(blocks, "F").resize((width, height), Image.Resampling.BILINEAR))
 
 

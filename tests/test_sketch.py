@@ -253,6 +253,32 @@ def test_a_small_digit_on_paper_shaded_from_one_side_reads_as_on_even_paper() ->
         assert np.abs(to_mnist(photo(digit, 24)) - to_mnist(photo(digit, 0))).mean() < 0.03, digit
 
 
+@pytest.mark.parametrize("lighting", ["vignette", "soft shadow"])
+def test_paper_darker_towards_the_corners_than_its_edge_shows_is_not_ink(lighting: str) -> None:
+    """A phone photo (3000×2250, with paper grain) darkened 40 levels towards its corners (a lens's vignette) or by
+    a soft shadow in a corner: along the picture's edge the paper looked evenly lit, so it was measured against one
+    level (or a plane), and its lighter middle or the shadow became ink: a 350-px fine-pen digit was read as a 0, an
+    8 or a 6 (0 of 10 right). The paper is now measured block by block, from each block's lighter quarter, so a
+    marker's thick strokes are not taken for paper either."""
+    width, height = 3000, 2250
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    shading = {"flat": 0 * xs, "vignette": -80 * ((xs / width - 0.5) ** 2 + (ys / height - 0.5) ** 2),
+               "soft shadow": -35 * np.clip(1 - np.hypot(xs - width, ys - height) / 1800, 0, 1)}
+    grain = np.random.default_rng(0).normal(0, 4, (height, width)).astype(np.float32)
+
+    def photo(digit: int, light: str, side: int, pen: int) -> Image.Image:
+        ink = rasterise(scaled(DIGIT_STROKES[digit], side / 170, centre=(0, 0)), pen, int(side * 1.65)).convert("L")
+        picture = Image.fromarray((215 + shading[light] + grain).clip(0, 255).astype(np.uint8))
+        picture.paste(45, ((width - ink.width) // 2, (height - ink.height) // 2), mask=ink)
+        return open_image(as_jpeg(picture))
+
+    for digit in (0, 3, 7):
+        fine_pen = to_mnist(photo(digit, lighting, 350, 7))
+        assert np.abs(fine_pen - to_mnist(photo(digit, "flat", 350, 7))).mean() < 0.03, digit
+        marker = to_mnist(photo(digit, lighting, 1300, 150))  # strokes a third of the shading's block wide
+        assert np.abs(marker - to_mnist(photo(digit, "flat", 1300, 150))).mean() < 0.008, digit
+
+
 def test_a_blob_of_ink_is_flagged_as_thick_strokes() -> None:
     model = build_model("seed-net")
     tiny_zero = [[(x * 0.3 + 98, y * 0.3 + 98) for x, y in stroke] for stroke in DIGIT_STROKES[0]]  # ~50 px tall
