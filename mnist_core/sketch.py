@@ -489,7 +489,9 @@ def background_levels(gray: np.ndarray) -> float | np.ndarray:
     # Why not the whole edge: strokes cut off by the canvas's edge made it look unevenly lit, and the per-block
     # levels then took the thick strokes of a 260-px digit for paper (a 0 read as "no digit").
     low, high = np.percentile(paper, [10, 90])
-    if high == low:  # the canvas, or a picture drawn on a computer: one level, not lit at all
+    if np.median(np.abs(paper - level)) == 0:
+        # The canvas, or a picture drawn on a computer: not lit at all, one level but for the blurred edge of a stroke
+        # just inside the picture's edge (the block levels took such strokes for paper: a 7 along the top, an 8).
         return level
     rows, cols = max(1, round(height / LIGHT_BLOCK)), max(1, round(width / LIGHT_BLOCK))
     dark_ink = np.count_nonzero(gray < level - INK_GAP) >= np.count_nonzero(gray > level + INK_GAP)

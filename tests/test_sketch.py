@@ -360,6 +360,21 @@ def test_strokes_cut_off_by_the_canvas_edge_are_not_taken_for_uneven_lighting() 
     assert image28[12:16, 12:16].max() < 0.2  # its hole is still empty
 
 
+def test_strokes_running_along_the_canvas_edge_leave_it_one_level() -> None:
+    """A stroke along an edge of the canvas, just inside it, leaves its blurred edge on the picture's edge: a few
+    edge pixels a little above black. The canvas is not lit, so that must not count as paper shaded from block to
+    block, which took the strokes for paper: a 7 with its bar along the top edge, widest brush, read as an 8."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        brush, inset = int(rng.choice([8, 14, 20, 30, 40])), rng.uniform(0, 25)
+        start, end = rng.uniform(0, 280, 2)
+        stroke = [(start, inset), (end, inset), (140, 200)]  # a bar along the top, then a stem: a 7, say
+        for turns in range(4):  # along each of the four edges
+            canvas = rasterise([stroke], brush).rotate(90 * turns)
+            canvas.thumbnail((140, 140), Image.Resampling.BILINEAR)  # the working size
+            assert background_levels(gray_levels(canvas)) == 0.0, (brush, inset, start, end, turns)
+
+
 def test_a_canvas_painted_all_over_has_strokes_though_it_reads_as_no_ink() -> None:
     transparent = np.zeros((280, 280, 4), dtype=np.uint8)
     painted = np.full((280, 280, 4), 255, dtype=np.uint8)
