@@ -508,10 +508,11 @@ def background_levels(gray: np.ndarray) -> float | np.ndarray:
 
 def _paper_plane(shape: tuple[int, int], border: np.ndarray, on_paper: np.ndarray, level: float) -> float | np.ndarray:
     """The paper's level as a plane fitted to the edge pixels (`border`, in `background_levels`' order) that are
-    `on_paper`, or `level` when the plane is flat. Why: light falling from one side shades the paper by a few percent from side to side,
-    too little to count as uneven lighting, but a small digit's thin strokes, faint once shrunk to the working size,
-    are not much darker than that: against one level, the paper's darker side was ink (a 400-px digit in a 12-MP
-    photo lit 24 levels brighter on one side than the other was read as a 4 or a 7 from the paper's edges)."""
+    `on_paper`, or `level` when the plane is flat. Why: light falling from one side shades the paper by a few
+    percent from side to side, too little to count as uneven lighting, but a small digit's thin strokes, faint once
+    shrunk to the working size, are not much darker than that: against one level, the paper's darker side was ink (a
+    400-px digit in a 12-MP photo lit 24 levels brighter on one side than the other was read as a 4 or a 7 from the
+    paper's edges)."""
     height, width = shape
     columns, rows = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
     xs = np.concatenate([columns, columns, np.zeros(height, np.float32), np.full(height, width - 1, np.float32)])
