@@ -31,8 +31,8 @@ with data_column:
     if status.state == "problem":
         st.error(status.message)
     elif status.state == "will download":
-        st.info(f"{status.message}. Offline? Copy the four IDX files into {status.root}/MNIST/raw/ or set "
-                f"MNIST_DATA_ROOT to a folder that has them.")
+        st.info(f"{status.message}. Offline? Copy the four IDX files into {status.root}/MNIST/raw/, or point "
+                f"MNIST_DATA_ROOT at a folder that has MNIST/raw/. {resources.RESTART_HINT}")
     else:
         message, full_message = layout.dataset_message(status)
         st.caption(message, help=full_message)

@@ -97,12 +97,8 @@ def sidebar(live_training_note: bool = True) -> None:
         st.caption(describe_device(pick_device("auto")))
 
         st.markdown("### Dataset")
-        status = resources.data_status()
-        message, full_message = dataset_message(status)
-        if status.state == "problem":
-            st.error(f"{STATE_ICONS[status.state]} {message}")
-        else:
-            st.caption(f"{STATE_ICONS[status.state]} {message}", help=full_message)
+        st.session_state[DATA_STATUS_SLOT_KEY] = st.empty()
+        show_data_status()
 
         st.markdown("### Active model")
         entry = session.active_model()
@@ -122,6 +118,23 @@ def sidebar(live_training_note: bool = True) -> None:
                 st.fragment(_training_note, run_every=SIDEBAR_POLL_SECONDS)()
             else:
                 st.caption(f":material/hourglass_top: training {job.config.model} (progress on this page)")
+
+
+DATA_STATUS_SLOT_KEY = "studio.data_status_slot"  # the sidebar's place for the data status, this run's
+
+
+def show_data_status() -> None:
+    """The data status in the sidebar's place for it; again after a page's attempt to load the data failed, so the
+    sidebar does not say "it downloads on first use" beside the page's "downloading it failed"."""
+    slot = st.session_state.get(DATA_STATUS_SLOT_KEY)
+    if slot is None:
+        return
+    status = resources.data_status()
+    message, full_message = dataset_message(status)
+    if status.state == "problem":
+        slot.error(f"{STATE_ICONS[status.state]} {message}")
+    else:
+        slot.caption(f"{STATE_ICONS[status.state]} {message}", help=full_message)
 
 
 def short_path(path: str | os.PathLike) -> str:
@@ -162,6 +175,7 @@ def require_dataset() -> Mnist | None:
     try:
         return resources.load_dataset()
     except DataError as error:
+        show_data_status()
         st.error(f"This page needs the MNIST dataset. {error}")
         return None
 
