@@ -111,4 +111,5 @@ if found:
     label = explore.labels_of(splits[lookup_split], [lookup_index])[0]
     lookup_index_column.metric("Label", label)
     lookup_image_column.image(explore.enlarge(explore.pixels(splits[lookup_split], [lookup_index])[0], 8),
-                              caption=f"{lookup_split} #{lookup_index}: {label}", width=224)
+                              caption=f"{lookup_split} #{lookup_index}: {label}", width=224,
+                              output_format=layout.DIGIT_FORMAT)

@@ -17,7 +17,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from mnist_core.data import DatasetStatus, Mnist, raw_folder
 from mnist_core.device import describe_device, pick_device
 from mnist_core.errors import CheckpointError, DataError
-from mnist_core.explore import enlarge
+from mnist_core.explore import sized_for_display
 from mnist_core.runner import RUNNING
 from mnist_core.sketch import plain_image
 from studio_ui import resources, session
@@ -49,6 +49,7 @@ PAGES = [
              "Draw a digit (or upload a picture) and see what the model reads."),
 ]
 GALLERY_GAP_PX = 8  # Streamlit's "xsmall" gap between a gallery's images
+DIGIT_FORMAT = "PNG"  # for digit images: Streamlit sends arrays as JPEG, whose ringing blurs their sharp pixels
 STATE_ICONS = {"found": ":material/check_circle:", "will download": ":material/download:",
                "problem": ":material/error:"}
 
@@ -229,7 +230,8 @@ def wrapping_panels(*panels: tuple[str, int], gap: int = 24) -> list[DeltaGenera
 
 def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], columns: int = 8,
             width: int = 84) -> None:
-    """A grid of small digit images (uint8 0–255 or float 0–1) with captions; upscaled without blurring."""
+    """A grid of small digit images (uint8 0–255 or float 0–1) with captions, each sent at the `width` it is shown
+    at, so its pixels stay sharp."""
     if not len(captions):
         st.caption("Nothing to show.")
         return
@@ -238,7 +240,7 @@ def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], 
     # Nor a wrapping row per `columns` images: each wrapped on its own, 8 images as 5 + 3, leaving holes in the grid.
     with st.container(horizontal=True, gap="xsmall", width=columns * (width + GALLERY_GAP_PX)):
         for image, caption in zip(images, captions):
-            st.image(enlarge(image), caption=caption, width=width)
+            st.image(sized_for_display(image, width), caption=caption, width=width, output_format=DIGIT_FORMAT)
 
 
 def picture_preview(picture: Image.Image, side: int) -> Image.Image:
