@@ -146,6 +146,15 @@ def test_dataset_explorer_renders_and_filters(tiny_mnist) -> None:
     assert labels["explore.lookup_index"].endswith("(0–255)")
 
 
+def test_every_control_of_the_explorer_has_a_label_of_its_own(tiny_mnist) -> None:
+    """The samples' split and the look-up's split were both labelled "Split": a screen reader announced two controls
+    of the same name."""
+    app = open_app(tiny_mnist, "explorer")
+    widgets = [*app.radio, *app.selectbox, *app.number_input, *app.slider, *app.checkbox, *app.button]
+    labels = [widget.label for widget in widgets]
+    assert len(widgets) >= 10 and all(labels) and len(set(labels)) == len(labels), labels
+
+
 def test_the_augmentation_preview_says_what_training_does_in_both_states(tiny_mnist) -> None:
     """It said "eight random draws of exactly what training applies" beside "Augmentation is off for training"."""
     app = open_app(tiny_mnist, "explorer")
