@@ -163,6 +163,10 @@ def dataset_message(status: DatasetStatus) -> tuple[str, str | None]:
 
 
 def default_model_problem() -> str:
+    if not os.path.lexists(resources.DEFAULT_CHECKPOINT):
+        # (not "does not exist: check the path": nobody typed that path, so there is no typo to look for)
+        return ("No model: checkpoints/default.pt, the model that comes with MNIST Studio, is missing. Train one on "
+                "the Train page, or restore it from the repository (git checkout -- checkpoints/default.pt).")
     try:
         session.default_entry()
     except CheckpointError as error:

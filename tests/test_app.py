@@ -179,6 +179,18 @@ def test_pages_that_need_data_say_how_to_get_it(tmp_path, monkeypatch) -> None:
     assert not sketch.exception and sketch.title[0].value == "Sketch"
 
 
+def test_a_missing_default_model_says_how_to_get_it_back(tiny_mnist, tmp_path, monkeypatch) -> None:
+    """It said "No model: checkpoints/default.pt does not exist: check the path. …, or restore …": a path nobody typed,
+    and two fixes that disagree."""
+    monkeypatch.setattr(resources, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "default.pt")
+    for page in (None, "sketch"):
+        app = open_app(tiny_mnist, page)
+        assert not app.exception
+        assert [error.value for error in app.error if error.value.startswith("No model")] == [
+            "No model: checkpoints/default.pt, the model that comes with MNIST Studio, is missing. Train one on the "
+            "Train page, or restore it from the repository (git checkout -- checkpoints/default.pt)."], page
+
+
 def sidebar_data_status(app: AppTest) -> str:
     """The sidebar's word on the data (a caption, or an error box when there is a problem)."""
     texts = [element.value for element in [*app.sidebar.caption, *app.sidebar.error]]
