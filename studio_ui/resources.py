@@ -50,7 +50,9 @@ def data_status() -> DatasetStatus:
 
 # The data messages name the CLI's option beside the variable ("pass --data-root / MNIST_DATA_ROOT pointing at a
 # folder"); in the app only the variable exists, read once when the app starts.
-_CLI_OPTION = re.compile(r"--data-root (?:/|or) ")
+_CLI_WORDING = [(re.compile(rf"pass --data-root / {DATA_ROOT_ENV} pointing at"), f"point {DATA_ROOT_ENV} at"),
+                (re.compile(rf"use --data-root / {DATA_ROOT_ENV} (.+)$"), rf"set {DATA_ROOT_ENV} to \1"),
+                (re.compile(r"--data-root (?:/|or) "), "")]
 RESTART_HINT = (f"{DATA_ROOT_ENV} is read when the app starts: set it in the shell that runs `streamlit run app.py`, "
                 f"then start the app again.")
 
@@ -58,7 +60,9 @@ RESTART_HINT = (f"{DATA_ROOT_ENV} is read when the app starts: set it in the she
 def in_app_words(message: str) -> str:
     """A data message as it applies in the app: without the CLI's --data-root, and with how to change the data root
     of a running app when it says to change it."""
-    text = _CLI_OPTION.sub("", message)
+    text = message
+    for cli_words, app_words in _CLI_WORDING:
+        text = cli_words.sub(app_words, text)
     if DATA_ROOT_ENV not in text or "$" + DATA_ROOT_ENV in text:  # ("$MNIST_DATA_ROOT holds only spaces": said)
         return text
     return f"{text}{'' if text.endswith(('.', '?', '!')) else '.'} {RESTART_HINT}"

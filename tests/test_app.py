@@ -175,6 +175,10 @@ def test_pages_that_need_data_say_how_to_get_it(tmp_path, monkeypatch) -> None:
         app = open_app(None, page)
         assert not app.exception
         assert any("MNIST_DATA_ROOT" in error.value for error in app.error), page
+        # in the app's words: there is no --data-root to pass to `streamlit run app.py`
+        assert any("is a file, not a folder: point MNIST_DATA_ROOT at a folder. MNIST_DATA_ROOT is read when the app "
+                   "starts" in error.value for error in app.error), page
+        assert not any("--data-root" in error.value for error in [*app.error, *app.sidebar.error]), page
     sketch = open_app(None, "sketch")  # Sketch only needs a model
     assert not sketch.exception and sketch.title[0].value == "Sketch"
 
