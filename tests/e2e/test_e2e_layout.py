@@ -158,3 +158,19 @@ def test_every_digit_on_the_dataset_page_keeps_sharp_pixels(page) -> None:
             ? `${caption}: ${rows.size} rows and ${columns.size} columns in ${canvas.width} px` : null;
     }).filter(Boolean)""")
     assert images.count() >= 65 and blurred == [], blurred[:5]
+
+
+@pytest.mark.parametrize("page", WINDOW_WIDTHS, indirect=True)
+def test_the_home_page_cards_never_leave_one_alone_on_a_row(page) -> None:
+    """In a 1400-px window the four page cards wrapped as three and one, Sketch alone on its row (and at 800 px one a
+    row); they are one row in a wide window and two of two below that."""
+    tab = StreamlitTab(page)
+    tab.open("home")
+    links = page.locator(".st-key-page-cards [data-testid='stPageLink']")
+    expect(links.nth(3)).to_be_visible()
+    tops = [round(box["y"]) for box in boxes(*links.all())]
+    per_row = sorted(tops.count(top) for top in set(tops))
+    expected = [4] if page.viewport_size["width"] >= 1400 else [2, 2]
+    assert per_row == expected, f"cards per row: {per_row} (tops {tops})"
+    for number in range(4):
+        tab.assert_fully_visible(links.nth(number), f"page link {number + 1}")
