@@ -9,7 +9,10 @@ from mnist_core.device import available_devices, describe_device, pick_device
 from studio_ui import layout, resources, session
 
 layout.page_setup("Home", ":material/home:")
-PAGE_CARD_WIDTH = 260  # px: a page's link and blurb; four fit beside each other in a wide window
+PANEL_WIDTH = 260  # px: the device, dataset and model panels
+# A page's link and blurb. Two pairs of cards, each pair a row of its own: four in a row in a 1400-px window's 940 px
+# of page (2 × (2 × 208 + 32) + 32), two and two below that, one a row under 448 px; never three and one alone.
+PAGE_CARD_WIDTH, CARD_GAP = 208, 32
 
 st.title("MNIST Studio")
 st.markdown("Explore MNIST, train PyTorch CNNs with sliders, study their mistakes and draw digits for them to "
@@ -18,7 +21,7 @@ st.markdown("Explore MNIST, train PyTorch CNNs with sliders, study their mistake
 # Wrapping panels, not st.columns: in an 800-px window three columns squeezed "Active model" onto two lines and cut
 # the data folder mid-word.
 device_column, data_column, model_column = layout.wrapping_panels(
-    ("home-device", PAGE_CARD_WIDTH), ("home-dataset", PAGE_CARD_WIDTH), ("home-model", PAGE_CARD_WIDTH), gap=32)
+    ("home-device", PANEL_WIDTH), ("home-dataset", PANEL_WIDTH), ("home-model", PANEL_WIDTH), gap=32)
 with device_column:
     st.subheader("Device")
     st.metric("Training runs on", describe_device(pick_device("auto")).split(" · ")[0])
@@ -31,8 +34,8 @@ with data_column:
     if status.state == "problem":
         st.error(status.message)
     elif status.state == "will download":
-        st.info(f"{status.message}. Offline? Copy the four IDX files into {status.root}/MNIST/raw/ or set "
-                f"MNIST_DATA_ROOT to a folder that has them.")
+        st.info(f"{status.message}. Offline? Copy the four IDX files into {status.root}/MNIST/raw/, or point "
+                f"MNIST_DATA_ROOT at a folder that has MNIST/raw/. {resources.RESTART_HINT}")
     else:
         message, full_message = layout.dataset_message(status)
         st.caption(message, help=full_message)
@@ -50,8 +53,12 @@ with model_column:
 
 st.divider()
 st.subheader("Pages")
-with st.container(horizontal=True, gap="medium"):  # wraps in a narrow window, where columns cut the titles short
-    for page in layout.PAGES[1:]:
-        with st.container(width=PAGE_CARD_WIDTH):
-            st.page_link(page.path, label=page.title, icon=page.icon)
-            st.caption(page.blurb)
+links = layout.PAGES[1:]
+# Wrapping rows, not st.columns: columns cut the titles short in a narrow window.
+with st.container(horizontal=True, gap=CARD_GAP, key="page-cards"):
+    for pair in (links[:2], links[2:]):
+        with st.container(horizontal=True, gap=CARD_GAP, width=2 * PAGE_CARD_WIDTH + CARD_GAP):
+            for page in pair:
+                with st.container(width=PAGE_CARD_WIDTH):
+                    st.page_link(page.path, label=page.title, icon=page.icon)
+                    st.caption(page.blurb)

@@ -103,6 +103,14 @@ def enlarge(image: np.ndarray, factor: int = 4) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=-2), factor, axis=-1)
 
 
+def sized_for_display(image: np.ndarray, side: int) -> np.ndarray:
+    """`image` (…×H×W) resized by nearest neighbour to side×side pixels. Shown in a box of exactly `side` px, a browser
+    draws it pixel for pixel; an image it has to scale (4× = 112 px in a 72-px box) it smooths into a blur."""
+    rows = np.arange(side) * image.shape[-2] // side
+    columns = np.arange(side) * image.shape[-1] // side
+    return image[..., rows[:, None], columns]
+
+
 def scribble_preview(count: int = 8, seed: int = 0, shapes: str = "zigzag") -> np.ndarray:
     """float32 [count, 28, 28] in [0, 1]: scribbles like those outlier exposure trains as "no digit"."""
     generator = torch.Generator().manual_seed(seed)

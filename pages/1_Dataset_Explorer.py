@@ -102,7 +102,8 @@ with preview:
 st.divider()
 st.subheader("Look up an image by index")
 lookup_split_column, lookup_index_column, lookup_image_column = st.columns([1, 1, 2])
-lookup_split = lookup_split_column.radio("Split", list(splits), key="explore.lookup_split", horizontal=True)
+# (not "Split" again: a screen reader names a control by its label, and the page has two)
+lookup_split = lookup_split_column.radio("Split to look in", list(splits), key="explore.lookup_split", horizontal=True)
 last_index = len(splits[lookup_split]) - 1
 lookup_index = lookup_index_column.number_input(f"Index (0–{last_index:,})", step=1, key="explore.lookup_index")
 with lookup_image_column:  # (a train index kept after switching to test is out of range too: said, not changed)
@@ -111,4 +112,5 @@ if found:
     label = explore.labels_of(splits[lookup_split], [lookup_index])[0]
     lookup_index_column.metric("Label", label)
     lookup_image_column.image(explore.enlarge(explore.pixels(splits[lookup_split], [lookup_index])[0], 8),
-                              caption=f"{lookup_split} #{lookup_index}: {label}", width=224)
+                              caption=f"{lookup_split} #{lookup_index}: {label}", width=224,
+                              output_format=layout.DIGIT_FORMAT)

@@ -17,7 +17,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from mnist_core.data import DatasetStatus, Mnist, raw_folder
 from mnist_core.device import describe_device, pick_device
 from mnist_core.errors import CheckpointError, DataError
-from mnist_core.explore import enlarge
+from mnist_core.explore import sized_for_display
 from mnist_core.runner import RUNNING
 from mnist_core.sketch import plain_image
 from studio_ui import resources, session
@@ -49,6 +49,7 @@ PAGES = [
              "Draw a digit (or upload a picture) and see what the model reads."),
 ]
 GALLERY_GAP_PX = 8  # Streamlit's "xsmall" gap between a gallery's images
+DIGIT_FORMAT = "PNG"  # for digit images: Streamlit sends arrays as JPEG, whose ringing blurs their sharp pixels
 STATE_ICONS = {"found": ":material/check_circle:", "will download": ":material/download:",
                "problem": ":material/error:"}
 
@@ -97,12 +98,8 @@ def sidebar(live_training_note: bool = True) -> None:
         st.caption(describe_device(pick_device("auto")))
 
         st.markdown("### Dataset")
-        status = resources.data_status()
-        message, full_message = dataset_message(status)
-        if status.state == "problem":
-            st.error(f"{STATE_ICONS[status.state]} {message}")
-        else:
-            st.caption(f"{STATE_ICONS[status.state]} {message}", help=full_message)
+        st.session_state[DATA_STATUS_SLOT_KEY] = st.empty()
+        show_data_status()
 
         st.markdown("### Active model")
         entry = session.active_model()
@@ -122,6 +119,23 @@ def sidebar(live_training_note: bool = True) -> None:
                 st.fragment(_training_note, run_every=SIDEBAR_POLL_SECONDS)()
             else:
                 st.caption(f":material/hourglass_top: training {job.config.model} (progress on this page)")
+
+
+DATA_STATUS_SLOT_KEY = "studio.data_status_slot"  # the sidebar's place for the data status, this run's
+
+
+def show_data_status() -> None:
+    """The data status in the sidebar's place for it; again after a page's attempt to load the data failed, so the
+    sidebar does not say "it downloads on first use" beside the page's "downloading it failed"."""
+    slot = st.session_state.get(DATA_STATUS_SLOT_KEY)
+    if slot is None:
+        return
+    status = resources.data_status()
+    message, full_message = dataset_message(status)
+    if status.state == "problem":
+        slot.error(f"{STATE_ICONS[status.state]} {message}")
+    else:
+        slot.caption(f"{STATE_ICONS[status.state]} {message}", help=full_message)
 
 
 def short_path(path: str | os.PathLike) -> str:
@@ -149,6 +163,10 @@ def dataset_message(status: DatasetStatus) -> tuple[str, str | None]:
 
 
 def default_model_problem() -> str:
+    if not os.path.lexists(resources.DEFAULT_CHECKPOINT):
+        # (not "does not exist: check the path": nobody typed that path, so there is no typo to look for)
+        return ("No model: checkpoints/default.pt, the model that comes with MNIST Studio, is missing. Train one on "
+                "the Train page, or restore it from the repository (git checkout -- checkpoints/default.pt).")
     try:
         session.default_entry()
     except CheckpointError as error:
@@ -162,6 +180,7 @@ def require_dataset() -> Mnist | None:
     try:
         return resources.load_dataset()
     except DataError as error:
+        show_data_status()
         st.error(f"This page needs the MNIST dataset. {error}")
         return None
 
@@ -215,7 +234,8 @@ def wrapping_panels(*panels: tuple[str, int], gap: int = 24) -> list[DeltaGenera
 
 def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], columns: int = 8,
             width: int = 84) -> None:
-    """A grid of small digit images (uint8 0–255 or float 0–1) with captions; upscaled without blurring."""
+    """A grid of small digit images (uint8 0–255 or float 0–1) with captions, each sent at the `width` it is shown
+    at, so its pixels stay sharp."""
     if not len(captions):
         st.caption("Nothing to show.")
         return
@@ -224,7 +244,7 @@ def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], 
     # Nor a wrapping row per `columns` images: each wrapped on its own, 8 images as 5 + 3, leaving holes in the grid.
     with st.container(horizontal=True, gap="xsmall", width=columns * (width + GALLERY_GAP_PX)):
         for image, caption in zip(images, captions):
-            st.image(enlarge(image), caption=caption, width=width)
+            st.image(sized_for_display(image, width), caption=caption, width=width, output_format=DIGIT_FORMAT)
 
 
 def picture_preview(picture: Image.Image, side: int) -> Image.Image:

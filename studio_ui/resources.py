@@ -11,13 +11,18 @@ AppTest does this with the synthetic `tiny_mnist` fixture so page tests need nei
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from mnist_core.checkpoints import DEFAULT_CHECKPOINT, PROJECT_ROOT, LoadedCheckpoint, checkpoint_bytes, load_checkpoint
-from mnist_core.data import DatasetStatus, Mnist, MnistSplit, dataset_status, load_mnist, resolve_data_root
+from mnist_core.data import (DATA_ROOT_ENV, DatasetStatus, Mnist, MnistSplit, dataset_status, load_mnist, raw_folder,
+                             resolve_data_root)
+from mnist_core.errors import DataError
 from mnist_core.evaluate import EvaluationReport, evaluate
 from mnist_core.explore import SplitStats, split_stats
 from mnist_core.models import build_model, count_parameters, model_summary
@@ -31,10 +36,56 @@ def injected_data() -> Mnist | None:
 
 
 def data_status() -> DatasetStatus:
-    """The sidebar's word on the data: found / will download / problem (with the fix in its message)."""
+    """The sidebar's word on the data: found / will download / problem (with the fix in its message). A look at the
+    files' sizes cannot see every problem: a download that failed, or a file of the right size that is not MNIST, is
+    said as the page that tried to load the data said it, until the files change."""
     if injected_data() is not None:
         return DatasetStatus(Path("(injected)"), "found", "using test data injected into this session")
-    return dataset_status()
+    status = dataset_status()
+    failure = _failed_loads().get(_root_key(status.root))
+    if status.state != "problem" and failure is not None and failure[0] == _files_fingerprint(status.root):
+        return DatasetStatus(status.root, "problem", failure[1])
+    return replace(status, message=in_app_words(status.message))
+
+
+# The data messages name the CLI's option beside the variable ("pass --data-root / MNIST_DATA_ROOT pointing at a
+# folder"); in the app only the variable exists, read once when the app starts.
+_CLI_WORDING = [(re.compile(rf"pass --data-root / {DATA_ROOT_ENV} pointing at"), f"point {DATA_ROOT_ENV} at"),
+                (re.compile(rf"use --data-root / {DATA_ROOT_ENV} (.+)$"), rf"set {DATA_ROOT_ENV} to \1"),
+                (re.compile(r"--data-root (?:/|or) "), "")]
+RESTART_HINT = (f"{DATA_ROOT_ENV} is read when the app starts: set it in the shell that runs `streamlit run app.py`, "
+                f"then start the app again.")
+
+
+def in_app_words(message: str) -> str:
+    """A data message as it applies in the app: without the CLI's --data-root, and with how to change the data root
+    of a running app when it says to change it."""
+    text = message
+    for cli_words, app_words in _CLI_WORDING:
+        text = cli_words.sub(app_words, text)
+    if DATA_ROOT_ENV not in text or "$" + DATA_ROOT_ENV in text:  # ("$MNIST_DATA_ROOT holds only spaces": said)
+        return text
+    return f"{text}{'' if text.endswith(('.', '?', '!')) else '.'} {RESTART_HINT}"
+
+
+@st.cache_resource(show_spinner=False)
+def _failed_loads() -> dict[str, tuple[tuple, str]]:
+    """Data root → (its files as they were, why loading them failed), for every session of the server: the data root
+    is the server's."""
+    return {}
+
+
+def _root_key(root: Path) -> str:
+    return os.path.abspath(root)
+
+
+def _files_fingerprint(root: Path) -> tuple:
+    """Names, sizes and times of the files in `root/MNIST/raw`: another one after a copy, a download or a repair."""
+    try:
+        with os.scandir(raw_folder(root)) as entries:
+            return tuple(sorted((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns) for entry in entries))
+    except OSError:
+        return ()
 
 
 def dataset_key() -> str:
@@ -49,8 +100,23 @@ def _load_mnist(root: str) -> Mnist:
 
 
 def load_dataset() -> Mnist:
-    """Both splits as CPU tensors; raises `DataError` (with the fix) when the data cannot be had."""
-    return injected_data() or _load_mnist(str(resolve_data_root().resolve()))
+    """Both splits as CPU tensors; raises `DataError` (with the fix, in the app's words) when the data cannot be
+    had, and remembers why for `data_status`."""
+    data = injected_data()
+    if data is not None:
+        return data
+    try:
+        root = resolve_data_root()
+    except DataError as error:  # ($MNIST_DATA_ROOT of only spaces: the sidebar says so already)
+        raise DataError(in_app_words(str(error))) from None
+    try:
+        data = _load_mnist(str(root.resolve()))
+    except DataError as error:
+        message = in_app_words(str(error))
+        _failed_loads()[_root_key(root)] = (_files_fingerprint(root), message)
+        raise DataError(message) from None
+    _failed_loads().pop(_root_key(root), None)
+    return data
 
 
 @st.cache_resource(show_spinner="Counting digits and pixels…", max_entries=4)

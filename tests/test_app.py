@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 import time
 import uuid
 from dataclasses import replace
@@ -23,12 +24,12 @@ from streamlit.testing.v1 import AppTest
 from cli_support import PILLOW_MODES, digit_image, in_mode
 from mnist_core.checkpoints import CHECKPOINT_DIR, load_checkpoint
 from mnist_core.config import PRESETS, preset_config
-from mnist_core.data import Mnist, MnistSplit
+from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
 from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob
-from studio_ui import settings
+from studio_ui import resources, settings
 from studio_ui.charts import epoch_curves
 from studio_ui.layout import picture_preview
 from studio_ui.resources import TEST_DATA_KEY
@@ -145,6 +146,15 @@ def test_dataset_explorer_renders_and_filters(tiny_mnist) -> None:
     assert labels["explore.lookup_index"].endswith("(0–255)")
 
 
+def test_every_control_of_the_explorer_has_a_label_of_its_own(tiny_mnist) -> None:
+    """The samples' split and the look-up's split were both labelled "Split": a screen reader announced two controls
+    of the same name."""
+    app = open_app(tiny_mnist, "explorer")
+    widgets = [*app.radio, *app.selectbox, *app.number_input, *app.slider, *app.checkbox, *app.button]
+    labels = [widget.label for widget in widgets]
+    assert len(widgets) >= 10 and all(labels) and len(set(labels)) == len(labels), labels
+
+
 def test_the_augmentation_preview_says_what_training_does_in_both_states(tiny_mnist) -> None:
     """It said "eight random draws of exactly what training applies" beside "Augmentation is off for training"."""
     app = open_app(tiny_mnist, "explorer")
@@ -165,8 +175,74 @@ def test_pages_that_need_data_say_how_to_get_it(tmp_path, monkeypatch) -> None:
         app = open_app(None, page)
         assert not app.exception
         assert any("MNIST_DATA_ROOT" in error.value for error in app.error), page
+        # in the app's words: there is no --data-root to pass to `streamlit run app.py`
+        assert any("is a file, not a folder: point MNIST_DATA_ROOT at a folder. MNIST_DATA_ROOT is read when the app "
+                   "starts" in error.value for error in app.error), page
+        assert not any("--data-root" in error.value for error in [*app.error, *app.sidebar.error]), page
     sketch = open_app(None, "sketch")  # Sketch only needs a model
     assert not sketch.exception and sketch.title[0].value == "Sketch"
+
+
+def test_a_missing_default_model_says_how_to_get_it_back(tiny_mnist, tmp_path, monkeypatch) -> None:
+    """It said "No model: checkpoints/default.pt does not exist: check the path. …, or restore …": a path nobody typed,
+    and two fixes that disagree."""
+    monkeypatch.setattr(resources, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "default.pt")
+    for page in (None, "sketch"):
+        app = open_app(tiny_mnist, page)
+        assert not app.exception
+        assert [error.value for error in app.error if error.value.startswith("No model")] == [
+            "No model: checkpoints/default.pt, the model that comes with MNIST Studio, is missing. Train one on the "
+            "Train page, or restore it from the repository (git checkout -- checkpoints/default.pt)."], page
+
+
+def sidebar_data_status(app: AppTest) -> str:
+    """The sidebar's word on the data (a caption, or an error box when there is a problem)."""
+    texts = [element.value for element in [*app.sidebar.caption, *app.sidebar.error]]
+    return next(text for text in texts if "MNIST" in text)
+
+
+def test_a_failed_download_is_said_alike_in_the_sidebar_and_on_home(tmp_path, monkeypatch) -> None:
+    """Offline with no data, the explorer said "downloading it failed" while the sidebar beside it (and Home after it)
+    still said "it downloads on first use"; and every message told the app's user to "point --data-root / …", an
+    option of the CLI only."""
+    def no_network(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    root = tmp_path / "data"
+    monkeypatch.setenv("MNIST_DATA_ROOT", str(root))
+    home = open_app(None)
+    assert "downloads on first use" in sidebar_data_status(home)
+    assert "start the app again" in home.info[0].value  # how to point a running app elsewhere
+    app = open_app(None, "explorer")
+    assert not app.exception
+    [page_error] = [error.value for error in app.error if "This page needs" in error.value]
+    assert "downloading it failed" in page_error and "--data-root" not in page_error
+    assert page_error.endswith(resources.RESTART_HINT)
+    assert "downloading it failed" in sidebar_data_status(app), "the sidebar of the same run"
+    app.switch_page("app.py").run()
+    assert [metric.value for metric in app.metric if metric.label == "MNIST"] == ["problem"]
+    assert any("downloading it failed" in error.value for error in app.error)
+    assert "downloading it failed" in sidebar_data_status(open_app(None)), "another tab"
+    raw_folder(root).mkdir(parents=True)  # the files change (a copy begins): the page's word no longer holds
+    (raw_folder(root) / "train-labels-idx1-ubyte.part").write_bytes(b"")
+    assert "downloads on first use" in sidebar_data_status(open_app(None))
+
+
+def test_files_of_the_right_size_that_are_not_mnist_are_no_longer_found_once_a_page_read_them(tmp_path,
+                                                                                            monkeypatch) -> None:
+    """Sizes are all the sidebar looks at: it said "MNIST found" beside the page's "… is corrupt"."""
+    for name, (size, _) in MNIST_FILES.items():
+        raw_folder(tmp_path).mkdir(parents=True, exist_ok=True)
+        with open(raw_folder(tmp_path) / name, "wb") as handle:
+            handle.truncate(size)  # zeros: sparse, free to make
+    monkeypatch.setenv("MNIST_DATA_ROOT", str(tmp_path))
+    app = open_app(None)
+    assert "MNIST found" in sidebar_data_status(app)
+    app.switch_page(PAGES["explorer"]).run()
+    assert any("is corrupt" in error.value for error in app.error)
+    assert "is corrupt" in sidebar_data_status(app)
 
 
 def test_train_page_has_every_setting_and_presets_fill_them(tiny_mnist) -> None:

@@ -123,3 +123,54 @@ def test_the_dataset_charts_keep_their_labels_whole_in_a_narrow_window(page) -> 
         chart, title = (page.locator(f".st-key-{key} {part}").first for part in (".main-svg", ".gtitle"))
         chart_box, title_box = chart.bounding_box(), title.bounding_box()
         assert title_box["x"] + title_box["width"] <= chart_box["x"] + chart_box["width"], f"{key}: title cut short"
+
+
+def test_every_digit_on_the_dataset_page_keeps_sharp_pixels(page) -> None:
+    """The galleries sent 112-px images (28 × 4) for 72- and 84-px places: Streamlit shrank each one bilinearly, and
+    every sample, mean image and augmentation draw showed its pixels smeared into a blur (only the look-up's 224 px in
+    224 stayed sharp). A sharp image of a 28×28 digit is made of at most 28 different rows and 28 different columns;
+    a smeared one has a new row or column at almost every pixel."""
+    tab = StreamlitTab(page)
+    tab.open("dataset")
+    images = page.locator("[data-testid='stMain'] [data-testid='stImage'] img")
+    expect(images.nth(64)).to_be_visible()  # 40 samples, 10 means, 9 draws, 5 scribbles, the look-up
+    page.wait_for_function("""() => [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stImage'] img")]
+                                     .every(image => image.complete && image.naturalWidth > 0)""")
+    blurred = images.evaluate_all("""images => images.map(image => {
+        const canvas = document.createElement('canvas');
+        canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+        const context = canvas.getContext('2d');
+        context.drawImage(image, 0, 0);
+        const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+        const rows = new Set(), columns = new Set();
+        for (let y = 0; y < canvas.height; y++) {
+            let row = '';
+            for (let x = 0; x < canvas.width; x++) row += pixels[(y * canvas.width + x) * 4] + ',';
+            rows.add(row);
+        }
+        for (let x = 0; x < canvas.width; x++) {
+            let column = '';
+            for (let y = 0; y < canvas.height; y++) column += pixels[(y * canvas.width + x) * 4] + ',';
+            columns.add(column);
+        }
+        const caption = image.closest('[data-testid="stImage"]').innerText.trim();
+        return rows.size > 28 || columns.size > 28
+            ? `${caption}: ${rows.size} rows and ${columns.size} columns in ${canvas.width} px` : null;
+    }).filter(Boolean)""")
+    assert images.count() >= 65 and blurred == [], blurred[:5]
+
+
+@pytest.mark.parametrize("page", WINDOW_WIDTHS, indirect=True)
+def test_the_home_page_cards_never_leave_one_alone_on_a_row(page) -> None:
+    """In a 1400-px window the four page cards wrapped as three and one, Sketch alone on its row (and at 800 px one a
+    row); they are one row in a wide window and two of two below that."""
+    tab = StreamlitTab(page)
+    tab.open("home")
+    links = page.locator(".st-key-page-cards [data-testid='stPageLink']")
+    expect(links.nth(3)).to_be_visible()
+    tops = [round(box["y"]) for box in boxes(*links.all())]
+    per_row = sorted(tops.count(top) for top in set(tops))
+    expected = [4] if page.viewport_size["width"] >= 1400 else [2, 2]
+    assert per_row == expected, f"cards per row: {per_row} (tops {tops})"
+    for number in range(4):
+        tab.assert_fully_visible(links.nth(number), f"page link {number + 1}")
