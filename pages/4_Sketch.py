@@ -106,7 +106,8 @@ with reading_column:
         elif not upload_refused:
             st.info("Upload a picture of one handwritten digit.")
     else:
-        st.image(enlarge(reading.image28, SEEN_SIDE // 28), caption="model input (28×28)", width=SEEN_SIDE, clamp=True)
+        st.image(enlarge(reading.image28, SEEN_SIDE // 28), caption="model input (28×28)", width=SEEN_SIDE, clamp=True,
+                 output_format=layout.DIGIT_FORMAT)
         st.metric("Prediction", reading.digit, help="the digit with the highest probability")
         if reading.unsure and not reading.low_confidence:  # sure by the model, unsure by the picture: say which
             st.caption(f"confidence {reading.confidence:.0%}, but unsure: {unsure_reason(reading)} (see the note)")

@@ -131,6 +131,34 @@ class StreamlitTab:
             return clipped;
         }""")
 
+    def blurred_digit_images(self, images: Locator) -> list[str]:
+        """Of `images` (enlarged 28×28 digits), those drawn smeared, each as "caption: N rows and M columns in W px".
+        A sharp image of a 28×28 digit is made of at most 28 different rows and 28 different columns; one shrunk
+        bilinearly or sent as JPEG (ringing) has a new row or column at almost every pixel."""
+        self.page.wait_for_function("""() => [...document.querySelectorAll("[data-testid='stImage'] img")]
+                                         .every(image => image.complete && image.naturalWidth > 0)""")
+        return images.evaluate_all("""images => images.map(image => {
+            const canvas = document.createElement('canvas');
+            canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+            const context = canvas.getContext('2d');
+            context.drawImage(image, 0, 0);
+            const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+            const rows = new Set(), columns = new Set();
+            for (let y = 0; y < canvas.height; y++) {
+                let row = '';
+                for (let x = 0; x < canvas.width; x++) row += pixels[(y * canvas.width + x) * 4] + ',';
+                rows.add(row);
+            }
+            for (let x = 0; x < canvas.width; x++) {
+                let column = '';
+                for (let y = 0; y < canvas.height; y++) column += pixels[(y * canvas.width + x) * 4] + ',';
+                columns.add(column);
+            }
+            const caption = image.closest('[data-testid="stImage"]').innerText.trim();
+            return rows.size > 28 || columns.size > 28
+                ? `${caption}: ${rows.size} rows and ${columns.size} columns in ${canvas.width} px` : null;
+        }).filter(Boolean)""")
+
     def metric(self, label: str) -> Locator:
         """The `st.metric` whose label is exactly `label`."""
         return self.page.locator('[data-testid="stMetric"]').filter(

@@ -128,35 +128,12 @@ def test_the_dataset_charts_keep_their_labels_whole_in_a_narrow_window(page) -> 
 def test_every_digit_on_the_dataset_page_keeps_sharp_pixels(page) -> None:
     """The galleries sent 112-px images (28 × 4) for 72- and 84-px places: Streamlit shrank each one bilinearly, and
     every sample, mean image and augmentation draw showed its pixels smeared into a blur (only the look-up's 224 px in
-    224 stayed sharp). A sharp image of a 28×28 digit is made of at most 28 different rows and 28 different columns;
-    a smeared one has a new row or column at almost every pixel."""
+    224 stayed sharp)."""
     tab = StreamlitTab(page)
     tab.open("dataset")
     images = page.locator("[data-testid='stMain'] [data-testid='stImage'] img")
     expect(images.nth(64)).to_be_visible()  # 40 samples, 10 means, 9 draws, 5 scribbles, the look-up
-    page.wait_for_function("""() => [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stImage'] img")]
-                                     .every(image => image.complete && image.naturalWidth > 0)""")
-    blurred = images.evaluate_all("""images => images.map(image => {
-        const canvas = document.createElement('canvas');
-        canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
-        const context = canvas.getContext('2d');
-        context.drawImage(image, 0, 0);
-        const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
-        const rows = new Set(), columns = new Set();
-        for (let y = 0; y < canvas.height; y++) {
-            let row = '';
-            for (let x = 0; x < canvas.width; x++) row += pixels[(y * canvas.width + x) * 4] + ',';
-            rows.add(row);
-        }
-        for (let x = 0; x < canvas.width; x++) {
-            let column = '';
-            for (let y = 0; y < canvas.height; y++) column += pixels[(y * canvas.width + x) * 4] + ',';
-            columns.add(column);
-        }
-        const caption = image.closest('[data-testid="stImage"]').innerText.trim();
-        return rows.size > 28 || columns.size > 28
-            ? `${caption}: ${rows.size} rows and ${columns.size} columns in ${canvas.width} px` : null;
-    }).filter(Boolean)""")
+    blurred = tab.blurred_digit_images(images)
     assert images.count() >= 65 and blurred == [], blurred[:5]
 
 

@@ -86,6 +86,15 @@ def test_sketch_reads_digits_drawn_with_the_mouse(sketch: StreamlitTab) -> None:
     assert correct >= REQUIRED_CORRECT, f"only {correct}/10 read correctly; drawn -> read: {readings}"
 
 
+def test_sketch_shows_the_model_input_with_sharp_pixels(sketch: StreamlitTab) -> None:
+    """The 28×28 image the model reads was sent as JPEG, whose ringing smeared its pixels into grey halos."""
+    clear(sketch)
+    sketch.draw(canvas_of(sketch), DIGIT_STROKES[3])
+    model_input = sketch.page.locator("[data-testid='stImage']", has_text="model input").locator("img")
+    expect(model_input).to_have_count(1)
+    assert sketch.blurred_digit_images(model_input) == []
+
+
 def test_sketch_scribble_gets_the_low_confidence_note(sketch: StreamlitTab) -> None:
     clear(sketch)
     expect(sketch.page.get_by_text(LOW_CONFIDENCE_NOTE)).to_have_count(0)
