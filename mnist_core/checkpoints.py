@@ -13,6 +13,7 @@ import io
 import os
 import pickle
 import re
+import shlex
 import struct
 import sys
 import tempfile
@@ -278,7 +279,7 @@ def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
             raise CheckpointError(f"cannot read {label} ({os_reason(error)})") from None
     if not raw:
         raise CheckpointError(f"{label} is empty (0 bytes): it is not a model file")
-    payload = _safe_torch_load(raw, label)
+    payload = _safe_torch_load(raw, label, None if isinstance(source, (bytes, bytearray)) else Path(source))
     return _checked_checkpoint(payload, label)
 
 
@@ -286,12 +287,17 @@ _PICKLE_START = b"\x80"  # the PROTO opcode: every pickle since protocol 2 (and 
 _ZIP_START = b"PK\x03\x04"  # torch.save's default format is a zip archive
 
 
-def _safe_torch_load(raw: bytes, label: str) -> Any:
+def _safe_torch_load(raw: bytes, label: str, path: Path | None) -> Any:
     unreadable = CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated, damaged or of another "
                                  f"kind): use a .pt checkpoint saved by MNIST Studio")
     if _is_safetensors(raw):  # a common format for weights: "damaged" would send the user looking for a better copy
         unreadable = CheckpointError(f"{label} is a safetensors file (bare weights, without the model's name or "
                                      f"settings), not a checkpoint: use a .pt checkpoint saved by MNIST Studio")
+    compressed = next((kind for kind in _COMPRESSED if raw.startswith(kind[0])), None)
+    if compressed:  # (a model.pt.gz, renamed or packed to be sent): never unpacked here, it could be a bomb
+        _, kind, tool, suffix = compressed
+        raise CheckpointError(f"{label} is {kind}-compressed, and torch.save never compresses its files: unpack it "
+                              f"first ({_unpack_command(path, tool, suffix)}) and give the unpacked file")
     problem = _zip_problem(raw) if raw.startswith(_ZIP_START) else None
     if problem:
         raise CheckpointError(f"{label} {problem}")
@@ -314,6 +320,23 @@ def _safe_torch_load(raw: bytes, label: str) -> Any:
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, UnicodeDecodeError, AttributeError,
             TypeError, IndexError, KeyError, MemoryError, OverflowError, struct.error):
         raise unreadable from None
+
+
+# (what the file begins with, format, the tool that unpacks it, its file suffix). Zip archives are `_zip_problem`'s:
+# torch.save's own format is one.
+_COMPRESSED = ((b"\x1f\x8b", "gzip", "gunzip", ".gz"), (b"BZh", "bzip2", "bunzip2", ".bz2"),
+               (b"\xfd7zXZ\x00", "xz", "unxz", ".xz"), (b"\x28\xb5\x2f\xfd", "zstd", "unzstd", ".zst"))
+
+
+def _unpack_command(path: Path | None, tool: str, suffix: str) -> str:
+    """A shell command that unpacks `path` beside it without replacing any file (`-k` keeps the archive, and the
+    tools refuse to overwrite), or only the tool's name for an upload, which has no path here."""
+    if path is None:
+        return tool
+    if path.suffix == suffix:
+        return f"{tool} -k {shlex.quote(str(path))}"
+    unpacked = path.with_name(f"{path.stem}.unpacked.pt")  # (no suffix to drop: the shell's > would replace a file)
+    return f"{tool} -c {shlex.quote(str(path))} > {shlex.quote(str(unpacked))}"
 
 
 def _is_safetensors(raw: bytes) -> bool:

@@ -3,9 +3,12 @@ checkpoint writes survive a killed writer; names cannot escape checkpoints/ or o
 
 from __future__ import annotations
 
+import bz2
 import copy
+import gzip
 import io
 import json
+import lzma
 import os
 import pickle
 import random
@@ -150,6 +153,30 @@ def test_a_safetensors_file_is_called_one_not_damaged(tmp_path: Path, capsys: py
         load_checkpoint(path.read_bytes(), "upload: model.safetensors")
     with pytest.raises(CheckpointError, match="is not a readable PyTorch file"):  # an 8-byte length and no header
         load_checkpoint(b"\x10" + b"\0" * 7 + b"{not json at all", "upload: x.pt")
+
+
+@pytest.mark.parametrize("pack, kind, tool, suffix", [(gzip.compress, "gzip", "gunzip", ".gz"),
+                                                    (bz2.compress, "bzip2", "bunzip2", ".bz2"),
+                                                    (lzma.compress, "xz", "unxz", ".xz")], ids=["gzip", "bzip2", "xz"])
+def test_a_compressed_checkpoint_says_to_unpack_it_first(pack: Callable[[bytes], bytes], kind: str, tool: str,
+                                                         suffix: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    # It said "… is not a readable PyTorch file (it may be truncated, damaged or of another kind)" of a good model.
+    packed = pack(checkpoint_bytes(_payload()))
+    renamed, named = tmp_path / "my model.pt", tmp_path / f"my model.pt{suffix}"
+    for path in (renamed, named):
+        path.write_bytes(packed)
+    assert_one_line_error(main(["evaluate", "--checkpoint", str(renamed)]), capsys.readouterr().err,
+                          f"{renamed} is {kind}-compressed, and torch.save never compresses its files: unpack it first "
+                          f"({tool} -c '{renamed}' > '{tmp_path}/my model.unpacked.pt') and give the unpacked file")
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(named)
+    assert f"unpack it first ({tool} -k '{named}') and give" in str(refused.value)  # -k: the tool makes the name
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(packed, "upload: m.pt")
+    assert str(refused.value) == (f"upload: m.pt is {kind}-compressed, and torch.save never compresses its files: "
+                                  f"unpack it first ({tool}) and give the unpacked file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([renamed.name, named.name])  # nothing unpacked
 
 
 def test_the_cli_refuses_a_malicious_model_file_without_running_it(tmp_path: Path) -> None:
