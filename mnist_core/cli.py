@@ -264,7 +264,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_writable(out if chosen else CHECKPOINT_DIR / f"{free_checkpoint_name(stamp, CHECKPOINT_DIR)}.pt", overwrite)
     if overwrite and os.path.isfile(out):
         _refuse_unless_checkpoint(out)
-    if out.suffix not in CHECKPOINT_SUFFIXES and out.resolve().parent == CHECKPOINT_DIR.resolve():
+    # (the app lists `x.PT` too: suffixes in any case)
+    if out.suffix.lower() not in CHECKPOINT_SUFFIXES and out.resolve().parent == CHECKPOINT_DIR.resolve():
         sys.stderr.write(f"note: the app lists only {' and '.join(CHECKPOINT_SUFFIXES)} files in checkpoints/, so it "
                          f"will not show {printable(out.name)}: add .pt to the name to see it there\n")
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded

@@ -24,7 +24,8 @@ import mnist_core.checkpoints
 import mnist_core.cli as cli
 import mnist_core.data
 from cli_support import REPO_ROOT, assert_json_error, assert_one_line_error, digit_image, last_json, run_cli
-from mnist_core.checkpoints import DEFAULT_CHECKPOINT, checkpoint_payload, load_checkpoint, write_checkpoint
+from mnist_core.checkpoints import (DEFAULT_CHECKPOINT, checkpoint_payload, list_checkpoints, load_checkpoint,
+                                    write_checkpoint)
 from mnist_core.cli import main
 from mnist_core.data import Mnist
 from mnist_core.models import REGISTRY, build_model, count_parameters
@@ -313,6 +314,11 @@ def test_a_checkpoint_the_app_would_not_list_gets_a_note(tmp_path: Path, synthet
     assert (tmp_path / "mine").is_file()
     assert _train(tmp_path) == 0  # elsewhere, or with .pt: no note
     assert "note:" not in capsys.readouterr().err
+    # The app lists `.PT` too: the note said it would not show `mine.PT`.
+    assert main(["train", "--model", "seed-net", "--train-subset", "256", "--batch-size", "64", "--device", "cpu",
+                 "--out", str(tmp_path / "mine.PT")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert tmp_path / "mine.PT" in list_checkpoints(tmp_path)
 
 
 def test_a_run_whose_out_is_taken_while_it_trains_is_saved_beside_it(tmp_path: Path, synthetic_data: None,
