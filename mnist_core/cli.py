@@ -555,6 +555,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> t
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    _tolerate_unencodable_stdout()
     try:
         code = _run(argv)
         with _writing_stdout():
@@ -569,6 +570,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: cannot write the output to standard output ({failure}): free some disk space, or "
                          f"send the output elsewhere\n")
         return 2
+
+
+def _tolerate_unencodable_stdout() -> None:
+    """Write what stdout's encoding lacks as Python escapes (`\\u2192`), as Python itself does on stderr. The text
+    output has "→", "×" and "…" (the `models` table, `--help`), and an encoding without them (a Windows console
+    redirected to a file is cp1252; PYTHONIOENCODING=ascii) made the command an `internal error (UnicodeEncodeError
+    …)`, exit 1. JSON is ASCII anyway. Only the process's real stdout: when main() runs inside another program
+    (tests), its stdout is not ours to change."""
+    if sys.stdout is sys.__stdout__ and isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def _discard_stdout() -> None:

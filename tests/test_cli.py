@@ -672,3 +672,12 @@ def test_a_picture_name_that_is_not_utf8_is_read_under_a_strict_utf8_terminal(un
     process = subprocess.run([*command, picture + b".missing"], cwd=REPO_ROOT, env=env, capture_output=True,
                              timeout=300)
     assert_one_line_error(process.returncode, process.stderr.decode(), r"latin1-\xff.png.missing does not exist")
+
+
+@pytest.mark.parametrize("argv, shown", [(["models"], "fc 320\\u219250\\u219210"), (["train", "--help"], "0\\u20261")])
+def test_text_output_to_a_stdout_without_those_characters_shows_them_escaped(argv: list[str], shown: str) -> None:
+    # "→" and "…" on a stdout whose encoding lacks them (a Windows console redirected to a file is cp1252, without
+    # "→") were `internal error (UnicodeEncodeError …)`, exit 1.
+    process = run_cli(*argv, env={"PYTHONIOENCODING": "ascii"})
+    assert process.returncode == 0, process.stderr
+    assert shown in process.stdout and not process.stderr
