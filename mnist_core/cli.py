@@ -445,7 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mnist_core.device import DEVICE_CHOICES
     from mnist_core.models import REGISTRY
 
-    parser = OneLineParser(prog="python -m mnist_core", description="MNIST Studio command line")
+    parser = OneLineParser(prog="python -m mnist_core", description="MNIST Studio command line",
+                           epilog=f"exit codes: 0 ok; 2 bad input (one line on stderr); 130 interrupted (Ctrl-C; a run "
+                           f"being trained is not saved); 1 a bug in MNIST Studio ({DEBUG_ENV}=1 shows its traceback)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def common(sub: argparse.ArgumentParser) -> None:

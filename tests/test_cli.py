@@ -490,6 +490,15 @@ def test_help_exits_0(capsys: pytest.CaptureFixture) -> None:
     assert exited.value.code == 0 and "--batch-size" in capsys.readouterr().out
 
 
+def test_the_help_says_what_each_exit_code_means(capsys: pytest.CaptureFixture) -> None:
+    # Ctrl-C's 130 and a bug's 1 were only in docs/robustness.md.
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert " ".join(capsys.readouterr().out.split()).endswith(
+        "exit codes: 0 ok; 2 bad input (one line on stderr); 130 interrupted (Ctrl-C; a run being trained is not "
+        "saved); 1 a bug in MNIST Studio (MNIST_STUDIO_DEBUG=1 shows its traceback)")
+
+
 @pytest.mark.parametrize("argv", [["train", "--help", "--json"], ["--json", "--help"]])
 def test_help_with_json_ends_in_the_json_line_too(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     """The ★ contract: with --json the last stdout line is one JSON value; --help printed only its text."""
