@@ -257,7 +257,9 @@ def _unpack_archives(root: Path, needed: tuple[str, ...]) -> bool:
             with gzip.open(archive, "rb") as source:
                 data = source.read(size + 1)
         except (gzip.BadGzipFile, EOFError, zlib.error) as error:  # the archive's own fault: gunzip would fail too
-            raise DataError(f"{archive} is not a complete gzip archive ({error}): {replace_archive}") from None
+            # (A download cut short, by Ctrl-C say, leaves such a .gz behind: deleting it lets the next run fetch it.)
+            raise DataError(f"{archive} is not a complete gzip archive ({error}): replace it with a good copy, or "
+                            f"delete it to download it again (nothing was deleted)") from None
         except OSError as error:
             raise DataError(f"cannot read {archive} ({os_reason(error)}): check its permissions") from None
         if len(data) != size:

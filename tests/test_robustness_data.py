@@ -361,7 +361,8 @@ def test_a_gz_file_that_is_not_a_whole_gzip_archive_says_to_replace_it(archive: 
     with pytest.raises(DataError) as refused:
         _unpack_archives(tmp_path, TEST_FILES)
     assert str(refused.value) == (f"{folder}/t10k-labels-idx1-ubyte.gz is not a complete gzip archive ({reason}): "
-                                  f"replace it with a good copy (nothing was deleted)")
+                                  f"replace it with a good copy, or delete it to download it again (nothing was "
+                                  f"deleted)")
     assert (folder / "t10k-labels-idx1-ubyte.gz").read_bytes() == archive
     assert not (folder / "t10k-labels-idx1-ubyte").exists()
 
