@@ -558,6 +558,10 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> t
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     _tolerate_unencodable_stdout()
+    if sys.stderr is None:
+        # Started with stderr closed (`2>&-`): Python then has no sys.stderr, and the first message or progress bar
+        # failed, silently: `train` could not run at all, a bad input ended with exit 1 and no JSON. They go nowhere.
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 — for the rest of the process
     try:
         code = _run(argv)
         with _writing_stdout():

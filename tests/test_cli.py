@@ -690,3 +690,29 @@ def test_text_output_to_a_stdout_without_those_characters_shows_them_escaped(arg
     process = run_cli(*argv, env={"PYTHONIOENCODING": "ascii"})
     assert process.returncode == 0, process.stderr
     assert shown in process.stdout and not process.stderr
+
+
+def _run_cli_without_stderr(*args: str) -> subprocess.CompletedProcess:
+    """`python -m mnist_core ARGS 2>&-`: started with standard error closed (Python then has no sys.stderr)."""
+    env = {key: value for key, value in os.environ.items() if key != "MNIST_STUDIO_DEBUG"}
+    return subprocess.run([sys.executable, "-m", "mnist_core", *map(str, args)], cwd=REPO_ROOT, env=env,
+                          stdout=subprocess.PIPE, text=True, timeout=300, preexec_fn=lambda: os.close(2))
+
+
+def test_a_bad_input_with_stderr_closed_is_still_exit_2_with_its_json(tmp_path: Path) -> None:
+    # Writing the error line failed: exit 1, and no JSON on stdout.
+    process = _run_cli_without_stderr("evaluate", "--checkpoint", tmp_path / "nope.pt", "--json")
+    assert process.returncode == 2
+    assert json.loads(process.stdout) == {"error": f"{tmp_path}/nope.pt does not exist: check the path",
+                                          "exit_code": 2}
+
+
+@pytest.mark.realdata
+def test_train_runs_with_stderr_closed(mnist_root: Path, tmp_path: Path) -> None:
+    # Its progress bar had nowhere to go: the run failed at once, exit 1, with nothing said anywhere.
+    process = _run_cli_without_stderr("train", "--model", "tiny-bn", "--train-subset", "64", "--batch-size", "32",
+                                      "--epochs", "0.5", "--data-root", mnist_root, "--out", tmp_path / "m.pt",
+                                      "--json")
+    assert process.returncode == 0
+    assert last_json(process.stdout)["checkpoint"] == str(tmp_path / "m.pt")
+    assert load_checkpoint(tmp_path / "m.pt").model_name == "tiny-bn"
