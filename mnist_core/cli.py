@@ -558,10 +558,14 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> t
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     _tolerate_unencodable_stdout()
+    # Started with stdout or stderr closed (`>&-`, `2>&-`), Python has no sys.stdout / sys.stderr, and the first
+    # result, message or progress bar failed: a traceback, or (stderr) silently `train` could not run at all and a bad
+    # input was exit 1 without its JSON. What goes there now goes nowhere, as with >/dev/null; the exit code still
+    # says what happened.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 — for the rest of the process
     if sys.stderr is None:
-        # Started with stderr closed (`2>&-`): Python then has no sys.stderr, and the first message or progress bar
-        # failed, silently: `train` could not run at all, a bad input ended with exit 1 and no JSON. They go nowhere.
-        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 — for the rest of the process
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     try:
         code = _run(argv)
         with _writing_stdout():

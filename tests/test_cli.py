@@ -692,16 +692,26 @@ def test_text_output_to_a_stdout_without_those_characters_shows_them_escaped(arg
     assert shown in process.stdout and not process.stderr
 
 
-def _run_cli_without_stderr(*args: str) -> subprocess.CompletedProcess:
-    """`python -m mnist_core ARGS 2>&-`: started with standard error closed (Python then has no sys.stderr)."""
+def _run_cli_without(stream: int, *args: str) -> subprocess.CompletedProcess:
+    """`python -m mnist_core ARGS 2>&-` (stream 2) or `>&-` (1): started with that stream closed (Python then has no
+    sys.stderr / sys.stdout); the other one is captured."""
     env = {key: value for key, value in os.environ.items() if key != "MNIST_STUDIO_DEBUG"}
-    return subprocess.run([sys.executable, "-m", "mnist_core", *map(str, args)], cwd=REPO_ROOT, env=env,
-                          stdout=subprocess.PIPE, text=True, timeout=300, preexec_fn=lambda: os.close(2))
+    captured = {"stderr" if stream == 1 else "stdout": subprocess.PIPE}
+    return subprocess.run([sys.executable, "-m", "mnist_core", *map(str, args)], cwd=REPO_ROOT, env=env, text=True,
+                          timeout=300, preexec_fn=lambda: os.close(stream), **captured)
+
+
+@pytest.mark.parametrize("argv", [["models"], ["evaluate", "--checkpoint", "nope.pt", "--json"]])
+def test_with_stdout_closed_a_command_ends_as_it_would_without_a_traceback(argv: list[str]) -> None:
+    # The final flush of stdout was `AttributeError: 'NoneType' object has no attribute 'flush'`: a traceback, exit 1.
+    process = _run_cli_without(1, *argv)
+    assert process.returncode == (2 if "nope.pt" in argv else 0)
+    assert process.stderr == ("error: nope.pt does not exist: check the path\n" if "nope.pt" in argv else "")
 
 
 def test_a_bad_input_with_stderr_closed_is_still_exit_2_with_its_json(tmp_path: Path) -> None:
     # Writing the error line failed: exit 1, and no JSON on stdout.
-    process = _run_cli_without_stderr("evaluate", "--checkpoint", tmp_path / "nope.pt", "--json")
+    process = _run_cli_without(2, "evaluate", "--checkpoint", tmp_path / "nope.pt", "--json")
     assert process.returncode == 2
     assert json.loads(process.stdout) == {"error": f"{tmp_path}/nope.pt does not exist: check the path",
                                           "exit_code": 2}
@@ -710,9 +720,8 @@ def test_a_bad_input_with_stderr_closed_is_still_exit_2_with_its_json(tmp_path: 
 @pytest.mark.realdata
 def test_train_runs_with_stderr_closed(mnist_root: Path, tmp_path: Path) -> None:
     # Its progress bar had nowhere to go: the run failed at once, exit 1, with nothing said anywhere.
-    process = _run_cli_without_stderr("train", "--model", "tiny-bn", "--train-subset", "64", "--batch-size", "32",
-                                      "--epochs", "0.5", "--data-root", mnist_root, "--out", tmp_path / "m.pt",
-                                      "--json")
+    process = _run_cli_without(2, "train", "--model", "tiny-bn", "--train-subset", "64", "--batch-size", "32",
+                               "--epochs", "0.5", "--data-root", mnist_root, "--out", tmp_path / "m.pt", "--json")
     assert process.returncode == 0
     assert last_json(process.stdout)["checkpoint"] == str(tmp_path / "m.pt")
     assert load_checkpoint(tmp_path / "m.pt").model_name == "tiny-bn"
