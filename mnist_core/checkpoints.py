@@ -569,9 +569,8 @@ def _checked_history(history: Any) -> list[dict[str, Any]]:
     if not isinstance(history, list) or len(history) > MAX_HISTORY_RECORDS:  # (checked before anything is copied)
         return []
     for record in history:
-        if not isinstance(record, dict) or not all(
-                isinstance(record.get(key), (int, float)) and not isinstance(record.get(key), bool)
-                for key in HISTORY_KEYS):
+        # (finite floats only: the app's charts compute with them, and an epoch of 10**400 was an OverflowError)
+        if not isinstance(record, dict) or not all(_is_finite_float(record.get(key)) for key in HISTORY_KEYS):
             return []
     return [dict(record) for record in history]
 
@@ -583,12 +582,17 @@ def _scalar_metrics(metrics: Any) -> dict[str, Any]:
     converts them (float(), f"{x:.2f}"), and 10**400 made that an OverflowError. The confidence floor, a probability
     (the unsure threshold), is kept only as one."""
     def plain(key: str, value: Any) -> bool:
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if key == "confidence_floor":  # (the comparisons also refuse nan and inf, and need no float())
-            return number and 0 <= value <= 1
-        return value is None or isinstance(value, (bool, str)) or (number and abs(value) <= sys.float_info.max)
+        if key == "confidence_floor":
+            return _is_finite_float(value) and 0 <= value <= 1
+        return value is None or isinstance(value, (bool, str)) or _is_finite_float(value)
 
     return {key: value for key, value in _plain(metrics, dict).items() if plain(key, value)}
+
+
+def _is_finite_float(value: Any) -> bool:
+    """Whether `value` is a number (not true/false) that a float holds and that is finite: what the app computes
+    with. (The comparison refuses nan and inf, and, unlike math.isfinite, takes an int of any size.)"""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= sys.float_info.max
 
 
 def _plain(value: Any, kind: type) -> Any:

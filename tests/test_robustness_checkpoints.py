@@ -405,6 +405,11 @@ def test_a_checkpoint_of_another_version_says_so(stored: str, words: str, tmp_pa
     "not a list", [1, 2], [{"epoch": 1}], [{"epoch": "one", "train_loss": 0.1, "train_accuracy": 90,
                                            "test_loss": 0.1, "test_accuracy": 90}], [{"epoch": 1, "train_loss": True,
                                            "train_accuracy": 90, "test_loss": 0.1, "test_accuracy": 90}], None,
+    # Numbers no float holds, or not finite: the Evaluate page's curves were an OverflowError ("int too large to
+    # convert to float") for an epoch of 10**400.
+    [{"epoch": 10**400, "train_loss": 0.1, "train_accuracy": 90, "test_loss": 0.1, "test_accuracy": 90}],
+    [{"epoch": 1, "train_loss": 0.1, "train_accuracy": 90, "test_loss": float("nan"), "test_accuracy": 90}],
+    [{"epoch": float("inf"), "train_loss": 0.1, "train_accuracy": 90, "test_loss": 0.1, "test_accuracy": 90}],
 ])
 def test_a_malformed_history_is_dropped_and_the_model_still_loads(history: object, tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture,
