@@ -449,6 +449,14 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
         detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {quoted(model_kwargs)}"
         raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({detail})") from None
     expected = model.state_dict()
+    for key, value in state.items():
+        # load_state_dict blamed these on the shapes ("whose dimensions in the model are torch.Size([32, 1, 5, 5]) and
+        # whose dimensions in the checkpoint are torch.Si…": the same) and called the file another model's.
+        if isinstance(value, torch.Tensor) and (value.is_meta or value.is_nested or value.layout != torch.strided):
+            kind = ("shape-only (meta)" if value.is_meta else "nested" if value.is_nested
+                    else f"sparse ({str(value.layout).removeprefix('torch.')})")
+            raise CheckpointError(f"{label} holds a {kind} tensor for {key}, where the {model_name} model has plain "
+                                  f"dense weights: it is not a checkpoint saved by MNIST Studio")
     state = _in_current_layout(model_name, state, set(expected))
     wrong_kind = next((key for key, value in state.items() if key in expected and isinstance(value, torch.Tensor)
                        and value.dtype not in (WEIGHT_DTYPES if expected[key].is_floating_point() else COUNTER_DTYPES)),

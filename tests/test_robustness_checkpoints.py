@@ -284,6 +284,17 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
                                                                            5: torch.zeros(1)})),
                                      "is damaged: its state_dict has the key 5, where weights are named by text"),
         "a torch file holding a number": (checkpoint_bytes(7), "not an MNIST Studio checkpoint (it holds an int;"),
+        # These said "does not fit the seed-net architecture (While copying the parameter named "conv1.weight", whose
+        # dimensions in the model are torch.Size([10, 1, 5, 5]) and whose dimensions in the checkpoint are torch.Si…".
+        "shape-only weights": (checkpoint_bytes(_payload(state_dict={**_payload()["state_dict"],
+                                                                     "conv1.weight": torch.empty(10, 1, 5, 5,
+                                                                                                 device="meta")})),
+                               "holds a shape-only (meta) tensor for conv1.weight, where the seed-net model has plain "
+                               "dense weights: it is not a checkpoint saved by MNIST Studio"),
+        "sparse weights": (checkpoint_bytes(_payload(state_dict={**_payload()["state_dict"],
+                                                                 "conv1.weight": torch.ones(10, 1, 5, 5).to_sparse()})),
+                           "holds a sparse (sparse_coo) tensor for conv1.weight, where the seed-net model has plain "
+                           "dense weights"),
     }
 
 
