@@ -13,6 +13,7 @@ import io
 import os
 import pickle
 import re
+import shlex
 import struct
 import sys
 import tempfile
@@ -278,7 +279,7 @@ def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
             raise CheckpointError(f"cannot read {label} ({os_reason(error)})") from None
     if not raw:
         raise CheckpointError(f"{label} is empty (0 bytes): it is not a model file")
-    payload = _safe_torch_load(raw, label)
+    payload = _safe_torch_load(raw, label, None if isinstance(source, (bytes, bytearray)) else Path(source))
     return _checked_checkpoint(payload, label)
 
 
@@ -286,12 +287,17 @@ _PICKLE_START = b"\x80"  # the PROTO opcode: every pickle since protocol 2 (and 
 _ZIP_START = b"PK\x03\x04"  # torch.save's default format is a zip archive
 
 
-def _safe_torch_load(raw: bytes, label: str) -> Any:
+def _safe_torch_load(raw: bytes, label: str, path: Path | None) -> Any:
     unreadable = CheckpointError(f"{label} is not a readable PyTorch file (it may be truncated, damaged or of another "
                                  f"kind): use a .pt checkpoint saved by MNIST Studio")
     if _is_safetensors(raw):  # a common format for weights: "damaged" would send the user looking for a better copy
         unreadable = CheckpointError(f"{label} is a safetensors file (bare weights, without the model's name or "
                                      f"settings), not a checkpoint: use a .pt checkpoint saved by MNIST Studio")
+    compressed = next((kind for kind in _COMPRESSED if raw.startswith(kind[0])), None)
+    if compressed:  # (a model.pt.gz, renamed or packed to be sent): never unpacked here, it could be a bomb
+        _, kind, tool, suffix = compressed
+        raise CheckpointError(f"{label} is {kind}-compressed, and torch.save never compresses its files: unpack it "
+                              f"first ({_unpack_command(path, tool, suffix)}) and give the unpacked file")
     problem = _zip_problem(raw) if raw.startswith(_ZIP_START) else None
     if problem:
         raise CheckpointError(f"{label} {problem}")
@@ -314,6 +320,23 @@ def _safe_torch_load(raw: bytes, label: str) -> Any:
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, UnicodeDecodeError, AttributeError,
             TypeError, IndexError, KeyError, MemoryError, OverflowError, struct.error):
         raise unreadable from None
+
+
+# (what the file begins with, format, the tool that unpacks it, its file suffix). Zip archives are `_zip_problem`'s:
+# torch.save's own format is one.
+_COMPRESSED = ((b"\x1f\x8b", "gzip", "gunzip", ".gz"), (b"BZh", "bzip2", "bunzip2", ".bz2"),
+               (b"\xfd7zXZ\x00", "xz", "unxz", ".xz"), (b"\x28\xb5\x2f\xfd", "zstd", "unzstd", ".zst"))
+
+
+def _unpack_command(path: Path | None, tool: str, suffix: str) -> str:
+    """A shell command that unpacks `path` beside it without replacing any file (`-k` keeps the archive, and the
+    tools refuse to overwrite), or only the tool's name for an upload, which has no path here."""
+    if path is None:
+        return tool
+    if path.suffix == suffix:
+        return f"{tool} -k {shlex.quote(str(path))}"
+    unpacked = path.with_name(f"{path.stem}.unpacked.pt")  # (no suffix to drop: the shell's > would replace a file)
+    return f"{tool} -c {shlex.quote(str(path))} > {shlex.quote(str(unpacked))}"
 
 
 def _is_safetensors(raw: bytes) -> bool:
@@ -426,6 +449,14 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
         detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {quoted(model_kwargs)}"
         raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({detail})") from None
     expected = model.state_dict()
+    for key, value in state.items():
+        # load_state_dict blamed these on the shapes ("whose dimensions in the model are torch.Size([32, 1, 5, 5]) and
+        # whose dimensions in the checkpoint are torch.Si…": the same) and called the file another model's.
+        if isinstance(value, torch.Tensor) and (value.is_meta or value.is_nested or value.layout != torch.strided):
+            kind = ("shape-only (meta)" if value.is_meta else "nested" if value.is_nested
+                    else f"sparse ({str(value.layout).removeprefix('torch.')})")
+            raise CheckpointError(f"{label} holds a {kind} tensor for {key}, where the {model_name} model has plain "
+                                  f"dense weights: it is not a checkpoint saved by MNIST Studio")
     state = _in_current_layout(model_name, state, set(expected))
     wrong_kind = next((key for key, value in state.items() if key in expected and isinstance(value, torch.Tensor)
                        and value.dtype not in (WEIGHT_DTYPES if expected[key].is_floating_point() else COUNTER_DTYPES)),
@@ -546,9 +577,8 @@ def _checked_history(history: Any) -> list[dict[str, Any]]:
     if not isinstance(history, list) or len(history) > MAX_HISTORY_RECORDS:  # (checked before anything is copied)
         return []
     for record in history:
-        if not isinstance(record, dict) or not all(
-                isinstance(record.get(key), (int, float)) and not isinstance(record.get(key), bool)
-                for key in HISTORY_KEYS):
+        # (finite floats only: the app's charts compute with them, and an epoch of 10**400 was an OverflowError)
+        if not isinstance(record, dict) or not all(_is_finite_float(record.get(key)) for key in HISTORY_KEYS):
             return []
     return [dict(record) for record in history]
 
@@ -560,12 +590,17 @@ def _scalar_metrics(metrics: Any) -> dict[str, Any]:
     converts them (float(), f"{x:.2f}"), and 10**400 made that an OverflowError. The confidence floor, a probability
     (the unsure threshold), is kept only as one."""
     def plain(key: str, value: Any) -> bool:
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if key == "confidence_floor":  # (the comparisons also refuse nan and inf, and need no float())
-            return number and 0 <= value <= 1
-        return value is None or isinstance(value, (bool, str)) or (number and abs(value) <= sys.float_info.max)
+        if key == "confidence_floor":
+            return _is_finite_float(value) and 0 <= value <= 1
+        return value is None or isinstance(value, (bool, str)) or _is_finite_float(value)
 
     return {key: value for key, value in _plain(metrics, dict).items() if plain(key, value)}
+
+
+def _is_finite_float(value: Any) -> bool:
+    """Whether `value` is a number (not true/false) that a float holds and that is finite: what the app computes
+    with. (The comparison refuses nan and inf, and, unlike math.isfinite, takes an int of any size.)"""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= sys.float_info.max
 
 
 def _plain(value: Any, kind: type) -> Any:

@@ -264,7 +264,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_writable(out if chosen else CHECKPOINT_DIR / f"{free_checkpoint_name(stamp, CHECKPOINT_DIR)}.pt", overwrite)
     if overwrite and os.path.isfile(out):
         _refuse_unless_checkpoint(out)
-    if out.suffix not in CHECKPOINT_SUFFIXES and out.resolve().parent == CHECKPOINT_DIR.resolve():
+    # (the app lists `x.PT` too: suffixes in any case)
+    if out.suffix.lower() not in CHECKPOINT_SUFFIXES and out.resolve().parent == CHECKPOINT_DIR.resolve():
         sys.stderr.write(f"note: the app lists only {' and '.join(CHECKPOINT_SUFFIXES)} files in checkpoints/, so it "
                          f"will not show {printable(out.name)}: add .pt to the name to see it there\n")
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded
@@ -444,7 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mnist_core.device import DEVICE_CHOICES
     from mnist_core.models import REGISTRY
 
-    parser = OneLineParser(prog="python -m mnist_core", description="MNIST Studio command line")
+    parser = OneLineParser(prog="python -m mnist_core", description="MNIST Studio command line",
+                           epilog=f"exit codes: 0 ok; 2 bad input (one line on stderr); 130 interrupted (Ctrl-C; a run "
+                           f"being trained is not saved); 1 a bug in MNIST Studio ({DEBUG_ENV}=1 shows its traceback)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def common(sub: argparse.ArgumentParser) -> None:
@@ -554,6 +557,15 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> t
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    _tolerate_unencodable_stdout()
+    # Started with stdout or stderr closed (`>&-`, `2>&-`), Python has no sys.stdout / sys.stderr, and the first
+    # result, message or progress bar failed: a traceback, or (stderr) silently `train` could not run at all and a bad
+    # input was exit 1 without its JSON. What goes there now goes nowhere, as with >/dev/null; the exit code still
+    # says what happened.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 — for the rest of the process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     try:
         code = _run(argv)
         with _writing_stdout():
@@ -568,6 +580,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: cannot write the output to standard output ({failure}): free some disk space, or "
                          f"send the output elsewhere\n")
         return 2
+
+
+def _tolerate_unencodable_stdout() -> None:
+    """Write what stdout's encoding lacks as Python escapes (`\\u2192`), as Python itself does on stderr. The text
+    output has "→", "×" and "…" (the `models` table, `--help`), and an encoding without them (a Windows console
+    redirected to a file is cp1252; PYTHONIOENCODING=ascii) made the command an `internal error (UnicodeEncodeError
+    …)`, exit 1. JSON is ASCII anyway. Only the process's real stdout: when main() runs inside another program
+    (tests), its stdout is not ours to change."""
+    if sys.stdout is sys.__stdout__ and isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def _discard_stdout() -> None:

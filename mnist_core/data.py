@@ -188,8 +188,7 @@ def _verify_checksums(root: Path, needed: tuple[str, ...]) -> None:
     for name in needed:
         sha256 = MNIST_FILES[name][1]
         path = raw_folder(root) / name
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        key = _verified_key(path)
         if key not in _verified:
             digest = hashlib.sha256()
             try:
@@ -202,6 +201,11 @@ def _verify_checksums(root: Path, needed: tuple[str, ...]) -> None:
         if not _verified[key]:
             raise DataError(f"{path} is corrupt (its SHA-256 is not MNIST's): replace it with a fresh copy "
                             f"(move it away and let the app download it again, or copy it from a good source)")
+
+
+def _verified_key(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
 
 
 def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = True, with_train: bool = True) -> Path:
@@ -236,30 +240,44 @@ def ensure_mnist(data_root: str | os.PathLike | None = None, download: bool = Tr
 def _unpack_archives(root: Path, needed: tuple[str, ...]) -> bool:
     """Unpack `NAME.gz` beside each missing IDX file (MNIST is published gzipped, and people keep those four files).
 
-    Each is checked as it is written: at most its known size is unpacked (a damaged or swapped archive cannot fill
-    the disk), written to a temporary name and renamed once complete. Returns whether anything was unpacked; the
-    checksums are verified afterwards like any other files.
+    Each is checked before it is written: at most its known size is unpacked (a damaged or swapped archive cannot
+    fill the disk), and only MNIST's own bytes (size and SHA-256) are written, to a temporary name renamed once
+    complete. An archive of other contents (Fashion-MNIST's files have MNIST's names and sizes) is named as the
+    culprit: the unpacked file, blamed instead, would have been unpacked from it again once moved away. Returns
+    whether anything was unpacked.
     """
     folder, unpacked = raw_folder(root), False
     for name in needed:
-        size = MNIST_FILES[name][0]
+        size, sha256 = MNIST_FILES[name]
         target, archive = folder / name, folder / f"{name}.gz"
         if target.exists() or not archive.is_file():
             continue
+        replace_archive = "replace it with a good copy (nothing was deleted)"
+        try:
+            with gzip.open(archive, "rb") as source:
+                data = source.read(size + 1)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:  # the archive's own fault: gunzip would fail too
+            # (A download cut short, by Ctrl-C say, leaves such a .gz behind: deleting it lets the next run fetch it.)
+            raise DataError(f"{archive} is not a complete gzip archive ({error}): replace it with a good copy, or "
+                            f"delete it to download it again (nothing was deleted)") from None
+        except OSError as error:
+            raise DataError(f"cannot read {archive} ({os_reason(error)}): check its permissions") from None
+        if len(data) != size:
+            raise DataError(f"{archive} does not unpack to MNIST's {name} ({len(data)} bytes, expected {size}): "
+                            f"{replace_archive}")
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise DataError(f"{archive} does not unpack to MNIST's {name} (its SHA-256 is not MNIST's: another "
+                            f"dataset, such as Fashion-MNIST, or a damaged copy): {replace_archive}")
         partial = folder / f".{name}.unpacking"
         try:
-            with gzip.open(archive, "rb") as source, open(partial, "wb") as out:
-                data = source.read(size + 1)
-                if len(data) != size:
-                    raise DataError(f"{archive} does not unpack to MNIST's {name} ({len(data)} bytes, expected "
-                                    f"{size}): replace it with a good copy (nothing was deleted)")
+            with open(partial, "wb") as out:
                 out.write(data)
             os.replace(partial, target)
+            _verified[_verified_key(target)] = True  # (checked above: no need to read it back)
             unpacked = True
-        except (OSError, EOFError, zlib.error) as error:
-            reason = os_reason(error) if isinstance(error, OSError) else error
-            raise DataError(f"cannot unpack {archive} ({reason}): unpack the four .gz files there yourself (gunzip), "
-                            f"or point --data-root / {DATA_ROOT_ENV} at a folder that has MNIST/raw/") from None
+        except OSError as error:
+            raise DataError(f"cannot unpack {archive} ({os_reason(error)}): unpack the four .gz files there yourself "
+                            f"(gunzip), or point --data-root / {DATA_ROOT_ENV} at a folder that has MNIST/raw/") from None
         finally:
             partial.unlink(missing_ok=True)
     return unpacked

@@ -24,7 +24,8 @@ import mnist_core.checkpoints
 import mnist_core.cli as cli
 import mnist_core.data
 from cli_support import REPO_ROOT, assert_json_error, assert_one_line_error, digit_image, last_json, run_cli
-from mnist_core.checkpoints import DEFAULT_CHECKPOINT, checkpoint_payload, load_checkpoint, write_checkpoint
+from mnist_core.checkpoints import (DEFAULT_CHECKPOINT, checkpoint_payload, list_checkpoints, load_checkpoint,
+                                    write_checkpoint)
 from mnist_core.cli import main
 from mnist_core.data import Mnist
 from mnist_core.models import REGISTRY, build_model, count_parameters
@@ -313,6 +314,11 @@ def test_a_checkpoint_the_app_would_not_list_gets_a_note(tmp_path: Path, synthet
     assert (tmp_path / "mine").is_file()
     assert _train(tmp_path) == 0  # elsewhere, or with .pt: no note
     assert "note:" not in capsys.readouterr().err
+    # The app lists `.PT` too: the note said it would not show `mine.PT`.
+    assert main(["train", "--model", "seed-net", "--train-subset", "256", "--batch-size", "64", "--device", "cpu",
+                 "--out", str(tmp_path / "mine.PT")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert tmp_path / "mine.PT" in list_checkpoints(tmp_path)
 
 
 def test_a_run_whose_out_is_taken_while_it_trains_is_saved_beside_it(tmp_path: Path, synthetic_data: None,
@@ -482,6 +488,15 @@ def test_help_exits_0(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["train", "--help"])
     assert exited.value.code == 0 and "--batch-size" in capsys.readouterr().out
+
+
+def test_the_help_says_what_each_exit_code_means(capsys: pytest.CaptureFixture) -> None:
+    # Ctrl-C's 130 and a bug's 1 were only in docs/robustness.md.
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert " ".join(capsys.readouterr().out.split()).endswith(
+        "exit codes: 0 ok; 2 bad input (one line on stderr); 130 interrupted (Ctrl-C; a run being trained is not "
+        "saved); 1 a bug in MNIST Studio (MNIST_STUDIO_DEBUG=1 shows its traceback)")
 
 
 @pytest.mark.parametrize("argv", [["train", "--help", "--json"], ["--json", "--help"]])
@@ -666,3 +681,47 @@ def test_a_picture_name_that_is_not_utf8_is_read_under_a_strict_utf8_terminal(un
     process = subprocess.run([*command, picture + b".missing"], cwd=REPO_ROOT, env=env, capture_output=True,
                              timeout=300)
     assert_one_line_error(process.returncode, process.stderr.decode(), r"latin1-\xff.png.missing does not exist")
+
+
+@pytest.mark.parametrize("argv, shown", [(["models"], "fc 320\\u219250\\u219210"), (["train", "--help"], "0\\u20261")])
+def test_text_output_to_a_stdout_without_those_characters_shows_them_escaped(argv: list[str], shown: str) -> None:
+    # "→" and "…" on a stdout whose encoding lacks them (a Windows console redirected to a file is cp1252, without
+    # "→") were `internal error (UnicodeEncodeError …)`, exit 1.
+    process = run_cli(*argv, env={"PYTHONIOENCODING": "ascii"})
+    assert process.returncode == 0, process.stderr
+    assert shown in process.stdout and not process.stderr
+
+
+def _run_cli_without(stream: int, *args: str) -> subprocess.CompletedProcess:
+    """`python -m mnist_core ARGS 2>&-` (stream 2) or `>&-` (1): started with that stream closed (Python then has no
+    sys.stderr / sys.stdout); the other one is captured."""
+    env = {key: value for key, value in os.environ.items() if key != "MNIST_STUDIO_DEBUG"}
+    captured = {"stderr" if stream == 1 else "stdout": subprocess.PIPE}
+    return subprocess.run([sys.executable, "-m", "mnist_core", *map(str, args)], cwd=REPO_ROOT, env=env, text=True,
+                          timeout=300, preexec_fn=lambda: os.close(stream), **captured)
+
+
+@pytest.mark.parametrize("argv", [["models"], ["evaluate", "--checkpoint", "nope.pt", "--json"]])
+def test_with_stdout_closed_a_command_ends_as_it_would_without_a_traceback(argv: list[str]) -> None:
+    # The final flush of stdout was `AttributeError: 'NoneType' object has no attribute 'flush'`: a traceback, exit 1.
+    process = _run_cli_without(1, *argv)
+    assert process.returncode == (2 if "nope.pt" in argv else 0)
+    assert process.stderr == ("error: nope.pt does not exist: check the path\n" if "nope.pt" in argv else "")
+
+
+def test_a_bad_input_with_stderr_closed_is_still_exit_2_with_its_json(tmp_path: Path) -> None:
+    # Writing the error line failed: exit 1, and no JSON on stdout.
+    process = _run_cli_without(2, "evaluate", "--checkpoint", tmp_path / "nope.pt", "--json")
+    assert process.returncode == 2
+    assert json.loads(process.stdout) == {"error": f"{tmp_path}/nope.pt does not exist: check the path",
+                                          "exit_code": 2}
+
+
+@pytest.mark.realdata
+def test_train_runs_with_stderr_closed(mnist_root: Path, tmp_path: Path) -> None:
+    # Its progress bar had nowhere to go: the run failed at once, exit 1, with nothing said anywhere.
+    process = _run_cli_without(2, "train", "--model", "tiny-bn", "--train-subset", "64", "--batch-size", "32",
+                               "--epochs", "0.5", "--data-root", mnist_root, "--out", tmp_path / "m.pt", "--json")
+    assert process.returncode == 0
+    assert last_json(process.stdout)["checkpoint"] == str(tmp_path / "m.pt")
+    assert load_checkpoint(tmp_path / "m.pt").model_name == "tiny-bn"

@@ -3,9 +3,12 @@ checkpoint writes survive a killed writer; names cannot escape checkpoints/ or o
 
 from __future__ import annotations
 
+import bz2
 import copy
+import gzip
 import io
 import json
+import lzma
 import os
 import pickle
 import random
@@ -152,6 +155,30 @@ def test_a_safetensors_file_is_called_one_not_damaged(tmp_path: Path, capsys: py
         load_checkpoint(b"\x10" + b"\0" * 7 + b"{not json at all", "upload: x.pt")
 
 
+@pytest.mark.parametrize("pack, kind, tool, suffix", [(gzip.compress, "gzip", "gunzip", ".gz"),
+                                                    (bz2.compress, "bzip2", "bunzip2", ".bz2"),
+                                                    (lzma.compress, "xz", "unxz", ".xz")], ids=["gzip", "bzip2", "xz"])
+def test_a_compressed_checkpoint_says_to_unpack_it_first(pack: Callable[[bytes], bytes], kind: str, tool: str,
+                                                         suffix: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    # It said "… is not a readable PyTorch file (it may be truncated, damaged or of another kind)" of a good model.
+    packed = pack(checkpoint_bytes(_payload()))
+    renamed, named = tmp_path / "my model.pt", tmp_path / f"my model.pt{suffix}"
+    for path in (renamed, named):
+        path.write_bytes(packed)
+    assert_one_line_error(main(["evaluate", "--checkpoint", str(renamed)]), capsys.readouterr().err,
+                          f"{renamed} is {kind}-compressed, and torch.save never compresses its files: unpack it first "
+                          f"({tool} -c '{renamed}' > '{tmp_path}/my model.unpacked.pt') and give the unpacked file")
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(named)
+    assert f"unpack it first ({tool} -k '{named}') and give" in str(refused.value)  # -k: the tool makes the name
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(packed, "upload: m.pt")
+    assert str(refused.value) == (f"upload: m.pt is {kind}-compressed, and torch.save never compresses its files: "
+                                  f"unpack it first ({tool}) and give the unpacked file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([renamed.name, named.name])  # nothing unpacked
+
+
 def test_the_cli_refuses_a_malicious_model_file_without_running_it(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     path = tmp_path / "model.pt"
@@ -257,6 +284,17 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
                                                                            5: torch.zeros(1)})),
                                      "is damaged: its state_dict has the key 5, where weights are named by text"),
         "a torch file holding a number": (checkpoint_bytes(7), "not an MNIST Studio checkpoint (it holds an int;"),
+        # These said "does not fit the seed-net architecture (While copying the parameter named "conv1.weight", whose
+        # dimensions in the model are torch.Size([10, 1, 5, 5]) and whose dimensions in the checkpoint are torch.Si…".
+        "shape-only weights": (checkpoint_bytes(_payload(state_dict={**_payload()["state_dict"],
+                                                                     "conv1.weight": torch.empty(10, 1, 5, 5,
+                                                                                                 device="meta")})),
+                               "holds a shape-only (meta) tensor for conv1.weight, where the seed-net model has plain "
+                               "dense weights: it is not a checkpoint saved by MNIST Studio"),
+        "sparse weights": (checkpoint_bytes(_payload(state_dict={**_payload()["state_dict"],
+                                                                 "conv1.weight": torch.ones(10, 1, 5, 5).to_sparse()})),
+                           "holds a sparse (sparse_coo) tensor for conv1.weight, where the seed-net model has plain "
+                           "dense weights"),
     }
 
 
@@ -378,6 +416,11 @@ def test_a_checkpoint_of_another_version_says_so(stored: str, words: str, tmp_pa
     "not a list", [1, 2], [{"epoch": 1}], [{"epoch": "one", "train_loss": 0.1, "train_accuracy": 90,
                                            "test_loss": 0.1, "test_accuracy": 90}], [{"epoch": 1, "train_loss": True,
                                            "train_accuracy": 90, "test_loss": 0.1, "test_accuracy": 90}], None,
+    # Numbers no float holds, or not finite: the Evaluate page's curves were an OverflowError ("int too large to
+    # convert to float") for an epoch of 10**400.
+    [{"epoch": 10**400, "train_loss": 0.1, "train_accuracy": 90, "test_loss": 0.1, "test_accuracy": 90}],
+    [{"epoch": 1, "train_loss": 0.1, "train_accuracy": 90, "test_loss": float("nan"), "test_accuracy": 90}],
+    [{"epoch": float("inf"), "train_loss": 0.1, "train_accuracy": 90, "test_loss": 0.1, "test_accuracy": 90}],
 ])
 def test_a_malformed_history_is_dropped_and_the_model_still_loads(history: object, tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture,

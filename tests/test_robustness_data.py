@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -17,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from cli_support import RUNNING_AS_ROOT, assert_json_error, assert_one_line_error
+from mnist_core import data
 from mnist_core.cli import main
-from mnist_core.data import (MNIST_FILES, TEST_FILES, DatasetStatus, dataset_status, ensure_mnist, load_mnist,
-                             raw_folder)
+from mnist_core.data import (MNIST_FILES, TEST_FILES, DatasetStatus, _unpack_archives, dataset_status, ensure_mnist,
+                             load_mnist, raw_folder)
 from mnist_core.errors import DataError
 
 
@@ -325,9 +327,62 @@ def test_a_gzipped_file_that_is_not_mnist_is_refused_and_kept(tmp_path: Path, of
                                         r"\(100 bytes, expected 47040016\): replace it with a good copy"):
         ensure_mnist(tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.gz" for n in MNIST_FILES)  # nothing left behind
-    (folder / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
-    with pytest.raises(DataError, match=r"cannot unpack .*train-images-idx3-ubyte.gz .*unpack the four .gz files"):
-        ensure_mnist(tmp_path)
+
+
+def test_a_gzipped_file_of_mnist_s_size_but_other_contents_is_blamed_not_its_unpacked_copy(tmp_path: Path,
+                                                                                          offline: None) -> None:
+    """Fashion-MNIST's files have MNIST's names and sizes. Such an archive was unpacked, and the copy called corrupt
+    with "move it away and let the app download it again": moved away, it was unpacked from the same archive again."""
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    for name in TEST_FILES:
+        with gzip.open(folder / f"{name}.gz", "wb", compresslevel=1) as packed:
+            packed.write(b"\0" * MNIST_FILES[name][0])
+    with pytest.raises(DataError) as refused:
+        ensure_mnist(tmp_path, with_train=False)
+    assert str(refused.value) == (
+        f"{folder}/t10k-images-idx3-ubyte.gz does not unpack to MNIST's t10k-images-idx3-ubyte (its SHA-256 is not "
+        f"MNIST's: another dataset, such as Fashion-MNIST, or a damaged copy): replace it with a good copy (nothing was "
+        f"deleted)")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.gz" for n in TEST_FILES)  # nothing unpacked
+
+
+@pytest.mark.parametrize("archive, reason", [
+    (b"not gzip at all", "Not a gzipped file (b'no')"),
+    (gzip.compress(random.Random(0).randbytes(MNIST_FILES["t10k-labels-idx1-ubyte"][0]))[:100],
+     "Compressed file ended before the end-of-stream marker was reached")], ids=["not gzip", "cut short"])
+def test_a_gz_file_that_is_not_a_whole_gzip_archive_says_to_replace_it(archive: bytes, reason: str, tmp_path: Path,
+                                                                       offline: None) -> None:
+    # It said "cannot unpack …: unpack the four .gz files there yourself (gunzip)", which fails on it just the same.
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(archive)
+    (folder / "t10k-images-idx3-ubyte").write_bytes(b"")  # (only the labels are unpacked)
+    with pytest.raises(DataError) as refused:
+        _unpack_archives(tmp_path, TEST_FILES)
+    assert str(refused.value) == (f"{folder}/t10k-labels-idx1-ubyte.gz is not a complete gzip archive ({reason}): "
+                                  f"replace it with a good copy, or delete it to download it again (nothing was "
+                                  f"deleted)")
+    assert (folder / "t10k-labels-idx1-ubyte.gz").read_bytes() == archive
+    assert not (folder / "t10k-labels-idx1-ubyte").exists()
+
+
+@pytest.mark.realdata
+def test_a_gz_file_that_cannot_be_unpacked_there_says_to_unpack_it_elsewhere(mnist_root: Path, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    labels = (raw_folder(mnist_root) / "t10k-labels-idx1-ubyte").read_bytes()
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels))
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(data.os, "replace", disk_full)
+    with pytest.raises(DataError, match=r"cannot unpack .*t10k-labels-idx1-ubyte.gz \(No space left on device\): "
+                                        r"unpack the four .gz files there yourself \(gunzip\)"):
+        _unpack_archives(tmp_path, ("t10k-labels-idx1-ubyte",))
+    assert [p.name for p in folder.iterdir()] == ["t10k-labels-idx1-ubyte.gz"]  # no partial file left
 
 
 def test_half_of_the_files_offline_names_the_missing_ones(tmp_path: Path, offline: None) -> None:
