@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import math
 import os
+import socket
 import sys
 import zlib
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ MNIST_FILES: dict[str, tuple[int, str]] = {
     "t10k-labels-idx1-ubyte": (10008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
 }
 TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")  # all that `evaluate` needs
+
+# A download waits at most this long for a connection or for the next bytes. torchvision opens its URLs with no
+# timeout, so on a network that drops packets silently (a firewall, a captive portal) each file and mirror would wait
+# for the system's TCP timeouts: minutes per page visit before "downloading it failed".
+DOWNLOAD_STALL_SECONDS = 30.0
 
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
@@ -302,7 +308,7 @@ def _fetch(root: Path, needed: tuple[str, ...]) -> None:
                         f"IDX files ({', '.join(needed)}) there") from None
     try:
         # torchvision prints its progress on stdout; keep stdout for results (the CLI's last line is JSON).
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), _socket_timeout(DOWNLOAD_STALL_SECONDS):
             for name in needed:
                 if not (folder / name).is_file():
                     _fetch_file(name, folder)
@@ -311,6 +317,17 @@ def _fetch(root: Path, needed: tuple[str, ...]) -> None:
                         f"{_fix_hint(root, needed)}") from None
     if _size_problems(root, needed):
         raise DataError(f"the MNIST download into {folder} is incomplete: {_fix_hint(root, needed)}")
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """The process's default socket timeout, the only one torchvision's downloads obey, for the `with` block."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _fetch_file(name: str, folder: Path) -> None:

@@ -101,6 +101,25 @@ def test_a_failed_download_keeps_folders_that_now_hold_files(tmp_path: Path, mon
     assert [p.name for p in raw_folder(root).iterdir()] == ["train-images-idx3-ubyte.gz"]
 
 
+def test_a_download_from_a_server_that_never_answers_gives_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    """torchvision opens its URLs with no timeout: on a network that swallows packets each file and mirror waited for
+    the system's TCP timeouts, minutes per page visit. Here the mirror takes the connection and never says a word."""
+    import time
+
+    import torchvision.datasets
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does) but never answers
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [f"http://127.0.0.1:{silent.getsockname()[1]}/"])
+    monkeypatch.setattr(data, "DOWNLOAD_STALL_SECONDS", 0.5)
+    started = time.monotonic()
+    with silent, pytest.raises(DataError, match=r"downloading it failed \(.*timed out.*\)"):
+        ensure_mnist(tmp_path / "data", with_train=False)
+    assert time.monotonic() - started < 20  # given up after 0.5 s of silence (without a timeout: never)
+    assert socket.getdefaulttimeout() is None  # the process's sockets are as they were
+    capsys.readouterr()
+
+
 def test_missing_data_without_download_says_where_to_put_it(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=f"MNIST is not in {raw_folder(tmp_path)}: connect to the internet"):
         ensure_mnist(tmp_path, download=False)
