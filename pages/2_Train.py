@@ -115,6 +115,11 @@ START_ERROR_KEY = "studio.start_error"
 def start_training() -> None:
     """Start's on_click: the job starts before the script reruns, so the one rerun the click causes already shows it
     running (starting it in the script needed a second full rerun, whose drawing took CPU from the training)."""
+    running = session.current_job()
+    if running is not None and not running.snapshot().finished:
+        # A second click that reached the server before the page greyed Start out (a quick double click) started a
+        # second run: the first trained on unseen and unstoppable, taking half of the cores from the one shown.
+        return
     try:
         data = resources.load_dataset()
         job = TrainingJob(with_live_reporting(settings.config_from_state()), data,

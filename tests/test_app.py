@@ -950,6 +950,20 @@ def test_a_pressed_stop_says_it_is_stopping_until_the_batch_ends(tiny_mnist) -> 
     assert app.button(key="train-stop").disabled
 
 
+def test_a_double_click_on_start_starts_one_run(tiny_mnist) -> None:
+    """Two clicks 40 ms apart (a quick double click) both reached the server before the page greyed Start out: two
+    runs started, and the first trained on unseen, with no Stop, taking half of the cores from the one shown."""
+    app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app)
+    # the first click's run (never started: it cannot end before the second click arrives); the page the second
+    # click comes from was drawn before it, with Start still live
+    first = TrainingJob(preset_config("fastest to 99 %"), tiny_mnist)
+    app.session_state[JOB_KEY] = first
+    app.button(key="train-start").click().run()
+    assert_clean(app)
+    assert app.session_state[JOB_KEY] is first, "the second click started a second run"
+    assert app.button(key="train-start").disabled
+
 def test_a_run_that_starts_its_own_training_process_says_why_it_waits(tiny_mnist) -> None:
     class StartingJob(TrainingJob):  # a job at the moment its new process loads PyTorch beside another tab's run
         def snapshot(self) -> JobSnapshot:
