@@ -822,6 +822,31 @@ def test_three_models_compared_side_by_side(tiny_mnist) -> None:
     assert len({trace["line"]["color"] for trace in traces}) == 3
 
 
+def test_compared_models_without_a_history_are_named_not_left_off_the_chart_silently(tiny_mnist) -> None:
+    """Of three models compared, two without a history: the chart drew the third's train and test curves under the
+    legend "train" / "test", naming no model, and said nothing of the other two."""
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1", history=[]), "run"),
+                                   ModelEntry(replace(default, source="run 2", history=[]), "run")]
+    app.switch_page(PAGES["evaluate"]).run()
+    compare = app.multiselect(key="evaluate.compare")
+    default_label = next(label for label in compare.options if "default.pt" in label)
+    compare.set_value(["run 2 · fast", "run 1 · fast", default_label]).run()
+    assert_clean(app)
+    traces = chart_spec(app, "compare-curves")["data"]
+    # the default's test loss and accuracy, named as picked (they read "train" and "test", of no model named)
+    assert [trace["name"] for trace in traces] == [default_label] * 2, traces
+    said = "No curves for run 2 · fast, run 1 · fast: they hold no per-epoch history."
+    captions = [caption.value.replace("\\", "") for caption in app.caption]  # (Markdown's escapes off)
+    assert said in captions, captions
+
+    compare.set_value(["run 2 · fast", "run 1 · fast"]).run()  # none with a history: no chart, and why
+    assert_clean(app)
+    assert not [chart for chart in app.get("plotly_chart") if chart.key == "compare-curves"]
+    assert said in [caption.value.replace("\\", "") for caption in app.caption]
+
+
 def test_the_cell_summary_reads_as_english(tiny_mnist) -> None:
     """"1 test image", "of an 8" (it read "1 test images of a 8")."""
     one_of_each = Mnist(tiny_mnist.train, MnistSplit(tiny_mnist.test.images[:10], tiny_mnist.test.labels[:10]))
