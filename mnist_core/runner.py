@@ -197,8 +197,10 @@ def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event
 
 
 def _epochs_text(epochs: float) -> str:
-    """Epochs as a person reads them: 0.004, 0.5, 3 (a stop after a few batches is not "0.00 epochs")."""
-    return f"{round(epochs, 3):g}" if epochs >= 0.001 or epochs == 0 else f"{epochs:.1g}"
+    """Epochs as a person reads them: "0.004 epochs", "0.5 epochs", "1 epoch", "3 epochs" (a stop after a few
+    batches is not "0.00 epochs"; a Stop during the test pass at the end of the first epoch read "1 epochs")."""
+    shown = f"{round(epochs, 3):g}" if epochs >= 0.001 or epochs == 0 else f"{epochs:.1g}"
+    return f"{shown} epoch" + ("" if shown == "1" else "s")
 
 
 def stopped_sentence(steps_done: int, total_steps: int, epochs_done: float, kept: bool) -> str:
@@ -206,7 +208,7 @@ def stopped_sentence(steps_done: int, total_steps: int, epochs_done: float, kept
     trained so far is kept." """
     if not kept:
         return "Stopped before the first batch; there is no model to keep."
-    return (f"Stopped after {steps_done:,} of {total_steps:,} batches ({_epochs_text(epochs_done)} epochs); the "
+    return (f"Stopped after {steps_done:,} of {total_steps:,} batches ({_epochs_text(epochs_done)}); the "
             f"model trained so far is kept.")
 
 

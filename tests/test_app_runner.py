@@ -120,6 +120,8 @@ def test_a_stopped_runs_sentence_has_its_real_numbers() -> None:
     assert stopped_sentence(1_407, 4_690, 3.0, kept=True) == ("Stopped after 1,407 of 4,690 batches (3 epochs); the "
                                                               "model trained so far is kept.")
     assert "(0.0002 epochs)" in stopped_sentence(1, 5_000, 1 / 5_000, kept=True)  # never "0 epochs"
+    # stopped during the test pass at the end of the first epoch (it read "1 epochs")
+    assert "of 938 batches (1 epoch);" in stopped_sentence(469, 938, 1.0, kept=True)
     assert stopped_sentence(0, 469, 0.0, kept=False) == "Stopped before the first batch; there is no model to keep."
 
 
