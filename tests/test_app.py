@@ -975,6 +975,25 @@ def test_a_pressed_stop_says_it_is_stopping_until_the_batch_ends(tiny_mnist) -> 
     assert app.button(key="train-stop").disabled
 
 
+def test_the_test_pass_at_an_epoch_end_is_said_and_so_is_a_stop_that_waits_for_it(tiny_mnist) -> None:
+    """The test pass takes a minute for a big model on a CPU: the progress stood still without a word, and a Stop
+    meanwhile read "Stopping after the current batch…" all along."""
+    class TestingJob(TrainingJob):  # a job at the end of its first epoch, testing
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 469, 938, 1.0, 2.0, 900.0, 60.0, 60.0, ((469, 0.3),),
+                               ((469, 0.01),), (), "", testing=True)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = TestingJob(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert_clean(app)
+    text = app.get("progress")[0].proto.text
+    assert text.startswith("Epoch 1.00 of 2 · batch 469/938") and text.endswith(
+        f" · testing on the {len(tiny_mnist.test):,} test images…"), text
+    app.button(key="train-stop").click().run()
+    assert app.get("progress")[0].proto.text == "Stopping once the test pass under way ends…"
+
+
 def test_a_double_click_on_start_starts_one_run(tiny_mnist) -> None:
     """Two clicks 40 ms apart (a quick double click) both reached the server before the page greyed Start out: two
     runs started, and the first trained on unseen, with no Stop, taking half of the cores from the one shown."""
