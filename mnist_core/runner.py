@@ -131,6 +131,11 @@ class _Outcome:
     steps: int = 0  # batches trained: where the run ended (a diverged run's last reports were never sent)
 
 
+def _tests_after(schedule: Schedule, step: int) -> bool:
+    """Does the test pass follow this batch? In the app's runs (`eval_every` 1), at each epoch's end and the last."""
+    return step == schedule.total_steps or step % schedule.steps_per_epoch == 0
+
+
 class _PipeReporter(Callback):
     """Runs in the worker: sends progress to the job, batch reports at most every SNAPSHOT_INTERVAL_S.
     When the app is gone (the pipe is broken), it stops the training: nobody is left to keep the model."""
@@ -139,14 +144,17 @@ class _PipeReporter(Callback):
         self.connection, self.stop_event = connection, stop_event
         self.pending: list[BatchReport] = []
         self.last_sent = 0.0
+        self.schedule: Schedule | None = None
 
     def on_train_start(self, start: TrainStart) -> None:
-        self.send(("start", str(start.device), Schedule(start.steps_per_epoch, start.total_steps, start.epochs)))
+        self.schedule = Schedule(start.steps_per_epoch, start.total_steps, start.epochs)
+        self.send(("start", str(start.device), self.schedule))
 
     def on_batch_end(self, report: BatchReport) -> None:
         self.pending.append(report)
         now = time.monotonic()
-        if now - self.last_sent >= SNAPSHOT_INTERVAL_S:
+        # An epoch's last batch at once: the test pass follows, and the page says so while it runs
+        if now - self.last_sent >= SNAPSHOT_INTERVAL_S or (self.schedule and _tests_after(self.schedule, report.step)):
             self.flush()
             self.last_sent = now
 
@@ -197,8 +205,10 @@ def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event
 
 
 def _epochs_text(epochs: float) -> str:
-    """Epochs as a person reads them: 0.004, 0.5, 3 (a stop after a few batches is not "0.00 epochs")."""
-    return f"{round(epochs, 3):g}" if epochs >= 0.001 or epochs == 0 else f"{epochs:.1g}"
+    """Epochs as a person reads them: "0.004 epochs", "0.5 epochs", "1 epoch", "3 epochs" (a stop after a few
+    batches is not "0.00 epochs"; a Stop during the test pass at the end of the first epoch read "1 epochs")."""
+    shown = f"{round(epochs, 3):g}" if epochs >= 0.001 or epochs == 0 else f"{epochs:.1g}"
+    return f"{shown} epoch" + ("" if shown == "1" else "s")
 
 
 def stopped_sentence(steps_done: int, total_steps: int, epochs_done: float, kept: bool) -> str:
@@ -206,7 +216,7 @@ def stopped_sentence(steps_done: int, total_steps: int, epochs_done: float, kept
     trained so far is kept." """
     if not kept:
         return "Stopped before the first batch; there is no model to keep."
-    return (f"Stopped after {steps_done:,} of {total_steps:,} batches ({_epochs_text(epochs_done)} epochs); the "
+    return (f"Stopped after {steps_done:,} of {total_steps:,} batches ({_epochs_text(epochs_done)}); the "
             f"model trained so far is kept.")
 
 
@@ -340,6 +350,9 @@ class JobSnapshot:
     # was not ready yet. `others_training`: CPU runs of other sessions training meanwhile, which slow that down.
     fresh_process: bool = False
     others_training: int = 0
+    # The test pass at an epoch's end is under way: a minute for a big model on a CPU (s5-net: 54 s on 2 busy
+    # cores), while the progress stood still and a Stop read "Stopping after the current batch…" all along.
+    testing: bool = False
 
     @property
     def finished(self) -> bool:
@@ -389,6 +402,7 @@ class TrainingJob:
         self._message = ""
         self._device = self.device_type
         self._fresh_process, self._others_training = False, 0
+        self._testing = False
         self._step = 0
         self._schedule: Schedule | None = None  # from the worker, which knows the data it trains on
         self._epoch = 0.0
@@ -427,7 +441,7 @@ class TrainingJob:
                                schedule.epochs if schedule else float(self.config.epochs), self._images_per_second,
                                self._elapsed, self._eta,
                                tuple(self._batch_losses), tuple(self._learning_rates), tuple(self._history),
-                               self._message, self._fresh_process, self._others_training)
+                               self._message, self._fresh_process, self._others_training, self._testing)
 
     # --- on the job's supervising thread ---
 
@@ -496,9 +510,12 @@ class TrainingJob:
                     self._step, self._epoch = latest.step, latest.epoch
                     self._images_per_second, self._elapsed, self._eta = (
                         latest.images_per_second, latest.elapsed, latest.eta)
+                    self._testing = self._schedule is not None and _tests_after(self._schedule, latest.step)
                 elif kind == "epoch":
                     self._history.append(message[1])
+                    self._testing = False
                 elif kind == "end":
+                    self._testing = False
                     return message[1]
 
     def _check_still_wanted(self, orphaned_since: float | None) -> float | None:

@@ -115,6 +115,11 @@ START_ERROR_KEY = "studio.start_error"
 def start_training() -> None:
     """Start's on_click: the job starts before the script reruns, so the one rerun the click causes already shows it
     running (starting it in the script needed a second full rerun, whose drawing took CPU from the training)."""
+    running = session.current_job()
+    if running is not None and not running.snapshot().finished:
+        # A second click that reached the server before the page greyed Start out (a quick double click) started a
+        # second run: the first trained on unseen and unstoppable, taking half of the cores from the one shown.
+        return
     try:
         data = resources.load_dataset()
         job = TrainingJob(with_live_reporting(settings.config_from_state()), data,
@@ -154,7 +159,8 @@ def time_left(snapshot: JobSnapshot) -> str:
 
 def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
     if job.stop_requested and not snapshot.finished:
-        return "Stopping after the current batch…"
+        return ("Stopping once the test pass under way ends…" if snapshot.testing
+                else "Stopping after the current batch…")
     if snapshot.status == QUEUED:
         ahead = f" ({snapshot.queue_position} run(s) ahead)" if snapshot.queue_position else ""
         return f"Waiting for the {snapshot.device} device{ahead}…"
@@ -166,9 +172,11 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
             return ("Starting a new training process: another session's run is using the one kept ready, and loading "
                     "PyTorch while it trains on the same cores takes 20–30 s…")
         return "Starting a new training process (loading PyTorch takes a few seconds)…"
+    # the test pass can take a minute (a big model on a CPU): the progress stood still without a word
+    testing = f" · testing on the {len(job.data.test):,} test images…" if snapshot.testing else ""
     return (f"Epoch {snapshot.epoch:.2f} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
             f"{snapshot.total_steps:,} · {snapshot.speed} images/s · "
-            f"ETA {time_left(snapshot)}")
+            f"ETA {time_left(snapshot)}{testing}")
 
 
 def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:

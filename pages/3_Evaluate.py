@@ -253,4 +253,9 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-
 histories = {label: candidate.checkpoint.history for label, candidate in compared.items()
              if candidate.checkpoint.history}
 if histories:
-    st.plotly_chart(charts.epoch_curves(histories), key="compare-curves")
+    st.plotly_chart(charts.epoch_curves(histories, compared=True), key="compare-curves")
+# A model picked without curves was left out of the chart without a word (with none, the chart was just missing).
+without_history = [label for label in compared if label not in histories]
+if without_history:
+    st.caption(layout.literal(f"No curves for {', '.join(without_history)}: "
+                              f"{'it holds' if len(without_history) == 1 else 'they hold'} no per-epoch history."))

@@ -54,13 +54,14 @@ def learning_rate(learning_rates: Sequence[tuple[int, float]], steps_per_epoch: 
     return figure
 
 
-def epoch_curves(runs: dict[str, Sequence[dict[str, Any]]]) -> go.Figure:
+def epoch_curves(runs: dict[str, Sequence[dict[str, Any]]], compared: bool = False) -> go.Figure:
     """Loss and accuracy per epoch (train dashed, test solid) for one run or overlaid for several.
 
     One legend entry per curve *pair*: a colour stands for a split (one run) or a run (several), the same in both
-    charts, so each accuracy curve is matched to its loss curve by its legend entry and colour."""
+    charts, so each accuracy curve is matched to its loss curve by its legend entry and colour. `compared`: the
+    runs of a comparison, named even when only one has curves (it read "train" and "test", of no model named)."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss per epoch", "Accuracy per epoch (%)"))
-    single = len(runs) == 1
+    single = len(runs) == 1 and not compared
     # comparing runs: test curves only, or the chart turns into spaghetti
     splits = (("train", "dash"), ("test", "solid")) if single else (("test", "solid"),)
     last_epoch = 0.0

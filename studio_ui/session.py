@@ -34,6 +34,7 @@ COLLECTED_RUN_KEY = "studio.collected_run"  # the run-history entry made of that
 REPLACED_KEY = "studio.replaced_active"  # the active model that run replaced, for the way back
 RESUME_KEY = "studio.resume_token"
 RESUME_PARAM = "session"  # the URL's query parameter that carries the token
+PAGE_KEY = "studio.page"  # the page of this session's last script run
 RESUME_KEEP_S = 3600.0  # a closed tab's state waits this long for a reload to take it over (a running job: longer)
 # Settings widgets are keyed "<page>.<name>" and survive page changes; buttons, uploads and canvases use other keys
 # (Streamlit refuses to set those through session state).
@@ -132,6 +133,8 @@ def resume_or_register() -> None:
             if now - entry.seen > RESUME_KEEP_S and not running and not _is_open(entry.owner):
                 del parked.by_token[token]
         token = st.session_state.get(RESUME_KEY)
+        if token is not None and token in parked.by_token:
+            _restore_dropped_on_page_change(parked.by_token[token].values)
         if token is None:
             wanted = st.query_params.get(RESUME_PARAM)
             left = parked.by_token.get(wanted) if wanted else None
@@ -145,6 +148,21 @@ def resume_or_register() -> None:
         parked.by_token[token] = _Parked(_kept_values(), me, now)
     if st.query_params.get(RESUME_PARAM) != token:
         st.query_params[RESUME_PARAM] = token  # also after a page change, which clears the URL's parameters
+
+
+def _restore_dropped_on_page_change(kept: dict[str, Any]) -> None:
+    """Put back the kept settings that Streamlit dropped on the way to this page. While a fragment polls (a run
+    training), Streamlit dropped every widget value of the page left before `keep_widget_state` could keep it: back on
+    Train its settings read the default preset, and Evaluate's cell picker was gone (a KeyError traceback). `kept` is
+    this session's parked state, which is current as of its last script run and its own changes."""
+    context = get_script_run_ctx()
+    page = context.page_script_hash if context is not None else None
+    if st.session_state.get(PAGE_KEY) == page:
+        return  # the same page: whatever is missing was taken away by the page itself
+    st.session_state[PAGE_KEY] = page
+    for key, value in kept.items():
+        if key.startswith(KEPT_WIDGET_PREFIXES) and key not in st.session_state:
+            st.session_state[key] = value
 
 
 def _remember() -> None:
@@ -295,9 +313,10 @@ def follow_model_with_cell(model_key: str, commonest_mistake: tuple[int, int]) -
     """Point the cell picker at a model's commonest mistake when that model is new to it (another choice, an
     upload, a finished run); a rerun with the same model keeps the user's pick. A cell kept from the previous model
     would show that model's mistake as if it were this one's."""
-    if st.session_state.get(CELL_MODEL_KEY) != model_key:
+    if st.session_state.get(CELL_MODEL_KEY) != model_key or not all(key in st.session_state for key in CELL_KEYS):
         st.session_state[CELL_MODEL_KEY] = model_key
         st.session_state.update(zip(CELL_KEYS, commonest_mistake))
+        _remember()  # parked now, not at the next run: a page change can then bring a dropped pick back
 
 
 def default_entry() -> ModelEntry:

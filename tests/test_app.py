@@ -898,6 +898,31 @@ def test_three_models_compared_side_by_side(tiny_mnist) -> None:
     assert len({trace["line"]["color"] for trace in traces}) == 3
 
 
+def test_compared_models_without_a_history_are_named_not_left_off_the_chart_silently(tiny_mnist) -> None:
+    """Of three models compared, two without a history: the chart drew the third's train and test curves under the
+    legend "train" / "test", naming no model, and said nothing of the other two."""
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1", history=[]), "run"),
+                                   ModelEntry(replace(default, source="run 2", history=[]), "run")]
+    app.switch_page(PAGES["evaluate"]).run()
+    compare = app.multiselect(key="evaluate.compare")
+    default_label = next(label for label in compare.options if "default.pt" in label)
+    compare.set_value(["run 2 · fast", "run 1 · fast", default_label]).run()
+    assert_clean(app)
+    traces = chart_spec(app, "compare-curves")["data"]
+    # the default's test loss and accuracy, named as picked (they read "train" and "test", of no model named)
+    assert [trace["name"] for trace in traces] == [default_label] * 2, traces
+    said = "No curves for run 2 · fast, run 1 · fast: they hold no per-epoch history."
+    captions = [caption.value.replace("\\", "") for caption in app.caption]  # (Markdown's escapes off)
+    assert said in captions, captions
+
+    compare.set_value(["run 2 · fast", "run 1 · fast"]).run()  # none with a history: no chart, and why
+    assert_clean(app)
+    assert not [chart for chart in app.get("plotly_chart") if chart.key == "compare-curves"]
+    assert said in [caption.value.replace("\\", "") for caption in app.caption]
+
+
 def test_the_cell_summary_reads_as_english(tiny_mnist) -> None:
     """"1 test image", "of an 8" (it read "1 test images of a 8")."""
     one_of_each = Mnist(tiny_mnist.train, MnistSplit(tiny_mnist.test.images[:10], tiny_mnist.test.labels[:10]))
@@ -1025,6 +1050,39 @@ def test_a_pressed_stop_says_it_is_stopping_until_the_batch_ends(tiny_mnist) -> 
     assert app.get("progress")[0].proto.text == "Stopping after the current batch…"
     assert app.button(key="train-stop").disabled
 
+
+def test_the_test_pass_at_an_epoch_end_is_said_and_so_is_a_stop_that_waits_for_it(tiny_mnist) -> None:
+    """The test pass takes a minute for a big model on a CPU: the progress stood still without a word, and a Stop
+    meanwhile read "Stopping after the current batch…" all along."""
+    class TestingJob(TrainingJob):  # a job at the end of its first epoch, testing
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 469, 938, 1.0, 2.0, 900.0, 60.0, 60.0, ((469, 0.3),),
+                               ((469, 0.01),), (), "", testing=True)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = TestingJob(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert_clean(app)
+    text = app.get("progress")[0].proto.text
+    assert text.startswith("Epoch 1.00 of 2 · batch 469/938") and text.endswith(
+        f" · testing on the {len(tiny_mnist.test):,} test images…"), text
+    app.button(key="train-stop").click().run()
+    assert app.get("progress")[0].proto.text == "Stopping once the test pass under way ends…"
+
+
+def test_a_double_click_on_start_starts_one_run(tiny_mnist) -> None:
+    """Two clicks 40 ms apart (a quick double click) both reached the server before the page greyed Start out: two
+    runs started, and the first trained on unseen, with no Stop, taking half of the cores from the one shown."""
+    app = open_app(tiny_mnist, "train")
+    configure_tiny_run(app)
+    # the first click's run (never started: it cannot end before the second click arrives); the page the second
+    # click comes from was drawn before it, with Start still live
+    first = TrainingJob(preset_config("fastest to 99 %"), tiny_mnist)
+    app.session_state[JOB_KEY] = first
+    app.button(key="train-start").click().run()
+    assert_clean(app)
+    assert app.session_state[JOB_KEY] is first, "the second click started a second run"
+    assert app.button(key="train-start").disabled
 
 def test_a_run_that_starts_its_own_training_process_says_why_it_waits(tiny_mnist) -> None:
     class StartingJob(TrainingJob):  # a job at the moment its new process loads PyTorch beside another tab's run

@@ -13,6 +13,7 @@ import time
 import torch
 
 from mnist_core.config import TrainConfig
+from mnist_core.train import BatchReport, EpochRecord, TrainStart
 from mnist_core import runner
 from mnist_core.runner import (CRASHED, DIVERGED, DONE, NOT_LEARNED, QUEUED, STOPPED, DeviceQueue, JobSnapshot,
                                TrainingJob, has_usable_weights, result_checkpoint, stopped_sentence,
@@ -120,6 +121,8 @@ def test_a_stopped_runs_sentence_has_its_real_numbers() -> None:
     assert stopped_sentence(1_407, 4_690, 3.0, kept=True) == ("Stopped after 1,407 of 4,690 batches (3 epochs); the "
                                                               "model trained so far is kept.")
     assert "(0.0002 epochs)" in stopped_sentence(1, 5_000, 1 / 5_000, kept=True)  # never "0 epochs"
+    # stopped during the test pass at the end of the first epoch (it read "1 epochs")
+    assert "of 938 batches (1 epoch);" in stopped_sentence(469, 938, 1.0, kept=True)
     assert stopped_sentence(0, 469, 0.0, kept=False) == "Stopped before the first batch; there is no model to keep."
 
 
@@ -263,3 +266,48 @@ def test_glibc_keeps_freed_memory_for_the_next_training_step() -> None:
     from mnist_core.device import keep_freed_memory
 
     assert keep_freed_memory() == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
+class ScriptedWorker:
+    """A worker that sends `messages` (as `_follow` reads them); `look` in between records the job's snapshot."""
+
+    def __init__(self, job: TrainingJob, messages: list) -> None:
+        self.job, self.messages, self.looks = job, list(messages), []
+        self.connection, self.process = self, None
+
+    def poll(self, timeout: float) -> bool:
+        return True
+
+    def recv(self):
+        message = self.messages.pop(0)
+        while message == "look":
+            self.looks.append(self.job.snapshot())
+            message = self.messages.pop(0)
+        return message
+
+
+def test_the_test_pass_at_an_epoch_end_is_said_while_it_runs(tiny_mnist) -> None:
+    """The test pass after each epoch takes a minute for a big model on a CPU (s5-net: 54 s on 2 busy cores): the
+    progress stood still without a word, and a Stop meanwhile read "Stopping after the current batch…"."""
+    job = TrainingJob(TrainConfig(model="seed-net", epochs=2, batch_size=64), tiny_mnist)
+    schedule = job.config.schedule()
+    per_epoch = schedule.steps_per_epoch
+
+    def batches(step: int) -> tuple:
+        return ("batches", [BatchReport(step, schedule.total_steps, step / per_epoch, 1.0, 0.01, 100.0, 1.0, 1.0)])
+
+    record = EpochRecord(1.0, 1.0, 50.0, 1.0, 50.0, 0.01, 1.0, 1.0)
+    worker = ScriptedWorker(job, [("start", "cpu", schedule), batches(per_epoch - 1), "look", batches(per_epoch),
+                                  "look", ("epoch", record), "look", ("end", runner._Outcome(DONE))])
+    job._follow(worker)
+    assert [look.testing for look in worker.looks] == [False, True, False]
+
+    # the worker sends an epoch's last batch at once, however recently it sent the one before
+    sent = []
+    reporter = runner._PipeReporter(type("Pipe", (), {"send": lambda self, message: sent.append(message)})(),
+                                    threading.Event())
+    reporter.on_train_start(TrainStart(job.config, torch.device("cpu"), 0, schedule.total_steps, per_epoch,
+                                       schedule.epochs))
+    reporter.on_batch_end(batches(per_epoch - 1)[1][0])
+    reporter.on_batch_end(batches(per_epoch)[1][0])
+    assert sent[-1] == ("batches", [batches(per_epoch)[1][0]])

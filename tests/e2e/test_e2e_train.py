@@ -171,3 +171,40 @@ def test_a_pasted_name_too_long_is_refused_not_dropped(train: StreamlitTab) -> N
     expect(train.page.get_by_test_id("stAlert").filter(has_text=f"'{long_name}' is not a usable name: use 1–64")
            ).to_be_visible()
     assert not (REPO_ROOT / "checkpoints" / f"{suggested}.pt").exists(), "the run was saved under the suggested name"
+
+
+def go_to(tab: StreamlitTab, title: str) -> None:
+    """Another page through the sidebar's link: the same session, as a user goes."""
+    sent_before = tab.frames_sent
+    tab.page.locator('[data-testid="stSidebar"]').get_by_role("link", name=title).click()
+    tab.wait_idle(sent_before=sent_before)
+
+
+def test_settings_and_the_cell_pick_stay_across_pages_while_a_run_trains(train: StreamlitTab) -> None:
+    """While a run trained (its progress polled by a fragment), a visit to another page dropped every setting of the
+    page left: back on Train they read the default preset (the next Start would train it), and the second visit to
+    Evaluate ended in a KeyError traceback (its cell picker was gone)."""
+    page = train.page
+    choose(train, "Model", re.compile(rf"^{re.escape(SMALL_MODEL)}\b"))
+    set_epochs(train, 10)
+    choose(train, "Training images", "first 5,000 (quick run)")
+    start(train)
+    expect(page.locator(".st-key-train-stop").get_by_role("button", name="Stop")).to_be_enabled(
+        timeout=TRAINING_TIMEOUT_MS)
+    for _ in range(2):
+        go_to(train, "Evaluate")
+        train.assert_no_exception()
+        expect(page.get_by_text(re.compile(r"test images? of an? \d read as \d"))).to_be_visible()
+        go_to(train, "Train")
+        train.assert_no_exception()
+        expect(widget(train, "stSelectbox", "Model").get_by_role("combobox")).to_have_value(
+            re.compile(rf"^{re.escape(SMALL_MODEL)}\b"))
+        expect(widget(train, "stSelectbox", "Training images").get_by_role("combobox")).to_have_value(
+            "first 5,000 (quick run)")
+        expect(widget(train, "stSelectbox", "Preset").get_by_role("combobox")).to_have_value("custom")
+        expect(widget(train, "stSlider", "Epochs").get_by_test_id("stSliderThumbValue")).to_have_text("10")
+    stop_button = page.locator(".st-key-train-stop").get_by_role("button", name="Stop")
+    if stop_button.is_enabled():
+        stop_button.click()
+    expect(page.locator(".st-key-train-start").get_by_role("button", name="Start training")).to_be_enabled(
+        timeout=TRAINING_TIMEOUT_MS)
