@@ -26,19 +26,22 @@ Why throttling: the loop reports every `log_every` batches; the worker sends tha
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
 import os
+import sys
 import threading
 import time
 import traceback
+import types
 import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.multiprocessing as torch_mp
@@ -245,6 +248,23 @@ def _worker_main(connection: Connection, stop_event: Any) -> None:
         pass
 
 
+@contextlib.contextmanager
+def _no_main_script() -> Iterator[None]:
+    """Hide the `__main__` module while a worker process is spawned. Streamlit runs each page as a stand-in `__main__`
+    whose `__file__` is the page script, and spawn re-runs the parent's main script in the child (as `__mp_main__`):
+    every worker ran a bare copy of the page, a second or so of Streamlit imports and a console full of "missing
+    ScriptRunContext" warnings before it could train. The worker needs nothing from `__main__` (its target and every
+    object it receives live in mnist_core), and a main module without `__file__` is one spawn does not re-run."""
+    page_module = sys.modules["__main__"]
+    stand_in = types.ModuleType("__main__")
+    sys.modules["__main__"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules["__main__"] is stand_in:  # (a page run that began meanwhile installed its own: keep that)
+            sys.modules["__main__"] = page_module
+
+
 class _Worker:
     """A started worker process, idle until `assign` (importing PyTorch in it happens meanwhile)."""
 
@@ -256,7 +276,8 @@ class _Worker:
         self.stop_event = self._context.Event()
         self.process = self._context.Process(target=_worker_main, args=(child_connection, self.stop_event),
                                              name="mnist-studio-training", daemon=True)
-        self.process.start()
+        with _no_main_script():
+            self.process.start()
         child_connection.close()  # the worker holds its end; closing ours lets recv() see the worker's exit
         self.ready = False
 

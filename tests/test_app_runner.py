@@ -250,6 +250,27 @@ def test_a_training_process_that_ended_is_reaped_not_left_a_zombie(tiny_mnist, m
     assert process_state(hung.process.pid) is None and hung.process.exitcode == -signal.SIGKILL
 
 
+def test_a_worker_does_not_run_the_page_script_streamlit_made_main(tmp_path, monkeypatch) -> None:
+    """Streamlit installs each page as `__main__` (with the page's `__file__`), and spawn re-ran that script in every
+    worker before it could train: a second of Streamlit imports and "missing ScriptRunContext" warnings."""
+    import sys
+    import types
+
+    marker = tmp_path / "page ran in the worker"
+    page = tmp_path / "page.py"
+    page.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    page_module = types.ModuleType("__main__")
+    page_module.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", page_module)
+    worker = runner._Worker()
+    try:
+        assert worker.wait_ready(60)
+    finally:
+        worker.close()
+    assert not marker.exists()
+    assert sys.modules["__main__"] is page_module  # the page's own main module is back
+
+
 def test_cpu_jobs_running_together_share_the_cores() -> None:
     pool = runner._WorkerPool()
     cores = os.cpu_count() or 1
