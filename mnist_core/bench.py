@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from torch import nn
 from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
 from mnist_core.cli import OneLineParser
 from mnist_core.config import PRESETS, preset_config
-from mnist_core.data import Mnist, load_mnist, normalize, resolve_data_root
+from mnist_core.data import Mnist, load_mnist, resolve_data_root
 from mnist_core.device import describe_device, pick_device
 from mnist_core.errors import StudioError
 from mnist_core.evaluate import evaluate, quick_accuracy
