@@ -5,8 +5,9 @@
     python -m mnist_core.bench --json bench-results/cpu.json
 
 What is timed: training wall time only (data already in memory; start-up such as reading files is reported apart),
-until the test accuracy *first* reaches each target. Every contender is evaluated on the same grid of fractional
-epochs, and evaluation time is excluded for all of them, so a finer grid can only help a baseline.
+until the test accuracy *first* reaches each target. Ours and baseline (b) are evaluated on the same grid of
+fractional epochs (--eval-every); baseline (a), whose epochs take about a minute, every 0.25 epoch. Evaluation time
+is excluded for all of them, so a finer grid can only help a baseline.
 
 The baselines are written here from their published descriptions, not taken from this package:
   (a) the classic PyTorch example: torchvision DataLoader (batch 64, ToTensor + Normalize), conv 32→64 3×3, dropout,
