@@ -126,7 +126,7 @@ class ModelSpec:
     seed: str  # which seed project it reproduces ("—" for ours)
     description: str
     knobs: dict[str, Knob] = field(default_factory=dict)
-    recipe: str = ""  # name of the preset (mnist_core.presets) that trains it best
+    recipe: str = ""  # name of the preset (mnist_core.config.PRESETS) that trains it best
 
     def build(self, **kwargs: Any) -> nn.Module:
         unknown = set(kwargs) - set(self.knobs)
