@@ -376,7 +376,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     step, train_seconds, period_seconds = 0, 0.0, 0.0
     loss_sum = torch.zeros((), device=device)  # accumulated on the device: no per-batch host sync
     correct_sum = torch.zeros((), device=device, dtype=torch.long)
-    period_loss, period_correct, period_seen, report_loss, report_batches = 0.0, 0, 0, 0.0, 0
+    period_loss, period_correct, period_seen = 0.0, 0, 0
     last_report_step, last_eval_step = 0, 0
 
     def sync() -> None:
