@@ -458,9 +458,9 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                 if exploded:
                     diverge(exploded)
                 report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss_sum / batches,
-                                     optimizer.param_groups[0]["lr"], 0.0, train_seconds, 0.0)
-                report.images_per_second = step * config.batch_size / max(train_seconds, 1e-9)
-                report.eta = (total_steps - step) * train_seconds / step
+                                     optimizer.param_groups[0]["lr"],
+                                     images_per_second=step * config.batch_size / max(train_seconds, 1e-9),
+                                     elapsed=train_seconds, eta=(total_steps - step) * train_seconds / step)
                 result.batch_losses.append((step, report.loss))
                 last_report_step = step
                 for callback in callbacks:
