@@ -447,10 +447,10 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                 now = time.perf_counter()
                 train_seconds += now - tick
                 period_seconds += now - tick
-                mean_loss_sum, batch_correct = loss_sum.item(), int(correct_sum.item())  # the one host sync
+                mean_loss_sum, correct_since_report = loss_sum.item(), int(correct_sum.item())  # the one host sync
                 loss_sum.zero_(), correct_sum.zero_()
                 period_loss += mean_loss_sum
-                period_correct += batch_correct
+                period_correct += correct_since_report
                 batches = step - last_report_step
                 if not math.isfinite(mean_loss_sum):
                     diverge(f"the train loss became {mean_loss_sum}")
