@@ -324,6 +324,15 @@ def compile_for_training(model: nn.Module, batch_sizes: Iterable[int], extra_ima
     return compiled
 
 
+def evaluation_steps(epochs: float, eval_every: float, steps_per_epoch: int, total_steps: int) -> set[int]:
+    """The batches after which a run of `total_steps` evaluates: every `eval_every` epochs (rounded to batches) and
+    always at the very end. The interval is capped at the run's length, which evaluates the same (at the end only):
+    1e308 epochs × batches would be an infinite round()."""
+    eval_every = min(eval_every, epochs)
+    return {min(total_steps, max(1, round(i * eval_every * steps_per_epoch)))
+            for i in range(1, math.ceil(epochs / eval_every) + 1)} | {total_steps}
+
+
 def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         stop_event: threading.Event | multiprocessing.synchronize.Event | None = None) -> TrainResult:
     """Train `config.model` on `data` and return the model, its history and timings.
@@ -349,11 +358,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     schedule = config.schedule(len(train))
     steps_per_epoch, total_steps = schedule.steps_per_epoch, schedule.total_steps
     scheduler = make_scheduler(config, optimizer, total_steps, steps_per_epoch)
-    # Evaluation points at every `eval_every` epochs (rounded to batches) and always at the very end. Capped at the
-    # run's length, which evaluates the same (at the end only): 1e308 epochs × batches would be an infinite round().
-    eval_every = min(config.eval_every, config.epochs)
-    eval_points = {min(total_steps, max(1, round(i * eval_every * steps_per_epoch)))
-                   for i in range(1, math.ceil(config.epochs / eval_every) + 1)} | {total_steps}
+    eval_points = evaluation_steps(config.epochs, config.eval_every, steps_per_epoch, total_steps)
     augmentation = config.augmentation
     scribbles_per_batch = round(config.batch_size * config.scribbles)
 
