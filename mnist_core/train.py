@@ -362,6 +362,10 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     augmentation = config.augmentation
     scribbles_per_batch = round(config.batch_size * config.scribbles)
 
+    def sync() -> None:  # CUDA runs asynchronously: wait for its queued work before reading a clock
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     result = TrainResult(model, config, str(device), [])
     forward = model  # what the steps call: the model itself, or its compiled form sharing the same parameters
     if config.compile:
@@ -369,8 +373,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         rest = len(train) % config.batch_size  # the last batch of an epoch, unless dropped (see batch_indices)
         shapes = {config.batch_size} | ({rest} if rest > 1 and total_steps >= steps_per_epoch else set())
         forward = compile_for_training(model, sorted(shapes), scribbles_per_batch, config, precision)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        sync()
         result.compile_seconds = time.perf_counter() - compile_start
     for callback in callbacks:
         callback.on_train_start(TrainStart(config, device, count_parameters(model), total_steps, steps_per_epoch,
@@ -383,10 +386,6 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     correct_sum = torch.zeros((), device=device, dtype=torch.long)
     period_loss, period_correct, period_seen = 0.0, 0, 0
     last_report_step, last_eval_step = 0, 0
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
 
     def evaluate_now() -> None:
         nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, good_records, last_eval_step
