@@ -475,7 +475,8 @@ def _smallest_rectangle(region: np.ndarray) -> float:
 
 
 def background_levels(gray: np.ndarray) -> float | np.ndarray:
-    """The paper's (or canvas's) level: one value when the picture's edge is evenly lit, else a level per pixel.
+    """The paper's (or canvas's) level: one value for the canvas or evenly lit paper, else a level per pixel: a
+    plane for paper shaded gently from one side (`_paper_plane`), or block by block where it is lit unevenly.
 
     A phone photo is lit unevenly (a gradient across the sheet, a shadow in a corner): measured against one level,
     the brighter or darker half of the paper would count as ink. There the paper is estimated block by block (each
