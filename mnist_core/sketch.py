@@ -6,7 +6,7 @@ as an 8 or a 0; much thinner ones (a fine pen on a large sheet) are thickened, b
 fade to faint hairlines that it reads as a 1.
 
 Accepts RGBA/RGB/gray/palette/16-bit images of any polarity (white-on-black like the canvas, or dark ink on paper).
-Used by the Sketch page and `predict`. An image without ink is reported as empty, never classified.
+Used by the Sketch page and the CLI's `predict` command. An image without ink is reported as empty, never classified.
 """
 
 from __future__ import annotations
