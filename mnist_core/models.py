@@ -110,7 +110,7 @@ def best_net(width: int = 32, dropout: float = 0.2) -> nn.Module:
 
 @dataclass(frozen=True)
 class Knob:
-    """A model keyword the app exposes as a slider: (min, max, step) and its default."""
+    """A model keyword the app exposes as a slider: its default, range (low…high), step and the slider's label."""
 
     default: float | int
     low: float | int
