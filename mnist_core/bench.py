@@ -493,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for row in summaries[1:]:
             if not row["name"].startswith("baseline"):
                 continue
-            key = row["name"][-2]
+            key = row["name"][-2]  # "baseline (b)" -> "b"
             for target in TARGETS:
                 ratio = ratios(ours, row, target)
                 results["ratios"][f"{key}@{target}"] = ratio
