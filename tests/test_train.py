@@ -12,8 +12,9 @@ import torch
 
 import mnist_core.train as train_module
 from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULERS, TrainConfig, preset_config
-from mnist_core.data import Mnist
+from mnist_core.data import Mnist, random_scribbles
 from mnist_core.errors import ConfigError, TrainingDiverged
+from mnist_core.evaluate import predict_logits
 from mnist_core.train import (BatchReport, Callback, DivergenceWatch, EpochRecord, TrainResult, TrainStart, fit,
                               make_optimizer)
 
@@ -271,9 +272,6 @@ def test_result_metrics_summarise_the_run(tiny_mnist: Mnist) -> None:
 
 
 def test_scribbles_train_the_model_to_be_unsure_about_them(tiny_mnist: Mnist) -> None:
-    from mnist_core.data import random_scribbles
-    from mnist_core.evaluate import predict_logits
-
     config = replace(QUICK, epochs=3, lr=0.01, augment=True, rotation=10.0)
     plain, exposed = fit(config, tiny_mnist), fit(replace(config, scribbles=0.5), tiny_mnist)
     assert exposed.test_accuracy > 50 and all(math.isfinite(r.train_loss) for r in exposed.history)
@@ -288,9 +286,6 @@ def test_scribbles_train_the_model_to_be_unsure_about_them(tiny_mnist: Mnist) ->
 
 
 def test_mixed_scribbles_and_shear_reach_training(tiny_mnist: Mnist) -> None:
-    from mnist_core.data import random_scribbles
-    from mnist_core.evaluate import predict_logits
-
     config = replace(QUICK, epochs=3, lr=0.01, augment=True, rotation=10.0, shear=15.0, scribbles=0.5,
                      scribble_shapes="mixed")
     exposed = fit(config, tiny_mnist)
