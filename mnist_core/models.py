@@ -110,7 +110,7 @@ def best_net(width: int = 32, dropout: float = 0.2) -> nn.Module:
 
 @dataclass(frozen=True)
 class Knob:
-    """A model keyword the app exposes as a slider: (min, max, step) and its default."""
+    """A model keyword the app exposes as a slider: its default, range (low…high), step and the slider's label."""
 
     default: float | int
     low: float | int
@@ -126,7 +126,7 @@ class ModelSpec:
     seed: str  # which seed project it reproduces ("—" for ours)
     description: str
     knobs: dict[str, Knob] = field(default_factory=dict)
-    recipe: str = ""  # name of the preset (mnist_core.presets) that trains it best
+    recipe: str = ""  # name of the preset (mnist_core.config.PRESETS) that trains it best
 
     def build(self, **kwargs: Any) -> nn.Module:
         unknown = set(kwargs) - set(self.knobs)

@@ -6,7 +6,7 @@ as an 8 or a 0; much thinner ones (a fine pen on a large sheet) are thickened, b
 fade to faint hairlines that it reads as a 1.
 
 Accepts RGBA/RGB/gray/palette/16-bit images of any polarity (white-on-black like the canvas, or dark ink on paper).
-Used by the Sketch page and `predict`. An image without ink is reported as empty, never classified.
+Used by the Sketch page and the CLI's `predict` command. An image without ink is reported as empty, never classified.
 """
 
 from __future__ import annotations
@@ -475,7 +475,8 @@ def _smallest_rectangle(region: np.ndarray) -> float:
 
 
 def background_levels(gray: np.ndarray) -> float | np.ndarray:
-    """The paper's (or canvas's) level: one value when the picture's edge is evenly lit, else a level per pixel.
+    """The paper's (or canvas's) level: one value for the canvas or evenly lit paper, else a level per pixel: a
+    plane for paper shaded gently from one side (`_paper_plane`), or block by block where it is lit unevenly.
 
     A phone photo is lit unevenly (a gradient across the sheet, a shadow in a corner): measured against one level,
     the brighter or darker half of the paper would count as ink. There the paper is estimated block by block (each
@@ -568,7 +569,7 @@ def _ink_box(ink: np.ndarray) -> np.ndarray | None:
 
 def _mnist_pen_width(crop: np.ndarray) -> float:
     """MNIST's pen width in the crop's pixels: the crop's long side becomes 20 px of the 28×28 frame."""
-    return MNIST_STROKE_WIDTH * max(crop.shape) / 20.0
+    return MNIST_STROKE_WIDTH * max(crop.shape) / MNIST_BOX
 
 
 def thin_strokes(crop: np.ndarray) -> np.ndarray:
@@ -621,7 +622,7 @@ def filled_ink(crop: np.ndarray) -> float:
     total = np.count_nonzero(solid)
     if total == 0:
         return 0.0
-    for _ in range(math.ceil(MNIST_STROKE_WIDTH * FILLED_INK_SIDE / 20.0)):  # an erosion: 1 px deeper
+    for _ in range(math.ceil(MNIST_STROKE_WIDTH * FILLED_INK_SIDE / MNIST_BOX)):  # an erosion: 1 px deeper
         solid = _erode(solid)
     return float(np.count_nonzero(solid) / total)
 
@@ -672,7 +673,7 @@ def _digit_crop(ink: np.ndarray) -> np.ndarray | None:
 def _mnist_frame(crop: np.ndarray) -> np.ndarray | None:
     """The crop fitted into 20×20 and placed in 28×28 by its centre of mass, as MNIST was made."""
     height, width = crop.shape
-    factor = 20.0 / max(height, width)
+    factor = MNIST_BOX / max(height, width)
     new_size = (max(1, round(width * factor)), max(1, round(height * factor)))
     small = np.asarray(Image.fromarray(crop, "F").resize(new_size, Image.Resampling.LANCZOS), dtype=np.float32)
     small = np.clip(small, 0.0, 1.0)

@@ -324,6 +324,15 @@ def compile_for_training(model: nn.Module, batch_sizes: Iterable[int], extra_ima
     return compiled
 
 
+def evaluation_steps(epochs: float, eval_every: float, steps_per_epoch: int, total_steps: int) -> set[int]:
+    """The batches after which a run of `total_steps` evaluates: every `eval_every` epochs (rounded to batches) and
+    always at the very end. The interval is capped at the run's length, which evaluates the same (at the end only):
+    1e308 epochs × batches would be an infinite round()."""
+    eval_every = min(eval_every, epochs)
+    return {min(total_steps, max(1, round(i * eval_every * steps_per_epoch)))
+            for i in range(1, math.ceil(epochs / eval_every) + 1)} | {total_steps}
+
+
 def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         stop_event: threading.Event | multiprocessing.synchronize.Event | None = None) -> TrainResult:
     """Train `config.model` on `data` and return the model, its history and timings.
@@ -349,13 +358,13 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     schedule = config.schedule(len(train))
     steps_per_epoch, total_steps = schedule.steps_per_epoch, schedule.total_steps
     scheduler = make_scheduler(config, optimizer, total_steps, steps_per_epoch)
-    # Evaluation points at every `eval_every` epochs (rounded to batches) and always at the very end. Capped at the
-    # run's length, which evaluates the same (at the end only): 1e308 epochs × batches would be an infinite round().
-    eval_every = min(config.eval_every, config.epochs)
-    eval_points = {min(total_steps, max(1, round(i * eval_every * steps_per_epoch)))
-                   for i in range(1, math.ceil(config.epochs / eval_every) + 1)} | {total_steps}
+    eval_points = evaluation_steps(config.epochs, config.eval_every, steps_per_epoch, total_steps)
     augmentation = config.augmentation
     scribbles_per_batch = round(config.batch_size * config.scribbles)
+
+    def sync() -> None:  # CUDA runs asynchronously: wait for its queued work before reading a clock
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     result = TrainResult(model, config, str(device), [])
     forward = model  # what the steps call: the model itself, or its compiled form sharing the same parameters
@@ -364,8 +373,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         rest = len(train) % config.batch_size  # the last batch of an epoch, unless dropped (see batch_indices)
         shapes = {config.batch_size} | ({rest} if rest > 1 and total_steps >= steps_per_epoch else set())
         forward = compile_for_training(model, sorted(shapes), scribbles_per_batch, config, precision)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        sync()
         result.compile_seconds = time.perf_counter() - compile_start
     for callback in callbacks:
         callback.on_train_start(TrainStart(config, device, count_parameters(model), total_steps, steps_per_epoch,
@@ -376,12 +384,8 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     step, train_seconds, period_seconds = 0, 0.0, 0.0
     loss_sum = torch.zeros((), device=device)  # accumulated on the device: no per-batch host sync
     correct_sum = torch.zeros((), device=device, dtype=torch.long)
-    period_loss, period_correct, period_seen, report_loss, report_batches = 0.0, 0, 0, 0.0, 0
+    period_loss, period_correct, period_seen = 0.0, 0, 0
     last_report_step, last_eval_step = 0, 0
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
 
     def evaluate_now() -> None:
         nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, good_records, last_eval_step
@@ -447,10 +451,10 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                 now = time.perf_counter()
                 train_seconds += now - tick
                 period_seconds += now - tick
-                mean_loss_sum, batch_correct = loss_sum.item(), int(correct_sum.item())  # the one host sync
+                mean_loss_sum, correct_since_report = loss_sum.item(), int(correct_sum.item())  # the one host sync
                 loss_sum.zero_(), correct_sum.zero_()
                 period_loss += mean_loss_sum
-                period_correct += batch_correct
+                period_correct += correct_since_report
                 batches = step - last_report_step
                 if not math.isfinite(mean_loss_sum):
                     diverge(f"the train loss became {mean_loss_sum}")
@@ -458,9 +462,9 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                 if exploded:
                     diverge(exploded)
                 report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss_sum / batches,
-                                     optimizer.param_groups[0]["lr"], 0.0, train_seconds, 0.0)
-                report.images_per_second = step * config.batch_size / max(train_seconds, 1e-9)
-                report.eta = (total_steps - step) * train_seconds / step
+                                     optimizer.param_groups[0]["lr"],
+                                     images_per_second=step * config.batch_size / max(train_seconds, 1e-9),
+                                     elapsed=train_seconds, eta=(total_steps - step) * train_seconds / step)
                 result.batch_losses.append((step, report.loss))
                 last_report_step = step
                 for callback in callbacks:

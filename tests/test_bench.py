@@ -8,6 +8,7 @@ import torch
 import mnist_core.bench as bench
 from mnist_core.bench import DEFAULT_RECIPES, Contender, Curve, _PytorchExampleNet, default_recipes, main, ratios
 from mnist_core.config import PRESETS
+from mnist_core.data import Mnist
 from mnist_core.models import count_parameters
 
 
@@ -68,7 +69,7 @@ def test_compile_is_raced_on_cuda_only_unless_asked() -> None:
     assert bench.compile_variants("on", cpu) == [True] and bench.compile_variants("off", cuda) == [False]
 
 
-def test_warm_up_runs_two_steps_of_each_recipe_untimed(tiny_mnist, monkeypatch) -> None:
+def test_warm_up_runs_two_steps_of_each_recipe_untimed(tiny_mnist: Mnist, monkeypatch: pytest.MonkeyPatch) -> None:
     warmed = []
     monkeypatch.setattr(bench, "fit", lambda config, data: warmed.append(config))
     bench.warm_up(DEFAULT_RECIPES["cuda"], tiny_mnist, "cpu")

@@ -12,8 +12,9 @@ import torch
 
 import mnist_core.train as train_module
 from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULERS, TrainConfig, preset_config
-from mnist_core.data import Mnist
+from mnist_core.data import Mnist, random_scribbles
 from mnist_core.errors import ConfigError, TrainingDiverged
+from mnist_core.evaluate import predict_logits
 from mnist_core.train import (BatchReport, Callback, DivergenceWatch, EpochRecord, TrainResult, TrainStart, fit,
                               make_optimizer)
 
@@ -45,6 +46,15 @@ class Recorder(Callback):
 
 def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+@pytest.fixture()
+def built_models(monkeypatch: pytest.MonkeyPatch) -> list[torch.nn.Module]:
+    """Every model `fit` builds, in order: a callback can reach into the one being trained."""
+    built: list[torch.nn.Module] = []
+    real_build = train_module.build_model
+    monkeypatch.setattr(train_module, "build_model", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
+    return built
 
 
 def test_fit_learns_the_synthetic_digits(tiny_mnist: Mnist) -> None:
@@ -118,21 +128,18 @@ def test_huge_learning_rate_diverges_with_a_clear_error_keeping_finite_weights(t
 
 
 def test_divergence_restores_the_weights_of_the_last_evaluation(tiny_mnist: Mnist,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                built_models: list[torch.nn.Module]) -> None:
     """Poison the weights two batches after the first evaluation: the loss turns NaN, the epoch-1 weights come back."""
-    built: list[torch.nn.Module] = []
-    real_build = train_module.build_model
-    monkeypatch.setattr(train_module, "build_model", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
     at_epoch_end: dict[str, torch.Tensor] = {}
 
     class Poison(Callback):
         def on_epoch_end(self, record: EpochRecord) -> None:
-            at_epoch_end.update(_state(built[0]))
+            at_epoch_end.update(_state(built_models[0]))
 
         def on_batch_end(self, report: BatchReport) -> None:
             if report.step == 10:
                 with torch.no_grad():
-                    next(built[0].parameters()).fill_(float("nan"))
+                    next(built_models[0].parameters()).fill_(float("nan"))
 
     with pytest.raises(TrainingDiverged, match="at batch 11 of 16.*the weights from epoch 1 were kept") as diverged:
         fit(replace(QUICK, epochs=2), tiny_mnist, [Poison()])
@@ -177,21 +184,18 @@ def test_a_finite_explosion_diverges_and_keeps_the_last_good_weights(tiny_mnist:
 
 
 def test_a_runaway_loss_diverges_and_keeps_the_weights_from_before_it(tiny_mnist: Mnist,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                      built_models: list[torch.nn.Module]) -> None:
     """The loss jumps to ~23× its start after the first evaluation and stays there (a tiny learning rate cannot
     move it): divergence after 20 such batches; the evaluations made meanwhile (epochs 2 and 3) are not "good"."""
-    built: list[torch.nn.Module] = []
-    real_build = train_module.build_model
-    monkeypatch.setattr(train_module, "build_model", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
     at_epoch_end: list[dict[str, torch.Tensor]] = []
 
     class Sabotage(Callback):
         def on_epoch_end(self, record: EpochRecord) -> None:
-            at_epoch_end.append(_state(built[0]))
+            at_epoch_end.append(_state(built_models[0]))
 
         def on_batch_end(self, report: BatchReport) -> None:
             if report.step == 10:
-                _last_layer_always_answers_zero(built[0])
+                _last_layer_always_answers_zero(built_models[0])
 
     config = replace(QUICK, model="nf-cnn", model_kwargs={"nf": 8}, epochs=4, lr=1e-7)
     with pytest.raises(TrainingDiverged, match=r"at batch 30 of 32 \(the train loss stayed over 10× .* for 20 "
@@ -268,9 +272,6 @@ def test_result_metrics_summarise_the_run(tiny_mnist: Mnist) -> None:
 
 
 def test_scribbles_train_the_model_to_be_unsure_about_them(tiny_mnist: Mnist) -> None:
-    from mnist_core.data import random_scribbles
-    from mnist_core.evaluate import predict_logits
-
     config = replace(QUICK, epochs=3, lr=0.01, augment=True, rotation=10.0)
     plain, exposed = fit(config, tiny_mnist), fit(replace(config, scribbles=0.5), tiny_mnist)
     assert exposed.test_accuracy > 50 and all(math.isfinite(r.train_loss) for r in exposed.history)
@@ -285,9 +286,6 @@ def test_scribbles_train_the_model_to_be_unsure_about_them(tiny_mnist: Mnist) ->
 
 
 def test_mixed_scribbles_and_shear_reach_training(tiny_mnist: Mnist) -> None:
-    from mnist_core.data import random_scribbles
-    from mnist_core.evaluate import predict_logits
-
     config = replace(QUICK, epochs=3, lr=0.01, augment=True, rotation=10.0, shear=15.0, scribbles=0.5,
                      scribble_shapes="mixed")
     exposed = fit(config, tiny_mnist)
