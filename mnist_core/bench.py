@@ -5,9 +5,9 @@
     python -m mnist_core.bench --json bench-results/cpu.json
 
 What is timed: training wall time only (data already in memory; start-up such as reading files is reported apart),
-until the test accuracy *first* reaches each target. Ours and baseline (b) are evaluated on the same grid of
-fractional epochs (--eval-every); baseline (a), whose epochs take about a minute, every 0.25 epoch. Evaluation time
-is excluded for all of them, so a finer grid can only help a baseline.
+until the test accuracy *first* reaches each target. Every contender is evaluated on the same grid of fractional
+epochs (--eval-every): a coarser grid for baseline (a), whose epochs take about half a minute, would overstate its
+time to a target by up to one grid step. Evaluation time is excluded for all of them.
 
 The baselines are written here from their published descriptions, not taken from this package:
   (a) the classic PyTorch example: torchvision DataLoader (batch 64, ToTensor + Normalize), conv 32→64 3×3, dropout,
@@ -384,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="cap on baseline (a)'s 14 epochs (each takes about a minute on a 2-core CPU)")
     parser.add_argument("--baseline-a-stop", type=float, default=max(TARGETS),
                         help="baseline (a) stops once its test accuracy reaches this (saves minutes per seed)")
-    parser.add_argument("--eval-every", type=float, default=0.1, help="evaluation grid, in epochs, for (b) and ours")
+    parser.add_argument("--eval-every", type=float, default=0.1, help="evaluation grid, in epochs, for every contender")
     parser.add_argument("--latency-calls", type=int, default=300)
     parser.add_argument("--app-overhead", action="store_true",
                         help="also time the fast preset through the app's background training job vs plain fit")
@@ -393,6 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "memory setting fit makes (by default they run first, as on their own)")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
     args = parser.parse_args(argv)
+    for option, value in (("--seeds", args.seeds), ("--baseline-a-epochs", args.baseline_a_epochs),
+                          ("--latency-calls", args.latency_calls), ("--eval-every", args.eval_every)):
+        if not value > 0:  # (0 seeds: no run to take a mean of; a grid of 0 epochs: no evaluation point)
+            parser.error(f"{option} {value}: it must be above 0")
     recipes = [name.strip() for name in (args.recipes or "").split(",") if name.strip()]
     unknown = [name for name in recipes if name not in PRESETS]
     if unknown or (args.recipes is not None and not recipes):
@@ -463,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             root = resolve_data_root(args.data_root)
             epochs = 1 if args.quick else args.baseline_a_epochs
             for seed in seeds:
-                curve = baseline_a(root, data, seed, device, epochs, 0.05 if args.quick else 0.25,
+                curve = baseline_a(root, data, seed, device, epochs, 0.05 if args.quick else args.eval_every,
                                    stop_at=0.0 if args.quick else args.baseline_a_stop)
                 contender.curves.append(curve)
             baselines.append(contender)

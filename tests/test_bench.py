@@ -48,7 +48,9 @@ def test_help_works_and_bad_arguments_are_one_line(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit) as done:
         main(["--help"])  # preset names hold '%', which argparse's help formatting once choked on
     assert done.value.code == 0 and "fastest to 99 %" in capsys.readouterr().out
-    for argv, words in ((["--recipes", "fastest"], "unknown preset 'fastest'"), (["--baselines", "c"], "--baselines")):
+    for argv, words in ((["--recipes", "fastest"], "unknown preset 'fastest'"), (["--baselines", "c"], "--baselines"),
+                        (["--seeds", "0"], "--seeds 0: it must be above 0"),  # (was a StatisticsError traceback)
+                        (["--eval-every", "0"], "--eval-every 0.0: it must be above 0")):
         with pytest.raises(SystemExit) as refused:
             main(argv)
         err = capsys.readouterr().err
