@@ -138,6 +138,11 @@ class TrainConfig:
         need(0 <= self.shear <= 45, f"shear must be 0…45 degrees (got {self.shear})")
         need(isinstance(self.scribbles, (int, float)) and 0 <= self.scribbles <= 1,
              f"scribbles must be 0…1 per digit (got {self.scribbles})")
+        # Each batch draws round(batch size × scribbles) of them: asked for, they must come to at least one.
+        need(not (isinstance(self.scribbles, (int, float)) and isinstance(self.batch_size, int)
+                  and self.scribbles > 0 and round(self.batch_size * self.scribbles) < 1),
+             f"scribbles {self.scribbles} per digit come to less than one per batch of {self.batch_size}, so none "
+             f"would be drawn: use at least {1 / max(self.batch_size, 1):.3g} per digit (one per batch), or 0")
         need(self.scribble_shapes in SCRIBBLE_SHAPES,
              f"unknown scribble shapes {self.scribble_shapes!r}: choose {', '.join(SCRIBBLE_SHAPES)}")
         need(self.device in DEVICE_CHOICES, f"unknown device {self.device!r}: choose {', '.join(DEVICE_CHOICES)}")

@@ -60,7 +60,8 @@ stats = {name: resources.dataset_stats(data, name) for name in splits}
 left, right = layout.wrapping_panels(("class-distribution-panel", CHART_WIDTH), ("pixel-histogram-panel", CHART_WIDTH))
 left.plotly_chart(charts.class_distribution({name: s.class_counts for name, s in stats.items()}),
                   key="class-distribution")
-right.plotly_chart(charts.pixel_histogram(stats[split_name].pixel_counts), key="pixel-histogram")
+right.plotly_chart(charts.pixel_histogram(stats[split_name].pixel_counts, split_name),
+                   key="pixel-histogram")
 
 st.subheader(f"Mean image per digit ({split_name})")
 layout.gallery(stats[split_name].mean_images, [f"mean {d}" for d in range(10)], columns=10, width=72)

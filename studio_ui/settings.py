@@ -30,7 +30,8 @@ SUBSETS = [0, 1000, 5000, 10000, 30000]  # 0 = the whole training split
 # The Seed box has no min/max of its own: out of them Streamlit only turned the box red and kept its last valid value,
 # so Start trained with a seed other than the one shown. TrainConfig.validate refuses a bad seed with the range.
 SEED_HELP = ("a whole number, 0 or more; the same seed and settings repeat a run's random start, batch order and "
-             "augmentation")
+             "augmentation (its accuracy may still differ in the second decimal when another run shares the cores: "
+             "fewer threads add the same numbers up in another order)")
 # The TrainConfig fields the page exposes (the rest keep TrainConfig's defaults).
 EXPOSED = ("model", "epochs", "batch_size", "lr", "optimizer", "momentum", "beta2", "nesterov", "weight_decay",
            "scheduler", "step_size", "gamma", "pct_start", "label_smoothing", "augment", "rotation", "translate",
@@ -101,11 +102,12 @@ def augmentation_controls(on_change: Any = None, grey_out_when_off: bool = True)
     off = grey_out_when_off and not augment
     # Whole degrees read "10°", not "10.00" (the float slider's default format).
     st.slider("Rotation (± degrees)", 0.0, 30.0, step=1.0, key=PREFIX + "rotation", on_change=on_change,
-              disabled=off, format="%.0f°")
+              disabled=off, format="%.0f°", help="each image turned by a random angle up to this, either way")
     st.slider("Shift (± fraction of the side)", 0.0, 0.3, step=0.01, key=PREFIX + "translate", on_change=on_change,
-              disabled=off)
+              disabled=off, help="each image moved by up to this share of its 28-px side, across and up or down "
+                                 "(0.1: up to 2.8 px)")
     st.slider("Scale (± relative zoom)", 0.0, 0.3, step=0.01, key=PREFIX + "scale", on_change=on_change,
-              disabled=off)
+              disabled=off, help="each image zoomed in or out by up to this share (0.1: 90 % to 110 % of its size)")
     st.slider("Shear (± degrees)", 0.0, 30.0, step=1.0, key=PREFIX + "shear", on_change=on_change, disabled=off,
               format="%.0f°",
               help="slant, as in italic writing: upright strokes lean, level ones stay level")

@@ -128,6 +128,8 @@ def test_dataset_explorer_renders_and_filters(tiny_mnist) -> None:
     app.radio(key="explore.split").set_value("test").run()
     assert_clean(app)
     assert any("test images of digit 3" in caption.value for caption in app.caption)
+    # The histogram is of the chosen split (its title named none, unlike the mean images' heading beside it).
+    assert "test split" in chart_spec(app, "pixel-histogram")["layout"]["title"]["text"]
     app.slider(key="train.rotation").set_value(15.0).run()
     app.number_input(key="explore.lookup_index").set_value(255).run()
     assert_clean(app)

@@ -56,6 +56,9 @@ def test_preset_overrides_win() -> None:
     (dict(translate=0.9), "shift"),
     (dict(scribbles=-0.1), "scribbles must be 0…1"),
     (dict(scribbles=2.0), "scribbles must be 0…1"),
+    # round(32 × 0.001) is no scribble at all: the run trained as if the setting were off, without a word
+    (dict(scribbles=0.001, batch_size=32), "scribbles 0.001 per digit come to less than one per batch of 32, so none "
+                                           "would be drawn: use at least 0.0312 per digit (one per batch), or 0"),
     (dict(shear=-5), "shear must be 0…45 degrees"),
     (dict(shear=60), "shear must be 0…45 degrees"),
     (dict(scribble_shapes="dots"), "unknown scribble shapes 'dots': choose zigzag, mixed"),

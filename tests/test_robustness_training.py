@@ -51,6 +51,7 @@ def synthetic_data(monkeypatch: pytest.MonkeyPatch, tiny_mnist: Mnist) -> None:
     (["--train-subset", "100", "--batch-size", "200"], "number of training images (100); got 200"),
     (["--train-subset", "0"], "train subset"),
     (["--lr", "nan"], "learning rate"),
+    (["--scribbles", "0.001", "--batch-size", "32"], "come to less than one per batch of 32"),
     (["--lr", "inf"], "learning rate"),
     (["--lr", "0"], "learning rate must be above 0"),
     (["--lr", "-0.1"], "learning rate"),
