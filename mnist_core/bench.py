@@ -6,8 +6,8 @@
 
 What is timed: training wall time only (data already in memory; start-up such as reading files is reported apart),
 until the test accuracy *first* reaches each target. Every contender is evaluated on the same grid of fractional
-epochs (--eval-every): a coarser grid for baseline (a), whose epochs take about half a minute, would overstate its
-time to a target by up to one grid step. Evaluation time is excluded for all of them.
+epochs (--eval-every): a coarser grid for baseline (a), whose epochs take about a minute on a 2-core CPU, would
+overstate its time to a target by up to one grid step. Evaluation time is excluded for all of them.
 
 The baselines are written here from their published descriptions, not taken from this package:
   (a) the classic PyTorch example: torchvision DataLoader (batch 64, ToTensor + Normalize), conv 32→64 3×3, dropout,
