@@ -241,7 +241,9 @@ for label, candidate in compared.items():
     rows.append({"model": label, "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
                  "train seconds": candidate.checkpoint.metrics.get("train_seconds"),
                  "epochs": candidate.checkpoint.metrics.get("epochs_done", config.get("epochs")),
-                 "training images": (config.get("train_subset") or TRAIN_SIZE) if config else None,
+                 # (every saved config has the key, None for all images; without it, as when loading dropped an
+                 # odd value, the count is unknown)
+                 "training images": (config["train_subset"] or TRAIN_SIZE) if "train_subset" in config else None,
                  "architecture": candidate.name, "parameters": count_parameters(candidate.checkpoint.model)})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table",
              column_config={"parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from cli_support import PILLOW_MODES, digit_image, in_mode
-from mnist_core.checkpoints import CHECKPOINT_DIR, load_checkpoint
+from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, load_checkpoint
 from mnist_core.config import PRESETS, preset_config
 from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import evaluate
@@ -923,6 +923,36 @@ def test_compared_models_without_a_history_are_named_not_left_off_the_chart_sile
     assert_clean(app)
     assert not [chart for chart in app.get("plotly_chart") if chart.key == "compare-curves"]
     assert said in [caption.value.replace("\\", "") for caption in app.caption]
+
+
+def test_a_checkpoint_with_odd_settings_and_metrics_is_compared_without_them(tiny_mnist) -> None:
+    """A file whose config and metrics held 2**70 epochs, text in number fields and a 1e300 % accuracy: the Compare
+    table was an exception (Arrow holds int64), and the sidebar read "test accuracy 1000000…00.00 %"."""
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    odd = CHECKPOINT_DIR / f"odd-{uuid.uuid4().hex[:8]}.pt"
+    payload = ModelEntry(default, "file").payload()
+    payload["config"] = {**payload["config"], "epochs": 2**70, "train_subset": "**many** | <b>x</b>"}
+    payload["metrics"] = {**payload["metrics"], "epochs_done": "<script>", "train_seconds": True,
+                          "test_accuracy": 1e300}
+    odd.write_bytes(checkpoint_bytes(payload))
+    try:
+        app = open_app(tiny_mnist, "evaluate")
+        label = f"checkpoints/{odd.name}"
+        default_label = next(o for o in app.multiselect(key="evaluate.compare").options if "default.pt" in o)
+        app.multiselect(key="evaluate.compare").set_value([default_label, label]).run()
+        assert_clean(app)
+        [table] = [frame.value for frame in app.dataframe if "architecture" in frame.value.columns]
+        row = table.set_index("model").loc[label]
+        assert row[["epochs", "train seconds", "training images"]].isna().all(), row
+        assert table.set_index("model").loc[default_label, "epochs"] == default.metrics["epochs_done"]
+        app.radio(key="evaluate.source").set_value("Saved or trained").run()
+        app.selectbox(key="evaluate.choice").set_value(label).run()
+        app.button(key="evaluate-activate").click().run()
+        assert_clean(app)
+        assert label in app.sidebar.markdown[-1].value
+        assert not any("test accuracy" in caption.value for caption in app.sidebar.caption)
+    finally:
+        odd.unlink(missing_ok=True)
 
 
 def test_the_cell_summary_reads_as_english(tiny_mnist) -> None:
