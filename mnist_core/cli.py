@@ -539,10 +539,10 @@ def _failed(message: str, code: int, as_json: bool, stderr_line: str | None = No
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> tuple[argparse.Namespace, list[str]]:
-    """parse_known_args; with --json, a --help also ends in the contract's JSON line ({"help": the text})."""
-    if not as_json:
-        with _writing_stdout():  # (--help prints)
-            return parser.parse_known_args(argv)
+    """parse_known_args; with --json, a --help also ends in the contract's JSON line ({"help": the text}).
+
+    The help is written here, not by argparse: argparse ignores a failed write, and `--help > /dev/full` exited 0
+    with nothing written. Flushed here too, as a --help leaves by SystemExit, past main's flush."""
     help_text = io.StringIO()
     try:
         with contextlib.redirect_stdout(help_text):  # only --help prints while parsing
@@ -551,7 +551,9 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> t
         if leaving.code == 0:
             with _writing_stdout():
                 print(help_text.getvalue(), end="")
-                print(_json_text({"help": help_text.getvalue()}))
+                if as_json:
+                    print(_json_text({"help": help_text.getvalue()}))
+                sys.stdout.flush()
         raise
 
 

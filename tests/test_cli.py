@@ -225,6 +225,18 @@ def test_stdout_that_cannot_be_written_is_one_line_on_stderr() -> None:
                               "disk space, or send the output elsewhere\n")
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("arguments", [["--help"], ["evaluate", "--help"], ["models", "--help", "--json"]])
+def test_help_that_cannot_be_written_is_an_error_too(arguments: list[str]) -> None:
+    """`--help > /dev/full` exited 0 with nothing written: argparse ignores a failed write."""
+    with open("/dev/full", "w") as full:
+        process = subprocess.run([sys.executable, "-m", "mnist_core", *arguments], cwd=REPO_ROOT, stdout=full,
+                                 stderr=subprocess.PIPE, text=True, timeout=120)
+    assert process.returncode == 2
+    assert process.stderr == ("error: cannot write the output to standard output (No space left on device): free some "
+                              "disk space, or send the output elsewhere\n")
+
+
 def test_a_closed_stdout_pipe_ends_quietly() -> None:
     """`models --json | head -c 600`: the reader leaves early; exit 141 like other tools SIGPIPE ends, no message."""
     process = subprocess.Popen([sys.executable, "-m", "mnist_core", "models", "--json"], cwd=REPO_ROOT,
