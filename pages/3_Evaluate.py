@@ -130,7 +130,7 @@ with detail_column:
     else:
         entry = uploaded_entry()
     if entry is not None:
-        st.caption(f"**{entry.name}** from {entry.source} · {count_parameters(entry.checkpoint.model):,} parameters")
+        st.caption(f"**{entry.name}** from {layout.literal(entry.source)} · {count_parameters(entry.checkpoint.model):,} parameters")
         if active is None or entry.key != active.key:
             if st.button("Make this the active model", key="evaluate-activate",
                          help="the Sketch page and the sidebar use the active model"):

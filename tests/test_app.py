@@ -116,7 +116,7 @@ def test_home_shows_device_dataset_and_default_model(tiny_mnist) -> None:
     labels = [metric.label for metric in app.metric]
     assert "Training runs on" in labels and "MNIST" in labels
     assert any(metric.value.endswith("%") for metric in app.metric)  # the default model's test accuracy
-    assert any("checkpoints/default.pt" in caption.value for caption in app.caption)
+    assert any("checkpoints/default.pt" in caption.value.replace("\\", "") for caption in app.caption)
 
 
 def test_dataset_explorer_renders_and_filters(tiny_mnist) -> None:
@@ -427,8 +427,8 @@ def test_a_weak_run_made_active_says_so_and_offers_the_way_back(tiny_mnist, monk
     app.button(key="train-restore-active").click().run()
     assert_clean(app)
     assert app.session_state[ACTIVE_KEY].source == "checkpoints/default.pt"
-    assert "checkpoints/default.pt" in app.sidebar.markdown[-1].value
-    [info] = [info.value for info in app.info]
+    assert "checkpoints/default.pt" in app.sidebar.markdown[-1].value.replace("\\", "")  # (Markdown's escapes off)
+    [info] = [info.value.replace("\\", "") for info in app.info]
     assert info.endswith(" It was made the active model; the active model is now checkpoints/default.pt (fast)."), info
     assert not app.warning and not [button for button in app.button if button.key == "train-restore-active"]
 
@@ -445,7 +445,7 @@ def test_a_finished_runs_message_stays_true_when_another_model_is_made_active(ti
     app.button(key="evaluate-activate").click().run()
     app.switch_page(PAGES["train"]).run()
     assert_clean(app)
-    [success] = [success.value for success in app.success]
+    [success] = [success.value.replace("\\", "") for success in app.success]
     assert success.endswith(" It was made the active model; the active model is now checkpoints/default.pt (fast)."), (
         success)
 
@@ -878,7 +878,7 @@ def test_a_reloaded_tab_keeps_its_uploaded_checkpoint(tiny_mnist) -> None:
     reloaded.switch_page(PAGES["evaluate"]).run()
     assert_clean(reloaded)
     assert reloaded.radio(key="evaluate.source").value == "Upload"
-    assert any("from upload: colleague.pt" in caption.value for caption in reloaded.caption)
+    assert any("from upload: colleague.pt" in caption.value.replace("\\", "") for caption in reloaded.caption)
 
 
 def test_three_models_compared_side_by_side(tiny_mnist) -> None:
@@ -949,10 +949,27 @@ def test_a_checkpoint_with_odd_settings_and_metrics_is_compared_without_them(tin
         app.selectbox(key="evaluate.choice").set_value(label).run()
         app.button(key="evaluate-activate").click().run()
         assert_clean(app)
-        assert label in app.sidebar.markdown[-1].value
+        assert label in app.sidebar.markdown[-1].value.replace("\\", "")
         assert not any("test accuracy" in caption.value for caption in app.sidebar.caption)
     finally:
         odd.unlink(missing_ok=True)
+
+
+def test_an_uploads_name_is_shown_as_typed_not_as_markdown(tiny_mnist) -> None:
+    """`**b** _i_ [l](x).pt` showed in the sidebar and on Evaluate in bold and italics, with a link to x."""
+    name = "**b** _i_ <b>h</b> [l](x).pt"
+    app = open_app(tiny_mnist, "evaluate")
+    app.radio(key="evaluate.source").set_value("Upload").run()
+    upload = (name, (CHECKPOINT_DIR / "default.pt").read_bytes(), "application/octet-stream")
+    app.file_uploader(key="evaluate-upload").set_value(upload).run()
+    app.button(key="evaluate-activate").click().run()
+    assert_clean(app)
+    for shown in (app.sidebar.markdown[-1].value, next(c.value for c in app.caption if "from upload" in c.value)):
+        assert "**b**" not in shown and "](x)" not in shown, shown  # every Markdown character escaped…
+        assert f"upload: {name}" in shown.replace("\\", ""), shown  # …and nothing else changed
+    app.switch_page(PAGES["sketch"]).run()
+    [reading] = [c.value for c in app.caption if c.value.startswith("Reading with")]
+    assert "**b**" not in reading and f"upload: {name}" in reading.replace("\\", ""), reading
 
 
 def test_the_cell_summary_reads_as_english(tiny_mnist) -> None:
@@ -1046,7 +1063,7 @@ def test_a_picked_checkpoint_deleted_from_disk_is_said_to_be_gone(tiny_mnist) ->
     assert [info.value for info in reloaded.info] == [
         f"{label} is gone from disk (deleted or moved), so another model is picked here. It is still the active "
         "model: it stays usable while this session keeps it in memory."]
-    assert label in reloaded.sidebar.markdown[-1].value
+    assert label in reloaded.sidebar.markdown[-1].value.replace("\\", "")
     assert any("its file is gone from disk" in caption.value for caption in reloaded.sidebar.caption)
     other = next(option for option in reloaded.selectbox(key="evaluate.choice").options
                  if option != reloaded.selectbox(key="evaluate.choice").value)
@@ -1237,14 +1254,14 @@ def test_an_uploaded_checkpoint_stays_while_the_user_visits_other_pages(tiny_mni
     app.file_uploader(key="evaluate-upload").set_value(colleague).run()
     app.file_uploader(key="evaluate-upload").set_value(None).run()  # the ✕
     assert_clean(app)
-    assert not any("from upload: colleague.pt" in caption.value for caption in app.caption)
+    assert not any("from upload: colleague.pt" in caption.value.replace("\\", "") for caption in app.caption)
 
     app.file_uploader(key="evaluate-upload").set_value(colleague).run()
     app.switch_page(PAGES["sketch"]).run()
     app.switch_page(PAGES["evaluate"]).run()
     assert_clean(app)
     assert app.radio(key="evaluate.source").value == "Upload" and app.file_uploader(key="evaluate-upload").value is None
-    assert any("from upload: colleague.pt" in caption.value for caption in app.caption)
+    assert any("from upload: colleague.pt" in caption.value.replace("\\", "") for caption in app.caption)
     assert any(metric.label == "Test accuracy" for metric in app.metric)
 
 
@@ -1269,7 +1286,7 @@ def test_back_on_upload_the_uploader_and_the_page_agree(tiny_mnist) -> None:
     assert_clean(app)
     assert [uploader.value for uploader in app.get("file_uploader")] == [None]
     assert any("Your last upload, kept" in caption.value for caption in app.caption)
-    assert any("from upload: colleague.pt" in caption.value for caption in app.caption)
+    assert any("from upload: colleague.pt" in caption.value.replace("\\", "") for caption in app.caption)
 
 
 def test_the_uploaders_take_any_file_and_say_what_is_wrong_with_it(tiny_mnist) -> None:
