@@ -57,7 +57,7 @@ MAX_HISTORY_RECORDS = 10_000
 # unpickler runs in Python (~3 s per million opcodes), so a 40 MB pickle of references took a minute.
 MAX_ZIP_ENTRIES = 1000
 MAX_PICKLE_BYTES = 2 * MB  # room for MAX_HISTORY_RECORDS (~1 MB) and the rest
-# The longest text a checkpoint's metadata keeps in one field (its device, optimizer, the time it was saved: a few words)
+# The longest text a checkpoint's metadata keeps in a field (its device, optimizer, the time it was saved: a few words)
 MAX_TEXT_CHARS = 200
 # What a checkpoint's tensors may hold: weights in the float types a model can compute in (load_state_dict would cast
 # anything else silently: whole numbers to a model of zeros, float8 into NotImplementedError), counters
@@ -627,7 +627,8 @@ class _Knobs:
     """A config's model_kwargs: the model's settings by name, each a number."""
 
     def admits(self, value: Any) -> bool:
-        return isinstance(value, dict) and all(_TEXT.admits(key) and _NUMBER.admits(item) for key, item in value.items())
+        return isinstance(value, dict) and all(_TEXT.admits(key) and _NUMBER.admits(item)
+                                               for key, item in value.items())
 
 
 @dataclass(frozen=True)

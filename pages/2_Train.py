@@ -202,7 +202,8 @@ def weak_run_warning(run: ModelEntry) -> None:
                f"right (under {WEAK_MODEL_ACCURACY:g} %), so the Sketch page will read little with it. Train longer, "
                "or go back to " + ("the model that was active before it." if replaced is not None
                                    else "another model on Evaluate."))
-    if replaced is not None and st.button(f"Make {layout.literal(replaced.source)} active again", key="train-restore-active",
+    if replaced is not None and st.button(f"Make {layout.literal(replaced.source)} active again",
+                                          key="train-restore-active",
                                           help=f"{replaced.name}" + (f", {replaced.test_accuracy:.2f} % test accuracy"
                                                                      if replaced.test_accuracy is not None else "")):
         session.set_active(replaced)

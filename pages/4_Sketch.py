@@ -83,7 +83,7 @@ with input_column:
                 image = open_image(data, name=name)
             except ImageError as error:
                 upload_refused = True
-                st.error(str(error))
+                st.error(layout.literal(str(error)))  # (it names the upload as typed)
             else:
                 session.keep_picture(name, data)
                 st.image(layout.picture_preview(image, CANVAS_SIDE), caption=name)
