@@ -449,7 +449,9 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     try:
         model = REGISTRY[model_name].build(**model_kwargs)
     except (ConfigError, TypeError, ValueError, RuntimeError) as error:  # torch layers refuse odd sizes with these
-        detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {quoted(model_kwargs)}"
+        # (the model's own sentence, unless it quotes a long name whole: a file's 100,000-character setting name)
+        detail = (str(error) if isinstance(error, ConfigError) and len(str(error)) <= MAX_TEXT_CHARS
+                  else f"model_kwargs {quoted(model_kwargs)}")
         raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({detail})") from None
     expected = model.state_dict()
     for key, value in state.items():

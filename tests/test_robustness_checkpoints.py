@@ -145,6 +145,14 @@ def test_a_setting_of_the_wrong_kind_is_dropped(field: str, value: object) -> No
     assert load_checkpoint(checkpoint_bytes(_payload(config=config)), "odd.pt").config == {"lr": 0.01}
 
 
+def test_a_long_unknown_model_setting_is_quoted_shortened() -> None:
+    """A 100,000-character setting name was quoted whole in the refusal."""
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(checkpoint_bytes(_payload(model_kwargs={"x" * 100_000: 1})), "odd.pt")
+    assert len(str(refused.value)) < 300 and "odd.pt has settings the seed-net model does not accept (model_kwargs {'xx" \
+        in str(refused.value), str(refused.value)[:400]
+
+
 def test_metadata_as_saved_is_kept_and_unknown_plain_keys_too(tmp_path: Path) -> None:
     """What a run saves loads unchanged; keys of other versions stay when plain, and go when not (a 1: 2 key, a
     list, 100,000 characters)."""
