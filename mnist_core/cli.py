@@ -47,8 +47,19 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         message = printable(f"{message} (see `{self.prog} --help`)")  # it quotes what was typed
-        sys.stderr.write(f"error: {message}\n")
+        _say(f"error: {message}")
         raise UsageError(message)
+
+
+def _say(line: str) -> None:
+    """One line on stderr (an error, a warning, a note). A stderr that cannot be written (`2>/dev/full`) made a bad
+    input an internal error (exit 1) without its JSON: the line goes nowhere instead, as with a closed stderr, and
+    the exit code and --json's line still say what happened."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 class _StdoutFailed(Exception):
@@ -132,8 +143,8 @@ class _TqdmProgress:
         if config.epochs * start.steps_per_epoch < 1:
             # fit() trains at least one whole batch: say so rather than silently train more than --epochs asked.
             # (A note, not a refusal: the app's Train page shares TrainConfig and allows such runs.)
-            sys.stderr.write(f"note: {config.epochs:g} epochs is less than one batch of {config.batch_size} images: "
-                             f"training one batch ({start.total_steps / start.steps_per_epoch:.3g} epochs) instead\n")
+            _say(f"note: {config.epochs:g} epochs is less than one batch of {config.batch_size} images: training "
+                 f"one batch ({start.total_steps / start.steps_per_epoch:.3g} epochs) instead")
         self.bar = tqdm(total=start.total_steps, unit="batch", file=sys.stderr, dynamic_ncols=True,
                         desc=f"{config.model} on {start.device}")
 
@@ -266,15 +277,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         _refuse_unless_checkpoint(out)
     # (the app lists `x.PT` too: suffixes in any case)
     if out.suffix.lower() not in CHECKPOINT_SUFFIXES and out.resolve().parent == CHECKPOINT_DIR.resolve():
-        sys.stderr.write(f"note: the app lists only {' and '.join(CHECKPOINT_SUFFIXES)} files in checkpoints/, so it "
-                         f"will not show {printable(out.name)}: add .pt to the name to see it there\n")
+        _say(f"note: the app lists only {' and '.join(CHECKPOINT_SUFFIXES)} files in checkpoints/, so it will not "
+             f"show {printable(out.name)}: add .pt to the name to see it there")
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded
     if config.compile and (problem := compile_problem()):  # (fit checks again, for the app; here before the data)
         raise StudioError(problem)
     data = load_mnist(args.data_root)
     progress = _TqdmProgress()
     if config.compile:
-        print("compiling the model (torch.compile) before training starts; this takes a while", file=sys.stderr)
+        _say("compiling the model (torch.compile) before training starts; this takes a while")
     try:
         result = fit(config, data, [progress], threading.Event())
     except TrainingDiverged as error:
@@ -294,7 +305,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                "test_accuracy": result.test_accuracy, "test_loss": result.test_loss, "checkpoint": str(saved),
                "warning": result.warning, "config": config.to_dict(), "history": [h.to_dict() for h in result.history]}
     if result.warning:  # saved all the same (exit 0): a script can read "warning" in the JSON
-        sys.stderr.write(f"warning: {result.warning}\n")
+        _say(f"warning: {result.warning}")
     _emit(_rounded_metrics(summary), args.json,
           f"{config.model}: {result.test_accuracy:.2f}% test accuracy after {_epochs_text(result.epochs_done)} in "
           f"{result.train_seconds:.1f}s on {result.device}"
@@ -395,7 +406,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             prediction = predict(checkpoint.model, open_image(source, "standard input" if path == "-" else None),
                                  unsure_below)
         except StudioError as error:
-            sys.stderr.write(f"error: {error}\n")
+            _say(f"error: {error}")
             results.append({"path": path, "digit": None, "probabilities": None, "error": str(error)})
             failed = True
             continue
@@ -531,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _failed(message: str, code: int, as_json: bool, stderr_line: str | None = None) -> int:
     """Report a failure: one line on stderr and, with --json, the contract's last stdout line as JSON too."""
     if stderr_line is not None:
-        sys.stderr.write(stderr_line + "\n")
+        _say(stderr_line)
     if as_json:
         with _writing_stdout():
             print(_json_text({"error": message, "exit_code": code}))
@@ -579,8 +590,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except _StdoutFailed as failure:
         _discard_stdout()
-        sys.stderr.write(f"error: cannot write the output to standard output ({failure}): free some disk space, or "
-                         f"send the output elsewhere\n")
+        _say(f"error: cannot write the output to standard output ({failure}): free some disk space, or send the "
+             f"output elsewhere")
         return 2
 
 

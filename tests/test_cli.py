@@ -237,6 +237,22 @@ def test_help_that_cannot_be_written_is_an_error_too(arguments: list[str]) -> No
                               "disk space, or send the output elsewhere\n")
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("arguments, error", [
+    (["evaluate", "--checkpoint", "/nonexistent/model.pt"], "/nonexistent/model.pt does not exist: check the path"),
+    (["models", "--jsn"], "unrecognized arguments: --jsn (see `python -m mnist_core models --help`)"),
+    (["predict", "/nonexistent/digit.png"], "/nonexistent/digit.png does not exist: check the path")])
+def test_a_stderr_that_cannot_be_written_leaves_the_exit_code_and_the_json(arguments: list[str], error: str) -> None:
+    """With `2>/dev/full` a bad input was exit 1 (a bug) and its JSON line was never written: writing the message
+    failed first."""
+    with open("/dev/full", "w") as full:
+        process = subprocess.run([sys.executable, "-m", "mnist_core", *arguments, "--json"], cwd=REPO_ROOT,
+                                 stdout=subprocess.PIPE, stderr=full, text=True, timeout=120)
+    assert process.returncode == 2, process.stdout
+    last = json.loads(process.stdout.splitlines()[-1])
+    assert (last["error"] if isinstance(last, dict) else last[0]["error"]) == error, last
+
+
 def test_a_closed_stdout_pipe_ends_quietly() -> None:
     """`models --json | head -c 600`: the reader leaves early; exit 141 like other tools SIGPIPE ends, no message."""
     process = subprocess.Popen([sys.executable, "-m", "mnist_core", "models", "--json"], cwd=REPO_ROOT,
