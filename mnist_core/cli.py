@@ -51,15 +51,32 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+class _Stderr:
+    """sys.stderr whose failed writes go nowhere, as with a closed stderr. A stderr that cannot be written
+    (`2>/dev/full`) made a bad input an internal error (exit 1) without its JSON, and the progress bar ended a
+    training run; the exit code and --json's line still say what happened."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stderr.write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            sys.stderr.flush()
+        except OSError:
+            pass
+
+    def __getattr__(self, name: str) -> Any:  # what tqdm asks of a stream besides (encoding, isatty, fileno)
+        return getattr(sys.stderr, name)
+
+
 def _say(line: str) -> None:
-    """One line on stderr (an error, a warning, a note). A stderr that cannot be written (`2>/dev/full`) made a bad
-    input an internal error (exit 1) without its JSON: the line goes nowhere instead, as with a closed stderr, and
-    the exit code and --json's line still say what happened."""
-    try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-    except OSError:
-        pass
+    """One line on stderr (an error, a warning, a note), written even where stderr cannot be (see `_Stderr`)."""
+    stream = _Stderr()
+    stream.write(line + "\n")
+    stream.flush()
 
 
 class _StdoutFailed(Exception):
@@ -135,6 +152,7 @@ class _TqdmProgress:
 
     def __init__(self) -> None:
         self.bar = None
+        self.stream = _Stderr()  # one object for the bar and its lines: tqdm clears a bar before a line to its stream
 
     def on_train_start(self, start: Any) -> None:
         from tqdm import tqdm
@@ -145,7 +163,7 @@ class _TqdmProgress:
             # (A note, not a refusal: the app's Train page shares TrainConfig and allows such runs.)
             _say(f"note: {config.epochs:g} epochs is less than one batch of {config.batch_size} images: training "
                  f"one batch ({start.total_steps / start.steps_per_epoch:.3g} epochs) instead")
-        self.bar = tqdm(total=start.total_steps, unit="batch", file=sys.stderr, dynamic_ncols=True,
+        self.bar = tqdm(total=start.total_steps, unit="batch", file=self.stream, dynamic_ncols=True,
                         desc=f"{config.model} on {start.device}")
 
     def on_batch_end(self, report: Any) -> None:
@@ -156,7 +174,7 @@ class _TqdmProgress:
         # tqdm.write prints on stdout unless told otherwise; stdout is for the result (the JSON with --json).
         self.bar.write(f"epoch {record.epoch:.2f}: train loss {record.train_loss:.4f} acc {record.train_accuracy:.2f}% "
                        f"| test loss {record.test_loss:.4f} acc {record.test_accuracy:.2f}% | {record.seconds:.1f}s",
-                       file=sys.stderr)
+                       file=self.stream)
 
     def on_train_end(self, result: Any) -> None:
         self.close()

@@ -331,6 +331,24 @@ def _train(tmp_path: Path, *options: str) -> int:
                  "--out", str(tmp_path / "model.pt"), *options])
 
 
+class _FullStream(io.StringIO):
+    """A stderr whose every write fails, as on `2>/dev/full`."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+def test_training_with_a_stderr_that_cannot_be_written_still_saves_the_run(tmp_path: Path, synthetic_data: None,
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    """The first note or progress-bar line failed to write: an internal error (exit 1) before any batch, and no
+    model."""
+    monkeypatch.setattr(sys, "stderr", _FullStream())
+    assert _train(tmp_path, "--epochs", "0.5", "--out", str(tmp_path / "mine"), "--json") == 0  # (the note too)
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["test_accuracy"] >= 0
+    assert load_checkpoint(tmp_path / "mine").model_name == "seed-net"
+
+
 def test_a_checkpoint_the_app_would_not_list_gets_a_note(tmp_path: Path, synthetic_data: None,
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture) -> None:
