@@ -68,7 +68,7 @@ class _Stderr:
         except OSError:
             pass
 
-    def __getattr__(self, name: str) -> Any:  # what tqdm asks of a stream besides (encoding, isatty, fileno)
+    def __getattr__(self, name: str) -> Any:  # the rest of a stream (tqdm asks for its encoding, isatty, fileno)
         return getattr(sys.stderr, name)
 
 
