@@ -49,7 +49,7 @@ with model_column:
         layout.figures([("Model", entry.name), ("Test accuracy", f"{entry.test_accuracy:.2f} %"
                                                   if entry.test_accuracy is not None else "—")],
                        helps={"Test accuracy": "on the 10,000 MNIST test images"})
-        st.caption(f"from {entry.source}")
+        st.caption(f"from {layout.literal(entry.source)}")
 
 st.divider()
 st.subheader("Pages")

@@ -20,7 +20,7 @@ import tempfile
 import time
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mnist_core.config import MAX_EPOCHS, TRAIN_SIZE, TrainConfig
 from mnist_core.data import MEAN, STD
 from mnist_core.errors import (MB, CheckpointError, ConfigError, missing_folders, os_reason, path_status, quoted,
                                 remove_if_empty)
@@ -56,6 +57,8 @@ MAX_HISTORY_RECORDS = 10_000
 # unpickler runs in Python (~3 s per million opcodes), so a 40 MB pickle of references took a minute.
 MAX_ZIP_ENTRIES = 1000
 MAX_PICKLE_BYTES = 2 * MB  # room for MAX_HISTORY_RECORDS (~1 MB) and the rest
+# The longest text a checkpoint's metadata keeps in a field (its device, optimizer, the time it was saved: a few words)
+MAX_TEXT_CHARS = 200
 # What a checkpoint's tensors may hold: weights in the float types a model can compute in (load_state_dict would cast
 # anything else silently: whole numbers to a model of zeros, float8 into NotImplementedError), counters
 # (BatchNorm's num_batches_tracked) in whole numbers.
@@ -446,7 +449,9 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     try:
         model = REGISTRY[model_name].build(**model_kwargs)
     except (ConfigError, TypeError, ValueError, RuntimeError) as error:  # torch layers refuse odd sizes with these
-        detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {quoted(model_kwargs)}"
+        # (the model's own sentence, unless it quotes a long name whole: a file's 100,000-character setting name)
+        detail = (str(error) if isinstance(error, ConfigError) and len(str(error)) <= MAX_TEXT_CHARS
+                  else f"model_kwargs {quoted(model_kwargs)}")
         raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({detail})") from None
     expected = model.state_dict()
     for key, value in state.items():
@@ -487,9 +492,10 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
         raise CheckpointError(f"{label} gives the same output for every picture (blank paper, all ink, a drawn 0 and a "
                               f"drawn 1 alike: its first layer's weights are all zero, say), so it would read every "
                               f"picture as the same digit: retrain it or use another checkpoint")
-    return LoadedCheckpoint(model, model_name, model_kwargs, _plain(payload.get("config"), dict),
-                            _checked_history(payload.get("history")), _scalar_metrics(payload.get("metrics")),
-                            str(payload.get("created", "")), label)
+    created = payload.get("created")
+    return LoadedCheckpoint(model, model_name, model_kwargs, _checked_config(payload.get("config")),
+                            _checked_history(payload.get("history")), _checked_metrics(payload.get("metrics")),
+                            created if _TEXT.admits(created) else "", label)
 
 
 def non_finite_outputs_error(label: str, pictures: str = "") -> CheckpointError:
@@ -583,18 +589,104 @@ def _checked_history(history: Any) -> list[dict[str, Any]]:
     return [dict(record) for record in history]
 
 
-def _scalar_metrics(metrics: Any) -> dict[str, Any]:
-    """The stored metrics that are plain values (numbers, text, true/false), as `TrainResult.metrics` writes them.
-    Anything else (a tensor: `torch.zeros(1).expand(10**6, 10**6)` is a few bytes in the file) would reach the app's
-    tables as an object, not a number. Numbers are kept only when finite and within a float's range: every reader
-    converts them (float(), f"{x:.2f}"), and 10**400 made that an OverflowError. The confidence floor, a probability
-    (the unsure threshold), is kept only as one."""
-    def plain(key: str, value: Any) -> bool:
-        if key == "confidence_floor":
-            return _is_finite_float(value) and 0 <= value <= 1
-        return value is None or isinstance(value, (bool, str)) or _is_finite_float(value)
+@dataclass(frozen=True)
+class _Number:
+    """What a number in a checkpoint's metadata may be: finite, from `low` to `high`, not true/false (a bool is an
+    int to Python, so True read as 1 second); `whole`: an int. Ints beyond int64 are refused at any bound: the app's
+    tables (Arrow) cannot hold them, and an epoch of 2**70 made the Compare table an exception."""
 
-    return {key: value for key, value in _plain(metrics, dict).items() if plain(key, value)}
+    low: float = -sys.float_info.max
+    high: float = sys.float_info.max
+    whole: bool = False
+
+    def admits(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int if self.whole else (int, float)):
+            return False
+        if isinstance(value, int) and not -2**63 <= value < 2**63:
+            return False
+        return self.low <= value <= self.high  # (False for nan; inf is beyond any bound)
+
+
+@dataclass(frozen=True)
+class _Text:
+    """One line of text of at most MAX_TEXT_CHARS: what MNIST Studio writes in its text fields (a device, an optimizer,
+    the time a file was saved). A 100,000-character or multi-line value is none of those."""
+
+    def admits(self, value: Any) -> bool:
+        return isinstance(value, str) and len(value) <= MAX_TEXT_CHARS and value.isprintable()
+
+
+@dataclass(frozen=True)
+class _Kind:
+    kind: type
+
+    def admits(self, value: Any) -> bool:
+        return type(value) is self.kind  # (bool is exact: 1 is no true/false)
+
+
+@dataclass(frozen=True)
+class _Knobs:
+    """A config's model_kwargs: the model's settings by name, each a number."""
+
+    def admits(self, value: Any) -> bool:
+        return isinstance(value, dict) and all(_TEXT.admits(key) and _NUMBER.admits(item)
+                                               for key, item in value.items())
+
+
+@dataclass(frozen=True)
+class _Optional:
+    inner: Any
+
+    def admits(self, value: Any) -> bool:
+        return value is None or self.inner.admits(value)
+
+
+_NUMBER, _TEXT = _Number(), _Text()
+# What each metric `TrainResult.metrics` writes may hold. The confidence floor is a probability (the unsure threshold).
+_METRIC_RULES: dict[str, Any] = {
+    "test_accuracy": _Number(0, 100), "test_loss": _Number(0), "train_seconds": _Number(0, 10**9),  # (32 years)
+    "compile_seconds": _Number(0, 10**9), "epochs_done": _Number(0, MAX_EPOCHS), "confidence_floor": _Number(0, 1),
+    "stopped": _Kind(bool), "device": _TEXT}
+
+
+def _config_rules() -> dict[str, Any]:
+    """What each TrainConfig field may hold in a checkpoint: its default's kind; the ranges `validate` keeps for the
+    two the app shows (epochs, the training images). Other ranges are not checked here: they depend on each other
+    (a batch size on the subset, Nesterov on the optimizer), and no page computes with them."""
+    kinds = {bool: _Kind(bool), int: _Number(whole=True), float: _NUMBER, str: _TEXT, dict: _Knobs()}
+    defaults = TrainConfig()
+    rules = {field.name: kinds[type(getattr(defaults, field.name))] for field in fields(TrainConfig)
+             if type(getattr(defaults, field.name)) in kinds}  # (a field of another kind is checked as plain)
+    return {**rules, "epochs": _Number(0, MAX_EPOCHS), "train_subset": _Optional(_Number(2, TRAIN_SIZE, whole=True))}
+
+
+_CONFIG_RULES = _config_rules()
+
+
+def _cleaned(values: Any, rules: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's config or metrics, cleaned once on loading so no page or command meets an odd value: a known
+    key is kept only when its value fits its rule; another key (a field of another version, say) only when it is
+    plain (a number, one line of text, true/false or None). A dropped value reads as one the file never had: the
+    model still loads, as it does without a history."""
+    def fits(key: Any, value: Any) -> bool:
+        if key in rules:
+            return rules[key].admits(value)
+        return (_TEXT.admits(key) and (value is None or isinstance(value, bool) or _NUMBER.admits(value)
+                                       or _TEXT.admits(value)))
+
+    return {key: value for key, value in _plain(values, dict).items() if fits(key, value)}
+
+
+def _checked_config(config: Any) -> dict[str, Any]:
+    """The stored training settings (`TrainConfig.to_dict`), cleaned (see `_cleaned`)."""
+    return _cleaned(config, _CONFIG_RULES)
+
+
+def _checked_metrics(metrics: Any) -> dict[str, Any]:
+    """The stored metrics (`TrainResult.metrics`), cleaned (see `_cleaned`). Anything not plain (a tensor:
+    `torch.zeros(1).expand(10**6, 10**6)` is a few bytes in the file) would reach the app's tables as an object, and
+    a number no float holds (10**400) was an OverflowError in every reader that converts it."""
+    return _cleaned(metrics, _METRIC_RULES)
 
 
 def _is_finite_float(value: Any) -> bool:

@@ -47,8 +47,36 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         message = printable(f"{message} (see `{self.prog} --help`)")  # it quotes what was typed
-        sys.stderr.write(f"error: {message}\n")
+        _say(f"error: {message}")
         raise UsageError(message)
+
+
+class _Stderr:
+    """sys.stderr whose failed writes go nowhere, as with a closed stderr. A stderr that cannot be written
+    (`2>/dev/full`) made a bad input an internal error (exit 1) without its JSON, and the progress bar ended a
+    training run; the exit code and --json's line still say what happened."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stderr.write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            sys.stderr.flush()
+        except OSError:
+            pass
+
+    def __getattr__(self, name: str) -> Any:  # the rest of a stream (tqdm asks for its encoding, isatty, fileno)
+        return getattr(sys.stderr, name)
+
+
+def _say(line: str) -> None:
+    """One line on stderr (an error, a warning, a note), written even where stderr cannot be (see `_Stderr`)."""
+    stream = _Stderr()
+    stream.write(line + "\n")
+    stream.flush()
 
 
 class _StdoutFailed(Exception):
@@ -124,6 +152,7 @@ class _TqdmProgress:
 
     def __init__(self) -> None:
         self.bar = None
+        self.stream = _Stderr()  # one object for the bar and its lines: tqdm clears a bar before a line to its stream
 
     def on_train_start(self, start: Any) -> None:
         from tqdm import tqdm
@@ -132,9 +161,9 @@ class _TqdmProgress:
         if config.epochs * start.steps_per_epoch < 1:
             # fit() trains at least one whole batch: say so rather than silently train more than --epochs asked.
             # (A note, not a refusal: the app's Train page shares TrainConfig and allows such runs.)
-            sys.stderr.write(f"note: {config.epochs:g} epochs is less than one batch of {config.batch_size} images: "
-                             f"training one batch ({start.total_steps / start.steps_per_epoch:.3g} epochs) instead\n")
-        self.bar = tqdm(total=start.total_steps, unit="batch", file=sys.stderr, dynamic_ncols=True,
+            _say(f"note: {config.epochs:g} epochs is less than one batch of {config.batch_size} images: training "
+                 f"one batch ({start.total_steps / start.steps_per_epoch:.3g} epochs) instead")
+        self.bar = tqdm(total=start.total_steps, unit="batch", file=self.stream, dynamic_ncols=True,
                         desc=f"{config.model} on {start.device}")
 
     def on_batch_end(self, report: Any) -> None:
@@ -145,7 +174,7 @@ class _TqdmProgress:
         # tqdm.write prints on stdout unless told otherwise; stdout is for the result (the JSON with --json).
         self.bar.write(f"epoch {record.epoch:.2f}: train loss {record.train_loss:.4f} acc {record.train_accuracy:.2f}% "
                        f"| test loss {record.test_loss:.4f} acc {record.test_accuracy:.2f}% | {record.seconds:.1f}s",
-                       file=sys.stderr)
+                       file=self.stream)
 
     def on_train_end(self, result: Any) -> None:
         self.close()
@@ -266,15 +295,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         _refuse_unless_checkpoint(out)
     # (the app lists `x.PT` too: suffixes in any case)
     if out.suffix.lower() not in CHECKPOINT_SUFFIXES and out.resolve().parent == CHECKPOINT_DIR.resolve():
-        sys.stderr.write(f"note: the app lists only {' and '.join(CHECKPOINT_SUFFIXES)} files in checkpoints/, so it "
-                         f"will not show {printable(out.name)}: add .pt to the name to see it there\n")
+        _say(f"note: the app lists only {' and '.join(CHECKPOINT_SUFFIXES)} files in checkpoints/, so it will not "
+             f"show {printable(out.name)}: add .pt to the name to see it there")
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded
     if config.compile and (problem := compile_problem()):  # (fit checks again, for the app; here before the data)
         raise StudioError(problem)
     data = load_mnist(args.data_root)
     progress = _TqdmProgress()
     if config.compile:
-        print("compiling the model (torch.compile) before training starts; this takes a while", file=sys.stderr)
+        _say("compiling the model (torch.compile) before training starts; this takes a while")
     try:
         result = fit(config, data, [progress], threading.Event())
     except TrainingDiverged as error:
@@ -294,7 +323,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                "test_accuracy": result.test_accuracy, "test_loss": result.test_loss, "checkpoint": str(saved),
                "warning": result.warning, "config": config.to_dict(), "history": [h.to_dict() for h in result.history]}
     if result.warning:  # saved all the same (exit 0): a script can read "warning" in the JSON
-        sys.stderr.write(f"warning: {result.warning}\n")
+        _say(f"warning: {result.warning}")
     _emit(_rounded_metrics(summary), args.json,
           f"{config.model}: {result.test_accuracy:.2f}% test accuracy after {_epochs_text(result.epochs_done)} in "
           f"{result.train_seconds:.1f}s on {result.device}"
@@ -395,7 +424,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             prediction = predict(checkpoint.model, open_image(source, "standard input" if path == "-" else None),
                                  unsure_below)
         except StudioError as error:
-            sys.stderr.write(f"error: {error}\n")
+            _say(f"error: {error}")
             results.append({"path": path, "digit": None, "probabilities": None, "error": str(error)})
             failed = True
             continue
@@ -531,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _failed(message: str, code: int, as_json: bool, stderr_line: str | None = None) -> int:
     """Report a failure: one line on stderr and, with --json, the contract's last stdout line as JSON too."""
     if stderr_line is not None:
-        sys.stderr.write(stderr_line + "\n")
+        _say(stderr_line)
     if as_json:
         with _writing_stdout():
             print(_json_text({"error": message, "exit_code": code}))
@@ -539,10 +568,10 @@ def _failed(message: str, code: int, as_json: bool, stderr_line: str | None = No
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> tuple[argparse.Namespace, list[str]]:
-    """parse_known_args; with --json, a --help also ends in the contract's JSON line ({"help": the text})."""
-    if not as_json:
-        with _writing_stdout():  # (--help prints)
-            return parser.parse_known_args(argv)
+    """parse_known_args; with --json, a --help also ends in the contract's JSON line ({"help": the text}).
+
+    The help is written here, not by argparse: argparse ignores a failed write, and `--help > /dev/full` exited 0
+    with nothing written. Flushed here too, as a --help leaves by SystemExit, past main's flush."""
     help_text = io.StringIO()
     try:
         with contextlib.redirect_stdout(help_text):  # only --help prints while parsing
@@ -551,7 +580,9 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> t
         if leaving.code == 0:
             with _writing_stdout():
                 print(help_text.getvalue(), end="")
-                print(_json_text({"help": help_text.getvalue()}))
+                if as_json:
+                    print(_json_text({"help": help_text.getvalue()}))
+                sys.stdout.flush()
         raise
 
 
@@ -577,8 +608,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except _StdoutFailed as failure:
         _discard_stdout()
-        sys.stderr.write(f"error: cannot write the output to standard output ({failure}): free some disk space, or "
-                         f"send the output elsewhere\n")
+        _say(f"error: cannot write the output to standard output ({failure}): free some disk space, or send the "
+             f"output elsewhere")
         return 2
 
 

@@ -19,6 +19,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 SCHEDULERS = ("none", "step", "onecycle", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 TRAIN_SIZE = 60000
+MAX_EPOCHS = 1000  # the longest run `validate` accepts (a checkpoint claiming more is not one of ours)
 # Fewer optimizer steps than this in a whole run learn little: the fast preset on the first 1,000 images (6 batches of
 # 128) scored 44 %; the same preset reaches 99 % only after ~250 batches.
 FEW_STEPS = 50
@@ -113,8 +114,8 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
 
-        need(isinstance(self.epochs, (int, float)) and math.isfinite(self.epochs) and 0 < self.epochs <= 1000,
-             f"epochs must be more than 0 and at most 1000 (got {self.epochs})")
+        need(isinstance(self.epochs, (int, float)) and math.isfinite(self.epochs) and 0 < self.epochs <= MAX_EPOCHS,
+             f"epochs must be more than 0 and at most {MAX_EPOCHS} (got {self.epochs})")
         # Before the batch size, whose limit is the subset: a subset of -5 is the setting to change, not the batch.
         need(self.train_subset is None or 2 <= self.train_subset <= TRAIN_SIZE,
              f"train subset must be 2…{TRAIN_SIZE} images (got {self.train_subset})")

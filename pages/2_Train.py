@@ -187,7 +187,8 @@ def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:
         return ""
     if active is not None and active.key == run.key:
         return f"{subject} is now the active model."
-    now = f"the active model is now {active.source} ({active.name})" if active is not None else "no model is active"
+    now = (f"the active model is now {layout.literal(active.source)} ({active.name})" if active is not None
+           else "no model is active")
     return f"{subject} was made the active model; {now}."
 
 
@@ -201,7 +202,8 @@ def weak_run_warning(run: ModelEntry) -> None:
                f"right (under {WEAK_MODEL_ACCURACY:g} %), so the Sketch page will read little with it. Train longer, "
                "or go back to " + ("the model that was active before it." if replaced is not None
                                    else "another model on Evaluate."))
-    if replaced is not None and st.button(f"Make {replaced.source} active again", key="train-restore-active",
+    if replaced is not None and st.button(f"Make {layout.literal(replaced.source)} active again",
+                                          key="train-restore-active",
                                           help=f"{replaced.name}" + (f", {replaced.test_accuracy:.2f} % test accuracy"
                                                                      if replaced.test_accuracy is not None else "")):
         session.set_active(replaced)

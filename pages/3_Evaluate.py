@@ -90,7 +90,7 @@ def uploaded_entry() -> ModelEntry | None:
     try:
         loaded = load_checkpoint(raw, name=f"upload: {upload.name}")
     except CheckpointError as error:
-        st.error(layout.then(error, "The active model is unchanged."))
+        st.error(layout.literal(layout.then(error, "The active model is unchanged.")))  # (it names the upload)
         return None
     entry = ModelEntry(loaded, "upload", resources.upload_key(raw))
     session.keep_upload(upload.file_id, entry)
@@ -119,18 +119,19 @@ with detail_column:
         gone = st.session_state.get(GONE_CHOICE_KEY)
         if gone is not None:
             still_active = active is not None and active.source == gone
-            st.info(f"{gone} is gone from disk (deleted or moved), so another model is picked here."
-                    + (" It is still the active model: it stays usable while this session keeps it in memory."
-                       if still_active else ""))
+            st.info(layout.literal(f"{gone} is gone from disk (deleted or moved), so another model is picked here."
+                                   + (" It is still the active model: it stays usable while this session keeps it in "
+                                      "memory." if still_active else "")))
         if label is not None:
             try:
                 entry = choices[label]()
             except CheckpointError as error:
-                st.error(layout.then(error, "The active model is unchanged."))
+                st.error(layout.literal(layout.then(error, "The active model is unchanged.")))
     else:
         entry = uploaded_entry()
     if entry is not None:
-        st.caption(f"**{entry.name}** from {entry.source} · {count_parameters(entry.checkpoint.model):,} parameters")
+        st.caption(f"**{entry.name}** from {layout.literal(entry.source)} · "
+                   f"{count_parameters(entry.checkpoint.model):,} parameters")
         if active is None or entry.key != active.key:
             if st.button("Make this the active model", key="evaluate-activate",
                          help="the Sketch page and the sidebar use the active model"):
@@ -227,7 +228,7 @@ for label in picked:
     try:
         compared[label] = choices[label]()
     except CheckpointError as error:  # its message names the file: one sentence, then what happens to it
-        st.error(layout.then(error, "It is left out of the comparison."))
+        st.error(layout.literal(layout.then(error, "It is left out of the comparison.")))
 if len(compared) < 2:
     # "Train a run…" only when there is nothing else to pick; otherwise the user just picked fewer than two.
     st.caption("Pick at least two models to compare them." if len(choices) >= 2 else
@@ -241,7 +242,9 @@ for label, candidate in compared.items():
     rows.append({"model": label, "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
                  "train seconds": candidate.checkpoint.metrics.get("train_seconds"),
                  "epochs": candidate.checkpoint.metrics.get("epochs_done", config.get("epochs")),
-                 "training images": (config.get("train_subset") or TRAIN_SIZE) if config else None,
+                 # (every saved config has the key, None for all images; without it, as when loading dropped an
+                 # odd value, the count is unknown)
+                 "training images": (config["train_subset"] or TRAIN_SIZE) if "train_subset" in config else None,
                  "architecture": candidate.name, "parameters": count_parameters(candidate.checkpoint.model)})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table",
              column_config={"parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere

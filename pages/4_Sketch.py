@@ -41,7 +41,8 @@ model_entry = session.active_model()
 if model_entry is None:
     st.error(layout.default_model_problem())
     st.stop()
-st.caption(f"Reading with **{model_entry.name}** from {model_entry.source}. Change it on the Evaluate page.")
+st.caption(f"Reading with **{model_entry.name}** from {layout.literal(model_entry.source)}. Change it on the Evaluate "
+           "page.")
 if model_entry.test_accuracy is not None and model_entry.test_accuracy < WEAK_MODEL_ACCURACY:
     # Otherwise its unsure readings would be blamed on the drawing ("does not look much like a digit").
     st.warning(f"This model reads only {model_entry.test_accuracy:.1f} % of MNIST's test digits right, so what it "
@@ -82,7 +83,7 @@ with input_column:
                 image = open_image(data, name=name)
             except ImageError as error:
                 upload_refused = True
-                st.error(str(error))
+                st.error(layout.literal(str(error)))  # (it names the upload as typed)
             else:
                 session.keep_picture(name, data)
                 st.image(layout.picture_preview(image, CANVAS_SIDE), caption=name)

@@ -107,7 +107,8 @@ def sidebar(live_training_note: bool = True) -> None:
             st.error("No usable model: checkpoints/default.pt cannot be loaded (the Home page says why). Train one "
                      "on the Train page.")
         else:
-            st.markdown(f"**{entry.name}** — {entry.source}")
+            # (literal: an upload's or a file's name is the user's text: `**x**.pt` showed in bold, `[a](b).pt` a link)
+            st.markdown(f"**{entry.name}** — {literal(entry.source)}")
             if entry.test_accuracy is not None:
                 st.caption(f"test accuracy {entry.test_accuracy:.2f} %")
             if entry.file_is_gone:

@@ -225,6 +225,34 @@ def test_stdout_that_cannot_be_written_is_one_line_on_stderr() -> None:
                               "disk space, or send the output elsewhere\n")
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("arguments", [["--help"], ["evaluate", "--help"], ["models", "--help", "--json"]])
+def test_help_that_cannot_be_written_is_an_error_too(arguments: list[str]) -> None:
+    """`--help > /dev/full` exited 0 with nothing written: argparse ignores a failed write."""
+    with open("/dev/full", "w") as full:
+        process = subprocess.run([sys.executable, "-m", "mnist_core", *arguments], cwd=REPO_ROOT, stdout=full,
+                                 stderr=subprocess.PIPE, text=True, timeout=120)
+    assert process.returncode == 2
+    assert process.stderr == ("error: cannot write the output to standard output (No space left on device): free some "
+                              "disk space, or send the output elsewhere\n")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("arguments, error", [
+    (["evaluate", "--checkpoint", "/nonexistent/model.pt"], "/nonexistent/model.pt does not exist: check the path"),
+    (["models", "--jsn"], "unrecognized arguments: --jsn (see `python -m mnist_core models --help`)"),
+    (["predict", "/nonexistent/digit.png"], "/nonexistent/digit.png does not exist: check the path")])
+def test_a_stderr_that_cannot_be_written_leaves_the_exit_code_and_the_json(arguments: list[str], error: str) -> None:
+    """With `2>/dev/full` a bad input was exit 1 (a bug) and its JSON line was never written: writing the message
+    failed first."""
+    with open("/dev/full", "w") as full:
+        process = subprocess.run([sys.executable, "-m", "mnist_core", *arguments, "--json"], cwd=REPO_ROOT,
+                                 stdout=subprocess.PIPE, stderr=full, text=True, timeout=120)
+    assert process.returncode == 2, process.stdout
+    last = json.loads(process.stdout.splitlines()[-1])
+    assert (last["error"] if isinstance(last, dict) else last[0]["error"]) == error, last
+
+
 def test_a_closed_stdout_pipe_ends_quietly() -> None:
     """`models --json | head -c 600`: the reader leaves early; exit 141 like other tools SIGPIPE ends, no message."""
     process = subprocess.Popen([sys.executable, "-m", "mnist_core", "models", "--json"], cwd=REPO_ROOT,
@@ -301,6 +329,24 @@ def synthetic_data(monkeypatch: pytest.MonkeyPatch, tiny_mnist: Mnist) -> None:
 def _train(tmp_path: Path, *options: str) -> int:
     return main(["train", "--model", "seed-net", "--train-subset", "256", "--batch-size", "64", "--device", "cpu",
                  "--out", str(tmp_path / "model.pt"), *options])
+
+
+class _FullStream(io.StringIO):
+    """A stderr whose every write fails, as on `2>/dev/full`."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+def test_training_with_a_stderr_that_cannot_be_written_still_saves_the_run(tmp_path: Path, synthetic_data: None,
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    """The first note or progress-bar line failed to write: an internal error (exit 1) before any batch, and no
+    model."""
+    monkeypatch.setattr(sys, "stderr", _FullStream())
+    assert _train(tmp_path, "--epochs", "0.5", "--out", str(tmp_path / "mine"), "--json") == 0  # (the note too)
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["test_accuracy"] >= 0
+    assert load_checkpoint(tmp_path / "mine").model_name == "seed-net"
 
 
 def test_a_checkpoint_the_app_would_not_list_gets_a_note(tmp_path: Path, synthetic_data: None,

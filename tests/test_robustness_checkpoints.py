@@ -114,6 +114,61 @@ def test_metrics_that_are_not_plain_values_are_dropped(tmp_path: Path) -> None:
     assert load_checkpoint(path).metrics == {"test_accuracy": 99.0, "device": "cpu", "stopped": False}
 
 
+# Values no run writes, where the app shows or computes with them: each is dropped on loading, and the model loads.
+ODD_VALUES = {"text for a number": "**bold** | <script>alert(1)</script>", "a number past int64": 2**70,
+              "10**400": 10**400, "nan": float("nan"), "inf": float("inf"), "negative": -5, "true": True,
+              "a nested dict": {"a": [1, {"b": 2}]}, "a list": [1, 2], "None": None, "1e300": 1e300}
+
+
+@pytest.mark.parametrize("odd", list(ODD_VALUES))
+def test_odd_settings_and_metrics_are_dropped_on_loading(odd: str) -> None:
+    """A checkpoint's config and metrics went to the pages as stored: an epoch count of 2**70 made the Evaluate page's
+    Compare table an exception (Arrow holds int64), and text, negative counts, 1e300 and true (as 1 second) showed
+    in its number columns."""
+    value = ODD_VALUES[odd]
+    config = {"epochs": value, "train_subset": value, "lr": 0.01, "optimizer": "adam"}
+    metrics = {"test_accuracy": value, "train_seconds": value, "epochs_done": value, "test_loss": 0.05,
+               "stopped": False}
+    loaded = load_checkpoint(checkpoint_bytes(_payload(config=config, metrics=metrics)), "odd.pt")
+    kept = {key: value for key, value in config.items() if key == "train_subset" and value is None}  # (None: all)
+    assert loaded.config == {"lr": 0.01, "optimizer": "adam", **kept}
+    assert loaded.metrics == {"test_loss": 0.05, "stopped": False}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("optimizer", 12), ("optimizer", "x" * 100_000), ("optimizer", "adam\n# heading"), ("seed", 1.5),
+    ("augment", 1), ("model_kwargs", {"width": "32"}), ("model_kwargs", [32]),
+    pytest.param("batch_size", 10**400, id="batch_size-10**400")])
+def test_a_setting_of_the_wrong_kind_is_dropped(field: str, value: object) -> None:
+    """Each setting as `TrainConfig` holds it: one line of text, a whole number, true/false, numbers by name."""
+    config = {"lr": 0.01, field: value}
+    assert load_checkpoint(checkpoint_bytes(_payload(config=config)), "odd.pt").config == {"lr": 0.01}
+
+
+def test_a_long_unknown_model_setting_is_quoted_shortened() -> None:
+    """A 100,000-character setting name was quoted whole in the refusal."""
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(checkpoint_bytes(_payload(model_kwargs={"x" * 100_000: 1})), "odd.pt")
+    assert len(str(refused.value)) < 300 and "odd.pt has settings the seed-net model does not accept (model_kwargs {'xx" \
+        in str(refused.value), str(refused.value)[:400]
+
+
+def test_metadata_as_saved_is_kept_and_unknown_plain_keys_too(tmp_path: Path) -> None:
+    """What a run saves loads unchanged; keys of other versions stay when plain, and go when not (a 1: 2 key, a
+    list, 100,000 characters)."""
+    from mnist_core.config import TrainConfig
+
+    config = {**TrainConfig(model="seed-net", train_subset=5000, model_kwargs={"dropout": 0.25}).to_dict(),
+              "old_field": "kept", 1: 2, "notes": "x" * 100_000, "tags": ["a"]}
+    metrics = {"test_accuracy": 98.5, "test_loss": 0.05, "train_seconds": 12.5, "compile_seconds": 0.0,
+               "epochs_done": 0.5, "stopped": True, "device": "cuda", "confidence_floor": 0.9, "extra": 3}
+    loaded = load_checkpoint(write_checkpoint(_payload(config=config, metrics=metrics, created="y" * 100_000),
+                                              tmp_path / "model.pt"))
+    assert loaded.config == {key: value for key, value in config.items() if key not in (1, "notes", "tags")}
+    assert loaded.metrics == metrics
+    assert loaded.created == ""  # (no timestamp is 100,000 characters long)
+
+
 @pytest.mark.parametrize("floor", [10**400, 1.5, -0.1, float("nan"), float("inf"), True, "0.9"])
 def test_a_confidence_floor_that_is_no_probability_is_dropped(floor: object, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture) -> None:
