@@ -229,6 +229,12 @@ def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
         if kind == "SVG":
             raise ImageError(f"{label} is an SVG drawing (vector graphics, which this app does not draw): export it as "
                              f"PNG") from None
+        if kind == "PDF":  # (a page saved as PDF and renamed .png read as "not an image … use PNG")
+            raise ImageError(f"{label} is a PDF document, not a picture: export the page with the digit as PNG or "
+                             f"JPEG") from None
+        if kind == "HEIF":  # an iPhone's photos, which Pillow cannot decode without a plugin
+            raise ImageError(f"{label} is a HEIC/HEIF photo (the iPhone's own format), which this app cannot read: "
+                             f"export or share it as JPEG") from None
         if kind:  # Pillow gives up on a broken header (a bad CRC) without saying so: "not an image" would puzzle
             raise ImageError(f"{label} is a damaged {kind} file: it could not be decoded; use a good copy") from None
         raise ImageError(f"{label} is not an image this app can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
@@ -236,9 +242,13 @@ def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
         raise ImageError(f"{label} is damaged or truncated: it could not be decoded") from None
 
 
-# How each format this app reads begins (its "magic number"), to tell a damaged picture from a file of another kind.
+# How each format this app reads begins (its "magic number"), to tell a damaged picture from a file of another kind
+# (and a PDF, which it does not read, from just any file).
 _IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
-                     b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+                     b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"%PDF-": "PDF"}
+# An ISO media file (…ftyp<brand>) of these brands is a HEIC/HEIF picture; AVIF ("avif"), which Pillow reads, is not
+# among them.
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
 # How far into a file (or into a gzipped one, once inflated) its kind is looked for: an SVG's <svg tag may follow a
 # long comment (a licence) or doctype.
 _SNIFF_BYTES = 64 * 1024
@@ -262,6 +272,8 @@ def _image_kind(stream: io.BytesIO | Path) -> str | None:
         return None
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "HEIF"
     kind = next((name for signature, name in _IMAGE_SIGNATURES.items() if head.startswith(signature)), None)
     if kind is None and head.startswith(_GZIP_MAGIC):
         try:  # at most _SNIFF_BYTES inflated: a gzip bomb costs nothing
