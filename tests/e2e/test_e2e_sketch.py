@@ -86,6 +86,28 @@ def test_sketch_reads_digits_drawn_with_the_mouse(sketch: StreamlitTab) -> None:
     assert correct >= REQUIRED_CORRECT, f"only {correct}/10 read correctly; drawn -> read: {readings}"
 
 
+def test_sketch_reads_a_sample_of_more_held_out_hands_as_offline(sketch: StreamlitTab) -> None:
+    """One drawing per digit of tests/e2e/more_heldout_strokes.py (fast and sloppy, small in a corner, large,
+    off-centre, narrow or broad), drawn with the mouse at the page's default brush: the browser reads them as the
+    offline path (`rasterise` + `predict`) does, which measures all 200."""
+    from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
+    from mnist_core.sketch import predict
+    from tests.e2e.more_heldout_strokes import browser_sample
+    from tests.e2e.strokes import rasterise
+
+    model = load_checkpoint(DEFAULT_CHECKPOINT).model
+    readings = {}
+    for name, way, digit, strokes in browser_sample():
+        clear(sketch)
+        sketch.draw(canvas_of(sketch), strokes)
+        sketch.assert_no_exception()
+        readings[f"{name}, {way}"] = (digit, predicted_digit(sketch), predict(model, rasterise(strokes, 20)).digit)
+    print(f"browser sample: drawn -> (browser, offline): {readings}")  # shown with -rA / -s
+    agree = sum(browser == offline for _, browser, offline in readings.values())
+    right = sum(browser == digit for digit, browser, _ in readings.values())
+    assert agree >= REQUIRED_CORRECT and right >= REQUIRED_CORRECT, readings
+
+
 def test_sketch_shows_the_model_input_with_sharp_pixels(sketch: StreamlitTab) -> None:
     """The 28×28 image the model reads was sent as JPEG, whose ringing smeared its pixels into grey halos."""
     clear(sketch)
