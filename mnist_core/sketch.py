@@ -261,7 +261,8 @@ _SVG_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE
 
 
 def _image_kind(stream: io.BytesIO | Path) -> str | None:
-    """The format `stream` claims by its first bytes ("PNG", …, "SVG", also for a gzipped .svgz), or None."""
+    """The format `stream` claims by its first bytes ("PNG", …, "SVG", also for a gzipped .svgz, "PDF", "HEIF"), or
+    None."""
     try:
         if isinstance(stream, Path):
             with open(stream, "rb") as handle:
