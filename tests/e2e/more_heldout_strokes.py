@@ -70,8 +70,8 @@ HANDS: dict[str, tuple[int, list[Stroke]]] = {
                                       (100, 218))]),
     "5 with a short flag and a round, nearly closed belly": (5, [_line((162, 60), (118, 60), (110, 118))
                                                                  + arc(140, 168, 50, 50, -140, 165)]),
-    "5 in one stroke with a round shoulder": (5, [_line((188, 58), (118, 58))
-                                                  + arc(118, 88, 10, 30, -90, -180) + arc(142, 168, 50, 50, -150, 150)]),
+    "5 in one stroke with a round shoulder": (5, [_line((188, 58), (118, 58)) + arc(118, 88, 10, 30, -90, -180)
+                                                  + arc(142, 168, 50, 50, -150, 150)]),
     "5 with a long flag": (5, [_line((112, 62), (106, 130)) + arc(140, 170, 46, 48, -145, 150),
                                _line((108, 60), (214, 56))]),
     # 6
