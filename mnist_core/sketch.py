@@ -180,18 +180,23 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         raise ImageError(f"{label} is {size / MB:.0f} MB, larger than {MAX_FILE_BYTES // MB} MB: use a smaller image")
     with _pillow_reading(label, stream):
         image = Image.open(stream)
-        # Counting a TIFF's pages reads each page's header: a damaged one raises here (a TypeError).
-        frames = image.n_frames if getattr(image, "is_animated", False) else 1
+        # More than one frame, not how many: counting them (`n_frames`) read every page's header, in time growing with
+        # the square of their number (a 2.7-MB TIFF of 30,000 tiny pages took 15 s; 25 MB holds 270,000), and every
+        # frame of a GIF (a 24-MB one of 1.6 million: 11 s). `is_animated` looks at the second frame only.
+        animated = bool(getattr(image, "is_animated", False))
+        if animated and image.format == "TIFF":
+            image.seek(1)  # the second page's header, without its pixels: a damaged one raises here (a TypeError)
+            image.seek(0)
     if image.format == "EPS":
         # Pillow draws EPS by running Ghostscript on it: the file's PostScript is a program (it can loop forever),
         # and an upload must never be run.
         raise ImageError(f"{label} is PostScript (EPS), which would have to be run as a program to be drawn: export "
                          f"it as PNG or JPEG")
-    if frames > 1 and image.format != "MPO":
+    if animated and image.format != "MPO":
         # Only the first frame would be read, silently (often a blank one); a phone's MPO JPEG holds the same photo
         # again at other sizes, so its first frame is the photo.
-        raise ImageError(f"{label} has {frames} frames (an animation or a multi-page file), and which one holds the "
-                         f"digit cannot be told: save that frame as a picture of its own")
+        raise ImageError(f"{label} has more than one frame (an animation or a multi-page file), and which one holds "
+                         f"the digit cannot be told: save that frame as a picture of its own")
     width, height = image.size
     if width * height > MAX_IMAGE_PIXELS:
         raise ImageError(f"{label} is {width}×{height} pixels; {_PIXEL_LIMIT}: crop or shrink it")
@@ -229,6 +234,12 @@ def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
         if kind == "SVG":
             raise ImageError(f"{label} is an SVG drawing (vector graphics, which this app does not draw): export it as "
                              f"PNG") from None
+        if kind == "PDF":  # (a page saved as PDF and renamed .png read as "not an image … use PNG")
+            raise ImageError(f"{label} is a PDF document, not a picture: export the page with the digit as PNG or "
+                             f"JPEG") from None
+        if kind == "HEIF":  # an iPhone's photos, which Pillow cannot decode without a plugin
+            raise ImageError(f"{label} is a HEIC/HEIF photo (the iPhone's own format), which this app cannot read: "
+                             f"export or share it as JPEG") from None
         if kind:  # Pillow gives up on a broken header (a bad CRC) without saying so: "not an image" would puzzle
             raise ImageError(f"{label} is a damaged {kind} file: it could not be decoded; use a good copy") from None
         raise ImageError(f"{label} is not an image this app can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
@@ -236,9 +247,13 @@ def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
         raise ImageError(f"{label} is damaged or truncated: it could not be decoded") from None
 
 
-# How each format this app reads begins (its "magic number"), to tell a damaged picture from a file of another kind.
+# How each format this app reads begins (its "magic number"), to tell a damaged picture from a file of another kind
+# (and a PDF, which it does not read, from just any file).
 _IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
-                     b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+                     b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"%PDF-": "PDF"}
+# An ISO media file (…ftyp<brand>) of these brands is a HEIC/HEIF picture; AVIF ("avif"), which Pillow reads, is not
+# among them.
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
 # How far into a file (or into a gzipped one, once inflated) its kind is looked for: an SVG's <svg tag may follow a
 # long comment (a licence) or doctype.
 _SNIFF_BYTES = 64 * 1024
@@ -251,7 +266,8 @@ _SVG_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE
 
 
 def _image_kind(stream: io.BytesIO | Path) -> str | None:
-    """The format `stream` claims by its first bytes ("PNG", …, "SVG", also for a gzipped .svgz), or None."""
+    """The format `stream` claims by its first bytes ("PNG", …, "SVG", also for a gzipped .svgz, "PDF", "HEIF"), or
+    None."""
     try:
         if isinstance(stream, Path):
             with open(stream, "rb") as handle:
@@ -262,6 +278,8 @@ def _image_kind(stream: io.BytesIO | Path) -> str | None:
         return None
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "HEIF"
     kind = next((name for signature, name in _IMAGE_SIGNATURES.items() if head.startswith(signature)), None)
     if kind is None and head.startswith(_GZIP_MAGIC):
         try:  # at most _SNIFF_BYTES inflated: a gzip bomb costs nothing

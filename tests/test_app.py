@@ -545,6 +545,26 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     assert not app.info, "a refused upload shows its error only, not the invitation to upload a picture"
 
 
+def test_sketch_reads_other_formats_and_refuses_documents_and_animations_with_one_message() -> None:
+    """The Sketch upload goes the way of `predict` (tests/test_robustness_images.py): each of these files is a
+    prediction of its 7 (the default model), or one `st.error` and nothing else."""
+    from tests.test_robustness_images import HEIC_START, _other_formats, _saved, _two_frames
+
+    app = open_app(None, "sketch")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    for name, content in _other_formats().items():
+        app.file_uploader(key="sketch-upload").set_value((name, content, "image/png")).run()
+        assert_clean(app)
+        assert [metric.value for metric in app.metric if metric.label == "Prediction"] == ["7"], name
+    refused = {"page.png": (_saved(drawn_one(), "PDF"), "is a PDF document, not a picture"),
+               "photo.heic": (HEIC_START, "is a HEIC/HEIF photo"),
+               "animated.png": (_two_frames("PNG"), "has more than one frame")}
+    for name, (content, words) in refused.items():
+        app.file_uploader(key="sketch-upload").set_value((name, content, "image/png")).run()
+        assert not app.exception and not app.metric and not app.warning and not app.info, name
+        assert [error.value for error in app.error if words in error.value and error.value.startswith(name)], name
+
+
 def test_sketch_gives_an_upload_one_note_with_advice_it_can_follow() -> None:
     """Noise got two notes, the second one blaming its stroke width; and an uploaded picture of thick strokes was told
     to "choose a thinner stroke width", a slider of the Draw mode."""

@@ -8,20 +8,22 @@ import io
 import json
 import re
 import struct
+import time
 import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from cli_support import UNREACHABLE_CASES, assert_one_line_error, digit_image, png_bytes, unreachable_case
 from mnist_core.checkpoints import checkpoint_payload, write_checkpoint
 from mnist_core.cli import main
 from mnist_core.errors import ImageError
 from mnist_core.models import build_model
-from mnist_core.sketch import MAX_FILE_BYTES, open_image, predict
+from mnist_core.sketch import MAX_FILE_BYTES, open_image, predict, to_mnist
+from tests.e2e.strokes import DIGIT_STROKES, rasterise
 
 
 def huge_blank_png(width: int, height: int, rows_of_pixels: int | None = None) -> bytes:
@@ -62,6 +64,16 @@ def test_an_image_beyond_pillows_own_bomb_limit_is_the_same_clear_message() -> N
         open_image(huge_blank_png(20_000, 20_000, rows_of_pixels=1))
 
 
+# How an iPhone's HEIC photo begins (an ISO media file of brand "heic"); Pillow cannot decode HEIC without a plugin.
+HEIC_START = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+
+
+def _saved(image: Image.Image, kind: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, kind, **options)
+    return buffer.getvalue()
+
+
 SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'
 SVG_MESSAGE = "is an SVG drawing (vector graphics, which this app does not draw): export it as PNG"
 
@@ -71,13 +83,18 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
     whole = png_bytes(digit_image())
     return {
         "zero bytes": (b"", "is empty (0 bytes)"),
-        "not an image": (b"%PDF-1.7 this is a document\n", "is not an image this app can read"),
+        "not an image": (b"MZ\x90\x00 a program\n", "is not an image this app can read"),
+        # These two were "not an image this app can read: use PNG, JPEG, …", of a file named .png.
+        "pdf": (_saved(digit_image(), "PDF"), "is a PDF document, not a picture: export the page with the digit as "
+                                              "PNG or JPEG"),
+        "heic photo": (HEIC_START, "is a HEIC/HEIF photo (the iPhone's own format), which this app cannot read: "
+                                   "export or share it as JPEG"),
         "a model file": (b"PK\x03\x04" + b"\0" * 100, "is not an image this app can read"),
         "truncated png": (whole[: len(whole) // 2], "is damaged or truncated"),
         # These three were read from their first frame only (a blank first frame: "empty image"), or called "not an
         # image this app can read: use PNG, …" for a PNG or an SVG.
-        **{f"animated {kind}": (_two_frames(kind), "has 2 frames (an animation or a multi-page file), and which one "
-                                                   "holds the digit cannot be told: save that frame")
+        **{f"animated {kind}": (_two_frames(kind), "has more than one frame (an animation or a multi-page file), and "
+                                                   "which one holds the digit cannot be told: save that frame")
            for kind in ("GIF", "PNG", "WebP", "TIFF")},
         "png with a broken header checksum": (whole[:29] + bytes([whole[29] ^ 0xFF]) + whole[30:],
                                               "is a damaged PNG file: it could not be decoded; use a good copy"),
@@ -93,6 +110,36 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
         "tiff whose second page lies past its end": (_tiff_with_a_lost_second_page(),
                                                      "is damaged or truncated: it could not be decoded"),
     }
+
+
+def _tiff_of_tiny_pages(count: int) -> bytes:
+    """A TIFF of `count` 2×2 gray pages (90 bytes each), all sharing one strip of pixels."""
+    entries = 7
+    page_size = 2 + 12 * entries + 4
+    strip = 8 + count * page_size
+    tiff = bytearray(b"II*\x00" + struct.pack("<I", 8))
+    for page in range(count):
+        tiff += struct.pack("<H", entries)
+        for tag, value in ((256, 2), (257, 2), (258, 8), (262, 1), (278, 2)):  # width, height, bits, black is 0, rows
+            tiff += struct.pack("<HHIHH", tag, 3, 1, value, 0)
+        tiff += struct.pack("<HHII", 273, 4, 1, strip) + struct.pack("<HHII", 279, 4, 1, 4)  # the strip, its length
+        tiff += struct.pack("<I", 8 + (page + 1) * page_size if page + 1 < count else 0)
+    return bytes(tiff + b"\x00\xff\x80\x40")
+
+
+@pytest.mark.parametrize("kind", ["TIFF", "GIF"])
+def test_a_file_of_very_many_frames_is_refused_at_once(kind: str) -> None:
+    """Counting the frames took 15 s for a 2.7-MB TIFF of 30,000 pages (time growing with the square of their number:
+    25 MB holds 270,000) and 11 s for a 24-MB GIF of 1.6 million frames."""
+    if kind == "TIFF":
+        raw = _tiff_of_tiny_pages(30_000)
+    else:
+        frame = b"\x2c" + struct.pack("<HHHHB", 0, 0, 2, 2, 0) + b"\x02\x02\x44\x01\x00"  # 2×2, LZW
+        raw = b"GIF89a" + struct.pack("<HHBBB", 2, 2, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff" + frame * 1_600_000 + b";"
+    started = time.perf_counter()
+    with pytest.raises(ImageError, match="has more than one frame"):
+        open_image(raw, name="many.tif")
+    assert time.perf_counter() - started < 2.0
 
 
 def _tiff_with_a_lost_second_page() -> bytes:
@@ -113,6 +160,60 @@ def _two_frames(kind: str) -> bytes:
     digit = digit_image()
     Image.new("L", digit.size).save(buffer, kind, save_all=True, append_images=[digit])
     return buffer.getvalue()
+
+
+def _seven() -> Image.Image:
+    """A 7 in dark ink on light paper: not the same turned a quarter (the EXIF cases) or mirrored."""
+    return rasterise(DIGIT_STROKES[7], 16).convert("L").point(lambda level: 235 - level * 215 // 255)
+
+
+def _sideways(orientation: int) -> bytes:
+    """A phone photo taken with the phone held sideways: the pixels stored turned a quarter, and the EXIF orientation
+    tag (6 or 8) saying how to turn them upright."""
+    turn = Image.Transpose.ROTATE_90 if orientation == 6 else Image.Transpose.ROTATE_270
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return _saved(_seven().convert("RGB").transpose(turn), "JPEG", exif=exif.tobytes())
+
+
+def _other_formats() -> dict[str, bytes]:
+    """Files as phones, scanners and editors write them (name -> content), each of the same 7."""
+    seven = _seven()
+    alpha = Image.merge("LA", [Image.new("L", seven.size, 0), ImageOps.invert(seven)])  # black ink where opaque
+    return {
+        "cmyk.jpg": _saved(seven.convert("CMYK"), "JPEG"),  # as print software writes it
+        "progressive.jpg": _saved(seven.convert("RGB"), "JPEG", progressive=True),
+        "sideways-6.jpg": _sideways(6),
+        "sideways-8.jpg": _sideways(8),
+        "lossy.webp": _saved(seven.convert("RGB"), "WEBP", quality=80),
+        "gray-alpha.png": _saved(alpha, "PNG"),
+        "sixteen-bit.png": _saved(Image.fromarray(np.asarray(seven).astype(np.uint16) * 257), "PNG"),
+        "float.tif": _saved(Image.fromarray(np.asarray(seven, dtype=np.float32) / 255, "F"), "TIFF"),
+        "jpeg-named.png": _saved(seven.convert("RGB"), "JPEG"),  # a JPEG renamed .png
+        "one-frame-animation.gif": _saved(seven.convert("P"), "GIF", save_all=True),
+    }
+
+
+@pytest.mark.parametrize("name", list(_other_formats()))
+def test_other_formats_are_read_as_the_picture_they_show(name: str) -> None:
+    """Each file reads as the 7 it shows, upright (what the model reads: `to_mnist`), within JPEG's loss."""
+    expected = to_mnist(_seven())
+    seen = to_mnist(open_image(_other_formats()[name], name=name))
+    assert seen is not None and np.abs(seen - expected).mean() < 0.03, name
+    if name.startswith("sideways"):  # the check can fail: the stored pixels, not turned, are another picture
+        stored = Image.open(io.BytesIO(_other_formats()[name]))
+        assert np.abs(to_mnist(stored) - expected).mean() > 0.1
+
+
+def test_other_formats_are_read_by_predict(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    paths = []
+    for name, content in _other_formats().items():
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(content)
+    assert main(["predict", "--checkpoint", str(checkpoint), *map(str, paths), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert [r["digit"] in range(10) for r in results] == [True] * len(paths), results
+    assert len({r["digit"] for r in results}) == 1, results  # the same picture to the model, whatever the file
 
 
 def test_a_phone_photo_with_its_preview_frames_is_still_read(tmp_path: Path) -> None:
