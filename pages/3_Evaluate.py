@@ -14,6 +14,7 @@ from mnist_core.checkpoints import MAX_CHECKPOINT_BYTES, list_checkpoints, load_
 from mnist_core.config import TRAIN_SIZE
 from mnist_core.errors import MB, CheckpointError
 from mnist_core.models import count_parameters
+from mnist_core.runner import run_length
 from studio_ui import charts, layout, resources, session
 from studio_ui.session import ModelEntry, ensure_defaults
 
@@ -240,14 +241,13 @@ for label, candidate in compared.items():
     # The figures first (at 800 px the rest scrolls sideways); training images: a 5,000-image run read like a full one.
     rows.append({"model": label, "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
                  "train seconds": candidate.checkpoint.metrics.get("train_seconds"),
-                 "epochs": candidate.checkpoint.metrics.get("epochs_done", config.get("epochs")),
+                 "trained for": run_length(candidate.checkpoint.metrics, config),
                  "training images": (config.get("train_subset") or TRAIN_SIZE) if config else None,
                  "architecture": candidate.name, "parameters": count_parameters(candidate.checkpoint.model)})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table",
              column_config={"parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere
                             "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                             "test loss": st.column_config.NumberColumn(format="%.4f"),
-                            "epochs": st.column_config.NumberColumn(format="%.2f"),  # a stopped run's 0.10 beside 1.00
                             "train seconds": st.column_config.NumberColumn(format="%.1f"),
                             "training images": st.column_config.NumberColumn(format="%,d")})
 histories = {label: candidate.checkpoint.history for label, candidate in compared.items()

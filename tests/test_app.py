@@ -28,7 +28,7 @@ from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
-from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob
+from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, epochs_text
 from studio_ui import resources, settings
 from studio_ui.charts import epoch_curves
 from studio_ui.layout import picture_preview
@@ -748,7 +748,15 @@ def test_a_new_run_is_offered_for_saving_and_a_stopped_run_reads_consistently(ti
     app.button(key="train-stop").click().run()
     wait_for_job([app])
     assert_clean(app)
-    assert app.session_state[JOB_KEY].snapshot().status == STOPPED
+    stopped = app.session_state[JOB_KEY].snapshot()
+    assert stopped.status == STOPPED
+
+    # The run history says how far the stopped run got in batches too (its epochs alone can round to nothing).
+    history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
+    batches = f"{stopped.step:,} batch{'' if stopped.step == 1 else 'es'}"
+    assert history["trained for"][1] == f"{epochs_text(stopped.epoch)} ({batches})", (list(history["trained for"]),
+                                                                                       stopped.step)
+    assert history["trained for"][0] == "1 epoch"
 
     # Save offers the run that just ended (the active model), not the one chosen before it existed.
     run_choice = next(selectbox for selectbox in app.selectbox if selectbox.label == "Run")
@@ -1292,7 +1300,7 @@ def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -
     app.switch_page(PAGES["train"]).run()
     assert_clean(app)
     history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
-    assert list(history.columns) == ["run", "model", "test accuracy %", "train seconds", "epochs done", "parameters",
+    assert list(history.columns) == ["run", "model", "test accuracy %", "train seconds", "trained for", "parameters",
                                      "settings"]
     assert history["settings"][0].startswith("10 ep · ")  # fast's own knob values: nothing to add
     assert history["settings"][1].startswith("width 32, dense width 64 · 10 ep · ")
@@ -1305,6 +1313,30 @@ def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -
     table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
     assert list(table.columns)[:4] == ["model", "test accuracy %", "test loss", "train seconds"]
     assert list(table["training images"]) == [5000, 60000]
+
+
+def test_a_run_stopped_after_one_batch_reads_its_length_not_0_epochs(tiny_mnist) -> None:
+    """A Stop that landed after one batch of 469 read "0.00" epochs in the run history and in Compare (the column's
+    two decimals), as if the run had not trained at all."""
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    one_batch = {**default.metrics, "epochs_done": 1 / 469, "batches_done": 1, "stopped": True}
+    half = {**default.metrics, "epochs_done": 0.5, "batches_done": 234}
+    app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1 (stopped early)", metrics=one_batch), "run"),
+                                   ModelEntry(replace(default, source="run 2", metrics=half), "run"),
+                                   ModelEntry(replace(default, source="run 3"), "run")]
+    app.switch_page(PAGES["train"]).run()
+    assert_clean(app)
+    history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
+    expected = ["0.002 epochs (1 batch)", "0.5 epochs (234 batches)", f"{default.metrics['epochs_done']:g} epochs"]
+    assert list(history["trained for"]) == expected
+
+    app.switch_page(PAGES["evaluate"]).run()
+    app.multiselect(key="evaluate.compare").set_value(["run 1 (stopped early) · fast", "run 2 · fast",
+                                                       "run 3 · fast"]).run()
+    assert_clean(app)
+    table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
+    assert list(table["trained for"]) == expected  # the one helper: both pages read alike
 
 
 def test_model_choices_read_alike(tiny_mnist) -> None:
