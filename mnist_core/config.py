@@ -102,6 +102,21 @@ class TrainConfig:
         return (f"{steps} batch{'' if steps == 1 else 'es'} in all: too few to learn much — more epochs, more "
                 f"training images or a smaller batch")
 
+    def scheduler_note(self) -> str | None:
+        """Why the step scheduler will leave the learning rate as it is for the whole run, or None. Its sliders take
+        any step size and γ: seed 003's recipe (a decay after epoch 15) set to 10 epochs never decayed, silently."""
+        if self.scheduler != "step":
+            return None
+        if self.gamma >= 1:
+            return ("Decay factor γ 1 keeps the learning rate as it is: the step scheduler changes nothing — a smaller "
+                    "γ, or scheduler none")
+        schedule = self.schedule()
+        if schedule.total_steps > self.step_size * schedule.steps_per_epoch:  # StepLR decays after that many batches
+            return None
+        return (f"The first decay comes after {self.step_size} epoch{'' if self.step_size == 1 else 's'} and the run "
+                f"is {schedule.epochs:g} epoch{'' if schedule.epochs == 1 else 's'} long: the learning rate never "
+                "decays — a smaller step size or more epochs")
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in fields(cls)}

@@ -95,6 +95,8 @@ with extra_column:
     if scheduler == "step":
         st.slider("Step size (epochs)", 1, 30, key=PREFIX + "step_size", on_change=custom)
         st.slider("Decay factor γ", 0.05, 1.0, step=0.05, key=PREFIX + "gamma", on_change=custom)
+        if step_note := settings.config_from_state().scheduler_note():
+            st.caption(f":material/info: {step_note}")
     elif scheduler == "onecycle":
         st.slider("Warm-up fraction", 0.05, 0.95, step=0.05, key=PREFIX + "pct_start", on_change=custom)
     st.markdown("**Augmentation**")

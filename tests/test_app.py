@@ -462,6 +462,24 @@ def test_settings_with_too_few_batches_say_so_before_start(tiny_mnist) -> None:
     assert not any(few in caption.value for caption in app.caption)
 
 
+def test_a_step_scheduler_that_would_never_decay_says_so(tiny_mnist) -> None:
+    """Seed 003's recipe decays the learning rate after epoch 15; set to 10 epochs (or γ 1) it never decayed, and
+    the page said nothing: the scheduler read "step" and acted as "none"."""
+    app = open_app(tiny_mnist, "train")
+    app.selectbox(key=settings.PRESET_KEY).set_value("seed 003").run()
+    never = "the learning rate never decays"
+    assert not any(never in caption.value for caption in app.caption)  # 20 epochs: it decays once, after 15
+    app.select_slider(key="train.epochs").set_value(10).run()
+    assert_clean(app)
+    assert any(caption.value.endswith("The first decay comes after 15 epochs and the run is 10 epochs long: the "
+                                      "learning rate never decays — a smaller step size or more epochs")
+               for caption in app.caption), [caption.value for caption in app.caption]
+    app.slider(key="train.step_size").set_value(9).run()
+    assert not any(never in caption.value for caption in app.caption)
+    app.slider(key="train.gamma").set_value(1.0).run()
+    assert any("Decay factor γ 1 keeps the learning rate as it is" in caption.value for caption in app.caption)
+
+
 def test_two_sessions_train_at_once_and_stop_only_their_own(tiny_mnist) -> None:
     stopper, finisher = open_app(tiny_mnist, "train"), open_app(tiny_mnist, "train")
     configure_tiny_run(stopper, model="seed-net", epochs=30, seed=1)
