@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from mnist_core.checkpoints import free_checkpoint_name, safe_checkpoint_path, write_checkpoint
-from mnist_core.config import OPTIMIZERS, SCHEDULERS
+from mnist_core.config import OPTIMIZERS, SCHEDULERS, TrainConfig
 from mnist_core.data import SCRIBBLE_SHAPES
 from mnist_core.device import available_devices
 from mnist_core.errors import DataError, StudioError
@@ -295,17 +295,48 @@ def model_settings(config: dict) -> str:
     return f"{', '.join(changed)} · " if changed else ""
 
 
+DEFAULTS = TrainConfig()
+
+
+def changed(config: dict, name: str) -> object | None:
+    """`config`'s value of a setting when it is not TrainConfig's default (runs from before a setting have none)."""
+    value = config.get(name, getattr(DEFAULTS, name))
+    return None if value == getattr(DEFAULTS, name) else value
+
+
+def optimizer_summary(config: dict) -> str:
+    """"adam lr 0.02 β2 0.99 wd 0.01": the optimizer's settings that differ from the defaults (two runs that differed
+    only in weight decay, momentum or β2 read the same). The one-cycle scheduler sets the momentum itself."""
+    optimizer, cycled = config["optimizer"], config["scheduler"] == "onecycle"
+    parts = [f"{optimizer} lr {config['lr']:g}"]
+    if optimizer in ("sgd", "adam", "adamw") and not cycled and (momentum := changed(config, "momentum")) is not None:
+        parts.append(f"{'momentum' if optimizer == 'sgd' else 'β1'} {momentum:g}")
+    if optimizer == "sgd" and config.get("nesterov"):
+        parts.append("nesterov")
+    if optimizer in ("adam", "adamw") and (beta2 := changed(config, "beta2")) is not None:
+        parts.append(f"β2 {beta2:g}")
+    if (weight_decay := changed(config, "weight_decay")) is not None:
+        parts.append(f"wd {weight_decay:g}")
+    return " ".join(parts)
+
+
 def settings_summary(config: dict) -> str:
     schedule = config["scheduler"] + (f" {config['step_size']}×{config['gamma']:g}" if config["scheduler"] == "step"
                                       else "")
+    if config["scheduler"] == "onecycle" and (warm_up := changed(config, "pct_start")) is not None:
+        schedule += f" warm-up {warm_up:g}"
+    # label smoothing and scribbles too: two runs that differed only in them read the same
+    smoothing = f" · label smoothing {config['label_smoothing']:g}" if config.get("label_smoothing") else ""
+    scribbles = (f" · scribbles {config['scribbles']:g} {config.get('scribble_shapes', DEFAULTS.scribble_shapes)}"
+                 if config.get("scribbles") else "")
     shear = f" shear ±{config['shear']:g}°" if config.get("shear") else ""  # (runs before shear have none)
     augment = (f" · aug ±{config['rotation']:g}° ±{config['translate']:g} ±{config['scale']:g}{shear}"
                if config.get("augment") else "")
     # a quick run on the first N images must not read like a run on all 60,000
     subset = f" · first {config['train_subset']:,} images" if config.get("train_subset") else ""
     # the seed too: two runs that differ only in it read the same otherwise
-    return (f"{model_settings(config)}{config['epochs']:g} ep · bs {config['batch_size']} · {config['optimizer']} "
-            f"lr {config['lr']:g} · {schedule}{augment}{subset} · seed {config.get('seed', 0)}")
+    return (f"{model_settings(config)}{config['epochs']:g} ep · bs {config['batch_size']} · {optimizer_summary(config)} "
+            f"· {schedule}{smoothing}{augment}{scribbles}{subset} · seed {config.get('seed', 0)}")
 
 
 # The figures that tell runs apart first, the long settings last: at 800 px, accuracy and time hid behind a sideways
