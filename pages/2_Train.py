@@ -161,6 +161,10 @@ def time_left(snapshot: JobSnapshot) -> str:
 
 def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
     if job.stop_requested and not snapshot.finished:
+        if snapshot.status == RUNNING and snapshot.total_steps == 0:
+            # no batch under way: a new process loading PyTorch (20–30 s beside another run) read "after the current
+            # batch" all along, then "Stopped before the first batch"
+            return "Stopping as soon as the training process has started…"
         return ("Stopping once the test pass under way ends…" if snapshot.testing
                 else "Stopping after the current batch…")
     if snapshot.status == QUEUED:

@@ -1126,6 +1126,23 @@ def test_a_run_that_starts_its_own_training_process_says_why_it_waits(tiny_mnist
     assert text.startswith("Starting a new training process: another session's run is using the one kept ready"), text
 
 
+def test_a_stop_while_the_training_process_starts_does_not_speak_of_a_batch(tiny_mnist) -> None:
+    """A new training process loads PyTorch for 20–30 s beside another tab's run; a Stop meanwhile read "Stopping
+    after the current batch…" all along, though no batch had begun (the run then ends before its first batch)."""
+    class StartingJob(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 0, 0, 0.0, 0.8, 0.0, 0.0, 0.0, (), (), (), "", fresh_process=True,
+                               others_training=1)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = StartingJob(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    app.button(key="train-stop").click().run()
+    assert_clean(app)
+    assert app.get("progress")[0].proto.text == "Stopping as soon as the training process has started…"
+    assert app.button(key="train-stop").disabled
+
+
 def test_no_empty_charts_before_the_first_batches(tiny_mnist) -> None:
     """Before the first loss report the charts had nothing to draw and showed made-up axes (loss 0.1–10k, lr −1–4)."""
     app = open_app(tiny_mnist, "train")
