@@ -274,6 +274,22 @@ def live_charts() -> None:
                         key="epoch-curves")
     else:
         st.caption("Per-epoch train/test loss and accuracy appear after the first evaluation.")
+    if note := train_loss_note(job.config):
+        st.caption(f":material/info: {note}")
+
+
+def train_loss_note(config: TrainConfig) -> str | None:
+    """Why the train loss reads above the test loss, or None: the fast preset's label smoothing alone keeps it near
+    0.5 while the test loss falls to 0.1, which looked like a model doing worse on what it trains on."""
+    harder = [f"label smoothing {config.label_smoothing:g}" if config.label_smoothing else "",
+              "augmented images" if config.augment else "",
+              "scribbles trained towards no digit" if config.scribbles else ""]
+    harder = [part for part in harder if part]
+    if not harder:
+        return None
+    return (f"The train loss is that of the batches as trained ({', '.join(harder)}); the test loss is plain "
+            "cross-entropy on the test images as they are, so the train loss reads higher without the model doing "
+            "worse.")
 
 
 st.subheader("Progress")

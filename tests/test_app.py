@@ -29,6 +29,7 @@ from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
 from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, epochs_text
+from mnist_core.train import EpochRecord
 from studio_ui import resources, settings
 from studio_ui.charts import epoch_curves
 from studio_ui.layout import picture_preview
@@ -771,9 +772,10 @@ def test_a_new_run_is_offered_for_saving_and_a_stopped_run_reads_consistently(ti
 
     # The run history says how far the stopped run got in batches too (its epochs alone can round to nothing).
     history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
-    batches = f"{stopped.step:,} batch{'' if stopped.step == 1 else 'es'}"
-    assert history["trained for"][1] == f"{epochs_text(stopped.epoch)} ({batches})", (list(history["trained for"]),
-                                                                                       stopped.step)
+    batches = f" ({stopped.step:,} batch{'' if stopped.step == 1 else 'es'})"
+    whole = float(stopped.epoch).is_integer()  # a Stop on a loaded machine can land on an epoch's end: "2 epochs"
+    assert history["trained for"][1] == epochs_text(stopped.epoch) + ("" if whole else batches), (
+        list(history["trained for"]), stopped.step)
     assert history["trained for"][0] == "1 epoch"
 
     # Save offers the run that just ended (the active model), not the one chosen before it existed.
@@ -1141,6 +1143,29 @@ def test_a_stop_while_the_training_process_starts_does_not_speak_of_a_batch(tiny
     assert_clean(app)
     assert app.get("progress")[0].proto.text == "Stopping as soon as the training process has started…"
     assert app.button(key="train-stop").disabled
+
+
+def test_a_train_loss_that_counts_label_smoothing_says_why_it_reads_above_the_test_loss(tiny_mnist) -> None:
+    """The fast preset (label smoothing 0.1) ends with a train loss of about 0.6 beside a test loss of 0.13: without
+    a word, the model looked worse on the images it trains on."""
+    record = EpochRecord(0.8, 0.62, 96.7, 0.13, 99.26, 1e-6, 7.0, 7.0)
+
+    class EndedJob(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 375, 375, 0.8, 0.8, 6000.0, 7.0, 0.0, ((375, 0.55),),
+                               ((375, 1e-6),), (record,), "", testing=True)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = EndedJob(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert_clean(app)
+    notes = [caption.value for caption in app.caption if "The train loss is" in caption.value]
+    assert notes == [":material/info: The train loss is that of the batches as trained (label smoothing 0.1); the "
+                     "test loss is plain cross-entropy on the test images as they are, so the train loss reads "
+                     "higher without the model doing worse."]
+    app.session_state[JOB_KEY] = EndedJob(preset_config("seed 000/001"), tiny_mnist)  # nothing added: no note
+    app.run()
+    assert not [caption.value for caption in app.caption if "The train loss is" in caption.value]
 
 
 def test_no_empty_charts_before_the_first_batches(tiny_mnist) -> None:
