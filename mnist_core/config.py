@@ -108,8 +108,8 @@ class TrainConfig:
         if self.scheduler != "step":
             return None
         if self.gamma >= 1:
-            return ("Decay factor γ 1 keeps the learning rate as it is: the step scheduler changes nothing — a smaller "
-                    "γ, or scheduler none")
+            return ("Decay factor γ 1 keeps the learning rate as it is: the step scheduler changes nothing — a "
+                    "smaller γ, or scheduler none")
         schedule = self.schedule()
         if schedule.total_steps > self.step_size * schedule.steps_per_epoch:  # StepLR decays after that many batches
             return None

@@ -1362,8 +1362,8 @@ def test_runs_that_differ_only_in_optimizer_or_regularisation_settings_read_apar
     assert_clean(app)
     summaries = list(next(table.value for table in app.dataframe if "settings" in table.value.columns)["settings"])
     assert len(set(summaries)) == len(variants), summaries
-    assert summaries[0] == ("width 32, dense width 64 · 10 ep · bs 128 · adamw lr 0.01 wd 0.01 · onecycle · aug ±12° "
-                            "±0.12 ±0.12 · scribbles 0.25 zigzag · seed 0")
+    assert summaries[0] == ("width 32, dense width 64 · 10 ep · bs 128 · adamw lr 0.01 wd 0.01 · onecycle · "
+                            "aug ±12° ±0.12 ±0.12 · scribbles 0.25 zigzag · seed 0")
     # the one-cycle scheduler sets the momentum itself: its β1 is not said (it would read as if it were used)
     assert "β1" not in summaries[0] and "momentum 0.5" in summaries[8] and "nesterov" in summaries[9]
 
@@ -1404,9 +1404,9 @@ def test_a_run_stopped_after_one_batch_reads_its_length_not_0_epochs(tiny_mnist)
     default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
     one_batch = {**default.metrics, "epochs_done": 1 / 469, "batches_done": 1, "stopped": True}
     half = {**default.metrics, "epochs_done": 0.5, "batches_done": 234}
-    app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1 (stopped early)", metrics=one_batch), "run"),
-                                   ModelEntry(replace(default, source="run 2", metrics=half), "run"),
-                                   ModelEntry(replace(default, source="run 3"), "run")]
+    app.session_state[RUNS_KEY] = [
+        ModelEntry(replace(default, source="run 1 (stopped early)", metrics=one_batch), "run"),
+        ModelEntry(replace(default, source="run 2", metrics=half), "run"), ModelEntry(replace(default, source="run 3"), "run")]
     app.switch_page(PAGES["train"]).run()
     assert_clean(app)
     history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
