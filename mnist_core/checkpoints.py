@@ -646,7 +646,7 @@ _NUMBER, _TEXT = _Number(), _Text()
 _METRIC_RULES: dict[str, Any] = {
     "test_accuracy": _Number(0, 100), "test_loss": _Number(0), "train_seconds": _Number(0, 10**9),  # (32 years)
     "compile_seconds": _Number(0, 10**9), "epochs_done": _Number(0, MAX_EPOCHS), "confidence_floor": _Number(0, 1),
-    "stopped": _Kind(bool), "device": _TEXT}
+    "batches_done": _Number(0, 10**9, whole=True), "stopped": _Kind(bool), "device": _TEXT}
 
 
 def _config_rules() -> dict[str, Any]:

@@ -129,13 +129,6 @@ def _with_floats(value: Any, change: Callable[[str | None, float], float | None]
     return value
 
 
-def _epochs_text(epochs: float) -> str:
-    """For the text summary: "1 epoch", "12.5 epochs", "0.8 epochs" (not the 0.799574 that whole batches make of
-    0.8), "0.0021 epochs" (one batch)."""
-    shown = f"{round(epochs, 2):g}" if epochs >= 0.01 else f"{epochs:.2g}"
-    return f"{shown} epoch" + ("" if shown == "1" else "s")
-
-
 def cmd_models(args: argparse.Namespace) -> int:
     from mnist_core.models import REGISTRY, count_parameters
 
@@ -266,6 +259,7 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from mnist_core.checkpoints import CHECKPOINT_DIR, CHECKPOINT_SUFFIXES, check_writable, free_checkpoint_name
+    from mnist_core.config import epochs_text
     from mnist_core.data import load_mnist
     from mnist_core.device import pick_device
     from mnist_core.errors import TrainingDiverged
@@ -325,7 +319,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.warning:  # saved all the same (exit 0): a script can read "warning" in the JSON
         _say(f"warning: {result.warning}")
     _emit(_rounded_metrics(summary), args.json,
-          f"{config.model}: {result.test_accuracy:.2f}% test accuracy after {_epochs_text(result.epochs_done)} in "
+          f"{config.model}: {result.test_accuracy:.2f}% test accuracy after {epochs_text(result.epochs_done)} in "
           f"{result.train_seconds:.1f}s on {result.device}"
           + (f" (plus {result.compile_seconds:.1f}s compiling)" if config.compile else "")
           + f"; saved {printable(str(saved))}")

@@ -38,6 +38,10 @@ class Schedule:
         epoch of 63 batches is 50 of them, which is 0.794 by batches and read as a run cut short."""
         return self.epochs if step >= self.total_steps else step / self.steps_per_epoch
 
+    def steps_at(self, epochs: float) -> int:
+        """The batches behind `epochs` done, the inverse of `epochs_at` (a checkpoint keeps only the epochs)."""
+        return self.total_steps if epochs >= self.epochs else round(epochs * self.steps_per_epoch)
+
 
 @dataclass
 class TrainConfig:
@@ -98,6 +102,21 @@ class TrainConfig:
             return None
         return (f"{steps} batch{'' if steps == 1 else 'es'} in all: too few to learn much — more epochs, more "
                 f"training images or a smaller batch")
+
+    def scheduler_note(self) -> str | None:
+        """Why the step scheduler will leave the learning rate as it is for the whole run, or None. Its sliders take
+        any step size and γ: seed 003's recipe (a decay after epoch 15) set to 10 epochs never decayed, silently."""
+        if self.scheduler != "step":
+            return None
+        if self.gamma >= 1:
+            return ("Decay factor γ 1 keeps the learning rate as it is: the step scheduler changes nothing — a "
+                    "smaller γ, or scheduler none")
+        schedule = self.schedule()
+        if schedule.total_steps > self.step_size * schedule.steps_per_epoch:  # StepLR decays after that many batches
+            return None
+        return (f"The first decay comes after {self.step_size} epoch{'' if self.step_size == 1 else 's'} and the run "
+                f"is {schedule.epochs:g} epoch{'' if schedule.epochs == 1 else 's'} long: the learning rate never "
+                "decays — a smaller step size or more epochs")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
@@ -193,6 +212,13 @@ PRESETS: dict[str, dict[str, Any]] = {
                           beta2=0.99, weight_decay=0.01, scheduler="onecycle", pct_start=0.2, label_smoothing=0.1,
                           augment=True, rotation=12.0, translate=0.1, scale=0.1),
 }
+
+
+def epochs_text(epochs: float) -> str:
+    """Epochs as a person reads them: "0.004 epochs", "0.5 epochs", "1 epoch", "3 epochs" (a stop after a few
+    batches is not "0.00 epochs"; a Stop during the test pass at the end of the first epoch read "1 epochs")."""
+    shown = f"{round(epochs, 3):g}" if epochs >= 0.001 or epochs == 0 else f"{epochs:.1g}"
+    return f"{shown} epoch" + ("" if shown == "1" else "s")
 
 
 def preset_config(preset: str, **overrides: Any) -> TrainConfig:

@@ -47,7 +47,7 @@ import torch
 import torch.multiprocessing as torch_mp
 
 from mnist_core.checkpoints import LoadedCheckpoint
-from mnist_core.config import Schedule, TrainConfig
+from mnist_core.config import Schedule, TrainConfig, epochs_text
 from mnist_core.data import Mnist
 from mnist_core.device import pick_device
 from mnist_core.errors import StudioError, TrainingDiverged
@@ -207,20 +207,27 @@ def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event
     return _outcome_of(result, NOT_LEARNED, warning) if warning else _outcome_of(result, DONE)
 
 
-def _epochs_text(epochs: float) -> str:
-    """Epochs as a person reads them: "0.004 epochs", "0.5 epochs", "1 epoch", "3 epochs" (a stop after a few
-    batches is not "0.00 epochs"; a Stop during the test pass at the end of the first epoch read "1 epochs")."""
-    shown = f"{round(epochs, 3):g}" if epochs >= 0.001 or epochs == 0 else f"{epochs:.1g}"
-    return f"{shown} epoch" + ("" if shown == "1" else "s")
-
-
 def stopped_sentence(steps_done: int, total_steps: int, epochs_done: float, kept: bool) -> str:
     """What a stopped run says, with its real numbers: "Stopped after 2 of 469 batches (0.004 epochs); the model
     trained so far is kept." """
     if not kept:
         return "Stopped before the first batch; there is no model to keep."
-    return (f"Stopped after {steps_done:,} of {total_steps:,} batches ({_epochs_text(epochs_done)}); the "
+    return (f"Stopped after {steps_done:,} of {total_steps:,} batches ({epochs_text(epochs_done)}); the "
             f"model trained so far is kept.")
+
+
+def run_length(metrics: dict[str, Any], config: dict[str, Any] | None = None) -> str | None:
+    """How long a run trained, as the run history and Compare both show it: "3 epochs", "0.8 epochs (375 batches)",
+    "0.002 epochs (1 batch)". As a number with two decimals, a Stop after one batch read "0.00" epochs. The batches
+    come from `batches_done` (runs of this app); a file without it (the CLI's) shows the epochs alone. None when the
+    checkpoint says neither."""
+    epochs = metrics.get("epochs_done", (config or {}).get("epochs"))
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) or epochs < 0:
+        return None
+    batches = metrics.get("batches_done")
+    if isinstance(batches, bool) or not isinstance(batches, int) or batches < 1 or float(epochs).is_integer():
+        return epochs_text(epochs)  # whole epochs need no batch count
+    return f"{epochs_text(epochs)} ({batches:,} batch{'' if batches == 1 else 'es'})"
 
 
 def _warm_up() -> None:
@@ -452,6 +459,12 @@ class TrainingJob:
     def stop_requested(self) -> bool:
         return self._stop_event.is_set()
 
+    @property
+    def schedule(self) -> Schedule | None:
+        """The run's batches and epochs on the images it trains on; None until the worker has started training."""
+        with self._lock:
+            return self._schedule
+
     def snapshot(self) -> JobSnapshot:
         queued = self._status == QUEUED and self.device_type in QUEUED_DEVICE_TYPES
         position = self._queue.position(self.device_type, self.id) if queued else 0
@@ -579,14 +592,19 @@ def with_live_reporting(config: TrainConfig) -> TrainConfig:
     return replace(config, log_every=max(5, min(20, steps // LIVE_LOSS_POINTS)))
 
 
-def result_checkpoint(result: TrainResult, source: str) -> LoadedCheckpoint:
+def result_checkpoint(result: TrainResult, source: str, schedule: Schedule | None = None) -> LoadedCheckpoint:
     """A finished run in the same shape as a loaded file, so the app treats runs and files alike.
 
-    The model moves to the CPU (like a loaded checkpoint), which frees the accelerator for the next job.
+    The model moves to the CPU (like a loaded checkpoint), which frees the accelerator for the next job. With the
+    run's `schedule` (`TrainingJob.schedule`), its metrics also say the batches behind the weights kept
+    (`batches_done`, for `run_length`).
     """
     config = result.config
+    metrics = result.metrics()
+    if schedule is not None and result.history:
+        metrics["batches_done"] = schedule.steps_at(result.epochs_done)
     return LoadedCheckpoint(result.model.to("cpu").eval(), config.model, dict(config.model_kwargs), config.to_dict(),
-                            [record.to_dict() for record in result.history], result.metrics(),
+                            [record.to_dict() for record in result.history], metrics,
                             datetime.now(timezone.utc).isoformat(timespec="seconds"), source)
 
 
@@ -596,6 +614,6 @@ def has_usable_weights(result: TrainResult | None) -> bool:
 
 
 __all__ = ["TrainingJob", "JobSnapshot", "DeviceQueue", "DEVICE_QUEUE", "result_checkpoint", "has_usable_weights",
-           "with_live_reporting", "prepare_worker", "stopped_sentence",
+           "with_live_reporting", "prepare_worker", "stopped_sentence", "epochs_text", "run_length",
            "FINAL_STATES", "QUEUED", "RUNNING", "DONE", "NOT_LEARNED", "STOPPED", "DIVERGED", "FAILED", "CRASHED",
            "CANCELLED"]

@@ -10,14 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from mnist_core.checkpoints import free_checkpoint_name, safe_checkpoint_path, write_checkpoint
-from mnist_core.config import OPTIMIZERS, SCHEDULERS
+from mnist_core.config import OPTIMIZERS, SCHEDULERS, TrainConfig
 from mnist_core.data import SCRIBBLE_SHAPES
 from mnist_core.device import available_devices
 from mnist_core.errors import DataError, StudioError
 from mnist_core.evaluate import WEAK_MODEL_ACCURACY
 from mnist_core.models import REGISTRY, count_parameters, get_spec
 from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, FAILED, NOT_LEARNED, QUEUED, RUNNING, STOPPED,
-                               JobSnapshot, TrainingJob, prepare_worker, with_live_reporting)
+                               JobSnapshot, TrainingJob, prepare_worker, run_length, with_live_reporting)
 from studio_ui import charts, layout, resources, session, settings
 from studio_ui.session import ModelEntry
 from studio_ui.settings import PREFIX
@@ -95,6 +95,8 @@ with extra_column:
     if scheduler == "step":
         st.slider("Step size (epochs)", 1, 30, key=PREFIX + "step_size", on_change=custom)
         st.slider("Decay factor γ", 0.05, 1.0, step=0.05, key=PREFIX + "gamma", on_change=custom)
+        if step_note := settings.config_from_state().scheduler_note():
+            st.caption(f":material/info: {step_note}")
     elif scheduler == "onecycle":
         st.slider("Warm-up fraction", 0.05, 0.95, step=0.05, key=PREFIX + "pct_start", on_change=custom)
     st.markdown("**Augmentation**")
@@ -159,6 +161,10 @@ def time_left(snapshot: JobSnapshot) -> str:
 
 def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
     if job.stop_requested and not snapshot.finished:
+        if snapshot.status == RUNNING and snapshot.total_steps == 0:
+            # no batch under way: a new process loading PyTorch (20–30 s beside another run) read "after the current
+            # batch" all along, then "Stopped before the first batch"
+            return "Stopping as soon as the training process has started…"
         return ("Stopping once the test pass under way ends…" if snapshot.testing
                 else "Stopping after the current batch…")
     if snapshot.status == QUEUED:
@@ -270,6 +276,22 @@ def live_charts() -> None:
                         key="epoch-curves")
     else:
         st.caption("Per-epoch train/test loss and accuracy appear after the first evaluation.")
+    if note := train_loss_note(job.config):
+        st.caption(f":material/info: {note}")
+
+
+def train_loss_note(config: TrainConfig) -> str | None:
+    """Why the train loss reads above the test loss, or None: the fast preset's label smoothing alone kept it near
+    0.6 while the test loss fell to 0.13, which looked like a model doing worse on what it trains on."""
+    harder = [f"label smoothing {config.label_smoothing:g}" if config.label_smoothing else "",
+              "augmented images" if config.augment else "",
+              "scribbles trained towards no digit" if config.scribbles else ""]
+    harder = [part for part in harder if part]
+    if not harder:
+        return None
+    return (f"The train loss is that of the batches as trained ({', '.join(harder)}); the test loss is plain "
+            "cross-entropy on the test images as they are, so the train loss reads higher without the model doing "
+            "worse.")
 
 
 st.subheader("Progress")
@@ -295,17 +317,50 @@ def model_settings(config: dict) -> str:
     return f"{', '.join(changed)} · " if changed else ""
 
 
+DEFAULTS = TrainConfig()
+
+
+def not_default(config: dict, name: str) -> object | None:
+    """`config`'s value of a setting when it is not TrainConfig's default (runs from before a setting have none)."""
+    value = config.get(name, getattr(DEFAULTS, name))
+    return None if value == getattr(DEFAULTS, name) else value
+
+
+def optimizer_summary(config: dict) -> str:
+    """"adam lr 0.02 β2 0.99 wd 0.01": the optimizer's settings that differ from the defaults (two runs that differed
+    only in weight decay, momentum or β2 read the same). The one-cycle scheduler sets the momentum itself."""
+    optimizer, cycled = config["optimizer"], config["scheduler"] == "onecycle"
+    parts = [f"{optimizer} lr {config['lr']:g}"]
+    momentum = not_default(config, "momentum")
+    if optimizer in ("sgd", "adam", "adamw") and not cycled and momentum is not None:
+        parts.append(f"{'momentum' if optimizer == 'sgd' else 'β1'} {momentum:g}")
+    if optimizer == "sgd" and config.get("nesterov"):
+        parts.append("nesterov")
+    if optimizer in ("adam", "adamw") and (beta2 := not_default(config, "beta2")) is not None:
+        parts.append(f"β2 {beta2:g}")
+    if (weight_decay := not_default(config, "weight_decay")) is not None:
+        parts.append(f"wd {weight_decay:g}")
+    return " ".join(parts)
+
+
 def settings_summary(config: dict) -> str:
     schedule = config["scheduler"] + (f" {config['step_size']}×{config['gamma']:g}" if config["scheduler"] == "step"
                                       else "")
+    if config["scheduler"] == "onecycle" and (warm_up := not_default(config, "pct_start")) is not None:
+        schedule += f" warm-up {warm_up:g}"
+    # label smoothing and scribbles too: two runs that differed only in them read the same
+    smoothing = f" · label smoothing {config['label_smoothing']:g}" if config.get("label_smoothing") else ""
+    scribbles = (f" · scribbles {config['scribbles']:g} {config.get('scribble_shapes', DEFAULTS.scribble_shapes)}"
+                 if config.get("scribbles") else "")
     shear = f" shear ±{config['shear']:g}°" if config.get("shear") else ""  # (runs before shear have none)
     augment = (f" · aug ±{config['rotation']:g}° ±{config['translate']:g} ±{config['scale']:g}{shear}"
                if config.get("augment") else "")
     # a quick run on the first N images must not read like a run on all 60,000
     subset = f" · first {config['train_subset']:,} images" if config.get("train_subset") else ""
     # the seed too: two runs that differ only in it read the same otherwise
-    return (f"{model_settings(config)}{config['epochs']:g} ep · bs {config['batch_size']} · {config['optimizer']} "
-            f"lr {config['lr']:g} · {schedule}{augment}{subset} · seed {config.get('seed', 0)}")
+    return (f"{model_settings(config)}{config['epochs']:g} ep · bs {config['batch_size']} · "
+            f"{optimizer_summary(config)} · {schedule}{smoothing}{augment}{scribbles}{subset} · "
+            f"seed {config.get('seed', 0)}")
 
 
 # The figures that tell runs apart first, the long settings last: at 800 px, accuracy and time hid behind a sideways
@@ -313,14 +368,13 @@ def settings_summary(config: dict) -> str:
 st.dataframe(pd.DataFrame([{
     "run": entry.source, "model": entry.name, "test accuracy %": entry.test_accuracy,
     "train seconds": entry.checkpoint.metrics.get("train_seconds"),
-    "epochs done": entry.checkpoint.metrics.get("epochs_done"),
+    "trained for": run_length(entry.checkpoint.metrics, entry.checkpoint.config),
     "parameters": count_parameters(entry.checkpoint.model), "settings": settings_summary(entry.checkpoint.config),
 } for entry in history]), hide_index=True, width="stretch", key="run-history",
     column_config={"run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
                    "settings": st.column_config.TextColumn(width="large"),  # a quick run's summary was cut short
                    "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                    "train seconds": st.column_config.NumberColumn(format="%.1f"),
-                   "epochs done": st.column_config.NumberColumn(format="%.2f"),
                    "parameters": st.column_config.NumberColumn(format="%,d")})
 
 with st.container(border=True, key="save-run"):

@@ -14,6 +14,7 @@ from mnist_core.checkpoints import MAX_CHECKPOINT_BYTES, list_checkpoints, load_
 from mnist_core.config import TRAIN_SIZE
 from mnist_core.errors import MB, CheckpointError
 from mnist_core.models import count_parameters
+from mnist_core.runner import run_length
 from studio_ui import charts, layout, resources, session
 from studio_ui.session import ModelEntry, ensure_defaults
 
@@ -241,7 +242,7 @@ for label, candidate in compared.items():
     # The figures first (at 800 px the rest scrolls sideways); training images: a 5,000-image run read like a full one.
     rows.append({"model": label, "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
                  "train seconds": candidate.checkpoint.metrics.get("train_seconds"),
-                 "epochs": candidate.checkpoint.metrics.get("epochs_done", config.get("epochs")),
+                 "trained for": run_length(candidate.checkpoint.metrics, config),
                  # (every saved config has the key, None for all images; without it, as when loading dropped an
                  # odd value, the count is unknown)
                  "training images": (config["train_subset"] or TRAIN_SIZE) if "train_subset" in config else None,
@@ -250,7 +251,6 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-
              column_config={"parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere
                             "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                             "test loss": st.column_config.NumberColumn(format="%.4f"),
-                            "epochs": st.column_config.NumberColumn(format="%.2f"),  # a stopped run's 0.10 beside 1.00
                             "train seconds": st.column_config.NumberColumn(format="%.1f"),
                             "training images": st.column_config.NumberColumn(format="%,d")})
 histories = {label: candidate.checkpoint.history for label, candidate in compared.items()

@@ -28,7 +28,8 @@ from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
-from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob
+from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, epochs_text
+from mnist_core.train import EpochRecord
 from studio_ui import resources, settings
 from studio_ui.charts import epoch_curves
 from studio_ui.layout import picture_preview
@@ -462,6 +463,24 @@ def test_settings_with_too_few_batches_say_so_before_start(tiny_mnist) -> None:
     assert not any(few in caption.value for caption in app.caption)
 
 
+def test_a_step_scheduler_that_would_never_decay_says_so(tiny_mnist) -> None:
+    """Seed 003's recipe decays the learning rate after epoch 15; set to 10 epochs (or γ 1) it never decayed, and
+    the page said nothing: the scheduler read "step" and acted as "none"."""
+    app = open_app(tiny_mnist, "train")
+    app.selectbox(key=settings.PRESET_KEY).set_value("seed 003").run()
+    never = "the learning rate never decays"
+    assert not any(never in caption.value for caption in app.caption)  # 20 epochs: it decays once, after 15
+    app.select_slider(key="train.epochs").set_value(10).run()
+    assert_clean(app)
+    assert any(caption.value.endswith("The first decay comes after 15 epochs and the run is 10 epochs long: the "
+                                      "learning rate never decays — a smaller step size or more epochs")
+               for caption in app.caption), [caption.value for caption in app.caption]
+    app.slider(key="train.step_size").set_value(9).run()
+    assert not any(never in caption.value for caption in app.caption)
+    app.slider(key="train.gamma").set_value(1.0).run()
+    assert any("Decay factor γ 1 keeps the learning rate as it is" in caption.value for caption in app.caption)
+
+
 def test_two_sessions_train_at_once_and_stop_only_their_own(tiny_mnist) -> None:
     stopper, finisher = open_app(tiny_mnist, "train"), open_app(tiny_mnist, "train")
     configure_tiny_run(stopper, model="seed-net", epochs=30, seed=1)
@@ -768,7 +787,16 @@ def test_a_new_run_is_offered_for_saving_and_a_stopped_run_reads_consistently(ti
     app.button(key="train-stop").click().run()
     wait_for_job([app])
     assert_clean(app)
-    assert app.session_state[JOB_KEY].snapshot().status == STOPPED
+    stopped = app.session_state[JOB_KEY].snapshot()
+    assert stopped.status == STOPPED
+
+    # The run history says how far the stopped run got in batches too (its epochs alone can round to nothing).
+    history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
+    batches = f" ({stopped.step:,} batch{'' if stopped.step == 1 else 'es'})"
+    whole = float(stopped.epoch).is_integer()  # a Stop on a loaded machine can land on an epoch's end: "2 epochs"
+    assert history["trained for"][1] == epochs_text(stopped.epoch) + ("" if whole else batches), (
+        list(history["trained for"]), stopped.step)
+    assert history["trained for"][0] == "1 epoch"
 
     # Save offers the run that just ended (the active model), not the one chosen before it existed.
     run_choice = next(selectbox for selectbox in app.selectbox if selectbox.label == "Run")
@@ -1179,6 +1207,46 @@ def test_a_run_that_starts_its_own_training_process_says_why_it_waits(tiny_mnist
     assert text.startswith("Starting a new training process: another session's run is using the one kept ready"), text
 
 
+def test_a_stop_while_the_training_process_starts_does_not_speak_of_a_batch(tiny_mnist) -> None:
+    """A new training process loads PyTorch for 20–30 s beside another tab's run; a Stop meanwhile read "Stopping
+    after the current batch…" all along, though no batch had begun (the run then ends before its first batch)."""
+    class StartingJob(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 0, 0, 0.0, 0.8, 0.0, 0.0, 0.0, (), (), (), "", fresh_process=True,
+                               others_training=1)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = StartingJob(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    app.button(key="train-stop").click().run()
+    assert_clean(app)
+    assert app.get("progress")[0].proto.text == "Stopping as soon as the training process has started…"
+    assert app.button(key="train-stop").disabled
+
+
+def test_a_train_loss_that_counts_label_smoothing_says_why_it_reads_above_the_test_loss(tiny_mnist) -> None:
+    """The fast preset (label smoothing 0.1) ends with a train loss of about 0.6 beside a test loss of 0.13: without
+    a word, the model looked worse on the images it trains on."""
+    record = EpochRecord(0.8, 0.62, 96.7, 0.13, 99.26, 1e-6, 7.0, 7.0)
+
+    class EndedJob(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 375, 375, 0.8, 0.8, 6000.0, 7.0, 0.0, ((375, 0.55),),
+                               ((375, 1e-6),), (record,), "", testing=True)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = EndedJob(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert_clean(app)
+    notes = [caption.value for caption in app.caption if "The train loss is" in caption.value]
+    assert notes == [":material/info: The train loss is that of the batches as trained (label smoothing 0.1); the "
+                     "test loss is plain cross-entropy on the test images as they are, so the train loss reads "
+                     "higher without the model doing worse."]
+    app.session_state[JOB_KEY] = EndedJob(preset_config("seed 000/001"), tiny_mnist)  # nothing added: no note
+    app.run()
+    assert not [caption.value for caption in app.caption if "The train loss is" in caption.value]
+
+
 def test_no_empty_charts_before_the_first_batches(tiny_mnist) -> None:
     """Before the first loss report the charts had nothing to draw and showed made-up axes (loss 0.1–10k, lr −1–4)."""
     app = open_app(tiny_mnist, "train")
@@ -1357,6 +1425,28 @@ def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:
     assert column_config(app, "settings")["width"] == "large"  # a quick run's summary is long
 
 
+def test_runs_that_differ_only_in_optimizer_or_regularisation_settings_read_apart(tiny_mnist) -> None:
+    """Runs that differed only in weight decay, β2, momentum, Nesterov, the warm-up fraction, label smoothing or
+    scribbles had the same settings summary in the run history."""
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    sgd = {**default.config, "optimizer": "sgd", "scheduler": "step", "step_size": 3, "gamma": 0.1}
+    variants = [default.config, {**default.config, "weight_decay": 0.05}, {**default.config, "beta2": 0.99},
+                {**default.config, "pct_start": 0.15}, {**default.config, "label_smoothing": 0.1},
+                {**default.config, "scribbles": 0.5}, {**default.config, "scribble_shapes": "mixed"},
+                sgd, {**sgd, "momentum": 0.5}, {**sgd, "nesterov": True}]
+    app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source=f"run {n}", config=config), "run")
+                                   for n, config in enumerate(variants, 1)]
+    app.switch_page(PAGES["train"]).run()
+    assert_clean(app)
+    summaries = list(next(table.value for table in app.dataframe if "settings" in table.value.columns)["settings"])
+    assert len(set(summaries)) == len(variants), summaries
+    assert summaries[0] == ("width 32, dense width 64 · 10 ep · bs 128 · adamw lr 0.01 wd 0.01 · onecycle · "
+                            "aug ±12° ±0.12 ±0.12 · scribbles 0.25 zigzag · seed 0")
+    # the one-cycle scheduler sets the momentum itself: its β1 is not said (it would read as if it were used)
+    assert "β1" not in summaries[0] and "momentum 0.5" in summaries[8] and "nesterov" in summaries[9]
+
+
 def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -> None:
     """Two runs of fast at width 16 and 32 both read "fast | 0.8 ep · bs 128 · …"; Evaluate's comparison showed a
     5,000-image run like a full one. At 800 px, test accuracy and time hid behind a sideways scroll."""
@@ -1371,7 +1461,7 @@ def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -
     app.switch_page(PAGES["train"]).run()
     assert_clean(app)
     history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
-    assert list(history.columns) == ["run", "model", "test accuracy %", "train seconds", "epochs done", "parameters",
+    assert list(history.columns) == ["run", "model", "test accuracy %", "train seconds", "trained for", "parameters",
                                      "settings"]
     assert history["settings"][0].startswith("10 ep · ")  # fast's own knob values: nothing to add
     assert history["settings"][1].startswith("width 32, dense width 64 · 10 ep · ")
@@ -1384,6 +1474,30 @@ def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -
     table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
     assert list(table.columns)[:4] == ["model", "test accuracy %", "test loss", "train seconds"]
     assert list(table["training images"]) == [5000, 60000]
+
+
+def test_a_run_stopped_after_one_batch_reads_its_length_not_0_epochs(tiny_mnist) -> None:
+    """A Stop that landed after one batch of 469 read "0.00" epochs in the run history and in Compare (the column's
+    two decimals), as if the run had not trained at all."""
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    one_batch = {**default.metrics, "epochs_done": 1 / 469, "batches_done": 1, "stopped": True}
+    half = {**default.metrics, "epochs_done": 0.5, "batches_done": 234}
+    app.session_state[RUNS_KEY] = [
+        ModelEntry(replace(default, source="run 1 (stopped early)", metrics=one_batch), "run"),
+        ModelEntry(replace(default, source="run 2", metrics=half), "run"), ModelEntry(replace(default, source="run 3"), "run")]
+    app.switch_page(PAGES["train"]).run()
+    assert_clean(app)
+    history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
+    expected = ["0.002 epochs (1 batch)", "0.5 epochs (234 batches)", f"{default.metrics['epochs_done']:g} epochs"]
+    assert list(history["trained for"]) == expected
+
+    app.switch_page(PAGES["evaluate"]).run()
+    app.multiselect(key="evaluate.compare").set_value(["run 1 (stopped early) · fast", "run 2 · fast",
+                                                       "run 3 · fast"]).run()
+    assert_clean(app)
+    table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
+    assert list(table["trained for"]) == expected  # the one helper: both pages read alike
 
 
 def test_model_choices_read_alike(tiny_mnist) -> None:

@@ -13,10 +13,10 @@ import time
 import torch
 
 from mnist_core.config import TrainConfig
-from mnist_core.train import BatchReport, EpochRecord, TrainStart
+from mnist_core.train import BatchReport, EpochRecord, TrainResult, TrainStart
 from mnist_core import runner
 from mnist_core.runner import (CRASHED, DIVERGED, DONE, NOT_LEARNED, QUEUED, STOPPED, DeviceQueue, JobSnapshot,
-                               TrainingJob, has_usable_weights, result_checkpoint, stopped_sentence,
+                               TrainingJob, has_usable_weights, result_checkpoint, run_length, stopped_sentence,
                                with_live_reporting)
 
 
@@ -124,6 +124,34 @@ def test_a_stopped_runs_sentence_has_its_real_numbers() -> None:
     # stopped during the test pass at the end of the first epoch (it read "1 epochs")
     assert "of 938 batches (1 epoch);" in stopped_sentence(469, 938, 1.0, kept=True)
     assert stopped_sentence(0, 469, 0.0, kept=False) == "Stopped before the first batch; there is no model to keep."
+
+
+def test_a_runs_length_reads_in_epochs_and_batches() -> None:
+    """One helper for the run history and Compare: a Stop after one batch read "0.00" epochs in both."""
+    assert run_length({"epochs_done": 1 / 469, "batches_done": 1}) == "0.002 epochs (1 batch)"
+    assert run_length({"epochs_done": 0.8, "batches_done": 375}) == "0.8 epochs (375 batches)"
+    assert run_length({"epochs_done": 12 / 1875, "batches_done": 12}) == "0.006 epochs (12 batches)"
+    assert run_length({"epochs_done": 3.0, "batches_done": 1_407}) == "3 epochs"  # whole epochs need no count
+    assert run_length({"epochs_done": 1.0}) == "1 epoch"
+    assert run_length({"epochs_done": 1 / 1875}) == "0.0005 epochs"  # a file without the count (the CLI's)
+    assert run_length({}, {"epochs": 2}) == "2 epochs"  # no metrics: the epochs it was set
+    assert run_length({}) is None and run_length({"epochs_done": float("nan")}) is None
+    assert run_length({"epochs_done": "x", "batches_done": True}, {"epochs": None}) is None
+
+
+def test_the_batches_behind_a_runs_weights_come_from_its_epochs() -> None:
+    """`batches_done` counts the batches of the weights kept: a diverged run keeps earlier weights than the batch it
+    diverged at, and a run that trained all of 0.8 epoch (50 of 63 batches) did all its batches."""
+    schedule = TrainConfig(epochs=0.8, batch_size=16, train_subset=1000).schedule()
+    assert (schedule.steps_per_epoch, schedule.total_steps) == (63, 50)
+    assert schedule.steps_at(0.8) == 50 and schedule.steps_at(schedule.epochs_at(49)) == 49
+    assert all(schedule.steps_at(schedule.epochs_at(step)) == step for step in range(51))
+    model = torch.nn.Linear(1, 1)
+    record = EpochRecord(0.25, 1.0, 50.0, 1.0, 50.0, 0.01, 1.0, 1.0)
+    result = TrainResult(model, TrainConfig(), "cpu", [record], steps=120)  # diverged at 120; kept the weights at 0.25
+    full = TrainConfig().schedule()
+    assert result_checkpoint(result, "run 1", full).metrics["batches_done"] == round(0.25 * full.steps_per_epoch)
+    assert "batches_done" not in result_checkpoint(result, "run 1").metrics  # no schedule: no guess
 
 
 def snapshot_with_speed(images_per_second: float, step: int, status: str = "running") -> JobSnapshot:

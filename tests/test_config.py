@@ -124,3 +124,14 @@ def test_settings_with_too_few_batches_to_learn_say_so() -> None:
     assert replace(quick, epochs=0.25, batch_size=512).few_steps_note().startswith("1 batch in all: ")
     assert preset_config("fastest to 99 %").few_steps_note() is None  # 375 batches
     assert replace(quick, batch_size=2048).few_steps_note() is None  # refused on Start, with its own message
+
+
+def test_a_step_scheduler_that_never_decays_within_the_run_is_noted() -> None:
+    """StepLR decays after step_size × batches-per-epoch batches: at exactly the run's length the decay comes after
+    its last batch, which is no decay at all."""
+    assert TrainConfig(scheduler="step", step_size=1, epochs=2).scheduler_note() is None
+    assert "never decays" in TrainConfig(scheduler="step", step_size=1, epochs=1).scheduler_note()
+    assert "after 1 epoch and the run is 0.5 epochs long" in TrainConfig(scheduler="step", step_size=1,
+                                                                         epochs=0.5).scheduler_note()
+    assert TrainConfig(scheduler="step", gamma=1.0, epochs=5).scheduler_note().startswith("Decay factor γ 1")
+    assert TrainConfig(scheduler="onecycle", step_size=30, epochs=1).scheduler_note() is None
