@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_core import explore
 from mnist_core.data import MnistSplit
-from studio_ui import charts, layout, resources, settings
+from studio_ui import charts, layout, resources, session, settings
 from studio_ui.session import ensure_defaults
 
 layout.page_setup("Dataset explorer", ":material/grid_view:")
@@ -73,6 +73,7 @@ def samples_and_charts() -> None:
 
     st.subheader(f"Mean image per digit ({split_name})")
     layout.gallery(stats[split_name].mean_images, [f"mean {d}" for d in range(10)], columns=10, width=72)
+    session.remember()  # (a fragment's rerun parks nothing itself: a reload would forget this click)
 
 
 samples_and_charts()
@@ -115,6 +116,7 @@ def augmentation_section() -> None:
         layout.gallery(resources.scribble_preview(5, st.session_state.get(PREVIEW_SEED_KEY, 0),
                                                   st.session_state[settings.PREFIX + "scribble_shapes"]),
                        [f"scribble {i + 1}" for i in range(5)], columns=5, width=PREVIEW_IMAGE)
+    session.remember()
 
 
 augmentation_section()
@@ -138,6 +140,7 @@ def lookup_section() -> None:
         lookup_image_column.image(explore.enlarge(explore.pixels(splits[lookup_split], [lookup_index])[0], 8),
                                   caption=f"{lookup_split} #{lookup_index}: {label}", width=224,
                                   output_format=layout.DIGIT_FORMAT)
+    session.remember()
 
 
 lookup_section()
