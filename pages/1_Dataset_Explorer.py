@@ -102,10 +102,15 @@ def augmentation_section() -> None:
     with preview:
         if layout.in_range(preview_index, 0, len(data.train) - 1, "Train image index"):
             original = explore.pixels(data.train, [preview_index])[0]
-            draws = explore.augmentation_preview(original, augmentation, count=8,
-                                                 seed=st.session_state.get(PREVIEW_SEED_KEY, 0))
-            layout.gallery([original, *draws], ["original", *[f"draw {i + 1}" for i in range(8)]], columns=5,
-                           width=PREVIEW_IMAGE)
+            if augmentation.enabled:
+                draws = explore.augmentation_preview(original, augmentation, count=8,
+                                                     seed=st.session_state.get(PREVIEW_SEED_KEY, 0))
+                layout.gallery([original, *draws], ["original", *[f"draw {i + 1}" for i in range(8)]], columns=5,
+                               width=PREVIEW_IMAGE)
+            else:  # (eight "random draws" that were all the same image read as a preview that did not work)
+                layout.gallery([original], ["original"], columns=5, width=PREVIEW_IMAGE)
+                st.caption("Every slider is at 0: each draw would be this image unchanged. Move a slider to see "
+                           "what it does.")
         if not augment_on:
             st.info("Augmentation is off for training: tick “Augment training images” to train with it.")
         scribbles_per_digit = st.session_state[settings.PREFIX + "scribbles"]
