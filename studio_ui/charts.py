@@ -39,11 +39,13 @@ def class_distribution(counts_by_split: dict[str, Sequence[int]]) -> go.Figure:
 
 
 def pixel_histogram(pixel_counts: Sequence[int], split_name: str) -> go.Figure:
-    figure = go.Figure(go.Bar(x=list(range(256)), y=list(pixel_counts), marker_line_width=0))
+    # (Plotly's own hover read "(128, 2.5k)": which number is which, of what?)
+    figure = go.Figure(go.Bar(x=list(range(256)), y=list(pixel_counts), marker_line_width=0,
+                              hovertemplate="intensity %{x}: %{y:,} pixels<extra></extra>"))
     # dtick=1 on a log axis: one label per decade (10k, 100k, 1M …), not Plotly's crowded 2 and 5 in between
     figure.update_layout(title=f"Pixel intensities, {split_name} split (log scale: most are background 0)",
-                         bargap=0, xaxis_title="intensity (0 = black, 255 = white)", yaxis=dict(title="pixels", type="log", dtick=1),
-                         **_COMPACT)
+                         bargap=0, xaxis_title="intensity (0 = black, 255 = white)",
+                         yaxis=dict(title="pixels", type="log", dtick=1), **_COMPACT)
     return figure
 
 

@@ -56,6 +56,15 @@ def test_the_class_chart_shows_each_split_as_shares_with_the_counts_on_hover(tin
     assert "share of each split" in spec["layout"]["title"]["text"]
 
 
+def test_the_pixel_histogram_says_what_its_hover_numbers_are(tiny_mnist) -> None:
+    app = open_app(tiny_mnist, "explorer")
+    spec = chart_spec(app, "pixel-histogram")
+    assert spec["data"][0]["hovertemplate"] == "intensity %{x}: %{y:,} pixels<extra></extra>"
+    assert sum(spec["data"][0]["y"]) == 512 * 28 * 28  # every pixel of the train split, once
+    assert spec["layout"]["xaxis"]["title"]["text"].startswith("intensity")
+    assert spec["layout"]["yaxis"]["title"]["text"] == "pixels"
+
+
 def test_a_page_beyond_a_selection_of_one_page_names_the_only_page(tiny_mnist) -> None:
     """It said "Page 2 is outside 1–1: type a number in that range"."""
     app = open_app(tiny_mnist, "explorer")
