@@ -31,3 +31,20 @@ def test_a_reload_keeps_the_grid_and_look_up_chosen_in_the_sections(page) -> Non
     expect(page.get_by_text("6,131 train images of digit 3 · showing 40 from #")).to_be_visible()
     expect(widget(tab, "stNumberInput", "Page (of 154)").locator("input")).to_have_value("2")
     expect(page.get_by_text("test #1234:")).to_be_visible()
+
+
+def test_a_choice_made_in_a_section_survives_a_visit_to_another_page(page) -> None:
+    """Streamlit drops the values of widgets a run does not draw; the kept settings must include those changed by a
+    section's own rerun, which runs no `page_setup`."""
+    tab = StreamlitTab(page)
+    tab.open("dataset")
+    choose(tab, "Digit", "3")
+    sent_before = tab.frames_sent
+    page.get_by_role("link", name="Train").click()
+    tab.wait_idle(sent_before=sent_before)
+    expect(page.get_by_role("button", name="Start training")).to_be_visible()
+    sent_before = tab.frames_sent
+    page.get_by_role("link", name="Dataset explorer").click()
+    tab.wait_idle(sent_before=sent_before)
+    tab.assert_no_exception()
+    expect(page.get_by_text("6,131 train images of digit 3 · showing 40 from #")).to_be_visible()
