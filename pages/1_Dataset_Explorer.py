@@ -34,8 +34,8 @@ def back_to_first_page() -> None:
 
 
 # Each section is a fragment: a click in one reruns that section only. A click re-ran the whole page (its 65 images
-# encoded again, the scribbles drawn again, both charts built again) and waited behind whatever the browser was still
-# drawing of it.
+# encoded again, the scribbles drawn again, both charts built again): about twice the server's work (README,
+# Performance).
 @st.fragment
 def samples_and_charts() -> None:
     """The grid, the class and pixel charts and the mean images: the split changes all of them."""
@@ -129,6 +129,7 @@ augmentation_section()
 
 @st.fragment
 def lookup_section() -> None:
+    """Any image by split and index, with its label."""
     st.divider()
     st.subheader("Look up an image by index")
     lookup_split_column, lookup_index_column, lookup_image_column = st.columns([1, 1, 2])
