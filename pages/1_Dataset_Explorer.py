@@ -53,12 +53,15 @@ def samples_and_charts() -> None:
     page = page_column.number_input(f"Page (of {pages:,})", step=1, key="explore.page")
     if layout.in_range(page, 1, pages, "Page"):
         indices = explore.sample_page(split, digit, page - 1, PER_PAGE)
-        st.caption(f"{matches:,} {split_name} images" + (f" of digit {digit}" if digit is not None else "") +
-                   f" · showing {len(indices)} from #{indices[0] if indices else 0}")
+        selection = f"{split_name} images" + (f" of digit {digit}" if digit is not None else "")
+        # (an empty selection read "0 test images of digit 3 · showing 0 from #0", a first image that is not there)
+        st.caption(f"{matches:,} {selection} · showing {len(indices)} from #{indices[0]}" if indices else
+                   f"No {selection} in this dataset.")
         with st.container(key="sample-grid"):
-            layout.gallery(explore.pixels(split, indices),
-                           [f"#{i} · {label}" for i, label in zip(indices, explore.labels_of(split, indices))],
-                           columns=10, width=72)
+            if indices:  # (the caption has said there are none: no "Nothing to show." under it)
+                layout.gallery(explore.pixels(split, indices),
+                               [f"#{i} · {label}" for i, label in zip(indices, explore.labels_of(split, indices))],
+                               columns=10, width=72)
 
     st.divider()
     stats = {name: resources.dataset_stats(data, name) for name in splits}

@@ -78,6 +78,22 @@ def test_a_page_beyond_a_selection_of_one_page_names_the_only_page(tiny_mnist) -
     assert any(caption.value.startswith("26 test images of digit 3 · showing 26") for caption in app.caption)
 
 
+def test_a_digit_the_split_does_not_have_is_said_so(tiny_mnist) -> None:
+    """It read "0 test images of digit 3 · showing 0 from #0": a first image that is not there."""
+    from mnist_core.data import Mnist, MnistSplit
+
+    test = tiny_mnist.test
+    keep = test.labels != 3
+    app = open_app(Mnist(tiny_mnist.train, MnistSplit(test.images[keep], test.labels[keep])), "explorer")
+    app.radio(key="explore.split").set_value("test").run()
+    app.selectbox(key="explore.digit").set_value(3).run()
+    assert_clean(app)
+    assert not app.warning
+    assert [caption.value for caption in app.caption if "digit 3" in caption.value] == [
+        "No test images of digit 3 in this dataset."]
+    assert not any(caption.value == "Nothing to show." for caption in app.caption)
+
+
 def test_odd_indices_in_the_look_up_are_said_with_the_range(tiny_mnist) -> None:
     app = open_app(tiny_mnist, "explorer")
     for value, warning in ((-1, "Test index -1 is outside 0–255"), (256, "Test index 256 is outside 0–255"),
