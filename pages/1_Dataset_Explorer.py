@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_core import explore
 from mnist_core.data import MnistSplit
-from studio_ui import charts, layout, resources, settings
+from studio_ui import charts, layout, resources, session, settings
 from studio_ui.session import ensure_defaults
 
 layout.page_setup("Dataset explorer", ":material/grid_view:")
@@ -33,85 +33,123 @@ def back_to_first_page() -> None:
     st.session_state["explore.page"] = 1
 
 
-st.subheader("Samples")
-split_column, digit_column, page_column = st.columns([1, 1, 1])
-split_name = split_column.radio("Split", list(splits), key="explore.split", horizontal=True,
-                                on_change=back_to_first_page)
-digit_choice = digit_column.selectbox("Digit", ["all", *range(10)], key="explore.digit", on_change=back_to_first_page)
-digit = None if digit_choice == "all" else int(digit_choice)
-split = splits[split_name]
-matches = len(explore.matching_indices(split, digit))
-pages = max(1, -(-matches // PER_PAGE))
-# No min/max on the number boxes of this page: see `layout.in_range`.
-page = page_column.number_input(f"Page (of {pages:,})", step=1, key="explore.page")
-if layout.in_range(page, 1, pages, "Page"):
-    indices = explore.sample_page(split, digit, page - 1, PER_PAGE)
-    st.caption(f"{matches:,} {split_name} images" + (f" of digit {digit}" if digit is not None else "") +
-               f" · showing {len(indices)} from #{indices[0] if indices else 0}")
-    with st.container(key="sample-grid"):
-        layout.gallery(explore.pixels(split, indices),
-                       [f"#{i} · {label}" for i, label in zip(indices, explore.labels_of(split, indices))],
-                       columns=10, width=72)
+# Each section is a fragment: a click in one reruns that section only. A click re-ran the whole page (its 65 images
+# encoded again, the scribbles drawn again, both charts built again): about twice the server's work (README,
+# Performance).
+@st.fragment
+def samples_and_charts() -> None:
+    """The grid, the class and pixel charts and the mean images: the split changes all of them."""
+    st.subheader("Samples")
+    split_column, digit_column, page_column = st.columns([1, 1, 1])
+    split_name = split_column.radio("Split", list(splits), key="explore.split", horizontal=True,
+                                    on_change=back_to_first_page)
+    digit_choice = digit_column.selectbox("Digit", ["all", *range(10)], key="explore.digit",
+                                          on_change=back_to_first_page)
+    digit = None if digit_choice == "all" else int(digit_choice)
+    split = splits[split_name]
+    matches = len(explore.matching_indices(split, digit))
+    pages = max(1, -(-matches // PER_PAGE))
+    # No min/max on the number boxes of this page: see `layout.in_range`.
+    page = page_column.number_input(f"Page (of {pages:,})", step=1, key="explore.page")
+    if layout.in_range(page, 1, pages, "Page"):
+        indices = explore.sample_page(split, digit, page - 1, PER_PAGE)
+        selection = f"{split_name} images" + (f" of digit {digit}" if digit is not None else "")
+        # (an empty selection read "0 test images of digit 3 · showing 0 from #0", a first image that is not there)
+        st.caption(f"{matches:,} {selection} · showing {len(indices)} from #{indices[0]}" if indices else
+                   f"No {selection} in this dataset.")
+        with st.container(key="sample-grid"):
+            if indices:  # (the caption has said there are none: no "Nothing to show." under it)
+                layout.gallery(explore.pixels(split, indices),
+                               [f"#{i} · {label}" for i, label in zip(indices, explore.labels_of(split, indices))],
+                               columns=10, width=72)
 
-st.divider()
-stats = {name: resources.dataset_stats(data, name) for name in splits}
-# Side by side in a wide window, one under the other in a narrow one (in st.columns an 800-px window squeezed the digits
-# under the bars into an unreadable clump and cut the histogram's title short).
-left, right = layout.wrapping_panels(("class-distribution-panel", CHART_WIDTH), ("pixel-histogram-panel", CHART_WIDTH))
-left.plotly_chart(charts.class_distribution({name: s.class_counts for name, s in stats.items()}),
-                  key="class-distribution")
-right.plotly_chart(charts.pixel_histogram(stats[split_name].pixel_counts, split_name),
-                   key="pixel-histogram")
+    st.divider()
+    stats = {name: resources.dataset_stats(data, name) for name in splits}
+    # Side by side in a wide window, one under the other in a narrow one (in st.columns an 800-px window squeezed the
+    # digits under the bars into an unreadable clump and cut the histogram's title short).
+    left, right = layout.wrapping_panels(("class-distribution-panel", CHART_WIDTH),
+                                         ("pixel-histogram-panel", CHART_WIDTH))
+    left.plotly_chart(charts.class_distribution({name: s.class_counts for name, s in stats.items()}),
+                      key="class-distribution")
+    right.plotly_chart(charts.pixel_histogram(stats[split_name].pixel_counts, split_name),
+                       key="pixel-histogram")
 
-st.subheader(f"Mean image per digit ({split_name})")
-layout.gallery(stats[split_name].mean_images, [f"mean {d}" for d in range(10)], columns=10, width=72)
+    st.subheader(f"Mean image per digit ({split_name})")
+    layout.gallery(stats[split_name].mean_images, [f"mean {d}" for d in range(10)], columns=10, width=72)
+    session.remember()  # (a fragment's rerun parks nothing itself: a reload would forget this click)
 
-st.divider()
-st.subheader("Augmentation preview")
-augment_on = st.session_state[settings.PREFIX + "augment"]
-# "exactly what training applies" beside "Augmentation is off for training" said two things at once
-st.caption("One training image under the Train page's augmentation settings (the same sliders): eight random draws "
-           + ("of exactly what training applies." if augment_on else
-              "of what training would apply with augmentation on (it is off: training uses the images as they are)."))
-# (st.columns gave the controls 150 px in an 800-px window: their labels were cut short)
-controls, preview = layout.wrapping_panels(("augmentation-controls", CONTROLS_WIDTH),
-                                           ("augmentation-preview", PREVIEW_WIDTH))
-with controls:
-    augmentation = settings.augmentation_controls(on_change=settings.mark_custom, grey_out_when_off=False)
-    # the range in the label, as the look-up's
-    preview_index = st.number_input(f"Train image index (0–{len(data.train) - 1:,})", step=1,
-                                    key="explore.preview_index")
-    if st.button("Redraw", key="explore-redraw", icon=":material/casino:", help="eight new random draws"):
-        st.session_state[PREVIEW_SEED_KEY] = st.session_state.get(PREVIEW_SEED_KEY, 0) + 1
-with preview:
-    if layout.in_range(preview_index, 0, len(data.train) - 1, "Train image index"):
-        original = explore.pixels(data.train, [preview_index])[0]
-        draws = explore.augmentation_preview(original, augmentation, count=8,
-                                             seed=st.session_state.get(PREVIEW_SEED_KEY, 0))
-        layout.gallery([original, *draws], ["original", *[f"draw {i + 1}" for i in range(8)]], columns=5,
-                       width=PREVIEW_IMAGE)
-    if not augment_on:
-        st.info("Augmentation is off for training: tick “Augment training images” to train with it.")
-    scribbles_per_digit = st.session_state[settings.PREFIX + "scribbles"]
-    st.caption("Scribbles that training with “Scribbles per digit” (Train page, now "
-               + (f"{scribbles_per_digit:g} per digit" if scribbles_per_digit else "off")
-               + ") teaches the model to call “no digit”, so the Sketch page can say when a drawing is not one:")
-    layout.gallery(explore.scribble_preview(5, seed=st.session_state.get(PREVIEW_SEED_KEY, 0),
-                                            shapes=st.session_state[settings.PREFIX + "scribble_shapes"]),
-                   [f"scribble {i + 1}" for i in range(5)], columns=5, width=PREVIEW_IMAGE)
 
-st.divider()
-st.subheader("Look up an image by index")
-lookup_split_column, lookup_index_column, lookup_image_column = st.columns([1, 1, 2])
-# (not "Split" again: a screen reader names a control by its label, and the page has two)
-lookup_split = lookup_split_column.radio("Split to look in", list(splits), key="explore.lookup_split", horizontal=True)
-last_index = len(splits[lookup_split]) - 1
-lookup_index = lookup_index_column.number_input(f"Index (0–{last_index:,})", step=1, key="explore.lookup_index")
-with lookup_image_column:  # (a train index kept after switching to test is out of range too: said, not changed)
-    found = layout.in_range(lookup_index, 0, last_index, f"{lookup_split.capitalize()} index")
-if found:
-    label = explore.labels_of(splits[lookup_split], [lookup_index])[0]
-    lookup_index_column.metric("Label", label)
-    lookup_image_column.image(explore.enlarge(explore.pixels(splits[lookup_split], [lookup_index])[0], 8),
-                              caption=f"{lookup_split} #{lookup_index}: {label}", width=224,
-                              output_format=layout.DIGIT_FORMAT)
+samples_and_charts()
+
+@st.fragment
+def augmentation_section() -> None:
+    """The augmentation preview: its sliders are the Train page's."""
+    st.divider()
+    st.subheader("Augmentation preview")
+    augment_on = st.session_state[settings.PREFIX + "augment"]
+    # "exactly what training applies" beside "Augmentation is off for training" said two things at once
+    st.caption("One training image under the Train page's augmentation settings (the same sliders): eight random "
+               "draws " + ("of exactly what training applies." if augment_on else
+                           "of what training would apply with augmentation on (it is off: training uses the images "
+                           "as they are)."))
+    # (st.columns gave the controls 150 px in an 800-px window: their labels were cut short)
+    controls, preview = layout.wrapping_panels(("augmentation-controls", CONTROLS_WIDTH),
+                                               ("augmentation-preview", PREVIEW_WIDTH))
+    with controls:
+        augmentation = settings.augmentation_controls(on_change=settings.mark_custom, grey_out_when_off=False)
+        # the range in the label, as the look-up's
+        preview_index = st.number_input(f"Train image index (0–{len(data.train) - 1:,})", step=1,
+                                        key="explore.preview_index")
+        if st.button("Redraw", key="explore-redraw", icon=":material/casino:", help="eight new random draws"):
+            st.session_state[PREVIEW_SEED_KEY] = st.session_state.get(PREVIEW_SEED_KEY, 0) + 1
+    with preview:
+        if layout.in_range(preview_index, 0, len(data.train) - 1, "Train image index"):
+            original = explore.pixels(data.train, [preview_index])[0]
+            if augmentation.enabled:
+                draws = explore.augmentation_preview(original, augmentation, count=8,
+                                                     seed=st.session_state.get(PREVIEW_SEED_KEY, 0))
+                layout.gallery([original, *draws], ["original", *[f"draw {i + 1}" for i in range(8)]], columns=5,
+                               width=PREVIEW_IMAGE)
+            else:  # (eight "random draws" that were all the same image read as a preview that did not work)
+                layout.gallery([original], ["original"], columns=5, width=PREVIEW_IMAGE)
+                st.caption("Every slider is at 0: each draw would be this image unchanged. Move a slider to see "
+                           "what it does.")
+        if not augment_on:
+            st.info("Augmentation is off for training: tick “Augment training images” to train with it.")
+        scribbles_per_digit = st.session_state[settings.PREFIX + "scribbles"]
+        st.caption("Scribbles that training with “Scribbles per digit” (Train page, now "
+                   + (f"{scribbles_per_digit:g} per digit" if scribbles_per_digit else "off")
+                   + ") teaches the model to call “no digit”, so the Sketch page can say when a drawing is not "
+                     "one:")
+        layout.gallery(resources.scribble_preview(5, st.session_state.get(PREVIEW_SEED_KEY, 0),
+                                                  st.session_state[settings.PREFIX + "scribble_shapes"]),
+                       [f"scribble {i + 1}" for i in range(5)], columns=5, width=PREVIEW_IMAGE)
+    session.remember()
+
+
+augmentation_section()
+
+
+@st.fragment
+def lookup_section() -> None:
+    """Any image by split and index, with its label."""
+    st.divider()
+    st.subheader("Look up an image by index")
+    lookup_split_column, lookup_index_column, lookup_image_column = st.columns([1, 1, 2])
+    # (not "Split" again: a screen reader names a control by its label, and the page has two)
+    lookup_split = lookup_split_column.radio("Split to look in", list(splits), key="explore.lookup_split",
+                                             horizontal=True)
+    last_index = len(splits[lookup_split]) - 1
+    lookup_index = lookup_index_column.number_input(f"Index (0–{last_index:,})", step=1, key="explore.lookup_index")
+    with lookup_image_column:  # (a train index kept after switching to test is out of range too: said, not changed)
+        found = layout.in_range(lookup_index, 0, last_index, f"{lookup_split.capitalize()} index")
+    if found:
+        label = explore.labels_of(splits[lookup_split], [lookup_index])[0]
+        lookup_index_column.metric("Label", label)
+        lookup_image_column.image(explore.enlarge(explore.pixels(splits[lookup_split], [lookup_index])[0], 8),
+                                  caption=f"{lookup_split} #{lookup_index}: {label}", width=224,
+                                  output_format=layout.DIGIT_FORMAT)
+    session.remember()
+
+
+lookup_section()

@@ -208,7 +208,10 @@ def in_range(value: int, low: int, high: int, what: str) -> bool:
     page showed another image than the number in the box."""
     if low <= value <= high:
         return True
-    st.warning(f"{what} {value:,} is outside {low:,}–{high:,}: type a number in that range.")
+    if low == high:  # ("outside 1–1: type a number in that range" for a selection that fits on one page)
+        st.warning(f"{what} {value:,} does not exist: the only one is {low:,}.")
+    else:
+        st.warning(f"{what} {value:,} is outside {low:,}–{high:,}: type a number in that range.")
     return False
 
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from mnist_core.checkpoints import DEFAULT_CHECKPOINT, PROJECT_ROOT, LoadedCheckpoint, checkpoint_bytes, load_checkpoint
@@ -24,6 +25,7 @@ from mnist_core.data import (DATA_ROOT_ENV, DatasetStatus, Mnist, MnistSplit, da
                              resolve_data_root)
 from mnist_core.errors import DataError
 from mnist_core.evaluate import EvaluationReport, evaluate
+from mnist_core import explore
 from mnist_core.explore import SplitStats, split_stats
 from mnist_core.models import build_model, count_parameters, model_summary
 
@@ -126,6 +128,12 @@ def _split_stats(key: str, split_name: str, _split: MnistSplit) -> SplitStats:
 
 def dataset_stats(data: Mnist, split_name: str) -> SplitStats:
     return _split_stats(dataset_key(), split_name, getattr(data, split_name))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def scribble_preview(count: int, seed: int, shapes: str) -> np.ndarray:
+    """The explorer's scribbles, drawn once per (count, seed, shapes) for the whole server, not at every click."""
+    return explore.scribble_preview(count, seed=seed, shapes=shapes)
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=32)

@@ -415,3 +415,10 @@ def replaced_model() -> ModelEntry | None:
     """The model that was active before the last collected run became the active one (the way back to it)."""
     entry = st.session_state.get(REPLACED_KEY)
     return entry if isinstance(entry, ModelEntry) else None
+
+
+def remember() -> None:
+    """Park this session's state now. `page_setup` parks it on every full run of a page, but a click in a fragment
+    (a section of a page that reruns on its own) runs no `page_setup`: a reload right after it took the state back
+    from before the click."""
+    _remember()
