@@ -1193,12 +1193,16 @@ def test_a_double_click_on_start_starts_one_run(tiny_mnist) -> None:
     assert app.session_state[JOB_KEY] is first, "the second click started a second run"
     assert app.button(key="train-start").disabled
 
-def test_a_run_that_starts_its_own_training_process_says_why_it_waits(tiny_mnist) -> None:
-    class StartingJob(TrainingJob):  # a job at the moment its new process loads PyTorch beside another tab's run
-        def snapshot(self) -> JobSnapshot:
-            return JobSnapshot(RUNNING, 0, "cpu", 0, 0, 0.0, 0.8, 0.0, 0.0, 0.0, (), (), (), "", fresh_process=True,
-                               others_training=1)
 
+class StartingJob(TrainingJob):
+    """A job at the moment its new training process loads PyTorch beside another tab's run."""
+
+    def snapshot(self) -> JobSnapshot:
+        return JobSnapshot(RUNNING, 0, "cpu", 0, 0, 0.0, 0.8, 0.0, 0.0, 0.0, (), (), (), "", fresh_process=True,
+                           others_training=1)
+
+
+def test_a_run_that_starts_its_own_training_process_says_why_it_waits(tiny_mnist) -> None:
     app = open_app(tiny_mnist, "train")
     app.session_state[JOB_KEY] = StartingJob(preset_config("fastest to 99 %"), tiny_mnist)
     app.run()
@@ -1210,11 +1214,6 @@ def test_a_run_that_starts_its_own_training_process_says_why_it_waits(tiny_mnist
 def test_a_stop_while_the_training_process_starts_does_not_speak_of_a_batch(tiny_mnist) -> None:
     """A new training process loads PyTorch for 20–30 s beside another tab's run; a Stop meanwhile read "Stopping
     after the current batch…" all along, though no batch had begun (the run then ends before its first batch)."""
-    class StartingJob(TrainingJob):
-        def snapshot(self) -> JobSnapshot:
-            return JobSnapshot(RUNNING, 0, "cpu", 0, 0, 0.0, 0.8, 0.0, 0.0, 0.0, (), (), (), "", fresh_process=True,
-                               others_training=1)
-
     app = open_app(tiny_mnist, "train")
     app.session_state[JOB_KEY] = StartingJob(preset_config("fastest to 99 %"), tiny_mnist)
     app.run()

@@ -160,9 +160,20 @@ def mnist_through_preprocessing(model: nn.Module, unsure_below: float,
     return counts
 
 
-def _line(label: str, counter: Counter) -> str:
-    total = sum(counter.values())
-    return f"{label:48s} " + "  ".join(f"{box}: {count}" for box, count in sorted(counter.items())) + f"  (of {total})"
+def count_line(label: str, counter: Counter, width: int = 48) -> str:
+    """One printed row of a measurement: the label, then each outcome's count, then the total."""
+    counts = "  ".join(f"{box}: {count}" for box, count in sorted(counter.items()))
+    return f"{label:{width}s} {counts}  (of {sum(counter.values())})"
+
+
+def print_counts(counts: dict[str, Counter], cases_key: str, cases_heading: str, width: int = 48) -> None:
+    """A measurement's rows, then the cases listed under `cases_key` (the readings worth a look), one per line."""
+    for key, counter in counts.items():
+        if key != cases_key:
+            print(count_line(key, counter, width))
+    print(cases_heading)
+    for case in counts[cases_key]:
+        print("  ", case)
 
 
 def main(argv: list[str]) -> None:
@@ -174,15 +185,10 @@ def main(argv: list[str]) -> None:
     unsure_below = unsure_threshold(checkpoint.metrics)
     print(f"{checkpoint.source}: unsure below {unsure_below:.3f}; brush widths {SLIDER_WIDTHS[0]}–{SLIDER_WIDTHS[-1]}")
     counts = measure(checkpoint.model, unsure_below)
-    for key, counter in counts.items():
-        if key != "wrong & sure cases":
-            print(_line(key, counter))
-    print("wrong & sure (non-digits: called sure):")
-    for case in counts["wrong & sure cases"]:
-        print("  ", case)
+    print_counts(counts, "wrong & sure cases", "wrong & sure (non-digits: called sure):")
     if "--mnist" in argv:
         for key, counter in mnist_through_preprocessing(checkpoint.model, unsure_below).items():
-            print(_line(f"MNIST test, {key}", counter))
+            print(count_line(f"MNIST test, {key}", counter))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tests.e2e.heldout_strokes import fitted, outcome
+from tests.e2e.heldout_strokes import fitted, outcome, print_counts
 from tests.e2e.strokes import Stroke, arc, densify, rasterise
 
 if TYPE_CHECKING:  # torch and the app's library load only when something is measured
@@ -199,14 +199,7 @@ def main(argv: list[str]) -> None:
     checkpoint = load_checkpoint(argv[0] if argv else DEFAULT_CHECKPOINT)
     unsure_below = unsure_threshold(checkpoint.metrics)
     print(f"{checkpoint.source}: unsure below {unsure_below:.3f}; {len(drawings())} drawings, brushes {BRUSHES}")
-    counts = measure(checkpoint.model, unsure_below)
-    for key, counter in counts.items():
-        if key != "wrong cases":
-            total = sum(counter.values())
-            print(f"{key:64s} " + "  ".join(f"{box}: {n}" for box, n in sorted(counter.items())) + f"  (of {total})")
-    print("not right and sure:")
-    for case in counts["wrong cases"]:
-        print("  ", case)
+    print_counts(measure(checkpoint.model, unsure_below), "wrong cases", "not right and sure:", width=64)
 
 
 if __name__ == "__main__":
