@@ -81,6 +81,7 @@ def samples_and_charts() -> None:
 
 samples_and_charts()
 
+
 @st.fragment
 def augmentation_section() -> None:
     """The augmentation preview: its sliders are the Train page's."""
