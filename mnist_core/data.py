@@ -19,7 +19,7 @@ import ssl
 import sys
 import urllib.error
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -102,6 +102,21 @@ class DatasetStatus:
     root: Path
     state: str  # "found" | "will download" | "problem"
     message: str
+    # For "problem": a few words for a status line, as the message (with its fix) is too long to repeat beside the
+    # page that shows it. (Not compared: it follows from the same facts as the message.)
+    summary: str = field(default="", compare=False)
+
+
+def problem_summary(root: Path) -> str:
+    """A few words on why the data in `root` cannot be used, judged by which of MNIST's files are there: for a status
+    line beside the full message (a failed download or a corrupt file, which `dataset_status` cannot see)."""
+    folder = raw_folder(root)
+    there = [name for name in MNIST_FILES if (folder / name).is_file() or (folder / f"{name}.gz").is_file()]
+    if not there:
+        return "MNIST is missing and could not be downloaded"
+    if len(there) < len(MNIST_FILES):
+        return "MNIST is incomplete and could not be downloaded"
+    return "MNIST's files cannot be used"
 
 
 def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
@@ -109,10 +124,11 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
     try:
         root = resolve_data_root(data_root)
     except DataError as error:  # (a root of only spaces)
-        return DatasetStatus(Path(str(data_root or os.environ.get(DATA_ROOT_ENV, ""))), "problem", str(error))
+        return DatasetStatus(Path(str(data_root or os.environ.get(DATA_ROOT_ENV, ""))), "problem", str(error),
+                             "The data root is not valid")
     problem = _root_problem(root)
     if problem:
-        return DatasetStatus(root, "problem", problem)
+        return DatasetStatus(root, "problem", problem, "The data root is not a usable folder")
     problems = _size_problems(root, tuple(MNIST_FILES))
     if not problems:
         return DatasetStatus(root, "found", f"MNIST found in {raw_folder(root)}")
@@ -124,12 +140,12 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
             return DatasetStatus(root, "found", f"MNIST found gzipped in {folder}; unpacked there on first use")
         misplaced = _misplaced_files_message(root, tuple(MNIST_FILES))
         if misplaced:
-            return DatasetStatus(root, "problem", misplaced)
+            return DatasetStatus(root, "problem", misplaced, "MNIST's files are misplaced or misnamed")
         if len(absent) < len(MNIST_FILES):  # a copy cut short: "not there yet" would hide the files it has
             return DatasetStatus(root, "will download", f"MNIST is incomplete in {folder} ({', '.join(absent)} "
                                  f"missing); the missing files download on first use")
         return DatasetStatus(root, "will download", f"MNIST is not in {raw_folder(root)} yet; it downloads on first use")
-    return DatasetStatus(root, "problem", _damaged_message(problems))
+    return DatasetStatus(root, "problem", _damaged_message(problems), "MNIST's files are damaged")
 
 
 def _damaged_message(problems: list[str]) -> str:

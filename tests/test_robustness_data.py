@@ -26,7 +26,7 @@ from cli_support import RUNNING_AS_ROOT, assert_json_error, assert_one_line_erro
 from mnist_core import data
 from mnist_core.cli import main
 from mnist_core.data import (MNIST_FILES, TEST_FILES, DatasetStatus, _unpack_archives, dataset_status, ensure_mnist,
-                             load_mnist, raw_folder)
+                             load_mnist, problem_summary, raw_folder)
 from mnist_core.errors import DataError
 
 
@@ -231,6 +231,18 @@ def test_every_download_failure_is_said_without_python_s_repr(error: BaseExcepti
     message = str(failed.value)
     assert f"downloading it failed ({reason}" in message
     assert "urlopen" not in message and "Errno" not in message and "IncompleteRead" not in message
+
+
+def test_a_failed_load_is_summed_up_by_the_files_that_are_there(tmp_path: Path) -> None:
+    """The app's sidebar says these few words, not the whole message beside the page that shows it."""
+    assert problem_summary(tmp_path / "none") == "MNIST is missing and could not be downloaded"
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(b"")
+    assert problem_summary(tmp_path) == "MNIST is incomplete and could not be downloaded"
+    for name in MNIST_FILES:
+        (folder / name).write_bytes(b"")
+    assert problem_summary(tmp_path) == "MNIST's files cannot be used"  # (corrupt, say)
 
 
 def test_missing_data_without_download_says_where_to_put_it(tmp_path: Path) -> None:
@@ -569,6 +581,7 @@ def test_a_copy_cut_short_names_the_truncated_file_and_the_missing_ones_in_sente
     assert assert_one_line_error(main(["train", "--data-root", str(tmp_path), "--out", str(tmp_path / "m.pt")]),
                                  capsys.readouterr().err) == f"error: {expected}"
     assert dataset_status(tmp_path) == DatasetStatus(tmp_path, "problem", expected)
+    assert dataset_status(tmp_path).summary == "MNIST's files are damaged"  # (the sidebar's few words)
     assert _snapshot(folder) == before
 
 
@@ -630,6 +643,7 @@ def test_files_under_kaggle_s_names_are_named_with_the_fix(tmp_path: Path, offli
         ensure_mnist(tmp_path)
     assert str(refused.value) == expected
     assert dataset_status(tmp_path) == DatasetStatus(tmp_path, "problem", expected)
+    assert dataset_status(tmp_path).summary == "MNIST's files are misplaced or misnamed"
     assert_one_line_error(main(["evaluate", "--data-root", str(tmp_path)]), capsys.readouterr().err,
                           "rename them to t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte")
 
@@ -648,5 +662,6 @@ def test_a_data_root_variable_of_only_spaces_is_refused_like_the_option(monkeypa
                "./data")
     assert_one_line_error(main(["evaluate"]), capsys.readouterr().err, message)
     assert dataset_status().state == "problem" and dataset_status().message == message
+    assert dataset_status().summary == "The data root is not valid"
     monkeypatch.setenv("MNIST_DATA_ROOT", "")  # empty, as an unset variable: the default
     assert dataset_status().root == Path("./data")
