@@ -8,14 +8,18 @@ path. Normalisation and augmentation run batched on the device (`affine_grid` + 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
+import http.client
 import math
 import os
 import socket
+import ssl
 import sys
+import urllib.error
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -98,6 +102,21 @@ class DatasetStatus:
     root: Path
     state: str  # "found" | "will download" | "problem"
     message: str
+    # For "problem": a few words for a status line, as the message (with its fix) is too long to repeat beside the
+    # page that shows it. (Not compared: it follows from the same facts as the message.)
+    summary: str = field(default="", compare=False)
+
+
+def problem_summary(root: Path) -> str:
+    """A few words on why the data in `root` cannot be used, judged by which of MNIST's files are there: for a status
+    line beside the full message (a failed download or a corrupt file, which `dataset_status` cannot see)."""
+    folder = raw_folder(root)
+    there = [name for name in MNIST_FILES if (folder / name).is_file() or (folder / f"{name}.gz").is_file()]
+    if not there:
+        return "MNIST is missing and could not be downloaded"
+    if len(there) < len(MNIST_FILES):
+        return "MNIST is incomplete and could not be downloaded"
+    return "MNIST's files cannot be used"
 
 
 def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
@@ -105,10 +124,11 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
     try:
         root = resolve_data_root(data_root)
     except DataError as error:  # (a root of only spaces)
-        return DatasetStatus(Path(str(data_root or os.environ.get(DATA_ROOT_ENV, ""))), "problem", str(error))
+        return DatasetStatus(Path(str(data_root or os.environ.get(DATA_ROOT_ENV, ""))), "problem", str(error),
+                             "The data root is not valid")
     problem = _root_problem(root)
     if problem:
-        return DatasetStatus(root, "problem", problem)
+        return DatasetStatus(root, "problem", problem, "The data root is not a usable folder")
     problems = _size_problems(root, tuple(MNIST_FILES))
     if not problems:
         return DatasetStatus(root, "found", f"MNIST found in {raw_folder(root)}")
@@ -120,12 +140,12 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
             return DatasetStatus(root, "found", f"MNIST found gzipped in {folder}; unpacked there on first use")
         misplaced = _misplaced_files_message(root, tuple(MNIST_FILES))
         if misplaced:
-            return DatasetStatus(root, "problem", misplaced)
+            return DatasetStatus(root, "problem", misplaced, "MNIST's files are misplaced or misnamed")
         if len(absent) < len(MNIST_FILES):  # a copy cut short: "not there yet" would hide the files it has
             return DatasetStatus(root, "will download", f"MNIST is incomplete in {folder} ({', '.join(absent)} "
                                  f"missing); the missing files download on first use")
         return DatasetStatus(root, "will download", f"MNIST is not in {raw_folder(root)} yet; it downloads on first use")
-    return DatasetStatus(root, "problem", _damaged_message(problems))
+    return DatasetStatus(root, "problem", _damaged_message(problems), "MNIST's files are damaged")
 
 
 def _damaged_message(problems: list[str]) -> str:
@@ -347,8 +367,39 @@ def _fetch_file(name: str, folder: Path) -> None:
 
 
 def _reason(error: BaseException) -> str:
-    """A short reason: torchvision lists every mirror it tried, the last line says what went wrong with the last one
-    (e.g. "<urlopen error [Errno -3] Temporary failure in name resolution>")."""
+    """Why the download failed, in plain words ("no network: Name or service not known"): urllib's own words are a
+    Python repr ("<urlopen error [Errno -2] Name or service not known>"), and the user needs to know which of a few
+    things went wrong (no network, a silent or refusing server, a connection cut off) to know what to try."""
+    if isinstance(error, urllib.error.HTTPError):  # (a URLError too: first)
+        return f"the download server answered HTTP {error.code} {error.reason}".rstrip()
+    if isinstance(error, urllib.error.URLError):
+        if not isinstance(error.reason, BaseException):
+            return f"no connection to the download server: {error.reason}"
+        error = error.reason  # what urlopen ran into, said below
+    if isinstance(error, TimeoutError):  # (socket.timeout: our DOWNLOAD_STALL_SECONDS, or the system's own)
+        waited = f"no answer for {DOWNLOAD_STALL_SECONDS:g} s" if error.errno is None else os_reason(error)
+        return f"the download timed out: {waited}"
+    if isinstance(error, socket.gaierror):  # the server's name cannot be looked up: offline, as a rule
+        return f"no network: {error.strerror or str(error)}"
+    if isinstance(error, OSError) and error.errno in (errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH):
+        return f"no network: {os_reason(error)}"
+    if isinstance(error, ssl.SSLError):  # (an OSError: first) e.g. a proxy that shows its own certificate
+        detail = (getattr(error, "verify_message", None) or getattr(error, "reason", None) or error.strerror
+                  or type(error).__name__)
+        return f"no secure connection to the download server: {detail}"
+    if isinstance(error, ConnectionRefusedError):
+        return "the download server refused the connection"
+    if isinstance(error, ConnectionError):  # reset, aborted, broken pipe, closed without an answer
+        return f"the connection broke off: {error.strerror or str(error) or type(error).__name__}"
+    if isinstance(error, http.client.IncompleteRead):
+        return (f"the connection broke off after {len(error.partial):,} bytes, {error.expected:,} more were "
+                f"expected")
+    if isinstance(error, RuntimeError) and str(error) == "File not found or corrupted.":
+        # torchvision's words when the downloaded file's MD5 is not the one expected
+        return "the downloaded file is cut short or is not MNIST's: its checksum does not match"
+    if isinstance(error, OSError):  # a local one, such as a full disk
+        return os_reason(error)
+    # torchvision lists every mirror it tried; the last line says what went wrong with the last one
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return (lines[-1] if lines else type(error).__name__)[:160]
 

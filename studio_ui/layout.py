@@ -52,6 +52,11 @@ GALLERY_GAP_PX = 8  # Streamlit's "xsmall" gap between a gallery's images
 DIGIT_FORMAT = "PNG"  # for digit images: Streamlit sends arrays as JPEG, whose ringing blurs their sharp pixels
 STATE_ICONS = {"found": ":material/check_circle:", "will download": ":material/download:",
                "problem": ":material/error:"}
+# Where the whole message on a data problem is, after the sidebar's few words on it: the sidebar repeated the whole
+# message (seven lines and more at 1400 × 900), which pushed its "Active model" out of view.
+ELSEWHERE_SAYS_THE_DATA_PROBLEM = "the Home page says why and what to do"
+HOME_SAYS_THE_DATA_PROBLEM = "the Dataset panel on this page says why and what to do"
+PAGE_SAYS_THE_DATA_PROBLEM = "this page says why and what to do"
 
 
 def page_setup(title: str, icon: str) -> None:
@@ -61,7 +66,9 @@ def page_setup(title: str, icon: str) -> None:
     session.resume_or_register()  # a reloaded tab gets its runs, model, settings and running job back
     session.keep_widget_state()
     session.collect_finished_job()
-    sidebar(live_training_note=title != "Train")  # the Train page shows the progress itself
+    # The Train page shows the progress itself; Home shows the data's whole message in its Dataset panel.
+    sidebar(live_training_note=title != "Train",
+            data_problem_said=HOME_SAYS_THE_DATA_PROBLEM if title == "Home" else ELSEWHERE_SAYS_THE_DATA_PROBLEM)
 
 
 def navigation() -> None:
@@ -91,7 +98,7 @@ def _training_note() -> None:
         st.caption(f":material/hourglass_top: training {job.config.model}: {snapshot.fraction:.0%}")
 
 
-def sidebar(live_training_note: bool = True) -> None:
+def sidebar(live_training_note: bool = True, data_problem_said: str = ELSEWHERE_SAYS_THE_DATA_PROBLEM) -> None:
     with st.sidebar:
         navigation()
         st.markdown("### Device")
@@ -99,7 +106,7 @@ def sidebar(live_training_note: bool = True) -> None:
 
         st.markdown("### Dataset")
         st.session_state[DATA_STATUS_SLOT_KEY] = st.empty()
-        show_data_status()
+        show_data_status(data_problem_said)
 
         st.markdown("### Active model")
         entry = session.active_model()
@@ -125,16 +132,17 @@ def sidebar(live_training_note: bool = True) -> None:
 DATA_STATUS_SLOT_KEY = "studio.data_status_slot"  # the sidebar's place for the data status, this run's
 
 
-def show_data_status() -> None:
+def show_data_status(problem_said: str = ELSEWHERE_SAYS_THE_DATA_PROBLEM) -> None:
     """The data status in the sidebar's place for it; again after a page's attempt to load the data failed, so the
-    sidebar does not say "it downloads on first use" beside the page's "downloading it failed"."""
+    sidebar does not say "it downloads on first use" beside the page's "downloading it failed". A problem gets its
+    few words and `problem_said`, where its whole message is."""
     slot = st.session_state.get(DATA_STATUS_SLOT_KEY)
     if slot is None:
         return
     status = resources.data_status()
     message, full_message = dataset_message(status)
     if status.state == "problem":
-        slot.error(f"{STATE_ICONS[status.state]} {message}")
+        slot.error(f"{STATE_ICONS[status.state]} {status.summary}: {problem_said}.")
     else:
         slot.caption(f"{STATE_ICONS[status.state]} {message}", help=full_message)
 
@@ -181,7 +189,7 @@ def require_dataset() -> Mnist | None:
     try:
         return resources.load_dataset()
     except DataError as error:
-        show_data_status()
+        show_data_status(PAGE_SAYS_THE_DATA_PROBLEM)
         st.error(f"This page needs the MNIST dataset. {error}")
         return None
 

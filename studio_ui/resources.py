@@ -21,8 +21,8 @@ import numpy as np
 import streamlit as st
 
 from mnist_core.checkpoints import DEFAULT_CHECKPOINT, PROJECT_ROOT, LoadedCheckpoint, checkpoint_bytes, load_checkpoint
-from mnist_core.data import (DATA_ROOT_ENV, DatasetStatus, Mnist, MnistSplit, dataset_status, load_mnist, raw_folder,
-                             resolve_data_root)
+from mnist_core.data import (DATA_ROOT_ENV, DatasetStatus, Mnist, MnistSplit, dataset_status, load_mnist,
+                             problem_summary, raw_folder, resolve_data_root)
 from mnist_core.errors import DataError
 from mnist_core.evaluate import EvaluationReport, evaluate
 from mnist_core import explore
@@ -46,7 +46,7 @@ def data_status() -> DatasetStatus:
     status = dataset_status()
     failure = _failed_loads().get(_root_key(status.root))
     if status.state != "problem" and failure is not None and failure[0] == _files_fingerprint(status.root):
-        return DatasetStatus(status.root, "problem", failure[1])
+        return DatasetStatus(status.root, "problem", failure[1], problem_summary(status.root))
     return replace(status, message=in_app_words(status.message))
 
 

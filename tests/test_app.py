@@ -182,6 +182,8 @@ def test_pages_that_need_data_say_how_to_get_it(tmp_path, monkeypatch) -> None:
         assert any("is a file, not a folder: point MNIST_DATA_ROOT at a folder. MNIST_DATA_ROOT is read when the app "
                    "starts" in error.value for error in app.error), page
         assert not any("--data-root" in error.value for error in [*app.error, *app.sidebar.error]), page
+        assert [error.value for error in app.sidebar.error] == [
+            "The data root is not a usable folder: this page says why and what to do."], page  # (not all of it again)
     sketch = open_app(None, "sketch")  # Sketch only needs a model
     assert not sketch.exception and sketch.title[0].value == "Sketch"
 
@@ -223,14 +225,39 @@ def test_a_failed_download_is_said_alike_in_the_sidebar_and_on_home(tmp_path, mo
     [page_error] = [error.value for error in app.error if "This page needs" in error.value]
     assert "downloading it failed" in page_error and "--data-root" not in page_error
     assert page_error.endswith(resources.RESTART_HINT)
-    assert "downloading it failed" in sidebar_data_status(app), "the sidebar of the same run"
+    missing = "MNIST is missing and could not be downloaded"
+    assert sidebar_data_status(app) == f"{missing}: this page says why and what to do.", "the sidebar of the same run"
     app.switch_page("app.py").run()
     assert [metric.value for metric in app.metric if metric.label == "MNIST"] == ["problem"]
     assert any("downloading it failed" in error.value for error in app.error)
-    assert "downloading it failed" in sidebar_data_status(open_app(None)), "another tab"
+    assert sidebar_data_status(open_app(None)) == f"{missing}: the Dataset panel on this page says why and what to do."
+    assert sidebar_data_status(open_app(None, "sketch")) == f"{missing}: the Home page says why and what to do.", \
+        "another tab"
     raw_folder(root).mkdir(parents=True)  # the files change (a copy begins): the page's word no longer holds
     (raw_folder(root) / "train-labels-idx1-ubyte.part").write_bytes(b"")
     assert "downloads on first use" in sidebar_data_status(open_app(None))
+
+
+def test_a_data_problem_is_said_in_full_once_per_page_and_in_a_few_words_in_the_sidebar(tmp_path, monkeypatch) -> None:
+    """Offline with no data, the sidebar repeated the page's whole message (seven lines and more), which pushed its
+    "Active model" out of view, and the message quoted urllib's "<urlopen error [Errno -3] …>"."""
+    def no_network(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setenv("MNIST_DATA_ROOT", str(tmp_path / "data"))
+    for page in ("explorer", "evaluate", None, "train", "sketch"):  # (the explorer first: its download fails)
+        app = open_app(None, page)
+        assert not app.exception, page
+        full = [error.value for error in app.error if "downloading it failed" in error.value]
+        assert len(full) == (0 if page in ("train", "sketch") else 1), page  # (Train's shows when Start is pressed)
+        assert all("no network: Temporary failure in name resolution" in message and "urlopen" not in message
+                   for message in full), page
+        [status] = [error.value for error in app.sidebar.error]  # (and no "No usable model" box)
+        assert status.startswith("MNIST is missing and could not be downloaded: "), page
+        assert len(status) < 120, page  # two lines, not the whole message
+        assert "### Active model" in [markdown.value for markdown in app.sidebar.markdown], page
 
 
 def test_files_of_the_right_size_that_are_not_mnist_are_no_longer_found_once_a_page_read_them(tmp_path,
@@ -245,7 +272,7 @@ def test_files_of_the_right_size_that_are_not_mnist_are_no_longer_found_once_a_p
     assert "MNIST found" in sidebar_data_status(app)
     app.switch_page(PAGES["explorer"]).run()
     assert any("is corrupt" in error.value for error in app.error)
-    assert "is corrupt" in sidebar_data_status(app)
+    assert sidebar_data_status(app) == "MNIST's files cannot be used: this page says why and what to do."
 
 
 def test_train_page_has_every_setting_and_presets_fill_them(tiny_mnist) -> None:

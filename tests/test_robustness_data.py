@@ -6,13 +6,18 @@ from __future__ import annotations
 import errno
 import gzip
 import hashlib
+import http.client
+import http.server
 import json
 import os
 import random
 import re
 import shutil
 import socket
+import ssl
 import stat
+import struct
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -21,7 +26,7 @@ from cli_support import RUNNING_AS_ROOT, assert_json_error, assert_one_line_erro
 from mnist_core import data
 from mnist_core.cli import main
 from mnist_core.data import (MNIST_FILES, TEST_FILES, DatasetStatus, _unpack_archives, dataset_status, ensure_mnist,
-                             load_mnist, raw_folder)
+                             load_mnist, problem_summary, raw_folder)
 from mnist_core.errors import DataError
 
 
@@ -57,7 +62,8 @@ def test_missing_data_offline_names_the_folder_and_the_fix(tmp_path: Path, offli
         load_mnist(root)
     message = str(missing.value)
     assert f"MNIST is not in {raw_folder(root)} and downloading it failed" in message
-    assert "Temporary failure in name resolution" in message
+    # (it quoted urllib's repr: "(<urlopen error [Errno -3] Temporary failure in name resolution>)")
+    assert "downloading it failed (no network: Temporary failure in name resolution): " in message
     assert "connect to the internet and retry" in message and "--data-root / MNIST_DATA_ROOT" in message
 
 
@@ -113,11 +119,130 @@ def test_a_download_from_a_server_that_never_answers_gives_up(tmp_path: Path, mo
     monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [f"http://127.0.0.1:{silent.getsockname()[1]}/"])
     monkeypatch.setattr(data, "DOWNLOAD_STALL_SECONDS", 0.5)
     started = time.monotonic()
-    with silent, pytest.raises(DataError, match=r"downloading it failed \(.*timed out.*\)"):
+    with silent, pytest.raises(DataError, match=r"downloading it failed \(the download timed out: no answer for "
+                                                r"0.5 s\): connect to the internet"):
         ensure_mnist(tmp_path / "data", with_train=False)
     assert time.monotonic() - started < 20  # given up after 0.5 s of silence (without a timeout: never)
     assert socket.getdefaulttimeout() is None  # the process's sockets are as they were
     capsys.readouterr()
+
+
+class _Mirror(http.server.BaseHTTPRequestHandler):
+    """A download mirror that fails as real ones do, chosen by the path's first part."""
+
+    def do_GET(self) -> None:
+        how = self.path.strip("/").split("/")[0]
+        if how == "missing":
+            self.send_error(404, "Not Found")
+        elif how == "cut-short":  # promises 1,000 bytes, sends 10, hangs up
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"\x1f\x8b" + b"\0" * 8)
+            self.close_connection = True
+        elif how == "not-mnist":  # a whole file, but not MNIST's (a captive portal's page, say)
+            body = b"<html>Sign in to the hotel's network</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:  # "reset": hangs up at once with a TCP reset
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+
+    do_HEAD = do_GET  # (torchvision asks for redirects first)
+
+    def log_message(self, *args) -> None:  # (quiet)
+        pass
+
+
+@pytest.mark.parametrize("how, reason", [
+    ("missing", "the download server answered HTTP 404 Not Found"),
+    ("cut-short", "the downloaded file is cut short or is not MNIST's: its checksum does not match"),
+    ("not-mnist", "the downloaded file is cut short or is not MNIST's: its checksum does not match"),
+    ("reset", "the connection broke off: "),  # (… Connection reset by peer, or Remote end closed connection …)
+    ("refused", "the download server refused the connection"),
+])
+def test_each_way_a_download_fails_is_said_in_plain_words(how: str, reason: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    """The reason was urllib's repr or torchvision's last line ("<urlopen error [Errno 111] Connection refused>",
+    "[Errno 104] Connection reset by peer", "IncompleteRead(10 bytes read, 990 more expected)", "File not found or
+    corrupted.")."""
+    import threading
+
+    import torchvision.datasets
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Mirror)
+    port = server.server_address[1]
+    if how == "refused":
+        server.server_close()  # nothing listens there any more
+    else:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [f"http://127.0.0.1:{port}/{how}/"])
+    root = tmp_path / "data"
+    try:
+        with pytest.raises(DataError) as failed:
+            ensure_mnist(root, with_train=False)
+    finally:
+        if how != "refused":
+            server.shutdown()
+            server.server_close()
+    capsys.readouterr()  # (torchvision's progress bar)
+    message = str(failed.value)
+    assert f"MNIST is not in {raw_folder(root)} and downloading it failed ({reason}" in message
+    assert "): connect to the internet" in message
+    assert "urlopen" not in message and "Errno" not in message
+
+
+@pytest.mark.parametrize("error, reason", [
+    (urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "Name or service not known")),
+     "no network: Name or service not known"),
+    (urllib.error.URLError(OSError(errno.ENETUNREACH, "Network is unreachable")), "no network: Network is unreachable"),
+    (urllib.error.URLError(TimeoutError("timed out")), "the download timed out: no answer for 30 s"),
+    (TimeoutError("The read operation timed out"), "the download timed out: no answer for 30 s"),
+    (urllib.error.URLError(TimeoutError(errno.ETIMEDOUT, "Connection timed out")),
+     "the download timed out: Connection timed out"),
+    (urllib.error.URLError(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")),
+     "the download server refused the connection"),
+    (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
+     "the connection broke off: Connection reset by peer"),
+    (http.client.IncompleteRead(b"x" * 1000, 46_000), "the connection broke off after 1,000 bytes, 46,000 more were "
+                                                       "expected"),
+    (urllib.error.URLError(ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+                                                           "failed: self-signed certificate in certificate chain")),
+     "no secure connection to the download server: "),
+    (urllib.error.HTTPError("https://example.org/x.gz", 503, "Service Unavailable", {}, None),  # type: ignore[arg-type]
+     "the download server answered HTTP 503 Service Unavailable"),
+    (urllib.error.URLError("unknown url type: ftps"), "no connection to the download server: unknown url type: ftps"),
+    (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
+])
+def test_every_download_failure_is_said_without_python_s_repr(error: BaseException, reason: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """As urllib and the socket raise them on the way: each said as what went wrong, not as "<urlopen error …>"."""
+    import torchvision.datasets.utils
+
+    def failing(*args, **kwargs) -> None:
+        raise error
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", failing)
+    with pytest.raises(DataError) as failed:
+        ensure_mnist(tmp_path, with_train=False)
+    message = str(failed.value)
+    assert f"downloading it failed ({reason}" in message
+    assert "urlopen" not in message and "Errno" not in message and "IncompleteRead" not in message
+
+
+def test_a_failed_load_is_summed_up_by_the_files_that_are_there(tmp_path: Path) -> None:
+    """The app's sidebar says these few words, not the whole message beside the page that shows it."""
+    assert problem_summary(tmp_path / "none") == "MNIST is missing and could not be downloaded"
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(b"")
+    assert problem_summary(tmp_path) == "MNIST is incomplete and could not be downloaded"
+    for name in MNIST_FILES:
+        (folder / name).write_bytes(b"")
+    assert problem_summary(tmp_path) == "MNIST's files cannot be used"  # (corrupt, say)
 
 
 def test_missing_data_without_download_says_where_to_put_it(tmp_path: Path) -> None:
@@ -456,6 +581,7 @@ def test_a_copy_cut_short_names_the_truncated_file_and_the_missing_ones_in_sente
     assert assert_one_line_error(main(["train", "--data-root", str(tmp_path), "--out", str(tmp_path / "m.pt")]),
                                  capsys.readouterr().err) == f"error: {expected}"
     assert dataset_status(tmp_path) == DatasetStatus(tmp_path, "problem", expected)
+    assert dataset_status(tmp_path).summary == "MNIST's files are damaged"  # (the sidebar's few words)
     assert _snapshot(folder) == before
 
 
@@ -517,6 +643,7 @@ def test_files_under_kaggle_s_names_are_named_with_the_fix(tmp_path: Path, offli
         ensure_mnist(tmp_path)
     assert str(refused.value) == expected
     assert dataset_status(tmp_path) == DatasetStatus(tmp_path, "problem", expected)
+    assert dataset_status(tmp_path).summary == "MNIST's files are misplaced or misnamed"
     assert_one_line_error(main(["evaluate", "--data-root", str(tmp_path)]), capsys.readouterr().err,
                           "rename them to t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte")
 
@@ -535,5 +662,6 @@ def test_a_data_root_variable_of_only_spaces_is_refused_like_the_option(monkeypa
                "./data")
     assert_one_line_error(main(["evaluate"]), capsys.readouterr().err, message)
     assert dataset_status().state == "problem" and dataset_status().message == message
+    assert dataset_status().summary == "The data root is not valid"
     monkeypatch.setenv("MNIST_DATA_ROOT", "")  # empty, as an unset variable: the default
     assert dataset_status().root == Path("./data")
