@@ -127,9 +127,9 @@ def start_training() -> None:
         job = TrainingJob(with_live_reporting(settings.config_from_state()), data,
                           still_wanted=session.this_tab_is_open())
     except DataError as error:
-        st.session_state[START_ERROR_KEY] = f"This page needs the MNIST dataset. {error}"
+        st.session_state[START_ERROR_KEY] = (f"This page needs the MNIST dataset. {error}", True)
     except StudioError as error:  # settings refused before anything starts
-        st.session_state[START_ERROR_KEY] = f"Not started: {error}"
+        st.session_state[START_ERROR_KEY] = (f"Not started: {error}", False)
     else:
         session.start_job(job)
 
@@ -147,7 +147,10 @@ with st.container(horizontal=True):  # fixed-width buttons: in narrow columns "S
     st.button("Stop", disabled=not busy or job.stop_requested, key="train-stop", width=BUTTON_WIDTH,
               on_click=job.stop if busy else None, help="stops after the current batch; keeps the model so far")
 if START_ERROR_KEY in st.session_state:
-    st.error(st.session_state.pop(START_ERROR_KEY))
+    start_error, about_the_data = st.session_state.pop(START_ERROR_KEY)
+    if about_the_data:  # the sidebar pointed to the Home page for the whole message: it is here now
+        layout.show_data_status(layout.PAGE_SAYS_THE_DATA_PROBLEM)
+    st.error(start_error)
 elif not busy and (few_steps := settings.config_from_state().few_steps_note()):
     st.caption(f":material/info: {few_steps}")
 

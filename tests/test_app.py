@@ -258,6 +258,11 @@ def test_a_data_problem_is_said_in_full_once_per_page_and_in_a_few_words_in_the_
         assert status.startswith("MNIST is missing and could not be downloaded: "), page
         assert len(status) < 120, page  # two lines, not the whole message
         assert "### Active model" in [markdown.value for markdown in app.sidebar.markdown], page
+    app = open_app(None, "train")
+    app.button(key="train-start").click().run()  # the Train page's whole message shows when Start is pressed ...
+    assert len([error for error in app.error if "downloading it failed" in error.value]) == 1
+    [status] = [error.value for error in app.sidebar.error]  # ... and the sidebar says so (not "the Home page")
+    assert status.endswith(": this page says why and what to do."), status
 
 
 def test_files_of_the_right_size_that_are_not_mnist_are_no_longer_found_once_a_page_read_them(tmp_path,
