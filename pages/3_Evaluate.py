@@ -14,8 +14,7 @@ from mnist_core.checkpoints import MAX_CHECKPOINT_BYTES, list_checkpoints, load_
 from mnist_core.config import TRAIN_SIZE
 from mnist_core.errors import MB, CheckpointError
 from mnist_core.models import count_parameters
-from mnist_core.runner import run_length
-from studio_ui import charts, layout, resources, session
+from studio_ui import charts, layout, resources, session, tables
 from studio_ui.session import ModelEntry, ensure_defaults
 
 layout.page_setup("Evaluate", ":material/analytics:")
@@ -242,13 +241,14 @@ for label, candidate in compared.items():
     # The figures first (at 800 px the rest scrolls sideways); training images: a 5,000-image run read like a full one.
     rows.append({"model": label, "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
                  "train seconds": candidate.checkpoint.metrics.get("train_seconds"),
-                 "trained for": run_length(candidate.checkpoint.metrics, config),
+                 **tables.run_length_cells(candidate.checkpoint.metrics, config),
                  # (every saved config has the key, None for all images; without it, as when loading dropped an
                  # odd value, the count is unknown)
                  "training images": (config["train_subset"] or TRAIN_SIZE) if "train_subset" in config else None,
                  "architecture": candidate.name, "parameters": count_parameters(candidate.checkpoint.model)})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table",
-             column_config={"parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere
+             column_config={**tables.RUN_LENGTH_COLUMNS,
+                            "parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere
                             "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                             "test loss": st.column_config.NumberColumn(format="%.4f"),
                             "train seconds": st.column_config.NumberColumn(format="%.1f"),
