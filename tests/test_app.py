@@ -831,6 +831,41 @@ def test_comparing_fewer_than_two_asks_for_two_when_there_are_more(tiny_mnist) -
     assert not any(caption.startswith("Train a run") for caption in captions), captions
 
 
+def test_the_comparison_follows_new_runs_until_the_user_picks(tiny_mnist) -> None:
+    """Evaluate opened while the first run trained held default.pt alone, and still asked for two models once the
+    run had finished. Until the user picks, the selection follows the models there are; their own pick is kept,
+    less a file deleted meanwhile."""
+    spare = CHECKPOINT_DIR / f"spare-{uuid.uuid4().hex[:8]}.pt"
+    try:
+        app = open_app(tiny_mnist)
+        default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+        app.switch_page(PAGES["evaluate"]).run()  # no run yet (the first one is training)
+        assert app.multiselect(key="evaluate.compare").value == ["checkpoints/default.pt"]
+        app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1"), "run")]  # it finished
+        app.run()
+        assert_clean(app)
+        assert app.multiselect(key="evaluate.compare").value == ["run 1 · fast", "checkpoints/default.pt"]
+        [table] = [frame.value for frame in app.dataframe if "architecture" in frame.value.columns]
+        assert list(table["model"]) == ["run 1 · fast", "checkpoints/default.pt"]
+        assert not any(caption.value.startswith("Pick at least two") for caption in app.caption)
+
+        spare.write_bytes((CHECKPOINT_DIR / "default.pt").read_bytes())
+        app.run()
+        picked = ["checkpoints/default.pt", f"checkpoints/{spare.name}", "run 1 · fast"]
+        app.multiselect(key="evaluate.compare").set_value(picked).run()  # the user's own pick
+        app.session_state[RUNS_KEY] = [*app.session_state[RUNS_KEY],
+                                       ModelEntry(replace(default, source="run 2"), "run")]
+        app.run()
+        assert app.multiselect(key="evaluate.compare").value == picked, "a new run does not change the user's pick"
+        spare.unlink()
+        app.switch_page(PAGES["train"]).run()  # and back: the pick is kept across pages
+        app.switch_page(PAGES["evaluate"]).run()
+        assert_clean(app)
+        assert app.multiselect(key="evaluate.compare").value == picked[::2], "a deleted file leaves it silently"
+    finally:
+        spare.unlink(missing_ok=True)
+
+
 def test_a_run_stopped_after_its_first_evaluation_is_charted_from_epoch_0() -> None:
     lone_record = {"epoch": 0.25, "train_loss": 0.9, "train_accuracy": 70.0, "test_loss": 0.8, "test_accuracy": 75.0}
     layout = epoch_curves({"run": [lone_record]}).layout
