@@ -214,10 +214,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def epochs_shown(epochs: float) -> float:
+    """Epochs rounded as a person reads them: three decimals, one significant digit below 0.001 (a stop after a
+    few batches is not 0.00). The run tables show this number, `epochs_text` the same number in words."""
+    return float(round(epochs, 3)) if epochs >= 0.001 or epochs == 0 else float(f"{epochs:.1g}")
+
+
 def epochs_text(epochs: float) -> str:
     """Epochs as a person reads them: "0.004 epochs", "0.5 epochs", "1 epoch", "3 epochs" (a stop after a few
     batches is not "0.00 epochs"; a Stop during the test pass at the end of the first epoch read "1 epochs")."""
-    shown = f"{round(epochs, 3):g}" if epochs >= 0.001 or epochs == 0 else f"{epochs:.1g}"
+    shown = f"{epochs_shown(epochs):g}"
     return f"{shown} epoch" + ("" if shown == "1" else "s")
 
 

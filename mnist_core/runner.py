@@ -41,13 +41,13 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from multiprocessing.connection import Connection
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import torch
 import torch.multiprocessing as torch_mp
 
 from mnist_core.checkpoints import LoadedCheckpoint
-from mnist_core.config import Schedule, TrainConfig, epochs_text
+from mnist_core.config import Schedule, TrainConfig, epochs_shown, epochs_text
 from mnist_core.data import Mnist
 from mnist_core.device import pick_device
 from mnist_core.errors import StudioError, TrainingDiverged
@@ -216,18 +216,23 @@ def stopped_sentence(steps_done: int, total_steps: int, epochs_done: float, kept
             f"model trained so far is kept.")
 
 
-def run_length(metrics: dict[str, Any], config: dict[str, Any] | None = None) -> str | None:
-    """How long a run trained, as the run history and Compare both show it: "3 epochs", "0.8 epochs (375 batches)",
-    "0.002 epochs (1 batch)". As a number with two decimals, a Stop after one batch read "0.00" epochs. The batches
-    come from `batches_done` (runs of this app); a file without it (the CLI's) shows the epochs alone. None when the
-    checkpoint says neither."""
+class RunLength(NamedTuple):
+    """How long a run trained, as numbers: its tables sort by them (as text, "10 epochs" came before "2 epochs")."""
+
+    epochs: float | None  # rounded as `epochs_text` reads it: 0.002 after one batch of 469, not 0.00
+    batches: int | None  # None where the checkpoint does not say (the CLI's files)
+
+
+def run_length(metrics: dict[str, Any], config: dict[str, Any] | None = None) -> RunLength:
+    """How long a run trained, as the run history and Compare both show it: 3 epochs (1,407 batches), 0.8 epochs
+    (375 batches), 0.002 epochs (1 batch). The batches come from `batches_done` (runs of this app); a file without it
+    (the CLI's) has the epochs alone, and a checkpoint that says neither has neither."""
     epochs = metrics.get("epochs_done", (config or {}).get("epochs"))
     if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) or epochs < 0:
-        return None
+        return RunLength(None, None)
     batches = metrics.get("batches_done")
-    if isinstance(batches, bool) or not isinstance(batches, int) or batches < 1 or float(epochs).is_integer():
-        return epochs_text(epochs)  # whole epochs need no batch count
-    return f"{epochs_text(epochs)} ({batches:,} batch{'' if batches == 1 else 'es'})"
+    valid_batches = not isinstance(batches, bool) and isinstance(batches, int) and batches >= 1
+    return RunLength(epochs_shown(epochs), batches if valid_batches else None)
 
 
 def _warm_up() -> None:
@@ -614,6 +619,6 @@ def has_usable_weights(result: TrainResult | None) -> bool:
 
 
 __all__ = ["TrainingJob", "JobSnapshot", "DeviceQueue", "DEVICE_QUEUE", "result_checkpoint", "has_usable_weights",
-           "with_live_reporting", "prepare_worker", "stopped_sentence", "epochs_text", "run_length",
+           "with_live_reporting", "prepare_worker", "stopped_sentence", "epochs_text", "RunLength", "run_length",
            "FINAL_STATES", "QUEUED", "RUNNING", "DONE", "NOT_LEARNED", "STOPPED", "DIVERGED", "FAILED", "CRASHED",
            "CANCELLED"]

@@ -17,8 +17,8 @@ from mnist_core.errors import DataError, StudioError
 from mnist_core.evaluate import WEAK_MODEL_ACCURACY
 from mnist_core.models import REGISTRY, count_parameters, get_spec
 from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, FAILED, NOT_LEARNED, QUEUED, RUNNING, STOPPED,
-                               JobSnapshot, TrainingJob, prepare_worker, run_length, with_live_reporting)
-from studio_ui import charts, layout, resources, session, settings
+                               JobSnapshot, TrainingJob, prepare_worker, with_live_reporting)
+from studio_ui import charts, layout, resources, session, settings, tables
 from studio_ui.session import ModelEntry
 from studio_ui.settings import PREFIX
 
@@ -371,10 +371,11 @@ def settings_summary(config: dict) -> str:
 st.dataframe(pd.DataFrame([{
     "run": entry.source, "model": entry.name, "test accuracy %": entry.test_accuracy,
     "train seconds": entry.checkpoint.metrics.get("train_seconds"),
-    "trained for": run_length(entry.checkpoint.metrics, entry.checkpoint.config),
+    **tables.run_length_cells(entry.checkpoint.metrics, entry.checkpoint.config),
     "parameters": count_parameters(entry.checkpoint.model), "settings": settings_summary(entry.checkpoint.config),
 } for entry in history]), hide_index=True, width="stretch", key="run-history",
-    column_config={"run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
+    column_config={**tables.RUN_LENGTH_COLUMNS,
+                   "run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
                    "settings": st.column_config.TextColumn(width="large"),  # a quick run's summary was cut short
                    "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                    "train seconds": st.column_config.NumberColumn(format="%.1f"),

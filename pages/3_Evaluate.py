@@ -14,8 +14,7 @@ from mnist_core.checkpoints import MAX_CHECKPOINT_BYTES, list_checkpoints, load_
 from mnist_core.config import TRAIN_SIZE
 from mnist_core.errors import MB, CheckpointError
 from mnist_core.models import count_parameters
-from mnist_core.runner import run_length
-from studio_ui import charts, layout, resources, session
+from studio_ui import charts, layout, resources, session, tables
 from studio_ui.session import ModelEntry, ensure_defaults
 
 layout.page_setup("Evaluate", ":material/analytics:")
@@ -23,6 +22,8 @@ st.title("Evaluate")
 ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False})
 MATRIX_GENERATION_KEY = "studio.matrix_generation"  # part of the heatmap's key: moves on with every click on it
 GONE_CHOICE_KEY = "evaluate.gone_choice"  # a file picked below, then deleted: said until another pick
+COMPARE_KEY = "evaluate.compare"
+COMPARE_PICKED_KEY = "evaluate.compare_picked"  # True once the user changed the comparison: from then on it is theirs
 GALLERY_SIZE = 24
 CELL_IMAGES = 16
 # px: the matrix fits beside the sidebar of an 800-px window (468 px of page); the cell panel holds four 84-px images
@@ -219,11 +220,14 @@ with correct_tab:
 # --- compare -------------------------------------------------------------------------------------------------------
 st.subheader("Compare runs and checkpoints")
 choices = comparable_models()
-if "evaluate.compare" not in st.session_state:
-    st.session_state["evaluate.compare"] = first_that_load(choices, 2)
-# A file deleted meanwhile must leave the selection, or the multiselect refuses its stale value.
-st.session_state["evaluate.compare"] = [label for label in st.session_state["evaluate.compare"] if label in choices]
-picked = st.multiselect("Pick two or more", list(choices), key="evaluate.compare")
+if not st.session_state.get(COMPARE_PICKED_KEY):
+    # Until the user picks, the selection follows the models there are: opened while a run trained, it held
+    # default.pt alone, and still asked for two models once the run had finished.
+    st.session_state[COMPARE_KEY] = first_that_load(choices, 2)
+else:  # the user's own pick is kept, less a file deleted meanwhile (the multiselect refuses a stale value)
+    st.session_state[COMPARE_KEY] = [label for label in st.session_state[COMPARE_KEY] if label in choices]
+picked = st.multiselect("Pick two or more", list(choices), key=COMPARE_KEY,
+                        on_change=lambda: st.session_state.update({COMPARE_PICKED_KEY: True}))
 compared: dict[str, ModelEntry] = {}
 for label in picked:
     try:
@@ -242,13 +246,14 @@ for label, candidate in compared.items():
     # The figures first (at 800 px the rest scrolls sideways); training images: a 5,000-image run read like a full one.
     rows.append({"model": label, "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
                  "train seconds": candidate.checkpoint.metrics.get("train_seconds"),
-                 "trained for": run_length(candidate.checkpoint.metrics, config),
+                 **tables.run_length_cells(candidate.checkpoint.metrics, config),
                  # (every saved config has the key, None for all images; without it, as when loading dropped an
                  # odd value, the count is unknown)
                  "training images": (config["train_subset"] or TRAIN_SIZE) if "train_subset" in config else None,
                  "architecture": candidate.name, "parameters": count_parameters(candidate.checkpoint.model)})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table",
-             column_config={"parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere
+             column_config={**tables.RUN_LENGTH_COLUMNS,
+                            "parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere
                             "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                             "test loss": st.column_config.NumberColumn(format="%.4f"),
                             "train seconds": st.column_config.NumberColumn(format="%.1f"),

@@ -23,12 +23,12 @@ from streamlit.testing.v1 import AppTest
 
 from cli_support import PILLOW_MODES, digit_image, in_mode
 from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, load_checkpoint
-from mnist_core.config import PRESETS, preset_config
+from mnist_core.config import PRESETS, epochs_shown, preset_config
 from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
-from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, epochs_text
+from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob
 from mnist_core.train import EpochRecord
 from studio_ui import resources, settings
 from studio_ui.charts import epoch_curves
@@ -824,11 +824,9 @@ def test_a_new_run_is_offered_for_saving_and_a_stopped_run_reads_consistently(ti
 
     # The run history says how far the stopped run got in batches too (its epochs alone can round to nothing).
     history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
-    batches = f" ({stopped.step:,} batch{'' if stopped.step == 1 else 'es'})"
-    whole = float(stopped.epoch).is_integer()  # a Stop on a loaded machine can land on an epoch's end: "2 epochs"
-    assert history["trained for"][1] == epochs_text(stopped.epoch) + ("" if whole else batches), (
-        list(history["trained for"]), stopped.step)
-    assert history["trained for"][0] == "1 epoch"
+    assert history["epochs"][1] == epochs_shown(stopped.epoch) and history["batches"][1] == stopped.step, (
+        list(history["epochs"]), list(history["batches"]), stopped.step)
+    assert history["epochs"][0] == 1
 
     # Save offers the run that just ended (the active model), not the one chosen before it existed.
     run_choice = next(selectbox for selectbox in app.selectbox if selectbox.label == "Run")
@@ -863,6 +861,41 @@ def test_comparing_fewer_than_two_asks_for_two_when_there_are_more(tiny_mnist) -
     captions = [caption.value for caption in app.caption]
     assert "Pick at least two models to compare them." in captions
     assert not any(caption.startswith("Train a run") for caption in captions), captions
+
+
+def test_the_comparison_follows_new_runs_until_the_user_picks(tiny_mnist) -> None:
+    """Evaluate opened while the first run trained held default.pt alone, and still asked for two models once the
+    run had finished. Until the user picks, the selection follows the models there are; their own pick is kept,
+    less a file deleted meanwhile."""
+    spare = CHECKPOINT_DIR / f"spare-{uuid.uuid4().hex[:8]}.pt"
+    try:
+        app = open_app(tiny_mnist)
+        default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+        app.switch_page(PAGES["evaluate"]).run()  # no run yet (the first one is training)
+        assert app.multiselect(key="evaluate.compare").value == ["checkpoints/default.pt"]
+        app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1"), "run")]  # it finished
+        app.run()
+        assert_clean(app)
+        assert app.multiselect(key="evaluate.compare").value == ["run 1 · fast", "checkpoints/default.pt"]
+        [table] = [frame.value for frame in app.dataframe if "architecture" in frame.value.columns]
+        assert list(table["model"]) == ["run 1 · fast", "checkpoints/default.pt"]
+        assert not any(caption.value.startswith("Pick at least two") for caption in app.caption)
+
+        spare.write_bytes((CHECKPOINT_DIR / "default.pt").read_bytes())
+        app.run()
+        picked = ["checkpoints/default.pt", f"checkpoints/{spare.name}", "run 1 · fast"]
+        app.multiselect(key="evaluate.compare").set_value(picked).run()  # the user's own pick
+        app.session_state[RUNS_KEY] = [*app.session_state[RUNS_KEY],
+                                       ModelEntry(replace(default, source="run 2"), "run")]
+        app.run()
+        assert app.multiselect(key="evaluate.compare").value == picked, "a new run does not change the user's pick"
+        spare.unlink()
+        app.switch_page(PAGES["train"]).run()  # and back: the pick is kept across pages
+        app.switch_page(PAGES["evaluate"]).run()
+        assert_clean(app)
+        assert app.multiselect(key="evaluate.compare").value == picked[::2], "a deleted file leaves it silently"
+    finally:
+        spare.unlink(missing_ok=True)
 
 
 def test_a_run_stopped_after_its_first_evaluation_is_charted_from_epoch_0() -> None:
@@ -1492,8 +1525,8 @@ def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -
     app.switch_page(PAGES["train"]).run()
     assert_clean(app)
     history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
-    assert list(history.columns) == ["run", "model", "test accuracy %", "train seconds", "trained for", "parameters",
-                                     "settings"]
+    assert list(history.columns) == ["run", "model", "test accuracy %", "train seconds", "epochs", "batches",
+                                     "parameters", "settings"]
     assert history["settings"][0].startswith("10 ep · ")  # fast's own knob values: nothing to add
     assert history["settings"][1].startswith("width 32, dense width 64 · 10 ep · ")
     assert list(history["parameters"]) == [sum(p.numel() for p in model.parameters())
@@ -1507,28 +1540,33 @@ def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -
     assert list(table["training images"]) == [5000, 60000]
 
 
-def test_a_run_stopped_after_one_batch_reads_its_length_not_0_epochs(tiny_mnist) -> None:
+def test_how_long_runs_trained_reads_in_numbers_that_sort(tiny_mnist) -> None:
     """A Stop that landed after one batch of 469 read "0.00" epochs in the run history and in Compare (the column's
-    two decimals), as if the run had not trained at all."""
+    two decimals), as if the run had not trained at all; as text ("0.002 epochs (1 batch)"), a click on the column's
+    header sorted "10 epochs" before "2 epochs". Numbers, rounded as they read, in both tables."""
     app = open_app(tiny_mnist)
     default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
     one_batch = {**default.metrics, "epochs_done": 1 / 469, "batches_done": 1, "stopped": True}
-    half = {**default.metrics, "epochs_done": 0.5, "batches_done": 234}
+    two = {**default.metrics, "epochs_done": 2.0, "batches_done": 938}
     app.session_state[RUNS_KEY] = [
         ModelEntry(replace(default, source="run 1 (stopped early)", metrics=one_batch), "run"),
-        ModelEntry(replace(default, source="run 2", metrics=half), "run"), ModelEntry(replace(default, source="run 3"), "run")]
+        ModelEntry(replace(default, source="run 2", metrics=two), "run"),
+        ModelEntry(replace(default, source="run 3"), "run")]
     app.switch_page(PAGES["train"]).run()
     assert_clean(app)
     history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
-    expected = ["0.002 epochs (1 batch)", "0.5 epochs (234 batches)", f"{default.metrics['epochs_done']:g} epochs"]
-    assert list(history["trained for"]) == expected
+    assert list(history["epochs"]) == [0.002, 2, default.metrics["epochs_done"]]
+    assert list(history["batches"][:2]) == [1, 938] and np.isnan(history["batches"][2])  # default.pt (the CLI's): none
+    assert list(history.sort_values("epochs")["run"]) == ["run 1 (stopped early)", "run 2", "run 3"]  # 2 before 10
+    assert [column_config(app, name)["type_config"]["format"] for name in ("epochs", "batches")] == ["%g", "%,d"]
 
     app.switch_page(PAGES["evaluate"]).run()
     app.multiselect(key="evaluate.compare").set_value(["run 1 (stopped early) · fast", "run 2 · fast",
                                                        "run 3 · fast"]).run()
     assert_clean(app)
     table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
-    assert list(table["trained for"]) == expected  # the one helper: both pages read alike
+    assert table[["epochs", "batches"]].equals(history[["epochs", "batches"]])  # the one helper: both read alike
+    assert column_config(app, "epochs")["type_config"]["format"] == "%g"
 
 
 def test_model_choices_read_alike(tiny_mnist) -> None:

@@ -12,12 +12,12 @@ import time
 
 import torch
 
-from mnist_core.config import TrainConfig
+from mnist_core.config import TrainConfig, epochs_text
 from mnist_core.train import BatchReport, EpochRecord, TrainResult, TrainStart
 from mnist_core import runner
 from mnist_core.runner import (CRASHED, DIVERGED, DONE, NOT_LEARNED, QUEUED, STOPPED, DeviceQueue, JobSnapshot,
-                               TrainingJob, has_usable_weights, result_checkpoint, run_length, stopped_sentence,
-                               with_live_reporting)
+                               RunLength, TrainingJob, has_usable_weights, result_checkpoint, run_length,
+                               stopped_sentence, with_live_reporting)
 
 
 def test_device_queue_serves_jobs_in_order_and_lets_waiting_ones_leave() -> None:
@@ -126,17 +126,20 @@ def test_a_stopped_runs_sentence_has_its_real_numbers() -> None:
     assert stopped_sentence(0, 469, 0.0, kept=False) == "Stopped before the first batch; there is no model to keep."
 
 
-def test_a_runs_length_reads_in_epochs_and_batches() -> None:
-    """One helper for the run history and Compare: a Stop after one batch read "0.00" epochs in both."""
-    assert run_length({"epochs_done": 1 / 469, "batches_done": 1}) == "0.002 epochs (1 batch)"
-    assert run_length({"epochs_done": 0.8, "batches_done": 375}) == "0.8 epochs (375 batches)"
-    assert run_length({"epochs_done": 12 / 1875, "batches_done": 12}) == "0.006 epochs (12 batches)"
-    assert run_length({"epochs_done": 3.0, "batches_done": 1_407}) == "3 epochs"  # whole epochs need no count
-    assert run_length({"epochs_done": 1.0}) == "1 epoch"
-    assert run_length({"epochs_done": 1 / 1875}) == "0.0005 epochs"  # a file without the count (the CLI's)
-    assert run_length({}, {"epochs": 2}) == "2 epochs"  # no metrics: the epochs it was set
-    assert run_length({}) is None and run_length({"epochs_done": float("nan")}) is None
-    assert run_length({"epochs_done": "x", "batches_done": True}, {"epochs": None}) is None
+def test_a_runs_length_is_numbers_rounded_as_they_read() -> None:
+    """One helper for the run history and Compare. Numbers, so their columns sort by length (as text, "10 epochs"
+    sorted before "2 epochs"), rounded as `epochs_text` reads them (a Stop after one batch read "0.00" epochs)."""
+    assert run_length({"epochs_done": 1 / 469, "batches_done": 1}) == RunLength(0.002, 1)
+    assert run_length({"epochs_done": 0.8, "batches_done": 375}) == RunLength(0.8, 375)
+    assert run_length({"epochs_done": 12 / 1875, "batches_done": 12}) == RunLength(0.006, 12)
+    assert run_length({"epochs_done": 3.0, "batches_done": 1_407}) == RunLength(3.0, 1_407)
+    assert run_length({"epochs_done": 1 / 1875}) == RunLength(0.0005, None)  # a file without the count (the CLI's)
+    assert run_length({}, {"epochs": 2}) == RunLength(2, None)  # no metrics: the epochs it was set
+    assert run_length({}) == RunLength(None, None) == run_length({"epochs_done": float("nan")})
+    assert run_length({"epochs_done": "x", "batches_done": True}, {"epochs": None}) == RunLength(None, None)
+    assert run_length({"epochs_done": 0.5, "batches_done": True}) == RunLength(0.5, None)  # not 1 batch
+    for epochs in (1 / 469, 0.799574, 1 / 5_000, 12.5, 10):  # the number and the words never disagree
+        assert f"{run_length({'epochs_done': epochs}).epochs:g}" == epochs_text(epochs).split()[0]
 
 
 def test_the_batches_behind_a_runs_weights_come_from_its_epochs() -> None:
