@@ -38,10 +38,6 @@ class Schedule:
         epoch of 63 batches is 50 of them, which is 0.794 by batches and read as a run cut short."""
         return self.epochs if step >= self.total_steps else step / self.steps_per_epoch
 
-    def steps_at(self, epochs: float) -> int:
-        """The batches behind `epochs` done, the inverse of `epochs_at` (a checkpoint keeps only the epochs)."""
-        return self.total_steps if epochs >= self.epochs else round(epochs * self.steps_per_epoch)
-
 
 @dataclass
 class TrainConfig:

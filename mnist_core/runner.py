@@ -132,6 +132,7 @@ class _Outcome:
     stopped: bool = False
     device: str = ""
     steps: int = 0  # batches trained: where the run ended (a diverged run's last reports were never sent)
+    steps_kept: int = 0  # batches behind the weights kept
 
 
 def _tests_after(schedule: Schedule, step: int) -> bool:
@@ -187,7 +188,8 @@ def _outcome_of(result: TrainResult | None, status: str, message: str = "") -> _
     if result.history:  # weights are only worth keeping once evaluated
         torch.save({key: value.detach().cpu() for key, value in result.model.state_dict().items()}, buffer)
     return _Outcome(status, message, "", buffer.getvalue(), result.history, result.batch_losses,
-                    result.train_seconds, result.eval_seconds, result.stopped, result.device, result.steps)
+                    result.train_seconds, result.eval_seconds, result.stopped, result.device, result.steps,
+                    result.steps_kept)
 
 
 def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event: Any) -> _Outcome:
@@ -220,13 +222,13 @@ class RunLength(NamedTuple):
     """How long a run trained, as numbers: its tables sort by them (as text, "10 epochs" came before "2 epochs")."""
 
     epochs: float | None  # rounded as `epochs_text` reads it: 0.002 after one batch of 469, not 0.00
-    batches: int | None  # None where the checkpoint does not say (the CLI's files)
+    batches: int | None  # None where the checkpoint does not say (files saved before MNIST Studio kept the count)
 
 
 def run_length(metrics: dict[str, Any], config: dict[str, Any] | None = None) -> RunLength:
     """How long a run trained, as the run history and Compare both show it: 3 epochs (1,407 batches), 0.8 epochs
-    (375 batches), 0.002 epochs (1 batch). The batches come from `batches_done` (runs of this app); a file without it
-    (the CLI's) has the epochs alone, and a checkpoint that says neither has neither."""
+    (375 batches), 0.002 epochs (1 batch). The batches come from `batches_done` (every run's metrics since
+    `fit` kept it); an older file without it has the epochs alone, and a checkpoint that says neither has neither."""
     epochs = metrics.get("epochs_done", (config or {}).get("epochs"))
     if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) or epochs < 0:
         return RunLength(None, None)
@@ -574,7 +576,8 @@ class TrainingJob:
             model.load_state_dict(torch.load(io.BytesIO(outcome.weights), weights_only=True))
             self.result = TrainResult(model.eval(), self.config, outcome.device, outcome.history,
                                       batch_losses=outcome.batch_losses, train_seconds=outcome.train_seconds,
-                                      eval_seconds=outcome.eval_seconds, stopped=outcome.stopped, steps=outcome.steps)
+                                      eval_seconds=outcome.eval_seconds, stopped=outcome.stopped, steps=outcome.steps,
+                                      steps_kept=outcome.steps_kept)
         if outcome.status == CRASHED:
             log.error("training job %s crashed: %s\n%s", self.id, outcome.message, outcome.details)
             self.error_details = outcome.details
@@ -597,19 +600,14 @@ def with_live_reporting(config: TrainConfig) -> TrainConfig:
     return replace(config, log_every=max(5, min(20, steps // LIVE_LOSS_POINTS)))
 
 
-def result_checkpoint(result: TrainResult, source: str, schedule: Schedule | None = None) -> LoadedCheckpoint:
+def result_checkpoint(result: TrainResult, source: str) -> LoadedCheckpoint:
     """A finished run in the same shape as a loaded file, so the app treats runs and files alike.
 
-    The model moves to the CPU (like a loaded checkpoint), which frees the accelerator for the next job. With the
-    run's `schedule` (`TrainingJob.schedule`), its metrics also say the batches behind the weights kept
-    (`batches_done`, for `run_length`).
+    The model moves to the CPU (like a loaded checkpoint), which frees the accelerator for the next job.
     """
     config = result.config
-    metrics = result.metrics()
-    if schedule is not None and result.history:
-        metrics["batches_done"] = schedule.steps_at(result.epochs_done)
     return LoadedCheckpoint(result.model.to("cpu").eval(), config.model, dict(config.model_kwargs), config.to_dict(),
-                            [record.to_dict() for record in result.history], metrics,
+                            [record.to_dict() for record in result.history], result.metrics(),
                             datetime.now(timezone.utc).isoformat(timespec="seconds"), source)
 
 

@@ -108,6 +108,7 @@ class TrainResult:
     compile_seconds: float = 0.0  # torch.compile before training (config.compile), not in train_seconds
     stopped: bool = False
     steps: int = 0  # batches trained, those after the last good weights of a diverged run included
+    steps_kept: int = 0  # batches behind the weights kept (those of the history's last evaluation)
     confidence_floor: float = float("nan")  # at the last evaluation: below it the model's readings are unsure
 
     @property
@@ -135,7 +136,9 @@ class TrainResult:
     def metrics(self) -> dict[str, Any]:
         return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss, "train_seconds": self.train_seconds,
                 "compile_seconds": self.compile_seconds, "epochs_done": self.epochs_done, "stopped": self.stopped, "device": self.device,
-                "confidence_floor": self.confidence_floor}
+                "confidence_floor": self.confidence_floor,
+                # (a Stop after one batch is 0.002 epochs: the batches say it exactly, in the run history and Compare)
+                "batches_done": self.steps_kept}
 
 
 class Callback:
@@ -379,7 +382,8 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         callback.on_train_start(TrainStart(config, device, count_parameters(model), total_steps, steps_per_epoch,
                                            schedule.epochs))
 
-    last_good, good_records = _snapshot(model), 0  # the weights to fall back on, and the evaluations they had
+    last_good, good_records, good_steps = _snapshot(model), 0, 0  # the weights to fall back on, their evaluations
+    # and batches
     watch: DivergenceWatch | None = None  # made at the first batch, whose loss it measures against
     step, train_seconds, period_seconds = 0, 0.0, 0.0
     loss_sum = torch.zeros((), device=device)  # accumulated on the device: no per-batch host sync
@@ -388,7 +392,8 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     last_report_step, last_eval_step = 0, 0
 
     def evaluate_now() -> None:
-        nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, good_records, last_eval_step
+        nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, good_records, good_steps
+        nonlocal last_eval_step
         eval_start = time.perf_counter()
         test_accuracy, test_loss, floor = quick_accuracy(model, data.test)
         model.train()
@@ -403,7 +408,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         for callback in callbacks:
             callback.on_epoch_end(record)
         if watch is None or not watch.suspect:
-            last_good, good_records = _snapshot(model), len(result.history)
+            last_good, good_records, good_steps = _snapshot(model), len(result.history), step
         last_eval_step = step
         period_loss, period_correct, period_seen, period_seconds = 0.0, 0, 0, 0.0
 
@@ -411,7 +416,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         model.load_state_dict(last_good)
         model.eval()
         del result.history[good_records:]  # the history ends with the evaluation of the weights that are kept
-        result.train_seconds, result.steps = train_seconds, step
+        result.train_seconds, result.steps, result.steps_kept = train_seconds, step, good_steps
         kept = (f"the weights from epoch {result.history[-1].epoch:g} were kept" if result.history
                 else "no good weights were reached")
         raise TrainingDiverged(f"training diverged at batch {step} of {total_steps} ({what}): lower the learning "
@@ -484,7 +489,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         period_correct += int(correct_sum.item())
         if step > last_eval_step:
             evaluate_now()
-    result.train_seconds, result.steps = train_seconds, step
+    result.train_seconds, result.steps, result.steps_kept = train_seconds, step, step
     result.stopped = stopped
     model.eval()
     for callback in callbacks:

@@ -394,7 +394,7 @@ def collect_finished_job() -> ModelEntry | None:
     number = len(runs()) + 1
     note = {STOPPED: " (stopped early)", DIVERGED: " (diverged: last good weights)",
             NOT_LEARNED: " (did not learn)"}.get(snapshot.status, "")
-    entry = ModelEntry(result_checkpoint(job.result, f"run {number}{note}", job.schedule), "run")
+    entry = ModelEntry(result_checkpoint(job.result, f"run {number}{note}"), "run")
     runs().append(entry)
     st.session_state[COLLECTED_RUN_KEY] = entry
     if snapshot.status == NOT_LEARNED:

@@ -21,5 +21,5 @@ RUN_LENGTH_COLUMNS: dict[str, Any] = {
     "epochs": st.column_config.NumberColumn(format="%g", help="epochs trained: a run stopped early shows how far it "
                                                                "got"),
     "batches": st.column_config.NumberColumn(format="%,d", help="batches trained; None where the checkpoint does "
-                                                                "not say (one saved by the command line)"),
+                                                                "not say (saved before MNIST Studio kept the count)"),
 }

@@ -266,6 +266,8 @@ def test_a_diverging_run_says_so_and_keeps_the_last_good_weights(tmp_path: Path,
     assert "lower the learning rate (it was 10)" in last_line
     kept = load_checkpoint(out)
     assert kept.history and all(math.isfinite(h["test_loss"]) for h in kept.history)
+    diverged_at = int(last_line.split("diverged at batch ")[1].split()[0])
+    assert 0 < kept.metrics["batches_done"] < diverged_at  # the count of the weights kept, in the CLI's file too
     assert all(torch.isfinite(t).all() for t in kept.model.state_dict().values())
 
 

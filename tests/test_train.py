@@ -106,6 +106,7 @@ def test_stop_event_returns_the_model_trained_so_far(tiny_mnist: Mnist) -> None:
     assert result.stopped
     assert result.epochs_done == pytest.approx(2 / 8)  # stopped between batches 2 and 3 of 24
     assert len(result.history) == 1 and math.isfinite(result.test_accuracy)  # the books are closed with an evaluation
+    assert result.metrics()["batches_done"] == 2  # saved with the checkpoint: "0.25 epochs (2 batches)"
     assert result.model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
 
 
@@ -145,6 +146,7 @@ def test_divergence_restores_the_weights_of_the_last_evaluation(tiny_mnist: Mnis
         fit(replace(QUICK, epochs=2), tiny_mnist, [Poison()])
     result = diverged.value.result
     assert [record.epoch for record in result.history] == [1.0]
+    assert (result.steps, result.metrics()["batches_done"]) == (11, 8)  # the weights kept are those after batch 8
     kept = result.model.state_dict()
     for key, value in at_epoch_end.items():
         assert torch.equal(kept[key], value), key
