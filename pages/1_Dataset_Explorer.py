@@ -34,8 +34,8 @@ def back_to_first_page() -> None:
 
 
 # Each section is a fragment: a click in one reruns that section only. A click re-ran the whole page (its 65 images
-# encoded again, the scribbles drawn again, both charts built again): about twice the server's work (README,
-# Performance).
+# encoded again, the scribbles drawn again, both charts built again): about twice the server's work
+# (docs/performance.md, Dataset explorer in a new tab).
 @st.fragment
 def samples_and_charts() -> None:
     """The grid, the class and pixel charts and the mean images: the split changes all of them."""

@@ -158,9 +158,10 @@ def drawings() -> list[tuple[str, str, int, list[Stroke]]]:
     return result
 
 
-# Styles the default model reads poorly whatever the preprocessing (README, "Reading drawings"): a 1 whose long flag
-# makes it a 7 without its crossbar, a 2 drawn as a Z, a 6 whose loop is drawn from the left up over its top (a 5 at
-# up to 100 %), an 8 drawn as an hourglass. The others are checked by test_e2e_strokes_offline.py.
+# Styles the default model reads poorly whatever the preprocessing (README, Known limits; docs/reading-drawings.md,
+# "A second held-out set"): a 1 whose long flag makes it a 7 without its crossbar, a 2 drawn as a Z, a 6 whose loop is
+# drawn from the left up over its top (a 5 at up to 100 %), an 8 drawn as an hourglass. The others are checked by
+# test_e2e_strokes_offline.py.
 HARD_HANDS = ("1 with a long flag, no base", "2 like a Z", "6 with a curved back and a big open loop",
               "8 as an hourglass")
 

@@ -256,7 +256,7 @@ def test_sketch_the_canvas_bin_goes_back_to_a_restored_drawing_and_clear_empties
     the canvas was mounted with. A drawing brought back is handed to the canvas as that drawing (its
     `initial_drawing`), so after another page the bin takes away only the strokes drawn since; the page's Clear
     empties it. If a new streamlit-drawable-canvas lets its bin empty a restored drawing, this fails: update the
-    README."""
+    README's Known limits and docs/known-limits.md."""
     tab = StreamlitTab(page)
     tab.open("sketch")
     first_stroke, stem = DIGIT_STROKES[4]

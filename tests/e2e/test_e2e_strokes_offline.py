@@ -105,8 +105,9 @@ def test_blank_canvas_is_empty(default_model) -> None:
     assert predict(default_model, rasterise([])).empty
 
 
-# Held-out styles (tests/e2e/heldout_strokes.py), only where every reading was right and sure when measured (README,
-# "Reading drawings"): slanted ±20° and 60-px digits are not (wide brushes leave them unsure, rarely wrong).
+# Held-out styles (tests/e2e/heldout_strokes.py), only where every reading was right and sure when measured
+# (docs/reading-drawings.md, "Held-out drawings"): slanted ±20° and 60-px digits are not (wide brushes leave them
+# unsure, rarely wrong).
 HELD_OUT_WIDTHS = (8, 16, 24, 32, 40)  # the slider's range (every value: the README's command)
 
 
