@@ -125,7 +125,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
     except OSError as error:
         if error.errno == errno.ENAMETOOLONG and os.path.isdir(path.parent):  # the folder is fine, the name is not
             longest = _name_max(path.parent) - _TEMP_NAME_EXTRA
-            raise CheckpointError(f"the file name {path.name[:24]}… is too long ({len(os.fsencode(path.name))} bytes; "
+            raise CheckpointError(f"the file name {path.name} is too long ({len(os.fsencode(path.name))} bytes; "
                                   f"at most {longest} here, with the temporary name a save needs): choose a shorter "
                                   f"name") from None
         raise CheckpointError(f"cannot write into {path.parent} ({os_reason(error)}): choose a writable "
@@ -449,9 +449,8 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     try:
         model = REGISTRY[model_name].build(**model_kwargs)
     except (ConfigError, TypeError, ValueError, RuntimeError) as error:  # torch layers refuse odd sizes with these
-        # (the model's own sentence, unless it quotes a long name whole: a file's 100,000-character setting name)
-        detail = (str(error) if isinstance(error, ConfigError) and len(str(error)) <= MAX_TEXT_CHARS
-                  else f"model_kwargs {quoted(model_kwargs)}")
+        # (the model's own sentence: a file's 100,000-character setting name is shortened in it, as in every message)
+        detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {quoted(model_kwargs)}"
         raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({detail})") from None
     expected = model.state_dict()
     for key, value in state.items():

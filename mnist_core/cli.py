@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from mnist_core.errors import StudioError, os_reason, printable
+from mnist_core.errors import StudioError, message_text, os_reason, printable
 
 DEBUG_ENV = "MNIST_STUDIO_DEBUG"  # =1: let unexpected errors show their traceback
 EXIT_BROKEN_PIPE = 128 + 13  # what the shell reports for a tool that SIGPIPE ended
@@ -46,7 +46,7 @@ class OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        message = printable(f"{message} (see `{self.prog} --help`)")  # it quotes what was typed
+        message = message_text(f"{message} (see `{self.prog} --help`)")  # it quotes what was typed
         _say(f"error: {message}")
         raise UsageError(message)
 
@@ -653,7 +653,7 @@ def _run(argv: list[str]) -> int:
             return _failed(message, 2, as_json, f"error: {message}")
         if os.environ.get(DEBUG_ENV) == "1":
             raise
-        first_line = printable((str(error).splitlines() or [""])[0][:200])
+        first_line = message_text((str(error).splitlines() or [""])[0][:200])
         message = (f"internal error ({type(error).__name__}: {first_line}): this is a bug in MNIST Studio, please "
                    f"report it; run with {DEBUG_ENV}=1 for the traceback")
         return _failed(message, 1, as_json, message)

@@ -772,3 +772,31 @@ def test_train_runs_with_stderr_closed(mnist_root: Path, tmp_path: Path) -> None
     assert process.returncode == 0
     assert last_json(process.stdout)["checkpoint"] == str(tmp_path / "m.pt")
     assert load_checkpoint(tmp_path / "m.pt").model_name == "tiny-bn"
+
+
+LONG = "x" * 100_000  # a name, value or path pasted (or generated) where a word belongs
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--model-kwarg", f"{LONG}=3"], "model 'fast' has no setting xxxx"),
+    (["train", "--model-kwarg", LONG], "--model-kwarg 'xxxx"),
+    (["train", "--model", LONG], "invalid choice: 'xxxx"),
+    (["evaluate", "--checkpoint", f"{LONG}.pt"], "xxxx"),
+    (["predict", "--checkpoint", "/nowhere/m.pt", "x.png"], "/nowhere/m.pt does not exist"),  # short: left whole
+    (["models", *["a"] * 2_000], "unrecognized arguments: a a a"),  # many short words: the whole line is shortened
+], ids=["model-kwarg name", "model-kwarg without =", "model name", "checkpoint path", "a short path",
+        "2,000 unknown words"])
+def test_long_strings_typed_are_shown_shortened_in_messages(argv: list[str], words: str,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    """A 100,000-character `--model-kwarg` name (or model name, or path) was echoed whole: a message of 100,000
+    characters that buried what it said. Every message shows such a string as its first 60 and last 30 characters
+    around "…", and a line still too long (2,000 unknown words) as its beginning and end."""
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, words)
+    assert_json_error(captured.out, line)
+    if "/nowhere" in line:
+        assert "…" not in line
+    else:
+        assert "…" in line and len(line) < 1_100, line[:300]
+    assert line.endswith(("check the path", "--help`)", "width, hidden", "name=number")), line[-200:]
