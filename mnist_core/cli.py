@@ -627,6 +627,22 @@ def _discard_stdout() -> None:
         os.close(devnull)
 
 
+# option -> what `-` would mean for it, as for other Unix tools (and `predict -`), and what cannot be done there
+_STANDARD_STREAM_OPTIONS = {
+    "out": "standard output, where a checkpoint cannot be written: give a file name such as model.pt",
+    "checkpoint": "standard input, from which a model cannot be read: give the model file's path",
+    "data_root": "standard input, from which MNIST cannot be read: give the folder that holds MNIST/raw/"}
+
+
+def _refuse_standard_streams(args: argparse.Namespace) -> None:
+    """`--out -` trained for minutes, then saved the checkpoint as a file named `-` in the current folder ("saved -"),
+    where a Unix user meant standard output; `--checkpoint -` said "- does not exist: check the path"."""
+    for name, meaning in _STANDARD_STREAM_OPTIONS.items():
+        if getattr(args, name, None) == "-":
+            option = "--" + name.replace("_", "-")
+            raise StudioError(f"{option} - would mean {meaning} (./- for one named '-')")
+
+
 def _run(argv: list[str]) -> int:
     """Parse and run one command; a failure becomes its exit code and message (stdout's own failures pass up)."""
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
@@ -636,6 +652,7 @@ def _run(argv: list[str]) -> int:
         args, unknown = _parse(build_parser(), argv, as_json)
         if unknown:  # argparse's parse_args would blame the top-level parser: "see `python -m mnist_core --help`"
             args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        _refuse_standard_streams(args)
         return handler[args.command](args)
     except (BrokenPipeError, _StdoutFailed):
         raise

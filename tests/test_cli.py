@@ -800,3 +800,28 @@ def test_long_strings_typed_are_shown_shortened_in_messages(argv: list[str], wor
     else:
         assert "…" in line and len(line) < 1_100, line[:300]
     assert line.endswith(("check the path", "--help`)", "width, hidden", "name=number")), line[-200:]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--model", "fast", "--out", "-"], "--out - would mean standard output, where a checkpoint cannot be "
+                                                  "written: give a file name such as model.pt (./- for one named '-')"),
+    (["evaluate", "--checkpoint", "-"], "--checkpoint - would mean standard input, from which a model cannot be read"),
+    (["predict", "--checkpoint", "-", "x.png"], "--checkpoint - would mean standard input"),
+    (["evaluate", "--data-root", "-"], "--data-root - would mean standard input, from which MNIST cannot be read"),
+])
+def test_a_dash_for_a_path_option_is_refused_as_a_standard_stream(argv: list[str], words: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    """`-` is standard input or output to Unix tools (and to `predict -`). `train --out -` trained, then saved the
+    checkpoint as a file named `-` in the current folder ("saved -"); `--checkpoint -` said `- does not exist`; and
+    `--data-root -` looked for MNIST in a folder named `-` and tried to download it there."""
+    monkeypatch.chdir(tmp_path)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the data was loaded: `-` was not refused first")
+
+    monkeypatch.setattr(mnist_core.data, "load_mnist", refuse)
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    assert_json_error(captured.out, assert_one_line_error(code, captured.err, words))
+    assert list(tmp_path.iterdir()) == []  # nothing named `-` written
