@@ -44,11 +44,32 @@ class OneLineParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)  # (subparsers are made with this class, so they get it too)
         super().__init__(*args, **kwargs)
+        self.typed: list[str] = []  # the words this parser was given (a subparser: those after its command's name)
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        self.typed = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        message = message_text(f"{message} (see `{self.prog} --help`)")  # it quotes what was typed
+        # it quotes what was typed
+        message = message_text(self._dash_file_problem() or f"{message} (see `{self.prog} --help`)")
         _say(f"error: {message}")
         raise UsageError(message)
+
+    def _dash_file_problem(self) -> str | None:
+        """What is wrong when a word typed names a file but starts with '-' (`predict -x.png`), so argparse took it for
+        an option: it said `the following arguments are required: IMAGE`, or `unrecognized arguments: -x.png`."""
+        for word in self.typed:
+            if word == "--":  # what follows is never an option
+                break
+            if (len(word) < 2 or not word.startswith("-") or word.split("=")[0] in self._option_string_actions
+                    or self._negative_number_matcher.match(word)):  # (`--seed -1`: argparse reads it as a number)
+                continue
+            with contextlib.suppress(OSError, ValueError):  # (a NUL byte, a name too long: not a file anyway)
+                if os.path.lexists(word):
+                    return (f"{word} is read as an option, as it starts with '-', but it is a file: write it as "
+                            f"./{word}")  # (not `-- {word}`: wrong for an option's value, `--checkpoint -m.pt`)
+        return None
 
 
 class _Stderr:

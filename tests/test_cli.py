@@ -825,3 +825,26 @@ def test_a_dash_for_a_path_option_is_refused_as_a_standard_stream(argv: list[str
     captured = capsys.readouterr()
     assert_json_error(captured.out, assert_one_line_error(code, captured.err, words))
     assert list(tmp_path.iterdir()) == []  # nothing named `-` written
+
+
+@pytest.mark.parametrize("argv", [["predict", "-digit.png"], ["predict", "one.png", "-digit.png"],
+                                  ["predict", "--checkpoint", "-digit.png", "one.png"]])
+def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_message(argv: list[str], untrained_checkpoint: Path,
+                                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """`predict -digit.png` said `the following arguments are required: IMAGE` (and `unrecognized arguments:
+    -digit.png` beside another picture) of a file that was there: argparse reads a word starting with '-' as an
+    option. The message says so and how to name the file; `./-digit.png` (and `-- -digit.png`) read it."""
+    monkeypatch.chdir(tmp_path)
+    digit_image().save(tmp_path / "-digit.png")
+    digit_image().save(tmp_path / "one.png")
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, "-digit.png is read as an option, as it starts with '-', but it "
+                                                     "is a file: write it as ./-digit.png")
+    assert_json_error(captured.out, line)
+    for images in (["./-digit.png"], ["--", "-digit.png"]):
+        assert main(["predict", "--checkpoint", str(untrained_checkpoint), "--json", *images]) == 0
+        assert last_json(capsys.readouterr().out)[0]["digit"] is not None
+    assert main(["predict", "-missing.png"]) == 2  # no such file: argparse's own message
+    assert "the following arguments are required: IMAGE" in capsys.readouterr().err
