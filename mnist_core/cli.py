@@ -667,7 +667,8 @@ def _refuse_standard_streams(args: argparse.Namespace) -> None:
 def _run(argv: list[str]) -> int:
     """Parse and run one command; a failure becomes its exit code and message (stdout's own failures pass up)."""
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
-    as_json = "--json" in argv  # known before parsing, so a usage error can answer in JSON too
+    # Known before parsing, so a usage error can answer in JSON too; `--json=1` (refused: --json takes no value) too.
+    as_json = any(word == "--json" or word.startswith("--json=") for word in argv)
     try:
         # Inside the try: building the parser imports torch (seconds), when a Ctrl-C is most likely.
         args, unknown = _parse(build_parser(), argv, as_json)

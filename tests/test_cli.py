@@ -848,3 +848,12 @@ def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_message(argv: list
         assert last_json(capsys.readouterr().out)[0]["digit"] is not None
     assert main(["predict", "-missing.png"]) == 2  # no such file: argparse's own message
     assert "the following arguments are required: IMAGE" in capsys.readouterr().err
+
+
+def test_json_with_a_value_is_refused_in_json_too(capsys: pytest.CaptureFixture) -> None:
+    """`--json=1` is a usage error (--json takes no value), and its JSON line was missing: only the exact word
+    `--json` was looked for before parsing."""
+    code = main(["models", "--json=1"])
+    captured = capsys.readouterr()
+    assert_json_error(captured.out, assert_one_line_error(code, captured.err, "argument --json: ignored explicit "
+                                                                              "argument '1'"))
