@@ -259,6 +259,25 @@ def list_checkpoints(directory: Path = CHECKPOINT_DIR) -> list[Path]:
 def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
                     max_bytes: int = MAX_CHECKPOINT_BYTES) -> LoadedCheckpoint:
     """Load a checkpoint from a path or raw bytes (an upload), checking everything; raise CheckpointError."""
+    return _checked_checkpoint(*_payload_and_label(source, name, max_bytes))
+
+
+def is_saved_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether `path` is a file MNIST Studio saved as a checkpoint (of any version), whether or not its model is of
+    use: `train --overwrite` replaces those, and only those. A run that did not learn is saved (with a warning), and
+    may then be refused by load_checkpoint (a model that reads every picture as the same digit): training again over
+    it was refused as "does not load as an MNIST Studio checkpoint"."""
+    try:
+        payload, _ = _payload_and_label(path, None, MAX_CHECKPOINT_BYTES)
+    except CheckpointError:
+        return False
+    stored_format = payload.get("format") if isinstance(payload, dict) else None
+    return isinstance(stored_format, str) and (stored_format == FORMAT or stored_format.startswith("mnist-studio/"))
+
+
+def _payload_and_label(source: str | os.PathLike | bytes, name: str | None, max_bytes: int) -> tuple[Any, str]:
+    """The unpickled contents of a checkpoint file or upload (tensors and plain values only), and its name for
+    messages; raise CheckpointError for what is no torch file or could run code."""
     if isinstance(source, (bytes, bytearray)):
         label = name or "uploaded file"
         raw = bytes(source)
@@ -282,8 +301,7 @@ def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
             raise CheckpointError(f"cannot read {label} ({os_reason(error)})") from None
     if not raw:
         raise CheckpointError(f"{label} is empty (0 bytes): it is not a model file")
-    payload = _safe_torch_load(raw, label, None if isinstance(source, (bytes, bytearray)) else Path(source))
-    return _checked_checkpoint(payload, label)
+    return _safe_torch_load(raw, label, None if isinstance(source, (bytes, bytearray)) else Path(source)), label
 
 
 _PICKLE_START = b"\x80"  # the PROTO opcode: every pickle since protocol 2 (and torch's legacy format) begins so

@@ -348,15 +348,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _refuse_unless_checkpoint(out: Path) -> None:
-    """--overwrite replaces a checkpoint, not whatever file --out happens to name (a typo away from README.md)."""
-    from mnist_core.checkpoints import load_checkpoint
-    from mnist_core.errors import CheckpointError
+    """--overwrite replaces a checkpoint, not whatever file --out happens to name (a typo away from README.md); a
+    checkpoint whose model is of no use (a run that did not learn) is one all the same."""
+    from mnist_core.checkpoints import is_saved_checkpoint
 
-    try:
-        load_checkpoint(out)
-    except CheckpointError:
+    if not is_saved_checkpoint(out):
         raise StudioError(f"{out} does not load as an MNIST Studio checkpoint, and --overwrite replaces only those: "
-                          f"choose another --out, or move that file away yourself (nothing was overwritten)") from None
+                          f"choose another --out, or move that file away yourself (nothing was overwritten)")
 
 
 def _save_run(result: Any, out: Path, overwrite: bool, chosen: bool) -> tuple[Path, str]:

@@ -172,6 +172,28 @@ def test_overwrite_replaces_only_a_checkpoint(content: bytes, tmp_path: Path, no
     assert target.read_bytes() == content
 
 
+def test_overwrite_replaces_a_run_that_did_not_learn(tmp_path: Path, synthetic_data: None,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """A run that did not learn is saved (with a warning), and its model, reading every picture as the same digit, is
+    then refused by `predict` and `evaluate`: training again with `--out` it and `--overwrite` was refused too, as
+    "does not load as an MNIST Studio checkpoint", of the checkpoint that run had saved."""
+    from mnist_core.checkpoints import checkpoint_payload, write_checkpoint
+    from mnist_core.errors import CheckpointError
+    from mnist_core.models import build_model
+
+    dead = build_model("seed-net")
+    with torch.no_grad():
+        for parameter in dead.parameters():
+            parameter.zero_()  # every picture gives the same output
+    out = write_checkpoint(checkpoint_payload("seed-net", {}, dead, {}, [], {}), tmp_path / "model.pt")
+    with pytest.raises(CheckpointError, match="gives the same output for every picture"):
+        load_checkpoint(out)
+    code = main(["train", "--model", "seed-net", "--train-subset", "64", "--batch-size", "32", "--epochs", "0.5",
+                 "--device", "cpu", "--out", str(out), "--overwrite"])
+    assert code == 0, capsys.readouterr().err
+    assert load_checkpoint(out).model_name == "seed-net"
+
+
 def test_a_run_that_fails_leaves_no_empty_folders_for_its_out(tmp_path: Path, synthetic_data: None,
                                                                monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture) -> None:
