@@ -125,7 +125,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
     except OSError as error:
         if error.errno == errno.ENAMETOOLONG and os.path.isdir(path.parent):  # the folder is fine, the name is not
             longest = _name_max(path.parent) - _TEMP_NAME_EXTRA
-            raise CheckpointError(f"the file name {path.name[:24]}… is too long ({len(os.fsencode(path.name))} bytes; "
+            raise CheckpointError(f"the file name {path.name} is too long ({len(os.fsencode(path.name))} bytes; "
                                   f"at most {longest} here, with the temporary name a save needs): choose a shorter "
                                   f"name") from None
         raise CheckpointError(f"cannot write into {path.parent} ({os_reason(error)}): choose a writable "
@@ -259,6 +259,25 @@ def list_checkpoints(directory: Path = CHECKPOINT_DIR) -> list[Path]:
 def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
                     max_bytes: int = MAX_CHECKPOINT_BYTES) -> LoadedCheckpoint:
     """Load a checkpoint from a path or raw bytes (an upload), checking everything; raise CheckpointError."""
+    return _checked_checkpoint(*_payload_and_label(source, name, max_bytes))
+
+
+def is_saved_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether `path` is a file MNIST Studio saved as a checkpoint (of any version), whether or not its model is of
+    use: `train --overwrite` replaces those, and only those. A run that did not learn is saved (with a warning), and
+    may then be refused by load_checkpoint (a model that reads every picture as the same digit): training again over
+    it was refused as "does not load as an MNIST Studio checkpoint"."""
+    try:
+        payload, _ = _payload_and_label(path, None, MAX_CHECKPOINT_BYTES)
+    except CheckpointError:
+        return False
+    stored_format = payload.get("format") if isinstance(payload, dict) else None
+    return isinstance(stored_format, str) and (stored_format == FORMAT or stored_format.startswith("mnist-studio/"))
+
+
+def _payload_and_label(source: str | os.PathLike | bytes, name: str | None, max_bytes: int) -> tuple[Any, str]:
+    """The unpickled contents of a checkpoint file or upload (tensors and plain values only), and its name for
+    messages; raise CheckpointError for what is no torch file or could run code."""
     if isinstance(source, (bytes, bytearray)):
         label = name or "uploaded file"
         raw = bytes(source)
@@ -282,8 +301,7 @@ def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None,
             raise CheckpointError(f"cannot read {label} ({os_reason(error)})") from None
     if not raw:
         raise CheckpointError(f"{label} is empty (0 bytes): it is not a model file")
-    payload = _safe_torch_load(raw, label, None if isinstance(source, (bytes, bytearray)) else Path(source))
-    return _checked_checkpoint(payload, label)
+    return _safe_torch_load(raw, label, None if isinstance(source, (bytes, bytearray)) else Path(source)), label
 
 
 _PICKLE_START = b"\x80"  # the PROTO opcode: every pickle since protocol 2 (and torch's legacy format) begins so
@@ -449,9 +467,8 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     try:
         model = REGISTRY[model_name].build(**model_kwargs)
     except (ConfigError, TypeError, ValueError, RuntimeError) as error:  # torch layers refuse odd sizes with these
-        # (the model's own sentence, unless it quotes a long name whole: a file's 100,000-character setting name)
-        detail = (str(error) if isinstance(error, ConfigError) and len(str(error)) <= MAX_TEXT_CHARS
-                  else f"model_kwargs {quoted(model_kwargs)}")
+        # (the model's own sentence: a file's 100,000-character setting name is shortened in it, as in every message)
+        detail = str(error) if isinstance(error, ConfigError) else f"model_kwargs {quoted(model_kwargs)}"
         raise CheckpointError(f"{label} has settings the {model_name} model does not accept ({detail})") from None
     expected = model.state_dict()
     for key, value in state.items():

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from mnist_core.errors import StudioError, os_reason, printable
+from mnist_core.errors import StudioError, message_text, os_reason, printable
 
 DEBUG_ENV = "MNIST_STUDIO_DEBUG"  # =1: let unexpected errors show their traceback
 EXIT_BROKEN_PIPE = 128 + 13  # what the shell reports for a tool that SIGPIPE ended
@@ -44,11 +44,32 @@ class OneLineParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)  # (subparsers are made with this class, so they get it too)
         super().__init__(*args, **kwargs)
+        self.typed: list[str] = []  # the words this parser was given (a subparser: those after its command's name)
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        self.typed = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        message = printable(f"{message} (see `{self.prog} --help`)")  # it quotes what was typed
+        # it quotes what was typed
+        message = message_text(self._dash_file_problem() or f"{message} (see `{self.prog} --help`)")
         _say(f"error: {message}")
         raise UsageError(message)
+
+    def _dash_file_problem(self) -> str | None:
+        """What is wrong when a word typed names a file but starts with '-' (`predict -x.png`), so argparse took it for
+        an option: it said `the following arguments are required: IMAGE`, or `unrecognized arguments: -x.png`."""
+        for word in self.typed:
+            if word == "--":  # what follows is never an option
+                break
+            if (len(word) < 2 or not word.startswith("-") or word.split("=")[0] in self._option_string_actions
+                    or self._negative_number_matcher.match(word)):  # (`--seed -1`: argparse reads it as a number)
+                continue
+            with contextlib.suppress(OSError, ValueError):  # (a NUL byte, a name too long: not a file anyway)
+                if os.path.lexists(word):
+                    return (f"{word} is read as an option, as it starts with '-', but it is a file: write it as "
+                            f"./{word}")  # (not `-- {word}`: wrong for an option's value, `--checkpoint -m.pt`)
+        return None
 
 
 class _Stderr:
@@ -327,15 +348,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _refuse_unless_checkpoint(out: Path) -> None:
-    """--overwrite replaces a checkpoint, not whatever file --out happens to name (a typo away from README.md)."""
-    from mnist_core.checkpoints import load_checkpoint
-    from mnist_core.errors import CheckpointError
+    """--overwrite replaces a checkpoint, not whatever file --out happens to name (a typo away from README.md); a
+    checkpoint whose model is of no use (a run that did not learn) is one all the same."""
+    from mnist_core.checkpoints import is_saved_checkpoint
 
-    try:
-        load_checkpoint(out)
-    except CheckpointError:
+    if not is_saved_checkpoint(out):
         raise StudioError(f"{out} does not load as an MNIST Studio checkpoint, and --overwrite replaces only those: "
-                          f"choose another --out, or move that file away yourself (nothing was overwritten)") from None
+                          f"choose another --out, or move that file away yourself (nothing was overwritten)")
 
 
 def _save_run(result: Any, out: Path, overwrite: bool, chosen: bool) -> tuple[Path, str]:
@@ -627,15 +646,33 @@ def _discard_stdout() -> None:
         os.close(devnull)
 
 
+# option -> what `-` would mean for it, as for other Unix tools (and `predict -`), and what cannot be done there
+_STANDARD_STREAM_OPTIONS = {
+    "out": "standard output, where a checkpoint cannot be written: give a file name such as model.pt",
+    "checkpoint": "standard input, from which a model cannot be read: give the model file's path",
+    "data_root": "standard input, from which MNIST cannot be read: give the folder that holds MNIST/raw/"}
+
+
+def _refuse_standard_streams(args: argparse.Namespace) -> None:
+    """`--out -` trained for minutes, then saved the checkpoint as a file named `-` in the current folder ("saved -"),
+    where a Unix user meant standard output; `--checkpoint -` said "- does not exist: check the path"."""
+    for name, meaning in _STANDARD_STREAM_OPTIONS.items():
+        if getattr(args, name, None) == "-":
+            option = "--" + name.replace("_", "-")
+            raise StudioError(f"{option} - would mean {meaning} (./- for one named '-')")
+
+
 def _run(argv: list[str]) -> int:
     """Parse and run one command; a failure becomes its exit code and message (stdout's own failures pass up)."""
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
-    as_json = "--json" in argv  # known before parsing, so a usage error can answer in JSON too
+    # Known before parsing, so a usage error can answer in JSON too; `--json=1` (refused: --json takes no value) too.
+    as_json = any(word == "--json" or word.startswith("--json=") for word in argv)
     try:
         # Inside the try: building the parser imports torch (seconds), when a Ctrl-C is most likely.
         args, unknown = _parse(build_parser(), argv, as_json)
         if unknown:  # argparse's parse_args would blame the top-level parser: "see `python -m mnist_core --help`"
             args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        _refuse_standard_streams(args)
         return handler[args.command](args)
     except (BrokenPipeError, _StdoutFailed):
         raise
@@ -653,7 +690,7 @@ def _run(argv: list[str]) -> int:
             return _failed(message, 2, as_json, f"error: {message}")
         if os.environ.get(DEBUG_ENV) == "1":
             raise
-        first_line = printable((str(error).splitlines() or [""])[0][:200])
+        first_line = message_text((str(error).splitlines() or [""])[0][:200])
         message = (f"internal error ({type(error).__name__}: {first_line}): this is a bug in MNIST Studio, please "
                    f"report it; run with {DEBUG_ENV}=1 for the traceback")
         return _failed(message, 1, as_json, message)

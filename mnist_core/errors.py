@@ -51,14 +51,38 @@ def quoted(value: object) -> str:
         return f"{type(value).__name__} too long to show"
 
 
+SHOWN_CHARS = 120  # a word of a message longer than this (a pasted path, a name) is shown shortened
+SHOWN_HEAD, SHOWN_TAIL = 60, 30  # …as its first and last characters around "…" (the tail keeps a suffix, a quote)
+MESSAGE_CHARS = 1000  # a whole message longer than this (1,000 short words typed) is shortened the same way
+
+
+def shortened(text: str, limit: int = SHOWN_CHARS, head: int = SHOWN_HEAD, tail: int = SHOWN_TAIL) -> str:
+    """`text` whole if it has at most `limit` characters, else its first `head` and last `tail` characters around
+    "…" (`'xxxxxxxx…xxxx' must look like …`): enough to recognise what was typed, and the end of a path (its file
+    name) too."""
+    return text if len(text) <= limit else f"{text[:head]}…{text[-tail:]}"
+
+
+def message_text(message: str) -> str:
+    """`message` as the user is shown it: each over-long word in it (a 100,000-character name, a path pasted twice)
+    `shortened`, then the whole if still too long (a command line of 1,000 unknown words), and `printable`.
+
+    Words are what the user typed: the message's own words are short, so only the user's strings are shortened,
+    wherever a message quotes them (a path, a --model-kwarg, a model name, an unrecognised argument), without each
+    message having to know which of its parts came from the user. Shortened before escaping, so an escape (`\\n`)
+    is never cut in two."""
+    words = " ".join(shortened(word) for word in message.split(" "))
+    return printable(shortened(words, MESSAGE_CHARS, head=MESSAGE_CHARS * 6 // 10, tail=MESSAGE_CHARS * 3 // 10))
+
+
 class StudioError(Exception):
     """A problem with the user's input or environment, explained in a message meant for people.
 
-    The message is made `printable` here, once for every error: it quotes paths, names and values the user gave.
+    The message is made `message_text` here, once for every error: it quotes paths, names and values the user gave.
     """
 
     def __init__(self, message: str = "") -> None:
-        super().__init__(printable(message))
+        super().__init__(message_text(message))
 
 
 class DataError(StudioError):

@@ -772,3 +772,88 @@ def test_train_runs_with_stderr_closed(mnist_root: Path, tmp_path: Path) -> None
     assert process.returncode == 0
     assert last_json(process.stdout)["checkpoint"] == str(tmp_path / "m.pt")
     assert load_checkpoint(tmp_path / "m.pt").model_name == "tiny-bn"
+
+
+LONG = "x" * 100_000  # a name, value or path pasted (or generated) where a word belongs
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--model-kwarg", f"{LONG}=3"], "model 'fast' has no setting xxxx"),
+    (["train", "--model-kwarg", LONG], "--model-kwarg 'xxxx"),
+    (["train", "--model", LONG], "invalid choice: 'xxxx"),
+    (["evaluate", "--checkpoint", f"{LONG}.pt"], "xxxx"),
+    (["predict", "--checkpoint", "/nowhere/m.pt", "x.png"], "/nowhere/m.pt does not exist"),  # short: left whole
+    (["models", *["a"] * 2_000], "unrecognized arguments: a a a"),  # many short words: the whole line is shortened
+], ids=["model-kwarg name", "model-kwarg without =", "model name", "checkpoint path", "a short path",
+        "2,000 unknown words"])
+def test_long_strings_typed_are_shown_shortened_in_messages(argv: list[str], words: str,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    """A 100,000-character `--model-kwarg` name (or model name, or path) was echoed whole: a message of 100,000
+    characters that buried what it said. Every message shows such a string as its first 60 and last 30 characters
+    around "…", and a line still too long (2,000 unknown words) as its beginning and end."""
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, words)
+    assert_json_error(captured.out, line)
+    if "/nowhere" in line:
+        assert "…" not in line
+    else:
+        assert "…" in line and len(line) < 1_100, line[:300]
+    assert line.endswith(("check the path", "--help`)", "width, hidden", "name=number")), line[-200:]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--model", "fast", "--out", "-"], "--out - would mean standard output, where a checkpoint cannot be "
+                                                  "written: give a file name such as model.pt (./- for one named '-')"),
+    (["evaluate", "--checkpoint", "-"], "--checkpoint - would mean standard input, from which a model cannot be read"),
+    (["predict", "--checkpoint", "-", "x.png"], "--checkpoint - would mean standard input"),
+    (["evaluate", "--data-root", "-"], "--data-root - would mean standard input, from which MNIST cannot be read"),
+])
+def test_a_dash_for_a_path_option_is_refused_as_a_standard_stream(argv: list[str], words: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    """`-` is standard input or output to Unix tools (and to `predict -`). `train --out -` trained, then saved the
+    checkpoint as a file named `-` in the current folder ("saved -"); `--checkpoint -` said `- does not exist`; and
+    `--data-root -` looked for MNIST in a folder named `-` and tried to download it there."""
+    monkeypatch.chdir(tmp_path)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the data was loaded: `-` was not refused first")
+
+    monkeypatch.setattr(mnist_core.data, "load_mnist", refuse)
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    assert_json_error(captured.out, assert_one_line_error(code, captured.err, words))
+    assert list(tmp_path.iterdir()) == []  # nothing named `-` written
+
+
+@pytest.mark.parametrize("argv", [["predict", "-digit.png"], ["predict", "one.png", "-digit.png"],
+                                  ["predict", "--checkpoint", "-digit.png", "one.png"]])
+def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_message(argv: list[str], untrained_checkpoint: Path,
+                                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """`predict -digit.png` said `the following arguments are required: IMAGE` (and `unrecognized arguments:
+    -digit.png` beside another picture) of a file that was there: argparse reads a word starting with '-' as an
+    option. The message says so and how to name the file; `./-digit.png` (and `-- -digit.png`) read it."""
+    monkeypatch.chdir(tmp_path)
+    digit_image().save(tmp_path / "-digit.png")
+    digit_image().save(tmp_path / "one.png")
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, "-digit.png is read as an option, as it starts with '-', but it "
+                                                     "is a file: write it as ./-digit.png")
+    assert_json_error(captured.out, line)
+    for images in (["./-digit.png"], ["--", "-digit.png"]):
+        assert main(["predict", "--checkpoint", str(untrained_checkpoint), "--json", *images]) == 0
+        assert last_json(capsys.readouterr().out)[0]["digit"] is not None
+    assert main(["predict", "-missing.png"]) == 2  # no such file: argparse's own message
+    assert "the following arguments are required: IMAGE" in capsys.readouterr().err
+
+
+def test_json_with_a_value_is_refused_in_json_too(capsys: pytest.CaptureFixture) -> None:
+    """`--json=1` is a usage error (--json takes no value), and its JSON line was missing: only the exact word
+    `--json` was looked for before parsing."""
+    code = main(["models", "--json=1"])
+    captured = capsys.readouterr()
+    assert_json_error(captured.out, assert_one_line_error(code, captured.err, "argument --json: ignored explicit "
+                                                                              "argument '1'"))

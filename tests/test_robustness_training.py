@@ -127,7 +127,7 @@ def test_an_unavailable_device_is_refused_before_reading_data(tmp_path: Path, no
     ("taken.pt/", "taken.pt is a file, not a folder: give the file name without the trailing slash"),  # not x/model.pt
     # Too long for the file system: Path.is_file() raised OSError, an internal error; and a name a little under the
     # limit passed every check, trained, then failed on the longer temp-file name.
-    ("a" * 300 + ".pt", "the file name aaaaaaaaaaaaaaaaaaaaaaaa… is too long (303 bytes; at most"),
+    ("a" * 300 + ".pt", "the file name " + "a" * 60 + "…" + "a" * 27 + ".pt is too long (303 bytes; at most"),
     ("b" * 245 + ".pt", "is too long (248 bytes; at most"),
     ("a" * 300 + "/model.pt", "cannot be reached (File name too long), so model.pt cannot be saved in it"),
 ])
@@ -170,6 +170,28 @@ def test_overwrite_replaces_only_a_checkpoint(content: bytes, tmp_path: Path, no
     assert_one_line_error(code, capsys.readouterr().err, "does not load as an MNIST Studio checkpoint, and "
                           "--overwrite replaces only those", "(nothing was overwritten)")
     assert target.read_bytes() == content
+
+
+def test_overwrite_replaces_a_run_that_did_not_learn(tmp_path: Path, synthetic_data: None,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """A run that did not learn is saved (with a warning), and its model, reading every picture as the same digit, is
+    then refused by `predict` and `evaluate`: training again with `--out` it and `--overwrite` was refused too, as
+    "does not load as an MNIST Studio checkpoint", of the checkpoint that run had saved."""
+    from mnist_core.checkpoints import checkpoint_payload, write_checkpoint
+    from mnist_core.errors import CheckpointError
+    from mnist_core.models import build_model
+
+    dead = build_model("seed-net")
+    with torch.no_grad():
+        for parameter in dead.parameters():
+            parameter.zero_()  # every picture gives the same output
+    out = write_checkpoint(checkpoint_payload("seed-net", {}, dead, {}, [], {}), tmp_path / "model.pt")
+    with pytest.raises(CheckpointError, match="gives the same output for every picture"):
+        load_checkpoint(out)
+    code = main(["train", "--model", "seed-net", "--train-subset", "64", "--batch-size", "32", "--epochs", "0.5",
+                 "--device", "cpu", "--out", str(out), "--overwrite"])
+    assert code == 0, capsys.readouterr().err
+    assert load_checkpoint(out).model_name == "seed-net"
 
 
 def test_a_run_that_fails_leaves_no_empty_folders_for_its_out(tmp_path: Path, synthetic_data: None,
