@@ -980,6 +980,21 @@ def test_a_reloaded_tab_takes_its_runs_model_and_settings_back(tiny_mnist) -> No
     assert unknown.query_params[RESUME_PARAM] != "0" * 32
 
 
+def test_links_to_the_pages_carry_the_session_token(tiny_mnist) -> None:
+    """A plain page link cleared the URL's `?session=…`, the page set it again, and the browser got two history entries
+    per page visited: Back first went to the same page without the token (nothing changed on screen), and only a
+    second press went back a page (tests/e2e/test_e2e_pages.py::test_back_goes_to_the_page_before_in_one_press)."""
+    app = open_app(tiny_mnist)
+    token = app.query_params[RESUME_PARAM]
+    for page in (None, *PAGES):
+        if page is not None:
+            app.switch_page(PAGES[page]).run()
+        assert_clean(app)
+        links = app.get("page_link")
+        assert len(links) >= 5, f"{page or 'home'}: {len(links)} page links"  # the sidebar's five, Home's cards
+        assert [link.proto.query_string for link in links] == [f"{RESUME_PARAM}={token}"] * len(links), page
+
+
 def test_a_reloaded_tab_keeps_its_uploaded_checkpoint(tiny_mnist) -> None:
     """The Sketch page's picture came back after a reload, the Evaluate page's checkpoint did not."""
     first = open_app(tiny_mnist, "evaluate")
