@@ -246,6 +246,9 @@ def live_progress() -> None:
     if snapshot.finished and not session.is_collected(job):
         st.rerun()  # the run just ended: redraw the whole page so it shows up as the active model and in history
     st.progress(snapshot.fraction, text=progress_text(job, snapshot))
+    if not snapshot.finished and settings.changed_since(job.config):
+        st.caption(f":material/info: The run under way trains {job.config.model} with the settings it started with; "
+                   "the settings above have changed since, and apply to the next Start.")
     last = snapshot.history[-1] if snapshot.history else None
     layout.figures([("Epoch", f"{snapshot.epoch:.2f} / {snapshot.total_epochs:g}"),
                     ("Images/s", snapshot.speed),
