@@ -60,5 +60,5 @@ with st.container(horizontal=True, gap=CARD_GAP, key="page-cards"):
         with st.container(horizontal=True, gap=CARD_GAP, width=2 * PAGE_CARD_WIDTH + CARD_GAP):
             for page in pair:
                 with st.container(width=PAGE_CARD_WIDTH):
-                    st.page_link(page.path, label=page.title, icon=page.icon)
+                    layout.page_link(page)
                     st.caption(page.blurb)

@@ -408,6 +408,26 @@ class JobSnapshot:
         measured = math.isfinite(self.images_per_second) and self.images_per_second > 0
         return f"{self.images_per_second:,.0f}" if measured else "—" if self.finished else "measuring…"
 
+    @property
+    def time_left(self) -> str:
+        """The ETA as the page shows it: "—" before the first batch (nothing to estimate from yet) and once the run
+        has ended (a stopped run's last estimate is the time it would still need); else in hours and minutes, as a
+        person reads a wait ("ETA 1,026 s" for 17 minutes, "ETA 48,213 s" for 13 hours)."""
+        if self.finished or self.step == 0 or not math.isfinite(self.eta):
+            return "—"
+        return duration_text(self.eta)
+
+
+def duration_text(seconds: float) -> str:
+    """"42 s", "17 min 06 s", "13 h 23 min": a wait in the units a person reads it in, never more than two."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    minutes = round(whole / 60)
+    return f"{minutes // 60:,} h {minutes % 60:02d} min"
+
 
 class TrainingJob:
     """One training run in a worker process. Create, `start()`, poll `snapshot()`, maybe `stop()`.

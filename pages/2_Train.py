@@ -156,12 +156,6 @@ elif not busy and (few_steps := settings.config_from_state().few_steps_note()):
 
 
 # --- live progress --------------------------------------------------------------------------------------------------
-def time_left(snapshot: JobSnapshot) -> str:
-    """The ETA as the progress text and the ETA metric both show it: "—" before the first batch (nothing to
-    estimate from yet) and once the run has ended (a stopped run's last estimate is the time it would still need)."""
-    return "—" if snapshot.finished or snapshot.step == 0 else f"{snapshot.eta:,.0f} s"
-
-
 def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
     if job.stop_requested and not snapshot.finished:
         if snapshot.status == RUNNING and snapshot.total_steps == 0:
@@ -185,7 +179,7 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
     testing = f" · testing on the {len(job.data.test):,} test images…" if snapshot.testing else ""
     return (f"Epoch {snapshot.epoch:.2f} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
             f"{snapshot.total_steps:,} · {snapshot.speed} images/s · "
-            f"ETA {time_left(snapshot)}{testing}")
+            f"ETA {snapshot.time_left}{testing}")
 
 
 def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:
@@ -252,10 +246,13 @@ def live_progress() -> None:
     if snapshot.finished and not session.is_collected(job):
         st.rerun()  # the run just ended: redraw the whole page so it shows up as the active model and in history
     st.progress(snapshot.fraction, text=progress_text(job, snapshot))
+    if not snapshot.finished and settings.changed_since(job.config):
+        st.caption(f":material/info: The run under way trains {job.config.model} with the settings it started with; "
+                   "the settings above have changed since, and apply to the next Start.")
     last = snapshot.history[-1] if snapshot.history else None
     layout.figures([("Epoch", f"{snapshot.epoch:.2f} / {snapshot.total_epochs:g}"),
                     ("Images/s", snapshot.speed),
-                    ("ETA", time_left(snapshot)), ("Test accuracy", f"{last.test_accuracy:.2f} %" if last else "—")])
+                    ("ETA", snapshot.time_left), ("Test accuracy", f"{last.test_accuracy:.2f} %" if last else "—")])
     outcome(job, snapshot)
 
 

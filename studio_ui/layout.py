@@ -71,10 +71,15 @@ def page_setup(title: str, icon: str) -> None:
             data_problem_said=HOME_SAYS_THE_DATA_PROBLEM if title == "Home" else ELSEWHERE_SAYS_THE_DATA_PROBLEM)
 
 
+def page_link(page: PageLink) -> None:
+    """A link to one of the app's pages that keeps this session's token in the URL (`session.link_query_params`)."""
+    st.page_link(page.path, label=page.title, icon=page.icon, query_params=session.link_query_params())
+
+
 def navigation() -> None:
     try:
         for page in PAGES:
-            st.page_link(page.path, label=page.title, icon=page.icon)
+            page_link(page)
     except StreamlitPageNotFoundError:  # a page run on its own (AppTest.from_file on one page): no app to link to
         return
     st.divider()

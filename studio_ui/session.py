@@ -150,6 +150,14 @@ def resume_or_register() -> None:
         st.query_params[RESUME_PARAM] = token  # also after a page change, which clears the URL's parameters
 
 
+def link_query_params() -> dict[str, str]:
+    """The query parameters a link to another page of the app carries: this session's token. A plain link cleared the
+    URL's parameters, so the page set the token again, and Streamlit pushed that as a second history entry: every page
+    visited took two presses of the browser's Back, the first of which changed nothing on the screen."""
+    token = st.session_state.get(RESUME_KEY)
+    return {RESUME_PARAM: token} if token else {}
+
+
 def _restore_dropped_on_page_change(kept: dict[str, Any]) -> None:
     """Put back the kept settings that Streamlit dropped on the way to this page. While a fragment polls (a run
     training), Streamlit dropped every widget value of the page left before `keep_widget_state` could keep it: back on

@@ -6,7 +6,7 @@ Dataset explorer's augmentation preview reads the very same values the next run 
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 import streamlit as st
@@ -88,6 +88,13 @@ def config_from_state() -> TrainConfig:
     knobs = {name: state.get(knob_key(model, name), knob.default) for name, knob in get_spec(model).knobs.items()}
     names = {f.name for f in fields(TrainConfig)}
     return TrainConfig(model_kwargs=knobs, **{k: v for k, v in values.items() if k in names})
+
+
+def changed_since(config: TrainConfig) -> bool:
+    """Whether the widgets now describe other settings than `config`, a run's (whose loss-report interval the page
+    chose itself): the settings stay live while a run trains, and the page showed another model's card above the
+    progress of the run under way without a word."""
+    return replace(config_from_state(), log_every=config.log_every) != config
 
 
 def augmentation_controls(on_change: Any = None, grey_out_when_off: bool = True) -> Augmentation:

@@ -28,7 +28,7 @@ from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
-from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob
+from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, with_live_reporting
 from mnist_core.train import EpochRecord
 from studio_ui import resources, settings
 from studio_ui.charts import epoch_curves
@@ -980,6 +980,21 @@ def test_a_reloaded_tab_takes_its_runs_model_and_settings_back(tiny_mnist) -> No
     assert unknown.query_params[RESUME_PARAM] != "0" * 32
 
 
+def test_links_to_the_pages_carry_the_session_token(tiny_mnist) -> None:
+    """A plain page link cleared the URL's `?session=…`, the page set it again, and the browser got two history entries
+    per page visited: Back first went to the same page without the token (nothing changed on screen), and only a
+    second press went back a page (tests/e2e/test_e2e_pages.py::test_back_goes_to_the_page_before_in_one_press)."""
+    app = open_app(tiny_mnist)
+    token = app.query_params[RESUME_PARAM]
+    for page in (None, *PAGES):
+        if page is not None:
+            app.switch_page(PAGES[page]).run()
+        assert_clean(app)
+        links = app.get("page_link")
+        assert len(links) >= 5, f"{page or 'home'}: {len(links)} page links"  # the sidebar's five, Home's cards
+        assert [link.proto.query_string for link in links] == [f"{RESUME_PARAM}={token}"] * len(links), page
+
+
 def test_a_reloaded_tab_keeps_its_uploaded_checkpoint(tiny_mnist) -> None:
     """The Sketch page's picture came back after a reload, the Evaluate page's checkpoint did not."""
     first = open_app(tiny_mnist, "evaluate")
@@ -1225,6 +1240,25 @@ def test_a_pressed_stop_says_it_is_stopping_until_the_batch_ends(tiny_mnist) -> 
     assert_clean(app)
     assert app.get("progress")[0].proto.text == "Stopping after the current batch…"
     assert app.button(key="train-stop").disabled
+
+
+def test_settings_changed_while_a_run_trains_are_said_to_be_for_the_next_run(tiny_mnist) -> None:
+    """The settings stay live while a run trains: with the model changed to s5-net, the page showed s5-net's card and
+    593,200 parameters above the progress of the seed-net run under way, and nothing said which was training."""
+    app = open_app(tiny_mnist, "train")
+    # a job that never starts stands for one training on, started with the settings the page opens on (its preset,
+    # the model's knobs spelled out as the page does)
+    started_with = replace(preset_config("fastest to 99 %"),
+                           model_kwargs={name: knob.default for name, knob in REGISTRY["fast"].knobs.items()})
+    app.session_state[JOB_KEY] = TrainingJob(with_live_reporting(started_with), tiny_mnist)
+    app.run()
+    assert_clean(app)
+    note = "The run under way trains fast with the settings it started with"
+    assert not [caption for caption in app.caption if note in caption.value]  # nothing changed yet
+    app.selectbox(key="train.model").set_value("s5-net").run()
+    assert [caption for caption in app.caption if note in caption.value], [c.value for c in app.caption]
+    app.selectbox(key="train.model").set_value("fast").run()  # back as it was: nothing to say
+    assert not [caption for caption in app.caption if note in caption.value]
 
 
 def test_the_test_pass_at_an_epoch_end_is_said_and_so_is_a_stop_that_waits_for_it(tiny_mnist) -> None:

@@ -9,6 +9,7 @@ import re
 import signal
 import threading
 import time
+from dataclasses import replace
 
 import torch
 
@@ -164,6 +165,23 @@ def test_images_per_second_reads_measuring_until_it_is_measured() -> None:
     # A run that ended before a report timed it: no speed, and none to come ("measuring…" stayed).
     assert snapshot_with_speed(0.0, 2, status="stopped").speed == "—"
     assert snapshot_with_speed(12_345.6, 40, status="done").speed == "12,346"
+
+
+def test_the_time_left_reads_in_minutes_and_hours_not_thousands_of_seconds() -> None:
+    """The ETA read "ETA 1,026 s" for 17 minutes of a 10-epoch run on a CPU, and tens of thousands of seconds for a
+    long one: a number to divide by 60 in one's head."""
+    def eta(seconds: float, step: int = 40, status: str = "running") -> str:
+        return replace(snapshot_with_speed(1_000.0, step, status), eta=seconds).time_left
+
+    assert eta(42.4) == "42 s"
+    assert eta(59.6) == "1 min 00 s"
+    assert eta(1_026) == "17 min 06 s"
+    assert eta(48_213) == "13 h 24 min"
+    assert eta(3_599.7) == "1 h 00 min"
+    assert eta(0.0) == "0 s"
+    assert eta(float("inf")) == eta(float("nan")) == "—"
+    assert eta(1_026, step=0) == "—"  # nothing to estimate from yet
+    assert eta(1_026, status="stopped") == "—"  # no time left in a run that ended
 
 
 def test_live_reporting_is_dense_for_the_chart_but_never_per_batch() -> None:

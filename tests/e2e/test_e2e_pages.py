@@ -86,3 +86,22 @@ def test_a_narrow_window_wraps_a_gallery_into_full_rows(page) -> None:
     tops = Counter(round(images.nth(i).bounding_box()["y"]) for i in range(GALLERY_SIZE))
     per_row = [tops[top] for top in sorted(tops)]
     assert len(per_row) > 1 and len(set(per_row[:-1])) == 1 and per_row[-1] <= per_row[0], per_row
+
+
+def test_back_goes_to_the_page_before_in_one_press(page) -> None:
+    """Each page visited through the sidebar left two history entries (the page, then the page with `?session=…` put
+    back by the app): the first Back only dropped the token from the URL, and the screen stayed the same."""
+    tab = StreamlitTab(page)
+    tab.open("home")
+    visited = [("Train", "/Train"), ("Sketch", "/Sketch")]
+    for title, _path in visited:
+        sent_before = tab.frames_sent
+        page.locator('[data-testid="stSidebar"]').get_by_role("link", name=title).click()
+        tab.wait_idle(sent_before=sent_before)
+    page.go_back()
+    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
+    assert "/Train?session=" in page.url, page.url
+    page.go_back()
+    expect(page.get_by_role("heading", name="MNIST Studio")).to_be_visible()
+    tab.wait_idle()
+    tab.assert_no_exception()
