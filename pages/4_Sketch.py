@@ -130,8 +130,8 @@ if reading is not None and not reading.empty:
         else:
             if reading.low_confidence:
                 st.warning(f"This does not look much like a digit to the model: it is only {reading.confidence:.0%} "
-                           f"sure of its best guess, and it is unsure below {unsure_below:.0%}. Try a clearer, larger "
-                           f"digit.")
+                           f"sure of its best guess, and it is unsure below {unsure_below:.0%}. Try one clear digit "
+                           f"on its own, written large.")
             if reading.thick_strokes:  # (an upload has no stroke width to choose)
                 st.warning("The strokes are very thick for the size of this digit, so its loops may be filled in: "
                            + ("draw it larger or choose a thinner stroke width." if mode == "Draw" else
