@@ -207,8 +207,9 @@ with cell_panel:
 
 st.subheader("Per-class metrics")
 st.dataframe(pd.DataFrame(report.per_class), hide_index=True, width="stretch", key="per-class",
-             column_config={name: st.column_config.NumberColumn(format="%.4f")
-                            for name in ("precision", "recall", "f1")})
+             column_config={**{name: st.column_config.NumberColumn(format="%.4f")
+                               for name in ("precision", "recall", "f1")},
+                            "support": st.column_config.NumberColumn(format="%,d")})  # 1,135 as in the matrix
 
 mistakes_tab, correct_tab = st.tabs(["Most confident mistakes", "Correct predictions"])
 with mistakes_tab:

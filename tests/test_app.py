@@ -1649,3 +1649,10 @@ def test_the_active_model_can_be_compared_after_another_upload_replaced_it(tiny_
     app.selectbox(key="evaluate.choice").set_value("checkpoints/default.pt").run()
     app.button(key="evaluate-activate").click().run()  # a file on disk: listed once, under its own name
     assert not any(option.startswith("active model") for option in app.multiselect(key="evaluate.compare").options)
+
+
+def test_per_class_support_reads_with_thousands_separators(tiny_mnist) -> None:
+    """The per-class table's support read 1135 beside the matrix's 1,132 and the figures' 10,000."""
+    app = open_app(tiny_mnist, "evaluate")
+    assert_clean(app)
+    assert column_config(app, "support")["type_config"]["format"] == "%,d"
