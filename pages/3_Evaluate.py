@@ -46,12 +46,19 @@ def model_choices() -> dict[str, Callable[[], ModelEntry]]:
 
 
 def comparable_models() -> dict[str, Callable[[], ModelEntry]]:
-    """`model_choices()` and this session's last good upload: a file uploaded to be judged is one to compare too."""
+    """`model_choices()`, this session's last good upload (a file uploaded to be judged is one to compare too) and
+    the active model when it is none of those: an upload made active, then replaced by another, could not be compared
+    (nor could a file made active, then deleted or changed on disk)."""
     choices = model_choices()
     kept = session.kept_upload()
     if kept:
         upload = kept[1]
         choices[f"{upload.source} · {upload.name}"] = lambda: upload
+    active = session.active_model()
+    listed = ({entry.key for entry in session.runs()} | {resources.file_key(path) for path in list_checkpoints()}
+              | ({kept[1].key} if kept else set()))
+    if active is not None and active.key not in listed:
+        choices[f"active model · {active.source} · {active.name}"] = lambda: active
     return choices
 
 
@@ -200,8 +207,9 @@ with cell_panel:
 
 st.subheader("Per-class metrics")
 st.dataframe(pd.DataFrame(report.per_class), hide_index=True, width="stretch", key="per-class",
-             column_config={name: st.column_config.NumberColumn(format="%.4f")
-                            for name in ("precision", "recall", "f1")})
+             column_config={**{name: st.column_config.NumberColumn(format="%.4f")
+                               for name in ("precision", "recall", "f1")},
+                            "support": st.column_config.NumberColumn(format="%,d")})  # 1,135 as in the matrix
 
 mistakes_tab, correct_tab = st.tabs(["Most confident mistakes", "Correct predictions"])
 with mistakes_tab:

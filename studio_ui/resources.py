@@ -149,12 +149,25 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def _file_state(path: Path) -> tuple[int, int]:
+    stat = path.stat() if path.is_file() else None
+    return (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
+
+
+def _file_key(path: Path, modified_ns: int, size: int) -> str:
+    return f"file:{path.resolve()}:{modified_ns}:{size}"
+
+
+def file_key(path: Path) -> str:
+    """The key `checkpoint_file` gives the file as it is now, without loading it."""
+    return _file_key(path, *_file_state(path))
+
+
 def checkpoint_file(path: Path) -> tuple[str, LoadedCheckpoint]:
     """(cache key, checkpoint) for a file; the key changes when the file does. Raises `CheckpointError`."""
-    stat = path.stat() if path.is_file() else None
-    modified_ns, size = (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
+    modified_ns, size = _file_state(path)
     loaded = _checkpoint_file(str(path), modified_ns, size)
-    return f"file:{path.resolve()}:{modified_ns}:{size}", loaded
+    return _file_key(path, modified_ns, size), loaded
 
 
 def default_checkpoint() -> tuple[str, LoadedCheckpoint]:

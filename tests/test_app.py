@@ -1620,3 +1620,39 @@ def test_a_typed_name_in_a_message_is_shown_as_typed_not_as_markdown() -> None:
     escaped = literal(typed)
     assert re.sub(r"\\(.)", r"\1", escaped) == typed  # the backslashes only escape: the text is unchanged
     assert not re.search(r"(?<!\\)[*$\[\]_`#<:]", escaped), escaped  # and no formatting character is left bare
+
+
+def test_the_active_model_can_be_compared_after_another_upload_replaced_it(tiny_mnist) -> None:
+    """A colleague's file uploaded and made the active model, then a second file uploaded to set beside it: the
+    comparison offered the second upload and no longer the active one (nor did "Saved or trained"), so the model the
+    Sketch page uses could not be compared with anything. The active model is offered when it is none of the others;
+    a run or a file on disk that is active is not listed twice."""
+    app = open_app(tiny_mnist, "evaluate")
+    app.radio(key="evaluate.source").set_value("Upload").run()
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    payload = ModelEntry(default, "file").payload()
+    app.file_uploader(key="evaluate-upload").set_value(("first.pt", checkpoint_bytes(payload), "application/x")).run()
+    app.button(key="evaluate-activate").click().run()
+    options = app.multiselect(key="evaluate.compare").options
+    assert not any(option.startswith("active model") for option in options), options  # the upload itself is there
+    payload["metrics"] = {**payload["metrics"], "test_accuracy": 12.5}  # another file
+    app.file_uploader(key="evaluate-upload").set_value(("second.pt", checkpoint_bytes(payload), "application/x")).run()
+    compare = app.multiselect(key="evaluate.compare")
+    assert "upload: second.pt · fast" in compare.options
+    assert "active model · upload: first.pt · fast" in compare.options
+    compare.set_value(["active model · upload: first.pt · fast", "upload: second.pt · fast"]).run()
+    assert_clean(app)
+    table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
+    assert list(table["model"]) == ["active model · upload: first.pt · fast", "upload: second.pt · fast"]
+
+    app.radio(key="evaluate.source").set_value("Saved or trained").run()
+    app.selectbox(key="evaluate.choice").set_value("checkpoints/default.pt").run()
+    app.button(key="evaluate-activate").click().run()  # a file on disk: listed once, under its own name
+    assert not any(option.startswith("active model") for option in app.multiselect(key="evaluate.compare").options)
+
+
+def test_per_class_support_reads_with_thousands_separators(tiny_mnist) -> None:
+    """The per-class table's support read 1135 beside the matrix's 1,132 and the figures' 10,000."""
+    app = open_app(tiny_mnist, "evaluate")
+    assert_clean(app)
+    assert column_config(app, "support")["type_config"]["format"] == "%,d"
