@@ -370,7 +370,7 @@ st.dataframe(pd.DataFrame([{
     "train seconds": entry.checkpoint.metrics.get("train_seconds"),
     **tables.run_length_cells(entry.checkpoint.metrics, entry.checkpoint.config),
     "parameters": count_parameters(entry.checkpoint.model), "settings": settings_summary(entry.checkpoint.config),
-} for entry in history]), hide_index=True, width="stretch", key="run-history",
+} for entry in history]), hide_index=True, width="stretch", key="run-history", placeholder=tables.MISSING,
     column_config={**tables.RUN_LENGTH_COLUMNS,
                    "run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
                    "settings": st.column_config.TextColumn(width="large"),  # a quick run's summary was cut short

@@ -233,7 +233,12 @@ if not st.session_state.get(COMPARE_PICKED_KEY):
     # default.pt alone, and still asked for two models once the run had finished.
     st.session_state[COMPARE_KEY] = first_that_load(choices, 2)
 else:  # the user's own pick is kept, less a file deleted meanwhile (the multiselect refuses a stale value)
+    gone = [label for label in st.session_state[COMPARE_KEY] if label not in choices]
     st.session_state[COMPARE_KEY] = [label for label in st.session_state[COMPARE_KEY] if label in choices]
+    if gone:  # (it vanished from the pick without a word, while the picker above says a file is gone)
+        st.caption(layout.literal(f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} no longer there to compare "
+                                  f"(a file deleted or moved, or an upload replaced by another), so "
+                                  f"{'it is' if len(gone) == 1 else 'they are'} left out of the comparison."))
 picked = st.multiselect("Pick two or more", list(choices), key=COMPARE_KEY,
                         on_change=lambda: st.session_state.update({COMPARE_PICKED_KEY: True}))
 compared: dict[str, ModelEntry] = {}
@@ -259,8 +264,10 @@ for label, candidate in compared.items():
                  # odd value, the count is unknown)
                  "training images": (config["train_subset"] or TRAIN_SIZE) if "train_subset" in config else None,
                  "architecture": candidate.name, "parameters": count_parameters(candidate.checkpoint.model)})
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table",
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table", placeholder=tables.MISSING,
              column_config={**tables.RUN_LENGTH_COLUMNS,
+                            # (at its own width, files whose names differ only at the end read alike)
+                            "model": st.column_config.TextColumn(width="medium"),
                             "parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere
                             "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                             "test loss": st.column_config.NumberColumn(format="%.4f"),

@@ -20,6 +20,9 @@ def run_length_cells(metrics: dict[str, Any], config: dict[str, Any]) -> dict[st
 RUN_LENGTH_COLUMNS: dict[str, Any] = {
     "epochs": st.column_config.NumberColumn(format="%g", help="epochs trained: a run stopped early shows how far it "
                                                                "got"),
-    "batches": st.column_config.NumberColumn(format="%,d", help="batches trained; None where the checkpoint does "
+    "batches": st.column_config.NumberColumn(format="%,d", help="batches trained; — where the checkpoint does "
                                                                 "not say (saved before MNIST Studio kept the count)"),
 }
+
+# What these tables show for a value a checkpoint does not hold, as the page's figures do ("None" by default).
+MISSING = "—"

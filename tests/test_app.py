@@ -868,7 +868,7 @@ def test_comparing_fewer_than_two_asks_for_two_when_there_are_more(tiny_mnist) -
 def test_the_comparison_follows_new_runs_until_the_user_picks(tiny_mnist) -> None:
     """Evaluate opened while the first run trained held default.pt alone, and still asked for two models once the
     run had finished. Until the user picks, the selection follows the models there are; their own pick is kept,
-    less a file deleted meanwhile."""
+    less a file deleted meanwhile, which is said."""
     spare = CHECKPOINT_DIR / f"spare-{uuid.uuid4().hex[:8]}.pt"
     try:
         app = open_app(tiny_mnist)
@@ -895,7 +895,9 @@ def test_the_comparison_follows_new_runs_until_the_user_picks(tiny_mnist) -> Non
         app.switch_page(PAGES["train"]).run()  # and back: the pick is kept across pages
         app.switch_page(PAGES["evaluate"]).run()
         assert_clean(app)
-        assert app.multiselect(key="evaluate.compare").value == picked[::2], "a deleted file leaves it silently"
+        assert app.multiselect(key="evaluate.compare").value == picked[::2], "a deleted file leaves it"
+        assert any(caption.value.replace("\\", "").startswith(f"checkpoints/{spare.name} is no longer there to compare")
+                   for caption in app.caption), "…and is said to have left (it vanished without a word)"
     finally:
         spare.unlink(missing_ok=True)
 
