@@ -1,7 +1,10 @@
 """The one training loop. The CLI, the app's Train page and the benchmark all call `fit`.
 
-Like Lightning, the loop talks to the world only through callbacks (progress bars, live charts, benchmarks) and a
-stop event (threading or multiprocessing) that asks it to stop between batches. Speed tricks, each cheap to read:
+Start reading at `fit`, at the bottom: everything above it is a piece it calls — the records it hands to callbacks
+(`TrainStart`, `BatchReport`, `EpochRecord`, `TrainResult`), the optimizer and scheduler, the precision, the memory
+check, the divergence watch, the loss of one batch and the optional `torch.compile`. Like Lightning, the loop talks
+to the world only through callbacks (progress bars, live charts, benchmarks) and a stop event (threading or
+multiprocessing) that asks it to stop between batches. Speed tricks, each cheap to read:
 - data lives on the device as uint8; a batch is a slice of an on-device permutation (see `data.py`);
 - the host syncs with the device only every `log_every` batches and at evaluation points, never per batch;
 - channels_last memory layout on every device: oneDNN (CPU) and cuDNN (CUDA) both have faster conv kernels for it
@@ -61,6 +64,8 @@ CHANCE_ACCURACY = 20.0
 
 @dataclass
 class TrainStart:
+    """What `Callback.on_train_start` receives, once the model is built (and compiled) and before the first batch."""
+
     config: TrainConfig
     device: torch.device
     parameters: int
@@ -71,6 +76,8 @@ class TrainStart:
 
 @dataclass
 class BatchReport:
+    """What `Callback.on_batch_end` receives every `config.log_every` batches (and after the last one)."""
+
     step: int  # batches done so far
     total_steps: int
     epoch: float  # fractional epochs done
@@ -83,6 +90,8 @@ class BatchReport:
 
 @dataclass
 class EpochRecord:
+    """One evaluation point of the history (every `config.eval_every` epochs), passed to `Callback.on_epoch_end`."""
+
     epoch: float  # may be fractional with eval_every < 1, or when stopped mid-epoch
     train_loss: float
     train_accuracy: float
@@ -98,6 +107,8 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
+    """What `fit` returns (and `Callback.on_train_end` receives): the trained model, its history and timings."""
+
     model: nn.Module
     config: TrainConfig
     device: str
@@ -134,9 +145,10 @@ class TrainResult:
                 f"or more epochs")
 
     def metrics(self) -> dict[str, Any]:
+        """The run's summary numbers: a checkpoint's `metrics`, for a saved file and a run kept in the app alike."""
         return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss, "train_seconds": self.train_seconds,
-                "compile_seconds": self.compile_seconds, "epochs_done": self.epochs_done, "stopped": self.stopped, "device": self.device,
-                "confidence_floor": self.confidence_floor,
+                "compile_seconds": self.compile_seconds, "epochs_done": self.epochs_done, "stopped": self.stopped,
+                "device": self.device, "confidence_floor": self.confidence_floor,
                 # (a Stop after one batch is 0.002 epochs: the batches say it exactly, in the run history and Compare)
                 "batches_done": self.steps_kept}
 
@@ -153,16 +165,19 @@ class Callback:
     def on_train_end(self, result: TrainResult) -> None: ...
 
 
-def make_optimizer(config: TrainConfig, parameters: Iterable[nn.Parameter], device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(config: TrainConfig, parameters: Iterable[nn.Parameter],
+                   device: torch.device) -> torch.optim.Optimizer:
+    """The optimizer `config.optimizer` names (sgd, adam, adamw or adadelta), with the config's hyperparameters.
+    Adam's and AdamW's first beta (their momentum) is `config.momentum`."""
     fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for the whole update on CUDA
     if config.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
                                weight_decay=config.weight_decay, **fused)
     if config.optimizer in ("adam", "adamw"):
-        cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-        return cls(parameters, lr=config.lr, betas=(config.momentum, config.beta2), weight_decay=config.weight_decay,
-                   **fused)
-    return torch.optim.Adadelta(parameters, lr=config.lr, weight_decay=config.weight_decay)
+        adam_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+        return adam_class(parameters, lr=config.lr, betas=(config.momentum, config.beta2),
+                          weight_decay=config.weight_decay, **fused)
+    return torch.optim.Adadelta(parameters, lr=config.lr, weight_decay=config.weight_decay)  # the one left
 
 
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int,
@@ -215,14 +230,15 @@ def check_memory(model: nn.Module, config: TrainConfig, device: torch.device) ->
     free = free_memory_bytes(device)
     if free is None:
         return
-    per_image = STEP_MEMORY_PER_ACTIVATION_BYTES * sum(math.prod(row["output shape"]) for row in model_summary(model))
-    per_image *= 1 + config.scribbles  # scribbles ride in the same batch
-    needed = per_image * config.batch_size
+    bytes_per_image = STEP_MEMORY_PER_ACTIVATION_BYTES * sum(math.prod(row["output shape"])
+                                                             for row in model_summary(model))
+    bytes_per_image *= 1 + config.scribbles  # scribbles ride in the same batch
+    needed = bytes_per_image * config.batch_size
     if needed > free:
-        fits = int(free // per_image)
-        raise ConfigError(f"a batch of {config.batch_size:,} images needs about {needed / 1e9:.1f} GB of memory to train "
-                          f"{config.model}, more than the {free / 1e9:.1f} GB free on this {device.type}: lower the "
-                          f"batch size (about {fits:,} fits)" if fits >= 2 else
+        fits = int(free // bytes_per_image)
+        raise ConfigError(f"a batch of {config.batch_size:,} images needs about {needed / 1e9:.1f} GB of memory to "
+                          f"train {config.model}, more than the {free / 1e9:.1f} GB free on this {device.type}: "
+                          f"lower the batch size (about {fits:,} fits)" if fits >= 2 else
                           f"training {config.model} needs more memory than the {free / 1e9:.1f} GB free on this "
                           f"{device.type}, even with a batch of 2: free some memory or pick a smaller model")
 
@@ -242,7 +258,8 @@ class DivergenceWatch:
     def check(self, loss: float, batches: int) -> str | None:
         """`loss`: the mean over the `batches` since the last report. Returns why training diverged, or None."""
         if loss > EXPLODED_FACTOR * self.reference:
-            return f"the train loss rose to {loss:.3g}, over {EXPLODED_FACTOR:g}× its {self.reference:.3g} at the start"
+            return (f"the train loss rose to {loss:.3g}, over {EXPLODED_FACTOR:g}× its {self.reference:.3g} at the "
+                    f"start")
         self.high_batches = self.high_batches + batches if loss > RUNAWAY_FACTOR * self.reference else 0
         if self.high_batches >= RUNAWAY_BATCHES:
             return (f"the train loss stayed over {RUNAWAY_FACTOR:g}× its {self.reference:.3g} at the start for "
@@ -251,6 +268,7 @@ class DivergenceWatch:
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the weights and BatchNorm statistics that later training steps do not change."""
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
 
@@ -336,6 +354,13 @@ def evaluation_steps(epochs: float, eval_every: float, steps_per_epoch: int, tot
             for i in range(1, math.ceil(epochs / eval_every) + 1)} | {total_steps}
 
 
+def _batch_sizes(train_images: int, batch_size: int, steps_per_epoch: int, total_steps: int) -> list[int]:
+    """The batch sizes a run will train on: the full one, and an epoch's partial last batch if the run gets to it
+    (unless it is a single image, which `batch_indices` drops)."""
+    rest = train_images % batch_size
+    return sorted({batch_size} | ({rest} if rest > 1 and total_steps >= steps_per_epoch else set()))
+
+
 def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         stop_event: threading.Event | multiprocessing.synchronize.Event | None = None) -> TrainResult:
     """Train `config.model` on `data` and return the model, its history and timings.
@@ -373,25 +398,45 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     forward = model  # what the steps call: the model itself, or its compiled form sharing the same parameters
     if config.compile:
         compile_start = time.perf_counter()
-        rest = len(train) % config.batch_size  # the last batch of an epoch, unless dropped (see batch_indices)
-        shapes = {config.batch_size} | ({rest} if rest > 1 and total_steps >= steps_per_epoch else set())
-        forward = compile_for_training(model, sorted(shapes), scribbles_per_batch, config, precision)
+        batch_sizes = _batch_sizes(len(train), config.batch_size, steps_per_epoch, total_steps)
+        forward = compile_for_training(model, batch_sizes, scribbles_per_batch, config, precision)
         sync()
         result.compile_seconds = time.perf_counter() - compile_start
     for callback in callbacks:
         callback.on_train_start(TrainStart(config, device, count_parameters(model), total_steps, steps_per_epoch,
                                            schedule.epochs))
 
-    last_good, good_records, good_steps = _snapshot(model), 0, 0  # the weights to fall back on, their evaluations
-    # and batches
+    # What a diverged run falls back on: the last good weights, and the history records and batches behind them.
+    last_good, good_records, good_steps = _snapshot(model), 0, 0
     watch: DivergenceWatch | None = None  # made at the first batch, whose loss it measures against
     step, train_seconds, period_seconds = 0, 0.0, 0.0
-    loss_sum = torch.zeros((), device=device)  # accumulated on the device: no per-batch host sync
+    # Since the last report, summed on the device (no per-batch host sync): the batches' mean losses, right answers.
+    loss_sum = torch.zeros((), device=device)
     correct_sum = torch.zeros((), device=device, dtype=torch.long)
+    # Since the last evaluation, on the host: the same sums, and the images seen.
     period_loss, period_correct, period_seen = 0.0, 0, 0
     last_report_step, last_eval_step = 0, 0
 
+    def stop_clock() -> None:
+        """Add the training time since `tick` to the run's and the period's (after waiting for the device)."""
+        nonlocal train_seconds, period_seconds
+        sync()
+        seconds = time.perf_counter() - tick
+        train_seconds += seconds
+        period_seconds += seconds
+
+    def read_device_sums() -> float:
+        """Move the device's sums into the period's (the host's one read of them); returns the loss sum."""
+        nonlocal period_loss, period_correct
+        loss_since_report, correct_since_report = loss_sum.item(), int(correct_sum.item())
+        loss_sum.zero_(), correct_sum.zero_()
+        period_loss += loss_since_report
+        period_correct += correct_since_report
+        return loss_since_report
+
     def evaluate_now() -> None:
+        """Test the model, close the period with an `EpochRecord`, and keep its weights as good unless the loss is
+        running high."""
         nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, good_records, good_steps
         nonlocal last_eval_step
         eval_start = time.perf_counter()
@@ -413,6 +458,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         period_loss, period_correct, period_seen, period_seconds = 0.0, 0, 0, 0.0
 
     def diverge(what: str) -> None:
+        """Fall back on the last good weights and raise `TrainingDiverged`, saying `what` went wrong."""
         model.load_state_dict(last_good)
         model.eval()
         del result.history[good_records:]  # the history ends with the evaluation of the weights that are kept
@@ -452,21 +498,16 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
             at_report = step % config.log_every == 0 or step == total_steps
             at_eval = step in eval_points
             if at_report or at_eval:
-                sync()
-                now = time.perf_counter()
-                train_seconds += now - tick
-                period_seconds += now - tick
-                mean_loss_sum, correct_since_report = loss_sum.item(), int(correct_sum.item())  # the one host sync
-                loss_sum.zero_(), correct_sum.zero_()
-                period_loss += mean_loss_sum
-                period_correct += correct_since_report
+                stop_clock()
+                loss_since_report = read_device_sums()
                 batches = step - last_report_step
-                if not math.isfinite(mean_loss_sum):
-                    diverge(f"the train loss became {mean_loss_sum}")
-                exploded = watch.check(mean_loss_sum / batches, batches) if watch is not None else None
+                if not math.isfinite(loss_since_report):
+                    diverge(f"the train loss became {loss_since_report}")
+                mean_loss = loss_since_report / batches
+                exploded = watch.check(mean_loss, batches) if watch is not None else None
                 if exploded:
                     diverge(exploded)
-                report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss_sum / batches,
+                report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss,
                                      optimizer.param_groups[0]["lr"],
                                      images_per_second=step * config.batch_size / max(train_seconds, 1e-9),
                                      elapsed=train_seconds, eta=(total_steps - step) * train_seconds / step)
@@ -480,15 +521,12 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
             if step >= total_steps:
                 break
 
-    if step > last_report_step or step > last_eval_step:  # stopped between report/eval points: close the books
-        sync()
-        now = time.perf_counter()
-        train_seconds += now - tick
-        period_seconds += now - tick
-        period_loss += loss_sum.item()
-        period_correct += int(correct_sum.item())
-        if step > last_eval_step:
-            evaluate_now()
+    # Stopped after the last evaluation: close the books and evaluate the weights the run ends with. (Batches not
+    # yet reported come after it too: every evaluation point is also a report point.)
+    if step > last_eval_step:
+        stop_clock()
+        read_device_sums()
+        evaluate_now()
     result.train_seconds, result.steps, result.steps_kept = train_seconds, step, step
     result.stopped = stopped
     model.eval()
