@@ -1,4 +1,10 @@
-"""Evaluation on a labelled split: accuracy, loss, confusion matrix, per-class metrics, confident mistakes."""
+"""Evaluation on a labelled split: accuracy, loss, confusion matrix, per-class metrics, confident mistakes.
+
+Start at `evaluate`, which the CLI and the app's Evaluate page call: it runs the model over the split with
+`predict_logits` (large batches, inference mode, the model's own device) and returns an `EvaluationReport`, whose
+methods pick out the galleries (confident mistakes, correct readings, one confusion-matrix cell). `quick_accuracy`
+is the training loop's lighter version: accuracy, loss and `confidence_floor` in one host sync.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +26,11 @@ UNSURE_QUANTILE = 0.02
 WEAK_MODEL_ACCURACY = 90.0
 
 
-def autocast_for(device: torch.device):
+def autocast_for(device: torch.device) -> torch.autocast:
     """bf16 autocast on CUDA (tensor cores, half the memory traffic); a no-op elsewhere."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
 
 
 @torch.inference_mode()
@@ -50,17 +58,19 @@ def confidence_floor(probabilities: torch.Tensor, labels: torch.Tensor) -> torch
 
     Computed with a sort on the device rather than boolean indexing, so it costs no host sync.
     """
+    if not len(labels):
+        return torch.zeros((), device=probabilities.device)
     confidences, predictions = probabilities.max(1)
     correct = predictions == labels
     ranked = torch.where(correct, confidences, torch.ones_like(confidences) * 2).sort().values  # wrong ones last
-    position = (correct.sum() * UNSURE_QUANTILE).long().clamp(max=max(len(labels) - 1, 0))
-    if not len(labels):
-        return torch.zeros((), device=probabilities.device)
+    position = (correct.sum() * UNSURE_QUANTILE).long().clamp(max=len(labels) - 1)
     return torch.where(correct.any(), ranked[position], torch.zeros_like(ranked[position]))  # none right: no floor
 
 
 @dataclass
 class EvaluationReport:
+    """What `evaluate` returns: the numbers for the split, and every image's reading for the galleries."""
+
     accuracy: float  # percent, 0–100
     loss: float  # mean cross-entropy
     confusion: list[list[int]]  # rows = true digit, columns = predicted digit
@@ -74,14 +84,17 @@ class EvaluationReport:
         """The most confident wrong predictions: index, true, predicted, confidence (highest first)."""
         wrong = (self.predictions != labels.cpu()).nonzero().flatten()
         order = self.confidences[wrong].argsort(descending=True)[:limit]
-        return [{"index": int(i), "true": int(labels[i]), "predicted": int(self.predictions[i]),
-                 "confidence": float(self.confidences[i])} for i in wrong[order]]
+        return self._readings(labels, wrong[order])
 
     def correct(self, labels: torch.Tensor, limit: int = 36) -> list[dict[str, Any]]:
         """The first correct predictions, in test-set order (a gallery of what the model gets right)."""
         right = (self.predictions == labels.cpu()).nonzero().flatten()[:limit]
+        return self._readings(labels, right)
+
+    def _readings(self, labels: torch.Tensor, indices: torch.Tensor) -> list[dict[str, Any]]:
+        """A gallery's rows: index, true digit, predicted digit and confidence of each test image in `indices`."""
         return [{"index": int(i), "true": int(labels[i]), "predicted": int(self.predictions[i]),
-                 "confidence": float(self.confidences[i])} for i in right]
+                 "confidence": float(self.confidences[i])} for i in indices]
 
     def cell(self, labels: torch.Tensor, true_digit: int, predicted_digit: int, limit: int = 36) -> list[int]:
         """Test indices whose true digit and prediction fall in one confusion-matrix cell."""
@@ -89,15 +102,18 @@ class EvaluationReport:
         return [int(i) for i in hits[:limit]]
 
     def to_json(self) -> dict[str, Any]:
+        """The split-wide numbers (not the per-image tensors), as the CLI prints them."""
         return {"test_accuracy": self.accuracy, "test_loss": self.loss, "confidence_floor": self.confidence_floor,
                 "confusion_matrix": self.confusion, "per_class": self.per_class}
 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, classes: int = 10) -> torch.Tensor:
+    """Counts [classes, classes]: row = true digit, column = predicted digit (one bincount, no loop)."""
     return torch.bincount(labels * classes + predictions, minlength=classes * classes).reshape(classes, classes)
 
 
 def per_class_metrics(confusion: torch.Tensor) -> list[dict[str, float]]:
+    """Precision, recall, F1 and support of each digit, from the confusion matrix (0 where a ratio has no images)."""
     confusion = confusion.double()
     true_positive = confusion.diag()
     support = confusion.sum(1)
@@ -111,6 +127,7 @@ def per_class_metrics(confusion: torch.Tensor) -> list[dict[str, float]]:
 
 
 def evaluate(model: nn.Module, split: MnistSplit) -> EvaluationReport:
+    """The full report on `split` (an empty split gives accuracy 0 and loss nan)."""
     logits = predict_logits(model, split.images)
     labels = split.labels.to(logits.device)
     loss = float(F.cross_entropy(logits, labels)) if len(labels) else float("nan")
@@ -124,7 +141,8 @@ def evaluate(model: nn.Module, split: MnistSplit) -> EvaluationReport:
 
 @torch.inference_mode()
 def quick_accuracy(model: nn.Module, split: MnistSplit) -> tuple[float, float, float]:
-    """(accuracy %, mean loss, confidence floor) — what the training loop needs after each epoch, one host sync."""
+    """(accuracy %, mean loss, confidence floor): what the training loop needs at each evaluation point, in one
+    host sync."""
     logits = predict_logits(model, split.images)
     labels = split.labels.to(logits.device)
     stats = torch.stack([(logits.argmax(1) == labels).float().mean() * 100, F.cross_entropy(logits, labels),
