@@ -1,5 +1,10 @@
 """The model registry: name -> builder, with a description, the seed project it comes from and its knobs.
 
+Start at `REGISTRY` near the bottom: one `ModelSpec` per model, whose `build` checks the knobs (the keyword
+arguments the app shows as sliders) and calls the builder defined above it. The rest of the project asks for
+models by name through `build_model` and `get_spec`; `model_summary` lists a model's layers (the app's summary
+table, and `train.check_memory`'s activation count).
+
 Every model takes normalised [N, 1, 28, 28] images and returns **logits**. Seeds 000 and 001 applied softmax inside
 `forward` and then CrossEntropyLoss, which applies log-softmax again: a double softmax that squashes gradients and
 caps accuracy. `seed-net` keeps their layers but returns logits.
@@ -18,7 +23,7 @@ from mnist_core.errors import ConfigError, quoted
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 0) -> list[nn.Module]:
-    # No conv bias: BatchNorm's shift makes it redundant.
+    """Conv, BatchNorm, ReLU; the conv has no bias, as BatchNorm's shift makes it redundant."""
     return [nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=False),
             nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
 
@@ -45,7 +50,7 @@ class SeedNet(nn.Module):
 
 
 def nf_cnn(nf: int = 32, hidden: int = 64) -> nn.Module:
-    """Seed 002: 3×3 convs with stride-2 max-pooling, then dense 2nf·3·3 → hidden → 10 (576→64→10 at nf=32)."""
+    """Seed 002: 3×3 convs and stride-2 max-pools, then dense 2nf·3·3 → hidden → 10 (576→64→10 at nf=32)."""
     return nn.Sequential(
         nn.Conv2d(1, nf, 3), nn.ReLU(), nn.MaxPool2d(2, stride=2),            # 28 -> 26 -> 13
         nn.Conv2d(nf, 2 * nf, 3), nn.ReLU(), nn.MaxPool2d(2, stride=2),       # 13 -> 11 -> 5
@@ -121,6 +126,8 @@ class Knob:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """One registry entry: how to build the model, where it comes from, and the knobs `build` accepts."""
+
     name: str
     builder: Callable[..., nn.Module]
     seed: str  # which seed project it reproduces ("—" for ours)
@@ -129,14 +136,17 @@ class ModelSpec:
     recipe: str = ""  # name of the preset (mnist_core.config.PRESETS) that trains it best
 
     def build(self, **kwargs: Any) -> nn.Module:
+        """The model, with `kwargs` (knob name -> value) checked against the knobs: ConfigError if one is unknown,
+        not a number, or out of range."""
         unknown = set(kwargs) - set(self.knobs)
         if unknown:
             raise ConfigError(f"model {self.name!r} has no setting {', '.join(sorted(unknown))}: "
                               f"it takes {', '.join(self.knobs) or 'none'}")
+        checked: dict[str, Any] = {}
         for key, value in kwargs.items():
             knob = self.knobs[key]
             whole = isinstance(knob.default, int)  # layer widths and the like: 32.5 channels cannot be built
-            # (inf and nan first: int() of them raises, and a checkpoint's settings can hold them)
+            # Finite is checked before whole: int() of inf or nan raises, and a checkpoint's settings can hold them.
             if (isinstance(value, bool) or not isinstance(value, (int, float))
                     or (isinstance(value, float) and not math.isfinite(value)) or (whole and value != int(value))):
                 kind = "a whole number" if whole else "a number"
@@ -144,16 +154,15 @@ class ModelSpec:
                                   f"{quoted(value)})")
             if not knob.low <= value <= knob.high:
                 raise ConfigError(f"{self.name} {key}={quoted(value)} is out of range: choose {knob.low}…{knob.high}")
-        return self.builder(**{key: int(value) if isinstance(self.knobs[key].default, int) else value
-                               for key, value in kwargs.items()})
+            checked[key] = int(value) if whole else value
+        return self.builder(**checked)
 
 
-_DROPOUT = Knob(0.5, 0.0, 0.9, 0.05, "dropout")
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("seed-net", SeedNet, "000, 001",
               "The classic tutorial CNN: conv 10→20 (5×5), Dropout2d, fc 320→50→10. The seeds' softmax-before-"
               "CrossEntropy (a double softmax) is fixed: the model returns logits.",
-              {"dropout": _DROPOUT}, recipe="seed 000/001"),
+              {"dropout": Knob(0.5, 0.0, 0.9, 0.05, "dropout")}, recipe="seed 000/001"),
     ModelSpec("nf-cnn", nf_cnn, "002",
               "3×3 convs with stride-2 max-pooling and a dense head 576→64→10 at nf=32; nf sets the width.",
               {"nf": Knob(32, 4, 128, 4, "filters (nf)"), "hidden": Knob(64, 16, 512, 16, "dense width")},
@@ -168,7 +177,8 @@ REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("fast", fast_net, "—",
               "Ours, for the shortest time to 99 %: two BN convs (5×5, 3×3) with max-pooling and a small dense head; "
               "one-cycle Adam for 0.8 epoch.",
-              {"width": Knob(16, 8, 64, 8, "width"), "hidden": Knob(128, 32, 512, 32, "dense width")}, recipe="fastest to 99 %"),
+              {"width": Knob(16, 8, 64, 8, "width"), "hidden": Knob(128, 32, 512, 32, "dense width")},
+              recipe="fastest to 99 %"),
     ModelSpec("best", best_net, "—",
               "Ours, for the highest accuracy: three BN conv stages (32-64-128), dropout and a linear read-out; "
               "trained with augmentation and label smoothing.",
@@ -178,6 +188,7 @@ REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in [
 
 
 def get_spec(name: str) -> ModelSpec:
+    """The registry entry for `name`, or ConfigError listing the names there are."""
     try:
         return REGISTRY[name]
     except KeyError:
@@ -185,10 +196,12 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """A fresh, untrained model `name` with knob settings `kwargs` (see `ModelSpec.build`)."""
     return get_spec(name).build(**kwargs)
 
 
 def count_parameters(model: nn.Module) -> int:
+    """All parameters, trainable or not (BatchNorm's running statistics are buffers, not counted)."""
     return sum(p.numel() for p in model.parameters())
 
 
