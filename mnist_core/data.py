@@ -1,8 +1,13 @@
 """MNIST as whole-split tensors that live on the training device.
 
-Why no DataLoader: MNIST is 55 MB of uint8. Keeping each split as one tensor on the device and slicing batches out of
-an on-device random permutation removes per-sample Python, worker processes and host-to-device copies from the hot
-path. Normalisation and augmentation run batched on the device (`affine_grid` + `grid_sample`), train split only.
+The file has two halves. The first gets the four IDX files into DATA_ROOT/MNIST/raw/ and checks them: start at
+`load_mnist` (which calls `ensure_mnist`: unpack, download, verify, and a fix in every error message);
+`dataset_status` is the app's cheap look at the same folder. The second is the training pipeline: `MnistSplit`,
+`batch_indices` (the batches of one epoch) and `prepare_batch` (normalisation, `augment`, and the outlier-exposure
+scribbles of `random_scribbles`). Why no DataLoader: MNIST is 55 MB of uint8. Keeping each split as one tensor on
+the device and slicing batches out of an on-device random permutation removes per-sample Python, worker processes
+and host-to-device copies from the hot path. Normalisation and augmentation run batched on the device
+(`affine_grid` + `grid_sample`), train split only.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ MNIST_FILES: dict[str, tuple[int, str]] = {
     "t10k-labels-idx1-ubyte": (10008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
 }
 TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")  # all that `evaluate` needs
+_MISSING = {f"{name} missing" for name in MNIST_FILES}  # (matched whole: a data root's path may hold "missing")
+_verified: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime_ns) -> checksum ok, so we hash once per process
 
 # A download waits at most this long for a connection or for the next bytes. torchvision opens its URLs with no
 # timeout, so on a network that drops packets silently (a firewall, a captive portal) each file and mirror would wait
@@ -78,10 +85,12 @@ def _root_problem(root: Path) -> str | None:
 
 
 def raw_folder(root: Path) -> Path:
+    """Where the IDX files live under a data root (torchvision's layout)."""
     return root / "MNIST" / "raw"
 
 
 def _not_there(root: Path) -> str:
+    """The start of a "cannot get MNIST" message: some of its files are in `root`, or none."""
     some = any((raw_folder(root) / name).is_file() for name in MNIST_FILES)
     return f"MNIST is {'incomplete' if some else 'not'} in {raw_folder(root)}"
 
@@ -135,7 +144,8 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
     if all(p in _MISSING for p in problems):
         folder = raw_folder(root)
         # Neither unpacked nor gzipped (a .gz beside a missing file is unpacked on first use).
-        absent = [name for name in MNIST_FILES if not (folder / name).is_file() and not (folder / f"{name}.gz").is_file()]
+        absent = [name for name in MNIST_FILES
+                  if not (folder / name).is_file() and not (folder / f"{name}.gz").is_file()]
         if not absent:
             return DatasetStatus(root, "found", f"MNIST found gzipped in {folder}; unpacked there on first use")
         misplaced = _misplaced_files_message(root, tuple(MNIST_FILES))
@@ -144,7 +154,7 @@ def dataset_status(data_root: str | os.PathLike | None = None) -> DatasetStatus:
         if len(absent) < len(MNIST_FILES):  # a copy cut short: "not there yet" would hide the files it has
             return DatasetStatus(root, "will download", f"MNIST is incomplete in {folder} ({', '.join(absent)} "
                                  f"missing); the missing files download on first use")
-        return DatasetStatus(root, "will download", f"MNIST is not in {raw_folder(root)} yet; it downloads on first use")
+        return DatasetStatus(root, "will download", f"MNIST is not in {folder} yet; it downloads on first use")
     return DatasetStatus(root, "problem", _damaged_message(problems), "MNIST's files are damaged")
 
 
@@ -154,7 +164,8 @@ def _damaged_message(problems: list[str]) -> str:
     damaged = [problem for problem in problems if problem not in _MISSING]
     missing = [problem.removesuffix(" missing") for problem in problems if problem in _MISSING]
     if not missing:
-        return "MNIST files are damaged: " + "; ".join(damaged) + ". Replace them with good copies (nothing was deleted)."
+        return ("MNIST files are damaged: " + "; ".join(damaged)
+                + ". Replace them with good copies (nothing was deleted).")
     return ("MNIST files are damaged: " + "; ".join(damaged) + f"; {' and '.join(missing)} "
             f"{'is' if len(missing) == 1 else 'are'} missing. Replace the damaged files with good copies and copy the "
             f"missing ones there (nothing was deleted).")
@@ -206,11 +217,9 @@ def _size_problems(root: Path, needed: tuple[str, ...]) -> list[str]:
     return problems
 
 
-_MISSING = {f"{name} missing" for name in MNIST_FILES}  # (matched whole: a data root's path may hold "missing")
-_verified: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime_ns) -> checksum ok, so we hash once per process
-
 
 def _verify_checksums(root: Path, needed: tuple[str, ...]) -> None:
+    """Raise DataError unless each `needed` file has MNIST's SHA-256 (hashed once per process per file version)."""
     for name in needed:
         sha256 = MNIST_FILES[name][1]
         path = raw_folder(root) / name
@@ -230,6 +239,7 @@ def _verify_checksums(root: Path, needed: tuple[str, ...]) -> None:
 
 
 def _verified_key(path: Path) -> tuple[str, int, int]:
+    """What `_verified` remembers a file by: a file replaced or touched since is hashed again."""
     stat = path.stat()
     return str(path.resolve()), stat.st_size, stat.st_mtime_ns
 
@@ -303,13 +313,15 @@ def _unpack_archives(root: Path, needed: tuple[str, ...]) -> bool:
             unpacked = True
         except OSError as error:
             raise DataError(f"cannot unpack {archive} ({os_reason(error)}): unpack the four .gz files there yourself "
-                            f"(gunzip), or point --data-root / {DATA_ROOT_ENV} at a folder that has MNIST/raw/") from None
+                            f"(gunzip), or point --data-root / {DATA_ROOT_ENV} at a folder that has "
+                            f"MNIST/raw/") from None
         finally:
             partial.unlink(missing_ok=True)
     return unpacked
 
 
 def _download(root: Path, needed: tuple[str, ...]) -> None:
+    """`_fetch` the `needed` files, leaving no folders it created behind if that fails."""
     created = missing_folders(raw_folder(root))
     try:
         _fetch(root, needed)
@@ -319,6 +331,8 @@ def _download(root: Path, needed: tuple[str, ...]) -> None:
 
 
 def _fetch(root: Path, needed: tuple[str, ...]) -> None:
+    """Download each missing `needed` file into the raw folder; DataError, with the reason in plain words, if any
+    fails."""
     folder = raw_folder(root)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -424,6 +438,8 @@ class MnistSplit:
 
 @dataclass
 class Mnist:
+    """Both splits, as `load_mnist` returns them (on the CPU until `.to(device)`)."""
+
     train: MnistSplit
     test: MnistSplit
 
@@ -457,6 +473,11 @@ def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
     images = images_uint8.float().div_(255.0)
     if images.dim() == 3:
         images = images.unsqueeze(1)
+    return _standardize(images)
+
+
+def _standardize(images: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0, 1] -> zero mean and unit variance over the train split, in place."""
     return images.sub_(MEAN).div_(STD)
 
 
@@ -527,7 +548,7 @@ def prepare_batch(images_uint8: torch.Tensor, augmentation: Augmentation | None 
             as_drawn = torch.rand(images.shape[0], 1, 1, 1, device=images.device, generator=generator) < 0.5
             augmented = torch.where(as_drawn, images, augmented)
         images = augmented
-    return images.sub_(MEAN).div_(STD)
+    return _standardize(images)
 
 
 # What `random_scribbles` draws: "zigzag" only, or "mixed" (half zig-zags, a quarter each of the two other families).
@@ -540,9 +561,9 @@ def random_scribbles(count: int, device: torch.device, generator: torch.Generato
     """float [count, 1, 28, 28] in [0, 1]: random pen strokes that are not digits, drawn on the device.
 
     "zigzag": one polyline through 5–10 random points each. "mixed" adds two other generic families: a closed
-    wobbly loop with 1–3 small marks inside (dots, short or bent strokes) — a loop alone would be a 0, the marks make
-    it none — and 2–3 straight strokes crossing near one point. Each is fitted into the 20×20 centre where MNIST's
-    digits sit and drawn with an anti-aliased pen 2–3.6 px wide like MNIST's. Used for outlier exposure
+    wobbly loop with 1–3 small marks inside (dots, short or bent strokes) — a loop alone would be a 0, the marks
+    make it none — and 2–3 straight strokes crossing near one point. Each is fitted into the 20×20 centre where
+    MNIST's digits sit and drawn with an anti-aliased pen 2–3.6 px wide like MNIST's. Used for outlier exposure
     (`TrainConfig.scribbles`). Everything stays on the device (no host sync), so it costs training nothing but the
     drawing itself.
     """
@@ -556,9 +577,9 @@ def random_scribbles(count: int, device: torch.device, generator: torch.Generato
     if shapes == "mixed":
         families = [segments, _loop_with_marks_segments(count, uniform, device),
                     _crossing_segments(count, uniform)]
-        most = max(family.shape[1] for family in families)
+        most_segments = max(family.shape[1] for family in families)
         # Padded by repeating a family's last segment: drawn twice, it adds no ink.
-        families = [torch.cat([f, f[:, -1:].expand(-1, most - f.shape[1], -1, -1)], 1) for f in families]
+        families = [torch.cat([f, f[:, -1:].expand(-1, most_segments - f.shape[1], -1, -1)], 1) for f in families]
         which = uniform(count, 1, 1, 1)
         segments = torch.where(which < 0.5, families[0], torch.where(which < 0.75, families[1], families[2]))
     return _draw_segments(segments, uniform(count, 1, low=1.0, high=1.8), device)
@@ -567,11 +588,11 @@ def random_scribbles(count: int, device: torch.device, generator: torch.Generato
 def _zigzag_segments(count: int, uniform: Uniform, device: torch.device,
                      generator: torch.Generator | None) -> torch.Tensor:
     """[count, 9, 2, 2] (start and end x, y of each segment): one polyline through 5–10 random points."""
-    most = 10
-    points = uniform(count, most, 2)  # x, y in [0, 1]
+    most_points = 10
+    points = uniform(count, most_points, 2)  # x, y in [0, 1]
     # 5–10 points each: the path stops at its last point (later ones repeat it, adding segments of length 0).
-    corners = torch.randint(5, most + 1, (count, 1), device=device, generator=generator)
-    used = torch.minimum(torch.arange(most, device=device)[None], corners - 1)
+    corners = torch.randint(5, most_points + 1, (count, 1), device=device, generator=generator)
+    used = torch.minimum(torch.arange(most_points, device=device)[None], corners - 1)
     points = points.gather(1, used[..., None].expand(-1, -1, 2))
     points[:, :, 0] *= torch.where(uniform(count, 1) < 0.5, uniform(count, 1, low=0.5), 1.0)  # some narrower
     return torch.stack([points[:, :-1], points[:, 1:]], 2)
@@ -659,5 +680,7 @@ def batch_indices(count: int, batch_size: int, device: torch.device, generator: 
 
 
 def batches_per_epoch(count: int, batch_size: int) -> int:
+    """How many batches `batch_indices` yields for `count` images (a last batch of one image is dropped, unless
+    it is the only one)."""
     full, rest = divmod(count, batch_size)
     return full + (1 if rest > 1 or (rest == 1 and count == 1) else 0)
