@@ -173,8 +173,15 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_
     if config.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(total_steps, 1))
     if config.scheduler == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(total_steps, 2),
-                                                   pct_start=config.pct_start,
+        total_steps = max(total_steps, 2)
+        pct_start = config.pct_start
+        # OneCycleLR ends its warm-up at batch pct_start × total_steps − 1 and divides by that length: a warm-up of
+        # exactly one batch (0.25 of 4 batches, 0.05 of 20) is a division by zero when the scheduler is made
+        # (ZeroDivisionError, "Training crashed" in the app). A hair longer warm-up trains the same schedule.
+        while float(pct_start * total_steps) - 1 == 0:
+            pct_start = math.nextafter(pct_start, 1.0)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
+                                                   pct_start=pct_start,
                                                    cycle_momentum=config.optimizer != "adadelta")
     return None
 

@@ -16,7 +16,7 @@ from mnist_core.data import Mnist, random_scribbles
 from mnist_core.errors import ConfigError, TrainingDiverged
 from mnist_core.evaluate import predict_logits
 from mnist_core.train import (BatchReport, Callback, DivergenceWatch, EpochRecord, TrainResult, TrainStart, fit,
-                              make_optimizer)
+                              make_optimizer, make_scheduler)
 
 # Small and quick: 8 batches per epoch of the 512 synthetic training images.
 QUICK = TrainConfig(model="seed-net", epochs=1, batch_size=64, lr=0.003, optimizer="adam", device="cpu", log_every=1)
@@ -253,6 +253,27 @@ def test_every_optimizer_and_scheduler_trains_a_few_batches(tiny_mnist: Mnist, o
         assert final_lr == pytest.approx(lr)
     else:
         assert 0 <= final_lr < lr  # cosine, one-cycle and step (2 batches = 1 epoch of the subset) all decay by now
+
+
+@pytest.mark.parametrize("pct_start, batches", [(0.25, 4), (0.05, 20), (0.5, 2), (0.1, 10), (0.2, 5)])
+def test_a_one_cycle_warm_up_of_exactly_one_batch_trains(tiny_mnist: Mnist, pct_start: float, batches: int) -> None:
+    """OneCycleLR divided by the warm-up's length, pct_start × batches − 1: 0 for a warm-up of one batch (the page's
+    warm-up 0.25 on the first 1,000 images at batch 256, 1 epoch: 4 batches), a ZeroDivisionError that the app showed
+    as "Training crashed — this is a bug"."""
+    config = replace(QUICK, scheduler="onecycle", pct_start=pct_start, lr=0.01, batch_size=16,
+                     train_subset=16 * batches)
+    result = fit(config, tiny_mnist)
+    assert result.steps == batches and all(math.isfinite(loss) for _, loss in result.batch_losses)
+    scheduler = make_scheduler(config, make_optimizer(config, [torch.nn.Parameter(torch.zeros(1))],
+                                                      torch.device("cpu")), batches, batches)
+    lrs = [scheduler.get_last_lr()[0]]
+    for _ in range(batches - 1):
+        scheduler.optimizer.step()
+        scheduler.step()
+        lrs.append(scheduler.get_last_lr()[0])
+    # the schedule of a warm-up a hair longer (as torch makes it): from lr / 25, up, then down to lr / 25 / 10⁴
+    assert lrs[0] == pytest.approx(0.01 / 25) and lrs[-1] == pytest.approx(0.01 / 25 / 1e4)
+    assert batches == 2 or (max(lrs) == lrs[1] > 0.007 and lrs[1:] == sorted(lrs[1:], reverse=True))
 
 
 def test_sgd_nesterov_and_adam_betas_reach_the_optimizer() -> None:
