@@ -81,6 +81,15 @@ def test_callbacks_are_called_in_order_with_consistent_numbers(tiny_mnist: Mnist
     assert recorder.of("end")[0] is result
 
 
+def test_images_per_second_counts_the_images_trained_not_whole_batches(tiny_mnist: Mnist) -> None:
+    """An epoch's last batch is smaller when the batch size does not divide the images: the page's first 5,000 at
+    batch 2,048 train 2,048 + 2,048 + 904 a pass, and images/s counted 3 × 2,048 (23 % too fast)."""
+    recorder = Recorder()
+    fit(replace(QUICK, batch_size=128, train_subset=320, epochs=2, log_every=1), tiny_mnist, [recorder])
+    trained = [report.images_per_second * report.elapsed for report in recorder.of("batch")]
+    assert trained == pytest.approx([128, 256, 320, 448, 576, 640])
+
+
 def test_fractional_evaluation_points(tiny_mnist: Mnist) -> None:
     result = fit(replace(QUICK, eval_every=0.5), tiny_mnist)
     assert [record.epoch for record in result.history] == [0.5, 1.0]
