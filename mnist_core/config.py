@@ -141,7 +141,8 @@ class TrainConfig:
         need(self.scheduler in SCHEDULERS, f"unknown scheduler {self.scheduler!r}: choose {', '.join(SCHEDULERS)}")
         need(0 <= self.momentum < 1, f"momentum must be in [0, 1) (got {self.momentum})")
         need(0 <= self.beta2 < 1, f"beta2 must be in [0, 1) (got {self.beta2})")
-        need(not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
+        # (with one-cycle the momentum is the cycle's, never 0: the page greys out the slider, which may read 0)
+        need(not self.nesterov or (self.optimizer == "sgd" and (self.momentum > 0 or self.scheduler == "onecycle")),
              "Nesterov momentum needs the sgd optimizer with momentum > 0")
         need(0 <= self.weight_decay <= 1, f"weight decay must be in [0, 1] (got {self.weight_decay})")
         need(isinstance(self.step_size, int) and self.step_size >= 1, f"step size must be ≥ 1 epoch (got {self.step_size})")

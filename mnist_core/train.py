@@ -153,10 +153,18 @@ class Callback:
     def on_train_end(self, result: TrainResult) -> None: ...
 
 
+# The one-cycle scheduler's momentum (SGD's, or Adam's β1): from the top down to the bottom and back up, in step with
+# the learning rate going up and down (torch's defaults). It overwrites the optimizer's own at once.
+ONE_CYCLE_MOMENTUM = (0.85, 0.95)  # (bottom, top)
+
+
 def make_optimizer(config: TrainConfig, parameters: Iterable[nn.Parameter], device: torch.device) -> torch.optim.Optimizer:
     fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for the whole update on CUDA
     if config.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+        # With one-cycle the momentum is the cycle's (the page greys its slider out), so SGD is made with the cycle's
+        # top: Nesterov with the slider left at 0 was refused ("needs momentum > 0") by a slider that could not move.
+        momentum = ONE_CYCLE_MOMENTUM[1] if config.scheduler == "onecycle" else config.momentum
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=momentum, nesterov=config.nesterov,
                                weight_decay=config.weight_decay, **fused)
     if config.optimizer in ("adam", "adamw"):
         cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
@@ -181,7 +189,8 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_
         while float(pct_start * total_steps) - 1 == 0:
             pct_start = math.nextafter(pct_start, 1.0)
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
-                                                   pct_start=pct_start,
+                                                   pct_start=pct_start, base_momentum=ONE_CYCLE_MOMENTUM[0],
+                                                   max_momentum=ONE_CYCLE_MOMENTUM[1],
                                                    cycle_momentum=config.optimizer != "adadelta")
     return None
 

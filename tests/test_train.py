@@ -294,6 +294,18 @@ def test_sgd_nesterov_and_adam_betas_reach_the_optimizer() -> None:
     assert isinstance(adam, torch.optim.AdamW) and adam.defaults["betas"] == (0.7, 0.9)
 
 
+def test_nesterov_with_one_cycle_trains_whatever_the_greyed_momentum_reads(tiny_mnist: Mnist) -> None:
+    """One-cycle sets the momentum itself (0.95 → 0.85 → 0.95) and the page greys the Momentum slider out; with it at
+    0, Nesterov was refused ("needs momentum > 0") by a slider that could not be moved."""
+    config = replace(QUICK, optimizer="sgd", scheduler="onecycle", nesterov=True, momentum=0.0, lr=0.01,
+                     train_subset=128)
+    assert fit(config, tiny_mnist).steps == 2
+    optimizer = make_optimizer(config, [torch.nn.Parameter(torch.zeros(1))], torch.device("cpu"))
+    assert optimizer.defaults["nesterov"] and optimizer.defaults["momentum"] == 0.95
+    with pytest.raises(ConfigError, match="Nesterov momentum needs the sgd optimizer with momentum > 0"):
+        replace(config, scheduler="cosine").validate()  # there the slider is live, and 0 is no momentum at all
+
+
 def test_result_metrics_summarise_the_run(tiny_mnist: Mnist) -> None:
     result = fit(replace(QUICK, epochs=0.25), tiny_mnist)
     metrics = result.metrics()
