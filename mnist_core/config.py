@@ -224,6 +224,13 @@ def epochs_text(epochs: float) -> str:
     return f"{shown} epoch" + ("" if shown == "1" else "s")
 
 
+def epochs_progress(epochs: float) -> str:
+    """Epochs done as a progress line reads them: two decimals ("0.80", "1.00"), but never "0.00" for a run that has
+    trained: under 0.01 epoch, the number `epochs_text` says ("0.002"). A Stop after 2 of 469 batches read "Epoch 0.00
+    of 1" beside "Stopped after 2 of 469 batches (0.004 epochs)"."""
+    return f"{epochs:.2f}" if epochs >= 0.01 or epochs <= 0 else f"{epochs_shown(epochs):g}"
+
+
 def preset_config(preset: str, **overrides: Any) -> TrainConfig:
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
