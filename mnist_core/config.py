@@ -141,7 +141,8 @@ class TrainConfig:
         need(self.scheduler in SCHEDULERS, f"unknown scheduler {self.scheduler!r}: choose {', '.join(SCHEDULERS)}")
         need(0 <= self.momentum < 1, f"momentum must be in [0, 1) (got {self.momentum})")
         need(0 <= self.beta2 < 1, f"beta2 must be in [0, 1) (got {self.beta2})")
-        need(not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
+        # (with one-cycle the momentum is the cycle's, never 0: the page greys out the slider, which may read 0)
+        need(not self.nesterov or (self.optimizer == "sgd" and (self.momentum > 0 or self.scheduler == "onecycle")),
              "Nesterov momentum needs the sgd optimizer with momentum > 0")
         need(0 <= self.weight_decay <= 1, f"weight decay must be in [0, 1] (got {self.weight_decay})")
         need(isinstance(self.step_size, int) and self.step_size >= 1, f"step size must be ≥ 1 epoch (got {self.step_size})")
@@ -221,6 +222,13 @@ def epochs_text(epochs: float) -> str:
     batches is not "0.00 epochs"; a Stop during the test pass at the end of the first epoch read "1 epochs")."""
     shown = f"{epochs_shown(epochs):g}"
     return f"{shown} epoch" + ("" if shown == "1" else "s")
+
+
+def epochs_progress(epochs: float) -> str:
+    """Epochs done as a progress line reads them: two decimals ("0.80", "1.00"), but never "0.00" for a run that has
+    trained: under 0.01 epoch, the number `epochs_text` says ("0.002"). A Stop after 2 of 469 batches read "Epoch 0.00
+    of 1" beside "Stopped after 2 of 469 batches (0.004 epochs)"."""
+    return f"{epochs:.2f}" if epochs >= 0.01 or epochs <= 0 else f"{epochs_shown(epochs):g}"
 
 
 def preset_config(preset: str, **overrides: Any) -> TrainConfig:

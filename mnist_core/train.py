@@ -165,13 +165,21 @@ class Callback:
     def on_train_end(self, result: TrainResult) -> None: ...
 
 
+# The one-cycle scheduler's momentum (SGD's, or Adam's β1): from the top down to the bottom and back up, in step with
+# the learning rate going up and down (torch's defaults). It overwrites the optimizer's own at once.
+ONE_CYCLE_MOMENTUM = (0.85, 0.95)  # (bottom, top)
+
+
 def make_optimizer(config: TrainConfig, parameters: Iterable[nn.Parameter],
                    device: torch.device) -> torch.optim.Optimizer:
     """The optimizer `config.optimizer` names (sgd, adam, adamw or adadelta), with the config's hyperparameters.
     Adam's and AdamW's first beta (their momentum) is `config.momentum`."""
     fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for the whole update on CUDA
     if config.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+        # With one-cycle the momentum is the cycle's (the page greys its slider out), so SGD is made with the cycle's
+        # top: Nesterov with the slider left at 0 was refused ("needs momentum > 0") by a slider that could not move.
+        momentum = ONE_CYCLE_MOMENTUM[1] if config.scheduler == "onecycle" else config.momentum
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=momentum, nesterov=config.nesterov,
                                weight_decay=config.weight_decay, **fused)
     if config.optimizer in ("adam", "adamw"):
         adam_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
@@ -188,8 +196,16 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_
     if config.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(total_steps, 1))
     if config.scheduler == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(total_steps, 2),
-                                                   pct_start=config.pct_start,
+        total_steps = max(total_steps, 2)
+        pct_start = config.pct_start
+        # OneCycleLR ends its warm-up at batch pct_start × total_steps − 1 and divides by that length: a warm-up of
+        # exactly one batch (0.25 of 4 batches, 0.05 of 20) is a division by zero when the scheduler is made
+        # (ZeroDivisionError, "Training crashed" in the app). A hair longer warm-up trains the same schedule.
+        while float(pct_start * total_steps) - 1 == 0:
+            pct_start = math.nextafter(pct_start, 1.0)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
+                                                   pct_start=pct_start, base_momentum=ONE_CYCLE_MOMENTUM[0],
+                                                   max_momentum=ONE_CYCLE_MOMENTUM[1],
                                                    cycle_momentum=config.optimizer != "adadelta")
     return None
 
@@ -415,6 +431,9 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     correct_sum = torch.zeros((), device=device, dtype=torch.long)
     # Since the last evaluation, on the host: the same sums, and the images seen.
     period_loss, period_correct, period_seen = 0.0, 0, 0
+    # The digits trained so far, for images/s: an epoch's last batch is smaller when the batch size does not divide
+    # the images (5,000 at batch 2,048: 2,048 + 2,048 + 904), so batches × batch size overstated the speed.
+    images_trained = 0
     last_report_step, last_eval_step = 0, 0
 
     def stop_clock() -> None:
@@ -491,6 +510,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
             loss_sum += loss.detach()
             correct_sum += (logits.detach().argmax(1) == labels).sum()
             period_seen += labels.shape[0]
+            images_trained += labels.shape[0]
             step += 1
             if watch is None:
                 watch = DivergenceWatch(loss.item())  # one extra host sync, once per run
@@ -509,7 +529,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                     diverge(exploded)
                 report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss,
                                      optimizer.param_groups[0]["lr"],
-                                     images_per_second=step * config.batch_size / max(train_seconds, 1e-9),
+                                     images_per_second=images_trained / max(train_seconds, 1e-9),
                                      elapsed=train_seconds, eta=(total_steps - step) * train_seconds / step)
                 result.batch_losses.append((step, report.loss))
                 last_report_step = step

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from mnist_core.checkpoints import free_checkpoint_name, safe_checkpoint_path, write_checkpoint
-from mnist_core.config import OPTIMIZERS, SCHEDULERS, TrainConfig
+from mnist_core.config import OPTIMIZERS, SCHEDULERS, TrainConfig, epochs_progress
 from mnist_core.data import SCRIBBLE_SHAPES
 from mnist_core.device import available_devices
 from mnist_core.errors import DataError, StudioError
@@ -177,7 +177,7 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
         return "Starting a new training process (loading PyTorch takes a few seconds)…"
     # the test pass can take a minute (a big model on a CPU): the progress stood still without a word
     testing = f" · testing on the {len(job.data.test):,} test images…" if snapshot.testing else ""
-    return (f"Epoch {snapshot.epoch:.2f} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
+    return (f"Epoch {epochs_progress(snapshot.epoch)} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
             f"{snapshot.total_steps:,} · {snapshot.speed} images/s · "
             f"ETA {snapshot.time_left}{testing}")
 
@@ -250,7 +250,7 @@ def live_progress() -> None:
         st.caption(f":material/info: The run under way trains {job.config.model} with the settings it started with; "
                    "the settings above have changed since, and apply to the next Start.")
     last = snapshot.history[-1] if snapshot.history else None
-    layout.figures([("Epoch", f"{snapshot.epoch:.2f} / {snapshot.total_epochs:g}"),
+    layout.figures([("Epoch", f"{epochs_progress(snapshot.epoch)} / {snapshot.total_epochs:g}"),
                     ("Images/s", snapshot.speed),
                     ("ETA", snapshot.time_left), ("Test accuracy", f"{last.test_accuracy:.2f} %" if last else "—")])
     outcome(job, snapshot)

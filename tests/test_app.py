@@ -1282,6 +1282,23 @@ def test_the_test_pass_at_an_epoch_end_is_said_and_so_is_a_stop_that_waits_for_i
     assert app.get("progress")[0].proto.text == "Stopping once the test pass under way ends…"
 
 
+def test_a_run_stopped_in_its_first_hundredth_of_an_epoch_does_not_read_epoch_0_00(tiny_mnist) -> None:
+    """A Stop after 2 of 469 batches: the progress and the Epoch figure read "0.00" beside the sentence's "0.004
+    epochs", as if nothing had been trained."""
+    class StoppedEarly(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(STOPPED, 0, "cpu", 2, 469, 2 / 469, 1.0, 900.0, 0.3, float("nan"), ((2, 2.2),),
+                               ((2, 0.001),), (), "Stopped after 2 of 469 batches (0.004 epochs); the model trained "
+                               "so far is kept.")
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = StoppedEarly(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.get("progress")[0].proto.text.startswith("Epoch 0.004 of 1 · batch 2/469 · 900 images/s")
+    assert [metric.value for metric in app.metric if metric.label == "Epoch"] == ["0.004 / 1"]
+
+
 def test_a_double_click_on_start_starts_one_run(tiny_mnist) -> None:
     """Two clicks 40 ms apart (a quick double click) both reached the server before the page greyed Start out: two
     runs started, and the first trained on unseen, with no Stop, taking half of the cores from the one shown."""

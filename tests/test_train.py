@@ -16,7 +16,7 @@ from mnist_core.data import Mnist, random_scribbles
 from mnist_core.errors import ConfigError, TrainingDiverged
 from mnist_core.evaluate import predict_logits
 from mnist_core.train import (BatchReport, Callback, DivergenceWatch, EpochRecord, TrainResult, TrainStart, fit,
-                              make_optimizer)
+                              make_optimizer, make_scheduler)
 
 # Small and quick: 8 batches per epoch of the 512 synthetic training images.
 QUICK = TrainConfig(model="seed-net", epochs=1, batch_size=64, lr=0.003, optimizer="adam", device="cpu", log_every=1)
@@ -79,6 +79,15 @@ def test_callbacks_are_called_in_order_with_consistent_numbers(tiny_mnist: Mnist
     assert all(math.isfinite(report.loss) and report.images_per_second > 0 for report in recorder.of("batch"))
     assert recorder.of("epoch") == result.history and len(result.history) == 2
     assert recorder.of("end")[0] is result
+
+
+def test_images_per_second_counts_the_images_trained_not_whole_batches(tiny_mnist: Mnist) -> None:
+    """An epoch's last batch is smaller when the batch size does not divide the images: the page's first 5,000 at
+    batch 2,048 train 2,048 + 2,048 + 904 a pass, and images/s counted 3 × 2,048 (23 % too fast)."""
+    recorder = Recorder()
+    fit(replace(QUICK, batch_size=128, train_subset=320, epochs=2, log_every=1), tiny_mnist, [recorder])
+    trained = [report.images_per_second * report.elapsed for report in recorder.of("batch")]
+    assert trained == pytest.approx([128, 256, 320, 448, 576, 640])
 
 
 def test_fractional_evaluation_points(tiny_mnist: Mnist) -> None:
@@ -255,6 +264,27 @@ def test_every_optimizer_and_scheduler_trains_a_few_batches(tiny_mnist: Mnist, o
         assert 0 <= final_lr < lr  # cosine, one-cycle and step (2 batches = 1 epoch of the subset) all decay by now
 
 
+@pytest.mark.parametrize("pct_start, batches", [(0.25, 4), (0.05, 20), (0.5, 2), (0.1, 10), (0.2, 5)])
+def test_a_one_cycle_warm_up_of_exactly_one_batch_trains(tiny_mnist: Mnist, pct_start: float, batches: int) -> None:
+    """OneCycleLR divided by the warm-up's length, pct_start × batches − 1: 0 for a warm-up of one batch (the page's
+    warm-up 0.25 on the first 1,000 images at batch 256, 1 epoch: 4 batches), a ZeroDivisionError that the app showed
+    as "Training crashed — this is a bug"."""
+    config = replace(QUICK, scheduler="onecycle", pct_start=pct_start, lr=0.01, batch_size=16,
+                     train_subset=16 * batches)
+    result = fit(config, tiny_mnist)
+    assert result.steps == batches and all(math.isfinite(loss) for _, loss in result.batch_losses)
+    scheduler = make_scheduler(config, make_optimizer(config, [torch.nn.Parameter(torch.zeros(1))],
+                                                      torch.device("cpu")), batches, batches)
+    lrs = [scheduler.get_last_lr()[0]]
+    for _ in range(batches - 1):
+        scheduler.optimizer.step()
+        scheduler.step()
+        lrs.append(scheduler.get_last_lr()[0])
+    # the schedule of a warm-up a hair longer (as torch makes it): from lr / 25, up, then down to lr / 25 / 10⁴
+    assert lrs[0] == pytest.approx(0.01 / 25) and lrs[-1] == pytest.approx(0.01 / 25 / 1e4)
+    assert batches == 2 or (max(lrs) == lrs[1] > 0.007 and lrs[1:] == sorted(lrs[1:], reverse=True))
+
+
 def test_sgd_nesterov_and_adam_betas_reach_the_optimizer() -> None:
     parameters = [torch.nn.Parameter(torch.zeros(1))]
     sgd = make_optimizer(replace(QUICK, optimizer="sgd", momentum=0.8, nesterov=True), parameters, torch.device("cpu"))
@@ -262,6 +292,18 @@ def test_sgd_nesterov_and_adam_betas_reach_the_optimizer() -> None:
     adam = make_optimizer(replace(QUICK, optimizer="adamw", momentum=0.7, beta2=0.9, weight_decay=0.05), parameters,
                           torch.device("cpu"))
     assert isinstance(adam, torch.optim.AdamW) and adam.defaults["betas"] == (0.7, 0.9)
+
+
+def test_nesterov_with_one_cycle_trains_whatever_the_greyed_momentum_reads(tiny_mnist: Mnist) -> None:
+    """One-cycle sets the momentum itself (0.95 → 0.85 → 0.95) and the page greys the Momentum slider out; with it at
+    0, Nesterov was refused ("needs momentum > 0") by a slider that could not be moved."""
+    config = replace(QUICK, optimizer="sgd", scheduler="onecycle", nesterov=True, momentum=0.0, lr=0.01,
+                     train_subset=128)
+    assert fit(config, tiny_mnist).steps == 2
+    optimizer = make_optimizer(config, [torch.nn.Parameter(torch.zeros(1))], torch.device("cpu"))
+    assert optimizer.defaults["nesterov"] and optimizer.defaults["momentum"] == 0.95
+    with pytest.raises(ConfigError, match="Nesterov momentum needs the sgd optimizer with momentum > 0"):
+        replace(config, scheduler="cosine").validate()  # there the slider is live, and 0 is no momentum at all
 
 
 def test_result_metrics_summarise_the_run(tiny_mnist: Mnist) -> None:
