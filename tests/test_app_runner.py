@@ -14,7 +14,7 @@ from dataclasses import replace
 import torch
 
 from mnist_core.config import TrainConfig, epochs_text
-from mnist_core.train import BatchReport, EpochRecord, TrainResult, TrainStart
+from mnist_core.train import BatchReport, EpochRecord, TrainResult, TrainStart, fit
 from mnist_core import runner
 from mnist_core.runner import (CRASHED, DIVERGED, DONE, NOT_LEARNED, QUEUED, STOPPED, DeviceQueue, JobSnapshot,
                                RunLength, TrainingJob, has_usable_weights, result_checkpoint, run_length,
@@ -375,3 +375,18 @@ def test_the_test_pass_at_an_epoch_end_is_said_while_it_runs(tiny_mnist) -> None
     reporter.on_batch_end(batches(per_epoch - 1)[1][0])
     reporter.on_batch_end(batches(per_epoch)[1][0])
     assert sent[-1] == ("batches", [batches(per_epoch)[1][0]])
+
+
+def test_a_job_trains_the_same_weights_as_fit_with_the_same_settings_and_seed(tiny_mnist) -> None:
+    """The app's worker process and the CLI's `fit` on the main thread train the same model, bit for bit, from the same
+    settings and seed: the live reporting the page adds (a shorter loss-report interval) draws no random numbers, and
+    the worker has the same threads and memory layout as the CLI. With augmentation and scribbles, which draw most."""
+    config = TrainConfig(model="fast", epochs=0.5, batch_size=64, optimizer="adam", lr=0.01, scheduler="onecycle",
+                         augment=True, rotation=10.0, scribbles=0.25, seed=3, device="cpu")
+    job = TrainingJob(with_live_reporting(config), tiny_mnist).start()
+    assert job.join(120) and job.snapshot().status == DONE
+    direct = fit(config, tiny_mnist)
+    in_job, on_main = job.result.model.state_dict(), direct.model.state_dict()
+    assert in_job.keys() == on_main.keys()
+    assert all(torch.equal(in_job[name].cpu(), on_main[name].cpu()) for name in in_job)
+    assert [record.test_accuracy for record in job.result.history] == [record.test_accuracy for record in direct.history]
