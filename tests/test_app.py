@@ -652,6 +652,18 @@ def test_sketch_calls_a_dot_a_dot() -> None:
     assert "but unsure: this is only a dot or a short dash" in confidence, confidence
 
 
+def test_sketch_reads_a_picture_a_few_pixels_across() -> None:
+    """A 6×6 PNG of a 1 (a line from edge to edge) was a traceback: twice eroded, the "sheet on a desk" it looked
+    like had no inside left, and the median level of its marks was NaN."""
+    app = open_app(None, "sketch")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    one = Image.new("L", (6, 6), 255)
+    ImageDraw.Draw(one).line([(3, 0), (3, 5)], fill=0)
+    app.file_uploader(key="sketch-upload").set_value(("tiny1.png", png_bytes(one), "image/png")).run()
+    assert_clean(app)
+    assert predictions(app) == ["1"]
+
+
 def test_sketch_says_when_the_active_model_itself_is_weak() -> None:
     """A run stopped after a few batches reads drawings badly; the page blamed the drawing ("does not look much like
     a digit") instead of the model."""
