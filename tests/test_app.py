@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
@@ -676,6 +677,26 @@ def test_sketch_says_when_the_active_model_itself_is_weak() -> None:
     assert_clean(app)
     [warning] = [warning.value for warning in app.warning]
     assert warning.startswith("This model reads only 41.3 % of MNIST's test digits right"), warning
+
+
+def test_sketch_does_not_blame_a_clear_drawing_for_a_weak_models_doubt() -> None:
+    """With a model at chance level, a clear 1 read at 10 % got "This does not look much like a digit … Try one clear
+    digit on its own, written large" under the warning that the model itself is weak."""
+    app = open_app(None, "sketch")
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    torch.manual_seed(0)
+    untrained = build_model(default.model_name, **default.model_kwargs).eval()
+    app.session_state[ACTIVE_KEY] = ModelEntry(replace(default, model=untrained, source="run 1",
+                                                       metrics={**default.metrics, "test_accuracy": 9.8,
+                                                                "confidence_floor": 0.2}), "run")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    app.file_uploader(key="sketch-upload").set_value(("one.png", png_bytes(drawn_one()), "image/png")).run()
+    assert_clean(app)
+    warnings = [warning.value for warning in app.warning]
+    assert warnings[0].startswith("This model reads only 9.8 %"), warnings
+    assert not any("does not look much like a digit" in warning for warning in warnings), warnings
+    assert any("it is a weak model" in warning for warning in warnings), warnings
+    assert unsure_badges(app)
 
 
 def unsure_badges(app: AppTest) -> list[str]:
