@@ -545,7 +545,7 @@ def test_evaluate_shows_confusion_matrix_and_refuses_bad_uploads(tiny_mnist) -> 
     assert charts, "the confusion matrix heatmap is drawn"
     app.selectbox(key="evaluate.true").set_value(3).run()
     app.selectbox(key="evaluate.predicted").set_value(3).run()
-    assert any("test images of a **3** read as **3**" in md.value for md in app.markdown)
+    assert any(re.search(r"test images? of a \*\*3\*\* (is )?read as \*\*3\*\*", md.value) for md in app.markdown)
     assert any(list(table.value.columns)[:2] == ["digit", "precision"] and table.value.shape[0] == 10
                for table in app.dataframe), "the per-class table"
     active_before = app.session_state[ACTIVE_KEY] if ACTIVE_KEY in app.session_state else None
@@ -1159,6 +1159,22 @@ def test_the_cell_summary_reads_as_english(tiny_mnist) -> None:
     assert_clean(app)
     assert any(md.value.startswith("**1** test image of an **8** read as") for md in app.markdown), (
         [md.value for md in app.markdown])
+
+
+def test_an_empty_cell_says_so_once(tiny_mnist) -> None:
+    """A cell with no images read "0 test images of a 0 read as 1" above "Nothing to show.": the same thing twice."""
+    one_of_each = Mnist(tiny_mnist.train, MnistSplit(tiny_mnist.test.images[:10], tiny_mnist.test.labels[:10]))
+    app = open_app(one_of_each, "evaluate")
+    confusion = evaluate(load_checkpoint(CHECKPOINT_DIR / "default.pt").model, one_of_each.test).confusion
+    app.selectbox(key="evaluate.true").set_value(8).run()
+    app.selectbox(key="evaluate.predicted").set_value(confusion[8].index(0)).run()  # a cell no 8 is read into
+    assert_clean(app)
+    texts = [md.value for md in app.markdown] + [caption.value for caption in app.caption]
+    assert f"No test image of an **8** is read as **{confusion[8].index(0)}**." in texts, texts
+    assert not [text for text in texts if text.startswith("**0**")], texts
+    right = sum(confusion[digit][digit] for digit in range(10))
+    empty_galleries = (right == 10) + (right == 0)  # (the mistakes and correct galleries say it when empty)
+    assert texts.count("Nothing to show.") == empty_galleries, texts
 
 
 def cell_picker(app: AppTest) -> tuple[int, int]:
