@@ -433,7 +433,10 @@ def _sheet_on_a_desk(inked: np.ndarray) -> np.ndarray | None:
     if area < SHEET_AREA * inked.size or area < SHEET_SHAPE * rectangle or \
             np.count_nonzero(inked) < (1 - SHEET_MARKS) * area:
         return None  # small, not shaped like paper, or mostly holes (a frame drawn round nothing)
-    return _erode(_erode(sheet.astype(np.float32))) > 0
+    inside = _erode(_erode(sheet.astype(np.float32))) > 0
+    # A picture a few pixels across has no inside left: its marks' median level was NaN, and a 6×6 PNG of a 1 was a
+    # traceback on the Sketch page.
+    return inside if (inside & inked).any() else None
 
 
 def _written_on(marks: np.ndarray, sheet: np.ndarray) -> bool:

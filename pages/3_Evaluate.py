@@ -196,14 +196,18 @@ with cell_panel:
     predicted_digit = predicted_column.selectbox("Predicted digit", range(10), key="evaluate.predicted")
     indices = report.cell(labels, true_digit, predicted_digit, limit=CELL_IMAGES)
     count = report.confusion[true_digit][predicted_digit]
-    st.markdown(f"**{count:,}** test image{'' if count == 1 else 's'} of {'an' if true_digit == 8 else 'a'} "
-                f"**{true_digit}** read as **{predicted_digit}**"
-                + (f" (first {len(indices)})" if count > len(indices) else ""))
+    article = "an" if true_digit == 8 else "a"
+    if not count:  # ("0 test images of a 0 read as 1" over "Nothing to show." said the same thing twice)
+        st.markdown(f"No test image of {article} **{true_digit}** is read as **{predicted_digit}**.")
+    else:
+        st.markdown(f"**{count:,}** test image{'' if count == 1 else 's'} of {article} **{true_digit}** read as "
+                    f"**{predicted_digit}**" + (f" (first {len(indices)})" if count > len(indices) else ""))
     with st.container(key="cell-images"):
         # "sure": the percentage is the model's confidence in the digit it predicted
-        layout.gallery(explore.pixels(data.test, indices),
-                       [layout.two_line_caption(f"#{i}", f"{float(report.confidences[i]):.0%} sure") for i in indices],
-                       columns=4, width=84)
+        if count:
+            layout.gallery(explore.pixels(data.test, indices),
+                           [layout.two_line_caption(f"#{i}", f"{float(report.confidences[i]):.0%} sure")
+                            for i in indices], columns=4, width=84)
 
 st.subheader("Per-class metrics")
 st.dataframe(pd.DataFrame(report.per_class), hide_index=True, width="stretch", key="per-class",

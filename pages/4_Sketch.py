@@ -43,7 +43,8 @@ if model_entry is None:
     st.stop()
 st.caption(f"Reading with **{model_entry.name}** from {layout.literal(model_entry.source)}. Change it on the Evaluate "
            "page.")
-if model_entry.test_accuracy is not None and model_entry.test_accuracy < WEAK_MODEL_ACCURACY:
+weak_model = model_entry.test_accuracy is not None and model_entry.test_accuracy < WEAK_MODEL_ACCURACY
+if weak_model:
     # Otherwise its unsure readings would be blamed on the drawing ("does not look much like a digit").
     st.warning(f"This model reads only {model_entry.test_accuracy:.1f} % of MNIST's test digits right, so what it "
                f"reads here means little: train longer on the Train page, or make another model active on the "
@@ -128,7 +129,11 @@ if reading is not None and not reading.empty:
                        "its edges (noise or a texture?). Whatever the model answers, do not trust it: use a "
                        "picture of one digit on plain paper.")
         else:
-            if reading.low_confidence:
+            if reading.low_confidence and weak_model:  # (a clear 3 read at 11 % was told to be "one clear digit")
+                st.warning(f"The model is only {reading.confidence:.0%} sure of its best guess (it is unsure below "
+                           f"{unsure_below:.0%}): it is a weak model (see above), so this says little about the "
+                           f"drawing.")
+            elif reading.low_confidence:
                 st.warning(f"This does not look much like a digit to the model: it is only {reading.confidence:.0%} "
                            f"sure of its best guess, and it is unsure below {unsure_below:.0%}. Try one clear digit "
                            f"on its own, written large.")
