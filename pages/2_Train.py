@@ -177,9 +177,10 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
         return "Starting a new training process (loading PyTorch takes a few seconds)…"
     # the test pass can take a minute (a big model on a CPU): the progress stood still without a word
     testing = f" · testing on the {len(job.data.test):,} test images…" if snapshot.testing else ""
+    # "images/s measuring…" like the figure's label and value (it read "measuring… images/s", "— images/s")
+    speed = (f"{snapshot.speed} images/s" if snapshot.speed[:1].isdigit() else f"images/s {snapshot.speed}")
     return (f"Epoch {epochs_progress(snapshot.epoch)} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
-            f"{snapshot.total_steps:,} · {snapshot.speed} images/s · "
-            f"ETA {snapshot.time_left}{testing}")
+            f"{snapshot.total_steps:,} · {speed} · ETA {snapshot.time_left}{testing}")
 
 
 def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:
@@ -224,7 +225,10 @@ def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
     elif snapshot.status in (STOPPED, CANCELLED):
         st.info(f"{snapshot.message} {active_sentence(run)}".strip())  # the batches done, from the job
     elif snapshot.status == DIVERGED:
-        st.error(layout.then(snapshot.message, active_sentence(run, "The run with them")) if run else snapshot.message)
+        # (a run that kept no weights said nothing of the history and the active model, as the others do)
+        st.error(layout.then(layout.sentence(snapshot.message),
+                             active_sentence(run, "The run with them") if run
+                             else "Nothing was added to the run history; the active model is unchanged."))
     elif snapshot.status == FAILED:
         st.error(f"Training could not run: {snapshot.message}")
     elif snapshot.status == CRASHED:
@@ -274,6 +278,8 @@ def live_charts() -> None:
     if snapshot.history:
         st.plotly_chart(charts.epoch_curves({"run": [record.to_dict() for record in snapshot.history]}),
                         key="epoch-curves")
+    elif snapshot.finished:  # a run that diverged before its first test pass: "appear after …" promised curves
+        st.caption("The run ended before its first test pass: no per-epoch loss and accuracy to draw.")
     else:
         st.caption("Per-epoch train/test loss and accuracy appear after the first evaluation.")
     if note := train_loss_note(job.config):

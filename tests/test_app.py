@@ -28,7 +28,7 @@ from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
-from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, with_live_reporting
+from mnist_core.runner import DIVERGED, DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, with_live_reporting
 from mnist_core.train import EpochRecord
 from studio_ui import resources, settings
 from studio_ui.charts import epoch_curves
@@ -1297,6 +1297,44 @@ def test_a_run_stopped_in_its_first_hundredth_of_an_epoch_does_not_read_epoch_0_
     assert not app.exception, [e.value for e in app.exception]
     assert app.get("progress")[0].proto.text.startswith("Epoch 0.004 of 1 · batch 2/469 · 900 images/s")
     assert [metric.value for metric in app.metric if metric.label == "Epoch"] == ["0.004 / 1"]
+
+
+def test_a_run_that_diverged_with_no_weights_to_keep_says_what_became_of_it(tiny_mnist) -> None:
+    """sgd at lr 2 on the first 1,000 images: the box read "training diverged at batch 10 of 50 (…); no good weights
+    were reached", in lower case, with nothing on the history or the active model, and the charts still promised
+    per-epoch curves "after the first evaluation" of a run that had ended."""
+    message = ("training diverged at batch 10 of 50 (the train loss rose to 4.22e+09, over 100× its 2.32 at the "
+               "start): lower the learning rate (it was 2) or pick a scheduler with warm-up; no good weights were "
+               "reached")
+
+    class DivergedEarly(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(DIVERGED, 0, "cpu", 10, 50, 0.16, 0.8, 322.0, 1.0, float("nan"), ((5, 7.0),),
+                               ((5, 2.0),), (), message)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = DivergedEarly(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert [error.value for error in app.error] == [
+        "T" + message[1:] + ". Nothing was added to the run history; the active model is unchanged."]
+    assert not app.session_state[RUNS_KEY] and ACTIVE_KEY not in app.session_state
+    captions = [caption.value for caption in app.caption]
+    assert "The run ended before its first test pass: no per-epoch loss and accuracy to draw." in captions, captions
+    assert not [caption for caption in captions if "appear after the first evaluation" in caption]
+
+
+def test_the_progress_reads_images_per_second_before_the_speed_is_measured(tiny_mnist) -> None:
+    """"batch 0/250 · measuring… images/s": the unit came after the word standing in for the number."""
+    class JustStarted(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 0, 250, 0.0, 0.8, 0.0, 0.0, float("nan"), (), (), (), "")
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = JustStarted(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.get("progress")[0].proto.text == "Epoch 0.00 of 0.8 · batch 0/250 · images/s measuring… · ETA —"
 
 
 def test_a_double_click_on_start_starts_one_run(tiny_mnist) -> None:
