@@ -414,9 +414,14 @@ with st.container(border=True, key="save-run"):
             target = safe_checkpoint_path(name)
             path = write_checkpoint(entry.payload(), target)
         except StudioError as error:  # bad name, existing file (never overwritten), unwritable folder
-            message = str(error) if target is None else str(error).replace(str(target), layout.short_path(target))
-            st.error(layout.literal(message))
+            if target is not None and target.exists():  # "choose another name" alone left the user to guess one
+                message = (f"The file {layout.short_path(target)} already exists and was not overwritten: choose "
+                           f"another name, such as {free_checkpoint_name(target.stem)} (no file has it yet).")
+            else:
+                message = str(error) if target is None else str(error).replace(str(target), layout.short_path(target))
+            st.error(layout.literal(layout.sentence(message)))
         else:
             st.success(f"Saved as checkpoints/{path.name}; the Evaluate page lists it.")
     elif name_problem is not None:  # Download works all the same, under the run's own name: say so, not silently
-        st.caption(layout.literal(layout.then(name_problem, f"Download names the file {download_name} meanwhile.")))
+        st.caption(layout.literal(layout.then(layout.sentence(name_problem),
+                                              f"Download names the file {download_name} meanwhile.")))

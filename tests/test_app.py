@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from cli_support import PILLOW_MODES, digit_image, in_mode
-from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, load_checkpoint
+from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, free_checkpoint_name, load_checkpoint
 from mnist_core.config import PRESETS, epochs_shown, preset_config
 from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import evaluate
@@ -415,6 +415,28 @@ def test_save_suggests_a_free_name_and_the_download_is_named_as_typed(tiny_mnist
     finally:
         if made_here:
             taken.unlink(missing_ok=True)
+
+
+def test_save_under_a_taken_name_offers_a_free_one_and_every_refusal_reads_as_a_sentence(tiny_mnist) -> None:
+    """Save as "default" read "checkpoints/default.pt already exists: choose another name", leaving the user to guess
+    names until one was free; a name left empty read "the file name is empty: …", in lower case."""
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    app = open_app(tiny_mnist, "train")
+    app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1"), "run")]
+    app.run()
+    before = (CHECKPOINT_DIR / "default.pt").read_bytes()
+    app.text_input(key="train.save-name-0").set_value("default").run()
+    app.button(key="save-button").click().run()
+    [error] = [error.value.replace("\\", "") for error in app.error]
+    free = free_checkpoint_name("default")
+    assert error == (f"The file checkpoints/default.pt already exists and was not overwritten: choose another name, "
+                     f"such as {free} (no file has it yet)."), error
+    assert not (CHECKPOINT_DIR / f"{free}.pt").exists() and (CHECKPOINT_DIR / "default.pt").read_bytes() == before
+    app.text_input(key="train.save-name-0").set_value("   ").run()
+    [caption] = [caption.value.replace("\\", "") for caption in app.caption if "file name is empty" in caption.value]
+    assert caption.startswith("The file name is empty: "), caption
+    app.button(key="save-button").click().run()
+    assert [error.value.replace("\\", "") for error in app.error][0].startswith("The file name is empty: ")
 
 
 def test_a_run_that_does_not_learn_is_listed_but_not_made_the_active_model(tiny_mnist) -> None:
