@@ -302,6 +302,17 @@ def test_train_page_has_every_setting_and_presets_fill_them(tiny_mnist) -> None:
     assert app.slider(key="train.momentum").disabled  # one-cycle sets the momentum itself: the slider would do nothing
 
 
+def test_a_preset_keeps_the_device_picked_by_hand(tiny_mnist) -> None:
+    """Device cpu, then a preset: the Device select went back to "auto" (on a GPU machine, the GPU) without a word;
+    the device is the machine's choice, not part of a recipe."""
+    app = open_app(tiny_mnist, "train")
+    app.selectbox(key="train.device").set_value("cpu").run()
+    app.selectbox(key="train.preset").set_value("seed 004").run()
+    assert_clean(app)
+    assert app.selectbox(key="train.device").value == "cpu" and app.session_state["train.model"] == "tiny-bn"
+    assert app.session_state["train.preset"] == "seed 004"
+
+
 @pytest.mark.parametrize("model", list(REGISTRY))
 def test_a_model_picked_in_the_model_select_starts_at_its_own_knob_defaults(tiny_mnist, model: str) -> None:
     """Picking a model (no preset) must not train it at its knobs' minimums (nf-cnn at nf=4, dropout 0)."""
