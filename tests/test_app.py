@@ -31,7 +31,7 @@ from mnist_core.models import REGISTRY, build_model
 from mnist_core.runner import DIVERGED, DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, with_live_reporting
 from mnist_core.train import EpochRecord
 from studio_ui import resources, settings
-from studio_ui.charts import epoch_curves
+from studio_ui.charts import batch_loss as batch_loss_figure, epoch_curves
 from studio_ui.layout import picture_preview
 from studio_ui.resources import TEST_DATA_KEY
 from studio_ui.session import (ACTIVE_KEY, DRAWING_KEY, JOB_KEY, PICTURE_KEY, RESUME_PARAM, RUNS_KEY, KeptDrawing,
@@ -1494,6 +1494,27 @@ def test_per_batch_charts_of_a_few_reports_draw_their_points() -> None:
     for chart, points in ((batch_loss, [(5, 2.3)]), (learning_rate, [(5, 0.01), (10, 0.02)])):
         assert chart(points, 50.0).data[0].mode == "lines+markers"
     assert batch_loss([(step, 1.0) for step in range(1, 101)], 50.0).data[0].mode == "lines"  # a long run: a line
+
+
+def test_the_loss_axis_labels_its_ticks_in_full(tiny_mnist) -> None:
+    """A loss from 2.3 down to 0.05 read "2, 1, 5, 2, 0.1, 5" down the axis (Plotly labels a log axis's 2 and 5 by
+    their first digit once it spans more than a decade), so a loss of 0.5 sat at "5"."""
+    losses = tuple((step, 2.3 * 0.9 ** step) for step in range(1, 40))  # 2.07 … 0.04
+
+    class Stopped(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(STOPPED, 0, "cpu", 39, 469, 39 / 469, 1.0, 900.0, 3.0, float("nan"), losses,
+                               tuple((step, 0.01) for step, _ in losses), (), "Stopped after 39 of 469 batches.")
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = Stopped(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    axis = chart_spec(app, "batch-loss")["layout"]["yaxis"]
+    labels = dict(zip(axis["tickvals"], axis["ticktext"]))
+    assert {0.05: "0.05", 0.2: "0.2", 0.5: "0.5", 1: "1", 2: "2"}.items() <= labels.items(), labels
+    # within a decade Plotly's own labels are full and finer: left to it
+    assert "tickvals" not in json.loads(batch_loss_figure([(1, 2.3), (2, 0.7)], 50.0).to_json())["layout"]["yaxis"]
 
 
 def test_confusion_matrix_numbers_are_readable() -> None:
