@@ -179,8 +179,9 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
     testing = f" · testing on the {len(job.data.test):,} test images…" if snapshot.testing else ""
     # "images/s measuring…" like the figure's label and value (it read "measuring… images/s", "— images/s")
     speed = (f"{snapshot.speed} images/s" if snapshot.speed[:1].isdigit() else f"images/s {snapshot.speed}")
+    eta = "" if snapshot.testing_last else f" · ETA {snapshot.time_left}"  # (the testing part says it all)
     return (f"Epoch {epochs_progress(snapshot.epoch)} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
-            f"{snapshot.total_steps:,} · {speed} · ETA {snapshot.time_left}{testing}")
+            f"{snapshot.total_steps:,} · {speed}{eta}{testing}")
 
 
 def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:

@@ -1315,6 +1315,23 @@ def test_the_test_pass_at_an_epoch_end_is_said_and_so_is_a_stop_that_waits_for_i
     assert app.get("progress")[0].proto.text == "Stopping once the test pass under way ends…"
 
 
+def test_the_test_pass_after_the_last_batch_is_not_an_eta_of_0_s(tiny_mnist) -> None:
+    """The test pass after the last batch (a minute for a big model on a CPU) read "ETA 0 s · testing on the 10,000
+    test images…", and the ETA figure "0 s", all along it."""
+    class TestingLast(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 250, 250, 0.8, 0.8, 1155.0, 3.5, 0.0, ((250, 0.3),),
+                               ((250, 0.0),), (), "", testing=True)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = TestingLast(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.get("progress")[0].proto.text == (
+        f"Epoch 0.80 of 0.8 · batch 250/250 · 1,155 images/s · testing on the {len(tiny_mnist.test):,} test images…")
+    assert [metric.value for metric in app.metric if metric.label == "ETA"] == ["the test pass"]
+
+
 def test_a_run_stopped_in_its_first_hundredth_of_an_epoch_does_not_read_epoch_0_00(tiny_mnist) -> None:
     """A Stop after 2 of 469 batches: the progress and the Epoch figure read "0.00" beside the sentence's "0.004
     epochs", as if nothing had been trained."""
