@@ -50,13 +50,16 @@ def pixel_histogram(pixel_counts: Sequence[int], split_name: str) -> go.Figure:
     return figure
 
 
-def log_axis_ticks(values: Sequence[float]) -> dict[str, list]:
-    """Ticks at 1, 2 and 5 of each decade, labelled in full, for a log axis over more than a decade. Plotly's own
-    label the 2 and 5 between powers of ten by their first digit alone: a loss curve from 2.3 down to 0.05 read
-    "2, 1, 5, 2, 0.1, 5" down its axis, so a loss of 0.5 sat at "5". Within a decade Plotly labels in full (and
-    finer): {} leaves it to it."""
+def log_axis_ticks(values: Sequence[float]) -> dict[str, Any]:
+    """A log axis for `values` whose tick labels read in full. Once its range spans a decade, Plotly labels the 2
+    and 5 between powers of ten by their first digit alone: a loss curve from 2.3 down to 0.05 read "2, 1, 5, 2, 0.1,
+    5" down its axis, so a loss of 0.5 sat at "5". So: ticks at 1, 2 and 5 of each decade, in full, for values over
+    5× apart (the range Plotly draws pads them); a range of a decade around a lone value (Plotly spread one over
+    1–50); {} otherwise, where Plotly's own labels are full and finer."""
     positive = [value for value in values if value > 0 and math.isfinite(value)]
-    if not positive or max(positive) < 10 * min(positive):
+    if positive and max(positive) == min(positive):
+        return dict(range=[math.log10(positive[0]) - 0.3, math.log10(positive[0]) + 0.3])
+    if not positive or max(positive) < 5 * min(positive):
         return {}
     low, high = math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive)))
     ticks = [round(mantissa * 10.0 ** exponent, 12) for exponent in range(low, high + 1) for mantissa in (1, 2, 5)]

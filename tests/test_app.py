@@ -1532,6 +1532,9 @@ def test_the_loss_axis_labels_its_ticks_in_full(tiny_mnist) -> None:
     assert {0.05: "0.05", 0.2: "0.2", 0.5: "0.5", 1: "1", 2: "2"}.items() <= labels.items(), labels
     # within a decade Plotly's own labels are full and finer: left to it
     assert "tickvals" not in json.loads(batch_loss_figure([(1, 2.3), (2, 0.7)], 50.0).to_json())["layout"]["yaxis"]
+    # a lone report (a run that diverged at its second): within a decade around it, not "5, 2, 10, 5, 2, 1"
+    low, high = json.loads(batch_loss_figure([(5, 7.0)], 50.0).to_json())["layout"]["yaxis"]["range"]
+    assert 10 ** low < 7.0 < 10 ** high < 10 * 10 ** low
 
 
 def test_confusion_matrix_numbers_are_readable() -> None:
