@@ -409,12 +409,21 @@ class JobSnapshot:
         return f"{self.images_per_second:,.0f}" if measured else "—" if self.finished else "measuring…"
 
     @property
+    def testing_last(self) -> bool:
+        """The test pass after the last batch is under way: all that is left of the run (a minute for a big model on
+        a CPU), which the ETA, counting batches, read as "0 s"."""
+        return self.testing and not self.finished and self.total_steps > 0 and self.step >= self.total_steps
+
+    @property
     def time_left(self) -> str:
         """The ETA as the page shows it: "—" before the first batch (nothing to estimate from yet) and once the run
-        has ended (a stopped run's last estimate is the time it would still need); else in hours and minutes, as a
-        person reads a wait ("ETA 1,026 s" for 17 minutes, "ETA 48,213 s" for 13 hours)."""
+        has ended (a stopped run's last estimate is the time it would still need); "the test pass" during the last
+        one; else in hours and minutes, as a person reads a wait ("ETA 1,026 s" for 17 minutes, "ETA 48,213 s" for 13
+        hours)."""
         if self.finished or self.step == 0 or not math.isfinite(self.eta):
             return "—"
+        if self.testing_last:
+            return "the test pass"
         return duration_text(self.eta)
 
 

@@ -177,9 +177,11 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
         return "Starting a new training process (loading PyTorch takes a few seconds)…"
     # the test pass can take a minute (a big model on a CPU): the progress stood still without a word
     testing = f" · testing on the {len(job.data.test):,} test images…" if snapshot.testing else ""
+    # "images/s measuring…" like the figure's label and value (it read "measuring… images/s", "— images/s")
+    speed = (f"{snapshot.speed} images/s" if snapshot.speed[:1].isdigit() else f"images/s {snapshot.speed}")
+    eta = "" if snapshot.testing_last else f" · ETA {snapshot.time_left}"  # (the testing part says it all)
     return (f"Epoch {epochs_progress(snapshot.epoch)} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
-            f"{snapshot.total_steps:,} · {snapshot.speed} images/s · "
-            f"ETA {snapshot.time_left}{testing}")
+            f"{snapshot.total_steps:,} · {speed}{eta}{testing}")
 
 
 def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:
@@ -224,7 +226,10 @@ def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
     elif snapshot.status in (STOPPED, CANCELLED):
         st.info(f"{snapshot.message} {active_sentence(run)}".strip())  # the batches done, from the job
     elif snapshot.status == DIVERGED:
-        st.error(layout.then(snapshot.message, active_sentence(run, "The run with them")) if run else snapshot.message)
+        # (a run that kept no weights said nothing of the history and the active model, as the others do)
+        st.error(layout.then(layout.sentence(snapshot.message),
+                             active_sentence(run, "The run with them") if run
+                             else "Nothing was added to the run history; the active model is unchanged."))
     elif snapshot.status == FAILED:
         st.error(f"Training could not run: {snapshot.message}")
     elif snapshot.status == CRASHED:
@@ -274,6 +279,8 @@ def live_charts() -> None:
     if snapshot.history:
         st.plotly_chart(charts.epoch_curves({"run": [record.to_dict() for record in snapshot.history]}),
                         key="epoch-curves")
+    elif snapshot.finished:  # a run that diverged before its first test pass: "appear after …" promised curves
+        st.caption("The run ended before its first test pass: no per-epoch loss and accuracy to draw.")
     else:
         st.caption("Per-epoch train/test loss and accuracy appear after the first evaluation.")
     if note := train_loss_note(job.config):
@@ -408,9 +415,14 @@ with st.container(border=True, key="save-run"):
             target = safe_checkpoint_path(name)
             path = write_checkpoint(entry.payload(), target)
         except StudioError as error:  # bad name, existing file (never overwritten), unwritable folder
-            message = str(error) if target is None else str(error).replace(str(target), layout.short_path(target))
-            st.error(layout.literal(message))
+            if target is not None and target.exists():  # "choose another name" alone left the user to guess one
+                message = (f"The file {layout.short_path(target)} already exists and was not overwritten: choose "
+                           f"another name, such as {free_checkpoint_name(target.stem)} (no file has it yet).")
+            else:
+                message = str(error) if target is None else str(error).replace(str(target), layout.short_path(target))
+            st.error(layout.literal(layout.sentence(message)))
         else:
             st.success(f"Saved as checkpoints/{path.name}; the Evaluate page lists it.")
     elif name_problem is not None:  # Download works all the same, under the run's own name: say so, not silently
-        st.caption(layout.literal(layout.then(name_problem, f"Download names the file {download_name} meanwhile.")))
+        st.caption(layout.literal(layout.then(layout.sentence(name_problem),
+                                              f"Download names the file {download_name} meanwhile.")))

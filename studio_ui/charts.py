@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import plotly.colors
@@ -49,12 +50,28 @@ def pixel_histogram(pixel_counts: Sequence[int], split_name: str) -> go.Figure:
     return figure
 
 
+def log_axis_ticks(values: Sequence[float]) -> dict[str, Any]:
+    """A log axis for `values` whose tick labels read in full. Once its range spans a decade, Plotly labels the 2
+    and 5 between powers of ten by their first digit alone: a loss curve from 2.3 down to 0.05 read "2, 1, 5, 2, 0.1,
+    5" down its axis, so a loss of 0.5 sat at "5". So: ticks at 1, 2 and 5 of each decade, in full, for values over
+    5× apart (the range Plotly draws pads them); a range of a decade around a lone value (Plotly spread one over
+    1–50); {} otherwise, where Plotly's own labels are full and finer."""
+    positive = [value for value in values if value > 0 and math.isfinite(value)]
+    if positive and max(positive) == min(positive):
+        return dict(range=[math.log10(positive[0]) - 0.3, math.log10(positive[0]) + 0.3])
+    if not positive or max(positive) < 5 * min(positive):
+        return {}
+    low, high = math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive)))
+    ticks = [round(mantissa * 10.0 ** exponent, 12) for exponent in range(low, high + 1) for mantissa in (1, 2, 5)]
+    return dict(tickvals=ticks, ticktext=[f"{tick:g}" for tick in ticks])
+
+
 def batch_loss(batch_losses: Sequence[tuple[int, float]], steps_per_epoch: float) -> go.Figure:
     epochs = [step / steps_per_epoch for step, _ in batch_losses] if steps_per_epoch else []
-    figure = go.Figure(go.Scatter(x=epochs, y=[loss for _, loss in batch_losses], mode=_line_mode(len(epochs)),
-                                  name="train loss"))
-    figure.update_layout(title="Train loss per batch", xaxis=_EPOCHS_FROM_ZERO, yaxis=dict(title="loss", type="log"),
-                         **_COMPACT)
+    losses = [loss for _, loss in batch_losses]
+    figure = go.Figure(go.Scatter(x=epochs, y=losses, mode=_line_mode(len(epochs)), name="train loss"))
+    figure.update_layout(title="Train loss per batch", xaxis=_EPOCHS_FROM_ZERO,
+                         yaxis=dict(title="loss", type="log", **log_axis_ticks(losses)), **_COMPACT)
     return figure
 
 

@@ -199,6 +199,13 @@ def require_dataset() -> Mnist | None:
         return None
 
 
+def sentence(message: str | Exception) -> str:
+    """A library message as a sentence on the page: the library's messages start in lower case, as the CLI's
+    "error: …" lines want, and read "training diverged at …" or "the file name is empty: …" in a page's box."""
+    text = str(message)
+    return text[:1].upper() + text[1:]
+
+
 def then(message: str | Exception, follow_up: str) -> str:
     """An error's message, then what it means here, as two sentences (not "…a checkpoint?. The active model…")."""
     text = str(message)

@@ -65,7 +65,10 @@ def apply_preset() -> None:
     """on_change of the preset select: write the preset's settings into the widgets' keys."""
     preset = st.session_state[PRESET_KEY]
     if preset != CUSTOM:
-        st.session_state.update(_values_of(preset_config(preset)))
+        values = _values_of(preset_config(preset))
+        # The device is the machine's, not the recipe's: a preset put a Device picked by hand back to "auto".
+        values.pop(PREFIX + "device")
+        st.session_state.update(values)
 
 
 def mark_custom() -> None:

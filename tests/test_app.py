@@ -23,16 +23,16 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from cli_support import PILLOW_MODES, digit_image, in_mode
-from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, load_checkpoint
+from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, free_checkpoint_name, load_checkpoint
 from mnist_core.config import PRESETS, epochs_shown, preset_config
 from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
-from mnist_core.runner import DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, with_live_reporting
+from mnist_core.runner import DIVERGED, DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, with_live_reporting
 from mnist_core.train import EpochRecord
 from studio_ui import resources, settings
-from studio_ui.charts import epoch_curves
+from studio_ui.charts import batch_loss as batch_loss_figure, epoch_curves
 from studio_ui.layout import picture_preview
 from studio_ui.resources import TEST_DATA_KEY
 from studio_ui.session import (ACTIVE_KEY, DRAWING_KEY, JOB_KEY, PICTURE_KEY, RESUME_PARAM, RUNS_KEY, KeptDrawing,
@@ -303,6 +303,17 @@ def test_train_page_has_every_setting_and_presets_fill_them(tiny_mnist) -> None:
     assert app.slider(key="train.momentum").disabled  # one-cycle sets the momentum itself: the slider would do nothing
 
 
+def test_a_preset_keeps_the_device_picked_by_hand(tiny_mnist) -> None:
+    """Device cpu, then a preset: the Device select went back to "auto" (on a GPU machine, the GPU) without a word;
+    the device is the machine's choice, not part of a recipe."""
+    app = open_app(tiny_mnist, "train")
+    app.selectbox(key="train.device").set_value("cpu").run()
+    app.selectbox(key="train.preset").set_value("seed 004").run()
+    assert_clean(app)
+    assert app.selectbox(key="train.device").value == "cpu" and app.session_state["train.model"] == "tiny-bn"
+    assert app.session_state["train.preset"] == "seed 004"
+
+
 @pytest.mark.parametrize("model", list(REGISTRY))
 def test_a_model_picked_in_the_model_select_starts_at_its_own_knob_defaults(tiny_mnist, model: str) -> None:
     """Picking a model (no preset) must not train it at its knobs' minimums (nf-cnn at nf=4, dropout 0)."""
@@ -416,6 +427,28 @@ def test_save_suggests_a_free_name_and_the_download_is_named_as_typed(tiny_mnist
     finally:
         if made_here:
             taken.unlink(missing_ok=True)
+
+
+def test_save_under_a_taken_name_offers_a_free_one_and_every_refusal_reads_as_a_sentence(tiny_mnist) -> None:
+    """Save as "default" read "checkpoints/default.pt already exists: choose another name", leaving the user to guess
+    names until one was free; a name left empty read "the file name is empty: …", in lower case."""
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    app = open_app(tiny_mnist, "train")
+    app.session_state[RUNS_KEY] = [ModelEntry(replace(default, source="run 1"), "run")]
+    app.run()
+    before = (CHECKPOINT_DIR / "default.pt").read_bytes()
+    app.text_input(key="train.save-name-0").set_value("default").run()
+    app.button(key="save-button").click().run()
+    [error] = [error.value.replace("\\", "") for error in app.error]
+    free = free_checkpoint_name("default")
+    assert error == (f"The file checkpoints/default.pt already exists and was not overwritten: choose another name, "
+                     f"such as {free} (no file has it yet)."), error
+    assert not (CHECKPOINT_DIR / f"{free}.pt").exists() and (CHECKPOINT_DIR / "default.pt").read_bytes() == before
+    app.text_input(key="train.save-name-0").set_value("   ").run()
+    [caption] = [caption.value.replace("\\", "") for caption in app.caption if "file name is empty" in caption.value]
+    assert caption.startswith("The file name is empty: "), caption
+    app.button(key="save-button").click().run()
+    assert [error.value.replace("\\", "") for error in app.error][0].startswith("The file name is empty: ")
 
 
 def test_a_run_that_does_not_learn_is_listed_but_not_made_the_active_model(tiny_mnist) -> None:
@@ -1331,6 +1364,23 @@ def test_the_test_pass_at_an_epoch_end_is_said_and_so_is_a_stop_that_waits_for_i
     assert app.get("progress")[0].proto.text == "Stopping once the test pass under way ends…"
 
 
+def test_the_test_pass_after_the_last_batch_is_not_an_eta_of_0_s(tiny_mnist) -> None:
+    """The test pass after the last batch (a minute for a big model on a CPU) read "ETA 0 s · testing on the 10,000
+    test images…", and the ETA figure "0 s", all along it."""
+    class TestingLast(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 250, 250, 0.8, 0.8, 1155.0, 3.5, 0.0, ((250, 0.3),),
+                               ((250, 0.0),), (), "", testing=True)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = TestingLast(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.get("progress")[0].proto.text == (
+        f"Epoch 0.80 of 0.8 · batch 250/250 · 1,155 images/s · testing on the {len(tiny_mnist.test):,} test images…")
+    assert [metric.value for metric in app.metric if metric.label == "ETA"] == ["the test pass"]
+
+
 def test_a_run_stopped_in_its_first_hundredth_of_an_epoch_does_not_read_epoch_0_00(tiny_mnist) -> None:
     """A Stop after 2 of 469 batches: the progress and the Epoch figure read "0.00" beside the sentence's "0.004
     epochs", as if nothing had been trained."""
@@ -1346,6 +1396,44 @@ def test_a_run_stopped_in_its_first_hundredth_of_an_epoch_does_not_read_epoch_0_
     assert not app.exception, [e.value for e in app.exception]
     assert app.get("progress")[0].proto.text.startswith("Epoch 0.004 of 1 · batch 2/469 · 900 images/s")
     assert [metric.value for metric in app.metric if metric.label == "Epoch"] == ["0.004 / 1"]
+
+
+def test_a_run_that_diverged_with_no_weights_to_keep_says_what_became_of_it(tiny_mnist) -> None:
+    """sgd at lr 2 on the first 1,000 images: the box read "training diverged at batch 10 of 50 (…); no good weights
+    were reached", in lower case, with nothing on the history or the active model, and the charts still promised
+    per-epoch curves "after the first evaluation" of a run that had ended."""
+    message = ("training diverged at batch 10 of 50 (the train loss rose to 4.22e+09, over 100× its 2.32 at the "
+               "start): lower the learning rate (it was 2) or pick a scheduler with warm-up; no good weights were "
+               "reached")
+
+    class DivergedEarly(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(DIVERGED, 0, "cpu", 10, 50, 0.16, 0.8, 322.0, 1.0, float("nan"), ((5, 7.0),),
+                               ((5, 2.0),), (), message)
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = DivergedEarly(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert [error.value for error in app.error] == [
+        "T" + message[1:] + ". Nothing was added to the run history; the active model is unchanged."]
+    assert not app.session_state[RUNS_KEY] and ACTIVE_KEY not in app.session_state
+    captions = [caption.value for caption in app.caption]
+    assert "The run ended before its first test pass: no per-epoch loss and accuracy to draw." in captions, captions
+    assert not [caption for caption in captions if "appear after the first evaluation" in caption]
+
+
+def test_the_progress_reads_images_per_second_before_the_speed_is_measured(tiny_mnist) -> None:
+    """"batch 0/250 · measuring… images/s": the unit came after the word standing in for the number."""
+    class JustStarted(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(RUNNING, 0, "cpu", 0, 250, 0.0, 0.8, 0.0, 0.0, float("nan"), (), (), (), "")
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = JustStarted(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.get("progress")[0].proto.text == "Epoch 0.00 of 0.8 · batch 0/250 · images/s measuring… · ETA —"
 
 
 def test_a_double_click_on_start_starts_one_run(tiny_mnist) -> None:
@@ -1472,6 +1560,30 @@ def test_per_batch_charts_of_a_few_reports_draw_their_points() -> None:
     for chart, points in ((batch_loss, [(5, 2.3)]), (learning_rate, [(5, 0.01), (10, 0.02)])):
         assert chart(points, 50.0).data[0].mode == "lines+markers"
     assert batch_loss([(step, 1.0) for step in range(1, 101)], 50.0).data[0].mode == "lines"  # a long run: a line
+
+
+def test_the_loss_axis_labels_its_ticks_in_full(tiny_mnist) -> None:
+    """A loss from 2.3 down to 0.05 read "2, 1, 5, 2, 0.1, 5" down the axis (Plotly labels a log axis's 2 and 5 by
+    their first digit once it spans more than a decade), so a loss of 0.5 sat at "5"."""
+    losses = tuple((step, 2.3 * 0.9 ** step) for step in range(1, 40))  # 2.07 … 0.04
+
+    class Stopped(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(STOPPED, 0, "cpu", 39, 469, 39 / 469, 1.0, 900.0, 3.0, float("nan"), losses,
+                               tuple((step, 0.01) for step, _ in losses), (), "Stopped after 39 of 469 batches.")
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = Stopped(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    axis = chart_spec(app, "batch-loss")["layout"]["yaxis"]
+    labels = dict(zip(axis["tickvals"], axis["ticktext"]))
+    assert {0.05: "0.05", 0.2: "0.2", 0.5: "0.5", 1: "1", 2: "2"}.items() <= labels.items(), labels
+    # within a decade Plotly's own labels are full and finer: left to it
+    assert "tickvals" not in json.loads(batch_loss_figure([(1, 2.3), (2, 0.7)], 50.0).to_json())["layout"]["yaxis"]
+    # a lone report (a run that diverged at its second): within a decade around it, not "5, 2, 10, 5, 2, 1"
+    low, high = json.loads(batch_loss_figure([(5, 7.0)], 50.0).to_json())["layout"]["yaxis"]["range"]
+    assert 10 ** low < 7.0 < 10 ** high < 10 * 10 ** low
 
 
 def test_confusion_matrix_numbers_are_readable() -> None:
