@@ -26,6 +26,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -42,7 +43,7 @@ from mnist_core.cli import OneLineParser
 from mnist_core.config import PRESETS, preset_config
 from mnist_core.data import Mnist, load_mnist, resolve_data_root
 from mnist_core.device import describe_device, pick_device
-from mnist_core.errors import StudioError
+from mnist_core.errors import StudioError, missing_folders, os_reason, path_status, remove_if_empty
 from mnist_core.evaluate import evaluate, quick_accuracy
 from mnist_core.sketch import predict
 from mnist_core.train import Callback, EpochRecord, evaluation_steps, fit, training_precision
@@ -367,6 +368,40 @@ def ratios(ours: dict[str, Any], baseline: dict[str, Any], target: float) -> dic
             "lower_bound": not exact}
 
 
+def results_path_problem(path: Path) -> str | None:
+    """What stops --json's file from being written (a folder, a file where a folder belongs, a folder that cannot be
+    written), else None: checked before the run, as a traceback after minutes of benchmarking lost its results."""
+    if os.path.isdir(path):
+        return f"{path} is a folder: give a file name such as {path / 'results.json'}"
+    created = missing_folders(path.parent)
+    existing = created[-1].parent if created else path.parent
+    if problem := path_status(existing, "folder", readable=False):
+        return f"{existing} {problem}, so {path.name} cannot be written in it: choose another folder"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):  # the only sure test of writing there (root, ACLs, mounts)
+            pass
+    except OSError as error:
+        return f"cannot write into {path.parent} ({os_reason(error)}): choose a writable folder"
+    finally:
+        remove_if_empty(created)  # the save makes them again; a refused or interrupted run leaves none behind
+    return None
+
+
+def write_results(path: Path, results: dict[str, Any]) -> bool:
+    """Write --json's file and say so; a failure (a disk that filled up during the run) is one line, not a traceback,
+    and False: the table printed above is then the run's only record."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=1))
+    except OSError as error:
+        print(f"error: cannot write {path} ({os_reason(error)}): the results are only in the output above",
+              file=sys.stderr)
+        return False
+    print(f"results written to {path}")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m mnist_core.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny run that only checks the code path (CI)")
@@ -405,6 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     wanted = {"a", "b"} if args.baselines == "both" else set() if args.baselines == "none" else set(args.baselines.split(","))
     if not wanted <= {"a", "b"}:
         parser.error(f"--baselines {args.baselines!r}: use a, b, a,b, both or none")
+
+    if args.json and (problem := results_path_problem(Path(args.json))):
+        parser.error(f"--json: {problem}")
 
     try:
         device = pick_device(args.device)
@@ -538,10 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{overhead['thread_seconds']:.2f} s ({overhead['thread_overhead_percent']:+.1f} %)")
 
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1))
-        print(f"results written to {path}")
+        return 0 if write_results(Path(args.json), results) else 2
     return 0
 
 
