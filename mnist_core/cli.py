@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import signal
 import sys
 import threading
 from dataclasses import replace
@@ -315,6 +316,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded
     if config.compile and (problem := compile_problem()):  # (fit checks again, for the app; here before the data)
         raise StudioError(problem)
+    _import_mnist_reader(args.json)
     data = load_mnist(args.data_root)
     progress = _TqdmProgress()
     if config.compile:
@@ -405,6 +407,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     checkpoint = _load_checkpoint(args.checkpoint)
     device = pick_device(args.device)  # refuse a bad file or device before reading the data
+    _import_mnist_reader(args.json)
     data = load_mnist(args.data_root, with_train=False)  # (the test split is all it needs: 8 MB, not 55)
     model = checkpoint.model.to(device)
     report = evaluate(model, data.test)
@@ -662,6 +665,36 @@ def _refuse_standard_streams(args: argparse.Namespace) -> None:
             raise StudioError(f"{option} - would mean {meaning} (./- for one named '-')")
 
 
+@contextlib.contextmanager
+def _interrupt_ends_at_once(as_json: bool) -> Iterator[None]:
+    """While torch or torchvision is imported, a Ctrl-C ends the process at once: exit 130, `interrupted` (and its
+    JSON), nothing having been written yet. As a KeyboardInterrupt raised inside their C++ start-up, it was at times
+    swallowed (the command then ran to its end, exit 0), an abort ("terminate called after throwing an instance of
+    'pybind11::error_already_set'"), or a death by SIGINT after `interrupted` was said."""
+    if (threading.current_thread() is not threading.main_thread()  # (only the main thread may set a handler)
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):  # ignored (`cmd &`), or not ours
+        yield
+        return
+
+    def end(signum: int, frame: Any) -> None:
+        _failed("interrupted", 130, as_json, "interrupted")
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, end)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _import_mnist_reader(as_json: bool) -> None:
+    """torchvision, which load_mnist imports to read the IDX files: seconds of C++ start-up, guarded as torch's is."""
+    with _interrupt_ends_at_once(as_json):
+        import torchvision.datasets.mnist  # noqa: F401
+
+
 def _run(argv: list[str]) -> int:
     """Parse and run one command; a failure becomes its exit code and message (stdout's own failures pass up)."""
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
@@ -669,7 +702,9 @@ def _run(argv: list[str]) -> int:
     as_json = any(word == "--json" or word.startswith("--json=") for word in argv)
     try:
         # Inside the try: building the parser imports torch (seconds), when a Ctrl-C is most likely.
-        args, unknown = _parse(build_parser(), argv, as_json)
+        with _interrupt_ends_at_once(as_json):
+            parser = build_parser()  # (it imports torch)
+        args, unknown = _parse(parser, argv, as_json)
         if unknown:  # argparse's parse_args would blame the top-level parser: "see `python -m mnist_core --help`"
             args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         _refuse_standard_streams(args)
