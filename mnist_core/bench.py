@@ -403,6 +403,16 @@ def write_results(path: Path, results: dict[str, Any]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; a Ctrl-C is one line, `interrupted`, and exit 130, as in the CLI (it was a traceback through
+    the training loop)."""
+    try:
+        return _benchmark(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _benchmark(argv: Sequence[str] | None) -> int:
     parser = OneLineParser(prog="python -m mnist_core.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny run that only checks the code path (CI)")
     parser.add_argument("--seeds", type=int, default=3)

@@ -103,3 +103,12 @@ def test_a_results_file_that_cannot_be_written_is_one_line(capsys: pytest.Captur
     assert bench.write_results(Path("/dev/full"), {"quick": True}) is False  # a disk full at the end of the run
     err = capsys.readouterr().err
     assert "No space left on device" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "load_mnist", interrupted)
+    assert main(["--quick"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
