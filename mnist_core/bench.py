@@ -41,7 +41,7 @@ from torch import nn
 from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
 from mnist_core.cli import OneLineParser
 from mnist_core.config import PRESETS, preset_config
-from mnist_core.data import Mnist, load_mnist, resolve_data_root
+from mnist_core.data import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, Mnist, load_mnist, resolve_data_root
 from mnist_core.device import describe_device, pick_device
 from mnist_core.errors import StudioError, missing_folders, os_reason, path_status, remove_if_empty
 from mnist_core.evaluate import evaluate, quick_accuracy
@@ -412,12 +412,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _benchmark(argv: Sequence[str] | None) -> int:
+def build_parser() -> OneLineParser:
+    """The benchmark's options, each with its help line."""
     parser = OneLineParser(prog="python -m mnist_core.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny run that only checks the code path (CI)")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    parser.add_argument("--data-root")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per contender, seeds 0…N-1 (default: %(default)s)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help="where every contender trains (auto: cuda, then mps, then cpu)")
+    parser.add_argument("--data-root", help=f"folder holding MNIST/raw/ (default: ${DATA_ROOT_ENV}, else {DEFAULT_DATA_ROOT})")
     parser.add_argument("--recipes", help=f"comma-separated presets to time (of: {', '.join(PRESETS)}); default: "
                         f"{', '.join(DEFAULT_RECIPES['cpu'])} on a CPU, {', '.join(DEFAULT_RECIPES['cuda'])} on "
                         f"CUDA".replace("%", "%%"))
@@ -430,13 +432,19 @@ def _benchmark(argv: Sequence[str] | None) -> int:
     parser.add_argument("--baseline-a-stop", type=float, default=max(TARGETS),
                         help="baseline (a) stops once its test accuracy reaches this (saves minutes per seed)")
     parser.add_argument("--eval-every", type=float, default=0.1, help="evaluation grid, in epochs, for every contender")
-    parser.add_argument("--latency-calls", type=int, default=300)
+    parser.add_argument("--latency-calls", type=int, default=300,
+                        help="sketch predictions timed for the latency figures (default: %(default)s)")
     parser.add_argument("--app-overhead", action="store_true",
                         help="also time the fast preset through the app's background training job vs plain fit")
     parser.add_argument("--ours-first", action="store_true",
                         help="run our recipes before the baselines, so the baselines also train with the process-wide "
                              "memory setting fit makes (by default they run first, as on their own)")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
+    return parser
+
+
+def _benchmark(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     for option, value in (("--seeds", args.seeds), ("--baseline-a-epochs", args.baseline_a_epochs),
                           ("--latency-calls", args.latency_calls), ("--eval-every", args.eval_every)):
