@@ -326,7 +326,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as error:
         # The last good weights are worth keeping when an evaluation point was reached before the loss blew up.
         if error.result is not None and error.result.history:
-            saved, taken = _save_run(error.result, out, overwrite, chosen)
+            # Never over the file --overwrite named (the default model, say): the run failed (exit 2), and a script
+            # that reads the exit code keeps using that file, which would now hold the diverged run's early weights.
+            saved, taken = _save_run(error.result, out, False, chosen, "is kept: a run that diverged replaces nothing")
             raise StudioError(f"{error}; saved them to {saved}" + (f" ({taken})" if taken else "")) from None
         raise
     finally:
@@ -359,11 +361,13 @@ def _refuse_unless_checkpoint(out: Path) -> None:
                           f"choose another --out, or move that file away yourself (nothing was overwritten)")
 
 
-def _save_run(result: Any, out: Path, overwrite: bool, chosen: bool) -> tuple[Path, str]:
+def _save_run(result: Any, out: Path, overwrite: bool, chosen: bool,
+              taken_because: str = "was created by another program while this run trained (nothing was overwritten)"
+              ) -> tuple[Path, str]:
     """Save the run at `out`; if `out` is taken (another program created it while this one trained, or, for a default
     name, a run started in the same second holds it), save it beside, as NAME-2.pt…, rather than lose the run.
-    Returns where it went and, if the user named `out` (`chosen`), why not there; a default name is no one's
-    choice, so the next free one is no news."""
+    Returns where it went and, if the user named `out` (`chosen`), why not there (`out` followed by `taken_because`);
+    a default name is no one's choice, so the next free one is no news."""
     from mnist_core.checkpoints import save_result
 
     try:
@@ -381,10 +385,9 @@ def _save_run(result: Any, out: Path, overwrite: bool, chosen: bool) -> tuple[Pa
             if os.path.lexists(beside):  # taken meanwhile too: try the next number
                 continue
             raise
-        return saved, (f"{out} was created by another program while this run trained (nothing was overwritten)"
-                       if chosen else "")
-    raise StudioError(f"{out} was created by another program while this run trained, and {out.stem}-2…99"
-                      f"{out.suffix} are taken too: nothing was saved and nothing was overwritten; choose another --out")
+        return saved, f"{out} {taken_because}" if chosen else ""
+    raise StudioError(f"{out} is taken, and {out.stem}-2…99{out.suffix} are taken too: nothing was saved and nothing "
+                      f"was overwritten; choose another --out")
 
 
 def _load_checkpoint(path: str) -> Any:
