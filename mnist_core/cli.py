@@ -680,8 +680,8 @@ def _interrupt_ends_at_once(as_json: bool) -> Iterator[None]:
         return
 
     def end(signum: int, frame: Any) -> None:
-        _failed("interrupted", 130, as_json, "interrupted")
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(Exception):  # (a stdout closed meanwhile: the exit code still says it)
+            _failed("interrupted", 130, as_json, "interrupted")
             sys.stdout.flush()
         os._exit(130)
 
