@@ -26,6 +26,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -40,9 +41,9 @@ from torch import nn
 from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
 from mnist_core.cli import OneLineParser
 from mnist_core.config import PRESETS, preset_config
-from mnist_core.data import Mnist, load_mnist, resolve_data_root
+from mnist_core.data import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, Mnist, load_mnist, resolve_data_root
 from mnist_core.device import describe_device, pick_device
-from mnist_core.errors import StudioError
+from mnist_core.errors import StudioError, missing_folders, os_reason, path_status, remove_if_empty
 from mnist_core.evaluate import evaluate, quick_accuracy
 from mnist_core.sketch import predict
 from mnist_core.train import Callback, EpochRecord, evaluation_steps, fit, training_precision
@@ -367,12 +368,58 @@ def ratios(ours: dict[str, Any], baseline: dict[str, Any], target: float) -> dic
             "lower_bound": not exact}
 
 
+def results_path_problem(path: Path) -> str | None:
+    """What stops --json's file from being written (a folder, a file where a folder belongs, a folder that cannot be
+    written), else None: checked before the run, as a traceback after minutes of benchmarking lost its results."""
+    if os.path.isdir(path):
+        return f"{path} is a folder: give a file name such as {path / 'results.json'}"
+    created = missing_folders(path.parent)
+    existing = created[-1].parent if created else path.parent
+    if problem := path_status(existing, "folder", readable=False):
+        return f"{existing} {problem}, so {path.name} cannot be written in it: choose another folder"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):  # the only sure test of writing there (root, ACLs, mounts)
+            pass
+    except OSError as error:
+        return f"cannot write into {path.parent} ({os_reason(error)}): choose a writable folder"
+    finally:
+        remove_if_empty(created)  # the save makes them again; a refused or interrupted run leaves none behind
+    return None
+
+
+def write_results(path: Path, results: dict[str, Any]) -> bool:
+    """Write --json's file and say so; a failure (a disk that filled up during the run) is one line, not a traceback,
+    and False: the table printed above is then the run's only record."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=1))
+    except OSError as error:
+        print(f"error: cannot write {path} ({os_reason(error)}): the results are only in the output above",
+              file=sys.stderr)
+        return False
+    print(f"results written to {path}")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; a Ctrl-C is one line, `interrupted`, and exit 130, as in the CLI (it was a traceback through
+    the training loop)."""
+    try:
+        return _benchmark(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> OneLineParser:
+    """The benchmark's options, each with its help line."""
     parser = OneLineParser(prog="python -m mnist_core.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny run that only checks the code path (CI)")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    parser.add_argument("--data-root")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per contender, seeds 0…N-1 (default: %(default)s)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help="where every contender trains (auto: cuda, then mps, then cpu)")
+    parser.add_argument("--data-root", help=f"folder holding MNIST/raw/ (default: ${DATA_ROOT_ENV}, else {DEFAULT_DATA_ROOT})")
     parser.add_argument("--recipes", help=f"comma-separated presets to time (of: {', '.join(PRESETS)}); default: "
                         f"{', '.join(DEFAULT_RECIPES['cpu'])} on a CPU, {', '.join(DEFAULT_RECIPES['cuda'])} on "
                         f"CUDA".replace("%", "%%"))
@@ -385,13 +432,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline-a-stop", type=float, default=max(TARGETS),
                         help="baseline (a) stops once its test accuracy reaches this (saves minutes per seed)")
     parser.add_argument("--eval-every", type=float, default=0.1, help="evaluation grid, in epochs, for every contender")
-    parser.add_argument("--latency-calls", type=int, default=300)
+    parser.add_argument("--latency-calls", type=int, default=300,
+                        help="sketch predictions timed for the latency figures (default: %(default)s)")
     parser.add_argument("--app-overhead", action="store_true",
                         help="also time the fast preset through the app's background training job vs plain fit")
     parser.add_argument("--ours-first", action="store_true",
                         help="run our recipes before the baselines, so the baselines also train with the process-wide "
                              "memory setting fit makes (by default they run first, as on their own)")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
+    return parser
+
+
+def _benchmark(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     for option, value in (("--seeds", args.seeds), ("--baseline-a-epochs", args.baseline_a_epochs),
                           ("--latency-calls", args.latency_calls), ("--eval-every", args.eval_every)):
@@ -405,6 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     wanted = {"a", "b"} if args.baselines == "both" else set() if args.baselines == "none" else set(args.baselines.split(","))
     if not wanted <= {"a", "b"}:
         parser.error(f"--baselines {args.baselines!r}: use a, b, a,b, both or none")
+
+    if args.json and (problem := results_path_problem(Path(args.json))):
+        parser.error(f"--json: {problem}")
 
     try:
         device = pick_device(args.device)
@@ -538,10 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{overhead['thread_seconds']:.2f} s ({overhead['thread_overhead_percent']:+.1f} %)")
 
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1))
-        print(f"results written to {path}")
+        return 0 if write_results(Path(args.json), results) else 2
     return 0
 
 

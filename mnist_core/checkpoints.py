@@ -449,7 +449,11 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
                  else "it has no 'format' field" if "format" not in payload else f"format {quoted(payload['format'])}")
         raise CheckpointError(f"{label} is not an MNIST Studio checkpoint ({found}; expected format {FORMAT!r})")
     model_name = payload.get("model")
-    if not isinstance(model_name, str) or model_name not in REGISTRY:
+    if not isinstance(model_name, str):  # it said "is for model None, which this version does not know"
+        found = "none" if model_name is None else _a(type(model_name).__name__)
+        raise CheckpointError(f"{label} is damaged: its model (the architecture's name) should be text, and it has "
+                              f"{found}: use a checkpoint saved by MNIST Studio")
+    if model_name not in REGISTRY:
         raise CheckpointError(f"{label} is for model {quoted(model_name)}, which this version does not know "
                               f"(known: {', '.join(REGISTRY)})")
     model_kwargs = payload.get("model_kwargs") or {}
@@ -474,7 +478,10 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     for key, value in state.items():
         # load_state_dict blamed these on the shapes ("whose dimensions in the model are torch.Size([32, 1, 5, 5]) and
         # whose dimensions in the checkpoint are torch.Si…": the same) and called the file another model's.
-        if isinstance(value, torch.Tensor) and (value.is_meta or value.is_nested or value.layout != torch.strided):
+        if not isinstance(value, torch.Tensor):  # load_state_dict called it "saved for a different model"
+            raise CheckpointError(f"{label} is damaged: its state_dict holds {_a(type(value).__name__)} for {key}, "
+                                  f"where weights are tensors: use a checkpoint saved by MNIST Studio")
+        if value.is_meta or value.is_nested or value.layout != torch.strided:
             kind = ("shape-only (meta)" if value.is_meta else "nested" if value.is_nested
                     else f"sparse ({str(value.layout).removeprefix('torch.')})")
             raise CheckpointError(f"{label} holds a {kind} tensor for {key}, where the {model_name} model has plain "

@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import signal
 import sys
 import threading
 from dataclasses import replace
@@ -315,6 +316,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     pick_device(config.device)  # an unavailable --device is refused before the data is loaded
     if config.compile and (problem := compile_problem()):  # (fit checks again, for the app; here before the data)
         raise StudioError(problem)
+    _import_mnist_reader(args.json)
     data = load_mnist(args.data_root)
     progress = _TqdmProgress()
     if config.compile:
@@ -324,7 +326,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as error:
         # The last good weights are worth keeping when an evaluation point was reached before the loss blew up.
         if error.result is not None and error.result.history:
-            saved, taken = _save_run(error.result, out, overwrite, chosen)
+            # Never over the file --overwrite named (the default model, say): the run failed (exit 2), and a script
+            # that reads the exit code keeps using that file, which would now hold the diverged run's early weights.
+            saved, taken = _save_run(error.result, out, False, chosen, "is kept: a run that diverged replaces nothing")
             raise StudioError(f"{error}; saved them to {saved}" + (f" ({taken})" if taken else "")) from None
         raise
     finally:
@@ -357,11 +361,13 @@ def _refuse_unless_checkpoint(out: Path) -> None:
                           f"choose another --out, or move that file away yourself (nothing was overwritten)")
 
 
-def _save_run(result: Any, out: Path, overwrite: bool, chosen: bool) -> tuple[Path, str]:
+def _save_run(result: Any, out: Path, overwrite: bool, chosen: bool,
+              taken_because: str = "was created by another program while this run trained (nothing was overwritten)"
+              ) -> tuple[Path, str]:
     """Save the run at `out`; if `out` is taken (another program created it while this one trained, or, for a default
     name, a run started in the same second holds it), save it beside, as NAME-2.pt…, rather than lose the run.
-    Returns where it went and, if the user named `out` (`chosen`), why not there; a default name is no one's
-    choice, so the next free one is no news."""
+    Returns where it went and, if the user named `out` (`chosen`), why not there (`out` followed by `taken_because`);
+    a default name is no one's choice, so the next free one is no news."""
     from mnist_core.checkpoints import save_result
 
     try:
@@ -379,10 +385,9 @@ def _save_run(result: Any, out: Path, overwrite: bool, chosen: bool) -> tuple[Pa
             if os.path.lexists(beside):  # taken meanwhile too: try the next number
                 continue
             raise
-        return saved, (f"{out} was created by another program while this run trained (nothing was overwritten)"
-                       if chosen else "")
-    raise StudioError(f"{out} was created by another program while this run trained, and {out.stem}-2…99"
-                      f"{out.suffix} are taken too: nothing was saved and nothing was overwritten; choose another --out")
+        return saved, f"{out} {taken_because}" if chosen else ""
+    raise StudioError(f"{out} is taken, and {out.stem}-2…99{out.suffix} are taken too: nothing was saved and nothing "
+                      f"was overwritten; choose another --out")
 
 
 def _load_checkpoint(path: str) -> Any:
@@ -405,6 +410,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     checkpoint = _load_checkpoint(args.checkpoint)
     device = pick_device(args.device)  # refuse a bad file or device before reading the data
+    _import_mnist_reader(args.json)
     data = load_mnist(args.data_root, with_train=False)  # (the test split is all it needs: 8 MB, not 55)
     model = checkpoint.model.to(device)
     report = evaluate(model, data.test)
@@ -662,6 +668,36 @@ def _refuse_standard_streams(args: argparse.Namespace) -> None:
             raise StudioError(f"{option} - would mean {meaning} (./- for one named '-')")
 
 
+@contextlib.contextmanager
+def _interrupt_ends_at_once(as_json: bool) -> Iterator[None]:
+    """While torch or torchvision is imported, a Ctrl-C ends the process at once: exit 130, `interrupted` (and its
+    JSON), nothing having been written yet. As a KeyboardInterrupt raised inside their C++ start-up, it was at times
+    swallowed (the command then ran to its end, exit 0), an abort ("terminate called after throwing an instance of
+    'pybind11::error_already_set'"), or a death by SIGINT after `interrupted` was said."""
+    if (threading.current_thread() is not threading.main_thread()  # (only the main thread may set a handler)
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):  # ignored (`cmd &`), or not ours
+        yield
+        return
+
+    def end(signum: int, frame: Any) -> None:
+        with contextlib.suppress(Exception):  # (a stdout closed meanwhile: the exit code still says it)
+            _failed("interrupted", 130, as_json, "interrupted")
+            sys.stdout.flush()
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, end)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _import_mnist_reader(as_json: bool) -> None:
+    """torchvision, which load_mnist imports to read the IDX files: seconds of C++ start-up, guarded as torch's is."""
+    with _interrupt_ends_at_once(as_json):
+        import torchvision.datasets.mnist  # noqa: F401
+
+
 def _run(argv: list[str]) -> int:
     """Parse and run one command; a failure becomes its exit code and message (stdout's own failures pass up)."""
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
@@ -669,7 +705,9 @@ def _run(argv: list[str]) -> int:
     as_json = any(word == "--json" or word.startswith("--json=") for word in argv)
     try:
         # Inside the try: building the parser imports torch (seconds), when a Ctrl-C is most likely.
-        args, unknown = _parse(build_parser(), argv, as_json)
+        with _interrupt_ends_at_once(as_json):
+            parser = build_parser()  # (it imports torch)
+        args, unknown = _parse(parser, argv, as_json)
         if unknown:  # argparse's parse_args would blame the top-level parser: "see `python -m mnist_core --help`"
             args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         _refuse_standard_streams(args)

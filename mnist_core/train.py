@@ -484,8 +484,10 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         result.train_seconds, result.steps, result.steps_kept = train_seconds, step, good_steps
         kept = (f"the weights from epoch {result.history[-1].epoch:g} were kept" if result.history
                 else "no good weights were reached")
-        raise TrainingDiverged(f"training diverged at batch {step} of {total_steps} ({what}): lower the learning "
-                               f"rate (it was {config.lr:g}) or pick a scheduler with warm-up; {kept}", result)
+        # One-cycle has a warm-up already: "pick a scheduler with warm-up" sent its users looking for another one.
+        rate = (f"lower the learning rate (its peak was {config.lr:g})" if config.scheduler == "onecycle" else
+                f"lower the learning rate (it was {config.lr:g}) or pick a scheduler with warm-up")
+        raise TrainingDiverged(f"training diverged at batch {step} of {total_steps} ({what}): {rate}; {kept}", result)
 
     model.train()
     stopped = False

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -79,3 +82,38 @@ def test_warm_up_runs_two_steps_of_each_recipe_untimed(tiny_mnist: Mnist, monkey
     assert all(config.train_subset == 2 * config.batch_size and config.epochs == 1 for config in warmed)
     monkeypatch.undo()
     assert bench.warm_up(DEFAULT_RECIPES["cuda"][:1], tiny_mnist, "cpu") > 0  # and for real: it trains on any device
+
+
+def test_an_unwritable_json_path_is_refused_before_the_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`--json DIR` ran the whole benchmark, then ended in an IsADirectoryError traceback that lost its results."""
+    (tmp_path / "notes.txt").write_text("mine")
+    for target, words in ((tmp_path, "is a folder: give a file name such as"),
+                          (tmp_path / "notes.txt" / "cpu.json", "notes.txt is a file, not a folder")):
+        with pytest.raises(SystemExit) as refused:
+            main(["--quick", "--json", str(target)])
+        err = capsys.readouterr().err
+        assert refused.value.code == 2 and words in err and len(err.strip().splitlines()) == 1
+    assert bench.results_path_problem(tmp_path / "new" / "deeper" / "cpu.json") is None
+    assert not (tmp_path / "new").exists()  # the check leaves no folders behind
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_results_file_that_cannot_be_written_is_one_line(capsys: pytest.CaptureFixture) -> None:
+    assert bench.write_results(Path("/dev/full"), {"quick": True}) is False  # a disk full at the end of the run
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "load_mnist", interrupted)
+    assert main(["--quick"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_every_option_says_what_it_does() -> None:
+    # --seeds, --device, --data-root and --latency-calls were listed in --help with no word about them.
+    assert [action.dest for action in bench.build_parser()._actions if not action.help] == []

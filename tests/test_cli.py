@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -615,6 +616,37 @@ def test_ctrl_c_while_starting_up_is_interrupted_not_a_traceback(monkeypatch: py
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert main(["models"]) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+@pytest.mark.parametrize("module", ["torch", "torchvision.datasets.mnist"])
+def test_ctrl_c_while_torch_loads_is_not_swallowed_by_its_start_up_code(module: str, tmp_path: Path) -> None:
+    """torch's and torchvision's C++ start-up can swallow the KeyboardInterrupt raised inside it: the command then ran to
+    its end (exit 0) — or aborted ("terminate called …"). Here a stand-in for that code swallows it."""
+    argv = (["evaluate", "--checkpoint", str(tmp_path / "absent.pt")] if module == "torch" else
+            ["train", "--train-subset", "64", "--batch-size", "32", "--epochs", "0.5", "--data-root",
+             str(tmp_path / "absent"), "--out", str(tmp_path / "m.pt")])
+    script = textwrap.dedent(f"""
+        import os, signal, sys, time
+        import mnist_core.cli as cli
+
+        class Loading:  # is asked for the module first, and swallows the Ctrl-C that comes meanwhile
+            def find_spec(self, name, path=None, target=None):
+                if name == {module!r}:
+                    sys.meta_path.remove(self)
+                    try:
+                        os.kill(os.getpid(), signal.SIGINT)
+                        time.sleep(10)
+                    except KeyboardInterrupt:
+                        pass
+                return None
+
+        sys.meta_path.insert(0, Loading())
+        sys.exit(cli.main({argv + ["--json"]!r}))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr, done.stdout) == (130, "interrupted\n",
+                                                          '{"error": "interrupted", "exit_code": 130}\n')
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 @pytest.mark.parametrize("argv", [["predict", "x.png"], ["evaluate"]])

@@ -341,6 +341,16 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
         "weights named by numbers": (checkpoint_bytes(_payload(state_dict={**_payload()["state_dict"],
                                                                            5: torch.zeros(1)})),
                                      "is damaged: its state_dict has the key 5, where weights are named by text"),
+        # These said "is for model None, which this version does not know" and "does not fit the seed-net
+        # architecture (… expected torch.Tensor or Tensor-like object …): the weights were saved for a different model".
+        "no model name": (checkpoint_bytes({k: v for k, v in _payload().items() if k != "model"}),
+                          "is damaged: its model (the architecture's name) should be text, and it has none"),
+        "a model name that is a list": (checkpoint_bytes(_payload(model=["seed-net"])),
+                                        "is damaged: its model (the architecture's name) should be text, and it has a "
+                                        "list"),
+        "weights that are numbers": (checkpoint_bytes(_payload(state_dict={k: 1 for k in _payload()["state_dict"]})),
+                                     "is damaged: its state_dict holds an int for conv1.weight, where weights are "
+                                     "tensors"),
         "a torch file holding a number": (checkpoint_bytes(7), "not an MNIST Studio checkpoint (it holds an int;"),
         # These said "does not fit the seed-net architecture (While copying the parameter named "conv1.weight", whose
         # dimensions in the model are torch.Size([10, 1, 5, 5]) and whose dimensions in the checkpoint are torch.Si…".

@@ -17,10 +17,11 @@ import torch
 
 import mnist_core.data
 from cli_support import assert_one_line_error
-from mnist_core.checkpoints import load_checkpoint
+from mnist_core.checkpoints import checkpoint_bytes, checkpoint_payload, load_checkpoint
 from mnist_core.cli import main
 from mnist_core.data import Mnist
 from mnist_core.errors import DataError
+from mnist_core.models import build_model
 
 
 class DataWasLoaded(Exception):
@@ -291,6 +292,21 @@ def test_a_diverging_run_says_so_and_keeps_the_last_good_weights(tmp_path: Path,
     diverged_at = int(last_line.split("diverged at batch ")[1].split()[0])
     assert 0 < kept.metrics["batches_done"] < diverged_at  # the count of the weights kept, in the CLI's file too
     assert all(torch.isfinite(t).all() for t in kept.model.state_dict().values())
+
+
+def test_a_diverging_run_never_replaces_the_checkpoint_overwrite_named(tmp_path: Path, synthetic_data: None,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """It replaced it with the diverged run's early weights, exit 2: a script keeps using the file it named."""
+    out = tmp_path / "model.pt"
+    out.write_bytes(checkpoint_bytes(checkpoint_payload("nf-cnn", {"nf": 8}, build_model("nf-cnn", nf=8), {}, [], {})))
+    before = out.read_bytes()
+    code = main(["train", "--model", "nf-cnn", "--model-kwarg", "nf=8", "--optimizer", "sgd", "--lr", "10",
+                 "--scheduler", "none", "--batch-size", "64", "--epochs", "1", "--eval-every", "0.25", "--device", "cpu",
+                 "--out", str(out), "--overwrite"])
+    message = assert_one_line_error(code, capsys.readouterr().err.strip().splitlines()[-1], "training diverged")
+    beside = tmp_path / "model-2.pt"
+    assert message.endswith(f"saved them to {beside} ({out} is kept: a run that diverged replaces nothing)")
+    assert out.read_bytes() == before and load_checkpoint(beside).history
 
 
 def test_a_loss_that_explodes_but_stays_finite_is_divergence_too(tmp_path: Path, synthetic_data: None,

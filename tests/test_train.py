@@ -137,6 +137,14 @@ def test_huge_learning_rate_diverges_with_a_clear_error_keeping_finite_weights(t
     assert all(torch.isfinite(value).all() for value in result.model.state_dict().values())
 
 
+def test_a_diverging_one_cycle_run_is_not_told_to_pick_a_scheduler_with_warm_up(tiny_mnist: Mnist) -> None:
+    config = replace(QUICK, model="nf-cnn", model_kwargs={"nf": 8}, scheduler="onecycle", lr=100.0)
+    with pytest.raises(TrainingDiverged) as diverged:
+        fit(config, tiny_mnist)
+    assert "lower the learning rate (its peak was 100); " in str(diverged.value)
+    assert "warm-up" not in str(diverged.value)  # one-cycle warms up already
+
+
 def test_divergence_restores_the_weights_of_the_last_evaluation(tiny_mnist: Mnist,
                                                                 built_models: list[torch.nn.Module]) -> None:
     """Poison the weights two batches after the first evaluation: the loss turns NaN, the epoch-1 weights come back."""
