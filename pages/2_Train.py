@@ -227,9 +227,14 @@ def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
         st.info(f"{snapshot.message} {active_sentence(run)}".strip())  # the batches done, from the job
     elif snapshot.status == DIVERGED:
         # (a run that kept no weights said nothing of the history and the active model, as the others do)
-        st.error(layout.then(layout.sentence(snapshot.message),
-                             active_sentence(run, "The run with them") if run
-                             else "Nothing was added to the run history; the active model is unchanged."))
+        if run is None:
+            kept = "Nothing was added to the run history; the active model is unchanged."
+        elif not session.did_learn(job):
+            kept = (f"They read only {job.result.test_accuracy:.2f} % of the test digits right, chance level: the run "
+                    "is in the run history below but was not made the active model.")
+        else:
+            kept = active_sentence(run, "The run with them")
+        st.error(layout.then(layout.sentence(snapshot.message), kept))
     elif snapshot.status == FAILED:
         st.error(f"Training could not run: {snapshot.message}")
     elif snapshot.status == CRASHED:

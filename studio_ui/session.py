@@ -385,7 +385,7 @@ def is_collected(job: TrainingJob) -> bool:
 
 def collect_finished_job() -> ModelEntry | None:
     """Once per finished job: keep its model in the run history and make it the active model — unless it did not
-    learn (a chance-level model would silently replace a working one; Evaluate can still make it active).
+    learn (`did_learn`: a chance-level model would silently replace a working one; Evaluate can still make it active).
     Returns the new entry, if any.
 
     Called by every page, so a run that ends while the user looks at another page is still kept.
@@ -400,17 +400,26 @@ def collect_finished_job() -> ModelEntry | None:
         _remember()
         return None
     number = len(runs()) + 1
-    note = {STOPPED: " (stopped early)", DIVERGED: " (diverged: last good weights)",
-            NOT_LEARNED: " (did not learn)"}.get(snapshot.status, "")
+    learned = did_learn(job)
+    note = {STOPPED: " (stopped early)", NOT_LEARNED: " (did not learn)",
+            DIVERGED: " (diverged: last good weights)" if learned else " (diverged, did not learn)"
+            }.get(snapshot.status, "")
     entry = ModelEntry(result_checkpoint(job.result, f"run {number}{note}"), "run")
     runs().append(entry)
     st.session_state[COLLECTED_RUN_KEY] = entry
-    if snapshot.status == NOT_LEARNED:
+    if not learned:
         _remember()
     else:
         st.session_state[REPLACED_KEY] = active_model()
         set_active(entry)  # (parks the new state too)
     return entry
+
+
+def did_learn(job: TrainingJob) -> bool:
+    """Whether a finished run's model learned anything: not one at chance level, whether it ran to its end (NOT_LEARNED)
+    or diverged after its first test pass had found it there (its last good weights read 9.8 % and were made the
+    active model, where a run that ended at chance is not). Stopped runs are the user's choice and always count."""
+    return job.snapshot().status != NOT_LEARNED and (job.result is None or job.result.warning is None)
 
 
 def collected_run(job: TrainingJob) -> ModelEntry | None:

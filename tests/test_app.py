@@ -24,12 +24,13 @@ from streamlit.testing.v1 import AppTest
 
 from cli_support import PILLOW_MODES, digit_image, in_mode
 from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, free_checkpoint_name, load_checkpoint
-from mnist_core.config import PRESETS, epochs_shown, preset_config
+from mnist_core.config import PRESETS, TrainConfig, epochs_shown, preset_config
 from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import evaluate
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
-from mnist_core.runner import DIVERGED, DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, with_live_reporting
+from mnist_core.runner import (DIVERGED, DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, prepare_worker,
+                               with_live_reporting)
 from mnist_core.train import EpochRecord
 from studio_ui import resources, settings
 from studio_ui.charts import batch_loss as batch_loss_figure, epoch_curves
@@ -1421,6 +1422,28 @@ def test_a_run_that_diverged_with_no_weights_to_keep_says_what_became_of_it(tiny
     captions = [caption.value for caption in app.caption]
     assert "The run ended before its first test pass: no per-epoch loss and accuracy to draw." in captions, captions
     assert not [caption for caption in captions if "appear after the first evaluation" in caption]
+
+
+def test_a_run_that_diverged_at_chance_level_is_listed_but_not_made_the_active_model(tiny_mnist) -> None:
+    """sgd at lr 10: the loss blows up after the first test pass, whose weights (chance level) are kept. They became
+    the active model, "run 1 (diverged: last good weights)" at 9.8 %, where a run that ends at chance is not made it."""
+    config = TrainConfig(model="nf-cnn", model_kwargs={"nf": 8}, optimizer="sgd", lr=10.0, epochs=1, batch_size=64,
+                         eval_every=0.25, device="cpu")
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = TrainingJob(config, tiny_mnist).start()
+    wait_for_job([app])
+    assert not app.exception, [e.value for e in app.exception]
+    job = app.session_state[JOB_KEY]
+    assert job.snapshot().status == DIVERGED and job.result.test_accuracy <= 20
+    [error] = [error.value for error in app.error]
+    assert error.endswith(f"They read only {job.result.test_accuracy:.2f} % of the test digits right, chance level: "
+                          "the run is in the run history below but was not made the active model."), error
+    assert ACTIVE_KEY not in app.session_state  # the shipped default stays active
+    assert [run.source for run in app.session_state[RUNS_KEY]] == ["run 1 (diverged, did not learn)"]
+    assert not app.warning  # (no "reads only 9.8 %… the way back" for a run that is not active)
+    # The page's last run started a spare training process: let it finish starting before the tests end (one that
+    # loses its parent while it starts prints an EOFError traceback).
+    assert prepare_worker(wait_s=60)
 
 
 def test_the_progress_reads_images_per_second_before_the_speed_is_measured(tiny_mnist) -> None:
