@@ -143,7 +143,7 @@ class TrainConfig:
         need(0 <= self.beta2 < 1, f"beta2 must be in [0, 1) (got {self.beta2})")
         # (with one-cycle the momentum is the cycle's, never 0: the page greys out the slider, which may read 0)
         need(not self.nesterov or (self.optimizer == "sgd" and (self.momentum > 0 or self.scheduler == "onecycle")),
-             "Nesterov momentum needs the sgd optimizer with momentum > 0")
+             "Nesterov momentum needs the sgd optimizer with momentum > 0: choose sgd with momentum, or turn Nesterov off")
         need(0 <= self.weight_decay <= 1, f"weight decay must be in [0, 1] (got {self.weight_decay})")
         need(isinstance(self.step_size, int) and self.step_size >= 1, f"step size must be ≥ 1 epoch (got {self.step_size})")
         need(0 < self.gamma <= 1, f"gamma must be in (0, 1] (got {self.gamma})")
@@ -172,10 +172,11 @@ class TrainConfig:
         steps_per_epoch = -(-size // self.batch_size) if isinstance(self.batch_size, int) and self.batch_size else 1
         # Said apart: "more often than once per batch" would be a puzzling answer to 0, -1 or nan.
         need(isinstance(self.eval_every, (int, float)) and math.isfinite(self.eval_every) and self.eval_every > 0,
-             f"eval_every must be a positive, finite number of epochs, e.g. 1 or 0.5 (got {self.eval_every})")
+             f"the interval between evaluations must be a positive, finite number of epochs, e.g. 1 or 0.5 (got "
+             f"{self.eval_every})")
         need(isinstance(self.eval_every, (int, float)) and math.isfinite(self.eval_every)
              and self.eval_every * steps_per_epoch >= 1,
-             f"eval_every={self.eval_every} epochs would evaluate more often than once per batch: use at least "
+             f"evaluating every {self.eval_every} epochs would be more often than once per batch: use at least "
              f"{1 / steps_per_epoch:.3g} epochs (one batch of {self.batch_size})")
         need(isinstance(self.log_every, int) and self.log_every >= 1, "log_every must be ≥ 1 batch")
         return self

@@ -232,17 +232,17 @@ def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
     except UnidentifiedImageError:
         kind = _image_kind(stream)
         if kind == "SVG":
-            raise ImageError(f"{label} is an SVG drawing (vector graphics, which this app does not draw): export it as "
+            raise ImageError(f"{label} is an SVG drawing (vector graphics, which MNIST Studio does not draw): export it as "
                              f"PNG") from None
         if kind == "PDF":  # (a page saved as PDF and renamed .png read as "not an image … use PNG")
             raise ImageError(f"{label} is a PDF document, not a picture: export the page with the digit as PNG or "
                              f"JPEG") from None
         if kind == "HEIF":  # an iPhone's photos, which Pillow cannot decode without a plugin
-            raise ImageError(f"{label} is a HEIC/HEIF photo (the iPhone's own format), which this app cannot read: "
+            raise ImageError(f"{label} is a HEIC/HEIF photo (the iPhone's own format), which MNIST Studio cannot read: "
                              f"export or share it as JPEG") from None
         if kind:  # Pillow gives up on a broken header (a bad CRC) without saying so: "not an image" would puzzle
             raise ImageError(f"{label} is a damaged {kind} file: it could not be decoded; use a good copy") from None
-        raise ImageError(f"{label} is not an image this app can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
+        raise ImageError(f"{label} is not an image MNIST Studio can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
     except Exception:
         raise ImageError(f"{label} is damaged or truncated: it could not be decoded") from None
 

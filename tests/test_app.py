@@ -1712,7 +1712,7 @@ def test_the_uploaders_take_any_file_and_say_what_is_wrong_with_it(tiny_mnist) -
     assert not uploader.proto.type
     sketch.file_uploader(key="sketch-upload").set_value(("model.pt", b"PK\x03\x04 weights", "application/x")).run()
     assert not sketch.exception
-    assert any("model.pt is not an image this app can read" in error.value.replace("\\", "") for error in sketch.error)
+    assert any("model.pt is not an image MNIST Studio can read" in error.value.replace("\\", "") for error in sketch.error)
 
 
 def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:

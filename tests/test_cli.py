@@ -285,7 +285,7 @@ def test_predict_reports_each_bad_image_once_and_still_reads_the_good_ones(
     captured = capsys.readouterr()
     assert code == 2  # some input was bad (docs/robustness.md: "Several files, some bad")
     assert captured.err.splitlines() == [f"error: {empty} is empty (0 bytes): choose an image file (PNG, JPEG…)",
-                                         f"error: {other} is not an image this app can read: use PNG, JPEG, BMP, "
+                                         f"error: {other} is not an image MNIST Studio can read: use PNG, JPEG, BMP, "
                                          f"GIF, WebP or TIFF"]  # one line each, the path once
     if json_flag:
         [line] = captured.out.splitlines()

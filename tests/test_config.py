@@ -67,7 +67,7 @@ def test_preset_overrides_win() -> None:
     (dict(train_subset=-5), "train subset must be 2…60000 images (got -5)"),  # not "batch size … (-5)"
     (dict(train_subset=1), "train subset must be 2…60000 images (got 1)"),
     (dict(train_subset=0), "train subset must be 2…60000 images (got 0)"),
-    (dict(eval_every=0), "eval_every"),
+    (dict(eval_every=0), "the interval between evaluations must be a positive, finite number of epochs"),
     (dict(model="resnet"), "unknown model 'resnet'"),
     (dict(model="nf-cnn", model_kwargs={"nf": 999}), "out of range"),
     (dict(model="fast", model_kwargs={"depth": 3}), "no setting depth"),
@@ -99,7 +99,8 @@ def test_seed_too_large_for_torch_is_refused() -> None:
 
 
 def test_absurdly_frequent_evaluation_is_refused() -> None:
-    with pytest.raises(ConfigError, match="eval"):
+    with pytest.raises(ConfigError, match=r"evaluating every 1e-12 epochs would be more often than once per batch: "
+                                          r"use at least 0\.00213 epochs \(one batch of 128\)"):
         TrainConfig(eval_every=1e-12).validate()
 
 

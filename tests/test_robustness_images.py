@@ -75,7 +75,7 @@ def _saved(image: Image.Image, kind: str, **options) -> bytes:
 
 
 SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'
-SVG_MESSAGE = "is an SVG drawing (vector graphics, which this app does not draw): export it as PNG"
+SVG_MESSAGE = "is an SVG drawing (vector graphics, which MNIST Studio does not draw): export it as PNG"
 
 
 def _bad_images() -> dict[str, tuple[bytes, str]]:
@@ -83,16 +83,16 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
     whole = png_bytes(digit_image())
     return {
         "zero bytes": (b"", "is empty (0 bytes)"),
-        "not an image": (b"MZ\x90\x00 a program\n", "is not an image this app can read"),
-        # These two were "not an image this app can read: use PNG, JPEG, …", of a file named .png.
+        "not an image": (b"MZ\x90\x00 a program\n", "is not an image MNIST Studio can read"),
+        # These two were "not an image MNIST Studio can read: use PNG, JPEG, …", of a file named .png.
         "pdf": (_saved(digit_image(), "PDF"), "is a PDF document, not a picture: export the page with the digit as "
                                               "PNG or JPEG"),
-        "heic photo": (HEIC_START, "is a HEIC/HEIF photo (the iPhone's own format), which this app cannot read: "
+        "heic photo": (HEIC_START, "is a HEIC/HEIF photo (the iPhone's own format), which MNIST Studio cannot read: "
                                    "export or share it as JPEG"),
-        "a model file": (b"PK\x03\x04" + b"\0" * 100, "is not an image this app can read"),
+        "a model file": (b"PK\x03\x04" + b"\0" * 100, "is not an image MNIST Studio can read"),
         "truncated png": (whole[: len(whole) // 2], "is damaged or truncated"),
         # These three were read from their first frame only (a blank first frame: "empty image"), or called "not an
-        # image this app can read: use PNG, …" for a PNG or an SVG.
+        # image MNIST Studio can read: use PNG, …" for a PNG or an SVG.
         **{f"animated {kind}": (_two_frames(kind), "has more than one frame (an animation or a multi-page file), and "
                                                    "which one holds the digit cannot be told: save that frame")
            for kind in ("GIF", "PNG", "WebP", "TIFF")},
@@ -101,11 +101,11 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
         "svg": (SVG, SVG_MESSAGE),
         "svg with a doctype": (b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "svg11.dtd" [ <!ENTITY ns "x"> ]>\n'
                                + SVG.split(b"\n")[1], SVG_MESSAGE),  # with entities, as Illustrator writes it
-        # These were "not an image this app can read": the <svg tag was looked for in the first 1 KB only, and never
+        # These were "not an image MNIST Studio can read": the <svg tag was looked for in the first 1 KB only, and never
         # in a gzipped file.
         "svg after a long comment": (SVG.replace(b"?>", b"?>\n<!-- " + b"licence text " * 200 + b"-->"), SVG_MESSAGE),
         "gzipped svg (.svgz)": (gzip.compress(SVG), SVG_MESSAGE),
-        "gzipped text": (gzip.compress(b"not a drawing"), "is not an image this app can read"),
+        "gzipped text": (gzip.compress(b"not a drawing"), "is not an image MNIST Studio can read"),
         # It was `internal error (TypeError: Missing dimensions)`, and the other pictures of the call lost their result.
         "tiff whose second page lies past its end": (_tiff_with_a_lost_second_page(),
                                                      "is damaged or truncated: it could not be decoded"),

@@ -310,7 +310,7 @@ def test_nesterov_with_one_cycle_trains_whatever_the_greyed_momentum_reads(tiny_
     assert fit(config, tiny_mnist).steps == 2
     optimizer = make_optimizer(config, [torch.nn.Parameter(torch.zeros(1))], torch.device("cpu"))
     assert optimizer.defaults["nesterov"] and optimizer.defaults["momentum"] == 0.95
-    with pytest.raises(ConfigError, match="Nesterov momentum needs the sgd optimizer with momentum > 0"):
+    with pytest.raises(ConfigError, match="Nesterov momentum needs the sgd optimizer with momentum > 0: choose sgd with momentum, or turn Nesterov off"):
         replace(config, scheduler="cosine").validate()  # there the slider is live, and 0 is no momentum at all
 
 
