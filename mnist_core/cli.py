@@ -486,6 +486,24 @@ def _read_stdin(limit: int) -> bytes:
                          f"picture's path instead of '-'") from None
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: what a bug report needs — the checkpoint format this version reads and writes, and the library
+    versions in use. Worked out only when asked (importing torchvision takes seconds), printed on one line."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        import torch
+        import torchvision
+
+        from mnist_core.checkpoints import FORMAT
+        print(f"MNIST Studio (checkpoint format {FORMAT}); torch {torch.__version__}, torchvision "
+              f"{torchvision.__version__}, Python {sys.version.split()[0]}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT
     from mnist_core.config import OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
@@ -496,6 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m mnist_core", description="MNIST Studio command line",
                            epilog=f"exit codes: 0 ok; 2 bad input (one line on stderr); 130 interrupted (Ctrl-C; a run "
                            f"being trained is not saved); 1 a bug in MNIST Studio ({DEBUG_ENV}=1 shows its traceback)")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="show the checkpoint format and the torch, torchvision and Python versions, and exit")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def common(sub: argparse.ArgumentParser) -> None:

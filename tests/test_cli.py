@@ -228,7 +228,7 @@ def test_stdout_that_cannot_be_written_is_one_line_on_stderr() -> None:
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
-@pytest.mark.parametrize("arguments", [["--help"], ["evaluate", "--help"], ["models", "--help", "--json"]])
+@pytest.mark.parametrize("arguments", [["--help"], ["evaluate", "--help"], ["models", "--help", "--json"], ["--version"]])
 def test_help_that_cannot_be_written_is_an_error_too(arguments: list[str]) -> None:
     """`--help > /dev/full` exited 0 with nothing written: argparse ignores a failed write."""
     with open("/dev/full", "w") as full:
@@ -536,6 +536,18 @@ def test_help_exits_0(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["train", "--help"])
     assert exited.value.code == 0 and "--batch-size" in capsys.readouterr().out
+
+
+def test_version_names_the_checkpoint_format_and_the_libraries(capsys: pytest.CaptureFixture) -> None:
+    """`--version` said "the following arguments are required: command" (exit 2)."""
+    import torch
+    import torchvision
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == (f"MNIST Studio (checkpoint format mnist-studio/1); torch {torch.__version__}, "
+                                       f"torchvision {torchvision.__version__}, Python {sys.version.split()[0]}\n")
 
 
 def test_the_help_says_what_each_exit_code_means(capsys: pytest.CaptureFixture) -> None:
