@@ -99,7 +99,8 @@ def uploaded_entry() -> ModelEntry | None:
     try:
         loaded = load_checkpoint(raw, name=f"upload: {upload.name}")
     except CheckpointError as error:
-        st.error(layout.literal(layout.then(error, "The active model is unchanged.")))  # (it names the upload)
+        # It names the upload, "Upload: x.pt is …" (it read "upload: x.pt …", in lower case, as the CLI's lines do).
+        st.error(layout.literal(layout.then(layout.sentence(error), "The active model is unchanged.")))
         return None
     entry = ModelEntry(loaded, "upload", resources.upload_key(raw))
     session.keep_upload(upload.file_id, entry)

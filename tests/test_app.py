@@ -602,7 +602,7 @@ def test_a_refused_upload_reads_as_two_clean_sentences(tiny_mnist) -> None:
     assert error.endswith("checkpoint? The active model is unchanged."), error
     app.file_uploader(key="evaluate-upload").set_value(("empty.pt", b"", "application/octet-stream")).run()
     assert [error.value.replace("\\", "") for error in app.error] == [
-        "upload: empty.pt is empty (0 bytes): it is not a model file. The active model is unchanged."]
+        "Upload: empty.pt is empty (0 bytes): it is not a model file. The active model is unchanged."]
 
 
 def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() -> None:
@@ -1174,7 +1174,7 @@ def test_an_uploads_name_is_shown_as_typed_not_as_markdown(tiny_mnist) -> None:
     app.switch_page(PAGES["evaluate"]).run()
     app.file_uploader(key="evaluate-upload").set_value(("**bad** [l](x).pt", b"notes", "application/x")).run()
     [refused] = [error.value for error in app.error]
-    assert "**bad**" not in refused and "upload: **bad** [l](x).pt is not" in refused.replace("\\", ""), refused
+    assert "**bad**" not in refused and "Upload: **bad** [l](x).pt is not" in refused.replace("\\", ""), refused
     app.switch_page(PAGES["sketch"]).run()
     app.radio(key="sketch.input").set_value("Upload an image").run()
     app.file_uploader(key="sketch-upload").set_value(("**bad** [l](x).png", b"notes", "image/png")).run()
@@ -1703,7 +1703,7 @@ def test_the_uploaders_take_any_file_and_say_what_is_wrong_with_it(tiny_mnist) -
     app.file_uploader(key="evaluate-upload").set_value(("pic.png", png_bytes(drawn_one()), "image/png")).run()
     assert not app.exception
     assert [error.value.replace("\\", "") for error in app.error] == [
-        "upload: pic.png is not a readable PyTorch file (it may be truncated, damaged or of another kind): use a .pt "
+        "Upload: pic.png is not a readable PyTorch file (it may be truncated, damaged or of another kind): use a .pt "
         "checkpoint saved by MNIST Studio. The active model is unchanged."]
 
     sketch = open_app(None, "sketch")
