@@ -112,7 +112,8 @@ def app_server(mnist_root: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 def browser():
     """One headless Debian Chromium for the whole session."""
     if not CHROMIUM.exists() and not shutil.which(str(CHROMIUM)):
-        missing(f"{CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)")
+        missing(f"{CHROMIUM} not found: install Debian's chromium package (apt-get install chromium), or set "
+                "MNIST_STUDIO_CHROMIUM to the path of a Chromium installed elsewhere")
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
