@@ -593,6 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="PNG, JPEG, BMP, GIF, WebP or TIFF files, one digit each "
                          "(- reads one from standard input)")
     common(predict)
+    # argparse names a missing command by its dest: "the following arguments are required: command" told a newcomer
+    # typing `python -m mnist_core` nothing of which words to type; the choices (as --help shows them) do
+    commands.metavar = "{" + ",".join(commands.choices) + "}"
     return parser
 
 

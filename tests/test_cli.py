@@ -494,7 +494,7 @@ def test_less_than_one_batch_of_epochs_says_it_trains_one_batch(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("argv, words", [
-    ([], "the following arguments are required: command"),
+    ([], "the following arguments are required: {models,train,evaluate,predict}"),
     (["fly"], "invalid choice: 'fly'"),
     (["train", "--lr", "fast"], "argument --lr: invalid float value: 'fast'"),
     (["train", "--model", "resnet"], "argument --model: invalid choice: 'resnet'"),
