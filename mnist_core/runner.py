@@ -81,18 +81,25 @@ class DeviceQueue:
             line = self._waiting.get(device_type, deque())
             return list(line).index(job_id) if job_id in line else 0
 
-    def wait_turn(self, device_type: str, job_id: str, cancelled: threading.Event) -> bool:
-        """Block until `job_id` heads the line for `device_type`; False (and out of the line) if cancelled first."""
+    def wait_turn(self, device_type: str, job_id: str, cancelled: threading.Event,
+                  while_waiting: Callable[[], None] | None = None) -> bool:
+        """Block until `job_id` heads the line for `device_type`; False (and out of the line) if cancelled first.
+        `while_waiting` is called about every 0.2 s meanwhile, outside the lock (it may take other locks, and set
+        `cancelled`)."""
         with self._condition:
             line = self._waiting.setdefault(device_type, deque())
             line.append(job_id)
-            while line[0] != job_id:
+        while True:
+            with self._condition:
+                if line[0] == job_id:
+                    return True
                 if cancelled.is_set():
                     line.remove(job_id)
                     self._condition.notify_all()
                     return False
                 self._condition.wait(timeout=0.2)  # wakes on notify, or to look at `cancelled`
-            return True
+            if while_waiting is not None:
+                while_waiting()
 
     def release(self, device_type: str, job_id: str) -> None:
         with self._condition:
@@ -438,6 +445,19 @@ def duration_text(seconds: float) -> str:
     return f"{minutes // 60:,} h {minutes % 60:02d} min"
 
 
+class _Every:
+    """Calls `action` when called, at most once every `interval_s` seconds (the first call waits one interval)."""
+
+    def __init__(self, interval_s: float, action: Callable[[], None]) -> None:
+        self.interval_s, self.action = interval_s, action
+        self.next_at = time.monotonic() + interval_s
+
+    def __call__(self) -> None:
+        if time.monotonic() >= self.next_at:
+            self.action()
+            self.next_at = time.monotonic() + self.interval_s
+
+
 class TrainingJob:
     """One training run in a worker process. Create, `start()`, poll `snapshot()`, maybe `stop()`.
 
@@ -458,6 +478,8 @@ class TrainingJob:
         self.error_details = ""  # the worker's traceback after a crash (a bug), for the page to show
         self._queue = queue
         self._still_wanted = still_wanted
+        self._orphaned_since: float | None = None  # since when `still_wanted` has said False
+        self._orphan_check = _Every(1.0, self._check_still_wanted)  # in the device's queue and while training
         self._stop_event = threading.Event()
         self._worker: _Worker | None = None
         self._lock = threading.Lock()
@@ -521,7 +543,10 @@ class TrainingJob:
 
     def _supervise(self) -> None:
         takes_turns = self.device_type in QUEUED_DEVICE_TYPES
-        if takes_turns and not self._queue.wait_turn(self.device_type, self.id, self._stop_event):
+        # A queued job whose tab is gone leaves the line too: it kept its place, then held the device for the other
+        # sessions' runs waiting behind it while it trained on for ORPHAN_GRACE_S
+        if takes_turns and not self._queue.wait_turn(self.device_type, self.id, self._stop_event,
+                                                     self._orphan_check):
             self._finish(CANCELLED, "Stopped while waiting for the device; nothing was trained.")
             return
         threads = WORKERS.cpu_threads() if self.device_type == "cpu" else 1
@@ -551,12 +576,8 @@ class TrainingJob:
 
     def _follow(self, worker: _Worker) -> _Outcome:
         """Apply the worker's messages until its outcome arrives (or it dies)."""
-        orphaned_since: float | None = None
-        next_check = time.monotonic() + 1.0
         while True:
-            if time.monotonic() >= next_check:  # about once a second, however busy the pipe is
-                orphaned_since = self._check_still_wanted(orphaned_since)
-                next_check = time.monotonic() + 1.0
+            self._orphan_check()  # about once a second, however busy the pipe is
             if not worker.connection.poll(1.0):
                 continue
             try:
@@ -588,16 +609,17 @@ class TrainingJob:
                     self._testing = False
                     return message[1]
 
-    def _check_still_wanted(self, orphaned_since: float | None) -> float | None:
+    def _check_still_wanted(self) -> None:
+        """Stop the job once its tab has been gone for ORPHAN_GRACE_S (a brief reconnect does not count)."""
         if self._still_wanted is None or self._still_wanted():
-            return None
+            self._orphaned_since = None
+            return
         now = time.monotonic()
-        if orphaned_since is None:
-            return now
-        if now - orphaned_since >= ORPHAN_GRACE_S and not self._stop_event.is_set():
+        if self._orphaned_since is None:
+            self._orphaned_since = now
+        elif now - self._orphaned_since >= ORPHAN_GRACE_S and not self._stop_event.is_set():
             log.info("training job %s: its browser session is gone; stopping it", self.id)
             self.stop()
-        return orphaned_since
 
     def _conclude(self, outcome: _Outcome) -> None:
         if outcome.weights:

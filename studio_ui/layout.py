@@ -64,6 +64,8 @@ def page_setup(title: str, icon: str) -> None:
     meanwhile, draw the sidebar."""
     st.set_page_config(page_title=f"{title} · MNIST Studio", page_icon=icon, layout="wide")
     session.resume_or_register()  # a reloaded tab gets its runs, model, settings and running job back
+    if (lost := session.lost_session_note()) is not None:
+        st.warning(lost, icon=":material/history:")
     session.keep_widget_state()
     session.collect_finished_job()
     # The Train page shows the progress itself; Home shows the data's whole message in its Dataset panel.

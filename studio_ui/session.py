@@ -35,6 +35,7 @@ REPLACED_KEY = "studio.replaced_active"  # the active model that run replaced, f
 RESUME_KEY = "studio.resume_token"
 RESUME_PARAM = "session"  # the URL's query parameter that carries the token
 PAGE_KEY = "studio.page"  # the page of this session's last script run
+LOST_KEY = "studio.lost_session"  # this new session's URL named a token the server no longer keeps: say so once
 RESUME_KEEP_S = 3600.0  # a closed tab's state waits this long for a reload to take it over (a running job: longer)
 # Settings widgets are keyed "<page>.<name>" and survive page changes; buttons, uploads and canvases use other keys
 # (Streamlit refuses to set those through session state).
@@ -144,10 +145,24 @@ def resume_or_register() -> None:
                     st.session_state[key] = value
             else:
                 token = uuid.uuid4().hex
+                # The server restarted (or the tab stayed closed past RESUME_KEEP_S): the page came back with the
+                # default settings and no runs, and nothing said why
+                st.session_state[LOST_KEY] = bool(wanted) and left is None
             st.session_state[RESUME_KEY] = token
         parked.by_token[token] = _Parked(_kept_values(), me, now)
     if st.query_params.get(RESUME_PARAM) != token:
         st.query_params[RESUME_PARAM] = token  # also after a page change, which clears the URL's parameters
+
+
+LOST_SESSION_NOTE = ("This tab's earlier session is no longer on the server (the app was restarted, or the tab "
+                     "stayed closed for over an hour), so this is a new session: its run history, any run that was "
+                     "training and its settings were not kept. Runs saved with Save are in checkpoints/; the Evaluate "
+                     "page lists them.")
+
+
+def lost_session_note() -> str | None:
+    """The note for a tab whose session was lost (`LOST_KEY`), on its first script run only."""
+    return LOST_SESSION_NOTE if st.session_state.pop(LOST_KEY, False) else None
 
 
 def link_query_params() -> dict[str, str]:

@@ -36,8 +36,8 @@ from studio_ui import resources, settings
 from studio_ui.charts import batch_loss as batch_loss_figure, epoch_curves
 from studio_ui.layout import picture_preview
 from studio_ui.resources import TEST_DATA_KEY
-from studio_ui.session import (ACTIVE_KEY, DRAWING_KEY, JOB_KEY, PICTURE_KEY, RESUME_PARAM, RUNS_KEY, KeptDrawing,
-                               ModelEntry)
+from studio_ui.session import (ACTIVE_KEY, DRAWING_KEY, JOB_KEY, LOST_SESSION_NOTE, PICTURE_KEY, RESUME_PARAM,
+                               RUNS_KEY, KeptDrawing, ModelEntry)
 from tests.conftest import REPO_ROOT
 from tests.e2e.strokes import DIGIT_STROKES, rasterise
 
@@ -1047,6 +1047,28 @@ def test_a_reloaded_tab_takes_its_runs_model_and_settings_back(tiny_mnist) -> No
     unknown.run()
     assert_clean(unknown)
     assert unknown.query_params[RESUME_PARAM] != "0" * 32
+
+
+def test_a_tab_whose_session_the_server_no_longer_keeps_is_told_so_once(tiny_mnist) -> None:
+    """After a server restart the tab reconnects with its old token, which nobody parked: the page came back with the
+    default settings and no runs, and nothing said why."""
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
+    app.session_state[TEST_DATA_KEY] = tiny_mnist
+    app.query_params[RESUME_PARAM] = "0" * 32  # a token of the server before the restart
+    app.run()
+    assert_clean(app)
+    assert [warning.value for warning in app.warning] == [LOST_SESSION_NOTE]
+    assert app.query_params[RESUME_PARAM] != "0" * 32
+    app.switch_page(PAGES["train"]).run()  # said once, not on every page
+    assert LOST_SESSION_NOTE not in [warning.value for warning in app.warning]
+
+    fresh = open_app(tiny_mnist)  # a URL without a token is simply a new session
+    reloaded = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
+    reloaded.session_state[TEST_DATA_KEY] = tiny_mnist
+    reloaded.query_params[RESUME_PARAM] = fresh.query_params[RESUME_PARAM]  # a reload: the session is taken back
+    reloaded.run()
+    for tab in (fresh, reloaded):
+        assert LOST_SESSION_NOTE not in [warning.value for warning in tab.warning]
 
 
 def test_links_to_the_pages_carry_the_session_token(tiny_mnist) -> None:

@@ -16,8 +16,8 @@ import torch
 from mnist_core.config import TrainConfig, epochs_text
 from mnist_core.train import BatchReport, EpochRecord, TrainResult, TrainStart, fit
 from mnist_core import runner
-from mnist_core.runner import (CRASHED, DIVERGED, DONE, NOT_LEARNED, QUEUED, STOPPED, DeviceQueue, JobSnapshot,
-                               RunLength, TrainingJob, has_usable_weights, result_checkpoint, run_length,
+from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, NOT_LEARNED, QUEUED, STOPPED, DeviceQueue,
+                               JobSnapshot, RunLength, TrainingJob, has_usable_weights, result_checkpoint, run_length,
                                stopped_sentence, with_live_reporting)
 
 
@@ -268,6 +268,21 @@ def test_a_job_whose_browser_tab_is_gone_stops_itself_and_keeps_its_model(tiny_m
     tab_open.clear()  # the tab is closed
     assert job.join(30)
     assert job.snapshot().status == STOPPED and has_usable_weights(job.result)
+
+
+def test_a_queued_job_whose_browser_tab_is_gone_leaves_the_line(tiny_mnist, monkeypatch) -> None:
+    """It kept its place while its tab was gone, then held the device for ORPHAN_GRACE_S more while the runs of the
+    sessions still open waited behind it."""
+    monkeypatch.setattr(runner, "QUEUED_DEVICE_TYPES", ("cpu",))
+    monkeypatch.setattr(runner, "ORPHAN_GRACE_S", 0.5)
+    queue = DeviceQueue()
+    assert queue.wait_turn("cpu", "another session's run", threading.Event())  # it holds the device throughout
+    job = TrainingJob(TrainConfig(model="seed-net", epochs=1, batch_size=64, device="cpu"), tiny_mnist, queue=queue,
+                      still_wanted=lambda: False).start()
+    assert job.join(15)
+    assert job.snapshot().status == CANCELLED and job.result is None
+    assert queue.position("cpu", job.id) == 0 and job._worker is None  # out of the line, no process taken
+    queue.release("cpu", "another session's run")
 
 
 def process_state(pid: int) -> str | None:
