@@ -66,6 +66,9 @@ def page_setup(title: str, icon: str) -> None:
     session.resume_or_register()  # a reloaded tab gets its runs, model, settings and running job back
     if (lost := session.lost_session_note()) is not None:
         st.warning(lost, icon=":material/history:")
+        # (a reconnected tab keeps its scroll position, which can leave the note above out of view)
+        st.toast("This tab is a new session: its earlier one is no longer on the server (see the note at the top).",
+                 icon=":material/history:")
     session.keep_widget_state()
     session.collect_finished_job()
     # The Train page shows the progress itself; Home shows the data's whole message in its Dataset panel.

@@ -1058,6 +1058,8 @@ def test_a_tab_whose_session_the_server_no_longer_keeps_is_told_so_once(tiny_mni
     app.run()
     assert_clean(app)
     assert [warning.value for warning in app.warning] == [LOST_SESSION_NOTE]
+    assert [toast.value for toast in app.toast] == ["This tab is a new session: its earlier one is no longer on the "
+                                                    "server (see the note at the top)."]
     assert app.query_params[RESUME_PARAM] != "0" * 32
     app.switch_page(PAGES["train"]).run()  # said once, not on every page
     assert LOST_SESSION_NOTE not in [warning.value for warning in app.warning]
