@@ -183,6 +183,16 @@ def test_predict_human_output_is_one_line_per_image(untrained_checkpoint: Path, 
     assert line.startswith(f"{image}: ") and line.endswith("%)")
 
 
+def test_the_readmes_example_pictures_are_read_right_and_sure(capsys: pytest.CaptureFixture) -> None:
+    """The README's `predict` command runs on the pictures in examples/ (made by `python -m tests.e2e.strokes
+    --examples examples`): a drawing as the Sketch canvas makes it, a phone photo of paper, a real test image."""
+    pictures = sorted((REPO_ROOT / "examples").glob("*.*"))
+    assert [picture.name for picture in pictures] == ["drawn-3.png", "mnist-test-1.png", "photo-7.jpg"]
+    assert main(["predict", "--checkpoint", str(DEFAULT_CHECKPOINT), *map(str, pictures), "--json"]) == 0
+    readings = last_json(capsys.readouterr().out)
+    assert [(reading["digit"], reading["unsure"]) for reading in readings] == [(3, False), (2, False), (7, False)]
+
+
 def test_bad_input_is_exit_2_with_one_line_and_nothing_on_stdout(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture) -> None:
     # (In a real interpreter too: see test_robustness_checkpoints.py::test_the_cli_refuses_a_malicious_model_file…)

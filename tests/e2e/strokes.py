@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import math
 import random
+from pathlib import Path
 
 from PIL import Image, ImageDraw
 
@@ -208,7 +209,24 @@ def main(argv: list[str]) -> None:
           f"desk: {sum(r.digit == d and not r.unsure for r, d in photos)} of {len(photos)}")
 
 
+def write_examples(folder: str) -> None:
+    """`python -m tests.e2e.strokes --examples examples`: the README's pictures for `predict` — a 3 drawn as on the
+    Sketch canvas, a 7 in a phone photo of paper on a desk, and test image #1 of MNIST (a 2)."""
+    from mnist_core.data import load_mnist
+
+    target = Path(folder)
+    target.mkdir(exist_ok=True)
+    rasterise(DIGIT_STROKES[3]).save(target / "drawn-3.png", optimize=True)
+    sheet, turn = DESK_PHOTOS["sheet on a desk, turned 8°"]
+    (target / "photo-7.jpg").write_bytes(as_jpeg(on_desk(DIGIT_STROKES[7], sheet, turn)))
+    test_image = load_mnist(download=False, with_train=False).test.images[1]
+    Image.fromarray(test_image.numpy()).save(target / "mnist-test-1.png")
+
+
 if __name__ == "__main__":
     import sys
 
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--examples"]:
+        write_examples(sys.argv[2])
+    else:
+        main(sys.argv[1:])
