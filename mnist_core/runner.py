@@ -383,7 +383,7 @@ class JobSnapshot:
     total_epochs: float
     images_per_second: float
     elapsed: float  # training seconds so far
-    eta: float  # seconds left: batches and test passes (see `BatchReport.eta`)
+    eta: float  # seconds left at the current speed
     batch_losses: tuple[tuple[int, float], ...]  # (step, mean train loss since the previous report)
     learning_rates: tuple[tuple[int, float], ...]  # (step, lr)
     history: tuple[EpochRecord, ...]

@@ -61,11 +61,6 @@ RUNAWAY_BATCHES = 20
 # kept, but flagged (see `TrainResult.warning`), so that it does not pass for a working one.
 CHANCE_ACCURACY = 20.0
 
-# What a test image costs against a training image (forward only, in large batches, vs forward, backward and the
-# optimizer): 0.23-0.47 measured on this project's CPU for fast, tiny-bn, seed-net and best. The ETA counts the test
-# passes still to come at this share of the training speed until the first one has been timed.
-TEST_IMAGE_SHARE = 0.5
-
 
 @dataclass
 class TrainStart:
@@ -90,7 +85,7 @@ class BatchReport:
     lr: float
     images_per_second: float
     elapsed: float  # training seconds so far (evaluation excluded)
-    eta: float  # seconds left: the batches still to train and the test passes still to come, at the speeds so far
+    eta: float  # seconds left, at the current speed
 
 
 @dataclass
@@ -494,14 +489,6 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                 f"lower the learning rate (it was {config.lr:g}) or pick a scheduler with warm-up")
         raise TrainingDiverged(f"training diverged at batch {step} of {total_steps} ({what}): {rate}; {kept}", result)
 
-    def seconds_left() -> float:
-        """The ETA: the batches left at the training speed so far, and the test passes left (this report's
-        included) at the time the earlier ones took, or an estimate from the training speed before the first."""
-        tests_left = sum(1 for point in eval_points if point >= step)
-        seconds_per_test = (result.eval_seconds / len(result.history) if result.history else
-                            TEST_IMAGE_SHARE * len(data.test) * train_seconds / max(images_trained, 1))
-        return (total_steps - step) * train_seconds / step + tests_left * seconds_per_test
-
     model.train()
     stopped = False
     tick = time.perf_counter()
@@ -545,7 +532,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                 report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss,
                                      optimizer.param_groups[0]["lr"],
                                      images_per_second=images_trained / max(train_seconds, 1e-9),
-                                     elapsed=train_seconds, eta=seconds_left())
+                                     elapsed=train_seconds, eta=(total_steps - step) * train_seconds / step)
                 result.batch_losses.append((step, report.loss))
                 last_report_step = step
                 for callback in callbacks:

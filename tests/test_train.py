@@ -15,8 +15,8 @@ from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULERS, TrainConfig, pres
 from mnist_core.data import Mnist, random_scribbles
 from mnist_core.errors import ConfigError, TrainingDiverged
 from mnist_core.evaluate import predict_logits
-from mnist_core.train import (TEST_IMAGE_SHARE, BatchReport, Callback, DivergenceWatch, EpochRecord, TrainResult,
-                              TrainStart, fit, make_optimizer, make_scheduler)
+from mnist_core.train import (BatchReport, Callback, DivergenceWatch, EpochRecord, TrainResult, TrainStart, fit,
+                              make_optimizer, make_scheduler)
 
 # Small and quick: 8 batches per epoch of the 512 synthetic training images.
 QUICK = TrainConfig(model="seed-net", epochs=1, batch_size=64, lr=0.003, optimizer="adam", device="cpu", log_every=1)
@@ -88,25 +88,6 @@ def test_images_per_second_counts_the_images_trained_not_whole_batches(tiny_mnis
     fit(replace(QUICK, batch_size=128, train_subset=320, epochs=2, log_every=1), tiny_mnist, [recorder])
     trained = [report.images_per_second * report.elapsed for report in recorder.of("batch")]
     assert trained == pytest.approx([128, 256, 320, 448, 576, 640])
-
-
-def test_the_eta_counts_the_test_passes_still_to_come(tiny_mnist: Mnist) -> None:
-    """The ETA counted batches only: "0 s" at the last batch, with the last test pass (a minute for a big model on a
-    CPU) still to come. Before the first test pass it is estimated from the training speed, then timed."""
-    recorder = Recorder()
-    fit(replace(QUICK, batch_size=128, train_subset=320, epochs=2, log_every=1), tiny_mnist, [recorder])
-    reports = recorder.of("batch")  # 3 batches an epoch, a test pass after batches 3 and 6
-    assert [report.step for report in reports] == [1, 2, 3, 4, 5, 6]
-
-    def tests_part(report: BatchReport) -> float:
-        return report.eta - (report.total_steps - report.step) * report.elapsed / report.step
-
-    for report in reports[:3]:  # both test passes to come, estimated at the training speed
-        estimate = TEST_IMAGE_SHARE * len(tiny_mnist.test) / report.images_per_second
-        assert tests_part(report) == pytest.approx(2 * estimate)
-    timed = [tests_part(report) for report in reports[3:]]  # one to come, at the time the first one took
-    assert timed[0] > 0 and timed == pytest.approx([timed[0]] * 3)
-    assert reports[-1].eta == pytest.approx(timed[0])  # the last batch's ETA is the last test pass, not 0
 
 
 def test_fractional_evaluation_points(tiny_mnist: Mnist) -> None:
