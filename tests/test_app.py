@@ -1609,6 +1609,19 @@ def test_per_batch_charts_of_a_few_reports_draw_their_points() -> None:
     assert batch_loss([(step, 1.0) for step in range(1, 101)], 50.0).data[0].mode == "lines"  # a long run: a line
 
 
+def test_the_learning_rate_axis_of_a_constant_rate_reads_it() -> None:
+    """With scheduler none (the seed presets) the learning rate stays the same, and Plotly drew its flat line at "0"
+    on an axis from -1 to 1, a learning rate can never be negative; so did a run's lone first report."""
+    from studio_ui.charts import learning_rate
+
+    for points in ([(step, 0.01) for step in range(5, 200, 5)], [(5, 0.02)]):
+        axis = learning_rate(points, 63.0).layout.yaxis
+        assert tuple(axis.range) == (0, 2 * points[0][1]) and axis.rangemode == "tozero", axis
+    one_cycle = learning_rate([(5, 0.0008), (10, 0.02), (15, 0.0001)], 63.0).layout.yaxis
+    assert one_cycle.range is None and one_cycle.rangemode == "tozero"  # Plotly fits a changing rate itself, from 0
+    assert one_cycle.exponentformat == "e"  # 1e-05 as the slider writes it, not Plotly's "10μ"
+
+
 def test_the_loss_axis_labels_its_ticks_in_full(tiny_mnist) -> None:
     """A loss from 2.3 down to 0.05 read "2, 1, 5, 2, 0.1, 5" down the axis (Plotly labels a log axis's 2 and 5 by
     their first digit once it spans more than a decade), so a loss of 0.5 sat at "5"."""
