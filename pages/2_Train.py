@@ -162,6 +162,8 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
             # no batch under way: a new process loading PyTorch (20–30 s beside another run) read "after the current
             # batch" all along, then "Stopped before the first batch"
             return "Stopping as soon as the training process has started…"
+        if snapshot.testing_last:  # nothing left to stop: "Stopping…" was followed by "Finished", a Stop ignored
+            return "The Stop came after the last batch: the run finishes once the test pass under way ends…"
         return ("Stopping once the test pass under way ends…" if snapshot.testing
                 else "Stopping after the current batch…")
     if snapshot.status == QUEUED:

@@ -1404,6 +1404,10 @@ def test_the_test_pass_after_the_last_batch_is_not_an_eta_of_0_s(tiny_mnist) -> 
     assert app.get("progress")[0].proto.text == (
         f"Epoch 0.80 of 0.8 · batch 250/250 · 1,155 images/s · testing on the {len(tiny_mnist.test):,} test images…")
     assert [metric.value for metric in app.metric if metric.label == "ETA"] == ["the test pass"]
+    # A Stop then has nothing left to stop: the run ends as finished, and "Stopping…" read as a Stop ignored.
+    app.button(key="train-stop").click().run()
+    assert app.get("progress")[0].proto.text == (
+        "The Stop came after the last batch: the run finishes once the test pass under way ends…")
 
 
 def test_a_run_stopped_in_its_first_hundredth_of_an_epoch_does_not_read_epoch_0_00(tiny_mnist) -> None:
