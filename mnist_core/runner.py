@@ -638,6 +638,10 @@ class TrainingJob:
                 # Where the run ended: the reports sent are throttled and stop short of it (a diverged run's last
                 # ones are never sent; a Stop lands between them), so "batch 5/50" beside "diverged at batch 10".
                 self._step, self._epoch = outcome.steps, self._schedule.epochs_at(outcome.steps)
+            if outcome.weights:
+                # The evaluations behind the weights kept: after a diverged run fell back on epoch 1's, the page's
+                # test accuracy and curves went on with the later ones (chance level) beside a run history at epoch 1.
+                self._history = list(outcome.history)
             if outcome.status == STOPPED:
                 message = stopped_sentence(self._step, self._schedule.total_steps if self._schedule else 0,
                                            self._epoch, bool(outcome.weights))

@@ -85,7 +85,8 @@ class BatchReport:
     lr: float
     images_per_second: float
     elapsed: float  # training seconds so far (evaluation excluded)
-    eta: float  # seconds left, at the current speed
+    eta: float  # seconds left: the batches at the current speed, and the test passes to come as long as the last
+    # (before the first one has been timed, the batches alone)
 
 
 @dataclass
@@ -435,6 +436,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     # the images (5,000 at batch 2,048: 2,048 + 2,048 + 904), so batches × batch size overstated the speed.
     images_trained = 0
     last_report_step, last_eval_step = 0, 0
+    last_test_seconds = 0.0  # the last test pass's length, for the ETA (0 until one has run)
 
     def stop_clock() -> None:
         """Add the training time since `tick` to the run's and the period's (after waiting for the device)."""
@@ -457,11 +459,12 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         """Test the model, close the period with an `EpochRecord`, and keep its weights as good unless the loss is
         running high."""
         nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, good_records, good_steps
-        nonlocal last_eval_step
+        nonlocal last_eval_step, last_test_seconds
         eval_start = time.perf_counter()
         test_accuracy, test_loss, floor = quick_accuracy(model, data.test)
         model.train()
-        result.eval_seconds += time.perf_counter() - eval_start
+        last_test_seconds = time.perf_counter() - eval_start
+        result.eval_seconds += last_test_seconds
         if not math.isfinite(test_loss):
             diverge(f"the test loss became {test_loss}")
         record = EpochRecord(schedule.epochs_at(step), period_loss / max(step - last_eval_step, 1),
@@ -529,10 +532,14 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
                 exploded = watch.check(mean_loss, batches) if watch is not None else None
                 if exploded:
                     diverge(exploded)
+                # The test passes still to come count too, each as long as the last (the first is slower, warming
+                # up): in a quick run (the first 1,000 images) they take longer than the batches, and the ETA read
+                # 2 s with 6 s to go.
+                tests_left = sum(1 for point in eval_points if point >= step)
                 report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss,
                                      optimizer.param_groups[0]["lr"],
-                                     images_per_second=images_trained / max(train_seconds, 1e-9),
-                                     elapsed=train_seconds, eta=(total_steps - step) * train_seconds / step)
+                                     images_per_second=images_trained / max(train_seconds, 1e-9), elapsed=train_seconds,
+                                     eta=(total_steps - step) * train_seconds / step + tests_left * last_test_seconds)
                 result.batch_losses.append((step, report.loss))
                 last_report_step = step
                 for callback in callbacks:

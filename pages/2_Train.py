@@ -162,6 +162,8 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
             # no batch under way: a new process loading PyTorch (20–30 s beside another run) read "after the current
             # batch" all along, then "Stopped before the first batch"
             return "Stopping as soon as the training process has started…"
+        if snapshot.testing_last:  # nothing left to stop: "Stopping…" was followed by "Finished", a Stop ignored
+            return "The Stop came after the last batch: the run finishes once the test pass under way ends…"
         return ("Stopping once the test pass under way ends…" if snapshot.testing
                 else "Stopping after the current batch…")
     if snapshot.status == QUEUED:
@@ -399,8 +401,9 @@ with st.container(border=True, key="save-run"):
     entry = history[chosen]
     # "train." keeps what was typed while the user visits other pages (session.KEPT_WIDGET_PREFIXES)
     name_key = f"train.save-name-{chosen}"
+    run_stem = f"{entry.name}-run{chosen + 1}"  # "seed-net-run1": the file name the run goes by unless one is typed
     if name_key not in st.session_state:  # suggested once; what the user types is never replaced
-        st.session_state[name_key] = free_checkpoint_name(f"{entry.name}-run{chosen + 1}")
+        st.session_state[name_key] = free_checkpoint_name(run_stem)
     # A row that wraps, with fixed-width buttons: in st.columns an 800-px window cut "Download .pt" to "Downloa…".
     with st.container(horizontal=True, vertical_alignment="bottom", key="save-row"):
         # No max_chars: Streamlit drops a longer paste whole (the box kept the suggested name, and Save saved under
@@ -411,7 +414,7 @@ with st.container(border=True, key="save-run"):
         try:  # the download is named as typed (it was always "<model>-runN.pt", whatever name was saved)
             download_name = safe_checkpoint_path(name).name
         except StudioError as problem:
-            download_name, name_problem = f"{entry.name}-run{chosen + 1}.pt", problem
+            download_name, name_problem = f"{run_stem}.pt", problem
         st.download_button("Download .pt", resources.checkpoint_file_bytes(entry.key, entry), file_name=download_name,
                            mime="application/octet-stream", key="download-button", width=BUTTON_WIDTH)
     if save_clicked:

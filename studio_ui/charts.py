@@ -77,9 +77,15 @@ def batch_loss(batch_losses: Sequence[tuple[int, float]], steps_per_epoch: float
 
 def learning_rate(learning_rates: Sequence[tuple[int, float]], steps_per_epoch: float) -> go.Figure:
     epochs = [step / steps_per_epoch for step, _ in learning_rates] if steps_per_epoch else []
-    figure = go.Figure(go.Scatter(x=epochs, y=[lr for _, lr in learning_rates], mode=_line_mode(len(epochs)),
-                                  name="lr"))
-    figure.update_layout(title="Learning rate", xaxis=_EPOCHS_FROM_ZERO, yaxis_title="lr", **_COMPACT)
+    rates = [lr for _, lr in learning_rates]
+    figure = go.Figure(go.Scatter(x=epochs, y=rates, mode=_line_mode(len(epochs)), name="lr"))
+    # From 0: a constant rate (scheduler none, or a lone report) got Plotly's ±1 around it, a flat line at "0" on an
+    # axis from -1 to 1. Up to twice a constant rate, so its line sits on a labelled tick. "1e-05" as the slider
+    # writes it, not Plotly's "10μ".
+    constant = bool(rates) and max(rates) == min(rates) > 0
+    figure.update_layout(title="Learning rate", xaxis=_EPOCHS_FROM_ZERO,
+                         yaxis=dict(title="lr", rangemode="tozero", exponentformat="e",
+                                    **(dict(range=[0, 2 * rates[0]]) if constant else {})), **_COMPACT)
     return figure
 
 

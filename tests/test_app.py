@@ -1404,6 +1404,10 @@ def test_the_test_pass_after_the_last_batch_is_not_an_eta_of_0_s(tiny_mnist) -> 
     assert app.get("progress")[0].proto.text == (
         f"Epoch 0.80 of 0.8 · batch 250/250 · 1,155 images/s · testing on the {len(tiny_mnist.test):,} test images…")
     assert [metric.value for metric in app.metric if metric.label == "ETA"] == ["the test pass"]
+    # A Stop then has nothing left to stop: the run ends as finished, and "Stopping…" read as a Stop ignored.
+    app.button(key="train-stop").click().run()
+    assert app.get("progress")[0].proto.text == (
+        "The Stop came after the last batch: the run finishes once the test pass under way ends…")
 
 
 def test_a_run_stopped_in_its_first_hundredth_of_an_epoch_does_not_read_epoch_0_00(tiny_mnist) -> None:
@@ -1607,6 +1611,19 @@ def test_per_batch_charts_of_a_few_reports_draw_their_points() -> None:
     for chart, points in ((batch_loss, [(5, 2.3)]), (learning_rate, [(5, 0.01), (10, 0.02)])):
         assert chart(points, 50.0).data[0].mode == "lines+markers"
     assert batch_loss([(step, 1.0) for step in range(1, 101)], 50.0).data[0].mode == "lines"  # a long run: a line
+
+
+def test_the_learning_rate_axis_of_a_constant_rate_reads_it() -> None:
+    """With scheduler none (the seed presets) the learning rate stays the same, and Plotly drew its flat line at "0"
+    on an axis from -1 to 1, a learning rate can never be negative; so did a run's lone first report."""
+    from studio_ui.charts import learning_rate
+
+    for points in ([(step, 0.01) for step in range(5, 200, 5)], [(5, 0.02)]):
+        axis = learning_rate(points, 63.0).layout.yaxis
+        assert tuple(axis.range) == (0, 2 * points[0][1]) and axis.rangemode == "tozero", axis
+    one_cycle = learning_rate([(5, 0.0008), (10, 0.02), (15, 0.0001)], 63.0).layout.yaxis
+    assert one_cycle.range is None and one_cycle.rangemode == "tozero"  # Plotly fits a changing rate itself, from 0
+    assert one_cycle.exponentformat == "e"  # 1e-05 as the slider writes it, not Plotly's "10μ"
 
 
 def test_the_loss_axis_labels_its_ticks_in_full(tiny_mnist) -> None:

@@ -14,7 +14,7 @@ from dataclasses import replace
 import torch
 
 from mnist_core.config import TrainConfig, epochs_text
-from mnist_core.train import BatchReport, EpochRecord, TrainResult, TrainStart, fit
+from mnist_core.train import BatchReport, Callback, EpochRecord, TrainResult, TrainStart, fit
 from mnist_core import runner
 from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, NOT_LEARNED, QUEUED, STOPPED, DeviceQueue,
                                JobSnapshot, RunLength, TrainingJob, has_usable_weights, result_checkpoint, run_length,
@@ -405,3 +405,45 @@ def test_a_job_trains_the_same_weights_as_fit_with_the_same_settings_and_seed(ti
     assert in_job.keys() == on_main.keys()
     assert all(torch.equal(in_job[name].cpu(), on_main[name].cpu()) for name in in_job)
     assert [record.test_accuracy for record in job.result.history] == [record.test_accuracy for record in direct.history]
+
+
+def test_a_diverged_jobs_history_is_that_of_the_weights_it_kept(tiny_mnist, monkeypatch) -> None:
+    """A loss that ran high after epoch 1 was tested at epochs 2 and 3 before the run diverged, and the weights of
+    epoch 1 were kept; the page's "Test accuracy" and curves went on showing epoch 3's chance-level evaluation beside a
+    run history (and a model made active) that read epoch 1's."""
+    from multiprocessing import Pipe
+    from types import SimpleNamespace
+
+    from mnist_core import train as train_module
+    from mnist_core.errors import TrainingDiverged
+    from tests.test_train import _last_layer_always_answers_zero
+
+    built: list[torch.nn.Module] = []
+    real_build = train_module.build_model
+    monkeypatch.setattr(train_module, "build_model", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
+
+    class Sabotage(Callback):
+        def on_batch_end(self, report: BatchReport) -> None:
+            if report.step == 10:
+                _last_layer_always_answers_zero(built[0])
+
+    # As in its worker process (see test_train's runaway test), but here: the job reads what a worker would send.
+    config = TrainConfig(model="nf-cnn", model_kwargs={"nf": 8}, epochs=4, batch_size=64, lr=1e-7, device="cpu",
+                         log_every=1)
+    job = TrainingJob(config, tiny_mnist)
+    ours, theirs = Pipe()
+
+    def worker() -> None:
+        try:
+            fit(config, tiny_mnist, [Sabotage(), runner._PipeReporter(theirs, threading.Event())])
+        except TrainingDiverged as error:
+            theirs.send(("end", runner._outcome_of(error.result, DIVERGED, str(error))))
+
+    training = threading.Thread(target=worker, daemon=True)
+    training.start()
+    job._conclude(job._follow(SimpleNamespace(connection=ours)))
+    training.join(30)
+    snapshot = job.snapshot()
+    assert snapshot.status == DIVERGED and "the weights from epoch 1 were kept" in snapshot.message
+    assert [record.epoch for record in snapshot.history] == [record.epoch for record in job.result.history] == [1.0]
+    assert snapshot.history[-1].test_accuracy == job.result.test_accuracy

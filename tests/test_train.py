@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -88,6 +89,29 @@ def test_images_per_second_counts_the_images_trained_not_whole_batches(tiny_mnis
     fit(replace(QUICK, batch_size=128, train_subset=320, epochs=2, log_every=1), tiny_mnist, [recorder])
     trained = [report.images_per_second * report.elapsed for report in recorder.of("batch")]
     assert trained == pytest.approx([128, 256, 320, 448, 576, 640])
+
+
+def test_the_eta_counts_the_test_passes_still_to_come(tiny_mnist: Mnist, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ETA counted the batches only: in a quick run on the first 1,000 images the test passes on the 10,000 test
+    images take longer than the training (seed-net at batch 16, 4 epochs: 2.1 s of batches, 3.5 s of tests), and the
+    page read "ETA 2 s" with 6 s to go. After the first test pass, each one still to come adds its length."""
+    test_pass_s = 0.3
+    real_quick_accuracy = train_module.quick_accuracy
+
+    def slow_quick_accuracy(*args, **kwargs):
+        time.sleep(test_pass_s)
+        return real_quick_accuracy(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "quick_accuracy", slow_quick_accuracy)
+    recorder = Recorder()
+    fit(replace(QUICK, epochs=3, train_subset=256), tiny_mnist, [recorder])  # 4 batches an epoch, a test after each
+    # what each ETA adds to the batches left at the speed so far (those take what the shared cores allow)
+    tests_part = {report.step: report.eta - (report.total_steps - report.step) * report.elapsed / report.step
+                  for report in recorder.of("batch")}
+    assert tests_part[1] == pytest.approx(0), "before the first test pass, nothing tells how long one takes"
+    # after it, batch 5 has the tests after epochs 2 and 3 to come, batch 9 the last one
+    assert tests_part[5] >= 2 * test_pass_s and tests_part[9] >= test_pass_s, tests_part
+    assert tests_part[5] > tests_part[9], tests_part
 
 
 def test_fractional_evaluation_points(tiny_mnist: Mnist) -> None:
