@@ -433,6 +433,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                           "python -m mnist_core predict -) or give the picture's path")
     checkpoint = _load_checkpoint(args.checkpoint)
     unsure_below = unsure_threshold(checkpoint.metrics)
+    if weakness := _weak_model_warning(checkpoint):
+        _say(f"warning: {weakness}")
     results, failed = [], False
     for path in args.images:
         try:
@@ -473,6 +475,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
                        for r in results if "error" not in r)
     _emit(results, args.json, human)
     return 2 if failed else 0
+
+
+def _weak_model_warning(checkpoint: Any) -> str | None:
+    """What to say of a model too weak for its readings to mean much (as the Sketch page says), else None. Its own
+    confidence floor is low too, so a run stopped at 61 % read a clear 2 as "5 (36.7%)", not unsure, without a word."""
+    from mnist_core.evaluate import WEAK_MODEL_ACCURACY
+
+    accuracy = checkpoint.metrics.get("test_accuracy")
+    if not isinstance(accuracy, (int, float)) or accuracy >= WEAK_MODEL_ACCURACY:
+        return None
+    return (f"{checkpoint.source} reads only {accuracy:.1f} % of MNIST's test digits right (under "
+            f"{WEAK_MODEL_ACCURACY:g} %), so what it reads means little: train it longer, or give --checkpoint a "
+            f"better model")
 
 
 def _read_stdin(limit: int) -> bytes:

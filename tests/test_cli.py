@@ -174,6 +174,24 @@ def test_a_closed_or_unreadable_standard_input_is_one_clear_message(untrained_ch
                           "in, or give the picture's path instead of '-'")
 
 
+def test_predict_warns_that_a_weak_model_s_readings_mean_little(tmp_path: Path) -> None:
+    """A run stopped at 61 % read a clear 2 as "5 (36.7%)" without a word (its own confidence floor, 22 %, is as weak
+    as it is); the Sketch page says such a model's readings mean little."""
+    torch.manual_seed(0)
+    weak, good = (write_checkpoint(checkpoint_payload("seed-net", {}, build_model("seed-net"), {}, [],
+                                                      {"test_accuracy": accuracy}), tmp_path / f"{name}.pt")
+                  for name, accuracy in (("weak", 60.79), ("good", 99.1)))
+    image = tmp_path / "one.png"
+    digit_image("bar").save(image)
+    process = run_cli("predict", "--checkpoint", weak, image, "--json")
+    assert process.returncode == 0 and last_json(process.stdout)[0]["digit"] in range(10)
+    assert process.stderr.splitlines() == [
+        f"warning: {weak} reads only 60.8 % of MNIST's test digits right (under 90 %), so what it reads means little: "
+        f"train it longer, or give --checkpoint a better model"]
+    process = run_cli("predict", "--checkpoint", good, image)
+    assert process.returncode == 0 and process.stderr == ""
+
+
 def test_predict_human_output_is_one_line_per_image(untrained_checkpoint: Path, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
     image = tmp_path / "one.png"
