@@ -516,7 +516,11 @@ class _VersionAction(argparse.Action):
         from mnist_core.checkpoints import FORMAT
         print(f"MNIST Studio (checkpoint format {FORMAT}); torch {torch.__version__}, torchvision "
               f"{torchvision.__version__}, Python {sys.version.split()[0]}")
-        parser.exit()
+        raise _VersionShown(0)
+
+
+class _VersionShown(SystemExit):
+    """`--version` has printed the versions: with --json, its JSON line is {"version": …}, not {"help": …}."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -625,7 +629,8 @@ def _failed(message: str, code: int, as_json: bool, stderr_line: str | None = No
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> tuple[argparse.Namespace, list[str]]:
-    """parse_known_args; with --json, a --help also ends in the contract's JSON line ({"help": the text}).
+    """parse_known_args; with --json, a --help also ends in the contract's JSON line ({"help": the text}), and a
+    --version in {"version": its line}.
 
     The help is written here, not by argparse: argparse ignores a failed write, and `--help > /dev/full` exited 0
     with nothing written. Flushed here too, as a --help leaves by SystemExit, past main's flush."""
@@ -638,7 +643,9 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> t
             with _writing_stdout():
                 print(help_text.getvalue(), end="")
                 if as_json:
-                    print(_json_text({"help": help_text.getvalue()}))
+                    shown = help_text.getvalue()
+                    print(_json_text({"version": shown.strip()} if isinstance(leaving, _VersionShown) else
+                                     {"help": shown}))
                 sys.stdout.flush()
         raise
 

@@ -568,6 +568,15 @@ def test_version_names_the_checkpoint_format_and_the_libraries(capsys: pytest.Ca
                                        f"torchvision {torchvision.__version__}, Python {sys.version.split()[0]}\n")
 
 
+def test_version_with_json_ends_in_a_version_json_line(capsys: pytest.CaptureFixture) -> None:
+    """`--version --json` ended in {"help": "MNIST Studio (checkpoint format …"}: a version under the key "help"."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--version", "--json"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0 and out.startswith("MNIST Studio (checkpoint format mnist-studio/1); torch ")
+    assert last_json(out) == {"version": out.splitlines()[0]}
+
+
 def test_the_help_says_what_each_exit_code_means(capsys: pytest.CaptureFixture) -> None:
     # Ctrl-C's 130 and a bug's 1 were only in docs/robustness.md.
     with pytest.raises(SystemExit):
