@@ -417,8 +417,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not (torch.isfinite(report.probabilities).all() and math.isfinite(report.loss)):
         raise non_finite_outputs_error(checkpoint.source, "MNIST's test images")
     value = _rounded_metrics({"checkpoint": str(args.checkpoint), "model": checkpoint.model_name, **report.to_json()})
-    _emit(value, args.json, f"{checkpoint.model_name}: {report.accuracy:.2f}% test accuracy, loss {report.loss:.4f}")
+    _emit(value, args.json, f"{checkpoint.model_name}: {report.accuracy:.2f}% test accuracy, loss {report.loss:.4f}\n"
+          + _confusion_text(report.confusion))
     return 0
+
+
+def _confusion_text(confusion: list[list[int]]) -> str:
+    """The confusion matrix as a table: `--help` promises it, and without --json the command printed only the
+    accuracy and the loss."""
+    width = max(5, *(len(f"{count:,}") + 1 for row in confusion for count in row))
+    lines = ["confusion matrix (rows: true digit, columns: predicted digit):",
+             "true" + "".join(f"{digit:>{width}}" for digit in range(len(confusion)))]
+    lines += [f"{true:>4}" + "".join(f"{count:>{width},}" for count in row) for true, row in enumerate(confusion)]
+    return "\n".join(lines)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -346,6 +346,22 @@ def synthetic_data(monkeypatch: pytest.MonkeyPatch, tiny_mnist: Mnist) -> None:
     monkeypatch.setattr(mnist_core.data, "load_mnist", lambda *args, **kwargs: tiny_mnist)
 
 
+def test_evaluate_prints_the_confusion_matrix_its_help_promises(untrained_checkpoint: Path, synthetic_data: None,
+                                                                 tiny_mnist: Mnist,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    """`evaluate --help` says "Test accuracy, loss and confusion matrix"; without --json it printed one line, the
+    accuracy and the loss."""
+    assert main(["evaluate", "--checkpoint", str(untrained_checkpoint), "--device", "cpu"]) == 0
+    summary, title, header, *rows = capsys.readouterr().out.splitlines()
+    assert summary.startswith("seed-net: ") and "% test accuracy, loss " in summary
+    assert title == "confusion matrix (rows: true digit, columns: predicted digit):"
+    assert header.split() == ["true", *map(str, range(10))]
+    assert [int(row.split()[0]) for row in rows] == list(range(10))
+    counts = [[int(count.replace(",", "")) for count in row.split()[1:]] for row in rows]
+    assert [sum(row) for row in counts] == torch.bincount(tiny_mnist.test.labels, minlength=10).tolist()
+    assert len({len(row) for row in [header, *rows]}) == 1, "the columns line up"
+
+
 def _train(tmp_path: Path, *options: str) -> int:
     return main(["train", "--model", "seed-net", "--train-subset", "256", "--batch-size", "64", "--device", "cpu",
                  "--out", str(tmp_path / "model.pt"), *options])
