@@ -765,6 +765,12 @@ def _run(argv: list[str]) -> int:
             parser = build_parser()  # (it imports torch)
         args, unknown = _parse(parser, argv, as_json)
         if unknown:  # argparse's parse_args would blame the top-level parser: "see `python -m mnist_core --help`"
+            # An option of the command typed before its name (`--json models`) was "unrecognized", and the help it
+            # pointed to lists it: say where it goes.
+            command_options = args.command_parser._option_string_actions
+            if misplaced := next((word for word in unknown if word.split("=")[0] in command_options), None):
+                args.command_parser.error(f"{misplaced} is an option of {args.command}, so it goes after the "
+                                          f"command's name: python -m mnist_core {args.command} {misplaced}")
             args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         _refuse_standard_streams(args)
         return handler[args.command](args)

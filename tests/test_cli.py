@@ -541,6 +541,19 @@ def test_usage_errors_are_one_line(argv: list[str], words: str, capsys: pytest.C
     assert_one_line_error(main(argv), capsys.readouterr().err, words, "--help")
 
 
+@pytest.mark.parametrize("argv, command", [(["--json", "models"], "models"),
+                                           (["--json", "evaluate", "--checkpoint", "nope.pt"], "evaluate")])
+def test_json_before_the_command_says_where_it_goes(argv: list[str], command: str,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    """`--json models` said "unrecognized arguments: --json (see `python -m mnist_core models --help`)", a help that
+    lists --json."""
+    code = main(argv)
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, f"--json is an option of {command}, so it goes after the "
+                                 f"command's name: python -m mnist_core {command} --json")
+    assert_json_error(captured.out, line)
+
+
 def _crash(args) -> int:
     raise RuntimeError("something nobody expected\nsecond line")
 
