@@ -37,8 +37,8 @@ class PageLink:
 PAGES = [
     PageLink("app.py", "Home", ":material/home:", "Device, dataset and active model at a glance."),
     PageLink("pages/1_Dataset_Explorer.py", "Dataset explorer", ":material/grid_view:",
-             "Samples by digit, class balance, mean images, pixel intensities and a preview of the training "
-             "augmentation."),
+             "Samples by digit, class balance, mean images, pixel intensities, a preview of the training "
+             "augmentation and any image looked up by its index."),
     PageLink("pages/2_Train.py", "Train", ":material/model_training:",
              "Pick a model and a recipe, press Start, watch the curves live, Stop at any time; save or download the "
              "result."),

@@ -139,3 +139,11 @@ def test_the_number_boxes_read_what_the_browser_reads_as_a_number(tiny_mnist) ->
     app.number_input(key="explore.page").set_value(2.0).run()
     assert not app.warning
     assert any(caption.value.startswith("512 train images · showing 40 from #40") for caption in app.caption)
+
+
+def test_home_s_card_for_the_explorer_names_the_look_up_by_index(tiny_mnist) -> None:
+    """The card listed every section of the page but its last, the look-up by index (README: "look up any image by
+    its index")."""
+    app = open_app(tiny_mnist)
+    assert any(caption.value.endswith("a preview of the training augmentation and any image looked up by its index.")
+               for caption in app.caption)
