@@ -50,8 +50,8 @@ def samples_and_charts() -> None:
     matches = len(explore.matching_indices(split, digit))
     pages = max(1, -(-matches // PER_PAGE))
     # No min/max on the number boxes of this page: see `layout.whole_number_in`.
-    page = layout.whole_number_in(layout.whole_number_box(page_column, f"Page (of {pages:,})", "explore.page"), 1,
-                                  pages, "Page")
+    page_box = layout.whole_number_box(page_column, f"Page (of {pages:,})", "explore.page")
+    page = layout.whole_number_in(page_box, 1, pages, "Page")
     if page is not None:
         indices = explore.sample_page(split, digit, page - 1, PER_PAGE)
         selection = f"{split_name} images" + (f" of digit {digit}" if digit is not None else "")

@@ -242,8 +242,9 @@ def whole_number_in(value: float | None, low: int, high: int, what: str) -> int 
     if value is None:
         st.warning(f"The {what.lower()} box is empty: type a number from {low:,} to {high:,}.")
         return None
-    if not float(value).is_integer():  # (non-finite values never arrive: Streamlit sends the default instead)
-        st.warning(f"{what} {value:g} is not a whole number: type one from {low:,} to {high:,}.")
+    if not float(value).is_integer():  # (never infinite: Streamlit reads an infinite number as the default, None)
+        # (the number as the box shows it: {value:g} read 1234567.5 as 1.23457e+06)
+        st.warning(f"{what} {value} is not a whole number: type one from {low:,} to {high:,}.")
         return None
     number = int(value)
     if low <= number <= high:

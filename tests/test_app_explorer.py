@@ -136,6 +136,8 @@ def test_the_number_boxes_read_what_the_browser_reads_as_a_number(tiny_mnist) ->
     assert any("train #300: 0" in image.captions for image in app.get("image"))
     app.number_input(key="explore.page").set_value(2.7).run()
     assert [w.value for w in app.warning] == ["Page 2.7 is not a whole number: type one from 1 to 13."]
+    app.number_input(key="explore.page").set_value(1234567.5).run()  # (not "1.23457e+06")
+    assert [w.value for w in app.warning] == ["Page 1234567.5 is not a whole number: type one from 1 to 13."]
     app.number_input(key="explore.page").set_value(2.0).run()
     assert not app.warning
     assert any(caption.value.startswith("512 train images · showing 40 from #40") for caption in app.caption)
