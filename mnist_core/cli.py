@@ -417,8 +417,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not (torch.isfinite(report.probabilities).all() and math.isfinite(report.loss)):
         raise non_finite_outputs_error(checkpoint.source, "MNIST's test images")
     value = _rounded_metrics({"checkpoint": str(args.checkpoint), "model": checkpoint.model_name, **report.to_json()})
-    _emit(value, args.json, f"{checkpoint.model_name}: {report.accuracy:.2f}% test accuracy, loss {report.loss:.4f}")
+    _emit(value, args.json, f"{checkpoint.model_name}: {report.accuracy:.2f}% test accuracy, loss {report.loss:.4f}\n"
+          + _confusion_text(report.confusion))
     return 0
+
+
+def _confusion_text(confusion: list[list[int]]) -> str:
+    """The confusion matrix as a table: `--help` promises it, and without --json the command printed only the
+    accuracy and the loss."""
+    width = max(5, *(len(f"{count:,}") + 1 for row in confusion for count in row))
+    lines = ["confusion matrix (rows: true digit, columns: predicted digit):",
+             "true" + "".join(f"{digit:>{width}}" for digit in range(len(confusion)))]
+    lines += [f"{true:>4}" + "".join(f"{count:>{width},}" for count in row) for true, row in enumerate(confusion)]
+    return "\n".join(lines)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -433,6 +444,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                           "python -m mnist_core predict -) or give the picture's path")
     checkpoint = _load_checkpoint(args.checkpoint)
     unsure_below = unsure_threshold(checkpoint.metrics)
+    if weakness := _weak_model_warning(checkpoint):
+        _say(f"warning: {weakness}")
     results, failed = [], False
     for path in args.images:
         try:
@@ -475,6 +488,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def _weak_model_warning(checkpoint: Any) -> str | None:
+    """What to say of a model too weak for its readings to mean much (as the Sketch page says), else None. Its own
+    confidence floor is low too, so a run stopped at 61 % read a clear 2 as "5 (36.7%)", not unsure, without a word."""
+    from mnist_core.evaluate import WEAK_MODEL_ACCURACY
+
+    accuracy = checkpoint.metrics.get("test_accuracy")
+    if not isinstance(accuracy, (int, float)) or accuracy >= WEAK_MODEL_ACCURACY:
+        return None
+    return (f"{checkpoint.source} reads only {accuracy:.1f} % of MNIST's test digits right (under "
+            f"{WEAK_MODEL_ACCURACY:g} %), so what it reads means little: train it longer, or give --checkpoint a "
+            f"better model")
+
+
 def _read_stdin(limit: int) -> bytes:
     """Up to `limit` bytes of standard input (a picture piped in); unreadable (`< somefolder`), an ImageError."""
     from mnist_core.errors import ImageError
@@ -501,7 +527,11 @@ class _VersionAction(argparse.Action):
         from mnist_core.checkpoints import FORMAT
         print(f"MNIST Studio (checkpoint format {FORMAT}); torch {torch.__version__}, torchvision "
               f"{torchvision.__version__}, Python {sys.version.split()[0]}")
-        parser.exit()
+        raise _VersionShown(0)
+
+
+class _VersionShown(SystemExit):
+    """`--version` has printed the versions: with --json, its JSON line is {"version": …}, not {"help": …}."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -610,7 +640,8 @@ def _failed(message: str, code: int, as_json: bool, stderr_line: str | None = No
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> tuple[argparse.Namespace, list[str]]:
-    """parse_known_args; with --json, a --help also ends in the contract's JSON line ({"help": the text}).
+    """parse_known_args; with --json, a --help also ends in the contract's JSON line ({"help": the text}), and a
+    --version in {"version": its line}.
 
     The help is written here, not by argparse: argparse ignores a failed write, and `--help > /dev/full` exited 0
     with nothing written. Flushed here too, as a --help leaves by SystemExit, past main's flush."""
@@ -623,7 +654,9 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> t
             with _writing_stdout():
                 print(help_text.getvalue(), end="")
                 if as_json:
-                    print(_json_text({"help": help_text.getvalue()}))
+                    shown = help_text.getvalue()
+                    print(_json_text({"version": shown.strip()} if isinstance(leaving, _VersionShown) else
+                                     {"help": shown}))
                 sys.stdout.flush()
         raise
 
@@ -732,6 +765,12 @@ def _run(argv: list[str]) -> int:
             parser = build_parser()  # (it imports torch)
         args, unknown = _parse(parser, argv, as_json)
         if unknown:  # argparse's parse_args would blame the top-level parser: "see `python -m mnist_core --help`"
+            # An option of the command typed before its name (`--json models`) was "unrecognized", and the help it
+            # pointed to lists it: say where it goes.
+            command_options = args.command_parser._option_string_actions
+            if misplaced := next((word for word in unknown if word.split("=")[0] in command_options), None):
+                args.command_parser.error(f"{misplaced} is an option of {args.command}, so it goes after the "
+                                          f"command's name: python -m mnist_core {args.command} {misplaced}")
             args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         _refuse_standard_streams(args)
         return handler[args.command](args)

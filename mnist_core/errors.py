@@ -120,6 +120,9 @@ def os_reason(error: OSError) -> str:
     return reason
 
 
+FOLDER_NOT_FILE = "is a folder, not a file"  # `path_status` of a folder where a file was asked for
+
+
 def path_status(path: str | os.PathLike, kind: str = "file", readable: bool = True) -> str | None:
     """None when `path` is a readable `kind` ("file" or "folder"); else what is wrong, worded to follow the path in a
     message ("PATH does not exist", "PATH cannot be read (Permission denied)"). `readable=False` skips the read test
@@ -141,7 +144,7 @@ def path_status(path: str | os.PathLike, kind: str = "file", readable: bool = Tr
         opener = os.scandir
     else:
         if stat.S_ISDIR(info.st_mode):
-            return "is a folder, not a file"
+            return FOLDER_NOT_FILE
         if not stat.S_ISREG(info.st_mode):  # opening a pipe would wait forever for a writer
             return "is not a regular file (a device, pipe or socket)"
         opener = open

@@ -28,7 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
 from mnist_core.data import MEAN, STD
-from mnist_core.errors import MB, ImageError, path_status
+from mnist_core.errors import FOLDER_NOT_FILE, MB, ImageError, path_status
 
 MAX_IMAGE_PIXELS = 40_000_000  # ~6300×6300; decoding more would cost hundreds of MB
 MAX_FILE_BYTES = 25 * MB
@@ -171,6 +171,9 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
             raise ImageError("the picture's path is empty: give the path of an image file")
         stream = Path(source)
         problem = path_status(stream)
+        if problem == FOLDER_NOT_FILE:  # (a folder of pictures, given whole: "check the path" of a right path)
+            raise ImageError(f"{label} {problem}: give the pictures in it instead, such as "
+                             f"{os.path.join(label, '*.png')}")
         if problem:
             raise ImageError(f"{label} {problem}: check the path")
         size = stream.stat().st_size

@@ -49,9 +49,10 @@ def samples_and_charts() -> None:
     split = splits[split_name]
     matches = len(explore.matching_indices(split, digit))
     pages = max(1, -(-matches // PER_PAGE))
-    # No min/max on the number boxes of this page: see `layout.in_range`.
-    page = page_column.number_input(f"Page (of {pages:,})", step=1, key="explore.page")
-    if layout.in_range(page, 1, pages, "Page"):
+    # No min/max on the number boxes of this page: see `layout.whole_number_in`.
+    page_box = layout.whole_number_box(page_column, f"Page (of {pages:,})", "explore.page")
+    page = layout.whole_number_in(page_box, 1, pages, "Page")
+    if page is not None:
         indices = explore.sample_page(split, digit, page - 1, PER_PAGE)
         selection = f"{split_name} images" + (f" of digit {digit}" if digit is not None else "")
         # (an empty selection read "0 test images of digit 3 · showing 0 from #0", a first image that is not there)
@@ -99,12 +100,13 @@ def augmentation_section() -> None:
     with controls:
         augmentation = settings.augmentation_controls(on_change=settings.mark_custom, grey_out_when_off=False)
         # the range in the label, as the look-up's
-        preview_index = st.number_input(f"Train image index (0–{len(data.train) - 1:,})", step=1,
-                                        key="explore.preview_index")
+        preview_box = layout.whole_number_box(st, f"Train image index (0–{len(data.train) - 1:,})",
+                                              "explore.preview_index")
         if st.button("Redraw", key="explore-redraw", icon=":material/casino:", help="eight new random draws"):
             st.session_state[PREVIEW_SEED_KEY] = st.session_state.get(PREVIEW_SEED_KEY, 0) + 1
     with preview:
-        if layout.in_range(preview_index, 0, len(data.train) - 1, "Train image index"):
+        preview_index = layout.whole_number_in(preview_box, 0, len(data.train) - 1, "Train image index")
+        if preview_index is not None:
             original = explore.pixels(data.train, [preview_index])[0]
             if augmentation.enabled:
                 draws = explore.augmentation_preview(original, augmentation, count=8,
@@ -141,10 +143,10 @@ def lookup_section() -> None:
     lookup_split = lookup_split_column.radio("Split to look in", list(splits), key="explore.lookup_split",
                                              horizontal=True)
     last_index = len(splits[lookup_split]) - 1
-    lookup_index = lookup_index_column.number_input(f"Index (0–{last_index:,})", step=1, key="explore.lookup_index")
+    lookup_box = layout.whole_number_box(lookup_index_column, f"Index (0–{last_index:,})", "explore.lookup_index")
     with lookup_image_column:  # (a train index kept after switching to test is out of range too: said, not changed)
-        found = layout.in_range(lookup_index, 0, last_index, f"{lookup_split.capitalize()} index")
-    if found:
+        lookup_index = layout.whole_number_in(lookup_box, 0, last_index, f"{lookup_split.capitalize()} index")
+    if lookup_index is not None:
         label = explore.labels_of(splits[lookup_split], [lookup_index])[0]
         lookup_index_column.metric("Label", label)
         lookup_image_column.image(explore.enlarge(explore.pixels(splits[lookup_split], [lookup_index])[0], 8),

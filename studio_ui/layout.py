@@ -37,8 +37,8 @@ class PageLink:
 PAGES = [
     PageLink("app.py", "Home", ":material/home:", "Device, dataset and active model at a glance."),
     PageLink("pages/1_Dataset_Explorer.py", "Dataset explorer", ":material/grid_view:",
-             "Samples by digit, class balance, mean images, pixel intensities and a preview of the training "
-             "augmentation."),
+             "Samples by digit, class balance, mean images, pixel intensities, a preview of the training "
+             "augmentation and any image looked up by its index."),
     PageLink("pages/2_Train.py", "Train", ":material/model_training:",
              "Pick a model and a recipe, press Start, watch the curves live, Stop at any time; save or download the "
              "result."),
@@ -227,17 +227,33 @@ def literal(text: str) -> str:
     return _MARKDOWN_SYNTAX.sub(r"\\\1", text)
 
 
-def in_range(value: int, low: int, high: int, what: str) -> bool:
-    """True when `low` ≤ `value` ≤ `high`; else False after a warning that names the range. Number boxes leave their
-    range to this: with min/max, Streamlit only turned the box red and went on with its last valid value, so the
-    page showed another image than the number in the box."""
-    if low <= value <= high:
-        return True
+def whole_number_box(where: DeltaGenerator, label: str, key: str) -> float | None:
+    """A number box for a whole number (a page, an index), to be checked by `whole_number_in`; its first number comes
+    from session state. A box of whole numbers reads what is typed with the browser's parseInt, which stops at the
+    first character that is not a digit: "1e3" showed image #1 and "2.7" page 2; a box of any number reads them as 1000
+    and 2.7. Without a default, an emptied box is None, not its default 0 ("Page 0 is outside…" of an empty box)."""
+    return where.number_input(label, value=None, step=1.0, format="%g", key=key)
+
+
+def whole_number_in(value: float | None, low: int, high: int, what: str) -> int | None:
+    """`value` as an int when it is a whole number from `low` to `high`; else None after a warning that says what is
+    wrong and names the range. Number boxes leave their range to this: with min/max, Streamlit only turned the box red
+    and went on with its last valid value, so the page showed another image than the number in the box."""
+    if value is None:
+        st.warning(f"The {what.lower()} box is empty: type a number from {low:,} to {high:,}.")
+        return None
+    if not float(value).is_integer():  # (never infinite: Streamlit reads an infinite number as the default, None)
+        # (the number as the box shows it: {value:g} read 1234567.5 as 1.23457e+06)
+        st.warning(f"{what} {value} is not a whole number: type one from {low:,} to {high:,}.")
+        return None
+    number = int(value)
+    if low <= number <= high:
+        return number
     if low == high:  # ("outside 1–1: type a number in that range" for a selection that fits on one page)
-        st.warning(f"{what} {value:,} does not exist: the only one is {low:,}.")
+        st.warning(f"{what} {number:,} does not exist: the only one is {low:,}.")
     else:
-        st.warning(f"{what} {value:,} is outside {low:,}–{high:,}: type a number in that range.")
-    return False
+        st.warning(f"{what} {number:,} is outside {low:,}–{high:,}: type a number in that range.")
+    return None
 
 
 def two_line_caption(first: str, second: str) -> str:

@@ -107,3 +107,45 @@ def test_odd_indices_in_the_look_up_are_said_with_the_range(tiny_mnist) -> None:
     assert [metric.value for metric in app.metric if metric.label == "Label"] == ["1"]
     app.radio(key="explore.lookup_split").set_value("test").run()  # back: said again, not clamped to another image
     assert [w.value for w in app.warning] == ["Test index 511 is outside 0–255: type a number in that range."]
+
+
+def test_an_emptied_number_box_is_said_to_be_empty_not_read_as_0(tiny_mnist) -> None:
+    """An emptied Page box read as its default, 0: "Page 0 is outside 1–13: type a number in that range.", of a box
+    in which no 0 had been typed."""
+    app = open_app(tiny_mnist, "explorer")
+    for key, warning in (("explore.page", "The page box is empty: type a number from 1 to 13."),
+                         ("explore.lookup_index", "The test index box is empty: type a number from 0 to 255."),
+                         ("explore.preview_index", "The train image index box is empty: type a number from 0 to 511.")):
+        app.number_input(key=key).set_value(None).run()
+        assert not app.exception
+        assert [w.value for w in app.warning] == [warning]
+        app.number_input(key=key).set_value(1).run()
+        assert not app.warning
+
+
+def test_the_number_boxes_read_what_the_browser_reads_as_a_number(tiny_mnist) -> None:
+    """The boxes held whole numbers, which the browser reads with parseInt: "1e3" showed image #1 and "2.7" page 2
+    (tests/e2e/test_e2e_explorer.py types them). A box of any number sends 1000.0 and 2.7: the first is an index, the
+    second not a whole number."""
+    app = open_app(tiny_mnist, "explorer")
+    assert all(box.proto.data_type == box.proto.FLOAT for box in app.number_input if box.key.startswith("explore."))
+    app.radio(key="explore.lookup_split").set_value("train").run()
+    app.number_input(key="explore.lookup_index").set_value(3e2).run()
+    assert_clean(app)
+    assert [metric.value for metric in app.metric if metric.label == "Label"] == ["0"]  # train #300: 300 % 10
+    assert any("train #300: 0" in image.captions for image in app.get("image"))
+    app.number_input(key="explore.page").set_value(2.7).run()
+    assert [w.value for w in app.warning] == ["Page 2.7 is not a whole number: type one from 1 to 13."]
+    app.number_input(key="explore.page").set_value(1234567.5).run()  # (not "1.23457e+06")
+    assert [w.value for w in app.warning] == ["Page 1234567.5 is not a whole number: type one from 1 to 13."]
+    app.number_input(key="explore.page").set_value(2.0).run()
+    assert not app.warning
+    assert any(caption.value.startswith("512 train images · showing 40 from #40") for caption in app.caption)
+
+
+def test_home_s_card_for_the_explorer_names_the_look_up_by_index(tiny_mnist) -> None:
+    """The card listed every section of the page but its last, the look-up by index (README: "look up any image by
+    its index")."""
+    app = open_app(tiny_mnist)
+    assert any(caption.value.endswith("a preview of the training augmentation and any image looked up by its index.")
+               for caption in app.caption)

@@ -174,6 +174,24 @@ def test_a_closed_or_unreadable_standard_input_is_one_clear_message(untrained_ch
                           "in, or give the picture's path instead of '-'")
 
 
+def test_predict_warns_that_a_weak_model_s_readings_mean_little(tmp_path: Path) -> None:
+    """A run stopped at 61 % read a clear 2 as "5 (36.7%)" without a word (its own confidence floor, 22 %, is as weak
+    as it is); the Sketch page says such a model's readings mean little."""
+    torch.manual_seed(0)
+    weak, good = (write_checkpoint(checkpoint_payload("seed-net", {}, build_model("seed-net"), {}, [],
+                                                      {"test_accuracy": accuracy}), tmp_path / f"{name}.pt")
+                  for name, accuracy in (("weak", 60.79), ("good", 99.1)))
+    image = tmp_path / "one.png"
+    digit_image("bar").save(image)
+    process = run_cli("predict", "--checkpoint", weak, image, "--json")
+    assert process.returncode == 0 and last_json(process.stdout)[0]["digit"] in range(10)
+    assert process.stderr.splitlines() == [
+        f"warning: {weak} reads only 60.8 % of MNIST's test digits right (under 90 %), so what it reads means little: "
+        f"train it longer, or give --checkpoint a better model"]
+    process = run_cli("predict", "--checkpoint", good, image)
+    assert process.returncode == 0 and process.stderr == ""
+
+
 def test_predict_human_output_is_one_line_per_image(untrained_checkpoint: Path, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
     image = tmp_path / "one.png"
@@ -336,6 +354,22 @@ def test_epochs_read_naturally_in_the_summary(epochs: float, text: str) -> None:
 @pytest.fixture()
 def synthetic_data(monkeypatch: pytest.MonkeyPatch, tiny_mnist: Mnist) -> None:
     monkeypatch.setattr(mnist_core.data, "load_mnist", lambda *args, **kwargs: tiny_mnist)
+
+
+def test_evaluate_prints_the_confusion_matrix_its_help_promises(untrained_checkpoint: Path, synthetic_data: None,
+                                                                 tiny_mnist: Mnist,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    """`evaluate --help` says "Test accuracy, loss and confusion matrix"; without --json it printed one line, the
+    accuracy and the loss."""
+    assert main(["evaluate", "--checkpoint", str(untrained_checkpoint), "--device", "cpu"]) == 0
+    summary, title, header, *rows = capsys.readouterr().out.splitlines()
+    assert summary.startswith("seed-net: ") and "% test accuracy, loss " in summary
+    assert title == "confusion matrix (rows: true digit, columns: predicted digit):"
+    assert header.split() == ["true", *map(str, range(10))]
+    assert [int(row.split()[0]) for row in rows] == list(range(10))
+    counts = [[int(count.replace(",", "")) for count in row.split()[1:]] for row in rows]
+    assert [sum(row) for row in counts] == torch.bincount(tiny_mnist.test.labels, minlength=10).tolist()
+    assert len({len(row) for row in [header, *rows]}) == 1, "the columns line up"
 
 
 def _train(tmp_path: Path, *options: str) -> int:
@@ -517,6 +551,19 @@ def test_usage_errors_are_one_line(argv: list[str], words: str, capsys: pytest.C
     assert_one_line_error(main(argv), capsys.readouterr().err, words, "--help")
 
 
+@pytest.mark.parametrize("argv, command", [(["--json", "models"], "models"),
+                                           (["--json", "evaluate", "--checkpoint", "nope.pt"], "evaluate")])
+def test_json_before_the_command_says_where_it_goes(argv: list[str], command: str,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    """`--json models` said "unrecognized arguments: --json (see `python -m mnist_core models --help`)", a help that
+    lists --json."""
+    code = main(argv)
+    captured = capsys.readouterr()
+    line = assert_one_line_error(code, captured.err, f"--json is an option of {command}, so it goes after the "
+                                 f"command's name: python -m mnist_core {command} --json")
+    assert_json_error(captured.out, line)
+
+
 def _crash(args) -> int:
     raise RuntimeError("something nobody expected\nsecond line")
 
@@ -558,6 +605,15 @@ def test_version_names_the_checkpoint_format_and_the_libraries(capsys: pytest.Ca
     assert exited.value.code == 0
     assert capsys.readouterr().out == (f"MNIST Studio (checkpoint format mnist-studio/1); torch {torch.__version__}, "
                                        f"torchvision {torchvision.__version__}, Python {sys.version.split()[0]}\n")
+
+
+def test_version_with_json_ends_in_a_version_json_line(capsys: pytest.CaptureFixture) -> None:
+    """`--version --json` ended in {"help": "MNIST Studio (checkpoint format …"}: a version under the key "help"."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--version", "--json"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0 and out.startswith("MNIST Studio (checkpoint format mnist-studio/1); torch ")
+    assert last_json(out) == {"version": out.splitlines()[0]}
 
 
 def test_the_help_says_what_each_exit_code_means(capsys: pytest.CaptureFixture) -> None:

@@ -275,9 +275,12 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path: Path) ->
 
 
 def test_a_folder_or_missing_path_is_a_clear_message(tmp_path: Path) -> None:
-    for path, words in ((tmp_path, "is a folder, not a file"), (tmp_path / "nope.png", "does not exist")):
-        with pytest.raises(ImageError, match=f"{words}: check the path"):
-            open_image(path)
+    """A folder of pictures given whole (`predict scans/`) was told to "check the path", which was right."""
+    with pytest.raises(ImageError, match=re.escape(f"{tmp_path} is a folder, not a file: give the pictures in it "
+                                                   f"instead, such as {tmp_path}/*.png")):
+        open_image(tmp_path)
+    with pytest.raises(ImageError, match=re.escape(f"{tmp_path / 'nope.png'} does not exist: check the path")):
+        open_image(tmp_path / "nope.png")
 
 
 @pytest.mark.parametrize("case", UNREACHABLE_CASES)

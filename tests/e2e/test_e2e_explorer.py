@@ -48,3 +48,26 @@ def test_a_choice_made_in_a_section_survives_a_visit_to_another_page(page) -> No
     tab.wait_idle(sent_before=sent_before)
     tab.assert_no_exception()
     expect(page.get_by_text("6,131 train images of digit 3 · showing 40 from #")).to_be_visible()
+
+
+def test_typed_numbers_are_read_as_the_browser_shows_them_and_an_empty_box_is_said_empty(page) -> None:
+    """The boxes held whole numbers, which Streamlit's browser code reads with parseInt: "1e3" showed test #1 and
+    "2.7" page 2, and an emptied Page box sent its default: "Page 0 is outside 1–1,500"."""
+    tab = StreamlitTab(page)
+    tab.open("dataset")
+
+    def type_in(label: str, text: str) -> None:
+        box = widget(tab, "stNumberInput", label).locator("input")
+        sent_before = tab.frames_sent
+        box.fill(text)
+        box.press("Enter")
+        tab.wait_idle(sent_before=sent_before)
+
+    type_in("Index (0–9,999)", "1e3")
+    expect(page.get_by_text("test #1000:")).to_be_visible()
+    type_in("Page (of 1,500)", "2.7")
+    expect(page.get_by_text("Page 2.7 is not a whole number: type one from 1 to 1,500.")).to_be_visible()
+    type_in("Page (of 1,500)", "")
+    expect(page.get_by_text("The page box is empty: type a number from 1 to 1,500.")).to_be_visible()
+    expect(page.get_by_text("Page 0 is outside")).to_have_count(0)
+    tab.assert_no_exception()
