@@ -378,9 +378,10 @@ def settings_summary(config: dict) -> str:
 
 
 # The figures that tell runs apart first, the long settings last: at 800 px, accuracy and time hid behind a sideways
-# scroll past the settings.
+# scroll past the settings. The active run is marked: after "Make … active again" only the sidebar said which it was.
+active_key = getattr(session.active_model(), "key", None)
 st.dataframe(pd.DataFrame([{
-    "run": entry.source, "model": entry.name, "test accuracy %": entry.test_accuracy,
+    "run": entry.source + (" · active" if entry.key == active_key else ""), "model": entry.name, "test accuracy %": entry.test_accuracy,
     "train seconds": entry.checkpoint.metrics.get("train_seconds"),
     **tables.run_length_cells(entry.checkpoint.metrics, entry.checkpoint.config),
     "parameters": count_parameters(entry.checkpoint.model), "settings": settings_summary(entry.checkpoint.config),

@@ -1820,6 +1820,20 @@ def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -
     assert list(table["training images"]) == [5000, 60000]
 
 
+def test_the_run_history_marks_the_active_run(tiny_mnist) -> None:
+    """After "Make … active again" (or with an older run made active on Evaluate), only the sidebar said which run of
+    the history was the active model."""
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    runs = [ModelEntry(replace(default, source=f"run {number}"), "run") for number in (1, 2, 3)]
+    app.session_state[RUNS_KEY] = runs
+    app.session_state[ACTIVE_KEY] = runs[1]
+    app.switch_page(PAGES["train"]).run()
+    assert_clean(app)
+    history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
+    assert list(history["run"]) == ["run 1", "run 2 · active", "run 3"]
+
+
 def test_how_long_runs_trained_reads_in_numbers_that_sort(tiny_mnist) -> None:
     """A Stop that landed after one batch of 469 read "0.00" epochs in the run history and in Compare (the column's
     two decimals), as if the run had not trained at all; as text ("0.002 epochs (1 batch)"), a click on the column's
