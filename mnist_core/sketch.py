@@ -240,6 +240,9 @@ def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
         if kind == "HEIF":  # an iPhone's photos, which Pillow cannot decode without a plugin
             raise ImageError(f"{label} is a HEIC/HEIF photo (the iPhone's own format), which MNIST Studio cannot read: "
                              f"export or share it as JPEG") from None
+        if kind == "model":  # (a checkpoint uploaded where pictures go: "not an image" said nothing of where it goes)
+            raise ImageError(f"{label} is a PyTorch model file, not a picture: give it to --checkpoint, or in the app "
+                             f"upload it on the Evaluate page and make it the active model") from None
         if kind:  # Pillow gives up on a broken header (a bad CRC) without saying so: "not an image" would puzzle
             raise ImageError(f"{label} is a damaged {kind} file: it could not be decoded; use a good copy") from None
         raise ImageError(f"{label} is not an image MNIST Studio can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
@@ -256,7 +259,10 @@ _IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
 # How far into a file (or into a gzipped one, once inflated) its kind is looked for: an SVG's <svg tag may follow a
 # long comment (a licence) or doctype.
-_SNIFF_BYTES = 64 * 1024
+SNIFF_BYTES = 64 * 1024
+# A PyTorch file: torch.save's zip (whose first entry is the pickle, "<name>/data.pkl") or its legacy pickle format.
+_ZIP_START = b"PK\x03\x04"
+_PICKLE_STARTS = {b"\x80" + bytes([protocol]) for protocol in range(2, 6)}  # PROTO 2…5
 _GZIP_MAGIC = b"\x1f\x8b"
 # An SVG document: <svg as its first element, after an optional byte-order mark, XML declaration, comments,
 # processing instructions and doctype (possibly with an internal subset, as Illustrator writes). Its repeats are
@@ -266,24 +272,37 @@ _SVG_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE
 
 
 def _image_kind(stream: io.BytesIO | Path) -> str | None:
-    """The format `stream` claims by its first bytes ("PNG", …, "SVG", also for a gzipped .svgz, "PDF", "HEIF"), or
-    None."""
+    """The format `stream` claims by its first bytes (see `file_kind`), or None."""
     try:
         if isinstance(stream, Path):
             with open(stream, "rb") as handle:
-                head = handle.read(_SNIFF_BYTES)
+                head = handle.read(SNIFF_BYTES)
         else:
-            head = stream.getvalue()[:_SNIFF_BYTES]
+            head = stream.getvalue()[:SNIFF_BYTES]
     except OSError:
         return None
+    return file_kind(head)
+
+
+def _first_zip_entry(head: bytes) -> bytes:
+    """The name in the zip's first local header (its length at byte 26, the name from byte 30)."""
+    name_length = int.from_bytes(head[26:28], "little")
+    return head[30:30 + name_length]
+
+
+def file_kind(head: bytes) -> str | None:
+    """The format a file claims by its first bytes `head` ("PNG", …, "SVG", also for a gzipped .svgz, "PDF", "HEIF",
+    and "model" for a PyTorch file), or None. The checkpoint loader asks too, to call a picture a picture."""
+    if head[:2] in _PICKLE_STARTS or (head.startswith(_ZIP_START) and _first_zip_entry(head).endswith(b"/data.pkl")):
+        return "model"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
         return "HEIF"
     kind = next((name for signature, name in _IMAGE_SIGNATURES.items() if head.startswith(signature)), None)
     if kind is None and head.startswith(_GZIP_MAGIC):
-        try:  # at most _SNIFF_BYTES inflated: a gzip bomb costs nothing
-            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF_BYTES)
+        try:  # at most SNIFF_BYTES inflated: a gzip bomb costs nothing
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, SNIFF_BYTES)
         except zlib.error:
             return None
     if kind is None and _SVG_START.match(head):

@@ -1727,16 +1727,19 @@ def test_the_uploaders_take_any_file_and_say_what_is_wrong_with_it(tiny_mnist) -
     app.file_uploader(key="evaluate-upload").set_value(("pic.png", png_bytes(drawn_one()), "image/png")).run()
     assert not app.exception
     assert [error.value.replace("\\", "") for error in app.error] == [
-        "Upload: pic.png is not a readable PyTorch file (it may be truncated, damaged or of another kind): use a .pt "
-        "checkpoint saved by MNIST Studio. The active model is unchanged."]
+        "Upload: pic.png is a PNG file, not a model file: use a .pt checkpoint saved by MNIST Studio (a picture of a "
+        "digit is read by `predict`, or on the app's Sketch page). The active model is unchanged."]
 
     sketch = open_app(None, "sketch")
     sketch.radio(key="sketch.input").set_value("Upload an image").run()
     [uploader] = sketch.get("file_uploader")
     assert not uploader.proto.type
-    sketch.file_uploader(key="sketch-upload").set_value(("model.pt", b"PK\x03\x04 weights", "application/x")).run()
+    model = (CHECKPOINT_DIR / "default.pt").read_bytes()
+    sketch.file_uploader(key="sketch-upload").set_value(("model.pt", model, "application/x")).run()
     assert not sketch.exception
-    assert any("model.pt is not an image MNIST Studio can read" in error.value.replace("\\", "") for error in sketch.error)
+    assert [error.value.replace("\\", "") for error in sketch.error] == [
+        "model.pt is a PyTorch model file, not a picture: give it to --checkpoint, or in the app upload it on the "
+        "Evaluate page and make it the active model"]
 
 
 def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:
