@@ -745,6 +745,17 @@ def unsure_threshold(metrics: dict) -> float:
     return min(max(float(floor), UNSURE_LIMITS[0]), UNSURE_LIMITS[1])
 
 
+def percentages_apart(confidence: float, unsure_below: float) -> tuple[str, str]:
+    """`confidence` and the `unsure_below` threshold as percentages ("31%", "93%"), with the fewest decimals (up to
+    two) that keep a confidence under the threshold reading under it: 92.6 % beside 92.9 % read "confidence 93% (this
+    model is unsure below 93%)" beside an "unsure" badge."""
+    for decimals in range(3):
+        shown = f"{confidence:.{decimals}%}", f"{unsure_below:.{decimals}%}"
+        if confidence >= unsure_below or shown[0] != shown[1]:
+            break
+    return shown
+
+
 def canvas_has_strokes(image_data: np.ndarray | None) -> bool:
     """Whether anything is drawn on the Sketch canvas: white strokes on a black background, which the canvas sends
     along (opaque), or on a transparent one.

@@ -10,7 +10,7 @@ from mnist_core.errors import MB, ImageError
 from mnist_core.evaluate import WEAK_MODEL_ACCURACY
 from mnist_core.explore import enlarge
 from mnist_core.sketch import (MAX_FILE_BYTES, MAX_IMAGE_PIXELS, SketchPrediction, canvas_has_strokes, open_image,
-                               predict, unsure_threshold)
+                               percentages_apart, predict, unsure_threshold)
 from studio_ui import charts, layout, session
 from studio_ui.session import ensure_defaults
 
@@ -108,13 +108,14 @@ with reading_column:
         elif not upload_refused:
             st.info("Upload a picture of one handwritten digit.")
     else:
+        confidence_text, threshold_text = percentages_apart(reading.confidence, unsure_below)
         st.image(enlarge(reading.image28, SEEN_SIDE // 28), caption="model input (28×28)", width=SEEN_SIDE, clamp=True,
                  output_format=layout.DIGIT_FORMAT)
         st.metric("Prediction", reading.digit, help="the digit with the highest probability")
         if reading.unsure and not reading.low_confidence:  # sure by the model, unsure by the picture: say which
-            st.caption(f"confidence {reading.confidence:.0%}, but unsure: {unsure_reason(reading)} (see the note)")
+            st.caption(f"confidence {confidence_text}, but unsure: {unsure_reason(reading)} (see the note)")
         else:
-            st.caption(f"confidence {reading.confidence:.0%} (this model is unsure below {unsure_below:.0%})")
+            st.caption(f"confidence {confidence_text} (this model is unsure below {threshold_text})")
         if reading.unsure:  # the note that says why may be below the canvas, out of sight
             st.badge("unsure", icon=":material/warning:", color="orange")
 
@@ -130,12 +131,12 @@ if reading is not None and not reading.empty:
                        "picture of one digit on plain paper.")
         else:
             if reading.low_confidence and weak_model:  # (a clear 3 read at 11 % was told to be "one clear digit")
-                st.warning(f"The model is only {reading.confidence:.0%} sure of its best guess (it is unsure below "
-                           f"{unsure_below:.0%}): it is a weak model (see above), so this says little about the "
+                st.warning(f"The model is only {confidence_text} sure of its best guess (it is unsure below "
+                           f"{threshold_text}): it is a weak model (see above), so this says little about the "
                            f"drawing.")
             elif reading.low_confidence:
-                st.warning(f"This does not look much like a digit to the model: it is only {reading.confidence:.0%} "
-                           f"sure of its best guess, and it is unsure below {unsure_below:.0%}. Try one clear digit "
+                st.warning(f"This does not look much like a digit to the model: it is only {confidence_text} sure "
+                           f"of its best guess, and it is unsure below {threshold_text}. Try one clear digit "
                            f"on its own, written large.")
             if reading.thick_strokes:  # (an upload has no stroke width to choose)
                 st.warning("The strokes are very thick for the size of this digit, so its loops may be filled in: "

@@ -31,6 +31,7 @@ from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
 from mnist_core.runner import (DIVERGED, DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, prepare_worker,
                                with_live_reporting)
+from mnist_core.sketch import open_image, predict
 from mnist_core.train import EpochRecord
 from studio_ui import resources, settings
 from studio_ui.charts import batch_loss as batch_loss_figure, epoch_curves
@@ -731,6 +732,29 @@ def test_sketch_does_not_blame_a_clear_drawing_for_a_weak_models_doubt() -> None
     assert not any("does not look much like a digit" in warning for warning in warnings), warnings
     assert any("it is a weak model" in warning for warning in warnings), warnings
     assert unsure_badges(app)
+
+
+def test_sketch_never_reads_a_confidence_under_the_threshold_as_equal_to_it() -> None:
+    """A reading a little under the model's confidence floor was "confidence 93% (this model is unsure below 93%)",
+    beside an "unsure" badge and a note that it is "only 93% sure …, and it is unsure below 93%"."""
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    plus = png_bytes(rasterise([[(140, 60), (140, 220)], [(60, 140), (220, 140)]]))  # not a digit, read below 98 %
+    confidence = predict(default.model, open_image(plus), 0.5).confidence
+    assert 0.2 < confidence < 0.98, confidence
+    floor = (round(confidence * 100) + 0.49) / 100  # above it, yet "33%" both
+    assert f"{floor:.0%}" == f"{confidence:.0%}" and floor > confidence
+    app = open_app(None, "sketch")
+    app.session_state[ACTIVE_KEY] = ModelEntry(replace(default, source="run 1",
+                                                       metrics={**default.metrics, "confidence_floor": floor}), "run")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    app.file_uploader(key="sketch-upload").set_value(("plus.png", plus, "image/png")).run()
+    assert_clean(app)
+    assert unsure_badges(app)
+    shown = f"{confidence:.1%}", f"{floor:.1%}"
+    assert shown[0] != shown[1]
+    assert f"confidence {shown[0]} (this model is unsure below {shown[1]})" in [caption.value for caption in app.caption]
+    assert any(f"it is only {shown[0]} sure of its best guess, and it is unsure below {shown[1]}." in warning.value
+               for warning in app.warning), [warning.value for warning in app.warning]
 
 
 def unsure_badges(app: AppTest) -> list[str]:

@@ -14,8 +14,8 @@ from mnist_core.data import normalize
 from mnist_core.models import build_model
 from mnist_core.sketch import (FILLED_INK, LOW_CONFIDENCE, MNIST_STROKE_WIDTH, THICK_STROKES, THIN_STROKES,
                                UNSURE_LIMITS, SketchPrediction, background_levels, canvas_has_strokes, filled_ink,
-                               gray_levels, ink_map, open_image, predict, stroke_width, thicken_strokes, thin_strokes,
-                               to_mnist, to_model_input, unsure_threshold)
+                               gray_levels, ink_map, open_image, percentages_apart, predict, stroke_width,
+                               thicken_strokes, thin_strokes, to_mnist, to_model_input, unsure_threshold)
 from tests.e2e.strokes import DIGIT_STROKES, as_jpeg, hand_scribbles, on_desk, on_paper, rasterise, scaled
 
 
@@ -478,3 +478,17 @@ def test_a_dot_is_too_small_to_be_a_digit(brush: int) -> None:
     assert not short_one.tiny_mark
     small_eight = predict(model, rasterise(scaled(DIGIT_STROKES[8], 60 / 170), brush), unsure_below=0.0)
     assert not small_eight.tiny_mark
+
+
+@pytest.mark.parametrize(("confidence", "threshold", "shown"), [
+    (0.926, 0.929, ("92.6%", "92.9%")),  # unsure: it read "93%" and "unsure below 93%"
+    (0.9289, 0.9291, ("92.89%", "92.91%")),
+    (0.196, 0.2, ("19.6%", "20.0%")),
+    (0.31, 0.929, ("31%", "93%")),  # apart already: as before
+    (0.9295, 0.929, ("93%", "93%")),  # sure, and 93 is not below 93
+    (1.0, 0.929, ("100%", "93%")),
+])
+def test_a_confidence_under_the_threshold_never_reads_as_equal_to_it(confidence: float, threshold: float,
+                                                                      shown: tuple[str, str]) -> None:
+    assert percentages_apart(confidence, threshold) == shown
+
