@@ -46,7 +46,7 @@ st.caption(f"Reading with **{model_entry.name}** from {layout.literal(model_entr
 weak_model = model_entry.test_accuracy is not None and model_entry.test_accuracy < WEAK_MODEL_ACCURACY
 if weak_model:
     # Otherwise its unsure readings would be blamed on the drawing ("does not look much like a digit").
-    st.warning(f"This model reads only {model_entry.test_accuracy:.1f} % of MNIST's test digits right, so what it "
+    st.warning(f"This model reads only {model_entry.test_accuracy:.2f} % of MNIST's test digits right, so what it "
                f"reads here means little: train longer on the Train page, or make another model active on the "
                f"Evaluate page.")
 
