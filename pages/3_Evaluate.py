@@ -132,7 +132,10 @@ with detail_column:
             st.info(layout.literal(f"{gone} is gone from disk (deleted or moved), so another model is picked here."
                                    + (" It is still the active model: it stays usable while this session keeps it in "
                                       "memory." if still_active else "")))
-        if label is not None:
+        if not choices:  # (an empty picker, and nothing else on the page)
+            st.info("Nothing to pick yet: this session has no runs and checkpoints/ holds no checkpoint. Train one on "
+                    "the Train page, or upload a checkpoint with Upload.")
+        elif label is not None:
             try:
                 entry = choices[label]()
             except CheckpointError as error:

@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from cli_support import PILLOW_MODES, digit_image, in_mode
+from mnist_core import checkpoints
 from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, free_checkpoint_name, load_checkpoint
 from mnist_core.config import PRESETS, TrainConfig, epochs_shown, preset_config
 from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
@@ -201,6 +202,15 @@ def test_a_missing_default_model_says_how_to_get_it_back(tiny_mnist, tmp_path, m
         assert [error.value for error in app.error if error.value.startswith("No model")] == [
             "No model: checkpoints/default.pt, the model that comes with MNIST Studio, is missing. Train one on the "
             "Train page, or restore it from the repository (git checkout -- checkpoints/default.pt)."], page
+
+    # "Saved or trained" with no runs and no files: an empty picker, and nothing said on the page.
+    monkeypatch.setattr(checkpoints, "list_checkpoints", lambda directory=None: [])
+    app = open_app(tiny_mnist, "evaluate")
+    app.radio(key="evaluate.source").set_value("Saved or trained").run()
+    assert not app.exception
+    assert [info.value for info in app.main.info] == [
+        "Nothing to pick yet: this session has no runs and checkpoints/ holds no checkpoint. Train one on the Train "
+        "page, or upload a checkpoint with Upload."]
 
 
 def sidebar_data_status(app: AppTest) -> str:
