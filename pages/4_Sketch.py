@@ -129,18 +129,23 @@ if reading is not None and not reading.empty:
             st.warning("This does not look like one digit on a plain background: ink covers much of the picture or "
                        "its edges (noise or a texture?). Whatever the model answers, do not trust it: use a "
                        "picture of one digit on plain paper.")
-        elif reading.thick_strokes:  # alone: the filled loops are why the model doubts, too (a small 6 also got "does
-            # not look much like a digit … Try one clear digit", a second note). An upload has no stroke width to choose.
-            doubt = (f" (the model is only {confidence_text} sure of its best guess, and it is unsure below "
-                     f"{threshold_text})" if reading.low_confidence else "")
-            st.warning(f"The strokes are very thick for the size of this digit, so its loops may be filled in{doubt}: "
-                       + ("draw it larger or choose a thinner stroke width." if mode == "Draw" else
-                          "use a picture of the digit larger or written with a thinner pen."))
-        elif reading.low_confidence and weak_model:  # (a clear 3 read at 11 % was told to be "one clear digit")
-            st.warning(f"The model is only {confidence_text} sure of its best guess (it is unsure below "
-                       f"{threshold_text}): it is a weak model (see above), so this says little about the drawing.")
-        elif reading.low_confidence:
-            st.warning(f"This does not look much like a digit to the model: it is only {confidence_text} sure of its "
-                       f"best guess, and it is unsure below {threshold_text}. Try one clear digit on its own, written "
-                       f"large.")
+        else:  # one note: a small 6 drawn thick got two, "does not look much like a digit … Try one clear digit on
+            # its own" and "draw it larger or choose a thinner stroke width"
+            notes = []
+            if reading.low_confidence and weak_model:  # (a clear 3 read at 11 % was told to be "one clear digit")
+                notes.append(f"The model is only {confidence_text} sure of its best guess (it is unsure below "
+                             f"{threshold_text}): it is a weak model (see above), so this says little about the "
+                             f"drawing.")
+            elif reading.low_confidence:
+                notes.append(f"This does not look much like a digit to the model: it is only {confidence_text} sure "
+                             f"of its best guess, and it is unsure below {threshold_text}."
+                             + ("" if reading.thick_strokes else " Try one clear digit on its own, written large."))
+            if reading.thick_strokes:  # (an upload has no stroke width to choose)
+                notes.append(("Its strokes are also very thick for its size" if reading.low_confidence else
+                              "The strokes are very thick for the size of this digit")
+                             + ", so its loops may be filled in: "
+                             + ("draw it larger or choose a thinner stroke width." if mode == "Draw" else
+                                "use a picture of the digit larger or written with a thinner pen."))
+            if notes:
+                st.warning(" ".join(notes))
         st.plotly_chart(charts.probabilities(reading.probabilities, reading.digit), key="probabilities")

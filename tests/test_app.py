@@ -682,16 +682,16 @@ def test_sketch_gives_an_upload_one_note_with_advice_it_can_follow() -> None:
     thick = [warning.value for warning in app.warning if "strokes are very thick" in warning.value]
     assert thick and "stroke width" not in thick[0] and "thinner pen" in thick[0], thick
 
-    # Thick strokes that also leave the model in doubt: one note, which gives both (a second one said the digit "does
-    # not look much like a digit" and to "try one clear digit on its own").
+    # Thick strokes that also leave the model in doubt: one note that says both (a second one said to "try one clear
+    # digit on its own", beside the first's "draw it larger or …").
     small_six = png_bytes(rasterise([[(x * 0.4 + 84, y * 0.4 + 84) for x, y in stroke] for stroke in DIGIT_STROKES[6]],
                                     40))
     app.file_uploader(key="sketch-upload").set_value(("six.png", small_six, "image/png")).run()
     assert_clean(app)
     [note] = [warning.value for warning in app.warning]
-    assert re.fullmatch(r"The strokes are very thick for the size of this digit, so its loops may be filled in \(the "
-                        r"model is only \d+% sure of its best guess, and it is unsure below 93%\): use a picture of the "
-                        r"digit larger or written with a thinner pen\.", note), note
+    assert re.fullmatch(r"This does not look much like a digit to the model: it is only \d+% sure of its best guess, "
+                        r"and it is unsure below 93%\. Its strokes are also very thick for its size, so its loops may "
+                        r"be filled in: use a picture of the digit larger or written with a thinner pen\.", note), note
 
 
 def test_sketch_calls_a_dot_a_dot() -> None:
