@@ -100,6 +100,13 @@ SHEET_WRITING = 0.2  # what is written on a sheet spans at least this share of i
 # a blob measuring 2.9, a third of the canvas wide; a dot made with that brush is a seventh.
 TINY_MARK = 3.0
 TINY_MARK_SHARE = 0.2
+# Several digits side by side (a number, "10"): the ink splits at empty columns into marks that each span at least
+# SEPARATE_MARK_HEIGHT of the ink's height and hold SEPARATE_MARK_INK of it. The model reads one digit: "10" and "50"
+# were a 6 at 99–100 % (25 of 100 two-digit numbers read as one digit and sure, at two brush widths). With these
+# limits all 200 are flagged, and none of the 438 single-digit drawings of tests/e2e (two sizes, three brushes) nor
+# 1 of MNIST's 10,000 test digits (a 4 broken in two).
+SEPARATE_MARK_HEIGHT = 0.75
+SEPARATE_MARK_INK = 0.15
 
 
 @dataclass
@@ -114,6 +121,7 @@ class SketchPrediction:
     filled_ink: float = 0.0  # share of the thinned digit's ink in solid patches (see FILLED_INK)
     mark_length: float = math.inf  # the ink's long side in its own stroke widths, as drawn (see TINY_MARK)
     mark_share: float = 1.0  # the ink's long side, of the picture's
+    digit_like_marks: int = 1  # marks side by side, each tall enough to be a digit (see SEPARATE_MARK_HEIGHT)
 
     @property
     def empty(self) -> bool:
@@ -139,11 +147,16 @@ class SketchPrediction:
         return not self.empty and self.mark_length <= TINY_MARK and self.mark_share <= TINY_MARK_SHARE
 
     @property
+    def several_digits(self) -> bool:
+        """The ink is several digit-sized marks side by side, as a number is written."""
+        return not self.empty and self.digit_like_marks >= 2
+
+    @property
     def unsure(self) -> bool:
         """The reading should not be trusted: the model is unsure, the picture is not shaped like a digit, its
-        loops are filled with ink (of the canvas drawings flagged thick, 2 of 5 were read wrong at 100 %), or it is
-        only a dot."""
-        return self.low_confidence or self.mostly_ink or self.thick_strokes or self.tiny_mark
+        loops are filled with ink (of the canvas drawings flagged thick, 2 of 5 were read wrong at 100 %), it is
+        only a dot, or it is several digits."""
+        return self.low_confidence or self.mostly_ink or self.thick_strokes or self.tiny_mark or self.several_digits
 
     @property
     def thick_strokes(self) -> bool:
@@ -704,6 +717,20 @@ def _drawn_ink(ink: np.ndarray) -> np.ndarray | None:
     return _ink_box(np.where(ink >= INK_THRESHOLD, ink, 0.0))
 
 
+def digit_like_marks(drawn: np.ndarray) -> int:
+    """How many marks of `drawn` (the ink's box, 0–1) stand side by side, apart from each other by columns without
+    ink, each spanning SEPARATE_MARK_HEIGHT of the box's height and holding SEPARATE_MARK_INK of its ink."""
+    inked = drawn >= INK_THRESHOLD
+    total = inked.sum()
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], inked.any(0).astype(np.int8), [0]))))
+    count = 0
+    for start, stop in zip(edges[::2], edges[1::2]):  # each run of columns with ink
+        rows = np.flatnonzero(inked[:, start:stop].any(1))
+        tall = (rows[-1] - rows[0] + 1) >= SEPARATE_MARK_HEIGHT * inked.shape[0]
+        count += bool(tall and inked[:, start:stop].sum() >= SEPARATE_MARK_INK * total)
+    return count
+
+
 def _digit_crop(ink: np.ndarray) -> np.ndarray | None:
     """The ink's bounding box, its strokes brought to MNIST's pen width; None when there is no ink."""
     crop = _drawn_ink(ink)
@@ -786,4 +813,4 @@ def predict(model: nn.Module, image: Image.Image | np.ndarray, unsure_below: flo
     return SketchPrediction(int(probabilities.argmax()), [float(p) for p in probabilities], image28,
                             stroke_width(image28), unsure_below, float(np.mean(image28 >= INK_THRESHOLD)),
                             edge_ink(ink), filled_ink(crop), max(drawn.shape) / stroke_width(drawn),
-                            max(drawn.shape) / picture_side)
+                            max(drawn.shape) / picture_side, digit_like_marks(drawn))

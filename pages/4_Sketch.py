@@ -34,6 +34,8 @@ def unsure_reason(reading: SketchPrediction) -> str:
         return "this is only a dot or a short dash"
     if reading.mostly_ink:
         return "this is not one digit on a plain background"
+    if reading.several_digits:
+        return "this looks like several digits side by side"
     return "the strokes are very thick for the size of this digit"
 
 
@@ -129,6 +131,11 @@ if reading is not None and not reading.empty:
             st.warning("This does not look like one digit on a plain background: ink covers much of the picture or "
                        "its edges (noise or a texture?). Whatever the model answers, do not trust it: use a "
                        "picture of one digit on plain paper.")
+        elif reading.several_digits:  # alone: its low confidence or thick strokes are beside the point
+            st.warning("This looks like several digits side by side (a number?), and the model reads one digit: "
+                       "whatever it answers, do not trust it. "
+                       + ("Clear the canvas and draw one digit." if mode == "Draw" else
+                          "Use a picture of one digit."))
         else:  # one note: a small 6 drawn thick got two, "does not look much like a digit … Try one clear digit on
             # its own" and "draw it larger or choose a thinner stroke width"
             notes = []

@@ -41,7 +41,7 @@ from studio_ui.resources import TEST_DATA_KEY
 from studio_ui.session import (ACTIVE_KEY, DRAWING_KEY, JOB_KEY, LOST_SESSION_NOTE, PICTURE_KEY, RESUME_PARAM,
                                RUNS_KEY, KeptDrawing, ModelEntry)
 from tests.conftest import REPO_ROOT
-from tests.e2e.strokes import DIGIT_STROKES, rasterise
+from tests.e2e.strokes import DIGIT_STROKES, rasterise, scaled
 
 RUN_TIMEOUT_S = 120  # one script run; generous because the CI machine has 2 shared cores
 TRAIN_TIMEOUT_S = 120
@@ -692,6 +692,22 @@ def test_sketch_gives_an_upload_one_note_with_advice_it_can_follow() -> None:
     assert re.fullmatch(r"This does not look much like a digit to the model: it is only \d+% sure of its best guess, "
                         r"and it is unsure below 93%\. Its strokes are also very thick for its size, so its loops may "
                         r"be filled in: use a picture of the digit larger or written with a thinner pen\.", note), note
+
+
+def test_sketch_says_a_number_is_several_digits() -> None:
+    """"10" written on the canvas or uploaded was a 6 at 99 %, sure, without a word."""
+    number = [[(x - 55, y) for x, y in stroke] for stroke in scaled(DIGIT_STROKES[1], 0.45)] + [
+        [(x + 55, y) for x, y in stroke] for stroke in scaled(DIGIT_STROKES[0], 0.45)]
+    app = open_app(None, "sketch")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    app.file_uploader(key="sketch-upload").set_value(("ten.png", png_bytes(rasterise(number, 12)), "image/png")).run()
+    assert_clean(app)
+    assert [warning.value for warning in app.warning] == [
+        "This looks like several digits side by side (a number?), and the model reads one digit: whatever it "
+        "answers, do not trust it. Use a picture of one digit."]
+    assert unsure_badges(app)
+    assert any(caption.value.endswith("but unsure: this looks like several digits side by side (see the note)")
+               for caption in app.caption), [caption.value for caption in app.caption]
 
 
 def test_sketch_calls_a_dot_a_dot() -> None:

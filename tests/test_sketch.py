@@ -16,7 +16,8 @@ from mnist_core.sketch import (FILLED_INK, LOW_CONFIDENCE, MNIST_STROKE_WIDTH, T
                                UNSURE_LIMITS, SketchPrediction, background_levels, canvas_has_strokes, filled_ink,
                                gray_levels, ink_map, open_image, percentages_apart, predict, stroke_width,
                                thicken_strokes, thin_strokes, to_mnist, to_model_input, unsure_threshold)
-from tests.e2e.strokes import DIGIT_STROKES, as_jpeg, hand_scribbles, on_desk, on_paper, rasterise, scaled
+from tests.e2e.strokes import (DIGIT_STROKES, DIGIT_VARIANTS, as_jpeg, hand_scribbles, on_desk, on_paper, rasterise,
+                              scaled)
 
 
 def _centre_of_mass(image28: np.ndarray) -> tuple[float, float]:
@@ -491,4 +492,25 @@ def test_a_dot_is_too_small_to_be_a_digit(brush: int) -> None:
 def test_a_confidence_under_the_threshold_never_reads_as_equal_to_it(confidence: float, threshold: float,
                                                                       shown: tuple[str, str]) -> None:
     assert percentages_apart(confidence, threshold) == shown
+
+
+def side_by_side(first: int, second: int) -> list:
+    """The two digits written as a number, each at 45 % of the canvas's digit, 110 px apart."""
+    return ([[(x - 55, y) for x, y in stroke] for stroke in scaled(DIGIT_STROKES[first], 0.45)]
+            + [[(x + 55, y) for x, y in stroke] for stroke in scaled(DIGIT_STROKES[second], 0.45)])
+
+
+@pytest.mark.parametrize("brush", [12, 20])
+def test_several_digits_side_by_side_are_unsure_and_one_digit_in_pieces_is_not(brush: int) -> None:
+    """A number was read as one digit, and sure: "10" and "50" as a 6 at 99–100 % (25 of the 100 two-digit numbers,
+    at these two brushes, with the default model)."""
+    model = build_model("seed-net")
+    for first, second in [(1, 0), (5, 0), (4, 2), (1, 1), (6, 8)]:
+        number = predict(model, rasterise(side_by_side(first, second), brush), unsure_below=0.0)
+        assert number.several_digits and number.unsure, (first, second)
+    # Digits drawn in several strokes (a 4 whose parts meet only at the bar, a 5 with its flag apart), slanted or not.
+    for strokes in [*DIGIT_STROKES.values(), *(strokes for _, strokes in DIGIT_VARIANTS.values())]:
+        for factor in (0.5, 1.0):
+            reading = predict(model, rasterise(scaled(strokes, factor), brush), unsure_below=0.0)
+            assert not reading.several_digits, strokes
 
