@@ -225,13 +225,14 @@ with mistakes_tab:
     st.caption("Each image: true → predicted digit, the model's confidence, and the test image's index.")
     layout.gallery(explore.pixels(data.test, [m["index"] for m in mistakes]),
                    [layout.two_line_caption(f"{m['true']}→{m['predicted']} · {m['confidence']:.0%}", f"#{m['index']}")
-                    for m in mistakes], columns=8, width=84)
+                    for m in mistakes], columns=8, width=84,
+                   empty="No mistakes: the model reads every test image right.")
 with correct_tab:
     correct = report.correct(labels, limit=GALLERY_SIZE)
     st.caption("Each image: the digit read, the model's confidence, and the test image's index.")
     layout.gallery(explore.pixels(data.test, [c["index"] for c in correct]),
                    [layout.two_line_caption(f"{c['predicted']} · {c['confidence']:.0%}", f"#{c['index']}")
-                    for c in correct], columns=8, width=84)
+                    for c in correct], columns=8, width=84, empty="The model reads no test image right.")
 
 # --- compare -------------------------------------------------------------------------------------------------------
 st.subheader("Compare runs and checkpoints")

@@ -27,7 +27,7 @@ from mnist_core import checkpoints
 from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, free_checkpoint_name, load_checkpoint
 from mnist_core.config import PRESETS, TrainConfig, epochs_shown, preset_config
 from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
-from mnist_core.evaluate import evaluate
+from mnist_core.evaluate import EvaluationReport, confusion_matrix, evaluate, per_class_metrics
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
 from mnist_core.runner import (DIVERGED, DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, prepare_worker,
@@ -1268,6 +1268,27 @@ def test_an_uploads_name_is_shown_as_typed_not_as_markdown(tiny_mnist) -> None:
     assert not app.exception
     [refused] = [error.value for error in app.error]
     assert "**bad**" not in refused and refused.replace("\\", "").startswith("**bad** [l](x).png is not"), refused
+
+
+def perfect_report(split: MnistSplit) -> EvaluationReport:
+    """What `evaluate` gives for a model that reads every image of `split` right, at 100 %."""
+    labels = split.labels
+    confusion = confusion_matrix(labels, labels)
+    return EvaluationReport(100.0, 0.0, confusion.tolist(), per_class_metrics(confusion), labels.clone(),
+                            torch.ones(len(labels)), torch.nn.functional.one_hot(labels, 10).float(), 1.0)
+
+
+def test_the_galleries_of_a_perfect_model_say_why_they_are_empty(tiny_mnist, monkeypatch) -> None:
+    """A model that reads every test image right had "Nothing to show." under its most confident mistakes."""
+    monkeypatch.setattr(resources, "evaluate", lambda model, split: perfect_report(split))
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    app.session_state[ACTIVE_KEY] = ModelEntry(replace(default, source="run 1"), "run")  # a new key: not cached
+    app.switch_page(PAGES["evaluate"]).run()
+    assert_clean(app)
+    captions = [caption.value for caption in app.main.caption]
+    assert "No mistakes: the model reads every test image right." in captions, captions
+    assert "Nothing to show." not in captions
 
 
 def test_the_cell_summary_reads_as_english(tiny_mnist) -> None:
