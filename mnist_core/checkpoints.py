@@ -33,6 +33,7 @@ from mnist_core.data import MEAN, STD
 from mnist_core.errors import (MB, CheckpointError, ConfigError, missing_folders, os_reason, path_status, quoted,
                                 remove_if_empty)
 from mnist_core.models import REGISTRY
+from mnist_core.sketch import SNIFF_BYTES as _SNIFF_BYTES, file_kind
 
 FORMAT = "mnist-studio/1"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -319,6 +320,10 @@ def _safe_torch_load(raw: bytes, label: str, path: Path | None) -> Any:
         _, kind, tool, suffix = compressed
         raise CheckpointError(f"{label} is {kind}-compressed, and torch.save never compresses its files: unpack it "
                               f"first ({_unpack_command(path, tool, suffix)}) and give the unpacked file")
+    kind = file_kind(raw[:_SNIFF_BYTES])
+    if kind not in (None, "model"):  # (a digit's picture uploaded here: "truncated, damaged" sent the user astray)
+        raise CheckpointError(f"{label} is {_a(kind)} file, not a model file: use a .pt checkpoint saved by MNIST "
+                              f"Studio (a picture of a digit is read by `predict`, or on the app's Sketch page)")
     problem = _zip_problem(raw) if raw.startswith(_ZIP_START) else None
     if problem:
         raise CheckpointError(f"{label} {problem}")
@@ -384,6 +389,12 @@ def _zip_problem(raw: bytes) -> str | None:
             if _is_torchscript(entries):
                 return ("is a TorchScript export (saved by torch.jit.save, with the model's code), not an MNIST "
                         "Studio checkpoint: use a .pt checkpoint saved by MNIST Studio (`train` or the app's Save)")
+            if not any(entry.filename.endswith("data.pkl") for entry in entries):  # not torch.save's layout
+                held = [entry.filename for entry in entries if entry.filename.lower().endswith(CHECKPOINT_SUFFIXES)]
+                if held:  # (zipped to be sent: it read as "truncated, damaged", or "compressed … could unpack to …")
+                    return (f"is a zip archive holding {quoted(held[0])}{' and more' if len(held) > 1 else ''}, not "
+                            f"a checkpoint itself: unzip it and give the .pt file inside")
+                return "is a zip archive of other files, not a checkpoint: use a .pt checkpoint saved by MNIST Studio"
             if len(entries) > MAX_ZIP_ENTRIES:
                 return (f"is a zip archive of {len(entries):,} entries, where a checkpoint has a few dozen: it is not "
                         f"a checkpoint saved by MNIST Studio")

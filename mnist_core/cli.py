@@ -469,13 +469,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             results.append({"path": path, "digit": prediction.digit, "probabilities": prediction.probabilities,
                             "unsure": prediction.unsure, "mostly_ink": prediction.mostly_ink,
-                            "thick_strokes": prediction.thick_strokes, "tiny_mark": prediction.tiny_mark})
+                            "thick_strokes": prediction.thick_strokes, "tiny_mark": prediction.tiny_mark,
+                            "several_digits": prediction.several_digits})
 
     def why_unsure(result: dict[str, Any]) -> str:  # thick strokes say so themselves, just after (not for a dot)
         if result["tiny_mark"]:
             return ", unsure: only a dot or a short dash"
         if result["mostly_ink"]:
             return ", unsure: not one digit on a plain background"
+        if result["several_digits"]:
+            return ", unsure: several digits side by side"
         return f", unsure: below {unsure_below:.0%}" if max(result["probabilities"]) < unsure_below else ""
 
     # A bad image has said so on stderr (its message names it), so the text lines are for the images that were read.

@@ -100,6 +100,13 @@ SHEET_WRITING = 0.2  # what is written on a sheet spans at least this share of i
 # a blob measuring 2.9, a third of the canvas wide; a dot made with that brush is a seventh.
 TINY_MARK = 3.0
 TINY_MARK_SHARE = 0.2
+# Several digits side by side (a number, "10"): the ink splits at empty columns into marks that each span at least
+# SEPARATE_MARK_HEIGHT of the ink's height and hold SEPARATE_MARK_INK of it. The model reads one digit: "10" and "50"
+# were a 6 at 99–100 % (25 of 100 two-digit numbers read as one digit and sure, at two brush widths). With these
+# limits all 200 are flagged, and none of the 438 single-digit drawings of tests/e2e (two sizes, three brushes) nor
+# 1 of MNIST's 10,000 test digits (a 4 broken in two).
+SEPARATE_MARK_HEIGHT = 0.75
+SEPARATE_MARK_INK = 0.15
 
 
 @dataclass
@@ -114,6 +121,7 @@ class SketchPrediction:
     filled_ink: float = 0.0  # share of the thinned digit's ink in solid patches (see FILLED_INK)
     mark_length: float = math.inf  # the ink's long side in its own stroke widths, as drawn (see TINY_MARK)
     mark_share: float = 1.0  # the ink's long side, of the picture's
+    digit_like_marks: int = 1  # marks side by side, each tall enough to be a digit (see SEPARATE_MARK_HEIGHT)
 
     @property
     def empty(self) -> bool:
@@ -139,11 +147,16 @@ class SketchPrediction:
         return not self.empty and self.mark_length <= TINY_MARK and self.mark_share <= TINY_MARK_SHARE
 
     @property
+    def several_digits(self) -> bool:
+        """The ink is several digit-sized marks side by side, as a number is written."""
+        return not self.empty and self.digit_like_marks >= 2
+
+    @property
     def unsure(self) -> bool:
         """The reading should not be trusted: the model is unsure, the picture is not shaped like a digit, its
-        loops are filled with ink (of the canvas drawings flagged thick, 2 of 5 were read wrong at 100 %), or it is
-        only a dot."""
-        return self.low_confidence or self.mostly_ink or self.thick_strokes or self.tiny_mark
+        loops are filled with ink (of the canvas drawings flagged thick, 2 of 5 were read wrong at 100 %), it is
+        only a dot, or it is several digits."""
+        return self.low_confidence or self.mostly_ink or self.thick_strokes or self.tiny_mark or self.several_digits
 
     @property
     def thick_strokes(self) -> bool:
@@ -243,6 +256,9 @@ def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
         if kind == "HEIF":  # an iPhone's photos, which Pillow cannot decode without a plugin
             raise ImageError(f"{label} is a HEIC/HEIF photo (the iPhone's own format), which MNIST Studio cannot read: "
                              f"export or share it as JPEG") from None
+        if kind == "model":  # (a checkpoint uploaded where pictures go: "not an image" said nothing of where it goes)
+            raise ImageError(f"{label} is a PyTorch model file, not a picture: give it to --checkpoint, or in the app "
+                             f"upload it on the Evaluate page and make it the active model") from None
         if kind:  # Pillow gives up on a broken header (a bad CRC) without saying so: "not an image" would puzzle
             raise ImageError(f"{label} is a damaged {kind} file: it could not be decoded; use a good copy") from None
         raise ImageError(f"{label} is not an image MNIST Studio can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
@@ -259,7 +275,10 @@ _IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
 # How far into a file (or into a gzipped one, once inflated) its kind is looked for: an SVG's <svg tag may follow a
 # long comment (a licence) or doctype.
-_SNIFF_BYTES = 64 * 1024
+SNIFF_BYTES = 64 * 1024
+# A PyTorch file: torch.save's zip (whose first entry is the pickle, "<name>/data.pkl") or its legacy pickle format.
+_ZIP_START = b"PK\x03\x04"
+_PICKLE_STARTS = {b"\x80" + bytes([protocol]) for protocol in range(2, 6)}  # PROTO 2…5
 _GZIP_MAGIC = b"\x1f\x8b"
 # An SVG document: <svg as its first element, after an optional byte-order mark, XML declaration, comments,
 # processing instructions and doctype (possibly with an internal subset, as Illustrator writes). Its repeats are
@@ -269,24 +288,37 @@ _SVG_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE
 
 
 def _image_kind(stream: io.BytesIO | Path) -> str | None:
-    """The format `stream` claims by its first bytes ("PNG", …, "SVG", also for a gzipped .svgz, "PDF", "HEIF"), or
-    None."""
+    """The format `stream` claims by its first bytes (see `file_kind`), or None."""
     try:
         if isinstance(stream, Path):
             with open(stream, "rb") as handle:
-                head = handle.read(_SNIFF_BYTES)
+                head = handle.read(SNIFF_BYTES)
         else:
-            head = stream.getvalue()[:_SNIFF_BYTES]
+            head = stream.getvalue()[:SNIFF_BYTES]
     except OSError:
         return None
+    return file_kind(head)
+
+
+def _first_zip_entry(head: bytes) -> bytes:
+    """The name in the zip's first local header (its length at byte 26, the name from byte 30)."""
+    name_length = int.from_bytes(head[26:28], "little")
+    return head[30:30 + name_length]
+
+
+def file_kind(head: bytes) -> str | None:
+    """The format a file claims by its first bytes `head` ("PNG", …, "SVG", also for a gzipped .svgz, "PDF", "HEIF",
+    and "model" for a PyTorch file), or None. The checkpoint loader asks too, to call a picture a picture."""
+    if head[:2] in _PICKLE_STARTS or (head.startswith(_ZIP_START) and _first_zip_entry(head).endswith(b"/data.pkl")):
+        return "model"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
         return "HEIF"
     kind = next((name for signature, name in _IMAGE_SIGNATURES.items() if head.startswith(signature)), None)
     if kind is None and head.startswith(_GZIP_MAGIC):
-        try:  # at most _SNIFF_BYTES inflated: a gzip bomb costs nothing
-            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF_BYTES)
+        try:  # at most SNIFF_BYTES inflated: a gzip bomb costs nothing
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, SNIFF_BYTES)
         except zlib.error:
             return None
     if kind is None and _SVG_START.match(head):
@@ -688,6 +720,20 @@ def _drawn_ink(ink: np.ndarray) -> np.ndarray | None:
     return _ink_box(np.where(ink >= INK_THRESHOLD, ink, 0.0))
 
 
+def digit_like_marks(drawn: np.ndarray) -> int:
+    """How many marks of `drawn` (the ink's box, 0–1) stand side by side, apart from each other by columns without
+    ink, each spanning SEPARATE_MARK_HEIGHT of the box's height and holding SEPARATE_MARK_INK of its ink."""
+    inked = drawn >= INK_THRESHOLD
+    total = inked.sum()
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], inked.any(0).astype(np.int8), [0]))))
+    count = 0
+    for start, stop in zip(edges[::2], edges[1::2]):  # each run of columns with ink
+        rows = np.flatnonzero(inked[:, start:stop].any(1))
+        tall = (rows[-1] - rows[0] + 1) >= SEPARATE_MARK_HEIGHT * inked.shape[0]
+        count += bool(tall and inked[:, start:stop].sum() >= SEPARATE_MARK_INK * total)
+    return count
+
+
 def _digit_crop(ink: np.ndarray) -> np.ndarray | None:
     """The ink's bounding box, its strokes brought to MNIST's pen width; None when there is no ink."""
     crop = _drawn_ink(ink)
@@ -729,6 +775,17 @@ def unsure_threshold(metrics: dict) -> float:
     return min(max(float(floor), UNSURE_LIMITS[0]), UNSURE_LIMITS[1])
 
 
+def percentages_apart(confidence: float, unsure_below: float) -> tuple[str, str]:
+    """`confidence` and the `unsure_below` threshold as percentages ("31%", "93%"), with the fewest decimals (up to
+    two) that keep a confidence under the threshold reading under it: 92.6 % beside 92.9 % read "confidence 93% (this
+    model is unsure below 93%)" beside an "unsure" badge."""
+    for decimals in range(3):
+        shown = f"{confidence:.{decimals}%}", f"{unsure_below:.{decimals}%}"
+        if confidence >= unsure_below or shown[0] != shown[1]:
+            break
+    return shown
+
+
 def canvas_has_strokes(image_data: np.ndarray | None) -> bool:
     """Whether anything is drawn on the Sketch canvas: white strokes on a black background, which the canvas sends
     along (opaque), or on a transparent one.
@@ -759,4 +816,4 @@ def predict(model: nn.Module, image: Image.Image | np.ndarray, unsure_below: flo
     return SketchPrediction(int(probabilities.argmax()), [float(p) for p in probabilities], image28,
                             stroke_width(image28), unsure_below, float(np.mean(image28 >= INK_THRESHOLD)),
                             edge_ink(ink), filled_ink(crop), max(drawn.shape) / stroke_width(drawn),
-                            max(drawn.shape) / picture_side)
+                            max(drawn.shape) / picture_side, digit_like_marks(drawn))

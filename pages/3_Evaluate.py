@@ -132,7 +132,10 @@ with detail_column:
             st.info(layout.literal(f"{gone} is gone from disk (deleted or moved), so another model is picked here."
                                    + (" It is still the active model: it stays usable while this session keeps it in "
                                       "memory." if still_active else "")))
-        if label is not None:
+        if not choices:  # (an empty picker, and nothing else on the page)
+            st.info("Nothing to pick yet: this session has no runs and checkpoints/ holds no checkpoint. Train one on "
+                    "the Train page, or upload a checkpoint with Upload.")
+        elif label is not None:
             try:
                 entry = choices[label]()
             except CheckpointError as error:
@@ -222,13 +225,14 @@ with mistakes_tab:
     st.caption("Each image: true → predicted digit, the model's confidence, and the test image's index.")
     layout.gallery(explore.pixels(data.test, [m["index"] for m in mistakes]),
                    [layout.two_line_caption(f"{m['true']}→{m['predicted']} · {m['confidence']:.0%}", f"#{m['index']}")
-                    for m in mistakes], columns=8, width=84)
+                    for m in mistakes], columns=8, width=84,
+                   empty="No mistakes: the model reads every test image right.")
 with correct_tab:
     correct = report.correct(labels, limit=GALLERY_SIZE)
     st.caption("Each image: the digit read, the model's confidence, and the test image's index.")
     layout.gallery(explore.pixels(data.test, [c["index"] for c in correct]),
                    [layout.two_line_caption(f"{c['predicted']} · {c['confidence']:.0%}", f"#{c['index']}")
-                    for c in correct], columns=8, width=84)
+                    for c in correct], columns=8, width=84, empty="The model reads no test image right.")
 
 # --- compare -------------------------------------------------------------------------------------------------------
 st.subheader("Compare runs and checkpoints")

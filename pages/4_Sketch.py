@@ -10,7 +10,7 @@ from mnist_core.errors import MB, ImageError
 from mnist_core.evaluate import WEAK_MODEL_ACCURACY
 from mnist_core.explore import enlarge
 from mnist_core.sketch import (MAX_FILE_BYTES, MAX_IMAGE_PIXELS, SketchPrediction, canvas_has_strokes, open_image,
-                               predict, unsure_threshold)
+                               percentages_apart, predict, unsure_threshold)
 from studio_ui import charts, layout, session
 from studio_ui.session import ensure_defaults
 
@@ -34,6 +34,8 @@ def unsure_reason(reading: SketchPrediction) -> str:
         return "this is only a dot or a short dash"
     if reading.mostly_ink:
         return "this is not one digit on a plain background"
+    if reading.several_digits:
+        return "this looks like several digits side by side"
     return "the strokes are very thick for the size of this digit"
 
 
@@ -46,7 +48,7 @@ st.caption(f"Reading with **{model_entry.name}** from {layout.literal(model_entr
 weak_model = model_entry.test_accuracy is not None and model_entry.test_accuracy < WEAK_MODEL_ACCURACY
 if weak_model:
     # Otherwise its unsure readings would be blamed on the drawing ("does not look much like a digit").
-    st.warning(f"This model reads only {model_entry.test_accuracy:.1f} % of MNIST's test digits right, so what it "
+    st.warning(f"This model reads only {model_entry.test_accuracy:.2f} % of MNIST's test digits right, so what it "
                f"reads here means little: train longer on the Train page, or make another model active on the "
                f"Evaluate page.")
 
@@ -108,13 +110,14 @@ with reading_column:
         elif not upload_refused:
             st.info("Upload a picture of one handwritten digit.")
     else:
+        confidence_text, threshold_text = percentages_apart(reading.confidence, unsure_below)
         st.image(enlarge(reading.image28, SEEN_SIDE // 28), caption="model input (28×28)", width=SEEN_SIDE, clamp=True,
                  output_format=layout.DIGIT_FORMAT)
         st.metric("Prediction", reading.digit, help="the digit with the highest probability")
         if reading.unsure and not reading.low_confidence:  # sure by the model, unsure by the picture: say which
-            st.caption(f"confidence {reading.confidence:.0%}, but unsure: {unsure_reason(reading)} (see the note)")
+            st.caption(f"confidence {confidence_text}, but unsure: {unsure_reason(reading)} (see the note)")
         else:
-            st.caption(f"confidence {reading.confidence:.0%} (this model is unsure below {unsure_below:.0%})")
+            st.caption(f"confidence {confidence_text} (this model is unsure below {threshold_text})")
         if reading.unsure:  # the note that says why may be below the canvas, out of sight
             st.badge("unsure", icon=":material/warning:", color="orange")
 
@@ -128,17 +131,28 @@ if reading is not None and not reading.empty:
             st.warning("This does not look like one digit on a plain background: ink covers much of the picture or "
                        "its edges (noise or a texture?). Whatever the model answers, do not trust it: use a "
                        "picture of one digit on plain paper.")
-        else:
+        elif reading.several_digits:  # alone: its low confidence or thick strokes are beside the point
+            st.warning("This looks like several digits side by side (a number?), and the model reads one digit: "
+                       "whatever it answers, do not trust it. "
+                       + ("Clear the canvas and draw one digit." if mode == "Draw" else
+                          "Use a picture of one digit."))
+        else:  # one note: a small 6 drawn thick got two, "does not look much like a digit … Try one clear digit on
+            # its own" and "draw it larger or choose a thinner stroke width"
+            notes = []
             if reading.low_confidence and weak_model:  # (a clear 3 read at 11 % was told to be "one clear digit")
-                st.warning(f"The model is only {reading.confidence:.0%} sure of its best guess (it is unsure below "
-                           f"{unsure_below:.0%}): it is a weak model (see above), so this says little about the "
-                           f"drawing.")
+                notes.append(f"The model is only {confidence_text} sure of its best guess (it is unsure below "
+                             f"{threshold_text}): it is a weak model (see above), so this says little about the "
+                             f"drawing.")
             elif reading.low_confidence:
-                st.warning(f"This does not look much like a digit to the model: it is only {reading.confidence:.0%} "
-                           f"sure of its best guess, and it is unsure below {unsure_below:.0%}. Try one clear digit "
-                           f"on its own, written large.")
+                notes.append(f"This does not look much like a digit to the model: it is only {confidence_text} sure "
+                             f"of its best guess, and it is unsure below {threshold_text}."
+                             + ("" if reading.thick_strokes else " Try one clear digit on its own, written large."))
             if reading.thick_strokes:  # (an upload has no stroke width to choose)
-                st.warning("The strokes are very thick for the size of this digit, so its loops may be filled in: "
-                           + ("draw it larger or choose a thinner stroke width." if mode == "Draw" else
-                              "use a picture of the digit larger or written with a thinner pen."))
+                notes.append(("Its strokes are also very thick for its size" if reading.low_confidence else
+                              "The strokes are very thick for the size of this digit")
+                             + ", so its loops may be filled in: "
+                             + ("draw it larger or choose a thinner stroke width." if mode == "Draw" else
+                                "use a picture of the digit larger or written with a thinner pen."))
+            if notes:
+                st.warning(" ".join(notes))
         st.plotly_chart(charts.probabilities(reading.probabilities, reading.digit), key="probabilities")

@@ -278,11 +278,11 @@ def wrapping_panels(*panels: tuple[str, int], gap: int = 24) -> list[DeltaGenera
 
 
 def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], columns: int = 8,
-            width: int = 84) -> None:
+            width: int = 84, empty: str = "Nothing to show.") -> None:
     """A grid of small digit images (uint8 0–255 or float 0–1) with captions, each sent at the `width` it is shown
-    at, so its pixels stay sharp."""
+    at, so its pixels stay sharp; `empty` says why there are none."""
     if not len(captions):
-        st.caption("Nothing to show.")
+        st.caption(empty)
         return
     # One wrapping row as wide as `columns` images (narrower in a narrow window), not st.columns: in a narrow window a
     # column gets narrower than its fixed-width image, and the images overlapped each other and ran off the page.

@@ -23,14 +23,16 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from cli_support import PILLOW_MODES, digit_image, in_mode
+from mnist_core import checkpoints
 from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, free_checkpoint_name, load_checkpoint
 from mnist_core.config import PRESETS, TrainConfig, epochs_shown, preset_config
 from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
-from mnist_core.evaluate import evaluate
+from mnist_core.evaluate import EvaluationReport, confusion_matrix, evaluate, per_class_metrics
 from mnist_core.explore import most_confused
 from mnist_core.models import REGISTRY, build_model
 from mnist_core.runner import (DIVERGED, DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, prepare_worker,
                                with_live_reporting)
+from mnist_core.sketch import open_image, predict
 from mnist_core.train import EpochRecord
 from studio_ui import resources, settings
 from studio_ui.charts import batch_loss as batch_loss_figure, epoch_curves
@@ -39,7 +41,7 @@ from studio_ui.resources import TEST_DATA_KEY
 from studio_ui.session import (ACTIVE_KEY, DRAWING_KEY, JOB_KEY, LOST_SESSION_NOTE, PICTURE_KEY, RESUME_PARAM,
                                RUNS_KEY, KeptDrawing, ModelEntry)
 from tests.conftest import REPO_ROOT
-from tests.e2e.strokes import DIGIT_STROKES, rasterise
+from tests.e2e.strokes import DIGIT_STROKES, rasterise, scaled
 
 RUN_TIMEOUT_S = 120  # one script run; generous because the CI machine has 2 shared cores
 TRAIN_TIMEOUT_S = 120
@@ -200,6 +202,15 @@ def test_a_missing_default_model_says_how_to_get_it_back(tiny_mnist, tmp_path, m
         assert [error.value for error in app.error if error.value.startswith("No model")] == [
             "No model: checkpoints/default.pt, the model that comes with MNIST Studio, is missing. Train one on the "
             "Train page, or restore it from the repository (git checkout -- checkpoints/default.pt)."], page
+
+    # "Saved or trained" with no runs and no files: an empty picker, and nothing said on the page.
+    monkeypatch.setattr(checkpoints, "list_checkpoints", lambda directory=None: [])
+    app = open_app(tiny_mnist, "evaluate")
+    app.radio(key="evaluate.source").set_value("Saved or trained").run()
+    assert not app.exception
+    assert [info.value for info in app.main.info] == [
+        "Nothing to pick yet: this session has no runs and checkpoints/ holds no checkpoint. Train one on the Train "
+        "page, or upload a checkpoint with Upload."]
 
 
 def sidebar_data_status(app: AppTest) -> str:
@@ -671,6 +682,33 @@ def test_sketch_gives_an_upload_one_note_with_advice_it_can_follow() -> None:
     thick = [warning.value for warning in app.warning if "strokes are very thick" in warning.value]
     assert thick and "stroke width" not in thick[0] and "thinner pen" in thick[0], thick
 
+    # Thick strokes that also leave the model in doubt: one note that says both (a second one said to "try one clear
+    # digit on its own", beside the first's "draw it larger or …").
+    small_six = png_bytes(rasterise([[(x * 0.4 + 84, y * 0.4 + 84) for x, y in stroke] for stroke in DIGIT_STROKES[6]],
+                                    40))
+    app.file_uploader(key="sketch-upload").set_value(("six.png", small_six, "image/png")).run()
+    assert_clean(app)
+    [note] = [warning.value for warning in app.warning]
+    assert re.fullmatch(r"This does not look much like a digit to the model: it is only \d+% sure of its best guess, "
+                        r"and it is unsure below 93%\. Its strokes are also very thick for its size, so its loops may "
+                        r"be filled in: use a picture of the digit larger or written with a thinner pen\.", note), note
+
+
+def test_sketch_says_a_number_is_several_digits() -> None:
+    """"10" written on the canvas or uploaded was a 6 at 99 %, sure, without a word."""
+    number = [[(x - 55, y) for x, y in stroke] for stroke in scaled(DIGIT_STROKES[1], 0.45)] + [
+        [(x + 55, y) for x, y in stroke] for stroke in scaled(DIGIT_STROKES[0], 0.45)]
+    app = open_app(None, "sketch")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    app.file_uploader(key="sketch-upload").set_value(("ten.png", png_bytes(rasterise(number, 12)), "image/png")).run()
+    assert_clean(app)
+    assert [warning.value for warning in app.warning] == [
+        "This looks like several digits side by side (a number?), and the model reads one digit: whatever it "
+        "answers, do not trust it. Use a picture of one digit."]
+    assert unsure_badges(app)
+    assert any(caption.value.endswith("but unsure: this looks like several digits side by side (see the note)")
+               for caption in app.caption), [caption.value for caption in app.caption]
+
 
 def test_sketch_calls_a_dot_a_dot() -> None:
     """One click on the canvas was read as an 8 or a 0 at 100 %, with a note about noise or about thick strokes."""
@@ -710,7 +748,9 @@ def test_sketch_says_when_the_active_model_itself_is_weak() -> None:
     app.run()
     assert_clean(app)
     [warning] = [warning.value for warning in app.warning]
-    assert warning.startswith("This model reads only 41.3 % of MNIST's test digits right"), warning
+    # As the sidebar and Evaluate give it (it read "41.3 %" beside the sidebar's "test accuracy 41.27 %")
+    assert warning.startswith("This model reads only 41.27 % of MNIST's test digits right"), warning
+    assert "test accuracy 41.27 %" in [caption.value for caption in app.sidebar.caption]
 
 
 def test_sketch_does_not_blame_a_clear_drawing_for_a_weak_models_doubt() -> None:
@@ -727,10 +767,33 @@ def test_sketch_does_not_blame_a_clear_drawing_for_a_weak_models_doubt() -> None
     app.file_uploader(key="sketch-upload").set_value(("one.png", png_bytes(drawn_one()), "image/png")).run()
     assert_clean(app)
     warnings = [warning.value for warning in app.warning]
-    assert warnings[0].startswith("This model reads only 9.8 %"), warnings
+    assert warnings[0].startswith("This model reads only 9.80 %"), warnings
     assert not any("does not look much like a digit" in warning for warning in warnings), warnings
     assert any("it is a weak model" in warning for warning in warnings), warnings
     assert unsure_badges(app)
+
+
+def test_sketch_never_reads_a_confidence_under_the_threshold_as_equal_to_it() -> None:
+    """A reading a little under the model's confidence floor was "confidence 93% (this model is unsure below 93%)",
+    beside an "unsure" badge and a note that it is "only 93% sure …, and it is unsure below 93%"."""
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    plus = png_bytes(rasterise([[(140, 60), (140, 220)], [(60, 140), (220, 140)]]))  # not a digit, read below 98 %
+    confidence = predict(default.model, open_image(plus), 0.5).confidence
+    assert 0.2 < confidence < 0.98, confidence
+    floor = (round(confidence * 100) + 0.49) / 100  # above it, yet "33%" both
+    assert f"{floor:.0%}" == f"{confidence:.0%}" and floor > confidence
+    app = open_app(None, "sketch")
+    app.session_state[ACTIVE_KEY] = ModelEntry(replace(default, source="run 1",
+                                                       metrics={**default.metrics, "confidence_floor": floor}), "run")
+    app.radio(key="sketch.input").set_value("Upload an image").run()
+    app.file_uploader(key="sketch-upload").set_value(("plus.png", plus, "image/png")).run()
+    assert_clean(app)
+    assert unsure_badges(app)
+    shown = f"{confidence:.1%}", f"{floor:.1%}"
+    assert shown[0] != shown[1]
+    assert f"confidence {shown[0]} (this model is unsure below {shown[1]})" in [caption.value for caption in app.caption]
+    assert any(f"it is only {shown[0]} sure of its best guess, and it is unsure below {shown[1]}." in warning.value
+               for warning in app.warning), [warning.value for warning in app.warning]
 
 
 def unsure_badges(app: AppTest) -> list[str]:
@@ -1207,6 +1270,27 @@ def test_an_uploads_name_is_shown_as_typed_not_as_markdown(tiny_mnist) -> None:
     assert "**bad**" not in refused and refused.replace("\\", "").startswith("**bad** [l](x).png is not"), refused
 
 
+def perfect_report(split: MnistSplit) -> EvaluationReport:
+    """What `evaluate` gives for a model that reads every image of `split` right, at 100 %."""
+    labels = split.labels
+    confusion = confusion_matrix(labels, labels)
+    return EvaluationReport(100.0, 0.0, confusion.tolist(), per_class_metrics(confusion), labels.clone(),
+                            torch.ones(len(labels)), torch.nn.functional.one_hot(labels, 10).float(), 1.0)
+
+
+def test_the_galleries_of_a_perfect_model_say_why_they_are_empty(tiny_mnist, monkeypatch) -> None:
+    """A model that reads every test image right had "Nothing to show." under its most confident mistakes."""
+    monkeypatch.setattr(resources, "evaluate", lambda model, split: perfect_report(split))
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    app.session_state[ACTIVE_KEY] = ModelEntry(replace(default, source="run 1"), "run")  # a new key: not cached
+    app.switch_page(PAGES["evaluate"]).run()
+    assert_clean(app)
+    captions = [caption.value for caption in app.main.caption]
+    assert "No mistakes: the model reads every test image right." in captions, captions
+    assert "Nothing to show." not in captions
+
+
 def test_the_cell_summary_reads_as_english(tiny_mnist) -> None:
     """"1 test image", "of an 8" (it read "1 test images of a 8")."""
     one_of_each = Mnist(tiny_mnist.train, MnistSplit(tiny_mnist.test.images[:10], tiny_mnist.test.labels[:10]))
@@ -1231,8 +1315,9 @@ def test_an_empty_cell_says_so_once(tiny_mnist) -> None:
     assert f"No test image of an **8** is read as **{confusion[8].index(0)}**." in texts, texts
     assert not [text for text in texts if text.startswith("**0**")], texts
     right = sum(confusion[digit][digit] for digit in range(10))
-    empty_galleries = (right == 10) + (right == 0)  # (the mistakes and correct galleries say it when empty)
-    assert texts.count("Nothing to show.") == empty_galleries, texts
+    # (the mistakes and correct galleries say so when they are empty)
+    assert texts.count("No mistakes: the model reads every test image right.") == (right == 10), texts
+    assert texts.count("The model reads no test image right.") == (right == 0), texts
 
 
 def cell_picker(app: AppTest) -> tuple[int, int]:
@@ -1744,16 +1829,19 @@ def test_the_uploaders_take_any_file_and_say_what_is_wrong_with_it(tiny_mnist) -
     app.file_uploader(key="evaluate-upload").set_value(("pic.png", png_bytes(drawn_one()), "image/png")).run()
     assert not app.exception
     assert [error.value.replace("\\", "") for error in app.error] == [
-        "Upload: pic.png is not a readable PyTorch file (it may be truncated, damaged or of another kind): use a .pt "
-        "checkpoint saved by MNIST Studio. The active model is unchanged."]
+        "Upload: pic.png is a PNG file, not a model file: use a .pt checkpoint saved by MNIST Studio (a picture of a "
+        "digit is read by `predict`, or on the app's Sketch page). The active model is unchanged."]
 
     sketch = open_app(None, "sketch")
     sketch.radio(key="sketch.input").set_value("Upload an image").run()
     [uploader] = sketch.get("file_uploader")
     assert not uploader.proto.type
-    sketch.file_uploader(key="sketch-upload").set_value(("model.pt", b"PK\x03\x04 weights", "application/x")).run()
+    model = (CHECKPOINT_DIR / "default.pt").read_bytes()
+    sketch.file_uploader(key="sketch-upload").set_value(("model.pt", model, "application/x")).run()
     assert not sketch.exception
-    assert any("model.pt is not an image MNIST Studio can read" in error.value.replace("\\", "") for error in sketch.error)
+    assert [error.value.replace("\\", "") for error in sketch.error] == [
+        "model.pt is a PyTorch model file, not a picture: give it to --checkpoint, or in the app upload it on the "
+        "Evaluate page and make it the active model"]
 
 
 def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:

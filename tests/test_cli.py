@@ -74,6 +74,20 @@ def test_predict_json_gives_path_digit_and_probabilities(untrained_checkpoint: P
         assert result["mostly_ink"] is False
 
 
+def test_predict_says_a_number_is_several_digits(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """"10" was "6 (99.9%)", sure, with the default model."""
+    from tests.e2e.strokes import DIGIT_STROKES, rasterise, scaled
+
+    ten = tmp_path / "ten.png"
+    rasterise([[(x - 55, y) for x, y in stroke] for stroke in scaled(DIGIT_STROKES[1], 0.45)]
+              + [[(x + 55, y) for x, y in stroke] for stroke in scaled(DIGIT_STROKES[0], 0.45)], 12).save(ten)
+    assert main(["predict", str(ten)]) == 0
+    assert ", unsure: several digits side by side)" in capsys.readouterr().out
+    assert main(["predict", str(ten), "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["unsure"] is True and result["several_digits"] is True
+
+
 def test_predict_says_noise_is_not_a_digit(untrained_checkpoint: Path, tmp_path: Path) -> None:
     noise = tmp_path / "noise.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200), dtype=np.uint8)).save(noise)

@@ -272,6 +272,21 @@ def _zip_bomb(raw: bytes, inflated_bytes: int = 200 * 10**6) -> bytes:
     return out.getvalue()
 
 
+def _zipped(files: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
+    """A zip archive of `files` (name -> content), as a person zips a checkpoint to send it."""
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", compression) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return packed.getvalue()
+
+
+def _png() -> bytes:
+    packed = io.BytesIO()
+    digit_image().save(packed, "PNG")
+    return packed.getvalue()
+
+
 def _bad_model_files() -> dict[str, tuple[bytes, str]]:
     """name -> (file content, words the message must contain)."""
     good = checkpoint_bytes(_payload())
@@ -300,6 +315,18 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
         "zip bomb (200 MB of weights deflated into a few hundred KB)": (_zip_bomb(good), "is a compressed zip archive"),
         "text renamed .pt": (b"name,score\nalice,3\n", "not a readable PyTorch file"),
         "image renamed .pt": (digit_image().tobytes()[:4000], "not a readable PyTorch file"),
+        # These said "… is not a readable PyTorch file (it may be truncated, damaged or of another kind)", or of a
+        # deflated zip "… is a compressed zip archive, which torch.save never writes (and which could unpack …)".
+        "a picture of a digit": (_png(), "is a PNG file, not a model file: use a .pt checkpoint saved by MNIST Studio "
+                                         "(a picture of a digit is read by `predict`, or on the app's Sketch page)"),
+        "a zip holding a checkpoint": (_zipped({"run/my model.pt": good}),
+                                       "is a zip archive holding 'run/my model.pt', not a checkpoint itself: unzip it "
+                                       "and give the .pt file inside"),
+        "a deflated zip holding checkpoints": (_zipped({"a.pt": good, "b.PTH": good}, zipfile.ZIP_DEFLATED),
+                                               "is a zip archive holding 'a.pt' and more, not a checkpoint itself"),
+        "a zip of other files": (_zipped({"notes.txt": b"my notes"}),
+                                 "is a zip archive of other files, not a checkpoint: use a .pt checkpoint saved by "
+                                 "MNIST Studio"),
         "another architecture": (checkpoint_bytes(_payload("seed-net", model="nf-cnn")),
                                  "does not fit the nf-cnn architecture"),
         "mismatched shapes": (checkpoint_bytes(_payload("nf-cnn", model_kwargs={"nf": 16})),

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from cli_support import UNREACHABLE_CASES, assert_one_line_error, digit_image, png_bytes, unreachable_case
-from mnist_core.checkpoints import checkpoint_payload, write_checkpoint
+from mnist_core.checkpoints import checkpoint_bytes, checkpoint_payload, write_checkpoint
 from mnist_core.cli import main
 from mnist_core.errors import ImageError
 from mnist_core.models import build_model
@@ -78,6 +78,10 @@ SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9"
 SVG_MESSAGE = "is an SVG drawing (vector graphics, which MNIST Studio does not draw): export it as PNG"
 
 
+def _checkpoint_file() -> bytes:
+    return checkpoint_bytes(checkpoint_payload("seed-net", {}, build_model("seed-net"), {}, [], {}))
+
+
 def _bad_images() -> dict[str, tuple[bytes, str]]:
     """name -> (file content, words the message must contain)."""
     whole = png_bytes(digit_image())
@@ -89,7 +93,10 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
                                               "PNG or JPEG"),
         "heic photo": (HEIC_START, "is a HEIC/HEIF photo (the iPhone's own format), which MNIST Studio cannot read: "
                                    "export or share it as JPEG"),
-        "a model file": (b"PK\x03\x04" + b"\0" * 100, "is not an image MNIST Studio can read"),
+        "a zip file": (b"PK\x03\x04" + b"\0" * 100, "is not an image MNIST Studio can read"),
+        # It said "… is not an image MNIST Studio can read: use PNG, …", and nothing of where a model file goes.
+        "a model file": (_checkpoint_file(), "is a PyTorch model file, not a picture: give it to --checkpoint, or in "
+                                             "the app upload it on the Evaluate page and make it the active model"),
         "truncated png": (whole[: len(whole) // 2], "is damaged or truncated"),
         # These three were read from their first frame only (a blank first frame: "empty image"), or called "not an
         # image MNIST Studio can read: use PNG, …" for a PNG or an SVG.
