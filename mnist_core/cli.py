@@ -499,7 +499,7 @@ def _weak_model_warning(checkpoint: Any) -> str | None:
     accuracy = checkpoint.metrics.get("test_accuracy")
     if not isinstance(accuracy, (int, float)) or accuracy >= WEAK_MODEL_ACCURACY:
         return None
-    return (f"{checkpoint.source} reads only {accuracy:.1f} % of MNIST's test digits right (under "
+    return (f"{checkpoint.source} reads only {accuracy:.2f} % of MNIST's test digits right (under "
             f"{WEAK_MODEL_ACCURACY:g} %), so what it reads means little: train it longer, or give --checkpoint a "
             f"better model")
 

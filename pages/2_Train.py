@@ -205,7 +205,7 @@ def weak_run_warning(run: ModelEntry) -> None:
     active, replaced = session.active_model(), session.replaced_model()
     if run.test_accuracy is None or run.test_accuracy >= WEAK_MODEL_ACCURACY or active is None or active.key != run.key:
         return
-    st.warning(f"{run.source[:1].upper()}{run.source[1:]} reads only {run.test_accuracy:.1f} % of the test digits "
+    st.warning(f"{run.source[:1].upper()}{run.source[1:]} reads only {run.test_accuracy:.2f} % of the test digits "
                f"right (under {WEAK_MODEL_ACCURACY:g} %), so the Sketch page will read little with it. Train longer, "
                "or go back to " + ("the model that was active before it." if replaced is not None
                                    else "another model on Evaluate."))

@@ -200,7 +200,7 @@ def test_predict_warns_that_a_weak_model_s_readings_mean_little(tmp_path: Path) 
     process = run_cli("predict", "--checkpoint", weak, image, "--json")
     assert process.returncode == 0 and last_json(process.stdout)[0]["digit"] in range(10)
     assert process.stderr.splitlines() == [
-        f"warning: {weak} reads only 60.8 % of MNIST's test digits right (under 90 %), so what it reads means little: "
+        f"warning: {weak} reads only 60.79 % of MNIST's test digits right (under 90 %), so what it reads means little: "
         f"train it longer, or give --checkpoint a better model"]
     process = run_cli("predict", "--checkpoint", good, image)
     assert process.returncode == 0 and process.stderr == ""
