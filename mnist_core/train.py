@@ -423,8 +423,9 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         callback.on_train_start(TrainStart(config, device, count_parameters(model), total_steps, steps_per_epoch,
                                            schedule.epochs))
 
-    # What a diverged run falls back on: the last good weights, and the history records and batches behind them.
-    last_good, good_records, good_steps = _snapshot(model), 0, 0
+    # What a diverged run falls back on: the last good weights, the history records and batches behind them, and
+    # their confidence floor.
+    last_good, good_records, good_steps, good_floor = _snapshot(model), 0, 0, float("nan")
     watch: DivergenceWatch | None = None  # made at the first batch, whose loss it measures against
     step, train_seconds, period_seconds = 0, 0.0, 0.0
     # Since the last report, summed on the device (no per-batch host sync): the batches' mean losses, right answers.
@@ -458,8 +459,8 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     def evaluate_now() -> None:
         """Test the model, close the period with an `EpochRecord`, and keep its weights as good unless the loss is
         running high."""
-        nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, good_records, good_steps
-        nonlocal last_eval_step, last_test_seconds
+        nonlocal period_loss, period_correct, period_seen, period_seconds, last_eval_step, last_test_seconds
+        nonlocal last_good, good_records, good_steps, good_floor
         eval_start = time.perf_counter()
         test_accuracy, test_loss, floor = quick_accuracy(model, data.test)
         model.train()
@@ -475,7 +476,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         for callback in callbacks:
             callback.on_epoch_end(record)
         if watch is None or not watch.suspect:
-            last_good, good_records, good_steps = _snapshot(model), len(result.history), step
+            last_good, good_records, good_steps, good_floor = _snapshot(model), len(result.history), step, floor
         last_eval_step = step
         period_loss, period_correct, period_seen, period_seconds = 0.0, 0, 0, 0.0
 
@@ -484,6 +485,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         model.load_state_dict(last_good)
         model.eval()
         del result.history[good_records:]  # the history ends with the evaluation of the weights that are kept
+        result.confidence_floor = good_floor  # ... and so does the floor: a later one measured weights now gone
         result.train_seconds, result.steps, result.steps_kept = train_seconds, step, good_steps
         kept = (f"the weights from epoch {result.history[-1].epoch:g} were kept" if result.history
                 else "no good weights were reached")
