@@ -136,10 +136,12 @@ class _Outcome:
     batch_losses: list[tuple[int, float]] = field(default_factory=list)
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    compile_seconds: float = 0.0
     stopped: bool = False
     device: str = ""
     steps: int = 0  # batches trained: where the run ended (a diverged run's last reports were never sent)
     steps_kept: int = 0  # batches behind the weights kept
+    confidence_floor: float = float("nan")
 
 
 def _tests_after(schedule: Schedule, step: int) -> bool:
@@ -195,8 +197,8 @@ def _outcome_of(result: TrainResult | None, status: str, message: str = "") -> _
     if result.history:  # weights are only worth keeping once evaluated
         torch.save({key: value.detach().cpu() for key, value in result.model.state_dict().items()}, buffer)
     return _Outcome(status, message, "", buffer.getvalue(), result.history, result.batch_losses,
-                    result.train_seconds, result.eval_seconds, result.stopped, result.device, result.steps,
-                    result.steps_kept)
+                    result.train_seconds, result.eval_seconds, result.compile_seconds, result.stopped, result.device,
+                    result.steps, result.steps_kept, result.confidence_floor)
 
 
 def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event: Any) -> _Outcome:
@@ -627,8 +629,9 @@ class TrainingJob:
             model.load_state_dict(torch.load(io.BytesIO(outcome.weights), weights_only=True))
             self.result = TrainResult(model.eval(), self.config, outcome.device, outcome.history,
                                       batch_losses=outcome.batch_losses, train_seconds=outcome.train_seconds,
-                                      eval_seconds=outcome.eval_seconds, stopped=outcome.stopped, steps=outcome.steps,
-                                      steps_kept=outcome.steps_kept)
+                                      eval_seconds=outcome.eval_seconds, compile_seconds=outcome.compile_seconds,
+                                      stopped=outcome.stopped, steps=outcome.steps, steps_kept=outcome.steps_kept,
+                                      confidence_floor=outcome.confidence_floor)
         if outcome.status == CRASHED:
             log.error("training job %s crashed: %s\n%s", self.id, outcome.message, outcome.details)
             self.error_details = outcome.details

@@ -447,3 +447,15 @@ def test_a_diverged_jobs_history_is_that_of_the_weights_it_kept(tiny_mnist, monk
     assert snapshot.status == DIVERGED and "the weights from epoch 1 were kept" in snapshot.message
     assert [record.epoch for record in snapshot.history] == [record.epoch for record in job.result.history] == [1.0]
     assert snapshot.history[-1].test_accuracy == job.result.test_accuracy
+
+
+def test_a_jobs_result_has_the_same_metrics_as_fits(tiny_mnist) -> None:
+    """What the worker sends back rebuilds the whole `TrainResult`: a run trained in the app lost its confidence floor
+    (so the Draw page fell back on the default one) and its compile time."""
+    config = TrainConfig(model="seed-net", epochs=0.25, batch_size=64, device="cpu")
+    direct = fit(config, tiny_mnist)
+    direct.compile_seconds = 1.5  # (compiling for real takes half a minute)
+    job = TrainingJob(config, tiny_mnist)
+    job._conclude(runner._outcome_of(direct, DONE))
+    in_job, on_main = job.result.metrics(), direct.metrics()
+    assert math.isfinite(in_job["confidence_floor"]) and in_job == on_main
