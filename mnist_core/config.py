@@ -60,7 +60,7 @@ class TrainConfig:
     rotation: float = 10.0  # degrees either way (all three act only with augment=True)
     translate: float = 0.1  # fraction of the side
     scale: float = 0.1  # relative zoom either way
-    shear: float = 0.0  # slant, degrees either way (italic writing); 0 keeps a run's random stream as before shear
+    shear: float = 0.0  # slant, degrees either way (italic writing); 0 draws no random numbers for it
     # Outlier exposure: random scribbles added to each batch (0.25 = one per four digits), trained towards "no
     # digit" (equal probabilities), so the model is unsure about drawings that are not digits. 0 = off.
     scribbles: float = 0.0

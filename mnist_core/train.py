@@ -178,7 +178,7 @@ def make_optimizer(config: TrainConfig, parameters: Iterable[nn.Parameter],
     fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for the whole update on CUDA
     if config.optimizer == "sgd":
         # With one-cycle the momentum is the cycle's (the page greys its slider out), so SGD is made with the cycle's
-        # top: Nesterov with the slider left at 0 was refused ("needs momentum > 0") by a slider that could not move.
+        # top: Nesterov then works even with the greyed-out slider at 0 (torch refuses Nesterov without momentum).
         momentum = ONE_CYCLE_MOMENTUM[1] if config.scheduler == "onecycle" else config.momentum
         return torch.optim.SGD(parameters, lr=config.lr, momentum=momentum, nesterov=config.nesterov,
                                weight_decay=config.weight_decay, **fused)
@@ -434,7 +434,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     # Since the last evaluation, on the host: the same sums, and the images seen.
     period_loss, period_correct, period_seen = 0.0, 0, 0
     # The digits trained so far, for images/s: an epoch's last batch is smaller when the batch size does not divide
-    # the images (5,000 at batch 2,048: 2,048 + 2,048 + 904), so batches × batch size overstated the speed.
+    # the images (5,000 at batch 2,048: 2,048 + 2,048 + 904), so batches × batch size would overstate the speed.
     images_trained = 0
     last_report_step, last_eval_step = 0, 0
     last_test_seconds = 0.0  # the last test pass's length, for the ETA (0 until one has run)
@@ -489,7 +489,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         result.train_seconds, result.steps, result.steps_kept = train_seconds, step, good_steps
         kept = (f"the weights from epoch {result.history[-1].epoch:g} were kept" if result.history
                 else "no good weights were reached")
-        # One-cycle has a warm-up already: "pick a scheduler with warm-up" sent its users looking for another one.
+        # One-cycle has a warm-up already: "pick a scheduler with warm-up" would send its users looking for another.
         rate = (f"lower the learning rate (its peak was {config.lr:g})" if config.scheduler == "onecycle" else
                 f"lower the learning rate (it was {config.lr:g}) or pick a scheduler with warm-up")
         raise TrainingDiverged(f"training diverged at batch {step} of {total_steps} ({what}): {rate}; {kept}", result)
