@@ -385,7 +385,7 @@ class JobSnapshot:
     total_epochs: float
     images_per_second: float
     elapsed: float  # training seconds so far
-    eta: float  # seconds left at the current speed
+    eta: float  # seconds left: the batches at the current speed and the test passes to come (`BatchReport.eta`)
     batch_losses: tuple[tuple[int, float], ...]  # (step, mean train loss since the previous report)
     learning_rates: tuple[tuple[int, float], ...]  # (step, lr)
     history: tuple[EpochRecord, ...]
@@ -420,7 +420,7 @@ class JobSnapshot:
     @property
     def testing_last(self) -> bool:
         """The test pass after the last batch is under way: all that is left of the run (a minute for a big model on
-        a CPU), which the ETA, counting batches, read as "0 s"."""
+        a CPU), which the ETA can only guess from the test pass before it, and not at all when it is the first."""
         return self.testing and not self.finished and self.total_steps > 0 and self.step >= self.total_steps
 
     @property
