@@ -346,9 +346,9 @@ class _WorkerPool:
             worker, self._spare = self._spare, None
         return worker if worker is not None and worker.process.is_alive() else _Worker()
 
-    def cpu_threads(self) -> int:
-        """A new CPU job's share of the cores: all of them when alone, an equal part when others train too
-        (more threads than cores makes every OpenMP barrier wait on a descheduled thread)."""
+    def cpu_job_started(self) -> int:
+        """Count a new CPU job in and return its share of the cores: all of them when alone, an equal part when others
+        train too (more threads than cores makes every OpenMP barrier wait on a descheduled thread)."""
         with self._lock:
             self._busy += 1
             return max(1, (os.cpu_count() or 1) // self._busy)
@@ -551,9 +551,10 @@ class TrainingJob:
                                                      self._orphan_check):
             self._finish(CANCELLED, "Stopped while waiting for the device; nothing was trained.")
             return
-        threads = WORKERS.cpu_threads() if self.device_type == "cpu" else 1
-        worker = WORKERS.take()
+        threads = WORKERS.cpu_job_started() if self.device_type == "cpu" else 1
+        worker: _Worker | None = None
         try:
+            worker = WORKERS.take()
             fresh = not worker.wait_ready(0)
             with self._lock:
                 self._fresh_process = fresh
@@ -564,12 +565,13 @@ class TrainingJob:
             worker.assign(_Assignment(self.config, self.data, threads))
             outcome = self._follow(worker)
             self._conclude(outcome)
-        except Exception as error:  # a bug on this side: keep it for the page, and log it
+        except Exception as error:  # a bug on this side, or no process could start: keep it for the page, and log it
             log.error("training job %s crashed:\n%s", self.id, traceback.format_exc())
             self.error_details = traceback.format_exc()
             self._finish(CRASHED, f"{type(error).__name__}: {error}")
         finally:
-            worker.close()
+            if worker is not None:
+                worker.close()
             if self.device_type == "cpu":
                 WORKERS.cpu_job_ended()
             if takes_turns:
