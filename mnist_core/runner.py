@@ -206,8 +206,7 @@ def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event
     try:
         result = fit(assignment.config, assignment.data, [_PipeReporter(connection, stop_event)], stop_event)
     except TrainingDiverged as error:
-        result = error.result if isinstance(error.result, TrainResult) else None
-        return _outcome_of(result, DIVERGED, str(error))
+        return _outcome_of(error.result, DIVERGED, str(error))
     except StudioError as error:  # settings/data problems a user can fix
         return _Outcome(FAILED, str(error))
     except Exception as error:  # a bug: the job shows it with its traceback, and logs it
