@@ -70,7 +70,7 @@ class ModelEntry:
         return float(value) if isinstance(value, (int, float)) else None
 
     def payload(self) -> dict[str, Any]:
-        """The checkpoint file's contents (the ★ format), for saving and downloading."""
+        """The checkpoint file's contents (`checkpoints.checkpoint_payload`), for saving and downloading."""
         loaded = self.checkpoint
         return checkpoint_payload(loaded.model_name, loaded.model_kwargs, loaded.model, loaded.config, loaded.history,
                                   loaded.metrics)
