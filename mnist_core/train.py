@@ -456,6 +456,29 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         period_correct += correct_since_report
         return loss_since_report
 
+    def report_now() -> None:
+        """Read the device's sums (the host's one sync in `log_every` batches), raise `TrainingDiverged` if the loss
+        has diverged, else send a `BatchReport` of the batches since the last one."""
+        nonlocal last_report_step
+        loss_since_report = read_device_sums()
+        batches = step - last_report_step
+        if not math.isfinite(loss_since_report):
+            diverge(f"the train loss became {loss_since_report}")
+        mean_loss = loss_since_report / batches
+        exploded = watch.check(mean_loss, batches) if watch is not None else None
+        if exploded:
+            diverge(exploded)
+        # The test passes still to come count too, each as long as the last (the first is slower, warming up): in a
+        # quick run (the first 1,000 images) they take longer than the batches, and the ETA read 2 s with 6 s to go.
+        tests_left = sum(1 for point in eval_points if point >= step)
+        report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss, optimizer.param_groups[0]["lr"],
+                             images_per_second=images_trained / max(train_seconds, 1e-9), elapsed=train_seconds,
+                             eta=(total_steps - step) * train_seconds / step + tests_left * last_test_seconds)
+        result.batch_losses.append((step, report.loss))
+        last_report_step = step
+        for callback in callbacks:
+            callback.on_batch_end(report)
+
     def evaluate_now() -> None:
         """Test the model, close the period with an `EpochRecord`, and keep its weights as good unless the loss is
         running high."""
@@ -522,30 +545,10 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
             if watch is None:
                 watch = DivergenceWatch(loss.item())  # one extra host sync, once per run
 
-            at_report = step % config.log_every == 0 or step == total_steps
             at_eval = step in eval_points
-            if at_report or at_eval:
+            if at_eval or step % config.log_every == 0 or step == total_steps:
                 stop_clock()
-                loss_since_report = read_device_sums()
-                batches = step - last_report_step
-                if not math.isfinite(loss_since_report):
-                    diverge(f"the train loss became {loss_since_report}")
-                mean_loss = loss_since_report / batches
-                exploded = watch.check(mean_loss, batches) if watch is not None else None
-                if exploded:
-                    diverge(exploded)
-                # The test passes still to come count too, each as long as the last (the first is slower, warming
-                # up): in a quick run (the first 1,000 images) they take longer than the batches, and the ETA read
-                # 2 s with 6 s to go.
-                tests_left = sum(1 for point in eval_points if point >= step)
-                report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss,
-                                     optimizer.param_groups[0]["lr"],
-                                     images_per_second=images_trained / max(train_seconds, 1e-9), elapsed=train_seconds,
-                                     eta=(total_steps - step) * train_seconds / step + tests_left * last_test_seconds)
-                result.batch_losses.append((step, report.loss))
-                last_report_step = step
-                for callback in callbacks:
-                    callback.on_batch_end(report)
+                report_now()
                 if at_eval:
                     evaluate_now()
                 tick = time.perf_counter()
