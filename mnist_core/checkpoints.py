@@ -34,6 +34,7 @@ from mnist_core.errors import (MB, CheckpointError, ConfigError, missing_folders
                                 remove_if_empty)
 from mnist_core.models import REGISTRY
 from mnist_core.sketch import SNIFF_BYTES as _SNIFF_BYTES, file_kind
+from mnist_core.train import TrainResult
 
 FORMAT = "mnist-studio/1"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +89,8 @@ def checkpoint_payload(model_name: str, model_kwargs: dict[str, Any], model: nn.
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch_version": str(torch.__version__)}
 
 
-def save_result(result: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Save a `train.TrainResult` as a checkpoint file."""
+def save_result(result: TrainResult, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Save a training run as a checkpoint file."""
     payload = checkpoint_payload(result.config.model, result.config.model_kwargs, result.model,
                                  result.config.to_dict(), [h.to_dict() for h in result.history], result.metrics())
     return write_checkpoint(payload, path, overwrite=overwrite)
@@ -445,6 +446,21 @@ def _entries_apart(raw: bytes, entries: list[zipfile.ZipInfo]) -> bool:
 
 
 def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
+    """A file's contents as a model ready to use, or the CheckpointError that says what is wrong: what kind of file it
+    is (`_checked_model_name`), whether its weights fit that model (`_checked_model`), whether the model can read a
+    picture at all (`_refuse_useless_model`). The settings, history and metrics are cleaned, never refused."""
+    model_name = _checked_model_name(payload, label)
+    model_kwargs = payload.get("model_kwargs") or {}
+    model = _checked_model(model_name, model_kwargs, payload.get("state_dict"), label)
+    _refuse_useless_model(model, label)
+    created = payload.get("created")
+    return LoadedCheckpoint(model, model_name, model_kwargs, _checked_config(payload.get("config")),
+                            _checked_history(payload.get("history")), _checked_metrics(payload.get("metrics")),
+                            created if _TEXT.admits(created) else "", label)
+
+
+def _checked_model_name(payload: Any, label: str) -> str:
+    """The registry name of the model a file holds, once the file is known to be a checkpoint of this version."""
     if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
         raise CheckpointError(f"{label} is a bare state_dict (weights without the model's name or settings), "
                               f"not an MNIST Studio checkpoint: it cannot be matched to an architecture safely")
@@ -467,8 +483,12 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     if model_name not in REGISTRY:
         raise CheckpointError(f"{label} is for model {quoted(model_name)}, which this version does not know "
                               f"(known: {', '.join(REGISTRY)})")
-    model_kwargs = payload.get("model_kwargs") or {}
-    state = payload.get("state_dict")
+    return model_name
+
+
+def _checked_model(model_name: str, model_kwargs: Any, state: Any, label: str) -> nn.Module:
+    """The registry's `model_name` built with `model_kwargs` and loaded with the weights `state`, in eval mode;
+    CheckpointError for settings it does not take and weights that are not its own, or not finite."""
     for field, value, holds in (("model_kwargs", model_kwargs, "the model's settings"),
                                 ("state_dict", state, "the weights")):
         if not isinstance(value, dict):  # "missing" was said of a list or a number too
@@ -515,7 +535,11 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
     if not all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
         raise CheckpointError(f"{label} contains NaN or infinite weights (its training diverged): it cannot predict "
                               f"anything; retrain with a lower learning rate")
-    model.eval().to(memory_format=torch.channels_last)  # the fast conv layout for evaluation and sketches
+    return model.eval().to(memory_format=torch.channels_last)  # the fast conv layout for evaluation and sketches
+
+
+def _refuse_useless_model(model: nn.Module, label: str) -> None:
+    """CheckpointError for a model whose weights load but which cannot tell pictures apart."""
     # Finite weights can still overflow (scaled by 1e30, say) or break BatchNorm (a negative running variance): such a
     # model reads pictures as NaN, which is no prediction (and not JSON). Probed on a few pictures here; `evaluate` and
     # `predict` check the outputs on the user's own too, as no probe can stand for every picture.
@@ -530,10 +554,6 @@ def _checked_checkpoint(payload: Any, label: str) -> LoadedCheckpoint:
         raise CheckpointError(f"{label} gives the same output for every picture (blank paper, all ink, a drawn 0 and a "
                               f"drawn 1 alike: its first layer's weights are all zero, say), so it would read every "
                               f"picture as the same digit: retrain it or use another checkpoint")
-    created = payload.get("created")
-    return LoadedCheckpoint(model, model_name, model_kwargs, _checked_config(payload.get("config")),
-                            _checked_history(payload.get("history")), _checked_metrics(payload.get("metrics")),
-                            created if _TEXT.admits(created) else "", label)
 
 
 def non_finite_outputs_error(label: str, pictures: str = "") -> CheckpointError:

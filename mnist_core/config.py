@@ -7,7 +7,7 @@ work *before* any training starts, with a message that says what to change.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from mnist_core.data import SCRIBBLE_SHAPES, Augmentation, batches_per_epoch
@@ -41,6 +41,9 @@ class Schedule:
 
 @dataclass
 class TrainConfig:
+    """Every setting of one training run. `validate()` refuses settings that cannot train; `schedule()` counts the
+    batches the run will train."""
+
     model: str = "fast"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     epochs: float = 1  # fractional epochs are allowed (e.g. 0.5 = half of the shuffled train split)
@@ -60,7 +63,7 @@ class TrainConfig:
     rotation: float = 10.0  # degrees either way (all three act only with augment=True)
     translate: float = 0.1  # fraction of the side
     scale: float = 0.1  # relative zoom either way
-    shear: float = 0.0  # slant, degrees either way (italic writing); 0 keeps a run's random stream as before shear
+    shear: float = 0.0  # slant, degrees either way (italic writing); 0 draws no random numbers for it
     # Outlier exposure: random scribbles added to each batch (0.25 = one per four digits), trained towards "no
     # digit" (equal probabilities), so the model is unsure about drawings that are not digits. 0 = off.
     scribbles: float = 0.0
@@ -113,11 +116,6 @@ class TrainConfig:
         return (f"The first decay comes after {self.step_size} epoch{'' if self.step_size == 1 else 's'} and the run "
                 f"is {schedule.epochs:g} epoch{'' if schedule.epochs == 1 else 's'} long: the learning rate never "
                 "decays — a smaller step size or more epochs")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
 
     def validate(self) -> "TrainConfig":
         """Raise ConfigError for settings that cannot train; return self so calls chain."""

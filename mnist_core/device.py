@@ -1,4 +1,5 @@
-"""Choosing the device: CUDA > MPS > CPU unless the user names one."""
+"""Choosing the device (CUDA > MPS > CPU unless the user names one), and what a run needs to know of it: its free
+memory, its name, and the allocator setting that keeps training steps from page-faulting."""
 
 from __future__ import annotations
 

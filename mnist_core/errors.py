@@ -14,6 +14,10 @@ import reprlib
 import stat
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # (only for the type: train imports this module)
+    from mnist_core.train import TrainResult
 
 MB = 1_000_000  # file sizes in messages and limits are decimal megabytes, as the app's upload widget shows them
 
@@ -105,7 +109,7 @@ class TrainingDiverged(StudioError):
     """The loss became NaN/inf or exploded (`train.DivergenceWatch`). `result` holds the model with the last good
     weights."""
 
-    def __init__(self, message: str, result: object = None) -> None:
+    def __init__(self, message: str, result: TrainResult | None = None) -> None:
         super().__init__(message)
         self.result = result
 

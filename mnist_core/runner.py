@@ -136,10 +136,12 @@ class _Outcome:
     batch_losses: list[tuple[int, float]] = field(default_factory=list)
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    compile_seconds: float = 0.0
     stopped: bool = False
     device: str = ""
     steps: int = 0  # batches trained: where the run ended (a diverged run's last reports were never sent)
     steps_kept: int = 0  # batches behind the weights kept
+    confidence_floor: float = float("nan")
 
 
 def _tests_after(schedule: Schedule, step: int) -> bool:
@@ -195,8 +197,8 @@ def _outcome_of(result: TrainResult | None, status: str, message: str = "") -> _
     if result.history:  # weights are only worth keeping once evaluated
         torch.save({key: value.detach().cpu() for key, value in result.model.state_dict().items()}, buffer)
     return _Outcome(status, message, "", buffer.getvalue(), result.history, result.batch_losses,
-                    result.train_seconds, result.eval_seconds, result.stopped, result.device, result.steps,
-                    result.steps_kept)
+                    result.train_seconds, result.eval_seconds, result.compile_seconds, result.stopped, result.device,
+                    result.steps, result.steps_kept, result.confidence_floor)
 
 
 def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event: Any) -> _Outcome:
@@ -204,8 +206,7 @@ def _train_in_worker(assignment: _Assignment, connection: Connection, stop_event
     try:
         result = fit(assignment.config, assignment.data, [_PipeReporter(connection, stop_event)], stop_event)
     except TrainingDiverged as error:
-        result = error.result if isinstance(error.result, TrainResult) else None
-        return _outcome_of(result, DIVERGED, str(error))
+        return _outcome_of(error.result, DIVERGED, str(error))
     except StudioError as error:  # settings/data problems a user can fix
         return _Outcome(FAILED, str(error))
     except Exception as error:  # a bug: the job shows it with its traceback, and logs it
@@ -344,9 +345,9 @@ class _WorkerPool:
             worker, self._spare = self._spare, None
         return worker if worker is not None and worker.process.is_alive() else _Worker()
 
-    def cpu_threads(self) -> int:
-        """A new CPU job's share of the cores: all of them when alone, an equal part when others train too
-        (more threads than cores makes every OpenMP barrier wait on a descheduled thread)."""
+    def cpu_job_started(self) -> int:
+        """Count a new CPU job in and return its share of the cores: all of them when alone, an equal part when others
+        train too (more threads than cores makes every OpenMP barrier wait on a descheduled thread)."""
         with self._lock:
             self._busy += 1
             return max(1, (os.cpu_count() or 1) // self._busy)
@@ -383,7 +384,7 @@ class JobSnapshot:
     total_epochs: float
     images_per_second: float
     elapsed: float  # training seconds so far
-    eta: float  # seconds left at the current speed
+    eta: float  # seconds left: the batches at the current speed and the test passes to come (`BatchReport.eta`)
     batch_losses: tuple[tuple[int, float], ...]  # (step, mean train loss since the previous report)
     learning_rates: tuple[tuple[int, float], ...]  # (step, lr)
     history: tuple[EpochRecord, ...]
@@ -418,7 +419,7 @@ class JobSnapshot:
     @property
     def testing_last(self) -> bool:
         """The test pass after the last batch is under way: all that is left of the run (a minute for a big model on
-        a CPU), which the ETA, counting batches, read as "0 s"."""
+        a CPU), which the ETA can only guess from the test pass before it, and not at all when it is the first."""
         return self.testing and not self.finished and self.total_steps > 0 and self.step >= self.total_steps
 
     @property
@@ -549,9 +550,10 @@ class TrainingJob:
                                                      self._orphan_check):
             self._finish(CANCELLED, "Stopped while waiting for the device; nothing was trained.")
             return
-        threads = WORKERS.cpu_threads() if self.device_type == "cpu" else 1
-        worker = WORKERS.take()
+        threads = WORKERS.cpu_job_started() if self.device_type == "cpu" else 1
+        worker: _Worker | None = None
         try:
+            worker = WORKERS.take()
             fresh = not worker.wait_ready(0)
             with self._lock:
                 self._fresh_process = fresh
@@ -562,12 +564,13 @@ class TrainingJob:
             worker.assign(_Assignment(self.config, self.data, threads))
             outcome = self._follow(worker)
             self._conclude(outcome)
-        except Exception as error:  # a bug on this side: keep it for the page, and log it
+        except Exception as error:  # a bug on this side, or no process could start: keep it for the page, and log it
             log.error("training job %s crashed:\n%s", self.id, traceback.format_exc())
             self.error_details = traceback.format_exc()
             self._finish(CRASHED, f"{type(error).__name__}: {error}")
         finally:
-            worker.close()
+            if worker is not None:
+                worker.close()
             if self.device_type == "cpu":
                 WORKERS.cpu_job_ended()
             if takes_turns:
@@ -627,8 +630,9 @@ class TrainingJob:
             model.load_state_dict(torch.load(io.BytesIO(outcome.weights), weights_only=True))
             self.result = TrainResult(model.eval(), self.config, outcome.device, outcome.history,
                                       batch_losses=outcome.batch_losses, train_seconds=outcome.train_seconds,
-                                      eval_seconds=outcome.eval_seconds, stopped=outcome.stopped, steps=outcome.steps,
-                                      steps_kept=outcome.steps_kept)
+                                      eval_seconds=outcome.eval_seconds, compile_seconds=outcome.compile_seconds,
+                                      stopped=outcome.stopped, steps=outcome.steps, steps_kept=outcome.steps_kept,
+                                      confidence_floor=outcome.confidence_floor)
         if outcome.status == CRASHED:
             log.error("training job %s crashed: %s\n%s", self.id, outcome.message, outcome.details)
             self.error_details = outcome.details

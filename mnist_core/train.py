@@ -178,7 +178,7 @@ def make_optimizer(config: TrainConfig, parameters: Iterable[nn.Parameter],
     fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for the whole update on CUDA
     if config.optimizer == "sgd":
         # With one-cycle the momentum is the cycle's (the page greys its slider out), so SGD is made with the cycle's
-        # top: Nesterov with the slider left at 0 was refused ("needs momentum > 0") by a slider that could not move.
+        # top: Nesterov then works even with the greyed-out slider at 0 (torch refuses Nesterov without momentum).
         momentum = ONE_CYCLE_MOMENTUM[1] if config.scheduler == "onecycle" else config.momentum
         return torch.optim.SGD(parameters, lr=config.lr, momentum=momentum, nesterov=config.nesterov,
                                weight_decay=config.weight_decay, **fused)
@@ -423,8 +423,9 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         callback.on_train_start(TrainStart(config, device, count_parameters(model), total_steps, steps_per_epoch,
                                            schedule.epochs))
 
-    # What a diverged run falls back on: the last good weights, and the history records and batches behind them.
-    last_good, good_records, good_steps = _snapshot(model), 0, 0
+    # What a diverged run falls back on: the last good weights, the history records and batches behind them, and
+    # their confidence floor.
+    last_good, good_records, good_steps, good_floor = _snapshot(model), 0, 0, float("nan")
     watch: DivergenceWatch | None = None  # made at the first batch, whose loss it measures against
     step, train_seconds, period_seconds = 0, 0.0, 0.0
     # Since the last report, summed on the device (no per-batch host sync): the batches' mean losses, right answers.
@@ -433,7 +434,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
     # Since the last evaluation, on the host: the same sums, and the images seen.
     period_loss, period_correct, period_seen = 0.0, 0, 0
     # The digits trained so far, for images/s: an epoch's last batch is smaller when the batch size does not divide
-    # the images (5,000 at batch 2,048: 2,048 + 2,048 + 904), so batches × batch size overstated the speed.
+    # the images (5,000 at batch 2,048: 2,048 + 2,048 + 904), so batches × batch size would overstate the speed.
     images_trained = 0
     last_report_step, last_eval_step = 0, 0
     last_test_seconds = 0.0  # the last test pass's length, for the ETA (0 until one has run)
@@ -455,11 +456,34 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         period_correct += correct_since_report
         return loss_since_report
 
+    def report_now() -> None:
+        """Read the device's sums (the host's one sync in `log_every` batches), raise `TrainingDiverged` if the loss
+        has diverged, else send a `BatchReport` of the batches since the last one."""
+        nonlocal last_report_step
+        loss_since_report = read_device_sums()
+        batches = step - last_report_step
+        if not math.isfinite(loss_since_report):
+            diverge(f"the train loss became {loss_since_report}")
+        mean_loss = loss_since_report / batches
+        exploded = watch.check(mean_loss, batches) if watch is not None else None
+        if exploded:
+            diverge(exploded)
+        # The test passes still to come count too, each as long as the last (the first is slower, warming up): in a
+        # quick run (the first 1,000 images) they take longer than the batches, and the ETA read 2 s with 6 s to go.
+        tests_left = sum(1 for point in eval_points if point >= step)
+        report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss, optimizer.param_groups[0]["lr"],
+                             images_per_second=images_trained / max(train_seconds, 1e-9), elapsed=train_seconds,
+                             eta=(total_steps - step) * train_seconds / step + tests_left * last_test_seconds)
+        result.batch_losses.append((step, report.loss))
+        last_report_step = step
+        for callback in callbacks:
+            callback.on_batch_end(report)
+
     def evaluate_now() -> None:
         """Test the model, close the period with an `EpochRecord`, and keep its weights as good unless the loss is
         running high."""
-        nonlocal period_loss, period_correct, period_seen, period_seconds, last_good, good_records, good_steps
-        nonlocal last_eval_step, last_test_seconds
+        nonlocal period_loss, period_correct, period_seen, period_seconds, last_eval_step, last_test_seconds
+        nonlocal last_good, good_records, good_steps, good_floor
         eval_start = time.perf_counter()
         test_accuracy, test_loss, floor = quick_accuracy(model, data.test)
         model.train()
@@ -475,7 +499,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         for callback in callbacks:
             callback.on_epoch_end(record)
         if watch is None or not watch.suspect:
-            last_good, good_records, good_steps = _snapshot(model), len(result.history), step
+            last_good, good_records, good_steps, good_floor = _snapshot(model), len(result.history), step, floor
         last_eval_step = step
         period_loss, period_correct, period_seen, period_seconds = 0.0, 0, 0, 0.0
 
@@ -484,10 +508,11 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         model.load_state_dict(last_good)
         model.eval()
         del result.history[good_records:]  # the history ends with the evaluation of the weights that are kept
+        result.confidence_floor = good_floor  # ... and so does the floor: a later one measured weights now gone
         result.train_seconds, result.steps, result.steps_kept = train_seconds, step, good_steps
         kept = (f"the weights from epoch {result.history[-1].epoch:g} were kept" if result.history
                 else "no good weights were reached")
-        # One-cycle has a warm-up already: "pick a scheduler with warm-up" sent its users looking for another one.
+        # One-cycle has a warm-up already: "pick a scheduler with warm-up" would send its users looking for another.
         rate = (f"lower the learning rate (its peak was {config.lr:g})" if config.scheduler == "onecycle" else
                 f"lower the learning rate (it was {config.lr:g}) or pick a scheduler with warm-up")
         raise TrainingDiverged(f"training diverged at batch {step} of {total_steps} ({what}): {rate}; {kept}", result)
@@ -520,30 +545,10 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
             if watch is None:
                 watch = DivergenceWatch(loss.item())  # one extra host sync, once per run
 
-            at_report = step % config.log_every == 0 or step == total_steps
             at_eval = step in eval_points
-            if at_report or at_eval:
+            if at_eval or step % config.log_every == 0 or step == total_steps:
                 stop_clock()
-                loss_since_report = read_device_sums()
-                batches = step - last_report_step
-                if not math.isfinite(loss_since_report):
-                    diverge(f"the train loss became {loss_since_report}")
-                mean_loss = loss_since_report / batches
-                exploded = watch.check(mean_loss, batches) if watch is not None else None
-                if exploded:
-                    diverge(exploded)
-                # The test passes still to come count too, each as long as the last (the first is slower, warming
-                # up): in a quick run (the first 1,000 images) they take longer than the batches, and the ETA read
-                # 2 s with 6 s to go.
-                tests_left = sum(1 for point in eval_points if point >= step)
-                report = BatchReport(step, total_steps, schedule.epochs_at(step), mean_loss,
-                                     optimizer.param_groups[0]["lr"],
-                                     images_per_second=images_trained / max(train_seconds, 1e-9), elapsed=train_seconds,
-                                     eta=(total_steps - step) * train_seconds / step + tests_left * last_test_seconds)
-                result.batch_losses.append((step, report.loss))
-                last_report_step = step
-                for callback in callbacks:
-                    callback.on_batch_end(report)
+                report_now()
                 if at_eval:
                     evaluate_now()
                 tick = time.perf_counter()

@@ -70,7 +70,7 @@ class ModelEntry:
         return float(value) if isinstance(value, (int, float)) else None
 
     def payload(self) -> dict[str, Any]:
-        """The checkpoint file's contents (the ★ format), for saving and downloading."""
+        """The checkpoint file's contents (`checkpoints.checkpoint_payload`), for saving and downloading."""
         loaded = self.checkpoint
         return checkpoint_payload(loaded.model_name, loaded.model_kwargs, loaded.model, loaded.config, loaded.history,
                                   loaded.metrics)
@@ -188,8 +188,10 @@ def _restore_dropped_on_page_change(kept: dict[str, Any]) -> None:
             st.session_state[key] = value
 
 
-def _remember() -> None:
-    """Update the parked copy after a change made outside a page's first lines (a Start click, a finished run)."""
+def remember() -> None:
+    """Park this session's state now, after a change made outside a page's first lines (a Start click, a finished
+    run). `page_setup` parks it on every full run of a page, but a click in a fragment (a section of a page that
+    reruns on its own) runs no `page_setup`: a reload right after it would take the state back from before the click."""
     token = st.session_state.get(RESUME_KEY)
     parked = _parked_sessions()
     with parked.lock:
@@ -261,7 +263,7 @@ def canvas_pixels(strokes: dict[str, Any] | None, pixels: np.ndarray | None) -> 
         return kept.pixels if kept is not None else None
     if strokes is not None and (kept is None or kept.strokes != strokes):
         st.session_state[DRAWING_KEY] = KeptDrawing(strokes, pixels)
-        _remember()  # a reload right after this stroke finds it too
+        remember()  # a reload right after this stroke finds it too
     return pixels
 
 
@@ -269,7 +271,7 @@ def clear_canvas() -> None:
     """An empty canvas, and no drawing kept to bring back."""
     st.session_state[CANVAS_GENERATION_KEY] = st.session_state.get(CANVAS_GENERATION_KEY, 0) + 1
     st.session_state.pop(DRAWING_KEY, None)
-    _remember()
+    remember()
 
 
 def kept_picture() -> KeptPicture | None:
@@ -282,12 +284,12 @@ def keep_picture(name: str, data: bytes) -> None:
     kept = kept_picture()
     if kept is None or kept.name != name or kept.data != data:
         st.session_state[PICTURE_KEY] = KeptPicture(name, data)
-        _remember()
+        remember()
 
 
 def forget_picture() -> None:
     st.session_state.pop(PICTURE_KEY, None)
-    _remember()
+    remember()
 
 
 # The Evaluate page's last good upload, kept like the Sketch page's picture: while the user visits other pages (the
@@ -303,12 +305,12 @@ def kept_upload() -> tuple[str, ModelEntry] | None:
 
 def keep_upload(file_id: str, entry: ModelEntry) -> None:
     st.session_state[UPLOAD_KEY] = (file_id, entry)
-    _remember()  # a reload right after the upload finds it too
+    remember()  # a reload right after the upload finds it too
 
 
 def forget_upload() -> None:
     st.session_state.pop(UPLOAD_KEY, None)
-    _remember()
+    remember()
 
 
 UPLOADER_GENERATION_KEY = "evaluate.uploader_generation"
@@ -339,7 +341,7 @@ def follow_model_with_cell(model_key: str, commonest_mistake: tuple[int, int]) -
     if st.session_state.get(CELL_MODEL_KEY) != model_key or not all(key in st.session_state for key in CELL_KEYS):
         st.session_state[CELL_MODEL_KEY] = model_key
         st.session_state.update(zip(CELL_KEYS, commonest_mistake))
-        _remember()  # parked now, not at the next run: a page change can then bring a dropped pick back
+        remember()  # parked now, not at the next run: a page change can then bring a dropped pick back
 
 
 def default_entry() -> ModelEntry:
@@ -361,7 +363,7 @@ def active_model() -> ModelEntry | None:
 
 def set_active(entry: ModelEntry) -> None:
     st.session_state[ACTIVE_KEY] = entry
-    _remember()
+    remember()
 
 
 def runs() -> list[ModelEntry]:
@@ -375,7 +377,7 @@ def current_job() -> TrainingJob | None:
 
 def start_job(job: TrainingJob) -> None:
     st.session_state[JOB_KEY] = job.start()
-    _remember()
+    remember()
 
 
 def this_tab_is_open() -> Callable[[], bool] | None:
@@ -412,7 +414,7 @@ def collect_finished_job() -> ModelEntry | None:
     st.session_state.pop(COLLECTED_RUN_KEY, None)
     snapshot = job.snapshot()
     if not has_usable_weights(job.result):
-        _remember()
+        remember()
         return None
     number = len(runs()) + 1
     learned = did_learn(job)
@@ -423,7 +425,7 @@ def collect_finished_job() -> ModelEntry | None:
     runs().append(entry)
     st.session_state[COLLECTED_RUN_KEY] = entry
     if not learned:
-        _remember()
+        remember()
     else:
         st.session_state[REPLACED_KEY] = active_model()
         set_active(entry)  # (parks the new state too)
@@ -447,10 +449,3 @@ def replaced_model() -> ModelEntry | None:
     """The model that was active before the last collected run became the active one (the way back to it)."""
     entry = st.session_state.get(REPLACED_KEY)
     return entry if isinstance(entry, ModelEntry) else None
-
-
-def remember() -> None:
-    """Park this session's state now. `page_setup` parks it on every full run of a page, but a click in a fragment
-    (a section of a page that reruns on its own) runs no `page_setup`: a reload right after it took the state back
-    from before the click."""
-    _remember()

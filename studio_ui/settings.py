@@ -19,7 +19,8 @@ from studio_ui.session import ensure_defaults
 PREFIX = "train."
 PRESET_KEY = "train.preset"
 CUSTOM = "custom"
-# Log-spaced learning rates (1-2-3-5 per decade) plus 1.0 for Adadelta: every preset's lr is one of them.
+# Log-spaced learning rates (1-2-3-5 per decade) plus 1 and 2 for Adadelta, whose rates sit near 1 (the PyTorch
+# example's is 1.0): every preset's lr is one of them.
 LR_CHOICES = sorted({round(mantissa * 10.0 ** exponent, 8) for exponent in range(-5, 0)
                      for mantissa in (1, 2, 3, 5)} | {1.0, 2.0})
 BATCH_SIZES = [16, 32, 64, 100, 128, 256, 512, 1024, 2048]

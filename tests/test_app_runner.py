@@ -332,11 +332,32 @@ def test_a_worker_does_not_run_the_page_script_streamlit_made_main(tmp_path, mon
 def test_cpu_jobs_running_together_share_the_cores() -> None:
     pool = runner._WorkerPool()
     cores = os.cpu_count() or 1
-    assert pool.cpu_threads() == cores  # alone: every core
-    assert pool.cpu_threads() == max(1, cores // 2)  # a second one at the same time: half
+    assert pool.cpu_job_started() == cores  # alone: every core
+    assert pool.cpu_job_started() == max(1, cores // 2)  # a second one at the same time: half
     pool.cpu_job_ended()
     pool.cpu_job_ended()
-    assert pool.cpu_threads() == cores
+    assert pool.cpu_job_started() == cores
+
+
+def test_a_worker_process_that_cannot_start_ends_the_job_as_crashed_and_frees_its_turn(tiny_mnist, monkeypatch) -> None:
+    """Starting the process failed (no memory, too many open files): the job stayed "queued" for ever, its CPU share
+    stayed taken, and on an accelerator every later job waited behind it."""
+    pool = runner._WorkerPool()
+    monkeypatch.setattr(runner, "WORKERS", pool)
+
+    def cannot_start() -> runner._Worker:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(pool, "take", cannot_start)
+    monkeypatch.setattr(pool, "prepare", lambda wait_s=0.0: False)
+    queue = DeviceQueue()
+    monkeypatch.setattr(runner, "QUEUED_DEVICE_TYPES", ("cpu",))  # so that it takes a turn, as on a GPU
+    job = TrainingJob(TrainConfig(model="seed-net", epochs=0.25, batch_size=64, device="cpu"), tiny_mnist,
+                      queue=queue).start()
+    assert job.join(10)
+    assert job.snapshot().status == CRASHED and "Too many open files" in job.snapshot().message
+    assert pool.cpu_jobs() == 0 and queue.position("cpu", job.id) == 0
+    assert queue.wait_turn("cpu", "next", threading.Event())  # the next job is not left waiting
 
 
 def test_glibc_keeps_freed_memory_for_the_next_training_step() -> None:
@@ -447,3 +468,15 @@ def test_a_diverged_jobs_history_is_that_of_the_weights_it_kept(tiny_mnist, monk
     assert snapshot.status == DIVERGED and "the weights from epoch 1 were kept" in snapshot.message
     assert [record.epoch for record in snapshot.history] == [record.epoch for record in job.result.history] == [1.0]
     assert snapshot.history[-1].test_accuracy == job.result.test_accuracy
+
+
+def test_a_jobs_result_has_the_same_metrics_as_fits(tiny_mnist) -> None:
+    """What the worker sends back rebuilds the whole `TrainResult`: a run trained in the app lost its confidence floor
+    (so the Sketch page fell back on the default one) and its compile time."""
+    config = TrainConfig(model="seed-net", epochs=0.25, batch_size=64, device="cpu")
+    direct = fit(config, tiny_mnist)
+    direct.compile_seconds = 1.5  # (compiling for real takes half a minute)
+    job = TrainingJob(config, tiny_mnist)
+    job._conclude(runner._outcome_of(direct, DONE))
+    in_job, on_main = job.result.metrics(), direct.metrics()
+    assert math.isfinite(in_job["confidence_floor"]) and in_job == on_main

@@ -43,6 +43,21 @@ def test_a_baseline_seed_that_never_reaches_the_target_makes_the_ratio_a_lower_b
     assert ratios(slow_ours, baseline, 99.0)["ratio"] is None
 
 
+def test_ours_is_compared_with_each_baseline_and_on_cuda_with_the_gpu_times(capsys: pytest.CaptureFixture) -> None:
+    targets = bench.TARGETS
+    ours = _contender("ours: fast", [(1.0, 99.0), (2.0, 99.4)]).summary(targets)
+    quicker = _contender("ours: GPU", [(0.5, 99.0), (3.0, 99.4)]).summary(targets)
+    baseline = _contender("baseline (b)", [(3.0, 99.0), (4.0, 99.1)]).summary(targets)
+    on_cpu = bench._against_targets([ours, baseline], torch.device("cpu"))
+    assert on_cpu == {"ratios": {"b@99.0": {"ratio": 3.0, "lower_bound": False},
+                                 "b@99.4": {"ratio": 2.0, "lower_bound": True}}}
+    assert "ours: fast vs baseline (b), time to 99.0 %: 3.0× faster (target on CPU: ≥ 1.8×)" in capsys.readouterr().out
+    on_cuda = bench._against_targets([ours, quicker, baseline], torch.device("cuda"))
+    assert on_cuda["gpu_targets"]["99.0"] == {"limit_seconds": 0.25, "median_seconds": 0.5, "recipe": "ours: GPU"}
+    assert on_cuda["gpu_targets"]["99.4"]["recipe"] == "ours: fast"
+    assert bench._against_targets([baseline], torch.device("cpu")) == {"ratios": {}}  # no recipe of ours ran
+
+
 def test_baseline_a_is_the_pytorch_example_network() -> None:
     assert count_parameters(_PytorchExampleNet()) == 1_199_882  # conv 32, conv 64, fc 9216→128→10
 

@@ -1,4 +1,5 @@
-"""Checkpoints: the ★ format, round trips, atomic and non-overwriting writes, safe names, listing."""
+"""Checkpoints: the file format (`checkpoints.FORMAT`), round trips, atomic and non-overwriting writes, safe names,
+listing."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import mnist_core.train as train_module
 from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULERS, TrainConfig, preset_config
 from mnist_core.data import Mnist, random_scribbles
 from mnist_core.errors import ConfigError, TrainingDiverged
-from mnist_core.evaluate import predict_logits
+from mnist_core.evaluate import predict_logits, quick_accuracy
 from mnist_core.train import (BatchReport, Callback, DivergenceWatch, EpochRecord, TrainResult, TrainStart, fit,
                               make_optimizer, make_scheduler)
 
@@ -249,6 +249,8 @@ def test_a_runaway_loss_diverges_and_keeps_the_weights_from_before_it(tiny_mnist
     assert [record.epoch for record in result.history] == [1.0]  # ... but only epoch 1's weights were good
     for key, value in at_epoch_end[0].items():
         assert torch.equal(result.model.state_dict()[key], value), key
+    # The confidence floor is that of the weights kept too, not epoch 3's (a model that answers 0 is sure of it).
+    assert result.confidence_floor == quick_accuracy(result.model, tiny_mnist.test)[2]
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
