@@ -205,6 +205,9 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+DROPOUT_LAYERS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+
+
 def model_summary(model: nn.Module) -> list[dict[str, Any]]:
     """One row per leaf layer: layer, output shape (without batch), parameters — like torchsummary (seed 003)."""
     rows: list[dict[str, Any]] = []
@@ -214,7 +217,9 @@ def model_summary(model: nn.Module) -> list[dict[str, Any]]:
             continue
 
         def record(mod: nn.Module, _inputs: Any, output: torch.Tensor, name: str = name) -> None:
-            rows.append({"layer": f"{name} ({type(mod).__name__})", "output shape": tuple(output.shape[1:]),
+            # a dropout layer's rate: the Dropout knob's only visible effect on the summary
+            rate = f", p={mod.p:g}" if isinstance(mod, DROPOUT_LAYERS) else ""
+            rows.append({"layer": f"{name} ({type(mod).__name__}{rate})", "output shape": tuple(output.shape[1:]),
                          "parameters": sum(p.numel() for p in mod.parameters(recurse=False))})
 
         hooks.append(module.register_forward_hook(record))

@@ -90,3 +90,10 @@ def test_model_summary_rows_add_up_and_end_in_ten_outputs() -> None:
     assert rows[-1]["output shape"] == (10,)
     assert rows[0]["output shape"] == (8, 26, 26)  # seed 004's table: 3×3 conv, no padding
     assert model.training, "the summary must not leave the model in eval mode"
+
+
+def test_the_model_summary_gives_each_dropout_layers_rate() -> None:
+    """The Dropout knob changed nothing the model card showed: its layers read "(Dropout)" at any rate."""
+    layers = [row["layer"] for row in model_summary(build_model("seed-net", dropout=0.3))]
+    assert "conv2_drop (Dropout2d, p=0.3)" in layers and "drop (Dropout, p=0.3)" in layers
+    assert "conv1 (Conv2d)" in layers
