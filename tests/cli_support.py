@@ -26,7 +26,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
 
 
 def assert_one_line_error(returncode: int, stderr: str, *expected_words: str) -> str:
-    """The ★ contract for bad input: exit 2, one `error: ...` line on stderr, no traceback. Returns the message."""
+    """The CLI contract for bad input: exit 2, one `error: ...` line on stderr, no traceback. Returns the message."""
     assert "Traceback" not in stderr, stderr
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert returncode == 2, f"exit {returncode}, stderr: {stderr}"
@@ -47,7 +47,7 @@ def assert_clean_failure(process: subprocess.CompletedProcess, *expected_words: 
 
 
 def last_json(stdout: str) -> Any:
-    """The ★ contract with --json: the last stdout line is one JSON value."""
+    """The CLI contract with --json: the last stdout line is one JSON value."""
     lines = [line for line in stdout.splitlines() if line.strip()]
     assert lines, "no output on stdout"
     return json.loads(lines[-1])

@@ -1,4 +1,4 @@
-"""The ★ CLI contract, run as a user runs it: `python -m mnist_core models|train|evaluate|predict`.
+"""The CLI contract (README, "Command line"; the design card's ★ items), run as a user runs it: `python -m mnist_core models|train|evaluate|predict`.
 
 Exit 0 ok, 2 bad input with one line on stderr and no traceback; with --json the last stdout line is one JSON value.
 Commands that need the real dataset are marked `realdata`; the rest use hand-made checkpoints and images.
@@ -239,7 +239,7 @@ def test_bad_input_is_exit_2_with_one_line_and_nothing_on_stdout(tmp_path: Path,
                                   ["train", "--no-such-option", "--json"],  # a usage error, from argparse
                                   ["models", "--json", "--sort", "size"]])
 def test_with_json_a_failure_is_json_on_stdout_too(argv: list[str], capsys: pytest.CaptureFixture) -> None:
-    """The ★ contract: with --json the last stdout line of *every* command is one JSON value, failures included."""
+    """The CLI contract: with --json the last stdout line of *every* command is one JSON value, failures included."""
     code = main(argv)
     captured = capsys.readouterr()
     line = assert_one_line_error(code, captured.err)
@@ -641,7 +641,7 @@ def test_the_help_says_what_each_exit_code_means(capsys: pytest.CaptureFixture) 
 
 @pytest.mark.parametrize("argv", [["train", "--help", "--json"], ["--json", "--help"]])
 def test_help_with_json_ends_in_the_json_line_too(argv: list[str], capsys: pytest.CaptureFixture) -> None:
-    """The ★ contract: with --json the last stdout line is one JSON value; --help printed only its text."""
+    """The CLI contract: with --json the last stdout line is one JSON value; --help printed only its text."""
     with pytest.raises(SystemExit) as exited:
         main(argv)
     out = capsys.readouterr().out
