@@ -1,4 +1,5 @@
-"""The CLI contract (README, "Command line"), run as a user runs it: `python -m mnist_core models|train|evaluate|predict`.
+"""The CLI contract (README, "Command line"), run as a user runs it:
+`python -m mnist_core models|train|evaluate|predict`.
 
 Exit 0 ok, 2 bad input with one line on stderr and no traceback; with --json the last stdout line is one JSON value.
 Commands that need the real dataset are marked `realdata`; the rest use hand-made checkpoints and images.
