@@ -33,9 +33,9 @@ def back_to_first_page() -> None:
     st.session_state["explore.page"] = 1
 
 
-# Each section is a fragment: a click in one reruns that section only. A click re-ran the whole page (its 65 images
-# encoded again, the scribbles drawn again, both charts built again): about twice the server's work
-# (docs/performance.md, Dataset explorer in a new tab).
+# Each section is a fragment, so a click reruns that section only: a whole-page rerun encodes the 65 images again,
+# draws the scribbles again and builds both charts again, about twice the server's work (docs/performance.md,
+# Dataset explorer in a new tab).
 @st.fragment
 def samples_and_charts() -> None:
     """The grid, the class and pixel charts and the mean images: the split changes all of them."""
@@ -55,19 +55,19 @@ def samples_and_charts() -> None:
     if page is not None:
         indices = explore.sample_page(split, digit, page - 1, PER_PAGE)
         selection = f"{split_name} images" + (f" of digit {digit}" if digit is not None else "")
-        # (an empty selection read "0 test images of digit 3 · showing 0 from #0", a first image that is not there)
+        # an empty selection has no first image to name
         st.caption(f"{matches:,} {selection} · showing {len(indices)} from #{indices[0]}" if indices else
                    f"No {selection} in this dataset.")
         with st.container(key="sample-grid"):
-            if indices:  # (the caption has said there are none: no "Nothing to show." under it)
+            if indices:  # for none, the caption above already says so
                 layout.gallery(explore.pixels(split, indices),
                                [f"#{i} · {label}" for i, label in zip(indices, explore.labels_of(split, indices))],
                                columns=10, width=72)
 
     st.divider()
     stats = {name: resources.dataset_stats(data, name) for name in splits}
-    # Side by side in a wide window, one under the other in a narrow one (in st.columns an 800-px window squeezed the
-    # digits under the bars into an unreadable clump and cut the histogram's title short).
+    # Side by side in a wide window, one under the other in a narrow one: st.columns in an 800-px window squeezes the
+    # digits under the bars into an unreadable clump and cuts the histogram's title short.
     left, right = layout.wrapping_panels(("class-distribution-panel", CHART_WIDTH),
                                          ("pixel-histogram-panel", CHART_WIDTH))
     left.plotly_chart(charts.class_distribution({name: s.class_counts for name, s in stats.items()}),
@@ -77,7 +77,7 @@ def samples_and_charts() -> None:
 
     st.subheader(f"Mean image per digit ({split_name})")
     layout.gallery(stats[split_name].mean_images, [f"mean {d}" for d in range(10)], columns=10, width=72)
-    session.remember()  # (a fragment's rerun parks nothing itself: a reload would forget this click)
+    session.remember()  # a fragment's rerun parks nothing itself: without this, a reload forgets the click
 
 
 samples_and_charts()
@@ -89,12 +89,12 @@ def augmentation_section() -> None:
     st.divider()
     st.subheader("Augmentation preview")
     augment_on = st.session_state[settings.PREFIX + "augment"]
-    # "exactly what training applies" beside "Augmentation is off for training" said two things at once
+    # with augmentation off, "exactly what training applies" would contradict "Augmentation is off for training"
     st.caption("One training image under the Train page's augmentation settings (the same sliders): eight random "
                "draws " + ("of exactly what training applies." if augment_on else
                            "of what training would apply with augmentation on (it is off: training uses the images "
                            "as they are)."))
-    # (st.columns gave the controls 150 px in an 800-px window: their labels were cut short)
+    # wrapping panels: st.columns leaves the controls 150 px in an 800-px window, too narrow for their labels
     controls, preview = layout.wrapping_panels(("augmentation-controls", CONTROLS_WIDTH),
                                                ("augmentation-preview", PREVIEW_WIDTH))
     with controls:
@@ -113,7 +113,7 @@ def augmentation_section() -> None:
                                                      seed=st.session_state.get(PREVIEW_SEED_KEY, 0))
                 layout.gallery([original, *draws], ["original", *[f"draw {i + 1}" for i in range(8)]], columns=5,
                                width=PREVIEW_IMAGE)
-            else:  # (eight "random draws" that were all the same image read as a preview that did not work)
+            else:  # eight identical "random draws" would look like a preview that does not work
                 layout.gallery([original], ["original"], columns=5, width=PREVIEW_IMAGE)
                 st.caption("Every slider is at 0: each draw would be this image unchanged. Move a slider to see "
                            "what it does.")
@@ -139,12 +139,12 @@ def lookup_section() -> None:
     st.divider()
     st.subheader("Look up an image by index")
     lookup_split_column, lookup_index_column, lookup_image_column = st.columns([1, 1, 2])
-    # (not "Split" again: a screen reader names a control by its label, and the page has two)
+    # not "Split" again: a screen reader names a control by its label, and the page has two
     lookup_split = lookup_split_column.radio("Split to look in", list(splits), key="explore.lookup_split",
                                              horizontal=True)
     last_index = len(splits[lookup_split]) - 1
     lookup_box = layout.whole_number_box(lookup_index_column, f"Index (0–{last_index:,})", "explore.lookup_index")
-    with lookup_image_column:  # (a train index kept after switching to test is out of range too: said, not changed)
+    with lookup_image_column:  # a train index kept after switching to test may be out of range: said, not changed
         lookup_index = layout.whole_number_in(lookup_box, 0, last_index, f"{lookup_split.capitalize()} index")
     if lookup_index is not None:
         label = explore.labels_of(splits[lookup_split], [lookup_index])[0]
