@@ -24,7 +24,7 @@ from studio_ui.settings import PREFIX
 
 # While training, the live area refreshes in two parts: progress and figures every POLL_SECONDS, the charts every
 # CHART_SECONDS. Measured on 2 cores (browser, server and training on one machine): redrawing the charts every second
-# took ~40 % of a core in Chromium, away from the training.
+# takes ~40 % of a core in Chromium, away from the training.
 POLL_SECONDS = 2.0
 CHART_SECONDS = 4.0
 
@@ -116,11 +116,11 @@ START_ERROR_KEY = "studio.start_error"
 
 def start_training() -> None:
     """Start's on_click: the job starts before the script reruns, so the one rerun the click causes already shows it
-    running (starting it in the script needed a second full rerun, whose drawing took CPU from the training)."""
+    running; starting it in the script would need a second full rerun, whose drawing takes CPU from the training."""
     running = session.current_job()
     if running is not None and not running.snapshot().finished:
-        # A second click that reached the server before the page greyed Start out (a quick double click) started a
-        # second run: the first trained on unseen and unstoppable, taking half of the cores from the one shown.
+        # A quick double click can reach the server before the page greys Start out: a second run would leave the
+        # first training on unseen and unstoppable, taking half of the cores from the one shown.
         return
     try:
         data = resources.load_dataset()
@@ -140,15 +140,15 @@ job = session.current_job()
 busy = job is not None and not job.snapshot().finished
 if not busy:
     prepare_worker()  # a training process warms up while the user picks settings, so Start starts at once
-with st.container(horizontal=True):  # fixed-width buttons: in narrow columns "Start training" was cut to "Star…"
+with st.container(horizontal=True):  # fixed-width buttons: narrow columns cut "Start training" to "Star…"
     st.button("Start training", type="primary", disabled=busy, key="train-start", width=BUTTON_WIDTH,
               on_click=start_training)
-    # Greyed out once pressed: a batch of a big model can take seconds, and a Stop that stayed live looked ignored.
+    # Greyed out once pressed: a batch of a big model can take seconds, and a Stop that stays live looks ignored.
     st.button("Stop", disabled=not busy or job.stop_requested, key="train-stop", width=BUTTON_WIDTH,
               on_click=job.stop if busy else None, help="stops after the current batch; keeps the model so far")
 if START_ERROR_KEY in st.session_state:
     start_error, about_the_data = st.session_state.pop(START_ERROR_KEY)
-    if about_the_data:  # the sidebar pointed to the Home page for the whole message: it is here now
+    if about_the_data:  # the whole message is on this page, so the sidebar points here rather than to Home
         layout.show_data_status(layout.PAGE_SAYS_THE_DATA_PROBLEM)
     st.error(start_error)
 elif not busy and (few_steps := settings.config_from_state().few_steps_note()):
@@ -159,10 +159,10 @@ elif not busy and (few_steps := settings.config_from_state().few_steps_note()):
 def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
     if job.stop_requested and not snapshot.finished:
         if snapshot.status == RUNNING and snapshot.total_steps == 0:
-            # no batch under way: a new process loading PyTorch (20–30 s beside another run) read "after the current
-            # batch" all along, then "Stopped before the first batch"
+            # no batch under way yet: a new process loading PyTorch takes 20–30 s beside another run, and "after the
+            # current batch" would promise a batch that never comes
             return "Stopping as soon as the training process has started…"
-        if snapshot.testing_last:  # nothing left to stop: "Stopping…" was followed by "Finished", a Stop ignored
+        if snapshot.testing_last:  # nothing left to stop: "Stopping…", then "Finished", would read as a Stop ignored
             return "The Stop came after the last batch: the run finishes once the test pass under way ends…"
         return ("Stopping once the test pass under way ends…" if snapshot.testing
                 else "Stopping after the current batch…")
@@ -172,14 +172,14 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
     if snapshot.status == RUNNING and snapshot.total_steps == 0:
         if not snapshot.fresh_process:
             return "Starting the training process…"
-        # 20–26 s measured on 2 cores beside another tab's run, with no reason given
+        # 20–26 s measured on 2 cores beside another tab's run: a wait that long needs its reason
         if snapshot.others_training:
             return ("Starting a new training process: another session's run is using the one kept ready, and loading "
                     "PyTorch while it trains on the same cores takes 20–30 s…")
         return "Starting a new training process (loading PyTorch takes a few seconds)…"
-    # the test pass can take a minute (a big model on a CPU): the progress stood still without a word
+    # the test pass can take a minute (a big model on a CPU): said, or the progress seems stuck
     testing = f" · testing on the {len(job.data.test):,} test images…" if snapshot.testing else ""
-    # "images/s measuring…" like the figure's label and value (it read "measuring… images/s", "— images/s")
+    # no number yet: "images/s measuring…", as the figure's label and value, not "— images/s"
     speed = (f"{snapshot.speed} images/s" if snapshot.speed[:1].isdigit() else f"images/s {snapshot.speed}")
     eta = "" if snapshot.testing_last else f" · ETA {snapshot.time_left}"  # (the testing part says it all)
     return (f"Epoch {epochs_progress(snapshot.epoch)} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
@@ -187,8 +187,8 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
 
 
 def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:
-    """Whether the run's model is the active one, as true now: after another model was made active on Evaluate, "It
-    is now the active model" stayed on this page."""
+    """Whether the run's model is the active one, as it stands now: another model may have been made active on
+    Evaluate since the run ended."""
     active = session.active_model()
     if run is None:
         return ""
@@ -200,8 +200,8 @@ def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:
 
 
 def weak_run_warning(run: ModelEntry) -> None:
-    """A weak run made the active model (a Stop right after Start: 2 batches, 27 %) replaced a good one quietly:
-    say so, with the way back."""
+    """A weak run made the active model (a Stop right after Start: 2 batches, 27 %) replaces a better one: say so,
+    with the way back."""
     active, replaced = session.active_model(), session.replaced_model()
     if run.test_accuracy is None or run.test_accuracy >= WEAK_MODEL_ACCURACY or active is None or active.key != run.key:
         return
@@ -228,7 +228,7 @@ def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
     elif snapshot.status in (STOPPED, CANCELLED):
         st.info(f"{snapshot.message} {active_sentence(run)}".strip())  # the batches done, from the job
     elif snapshot.status == DIVERGED:
-        # (a run that kept no weights said nothing of the history and the active model, as the others do)
+        # like every outcome, say what became of the run history and the active model, even with no weights kept
         if run is None:
             kept = "Nothing was added to the run history; the active model is unchanged."
         elif not session.did_learn(job):
@@ -275,7 +275,7 @@ def live_charts() -> None:
     if job is None:
         return
     snapshot = job.snapshot()
-    if not snapshot.batch_losses:  # empty charts showed made-up axes (loss 0.1–10k, lr −1–4) until the first report
+    if not snapshot.batch_losses:  # empty charts would show made-up axes (loss 0.1–10k, lr −1–4)
         st.caption("The run ended before its first loss report (one every few batches): no curves to draw."
                    if snapshot.finished else "The loss and learning-rate curves appear after the first batches.")
         return
@@ -286,7 +286,7 @@ def live_charts() -> None:
     if snapshot.history:
         st.plotly_chart(charts.epoch_curves({"run": [record.to_dict() for record in snapshot.history]}),
                         key="epoch-curves")
-    elif snapshot.finished:  # a run that diverged before its first test pass: "appear after …" promised curves
+    elif snapshot.finished:  # diverged before its first test pass: "appear after …" would promise curves
         st.caption("The run ended before its first test pass: no per-epoch loss and accuracy to draw.")
     else:
         st.caption("Per-epoch train/test loss and accuracy appear after the first evaluation.")
@@ -295,8 +295,8 @@ def live_charts() -> None:
 
 
 def train_loss_note(config: TrainConfig) -> str | None:
-    """Why the train loss reads above the test loss, or None: the fast preset's label smoothing alone kept it near
-    0.6 while the test loss fell to 0.13, which looked like a model doing worse on what it trains on."""
+    """Why the train loss reads above the test loss, or None: the fast preset's label smoothing alone keeps it near
+    0.6 while the test loss falls to 0.13, which looks like a model doing worse on what it trains on."""
     harder = [f"label smoothing {config.label_smoothing:g}" if config.label_smoothing else "",
               "augmented images" if config.augment else "",
               "scribbles trained towards no digit" if config.scribbles else ""]
@@ -323,8 +323,8 @@ if not history:
 
 
 def model_settings(config: dict) -> str:
-    """The model's knobs that differ from its defaults, "width 32, dense width 256 · " (two runs that differed only
-    in them read the same)."""
+    """The model's knobs that differ from its defaults, "width 32, dense width 256 · ", so that two runs that differ
+    only in them read apart."""
     knobs = get_spec(config["model"]).knobs
     changed = [f"{knob.label} {config['model_kwargs'][name]:g}" for name, knob in knobs.items()
                if config.get("model_kwargs", {}).get(name, knob.default) != knob.default]
@@ -341,8 +341,8 @@ def not_default(config: dict, name: str) -> object | None:
 
 
 def optimizer_summary(config: dict) -> str:
-    """"adam lr 0.02 β2 0.99 wd 0.01": the optimizer's settings that differ from the defaults (two runs that differed
-    only in weight decay, momentum or β2 read the same). The one-cycle scheduler sets the momentum itself."""
+    """"adam lr 0.02 β2 0.99 wd 0.01": the optimizer's settings that differ from the defaults, so that two runs that
+    differ only in weight decay, momentum or β2 read apart. The one-cycle scheduler sets the momentum itself."""
     optimizer, cycled = config["optimizer"], config["scheduler"] == "onecycle"
     parts = [f"{optimizer} lr {config['lr']:g}"]
     momentum = not_default(config, "momentum")
@@ -362,7 +362,7 @@ def settings_summary(config: dict) -> str:
                                       else "")
     if config["scheduler"] == "onecycle" and (warm_up := not_default(config, "pct_start")) is not None:
         schedule += f" warm-up {warm_up:g}"
-    # label smoothing and scribbles too: two runs that differed only in them read the same
+    # label smoothing and scribbles too: otherwise two runs that differ only in them read the same
     smoothing = f" · label smoothing {config['label_smoothing']:g}" if config.get("label_smoothing") else ""
     scribbles = (f" · scribbles {config['scribbles']:g} {config.get('scribble_shapes', DEFAULTS.scribble_shapes)}"
                  if config.get("scribbles") else "")
@@ -377,8 +377,8 @@ def settings_summary(config: dict) -> str:
             f"seed {config.get('seed', 0)}")
 
 
-# The figures that tell runs apart first, the long settings last: at 800 px, accuracy and time hid behind a sideways
-# scroll past the settings. The active run is marked: after "Make … active again" only the sidebar said which it was.
+# The figures that tell runs apart first, the long settings last, so that at 800 px accuracy and time are not behind
+# a sideways scroll. The active run is marked: after "Make … active again" the sidebar alone would say which it is.
 active_key = getattr(session.active_model(), "key", None)
 st.dataframe(pd.DataFrame([{
     "run": entry.source + (" · active" if entry.key == active_key else ""), "model": entry.name, "test accuracy %": entry.test_accuracy,
@@ -388,7 +388,7 @@ st.dataframe(pd.DataFrame([{
 } for entry in history]), hide_index=True, width="stretch", key="run-history", placeholder=tables.MISSING,
     column_config={**tables.RUN_LENGTH_COLUMNS,
                    "run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
-                   "settings": st.column_config.TextColumn(width="large"),  # a quick run's summary was cut short
+                   "settings": st.column_config.TextColumn(width="large"),  # room for a quick run's long summary
                    "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                    "train seconds": st.column_config.NumberColumn(format="%.1f"),
                    "parameters": st.column_config.NumberColumn(format="%,d")})
@@ -405,14 +405,14 @@ with st.container(border=True, key="save-run"):
     run_stem = f"{entry.name}-run{chosen + 1}"  # "seed-net-run1": the file name the run goes by unless one is typed
     if name_key not in st.session_state:  # suggested once; what the user types is never replaced
         st.session_state[name_key] = free_checkpoint_name(run_stem)
-    # A row that wraps, with fixed-width buttons: in st.columns an 800-px window cut "Download .pt" to "Downloa…".
+    # A row that wraps, with fixed-width buttons: st.columns in an 800-px window cuts "Download .pt" to "Downloa…".
     with st.container(horizontal=True, vertical_alignment="bottom", key="save-row"):
-        # No max_chars: Streamlit drops a longer paste whole (the box kept the suggested name, and Save saved under
-        # it); safe_checkpoint_path refuses a long name with the rule instead.
+        # No max_chars: Streamlit drops a longer paste whole, so the box keeps the suggested name and Save saves under
+        # it; safe_checkpoint_path refuses a long name with the rule instead.
         name = st.text_input("File name in checkpoints/", key=name_key, width=NAME_WIDTH)
         save_clicked = st.button("Save", key="save-button", width=BUTTON_WIDTH)
         name_problem = None
-        try:  # the download is named as typed (it was always "<model>-runN.pt", whatever name was saved)
+        try:  # the download is named as typed, like the saved file
             download_name = safe_checkpoint_path(name).name
         except StudioError as problem:
             download_name, name_problem = f"{run_stem}.pt", problem
@@ -424,7 +424,7 @@ with st.container(border=True, key="save-run"):
             target = safe_checkpoint_path(name)
             path = write_checkpoint(entry.payload(), target)
         except StudioError as error:  # bad name, existing file (never overwritten), unwritable folder
-            if target is not None and target.exists():  # "choose another name" alone left the user to guess one
+            if target is not None and target.exists():  # a free name, so that the user need not guess one
                 message = (f"The file {layout.short_path(target)} already exists and was not overwritten: choose "
                            f"another name, such as {free_checkpoint_name(target.stem)} (no file has it yet).")
             else:
@@ -432,6 +432,6 @@ with st.container(border=True, key="save-run"):
             st.error(layout.literal(layout.sentence(message)))
         else:
             st.success(f"Saved as checkpoints/{path.name}; the Evaluate page lists it.")
-    elif name_problem is not None:  # Download works all the same, under the run's own name: say so, not silently
+    elif name_problem is not None:  # Download still works, under the run's own name: say so
         st.caption(layout.literal(layout.then(layout.sentence(name_problem),
                                               f"Download names the file {download_name} meanwhile.")))
