@@ -47,8 +47,8 @@ def model_choices() -> dict[str, Callable[[], ModelEntry]]:
 
 def comparable_models() -> dict[str, Callable[[], ModelEntry]]:
     """`model_choices()`, this session's last good upload (a file uploaded to be judged is one to compare too) and
-    the active model when it is none of those: an upload made active, then replaced by another, could not be compared
-    (nor could a file made active, then deleted or changed on disk)."""
+    the active model when it is none of those, so that it can be compared too (an upload made active, then replaced
+    by another; a file made active, then deleted or changed on disk)."""
     choices = model_choices()
     kept = session.kept_upload()
     if kept:
@@ -63,8 +63,8 @@ def comparable_models() -> dict[str, Callable[[], ModelEntry]]:
 
 
 def first_that_load(choices: dict[str, Callable[[], ModelEntry]], count: int) -> list[str]:
-    """The first `count` choices whose models load: the comparison first opened on the two newest files, and a broken
-    one among them greeted the user with an error about a file they had not picked."""
+    """The first `count` choices whose models load, so that the comparison does not open with an error about a file
+    the user has not picked."""
     loaded: list[str] = []
     for label, load in choices.items():
         if len(loaded) == count:
@@ -82,8 +82,8 @@ def uploaded_entry() -> ModelEntry | None:
 
     The last good one stays while the user visits other pages (Streamlit empties the uploader there, as on Sketch) and
     across a reload; a new file or the uploader's ✕ forgets it."""
-    # No type filter: the browser refused other files with only a red chip, and the last file's error stayed on the
-    # page; load_checkpoint names what is wrong with any file.
+    # No type filter: with one, the browser refuses other files with only a red chip while the last file's error
+    # stays on the page; load_checkpoint names what is wrong with any file.
     upload = st.file_uploader("Checkpoint file (.pt)", key=session.uploader_key(),
                               on_change=session.forget_upload,
                               help=f"an MNIST Studio checkpoint, at most {MAX_CHECKPOINT_BYTES // MB} MB; "
@@ -99,7 +99,7 @@ def uploaded_entry() -> ModelEntry | None:
     try:
         loaded = load_checkpoint(raw, name=f"upload: {upload.name}")
     except CheckpointError as error:
-        # It names the upload, "Upload: x.pt is …" (it read "upload: x.pt …", in lower case, as the CLI's lines do).
+        # capitalised on the page, "Upload: x.pt is …"; the library writes it in lower case for the CLI
         st.error(layout.literal(layout.then(layout.sentence(error), "The active model is unchanged.")))
         return None
     entry = ModelEntry(loaded, "upload", resources.upload_key(raw))
@@ -122,7 +122,7 @@ with detail_column:
         choices = model_choices()
         if st.session_state.get("evaluate.choice") not in choices:
             gone = st.session_state.pop("evaluate.choice", None)
-            if gone is not None:  # the picker moves on to another model: said, not silently
+            if gone is not None:  # the picker moves on to another model: said below
                 st.session_state[GONE_CHOICE_KEY] = gone
         label = st.selectbox("Run of this session or file in checkpoints/", list(choices), key="evaluate.choice",
                              on_change=lambda: st.session_state.pop(GONE_CHOICE_KEY, None))
@@ -132,7 +132,7 @@ with detail_column:
             st.info(layout.literal(f"{gone} is gone from disk (deleted or moved), so another model is picked here."
                                    + (" It is still the active model: it stays usable while this session keeps it in "
                                       "memory." if still_active else "")))
-        if not choices:  # (an empty picker, and nothing else on the page)
+        if not choices:  # otherwise the page is an empty picker and nothing else
             st.info("Nothing to pick yet: this session has no runs and checkpoints/ holds no checkpoint. Train one on "
                     "the Train page, or upload a checkpoint with Upload.")
         elif label is not None:
@@ -172,8 +172,8 @@ layout.figures([("Test accuracy", f"{report.accuracy:.2f} %"), ("Test loss", f"{
 def select_clicked_cell(chart_key: str) -> None:
     """on_select of the heatmap: a clicked cell sets the true/predicted selectboxes, and the heatmap gets a new key.
     The browser sends a click only when it differs from the last one it sent for that very chart (key and figure):
-    after a click on A, then cell B picked (by a click or in the selectboxes), the chart of B was the first one
-    again, and a click on A did nothing."""
+    with a fixed key, a click on A, then cell B picked (by a click or in the selectboxes), then A clicked again
+    would do nothing."""
     points = st.session_state[chart_key].selection.points
     if points and "customdata" in points[0]:
         st.session_state["evaluate.true"], st.session_state["evaluate.predicted"] = points[0]["customdata"][:2]
@@ -181,8 +181,8 @@ def select_clicked_cell(chart_key: str) -> None:
 
 
 st.subheader("Confusion matrix")
-# The cell beside the matrix in a wide window, below it in a narrow one (in st.columns an 800-px window squeezed the
-# matrix to a stamp and cut the toggle's label to "…true d…").
+# The cell beside the matrix in a wide window, below it in a narrow one: st.columns in an 800-px window squeezes the
+# matrix to a stamp and cuts the toggle's label to "…true d…".
 matrix_panel, cell_panel = layout.wrapping_panels(("matrix-panel", MATRIX_PANEL_WIDTH),
                                                   ("cell-panel", CELL_PANEL_WIDTH))
 with matrix_panel:
@@ -201,7 +201,7 @@ with cell_panel:
     indices = report.cell(labels, true_digit, predicted_digit, limit=CELL_IMAGES)
     count = report.confusion[true_digit][predicted_digit]
     article = "an" if true_digit == 8 else "a"
-    if not count:  # ("0 test images of a 0 read as 1" over "Nothing to show." said the same thing twice)
+    if not count:  # one sentence, not "0 test images of a 0 read as 1" over "Nothing to show."
         st.markdown(f"No test image of {article} **{true_digit}** is read as **{predicted_digit}**.")
     else:
         st.markdown(f"**{count:,}** test image{'' if count == 1 else 's'} of {article} **{true_digit}** read as "
@@ -238,13 +238,13 @@ with correct_tab:
 st.subheader("Compare runs and checkpoints")
 choices = comparable_models()
 if not st.session_state.get(COMPARE_PICKED_KEY):
-    # Until the user picks, the selection follows the models there are: opened while a run trained, it held
-    # default.pt alone, and still asked for two models once the run had finished.
+    # Until the user picks, the selection follows the models there are: opened while a run trains, it holds
+    # default.pt alone, and takes the run in once it has finished.
     st.session_state[COMPARE_KEY] = first_that_load(choices, 2)
 else:  # the user's own pick is kept, less a file deleted meanwhile (the multiselect refuses a stale value)
     gone = [label for label in st.session_state[COMPARE_KEY] if label not in choices]
     st.session_state[COMPARE_KEY] = [label for label in st.session_state[COMPARE_KEY] if label in choices]
-    if gone:  # (it vanished from the pick without a word, while the picker above says a file is gone)
+    if gone:  # said, as the picker above says a file is gone
         st.caption(layout.literal(f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} no longer there to compare "
                                   f"(a file deleted or moved, or an upload replaced by another), so "
                                   f"{'it is' if len(gone) == 1 else 'they are'} left out of the comparison."))
@@ -265,17 +265,17 @@ rows = []
 for label, candidate in compared.items():
     candidate_report = resources.evaluation(candidate.key, candidate.checkpoint.model, data)
     config = candidate.checkpoint.config
-    # The figures first (at 800 px the rest scrolls sideways); training images: a 5,000-image run read like a full one.
+    # The figures first (at 800 px the rest scrolls sideways); training images, or a 5,000-image run reads as full.
     rows.append({"model": label, "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
                  "train seconds": candidate.checkpoint.metrics.get("train_seconds"),
                  **tables.run_length_cells(candidate.checkpoint.metrics, config),
-                 # (every saved config has the key, None for all images; without it, as when loading dropped an
-                 # odd value, the count is unknown)
+                 # every saved config has the key, None for all images; without it (loading dropped an odd value)
+                 # the count is unknown
                  "training images": (config["train_subset"] or TRAIN_SIZE) if "train_subset" in config else None,
                  "architecture": candidate.name, "parameters": count_parameters(candidate.checkpoint.model)})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table", placeholder=tables.MISSING,
              column_config={**tables.RUN_LENGTH_COLUMNS,
-                            # (at its own width, files whose names differ only at the end read alike)
+                            # at its default width, files whose names differ only at the end read alike
                             "model": st.column_config.TextColumn(width="medium"),
                             "parameters": st.column_config.NumberColumn(format="%,d"),  # 122,538 as elsewhere
                             "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
@@ -286,7 +286,7 @@ histories = {label: candidate.checkpoint.history for label, candidate in compare
              if candidate.checkpoint.history}
 if histories:
     st.plotly_chart(charts.epoch_curves(histories, compared=True), key="compare-curves")
-# A model picked without curves was left out of the chart without a word (with none, the chart was just missing).
+# A model with no per-epoch history has no curves in the chart (and with none, there is no chart): say why.
 without_history = [label for label in compared if label not in histories]
 if without_history:
     st.caption(layout.literal(f"No curves for {', '.join(without_history)}: "
