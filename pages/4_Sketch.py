@@ -28,8 +28,8 @@ TOOLBAR_ROOM_PX = 24
 
 
 def unsure_reason(reading: SketchPrediction) -> str:
-    """Why a reading the model itself is sure of is still unsure (a dot read as a 0 at 99 % sat beside "unsure below
-    93 %"); the notes beside it say the same at length."""
+    """Why a reading the model itself is sure of is still unsure: otherwise a dot read as a 0 at 99 % sits beside
+    "unsure below 93 %" unexplained. The notes beside it say the same at length."""
     if reading.tiny_mark:
         return "this is only a dot or a short dash"
     if reading.mostly_ink:
@@ -52,9 +52,9 @@ if weak_model:
                f"reads here means little: train longer on the Train page, or make another model active on the "
                f"Evaluate page.")
 
-# Panels that wrap (in st.columns an 800-px window squeezed the 280-px canvas into a 200-px column). The prediction
-# has a narrow panel of its own so that it stays beside the canvas in an 800- or 1000-px window: with the chart in
-# one 340-px result panel, that panel went below the canvas and the prediction below the fold.
+# Panels that wrap: st.columns in an 800-px window squeezes the 280-px canvas into a 200-px column. The prediction
+# has a narrow panel of its own so that it stays beside the canvas in an 800- or 1000-px window: in one 340-px panel
+# with the chart, it would go below the canvas, below the fold.
 input_column, reading_column, details_column = layout.wrapping_panels(
     ("sketch-drawing-panel", CANVAS_SIDE), ("sketch-reading-panel", READING_PANEL_WIDTH),
     ("sketch-details-panel", DETAILS_PANEL_WIDTH), gap=PANEL_GAP)
@@ -86,7 +86,7 @@ with input_column:
                 image = open_image(data, name=name)
             except ImageError as error:
                 upload_refused = True
-                st.error(layout.literal(str(error)))  # (it names the upload as typed)
+                st.error(layout.literal(str(error)))  # literal: it names the upload as typed
             else:
                 session.keep_picture(name, data)
                 st.image(layout.picture_preview(image, CANVAS_SIDE), caption=name)
@@ -136,10 +136,10 @@ if reading is not None and not reading.empty:
                        "whatever it answers, do not trust it. "
                        + ("Clear the canvas and draw one digit." if mode == "Draw" else
                           "Use a picture of one digit."))
-        else:  # one note: a small 6 drawn thick got two, "does not look much like a digit … Try one clear digit on
-            # its own" and "draw it larger or choose a thinner stroke width"
+        else:  # one warning with one piece of advice: a small 6 drawn thick needs "draw it larger or choose a thinner
+            # stroke width", not also "Try one clear digit on its own"
             notes = []
-            if reading.low_confidence and weak_model:  # (a clear 3 read at 11 % was told to be "one clear digit")
+            if reading.low_confidence and weak_model:  # a clear 3 read at 11 %: the drawing is not to blame
                 notes.append(f"The model is only {confidence_text} sure of its best guess (it is unsure below "
                              f"{threshold_text}): it is a weak model (see above), so this says little about the "
                              f"drawing.")
