@@ -18,7 +18,7 @@ st.title("MNIST Studio")
 st.markdown("Explore MNIST, train PyTorch CNNs with sliders, study their mistakes and draw digits for them to "
             "read.")
 
-# Wrapping panels, not st.columns: in an 800-px window three columns squeezed "Active model" onto two lines and cut
+# Wrapping panels, not st.columns: in an 800-px window three columns squeeze "Active model" onto two lines and cut
 # the data folder mid-word.
 device_column, data_column, model_column = layout.wrapping_panels(
     ("home-device", PANEL_WIDTH), ("home-dataset", PANEL_WIDTH), ("home-model", PANEL_WIDTH), gap=32)
