@@ -52,8 +52,8 @@ GALLERY_GAP_PX = 8  # Streamlit's "xsmall" gap between a gallery's images
 DIGIT_FORMAT = "PNG"  # for digit images: Streamlit sends arrays as JPEG, whose ringing blurs their sharp pixels
 STATE_ICONS = {"found": ":material/check_circle:", "will download": ":material/download:",
                "problem": ":material/error:"}
-# Where the whole message on a data problem is, after the sidebar's few words on it: the sidebar repeated the whole
-# message (seven lines and more at 1400 × 900), which pushed its "Active model" out of view.
+# Where the whole message on a data problem is, after the sidebar's few words on it: the whole message in the sidebar
+# (seven lines and more at 1400 × 900) would push its "Active model" out of view.
 ELSEWHERE_SAYS_THE_DATA_PROBLEM = "the Home page says why and what to do"
 HOME_SAYS_THE_DATA_PROBLEM = "the Dataset panel on this page says why and what to do"
 PAGE_SAYS_THE_DATA_PROBLEM = "this page says why and what to do"
@@ -124,7 +124,7 @@ def sidebar(live_training_note: bool = True, data_problem_said: str = ELSEWHERE_
             st.error("No usable model: checkpoints/default.pt cannot be loaded (the Home page says why). Train one "
                      "on the Train page.")
         else:
-            # (literal: an upload's or a file's name is the user's text: `**x**.pt` showed in bold, `[a](b).pt` a link)
+            # literal: a name is the user's text; `**x**.pt` would show in bold, `[a](b).pt` as a link
             st.markdown(f"**{entry.name}** — {literal(entry.source)}")
             if entry.test_accuracy is not None:
                 st.caption(f"test accuracy {entry.test_accuracy:.2f} %")
@@ -183,7 +183,7 @@ def dataset_message(status: DatasetStatus) -> tuple[str, str | None]:
 
 def default_model_problem() -> str:
     if not os.path.lexists(resources.DEFAULT_CHECKPOINT):
-        # (not "does not exist: check the path": nobody typed that path, so there is no typo to look for)
+        # not "does not exist: check the path": nobody typed that path, so there is no typo to look for
         return ("No model: checkpoints/default.pt, the model that comes with MNIST Studio, is missing. Train one on "
                 "the Train page, or restore it from the repository (git checkout -- checkpoints/default.pt).")
     try:
@@ -230,26 +230,27 @@ def literal(text: str) -> str:
 def whole_number_box(where: DeltaGenerator, label: str, key: str) -> float | None:
     """A number box for a whole number (a page, an index), to be checked by `whole_number_in`; its first number comes
     from session state. A box of whole numbers reads what is typed with the browser's parseInt, which stops at the
-    first character that is not a digit: "1e3" showed image #1 and "2.7" page 2; a box of any number reads them as 1000
-    and 2.7. Without a default, an emptied box is None, not its default 0 ("Page 0 is outside…" of an empty box)."""
+    first character that is not a digit, so "1e3" would show image #1 and "2.7" page 2; a box of any number reads them
+    as 1000 and 2.7. Without a default, an emptied box is None, not 0: it is said to be empty, not "Page 0 is
+    outside…"."""
     return where.number_input(label, value=None, step=1.0, format="%g", key=key)
 
 
 def whole_number_in(value: float | None, low: int, high: int, what: str) -> int | None:
     """`value` as an int when it is a whole number from `low` to `high`; else None after a warning that says what is
-    wrong and names the range. Number boxes leave their range to this: with min/max, Streamlit only turned the box red
-    and went on with its last valid value, so the page showed another image than the number in the box."""
+    wrong and names the range. Number boxes leave their range to this: with min/max, Streamlit only turns the box red
+    and goes on with its last valid value, so the page would show another image than the number in the box."""
     if value is None:
         st.warning(f"The {what.lower()} box is empty: type a number from {low:,} to {high:,}.")
         return None
     if not float(value).is_integer():  # (never infinite: Streamlit reads an infinite number as the default, None)
-        # (the number as the box shows it: {value:g} read 1234567.5 as 1.23457e+06)
+        # the number as the box shows it: {value:g} would write 1234567.5 as 1.23457e+06
         st.warning(f"{what} {value} is not a whole number: type one from {low:,} to {high:,}.")
         return None
     number = int(value)
     if low <= number <= high:
         return number
-    if low == high:  # ("outside 1–1: type a number in that range" for a selection that fits on one page)
+    if low == high:  # a range of one: "outside 1–1: type a number in that range" would read oddly
         st.warning(f"{what} {number:,} does not exist: the only one is {low:,}.")
     else:
         st.warning(f"{what} {number:,} is outside {low:,}–{high:,}: type a number in that range.")
@@ -263,8 +264,8 @@ def two_line_caption(first: str, second: str) -> str:
 
 
 def figures(values: Sequence[tuple[str, str]], helps: dict[str, str] | None = None) -> None:
-    """A row of headline numbers (label, value) that wraps in a narrow window: in st.columns each number got a
-    quarter of what is left beside the sidebar, and "99.48 %" showed as "99.4…"."""
+    """A row of headline numbers (label, value) that wraps in a narrow window: st.columns gives each number a
+    quarter of what is left beside the sidebar, which cuts "99.48 %" to "99.4…"."""
     with st.container(horizontal=True, gap="large"):
         for label, value in values:
             st.metric(label, value, help=(helps or {}).get(label), width="content")
@@ -285,8 +286,8 @@ def gallery(images: np.ndarray | Sequence[np.ndarray], captions: Sequence[str], 
         st.caption(empty)
         return
     # One wrapping row as wide as `columns` images (narrower in a narrow window), not st.columns: in a narrow window a
-    # column gets narrower than its fixed-width image, and the images overlapped each other and ran off the page.
-    # Nor a wrapping row per `columns` images: each wrapped on its own, 8 images as 5 + 3, leaving holes in the grid.
+    # column gets narrower than its fixed-width image, and the images overlap each other and run off the page.
+    # Nor a wrapping row per `columns` images: each would wrap on its own, 8 images as 5 + 3, leaving holes in the grid.
     with st.container(horizontal=True, gap="xsmall", width=columns * (width + GALLERY_GAP_PX)):
         for image, caption in zip(images, captions):
             st.image(sized_for_display(image, width), caption=caption, width=width, output_format=DIGIT_FORMAT)
