@@ -480,6 +480,7 @@ class TrainingJob:
         self._queue = queue
         self._still_wanted = still_wanted
         self._orphaned_since: float | None = None  # since when `still_wanted` has said False
+        self._stopped_as_orphan = False  # stopped by `_check_still_wanted`, not by the user: its message says so
         self._orphan_check = _Every(1.0, self._check_still_wanted)  # in the device's queue and while training
         self._stop_event = threading.Event()
         self._worker: _Worker | None = None
@@ -548,7 +549,7 @@ class TrainingJob:
         # sessions' runs waiting behind it while it trained on for ORPHAN_GRACE_S
         if takes_turns and not self._queue.wait_turn(self.device_type, self.id, self._stop_event,
                                                      self._orphan_check):
-            self._finish(CANCELLED, "Stopped while waiting for the device; nothing was trained.")
+            self._finish(CANCELLED, self._orphan_note() + "Stopped while waiting for the device; nothing was trained.")
             return
         threads = WORKERS.cpu_job_started() if self.device_type == "cpu" else 1
         worker: _Worker | None = None
@@ -622,7 +623,16 @@ class TrainingJob:
             self._orphaned_since = now
         elif now - self._orphaned_since >= ORPHAN_GRACE_S and not self._stop_event.is_set():
             log.info("training job %s: its browser session is gone; stopping it", self.id)
+            self._stopped_as_orphan = True
             self.stop()
+
+    def _orphan_note(self) -> str:
+        """Why a run stopped that nobody stopped: its tab reopened later (from the history, the same URL) read a bare
+        "Stopped after …" and no one had pressed Stop."""
+        if not self._stopped_as_orphan:
+            return ""
+        return (f"No browser tab showed this session for {ORPHAN_GRACE_S:g} s (its tab was closed), so the run "
+                f"stopped itself. ")
 
     def _conclude(self, outcome: _Outcome) -> None:
         if outcome.weights:
@@ -647,8 +657,8 @@ class TrainingJob:
                 # test accuracy and curves went on with the later ones (chance level) beside a run history at epoch 1.
                 self._history = list(outcome.history)
             if outcome.status == STOPPED:
-                message = stopped_sentence(self._step, self._schedule.total_steps if self._schedule else 0,
-                                           self._epoch, bool(outcome.weights))
+                message = self._orphan_note() + stopped_sentence(
+                    self._step, self._schedule.total_steps if self._schedule else 0, self._epoch, bool(outcome.weights))
         self._finish(outcome.status, message)
 
 

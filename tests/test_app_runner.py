@@ -268,6 +268,10 @@ def test_a_job_whose_browser_tab_is_gone_stops_itself_and_keeps_its_model(tiny_m
     tab_open.clear()  # the tab is closed
     assert job.join(30)
     assert job.snapshot().status == STOPPED and has_usable_weights(job.result)
+    # the tab reopened later (from the history) says why a run nobody stopped stopped
+    assert re.fullmatch(r"No browser tab showed this session for 0.5 s \(its tab was closed\), so the run stopped "
+                        r"itself\. Stopped after [\d,]+ of [\d,]+ batches .*; the model trained so far is kept\.",
+                        job.snapshot().message), job.snapshot().message
 
 
 def test_a_queued_job_whose_browser_tab_is_gone_leaves_the_line(tiny_mnist, monkeypatch) -> None:
@@ -281,6 +285,8 @@ def test_a_queued_job_whose_browser_tab_is_gone_leaves_the_line(tiny_mnist, monk
                       still_wanted=lambda: False).start()
     assert job.join(15)
     assert job.snapshot().status == CANCELLED and job.result is None
+    assert job.snapshot().message.startswith("No browser tab showed this session for 0.5 s (its tab was closed), so the "
+                                             "run stopped itself. Stopped while waiting"), job.snapshot().message
     assert queue.position("cpu", job.id) == 0 and job._worker is None  # out of the line, no process taken
     queue.release("cpu", "another session's run")
 
