@@ -1758,6 +1758,15 @@ def test_the_epoch_curves_legend_sits_under_the_charts() -> None:
         assert legend.orientation == "h" and legend.yanchor == "top" and legend.y < 0, legend
 
 
+def test_the_epoch_curves_are_titled_and_labelled_like_the_other_charts() -> None:
+    """Subplot titles are annotations, drawn small, grey and centred by Streamlit's theme beside the bold titles of
+    every other chart; the curves get a figure title and named y-axes, as the per-batch charts have."""
+    record = {"epoch": 1.0, "train_loss": 0.9, "train_accuracy": 70.0, "test_loss": 0.8, "test_accuracy": 75.0}
+    layout = epoch_curves({"run": [record]}).layout
+    assert layout.title.text == "Loss and accuracy per epoch" and not layout.annotations
+    assert (layout.yaxis.title.text, layout.yaxis2.title.text) == ("loss", "accuracy (%)")
+
+
 def test_an_uploaded_checkpoint_can_be_compared(tiny_mnist) -> None:
     """The comparison offered runs and files in checkpoints/ only: a downloaded run uploaded again (or a colleague's
     file) could be evaluated but not compared with anything."""
