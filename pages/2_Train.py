@@ -30,6 +30,9 @@ CHART_SECONDS = 4.0
 
 layout.page_setup("Train", ":material/model_training:")
 st.title("Train")
+# Start sits under three columns of settings, below the fold of a 900-px window: the first screen says where it is.
+st.caption("Pick a preset, or set the sliders yourself, then press **Start training** under the settings. A finished "
+           "run becomes the active model that Evaluate and Sketch use.")
 settings.ensure_train_defaults()
 custom = settings.mark_custom
 

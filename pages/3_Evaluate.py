@@ -19,6 +19,8 @@ from studio_ui.session import ModelEntry, ensure_defaults
 
 layout.page_setup("Evaluate", ":material/analytics:")
 st.title("Evaluate")
+st.caption("How a model does on MNIST's test images: pick it below, then click a cell of the confusion matrix "
+           "to see the images it mixes up, or compare it with other runs at the bottom of the page.")
 ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False})
 MATRIX_GENERATION_KEY = "studio.matrix_generation"  # part of the heatmap's key: moves on with every click on it
 GONE_CHOICE_KEY = "evaluate.gone_choice"  # a file picked below, then deleted: said until another pick

@@ -2011,3 +2011,14 @@ def test_per_class_support_reads_with_thousands_separators(tiny_mnist) -> None:
     app = open_app(tiny_mnist, "evaluate")
     assert_clean(app)
     assert column_config(app, "support")["type_config"]["format"] == "%,d"
+
+
+@pytest.mark.parametrize(("page", "first_words"), [("explorer", "MNIST's handwritten digits, 28×28 pixels"),
+                                                   ("train", "Pick a preset, or set the sliders yourself, then press"),
+                                                   ("evaluate", "How a model does on MNIST's test images")])
+def test_each_working_page_opens_with_what_to_do_there(tiny_mnist, page: str, first_words: str) -> None:
+    """A first-time reader sees the title and the first controls only: Train's Start sits under three columns of
+    settings, below the fold, and the explorer's and Evaluate's sections run over several screens."""
+    app = open_app(tiny_mnist, page)
+    assert_clean(app)
+    assert app.main.caption[0].value.startswith(first_words), app.main.caption[0].value
