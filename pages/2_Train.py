@@ -372,11 +372,9 @@ def settings_summary(config: dict) -> str:
     shear = f" shear ±{config['shear']:g}°" if config.get("shear") else ""  # (runs before shear have none)
     augment = (f" · aug ±{config['rotation']:g}° ±{config['translate']:g} ±{config['scale']:g}{shear}"
                if config.get("augment") else "")
-    # a quick run on the first N images must not read like a run on all 60,000
-    subset = f" · first {config['train_subset']:,} images" if config.get("train_subset") else ""
     # the seed too: two runs that differ only in it read the same otherwise
     return (f"{model_settings(config)}{config['epochs']:g} ep · bs {config['batch_size']} · "
-            f"{optimizer_summary(config)} · {schedule}{smoothing}{augment}{scribbles}{subset} · "
+            f"{optimizer_summary(config)} · {schedule}{smoothing}{augment}{scribbles} · "
             f"seed {config.get('seed', 0)}")
 
 
@@ -387,9 +385,10 @@ st.dataframe(pd.DataFrame([{
     "run": entry.source + (" · active" if entry.key == active_key else ""), "model": entry.name, "test accuracy %": entry.test_accuracy,
     "train seconds": entry.checkpoint.metrics.get("train_seconds"),
     **tables.run_length_cells(entry.checkpoint.metrics, entry.checkpoint.config),
+    **tables.training_images_cell(entry.checkpoint.config),
     "parameters": count_parameters(entry.checkpoint.model), "settings": settings_summary(entry.checkpoint.config),
 } for entry in history]), hide_index=True, width="stretch", key="run-history", placeholder=tables.MISSING,
-    column_config={**tables.RUN_LENGTH_COLUMNS,
+    column_config={**tables.RUN_LENGTH_COLUMNS, **tables.TRAINING_IMAGES_COLUMNS,
                    "run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
                    "settings": st.column_config.TextColumn(width="large"),  # room for a quick run's long summary
                    "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
