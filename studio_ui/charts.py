@@ -141,13 +141,15 @@ def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequen
     # dark on light cells and white on dark ones.
     figure = go.Figure(go.Heatmap(z=matrix, x=DIGITS, y=DIGITS, text=text, texttemplate="%{text}",
                                   textfont=dict(size=12), colorscale="Blues", hoverinfo="skip", showscale=True,
-                                  colorbar=dict(tickformat=".0%" if normalised else ",")))  # reads like the cells
+                                  # reads like the cells, and says what its scale counts
+                                  colorbar=dict(tickformat=".0%" if normalised else ",",
+                                                title=dict(text="share" if normalised else "images"))))
     cells = [(true, predicted) for true in DIGITS for predicted in DIGITS]
     figure.add_trace(go.Scatter(
         x=[p for _, p in cells], y=[t for t, _ in cells], mode="markers",
         marker=dict(size=34, symbol="square", opacity=0.01, color="black"),
         customdata=[[t, p, counts[t][p]] for t, p in cells],
-        hovertemplate="true %{customdata[0]} → predicted %{customdata[1]}: %{customdata[2]} images<extra></extra>",
+        hovertemplate="true %{customdata[0]} → predicted %{customdata[1]}: %{customdata[2]:,} images<extra></extra>",
         showlegend=False))
     if selected is not None:
         figure.add_shape(type="rect", x0=selected[1] - 0.5, x1=selected[1] + 0.5, y0=selected[0] - 0.5,

@@ -1059,6 +1059,9 @@ def test_evaluate_names_every_compared_curve_and_labels_its_numbers(tiny_mnist) 
     app.toggle(key="evaluate.normalised").set_value(True).run()
     heatmap = chart_spec(app, "confusion-matrix-0")["data"][0]  # (its key moves on with each click on it)
     assert heatmap["colorbar"]["tickformat"] == ".0%", "the colour bar reads in percent, like the cells"
+    assert heatmap["colorbar"]["title"]["text"] == "share", "the colour bar says what it measures"
+    clickable = chart_spec(app, "confusion-matrix-0")["data"][1]
+    assert "%{customdata[2]:,} images" in clickable["hovertemplate"], "1,132 on hover, as in the cell"
     captions = [caption for image in app.get("image") for caption in image.captions if caption.startswith("#")]
     assert captions and all(caption.endswith("sure") for caption in captions), captions
 
