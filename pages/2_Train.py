@@ -255,7 +255,8 @@ def live_progress() -> None:
     """Progress bar, figures and the outcome: cheap to redraw, refreshed every POLL_SECONDS."""
     job = session.current_job()
     if job is None:
-        st.info("Choose a preset or your own settings, then press **Start training**. Curves appear here live.")
+        # the page's first line says how to set a run up: here, only where Start is and what comes next
+        st.info("No run yet: press **Start training** above, and the curves appear here live.")
         return
     snapshot = job.snapshot()
     if snapshot.finished and not session.is_collected(job):

@@ -2027,3 +2027,6 @@ def test_each_working_page_opens_with_what_to_do_there(tiny_mnist, page: str, fi
     app = open_app(tiny_mnist, page)
     assert_clean(app)
     assert app.main.caption[0].value.startswith(first_words), app.main.caption[0].value
+    if page == "train":  # under Progress, the empty state points back up to Start rather than saying it all again
+        assert [info.value for info in app.info] == ["No run yet: press **Start training** above, and the curves "
+                                                     "appear here live."]
