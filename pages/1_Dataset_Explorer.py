@@ -21,6 +21,10 @@ ensure_defaults({"explore.split": "train", "explore.digit": "all", "explore.page
                  "explore.lookup_split": "test", "explore.lookup_index": 0})
 settings.ensure_train_defaults()
 splits: dict[str, MnistSplit] = {"train": data.train, "test": data.test}
+# What the page holds, on top: its sections run over four screens, and a first-time reader sees only the grid.
+st.caption(f"MNIST's handwritten digits, 28×28 pixels: {len(data.train):,} training and {len(data.test):,} test images. "
+           "Browse them by digit here; further down, how the digits are spread, their mean images and pixel "
+           "intensities, a preview of the training augmentation and a look-up by index.")
 PER_PAGE = 40
 PREVIEW_SEED_KEY = "studio.preview_seed"  # "Redraw" moves it on
 CONTROLS_WIDTH, PREVIEW_WIDTH = 260, 460  # px: the preview fits an 800-px window's 468 px of page
@@ -150,7 +154,7 @@ def lookup_section() -> None:
         label = explore.labels_of(splits[lookup_split], [lookup_index])[0]
         lookup_index_column.metric("Label", label)
         lookup_image_column.image(explore.enlarge(explore.pixels(splits[lookup_split], [lookup_index])[0], 8),
-                                  caption=f"{lookup_split} #{lookup_index}: {label}", width=224,
+                                  caption=f"{lookup_split} #{lookup_index} · {label}", width=224,
                                   output_format=layout.DIGIT_FORMAT)
     session.remember()
 

@@ -30,6 +30,9 @@ CHART_SECONDS = 4.0
 
 layout.page_setup("Train", ":material/model_training:")
 st.title("Train")
+# Start sits under three columns of settings, below the fold of a 900-px window: the first screen says where it is.
+st.caption("Pick a preset, or set the sliders yourself, then press **Start training** under the settings. A finished "
+           "run becomes the active model that Evaluate and Sketch use.")
 settings.ensure_train_defaults()
 custom = settings.mark_custom
 
@@ -252,7 +255,8 @@ def live_progress() -> None:
     """Progress bar, figures and the outcome: cheap to redraw, refreshed every POLL_SECONDS."""
     job = session.current_job()
     if job is None:
-        st.info("Choose a preset or your own settings, then press **Start training**. Curves appear here live.")
+        # the page's first line says how to set a run up: here, only where Start is and what comes next
+        st.info("No run yet: press **Start training** above, and the curves appear here live.")
         return
     snapshot = job.snapshot()
     if snapshot.finished and not session.is_collected(job):
@@ -369,11 +373,9 @@ def settings_summary(config: dict) -> str:
     shear = f" shear ±{config['shear']:g}°" if config.get("shear") else ""  # (runs before shear have none)
     augment = (f" · aug ±{config['rotation']:g}° ±{config['translate']:g} ±{config['scale']:g}{shear}"
                if config.get("augment") else "")
-    # a quick run on the first N images must not read like a run on all 60,000
-    subset = f" · first {config['train_subset']:,} images" if config.get("train_subset") else ""
     # the seed too: two runs that differ only in it read the same otherwise
     return (f"{model_settings(config)}{config['epochs']:g} ep · bs {config['batch_size']} · "
-            f"{optimizer_summary(config)} · {schedule}{smoothing}{augment}{scribbles}{subset} · "
+            f"{optimizer_summary(config)} · {schedule}{smoothing}{augment}{scribbles} · "
             f"seed {config.get('seed', 0)}")
 
 
@@ -384,9 +386,10 @@ st.dataframe(pd.DataFrame([{
     "run": entry.source + (" · active" if entry.key == active_key else ""), "model": entry.name, "test accuracy %": entry.test_accuracy,
     "train seconds": entry.checkpoint.metrics.get("train_seconds"),
     **tables.run_length_cells(entry.checkpoint.metrics, entry.checkpoint.config),
+    **tables.training_images_cell(entry.checkpoint.config),
     "parameters": count_parameters(entry.checkpoint.model), "settings": settings_summary(entry.checkpoint.config),
 } for entry in history]), hide_index=True, width="stretch", key="run-history", placeholder=tables.MISSING,
-    column_config={**tables.RUN_LENGTH_COLUMNS,
+    column_config={**tables.RUN_LENGTH_COLUMNS, **tables.TRAINING_IMAGES_COLUMNS,
                    "run": st.column_config.TextColumn(width="medium"),  # "run 2 (stopped early)" in full
                    "settings": st.column_config.TextColumn(width="large"),  # room for a quick run's long summary
                    "test accuracy %": st.column_config.NumberColumn(format="%.2f"),

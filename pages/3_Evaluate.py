@@ -11,7 +11,6 @@ import streamlit as st
 
 from mnist_core import explore
 from mnist_core.checkpoints import MAX_CHECKPOINT_BYTES, list_checkpoints, load_checkpoint
-from mnist_core.config import TRAIN_SIZE
 from mnist_core.errors import MB, CheckpointError
 from mnist_core.models import count_parameters
 from studio_ui import charts, layout, resources, session, tables
@@ -19,6 +18,8 @@ from studio_ui.session import ModelEntry, ensure_defaults
 
 layout.page_setup("Evaluate", ":material/analytics:")
 st.title("Evaluate")
+st.caption("How a model does on MNIST's test images: pick it below, then click a cell of the confusion matrix "
+           "to see the images it mixes up, or compare it with other runs at the bottom of the page.")
 ensure_defaults({"evaluate.source": "Active model", "evaluate.normalised": False})
 MATRIX_GENERATION_KEY = "studio.matrix_generation"  # part of the heatmap's key: moves on with every click on it
 GONE_CHOICE_KEY = "evaluate.gone_choice"  # a file picked below, then deleted: said until another pick
@@ -268,10 +269,7 @@ for label, candidate in compared.items():
     # The figures first (at 800 px the rest scrolls sideways); training images, or a 5,000-image run reads as full.
     rows.append({"model": label, "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
                  "train seconds": candidate.checkpoint.metrics.get("train_seconds"),
-                 **tables.run_length_cells(candidate.checkpoint.metrics, config),
-                 # every saved config has the key, None for all images; without it (loading dropped an odd value)
-                 # the count is unknown
-                 "training images": (config["train_subset"] or TRAIN_SIZE) if "train_subset" in config else None,
+                 **tables.run_length_cells(candidate.checkpoint.metrics, config), **tables.training_images_cell(config),
                  "architecture": candidate.name, "parameters": count_parameters(candidate.checkpoint.model)})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table", placeholder=tables.MISSING,
              column_config={**tables.RUN_LENGTH_COLUMNS,
@@ -281,7 +279,7 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-
                             "test accuracy %": st.column_config.NumberColumn(format="%.2f"),
                             "test loss": st.column_config.NumberColumn(format="%.4f"),
                             "train seconds": st.column_config.NumberColumn(format="%.1f"),
-                            "training images": st.column_config.NumberColumn(format="%,d")})
+                            **tables.TRAINING_IMAGES_COLUMNS})
 histories = {label: candidate.checkpoint.history for label, candidate in compared.items()
              if candidate.checkpoint.history}
 if histories:

@@ -95,7 +95,9 @@ def epoch_curves(runs: dict[str, Sequence[dict[str, Any]]], compared: bool = Fal
     One legend entry per curve *pair*: a colour stands for a split (one run) or a run (several), the same in both
     charts, so each accuracy curve is matched to its loss curve by its legend entry and colour. `compared`: the
     runs of a comparison, named even when only one has curves (it read "train" and "test", of no model named)."""
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss per epoch", "Accuracy per epoch (%)"))
+    # One figure title and named y-axes, as the per-batch charts above it have: subplot titles are annotations, which
+    # Streamlit's theme draws small, grey and centred, unlike every other chart title of the app.
+    figure = make_subplots(rows=1, cols=2)
     single = len(runs) == 1 and not compared
     # comparing runs: test curves only, or the chart turns into spaghetti
     splits = (("train", "dash"), ("test", "solid")) if single else (("test", "solid"),)
@@ -115,9 +117,12 @@ def epoch_curves(runs: dict[str, Sequence[dict[str, Any]]], compared: bool = Fal
     # From epoch 0, a little past the last point: a run stopped after its first evaluation (one point at a fractional
     # epoch) would otherwise get Plotly's default axis around that point, -0.5 to 1.
     figure.update_xaxes(title_text="epoch", range=[0, last_epoch * 1.05] if last_epoch > 0 else None)
+    figure.update_yaxes(title_text="loss", row=1, col=1)
+    figure.update_yaxes(title_text="accuracy (%)", row=1, col=2)
     # The legend goes under the charts: beside them, run names ("checkpoints/default.pt") took a third of an 800-px
     # window's page and squeezed both charts to slivers.
-    figure.update_layout(**{**_COMPACT, "height": 400, "margin": dict(l=10, r=10, t=50, b=10)},
+    figure.update_layout(title="Loss and accuracy per epoch",
+                         **{**_COMPACT, "height": 400, "margin": dict(l=10, r=10, t=50, b=10)},
                          legend=dict(orientation="h", xanchor="left", x=0, yanchor="top", y=-0.22,
                                      title_text=None if single else "test curves:"))
     return figure
@@ -136,13 +141,15 @@ def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequen
     # dark on light cells and white on dark ones.
     figure = go.Figure(go.Heatmap(z=matrix, x=DIGITS, y=DIGITS, text=text, texttemplate="%{text}",
                                   textfont=dict(size=12), colorscale="Blues", hoverinfo="skip", showscale=True,
-                                  colorbar=dict(tickformat=".0%" if normalised else ",")))  # reads like the cells
+                                  # reads like the cells, and says what its scale counts
+                                  colorbar=dict(tickformat=".0%" if normalised else ",",
+                                                title=dict(text="share" if normalised else "images"))))
     cells = [(true, predicted) for true in DIGITS for predicted in DIGITS]
     figure.add_trace(go.Scatter(
         x=[p for _, p in cells], y=[t for t, _ in cells], mode="markers",
         marker=dict(size=34, symbol="square", opacity=0.01, color="black"),
         customdata=[[t, p, counts[t][p]] for t, p in cells],
-        hovertemplate="true %{customdata[0]} → predicted %{customdata[1]}: %{customdata[2]} images<extra></extra>",
+        hovertemplate="true %{customdata[0]} → predicted %{customdata[1]}: %{customdata[2]:,} images<extra></extra>",
         showlegend=False))
     if selected is not None:
         figure.add_shape(type="rect", x0=selected[1] - 0.5, x1=selected[1] + 0.5, y0=selected[0] - 0.5,

@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from mnist_core.config import TRAIN_SIZE
 from mnist_core.runner import run_length
 
 
@@ -23,6 +24,17 @@ RUN_LENGTH_COLUMNS: dict[str, Any] = {
     "batches": st.column_config.NumberColumn(format="%,d", help="batches trained; — where the checkpoint does "
                                                                 "not say (saved before MNIST Studio kept the count)"),
 }
+
+
+
+def training_images_cell(config: dict[str, Any]) -> dict[str, int | None]:
+    """The row's "training images": a number column, so that a quick run on the first 5,000 reads apart from a run on
+    all 60,000 without a sideways scroll to the end of a long settings summary. Every saved config has the key (None
+    for all images); without it (loading dropped an odd value) the count is unknown."""
+    return {"training images": (config["train_subset"] or TRAIN_SIZE) if "train_subset" in config else None}
+
+
+TRAINING_IMAGES_COLUMNS: dict[str, Any] = {"training images": st.column_config.NumberColumn(format="%,d")}
 
 # What these tables show for a value a checkpoint does not hold, as the page's figures do ("None" by default).
 MISSING = "—"

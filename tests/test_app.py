@@ -390,7 +390,8 @@ def test_tiny_run_completes_becomes_active_and_saves_safely(tiny_mnist) -> None:
 
 
 def test_the_run_history_says_when_a_run_trained_on_part_of_the_images(tiny_mnist) -> None:
-    """A quick run on the first 1,000 images read exactly like a run on all 60,000 in the history's settings."""
+    """A quick run on the first 1,000 images read exactly like a run on all 60,000 in the history's settings; at the
+    end of the long settings summary, the count was cut off at 1400 px: it has a number column, as in Compare."""
     app = open_app(tiny_mnist, "train")
     configure_tiny_run(app, epochs=0.25)
     app.selectbox(key="train.train_subset").set_value(1000).run()
@@ -398,7 +399,7 @@ def test_the_run_history_says_when_a_run_trained_on_part_of_the_images(tiny_mnis
     wait_for_job([app])
     assert_clean(app)
     history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
-    assert " · first 1,000 images · " in history["settings"].iloc[0], history["settings"].iloc[0]
+    assert list(history["training images"]) == [1000]
 
 
 def test_save_suggests_a_free_name_and_the_download_is_named_as_typed(tiny_mnist, monkeypatch) -> None:
@@ -1058,6 +1059,9 @@ def test_evaluate_names_every_compared_curve_and_labels_its_numbers(tiny_mnist) 
     app.toggle(key="evaluate.normalised").set_value(True).run()
     heatmap = chart_spec(app, "confusion-matrix-0")["data"][0]  # (its key moves on with each click on it)
     assert heatmap["colorbar"]["tickformat"] == ".0%", "the colour bar reads in percent, like the cells"
+    assert heatmap["colorbar"]["title"]["text"] == "share", "the colour bar says what it measures"
+    clickable = chart_spec(app, "confusion-matrix-0")["data"][1]
+    assert "%{customdata[2]:,} images" in clickable["hovertemplate"], "1,132 on hover, as in the cell"
     captions = [caption for image in app.get("image") for caption in image.captions if caption.startswith("#")]
     assert captions and all(caption.endswith("sure") for caption in captions), captions
 
@@ -1758,6 +1762,15 @@ def test_the_epoch_curves_legend_sits_under_the_charts() -> None:
         assert legend.orientation == "h" and legend.yanchor == "top" and legend.y < 0, legend
 
 
+def test_the_epoch_curves_are_titled_and_labelled_like_the_other_charts() -> None:
+    """Subplot titles are annotations, drawn small, grey and centred by Streamlit's theme beside the bold titles of
+    every other chart; the curves get a figure title and named y-axes, as the per-batch charts have."""
+    record = {"epoch": 1.0, "train_loss": 0.9, "train_accuracy": 70.0, "test_loss": 0.8, "test_accuracy": 75.0}
+    layout = epoch_curves({"run": [record]}).layout
+    assert layout.title.text == "Loss and accuracy per epoch" and not layout.annotations
+    assert (layout.yaxis.title.text, layout.yaxis2.title.text) == ("loss", "accuracy (%)")
+
+
 def test_an_uploaded_checkpoint_can_be_compared(tiny_mnist) -> None:
     """The comparison offered runs and files in checkpoints/ only: a downloaded run uploaded again (or a colleague's
     file) could be evaluated but not compared with anything."""
@@ -1894,7 +1907,8 @@ def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -
     assert_clean(app)
     history = next(table.value for table in app.dataframe if "settings" in table.value.columns)
     assert list(history.columns) == ["run", "model", "test accuracy %", "train seconds", "epochs", "batches",
-                                     "parameters", "settings"]
+                                     "training images", "parameters", "settings"]
+    assert list(history["training images"]) == [5000, 60000]
     assert history["settings"][0].startswith("10 ep · ")  # fast's own knob values: nothing to add
     assert history["settings"][1].startswith("width 32, dense width 64 · 10 ep · ")
     assert list(history["parameters"]) == [sum(p.numel() for p in model.parameters())
@@ -2002,3 +2016,17 @@ def test_per_class_support_reads_with_thousands_separators(tiny_mnist) -> None:
     app = open_app(tiny_mnist, "evaluate")
     assert_clean(app)
     assert column_config(app, "support")["type_config"]["format"] == "%,d"
+
+
+@pytest.mark.parametrize(("page", "first_words"), [("explorer", "MNIST's handwritten digits, 28×28 pixels"),
+                                                   ("train", "Pick a preset, or set the sliders yourself, then press"),
+                                                   ("evaluate", "How a model does on MNIST's test images")])
+def test_each_working_page_opens_with_what_to_do_there(tiny_mnist, page: str, first_words: str) -> None:
+    """A first-time reader sees the title and the first controls only: Train's Start sits under three columns of
+    settings, below the fold, and the explorer's and Evaluate's sections run over several screens."""
+    app = open_app(tiny_mnist, page)
+    assert_clean(app)
+    assert app.main.caption[0].value.startswith(first_words), app.main.caption[0].value
+    if page == "train":  # under Progress, the empty state points back up to Start rather than saying it all again
+        assert [info.value for info in app.info] == ["No run yet: press **Start training** above, and the curves "
+                                                     "appear here live."]

@@ -133,7 +133,7 @@ def test_the_number_boxes_read_what_the_browser_reads_as_a_number(tiny_mnist) ->
     app.number_input(key="explore.lookup_index").set_value(3e2).run()
     assert_clean(app)
     assert [metric.value for metric in app.metric if metric.label == "Label"] == ["0"]  # train #300: 300 % 10
-    assert any("train #300: 0" in image.captions for image in app.get("image"))
+    assert any("train #300 · 0" in image.captions for image in app.get("image"))
     app.number_input(key="explore.page").set_value(2.7).run()
     assert [w.value for w in app.warning] == ["Page 2.7 is not a whole number: type one from 1 to 13."]
     app.number_input(key="explore.page").set_value(1234567.5).run()  # (not "1.23457e+06")
