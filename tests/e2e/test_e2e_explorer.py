@@ -25,12 +25,12 @@ def test_a_reload_keeps_the_grid_and_look_up_chosen_in_the_sections(page) -> Non
     index.fill("1234")
     index.press("Enter")
     tab.wait_idle(sent_before=sent_before)
-    expect(page.get_by_text("test #1234:")).to_be_visible()
+    expect(page.get_by_text("test #1234 · ")).to_be_visible()
     tab.reload()
     tab.assert_no_exception()
     expect(page.get_by_text("6,131 train images of digit 3 · showing 40 from #")).to_be_visible()
     expect(widget(tab, "stNumberInput", "Page (of 154)").locator("input")).to_have_value("2")
-    expect(page.get_by_text("test #1234:")).to_be_visible()
+    expect(page.get_by_text("test #1234 · ")).to_be_visible()
 
 
 def test_a_choice_made_in_a_section_survives_a_visit_to_another_page(page) -> None:
@@ -64,7 +64,7 @@ def test_typed_numbers_are_read_as_the_browser_shows_them_and_an_empty_box_is_sa
         tab.wait_idle(sent_before=sent_before)
 
     type_in("Index (0–9,999)", "1e3")
-    expect(page.get_by_text("test #1000:")).to_be_visible()
+    expect(page.get_by_text("test #1000 · ")).to_be_visible()
     type_in("Page (of 1,500)", "2.7")
     expect(page.get_by_text("Page 2.7 is not a whole number: type one from 1 to 1,500.")).to_be_visible()
     type_in("Page (of 1,500)", "")
