@@ -30,8 +30,8 @@ from torch import nn
 
 from mnist_core.config import MAX_EPOCHS, TRAIN_SIZE, TrainConfig
 from mnist_core.data import MEAN, STD
-from mnist_core.errors import (MB, CheckpointError, ConfigError, missing_folders, os_reason, path_status, quoted,
-                                remove_if_empty)
+from mnist_core.errors import (MB, MISSING, CheckpointError, ConfigError, missing_folders, os_reason, path_status,
+                                quoted, remove_if_empty)
 from mnist_core.models import REGISTRY
 from mnist_core.sketch import SNIFF_BYTES as _SNIFF_BYTES, file_kind
 from mnist_core.train import TrainResult
@@ -117,7 +117,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
         raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)")
     # `somefile/x.pt`, a looping symlink: mkdir would only say "File exists" about a folder the user never named.
     problem = path_status(path.parent, "folder", readable=False)
-    if problem and problem != "does not exist":
+    if problem and not problem.startswith(MISSING):  # (a folder made by the save; blanks around it are a choice)
         raise CheckpointError(f"{path.parent} {problem}, so {path.name} cannot be saved in it: choose another folder")
     created = missing_folders(path.parent)
     try:

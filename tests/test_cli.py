@@ -758,6 +758,28 @@ def test_an_empty_path_is_called_empty_not_dot(argv: list[str], words: str, caps
     assert_one_line_error(main(argv), capsys.readouterr().err, words)  # Path("") is "." — it said ". does not exist"
 
 
+@pytest.mark.parametrize("blanks", ["{} ", " {}", "{}\t", " {}  "])
+def test_a_path_missing_only_for_blanks_around_it_says_so(blanks: str, untrained_checkpoint: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    # A pasted path with a space at its end read `error: PATH  does not exist: check the path` of a path the user can
+    # see is there (the space is invisible); a data root so was downloaded into, as a new folder named "mnist ".
+    monkeypatch.chdir(tmp_path)
+    digit_image("bar").save(tmp_path / "one.png")
+    for argv, name in ((["predict", "--checkpoint", blanks.format(untrained_checkpoint), "one.png"],
+                        str(untrained_checkpoint)),
+                       (["predict", "--checkpoint", str(untrained_checkpoint), blanks.format("one.png")], "one.png")):
+        message = assert_one_line_error(main(argv), capsys.readouterr().err, "does not exist (mind the ")
+        assert message.endswith(f"{name} without {'it' if len(blanks) == 3 else 'them'} exists): check the path")
+    (tmp_path / "mnist").mkdir()
+    there = sorted(tmp_path.iterdir())
+    monkeypatch.setattr(mnist_core.data, "_download", lambda *args: pytest.fail("downloaded into a new folder"))
+    monkeypatch.setenv("MNIST_DATA_ROOT", blanks.format(tmp_path / "mnist"))
+    assert_one_line_error(main(["evaluate", "--checkpoint", str(untrained_checkpoint)]), capsys.readouterr().err,
+                          "does not exist (mind the ", f"{tmp_path / 'mnist'} without ")
+    assert sorted(tmp_path.iterdir()) == there
+
+
 def test_an_empty_picture_path_is_called_empty(untrained_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["predict", "--checkpoint", str(untrained_checkpoint), ""]) == 2
     assert capsys.readouterr().err == "error: the picture's path is empty: give the path of an image file\n"
