@@ -757,6 +757,18 @@ def _import_mnist_reader(as_json: bool) -> None:
         import torchvision.datasets.mnist  # noqa: F401
 
 
+def _missing_dependency(error: Exception) -> str | None:
+    """What to say when a package MNIST Studio needs (torch, torchvision, Pillow, …) cannot be imported, else None.
+    Run outside its virtual environment, every command (even --help) ended in two chained tracebacks of
+    `ModuleNotFoundError: No module named 'torch'`, exit 1, and --json printed no JSON."""
+    name = (getattr(error, "name", None) or "").partition(".")[0]
+    if not isinstance(error, ModuleNotFoundError) or not name or name == __package__:  # (a module of ours: a bug)
+        return None
+    return (f"MNIST Studio needs the Python package {name}, which this Python ({sys.executable}) cannot import: "
+            f"activate the virtual environment it was installed in (. .venv/bin/activate), or install its "
+            f"requirements (pip install -r requirements.txt)")
+
+
 def _run(argv: list[str]) -> int:
     """Parse and run one command; a failure becomes its exit code and message (stdout's own failures pass up)."""
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
@@ -786,9 +798,10 @@ def _run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return _failed("interrupted", 130, as_json, "interrupted")
     except Exception as error:  # noqa: BLE001 — the last line of defence: one line, never a wall of traceback
-        import torch
-
-        if isinstance(error, torch.OutOfMemoryError):
+        if missing := _missing_dependency(error):
+            return _failed(missing, 2, as_json, f"error: {missing}")
+        torch = sys.modules.get("torch")  # (not imported here: a torch that failed to import would fail again)
+        if torch is not None and isinstance(error, torch.OutOfMemoryError):
             message = "the device ran out of memory: lower --batch-size or use a smaller model"
             return _failed(message, 2, as_json, f"error: {message}")
         if os.environ.get(DEBUG_ENV) == "1":

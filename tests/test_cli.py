@@ -742,6 +742,18 @@ def test_ctrl_c_while_torch_loads_is_not_swallowed_by_its_start_up_code(module: 
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.parametrize("module, argv", [("torch", ["models", "--json"]), ("torch", ["--help", "--json"]),
+                                          ("torchvision", ["--version", "--json"]), ("PIL", ["models", "--json"])])
+def test_a_python_without_the_requirements_is_one_line_saying_to_install_them(module: str, argv: list[str]) -> None:
+    """Run with a Python outside the virtual environment (torch not installed), every command, --help too, was two
+    chained tracebacks of `ModuleNotFoundError: No module named 'torch'`, exit 1, without its JSON line."""
+    script = f"import sys; sys.modules[{module!r}] = None; import mnist_core.cli as cli; sys.exit(cli.main({argv!r}))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    line = assert_one_line_error(done.returncode, done.stderr, f"needs the Python package {module}, which this "
+                                 f"Python ({sys.executable}) cannot import", "pip install -r requirements.txt")
+    assert_json_error(done.stdout, line)
+
+
 @pytest.mark.parametrize("argv", [["predict", "x.png"], ["evaluate"]])
 def test_a_missing_default_model_says_how_to_get_it_back(argv: list[str], tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch,
