@@ -440,8 +440,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.images.count("-") > 1:  # the second read would find it empty and blame the picture
         raise StudioError("standard input can be read only once: give '-' for one picture at most")
     if "-" in args.images and sys.stdin is None:  # (`<&-`: Python then has no sys.stdin at all)
-        raise StudioError("standard input is closed, so '-' has no picture to read: pipe one in (cat digit.png | "
-                          "python -m mnist_core predict -) or give the picture's path")
+        raise StudioError(f"standard input is closed, so '-' has no picture to read: {_PIPE_A_PICTURE}")
+    if "-" in args.images and _is_terminal(sys.stdin):
+        # Nothing piped in: the read waited, silently and for ever, for a picture to be typed at the keyboard.
+        raise StudioError(f"standard input is the terminal, so '-' would wait for a picture typed at the keyboard: "
+                          f"{_PIPE_A_PICTURE}")
     checkpoint = _load_checkpoint(args.checkpoint)
     unsure_below = unsure_threshold(checkpoint.metrics)
     if weakness := _weak_model_warning(checkpoint):
@@ -502,6 +505,17 @@ def _weak_model_warning(checkpoint: Any) -> str | None:
     return (f"{checkpoint.source} reads only {accuracy:.2f} % of MNIST's test digits right (under "
             f"{WEAK_MODEL_ACCURACY:g} %), so what it reads means little: train it longer, or give --checkpoint a "
             f"better model")
+
+
+_PIPE_A_PICTURE = "pipe one in (cat digit.png | python -m mnist_core predict -) or give the picture's path"
+
+
+def _is_terminal(stream: Any) -> bool:
+    """Whether `stream` is a terminal (a stream closed or without isatty, as tests and embedders give, is not)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _read_stdin(limit: int) -> bytes:

@@ -164,6 +164,23 @@ def test_predict_reads_a_picture_from_standard_input(untrained_checkpoint: Path,
     assert capsys.readouterr().err == "error: standard input is over 25 MB: use a smaller image\n"
 
 
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals on this system")
+def test_standard_input_that_is_the_terminal_is_refused_instead_of_waiting(untrained_checkpoint: Path) -> None:
+    """`predict -` typed with nothing piped in waited for ever, silently, for a picture typed at the keyboard."""
+    leader, terminal = os.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "mnist_core", "predict", "--checkpoint", str(untrained_checkpoint),
+                               "-", "--json"], cwd=REPO_ROOT, stdin=terminal, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        os.close(terminal)
+        os.close(leader)
+    line = assert_one_line_error(done.returncode, done.stderr, "standard input is the terminal, so '-' would wait for "
+                                 "a picture typed at the keyboard: pipe one in (cat digit.png | python -m mnist_core "
+                                 "predict -) or give the picture's path")
+    assert_json_error(done.stdout, line)
+
+
 def test_a_closed_or_unreadable_standard_input_is_one_clear_message(untrained_checkpoint: Path,
                                                                      monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture) -> None:
