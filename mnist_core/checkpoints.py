@@ -30,8 +30,8 @@ from torch import nn
 
 from mnist_core.config import MAX_EPOCHS, TRAIN_SIZE, TrainConfig
 from mnist_core.data import MEAN, STD
-from mnist_core.errors import (MB, CheckpointError, ConfigError, missing_folders, os_reason, path_status, quoted,
-                                remove_if_empty)
+from mnist_core.errors import (MB, MISSING, CheckpointError, ConfigError, missing_folders, os_reason, path_status,
+                                quoted, remove_if_empty)
 from mnist_core.models import REGISTRY
 from mnist_core.sketch import SNIFF_BYTES as _SNIFF_BYTES, file_kind
 from mnist_core.train import TrainResult
@@ -117,7 +117,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
         raise CheckpointError(f"{path} already exists: choose another name (nothing was overwritten)")
     # `somefile/x.pt`, a looping symlink: mkdir would only say "File exists" about a folder the user never named.
     problem = path_status(path.parent, "folder", readable=False)
-    if problem and problem != "does not exist":
+    if problem and not problem.startswith(MISSING):  # (a folder made by the save; blanks around it are a choice)
         raise CheckpointError(f"{path.parent} {problem}, so {path.name} cannot be saved in it: choose another folder")
     created = missing_folders(path.parent)
     try:
@@ -472,12 +472,12 @@ def _checked_model_name(payload: Any, label: str) -> str:
                               f"{quoted(stored_format)}; this version reads {FORMAT!r}): load it with the version that "
                               f"saved it, or update MNIST Studio")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        found = (f"it holds {_a(type(payload).__name__)}" if not isinstance(payload, dict)
+        found = (f"it holds {_kind_of(payload)}" if not isinstance(payload, dict)
                  else "it has no 'format' field" if "format" not in payload else f"format {quoted(payload['format'])}")
         raise CheckpointError(f"{label} is not an MNIST Studio checkpoint ({found}; expected format {FORMAT!r})")
     model_name = payload.get("model")
     if not isinstance(model_name, str):  # it said "is for model None, which this version does not know"
-        found = "none" if model_name is None else _a(type(model_name).__name__)
+        found = "none" if model_name is None else _kind_of(model_name)
         raise CheckpointError(f"{label} is damaged: its model (the architecture's name) should be text, and it has "
                               f"{found}: use a checkpoint saved by MNIST Studio")
     if model_name not in REGISTRY:
@@ -492,7 +492,7 @@ def _checked_model(model_name: str, model_kwargs: Any, state: Any, label: str) -
     for field, value, holds in (("model_kwargs", model_kwargs, "the model's settings"),
                                 ("state_dict", state, "the weights")):
         if not isinstance(value, dict):  # "missing" was said of a list or a number too
-            found = "none" if value is None else _a(type(value).__name__)
+            found = "none" if value is None else _kind_of(value)
             raise CheckpointError(f"{label} is damaged: its {field} ({holds}) should be a dict, and it has {found}: "
                                   f"use a checkpoint saved by MNIST Studio")
     odd_key = next((key for key in state if not isinstance(key, str)), None)
@@ -510,7 +510,7 @@ def _checked_model(model_name: str, model_kwargs: Any, state: Any, label: str) -
         # load_state_dict blamed these on the shapes ("whose dimensions in the model are torch.Size([32, 1, 5, 5]) and
         # whose dimensions in the checkpoint are torch.Si…": the same) and called the file another model's.
         if not isinstance(value, torch.Tensor):  # load_state_dict called it "saved for a different model"
-            raise CheckpointError(f"{label} is damaged: its state_dict holds {_a(type(value).__name__)} for {key}, "
+            raise CheckpointError(f"{label} is damaged: its state_dict holds {_kind_of(value)} for {key}, "
                                   f"where weights are tensors: use a checkpoint saved by MNIST Studio")
         if value.is_meta or value.is_nested or value.layout != torch.strided:
             kind = ("shape-only (meta)" if value.is_meta else "nested" if value.is_nested
@@ -624,6 +624,11 @@ def _is_newer_format(stored_format: str) -> bool:
 def _a(noun: str) -> str:
     """"a list", "an int": the type names that messages quote."""
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def _kind_of(value: Any) -> str:
+    """What a message calls the kind of a stored value: "an int", "a list"; None as itself (not "a NoneType")."""
+    return "None" if value is None else _a(type(value).__name__)
 
 
 def _first_problem(load_error: str) -> str:

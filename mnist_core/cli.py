@@ -440,8 +440,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.images.count("-") > 1:  # the second read would find it empty and blame the picture
         raise StudioError("standard input can be read only once: give '-' for one picture at most")
     if "-" in args.images and sys.stdin is None:  # (`<&-`: Python then has no sys.stdin at all)
-        raise StudioError("standard input is closed, so '-' has no picture to read: pipe one in (cat digit.png | "
-                          "python -m mnist_core predict -) or give the picture's path")
+        raise StudioError(f"standard input is closed, so '-' has no picture to read: {_PIPE_A_PICTURE}")
+    if "-" in args.images and _is_terminal(sys.stdin):
+        # Nothing piped in: the read waited, silently and for ever, for a picture to be typed at the keyboard.
+        raise StudioError(f"standard input is the terminal, so '-' would wait for a picture typed at the keyboard: "
+                          f"{_PIPE_A_PICTURE}")
     checkpoint = _load_checkpoint(args.checkpoint)
     unsure_below = unsure_threshold(checkpoint.metrics)
     if weakness := _weak_model_warning(checkpoint):
@@ -502,6 +505,17 @@ def _weak_model_warning(checkpoint: Any) -> str | None:
     return (f"{checkpoint.source} reads only {accuracy:.2f} % of MNIST's test digits right (under "
             f"{WEAK_MODEL_ACCURACY:g} %), so what it reads means little: train it longer, or give --checkpoint a "
             f"better model")
+
+
+_PIPE_A_PICTURE = "pipe one in (cat digit.png | python -m mnist_core predict -) or give the picture's path"
+
+
+def _is_terminal(stream: Any) -> bool:
+    """Whether `stream` is a terminal (a stream closed or without isatty, as tests and embedders give, is not)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _read_stdin(limit: int) -> bytes:
@@ -757,6 +771,18 @@ def _import_mnist_reader(as_json: bool) -> None:
         import torchvision.datasets.mnist  # noqa: F401
 
 
+def _missing_dependency(error: Exception) -> str | None:
+    """What to say when a package MNIST Studio needs (torch, torchvision, Pillow, …) cannot be imported, else None.
+    Run outside its virtual environment, every command (even --help) ended in two chained tracebacks of
+    `ModuleNotFoundError: No module named 'torch'`, exit 1, and --json printed no JSON."""
+    name = (getattr(error, "name", None) or "").partition(".")[0]
+    if not isinstance(error, ModuleNotFoundError) or not name or name == __package__:  # (a module of ours: a bug)
+        return None
+    return (f"MNIST Studio needs the Python package {name}, which this Python ({sys.executable}) cannot import: "
+            f"activate the virtual environment it was installed in (. .venv/bin/activate), or install its "
+            f"requirements (pip install -r requirements.txt)")
+
+
 def _run(argv: list[str]) -> int:
     """Parse and run one command; a failure becomes its exit code and message (stdout's own failures pass up)."""
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
@@ -786,9 +812,10 @@ def _run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return _failed("interrupted", 130, as_json, "interrupted")
     except Exception as error:  # noqa: BLE001 — the last line of defence: one line, never a wall of traceback
-        import torch
-
-        if isinstance(error, torch.OutOfMemoryError):
+        if missing := _missing_dependency(error):
+            return _failed(missing, 2, as_json, f"error: {missing}")
+        torch = sys.modules.get("torch")  # (not imported here: a torch that failed to import would fail again)
+        if torch is not None and isinstance(error, torch.OutOfMemoryError):
             message = "the device ran out of memory: lower --batch-size or use a smaller model"
             return _failed(message, 2, as_json, f"error: {message}")
         if os.environ.get(DEBUG_ENV) == "1":

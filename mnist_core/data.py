@@ -31,7 +31,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from mnist_core.errors import DataError, missing_folders, os_reason, path_status, remove_if_empty
+from mnist_core.errors import MISSING, DataError, missing_folders, os_reason, path_status, remove_if_empty
 
 MEAN, STD = 0.1307, 0.3081  # pixel statistics of the MNIST train split, as every seed uses
 DEFAULT_DATA_ROOT = "./data"
@@ -74,7 +74,7 @@ def _root_problem(root: Path) -> str | None:
     fix; None when it can — or does not exist yet, as a download creates it."""
     for folder in (root, root / "MNIST", raw_folder(root)):
         problem = path_status(folder, "folder")
-        if problem == "does not exist":
+        if problem == MISSING:  # (not when only blanks around it make it missing: no download into "data ")
             return None
         if problem and folder == root:
             return f"data root {root} {problem}: pass --data-root / {DATA_ROOT_ENV} pointing at a folder"
@@ -206,7 +206,7 @@ def _size_problems(root: Path, needed: tuple[str, ...]) -> list[str]:
         size = MNIST_FILES[name][0]
         path = raw_folder(root) / name
         problem = path_status(path, readable=False)
-        if problem == "does not exist":
+        if problem == MISSING:
             problems.append(f"{name} missing")
         elif problem:
             # A folder, a pipe or /dev/zero under that name is not "missing": a download would not replace it (or

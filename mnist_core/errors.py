@@ -127,6 +127,23 @@ def os_reason(error: OSError) -> str:
 FOLDER_NOT_FILE = "is a folder, not a file"  # `path_status` of a folder where a file was asked for
 
 
+MISSING = "does not exist"  # `path_status` of a path that is not there (a hint in brackets may follow)
+
+
+def _stray_blanks_hint(path: str | os.PathLike) -> str:
+    """What to add to "does not exist" when only blanks around `path` make it missing (" (mind the space at its
+    end: NAME without it exists)"), else "". A path pasted with a trailing space (`--checkpoint "model.pt "`, `MNIST_DATA_ROOT= /data`) was said not
+    to exist, and the space is invisible in the message; a missing data root was even downloaded into."""
+    text = os.fsdecode(path)
+    trimmed = text.strip()
+    if not trimmed or trimmed == text or not os.path.lexists(trimmed):
+        return ""
+    blanks = text[:len(text) - len(text.lstrip())] + text[len(text.rstrip()):]
+    what = ("space" if set(blanks) == {" "} else "blank character") + ("" if len(blanks) == 1 else "s")
+    where = " and ".join(end for end, extra in (("start", text[0].isspace()), ("end", text[-1].isspace())) if extra)
+    return f" (mind the {what} at its {where}: {trimmed} without {'it' if len(blanks) == 1 else 'them'} exists)"
+
+
 def path_status(path: str | os.PathLike, kind: str = "file", readable: bool = True) -> str | None:
     """None when `path` is a readable `kind` ("file" or "folder"); else what is wrong, worded to follow the path in a
     message ("PATH does not exist", "PATH cannot be read (Permission denied)"). `readable=False` skips the read test
@@ -139,7 +156,7 @@ def path_status(path: str | os.PathLike, kind: str = "file", readable: bool = Tr
         info = os.stat(path)
     except FileNotFoundError:
         return ("is a broken symbolic link (what it points to does not exist)" if os.path.islink(path)
-                else "does not exist")
+                else MISSING + _stray_blanks_hint(path))
     except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
         return f"cannot be reached ({os_reason(error) if isinstance(error, OSError) else error})"
     if kind == "folder":

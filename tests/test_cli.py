@@ -164,6 +164,23 @@ def test_predict_reads_a_picture_from_standard_input(untrained_checkpoint: Path,
     assert capsys.readouterr().err == "error: standard input is over 25 MB: use a smaller image\n"
 
 
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals on this system")
+def test_standard_input_that_is_the_terminal_is_refused_instead_of_waiting(untrained_checkpoint: Path) -> None:
+    """`predict -` typed with nothing piped in waited for ever, silently, for a picture typed at the keyboard."""
+    leader, terminal = os.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "mnist_core", "predict", "--checkpoint", str(untrained_checkpoint),
+                               "-", "--json"], cwd=REPO_ROOT, stdin=terminal, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        os.close(terminal)
+        os.close(leader)
+    line = assert_one_line_error(done.returncode, done.stderr, "standard input is the terminal, so '-' would wait for "
+                                 "a picture typed at the keyboard: pipe one in (cat digit.png | python -m mnist_core "
+                                 "predict -) or give the picture's path")
+    assert_json_error(done.stdout, line)
+
+
 def test_a_closed_or_unreadable_standard_input_is_one_clear_message(untrained_checkpoint: Path,
                                                                      monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture) -> None:
@@ -742,6 +759,18 @@ def test_ctrl_c_while_torch_loads_is_not_swallowed_by_its_start_up_code(module: 
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.parametrize("module, argv", [("torch", ["models", "--json"]), ("torch", ["--help", "--json"]),
+                                          ("torchvision", ["--version", "--json"]), ("PIL", ["models", "--json"])])
+def test_a_python_without_the_requirements_is_one_line_saying_to_install_them(module: str, argv: list[str]) -> None:
+    """Run with a Python outside the virtual environment (torch not installed), every command, --help too, was two
+    chained tracebacks of `ModuleNotFoundError: No module named 'torch'`, exit 1, without its JSON line."""
+    script = f"import sys; sys.modules[{module!r}] = None; import mnist_core.cli as cli; sys.exit(cli.main({argv!r}))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    line = assert_one_line_error(done.returncode, done.stderr, f"needs the Python package {module}, which this "
+                                 f"Python ({sys.executable}) cannot import", "pip install -r requirements.txt")
+    assert_json_error(done.stdout, line)
+
+
 @pytest.mark.parametrize("argv", [["predict", "x.png"], ["evaluate"]])
 def test_a_missing_default_model_says_how_to_get_it_back(argv: list[str], tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch,
@@ -756,6 +785,28 @@ def test_a_missing_default_model_says_how_to_get_it_back(argv: list[str], tmp_pa
                                          (["evaluate", "--checkpoint", " "], "the model file's path is empty")])
 def test_an_empty_path_is_called_empty_not_dot(argv: list[str], words: str, capsys: pytest.CaptureFixture) -> None:
     assert_one_line_error(main(argv), capsys.readouterr().err, words)  # Path("") is "." — it said ". does not exist"
+
+
+@pytest.mark.parametrize("blanks", ["{} ", " {}", "{}\t", " {}  "])
+def test_a_path_missing_only_for_blanks_around_it_says_so(blanks: str, untrained_checkpoint: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    # A pasted path with a space at its end read `error: PATH  does not exist: check the path` of a path the user can
+    # see is there (the space is invisible); a data root so was downloaded into, as a new folder named "mnist ".
+    monkeypatch.chdir(tmp_path)
+    digit_image("bar").save(tmp_path / "one.png")
+    for argv, name in ((["predict", "--checkpoint", blanks.format(untrained_checkpoint), "one.png"],
+                        str(untrained_checkpoint)),
+                       (["predict", "--checkpoint", str(untrained_checkpoint), blanks.format("one.png")], "one.png")):
+        message = assert_one_line_error(main(argv), capsys.readouterr().err, "does not exist (mind the ")
+        assert message.endswith(f"{name} without {'it' if len(blanks) == 3 else 'them'} exists): check the path")
+    (tmp_path / "mnist").mkdir()
+    there = sorted(tmp_path.iterdir())
+    monkeypatch.setattr(mnist_core.data, "_download", lambda *args: pytest.fail("downloaded into a new folder"))
+    monkeypatch.setenv("MNIST_DATA_ROOT", blanks.format(tmp_path / "mnist"))
+    assert_one_line_error(main(["evaluate", "--checkpoint", str(untrained_checkpoint)]), capsys.readouterr().err,
+                          "does not exist (mind the ", f"{tmp_path / 'mnist'} without ")
+    assert sorted(tmp_path.iterdir()) == there
 
 
 def test_an_empty_picture_path_is_called_empty(untrained_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:

@@ -379,6 +379,11 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
                                      "is damaged: its state_dict holds an int for conv1.weight, where weights are "
                                      "tensors"),
         "a torch file holding a number": (checkpoint_bytes(7), "not an MNIST Studio checkpoint (it holds an int;"),
+        # These said "it holds a NoneType" and "holds a NoneType for conv1.weight".
+        "a torch file holding None": (checkpoint_bytes(None), "not an MNIST Studio checkpoint (it holds None;"),
+        "a weight that is None": (checkpoint_bytes(_payload(state_dict={**_payload()["state_dict"],
+                                                                        "conv1.weight": None})),
+                                  "is damaged: its state_dict holds None for conv1.weight, where weights are tensors"),
         # These said "does not fit the seed-net architecture (While copying the parameter named "conv1.weight", whose
         # dimensions in the model are torch.Size([10, 1, 5, 5]) and whose dimensions in the checkpoint are torch.Si…".
         "shape-only weights": (checkpoint_bytes(_payload(state_dict={**_payload()["state_dict"],
