@@ -122,6 +122,20 @@ def drawings() -> list[tuple[str, str, int, list[Stroke]]]:
             for way, draw in ways(index).items()]
 
 
+def browser_sample() -> list[tuple[str, str, int, list[Stroke]]]:
+    """One drawing per hand for the browser, picked by rule (not by how it is read): hand number i drawn the way
+    i % 5, so each way is drawn six times and every digit three ways."""
+    every, per_hand = drawings(), len(ways(0))
+    return [every[hand * per_hand + hand % per_hand] for hand in range(len(HANDS))]
+
+
+def browser_test_sample() -> list[tuple[str, str, int, list[Stroke]]]:
+    """One drawing per digit of `browser_sample` (its hand `digit % 3`), for the browser test: every way is among
+    them, and ten drawings keep the test within seconds."""
+    sample = browser_sample()
+    return [sample[3 * digit + digit % 3] for digit in range(10)]
+
+
 def measure(model: nn.Module, unsure_below: float, brushes: tuple[int, ...] = BRUSHES) -> dict[str, Counter]:
     """Counts of each outcome (`heldout_strokes.outcome`): overall ('digits'), per digit, hand, way and brush, and
     the readings not right and sure under 'cases'."""
