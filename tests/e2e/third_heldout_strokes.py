@@ -16,8 +16,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tests.e2e.heldout_strokes import fitted, outcome, print_counts, shaky, slanted
-from tests.e2e.strokes import Stroke, arc, rasterise
+from tests.e2e.heldout_strokes import fitted, shaky, slanted
+from tests.e2e.more_heldout_strokes import main as report, measure as measure_hands
+from tests.e2e.strokes import Stroke, arc
 
 if TYPE_CHECKING:  # torch and the app's library load only when something is measured
     from torch import nn
@@ -137,31 +138,13 @@ def browser_test_sample() -> list[tuple[str, str, int, list[Stroke]]]:
 
 
 def measure(model: nn.Module, unsure_below: float, brushes: tuple[int, ...] = BRUSHES) -> dict[str, Counter]:
-    """Counts of each outcome (`heldout_strokes.outcome`): overall ('digits'), per digit, hand, way and brush, and
-    the readings not right and sure under 'cases'."""
-    from mnist_core.sketch import predict
-
-    counts: dict[str, Counter] = {"digits": Counter(), "cases": Counter()}
-    for name, way, digit, strokes in drawings():
-        for brush in brushes:
-            reading = predict(model, rasterise(strokes, brush), unsure_below)
-            box = outcome(reading, digit)
-            for key in ("digits", f"digit:{digit}", f"hand:{name}", f"way:{way}", f"brush:{brush}"):
-                counts.setdefault(key, Counter())[box] += 1
-            if not box.startswith("right & sure"):
-                counts["cases"][f"{name}, {way}, brush {brush} -> {box} {reading.digit} "
-                                f"{reading.confidence:.2f}{' thick' if reading.thick_strokes else ''}"] += 1
-    return counts
+    """Counts of each outcome, as for the second set (`more_heldout_strokes.measure`): overall ('digits'), per digit,
+    hand, way and brush, and the readings not right and sure under 'wrong cases'."""
+    return measure_hands(model, unsure_below, brushes, drawings)
 
 
 def main(argv: list[str]) -> None:
-    from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
-    from mnist_core.sketch import unsure_threshold
-
-    checkpoint = load_checkpoint(argv[0] if argv else DEFAULT_CHECKPOINT)
-    unsure_below = unsure_threshold(checkpoint.metrics)
-    print(f"{checkpoint.source}: unsure below {unsure_below:.3f}; {len(drawings())} drawings, brushes {BRUSHES}")
-    print_counts(measure(checkpoint.model, unsure_below), "cases", "not right and sure:", width=64)
+    report(argv, drawings, BRUSHES)
 
 
 if __name__ == "__main__":
