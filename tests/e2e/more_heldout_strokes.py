@@ -175,32 +175,39 @@ def browser_sample() -> list[tuple[str, str, int, list[Stroke]]]:
     return [by_digit[digit][(digit % 4) * 5 + digit % 5] for digit in range(10)]
 
 
-def measure(model: nn.Module, unsure_below: float, brushes: tuple[int, ...] = BRUSHES) -> dict[str, Counter]:
+Drawings = Callable[[], list[tuple[str, str, int, list[Stroke]]]]  # (hand, way, digit, strokes) of a held-out set
+
+
+def measure(model: nn.Module, unsure_below: float, brushes: tuple[int, ...] = BRUSHES,
+            drawn: Drawings = drawings) -> dict[str, Counter]:
     """Counts of each outcome (`heldout_strokes.outcome`): overall ('digits'), per hand, way, brush and digit, and
-    the wrong readings under 'wrong cases'."""
+    the readings not right and sure under 'wrong cases'. `drawn` gives the set's drawings (the third set's too)."""
     from mnist_core.sketch import predict
 
     counts: dict[str, Counter] = {"digits": Counter(), "wrong cases": Counter()}
-    for name, way, digit, strokes in drawings():
+    for name, way, digit, strokes in drawn():
         for brush in brushes:
             reading = predict(model, rasterise(strokes, brush), unsure_below)
             box = outcome(reading, digit)
             for key in ("digits", f"digit:{digit}", f"hand:{name}", f"way:{way}", f"brush:{brush}"):
                 counts.setdefault(key, Counter())[box] += 1
             if not box.startswith("right & sure"):
+                # "thick": the page's thick-strokes note, which tells a brush too wide from a shape misread
                 counts["wrong cases"][f"{name}, {way}, brush {brush} -> {box} {reading.digit} "
-                                      f"{reading.confidence:.2f}"] += 1
+                                      f"{reading.confidence:.2f}{' thick' if reading.thick_strokes else ''}"] += 1
     return counts
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], drawn: Drawings = drawings, brushes: tuple[int, ...] = BRUSHES) -> None:
+    """Print how a checkpoint (argv[0], else the default model) reads the set `drawn` at `brushes`."""
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
     from mnist_core.sketch import unsure_threshold
 
     checkpoint = load_checkpoint(argv[0] if argv else DEFAULT_CHECKPOINT)
     unsure_below = unsure_threshold(checkpoint.metrics)
-    print(f"{checkpoint.source}: unsure below {unsure_below:.3f}; {len(drawings())} drawings, brushes {BRUSHES}")
-    print_counts(measure(checkpoint.model, unsure_below), "wrong cases", "not right and sure:", width=64)
+    print(f"{checkpoint.source}: unsure below {unsure_below:.3f}; {len(drawn())} drawings, brushes {brushes}")
+    print_counts(measure(checkpoint.model, unsure_below, brushes, drawn), "wrong cases", "not right and sure:",
+                 width=64)
 
 
 if __name__ == "__main__":

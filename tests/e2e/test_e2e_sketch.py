@@ -8,13 +8,14 @@ test_e2e_strokes_offline.py), so a failure here points at the page or the canvas
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Locator, expect
 
+from tests.e2e import more_heldout_strokes, third_heldout_strokes
 from tests.e2e.streamlit_page import StreamlitTab
-from tests.e2e.strokes import DIGIT_STROKES, SCRIBBLE
+from tests.e2e.strokes import DIGIT_STROKES, SCRIBBLE, Stroke, rasterise
 
 pytestmark = pytest.mark.browser
 
@@ -86,18 +87,25 @@ def test_sketch_reads_digits_drawn_with_the_mouse(sketch: StreamlitTab) -> None:
     assert correct >= REQUIRED_CORRECT, f"only {correct}/10 read correctly; drawn -> read: {readings}"
 
 
-def test_sketch_reads_a_sample_of_more_held_out_hands_as_offline(sketch: StreamlitTab) -> None:
-    """One drawing per digit of tests/e2e/more_heldout_strokes.py (fast and sloppy, small in a corner, large,
-    off-centre, narrow or broad), drawn with the mouse at the page's default brush: the browser reads them as the
-    offline path (`rasterise` + `predict`) does, which measures all 200."""
+# Each held-out set's ten-drawing sample for the browser, one per digit, picked by rule (not by how it is read).
+HELD_OUT_SAMPLES: dict[str, Callable[[], list[tuple[str, str, int, list[Stroke]]]]] = {
+    "more held-out": more_heldout_strokes.browser_sample,
+    "third held-out": third_heldout_strokes.browser_test_sample,
+}
+
+
+@pytest.mark.parametrize("held_out_set", list(HELD_OUT_SAMPLES))
+def test_sketch_reads_a_sample_of_held_out_hands_as_offline(sketch: StreamlitTab, held_out_set: str) -> None:
+    """One drawing per digit of a held-out set (tests/e2e/more_heldout_strokes.py: fast and sloppy, small in a
+    corner, large, off-centre, narrow or broad; tests/e2e/third_heldout_strokes.py: wobbly off-centre, 80 px, 250 px,
+    slanted ±15°), drawn with the mouse at the page's default brush: the browser reads them as the offline path
+    (`rasterise` + `predict`) does, which measures the whole set."""
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
     from mnist_core.sketch import predict
-    from tests.e2e.more_heldout_strokes import browser_sample
-    from tests.e2e.strokes import rasterise
 
     model = load_checkpoint(DEFAULT_CHECKPOINT).model
     readings = {}
-    for name, way, digit, strokes in browser_sample():
+    for name, way, digit, strokes in HELD_OUT_SAMPLES[held_out_set]():
         clear(sketch)
         sketch.draw(canvas_of(sketch), strokes)
         sketch.assert_no_exception()
