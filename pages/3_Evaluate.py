@@ -216,8 +216,8 @@ with cell_panel:
 
 st.subheader("Per-class metrics")
 st.dataframe(pd.DataFrame(report.per_class), hide_index=True, width="stretch", key="per-class",
-             column_config={**{name: st.column_config.NumberColumn(format="%.4f")
-                               for name in ("precision", "recall", "f1")},
+             column_config={**{name: st.column_config.NumberColumn(format="%.4f") for name in ("precision", "recall")},
+                            "f1": st.column_config.NumberColumn("F1", format="%.4f"),  # an initialism, not a word
                             "support": st.column_config.NumberColumn(format="%,d")})  # 1,135 as in the matrix
 
 mistakes_tab, correct_tab = st.tabs(["Most confident mistakes", "Correct predictions"])

@@ -2016,6 +2016,7 @@ def test_per_class_support_reads_with_thousands_separators(tiny_mnist) -> None:
     app = open_app(tiny_mnist, "evaluate")
     assert_clean(app)
     assert column_config(app, "support")["type_config"]["format"] == "%,d"
+    assert column_config(app, "f1")["label"] == "F1"  # an initialism, written as docs/command-line.md writes it
 
 
 @pytest.mark.parametrize(("page", "first_words"), [("explorer", "MNIST's handwritten digits, 28×28 pixels"),
