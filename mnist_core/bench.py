@@ -82,6 +82,8 @@ class Curve:
 
 @dataclass
 class Contender:
+    """One row of the table: a recipe or a baseline, with one curve per seed."""
+
     name: str
     description: str
     curves: list[Curve] = field(default_factory=list)
@@ -90,6 +92,8 @@ class Contender:
         return [curve.time_to(target) for curve in self.curves]
 
     def summary(self, targets: Sequence[float]) -> dict[str, Any]:
+        """The row's figures for the table and --json: mean final accuracy, median whole run and start-up, and for
+        each target how many seeds reached it and their min / median / max time."""
         out: dict[str, Any] = {"name": self.name, "description": self.description, "seeds": len(self.curves),
                                "mean_final_accuracy": statistics.fmean(c.final_accuracy for c in self.curves),
                                "median_total_seconds": statistics.median(c.total_seconds for c in self.curves),
@@ -278,6 +282,7 @@ def sketch_latency(model: nn.Module, data: Mnist, calls: int) -> dict[str, float
 
 
 def eval_throughput(model: nn.Module, data: Mnist, device: torch.device) -> dict[str, float]:
+    """Test images per second through `evaluate` (the Evaluate page's full report), after one untimed pass."""
     model = model.to(device)
     test = data.test.to(device)
     evaluate(model, test)  # warm-up
@@ -373,6 +378,7 @@ def _fmt(seconds: float | None) -> str:
 
 
 def print_table(summaries: list[dict[str, Any]], targets: Sequence[float]) -> None:
+    """The results as a fixed-width table on stdout, one row per contender (`Contender.summary`)."""
     width = max([22] + [len(row["name"]) + 2 for row in summaries])
     header = f"{'contender':<{width}}{'seeds':>6}{'final acc %':>13}{'total s':>9}{'start-up s':>11}"
     for target in targets:

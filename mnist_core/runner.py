@@ -500,6 +500,7 @@ class TrainingJob:
         self._history: list[EpochRecord] = []
 
     def start(self) -> "TrainingJob":
+        """Start supervising the job (queue, worker, progress) on a background thread; returns the job itself."""
         self._thread.start()
         return self
 
@@ -526,6 +527,7 @@ class TrainingJob:
             return self._schedule
 
     def snapshot(self) -> JobSnapshot:
+        """The job's progress now, as one consistent, immutable copy (what the pages poll)."""
         queued = self._status == QUEUED and self.device_type in QUEUED_DEVICE_TYPES
         position = self._queue.position(self.device_type, self.id) if queued else 0
         with self._lock:
