@@ -105,6 +105,20 @@ def test_baseline_a_sets_its_loader_as_main_py_does(device: str, shuffled: bool,
     assert (seen.get("num_workers", 0), seen.get("pin_memory", False)) == ((1, True) if shuffled else (0, False))
 
 
+def test_the_baselines_warm_up_runs_steps_of_each_wanted_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CUDA the baselines' first kernels load before the clock, as ours do in `warm_up`; each wanted baseline
+    takes two steps per batch size ((b) also its partial last batch of 96)."""
+    steps: list[str] = []
+    for optimizer in (torch.optim.Adadelta, torch.optim.Adam):
+        def counted(self: torch.optim.Optimizer, *args: object, _step=optimizer.step, **kwargs: object) -> object:
+            steps.append(type(self).__name__)
+            return _step(self, *args, **kwargs)
+
+        monkeypatch.setattr(optimizer, "step", counted)
+    assert bench.warm_up_baselines({"a", "b"}, torch.device("cpu")) > 0
+    assert steps == ["Adadelta"] * 2 + ["Adam"] * 4
+
+
 def test_help_works_and_bad_arguments_are_one_line(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as done:
         main(["--help"])  # preset names hold '%', which argparse's help formatting once choked on
