@@ -5,7 +5,7 @@ rerun and any widget touched interrupts the script mid-epoch. Here the page star
 consistent, immutable copy of the progress) and calls `stop()`, which sets the event that `fit` checks between
 batches: Stop acts at the next batch and keeps the model trained so far.
 
-Why a process, not a thread: `fit` on a background thread of the Streamlit server ran 40 % slower than the CLI on a
+Why a process, not a thread: `fit` on a background thread of the Streamlit server ran ~45 % slower than the CLI on a
 2-core CPU. Two causes, both measured: (1) libgomp (PyTorch's OpenMP) gives every thread that ever ran a parallel
 region its own worker pool; once a process holds more OpenMP threads than cores it cuts its spin-waiting to ~100
 spins, so each of the thousands of parallel regions per second pays a futex wake-up; (2) the server's threads hold
@@ -500,6 +500,7 @@ class TrainingJob:
         self._history: list[EpochRecord] = []
 
     def start(self) -> "TrainingJob":
+        """Start supervising the job (queue, worker, progress) on a background thread; returns the job itself."""
         self._thread.start()
         return self
 
@@ -526,6 +527,7 @@ class TrainingJob:
             return self._schedule
 
     def snapshot(self) -> JobSnapshot:
+        """The job's progress now, as one consistent, immutable copy (what the pages poll)."""
         queued = self._status == QUEUED and self.device_type in QUEUED_DEVICE_TYPES
         position = self._queue.position(self.device_type, self.id) if queued else 0
         with self._lock:

@@ -776,11 +776,11 @@ def unsure_threshold(metrics: dict) -> float:
 
 
 def percentages_apart(confidence: float, unsure_below: float) -> tuple[str, str]:
-    """`confidence` and the `unsure_below` threshold as percentages ("31%", "93%"), with the fewest decimals (up to
-    two) that keep a confidence under the threshold reading under it: 92.6 % beside 92.9 % read "confidence 93% (this
-    model is unsure below 93%)" beside an "unsure" badge."""
+    """`confidence` and the `unsure_below` threshold as percentages ("31 %", "93 %"), with the fewest decimals (up to
+    two) that keep a confidence under the threshold reading under it: 92.6 % beside 92.9 % read "confidence 93 %
+    (this model is unsure below 93 %)" beside an "unsure" badge."""
     for decimals in range(3):
-        shown = f"{confidence:.{decimals}%}", f"{unsure_below:.{decimals}%}"
+        shown = f"{100 * confidence:.{decimals}f} %", f"{100 * unsure_below:.{decimals}f} %"
         if confidence >= unsure_below or shown[0] != shown[1]:
             break
     return shown

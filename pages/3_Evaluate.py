@@ -208,16 +208,17 @@ with cell_panel:
         st.markdown(f"**{count:,}** test image{'' if count == 1 else 's'} of {article} **{true_digit}** read as "
                     f"**{predicted_digit}**" + (f" (first {len(indices)})" if count > len(indices) else ""))
     with st.container(key="cell-images"):
-        # "sure": the percentage is the model's confidence in the digit it predicted
+        # "sure": the percentage is the model's confidence in the digit it predicted. In these 84-px-wide captions the
+        # space before % is a no-break one, so "97 %" never wraps between the number and its sign.
         if count:
             layout.gallery(explore.pixels(data.test, indices),
-                           [layout.two_line_caption(f"#{i}", f"{float(report.confidences[i]):.0%} sure")
+                           [layout.two_line_caption(f"#{i}", f"{100 * float(report.confidences[i]):.0f}\u00a0% sure")
                             for i in indices], columns=4, width=84)
 
 st.subheader("Per-class metrics")
 st.dataframe(pd.DataFrame(report.per_class), hide_index=True, width="stretch", key="per-class",
-             column_config={**{name: st.column_config.NumberColumn(format="%.4f")
-                               for name in ("precision", "recall", "f1")},
+             column_config={**{name: st.column_config.NumberColumn(format="%.4f") for name in ("precision", "recall")},
+                            "f1": st.column_config.NumberColumn("F1", format="%.4f"),  # an initialism, not a word
                             "support": st.column_config.NumberColumn(format="%,d")})  # 1,135 as in the matrix
 
 mistakes_tab, correct_tab = st.tabs(["Most confident mistakes", "Correct predictions"])
@@ -225,14 +226,15 @@ with mistakes_tab:
     mistakes = report.mistakes(labels, limit=GALLERY_SIZE)
     st.caption("Each image: true → predicted digit, the model's confidence, and the test image's index.")
     layout.gallery(explore.pixels(data.test, [m["index"] for m in mistakes]),
-                   [layout.two_line_caption(f"{m['true']}→{m['predicted']} · {m['confidence']:.0%}", f"#{m['index']}")
+                   [layout.two_line_caption(f"{m['true']}→{m['predicted']} · {100 * m['confidence']:.0f}\u00a0%",
+                                            f"#{m['index']}")
                     for m in mistakes], columns=8, width=84,
                    empty="No mistakes: the model reads every test image right.")
 with correct_tab:
     correct = report.correct(labels, limit=GALLERY_SIZE)
     st.caption("Each image: the digit read, the model's confidence, and the test image's index.")
     layout.gallery(explore.pixels(data.test, [c["index"] for c in correct]),
-                   [layout.two_line_caption(f"{c['predicted']} · {c['confidence']:.0%}", f"#{c['index']}")
+                   [layout.two_line_caption(f"{c['predicted']} · {100 * c['confidence']:.0f}\u00a0%", f"#{c['index']}")
                     for c in correct], columns=8, width=84, empty="The model reads no test image right.")
 
 # --- compare -------------------------------------------------------------------------------------------------------

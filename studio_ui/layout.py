@@ -105,7 +105,7 @@ def _training_note() -> None:
         if not session.is_collected(job):
             st.rerun()
     elif snapshot.status == RUNNING:
-        st.caption(f":material/hourglass_top: training {job.config.model}: {snapshot.fraction:.0%}")
+        st.caption(f":material/hourglass_top: training {job.config.model}: {100 * snapshot.fraction:.0f} %")
 
 
 def sidebar(live_training_note: bool = True, data_problem_said: str = ELSEWHERE_SAYS_THE_DATA_PROBLEM) -> None:

@@ -21,6 +21,19 @@ IN_CI = os.environ.get("MNIST_STUDIO_CI") == "1"
 torch.set_num_threads(max(1, os.cpu_count() or 1))
 
 
+def fake_mnist_files(root: Path, sizes: dict[str, int] | None = None) -> Path:
+    """MNIST's four IDX files in `root`'s torchvision layout, of MNIST's sizes (or those given by file name) but
+    zero content: sparse, so they cost no disk and no time. Returns the folder they are in."""
+    from mnist_core.data import MNIST_FILES, raw_folder
+
+    folder = raw_folder(root)
+    folder.mkdir(parents=True)
+    for name, (size, _) in MNIST_FILES.items():
+        with open(folder / name, "wb") as handle:
+            handle.truncate((sizes or {}).get(name, size))
+    return folder
+
+
 def missing(reason: str) -> None:
     """Skip locally, fail in CI."""
     if IN_CI:

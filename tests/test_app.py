@@ -690,8 +690,8 @@ def test_sketch_gives_an_upload_one_note_with_advice_it_can_follow() -> None:
     app.file_uploader(key="sketch-upload").set_value(("six.png", small_six, "image/png")).run()
     assert_clean(app)
     [note] = [warning.value for warning in app.warning]
-    assert re.fullmatch(r"This does not look much like a digit to the model: it is only \d+% sure of its best guess, "
-                        r"and it is unsure below 93%\. Its strokes are also very thick for its size, so its loops may "
+    assert re.fullmatch(r"This does not look much like a digit to the model: it is only \d+ % sure of its best guess, "
+                        r"and it is unsure below 93 %\. Its strokes are also very thick for its size, so its loops may "
                         r"be filled in: use a picture of the digit larger or written with a thinner pen\.", note), note
 
 
@@ -775,8 +775,8 @@ def test_sketch_does_not_blame_a_clear_drawing_for_a_weak_models_doubt() -> None
 
 
 def test_sketch_never_reads_a_confidence_under_the_threshold_as_equal_to_it() -> None:
-    """A reading a little under the model's confidence floor was "confidence 93% (this model is unsure below 93%)",
-    beside an "unsure" badge and a note that it is "only 93% sure …, and it is unsure below 93%"."""
+    """A reading a little under the model's confidence floor was "confidence 93 % (this model is unsure below 93 %)",
+    beside an "unsure" badge and a note that it is "only 93 % sure …, and it is unsure below 93 %"."""
     default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
     plus = png_bytes(rasterise([[(140, 60), (140, 220)], [(60, 140), (220, 140)]]))  # not a digit, read below 98 %
     confidence = predict(default.model, open_image(plus), 0.5).confidence
@@ -790,7 +790,7 @@ def test_sketch_never_reads_a_confidence_under_the_threshold_as_equal_to_it() ->
     app.file_uploader(key="sketch-upload").set_value(("plus.png", plus, "image/png")).run()
     assert_clean(app)
     assert unsure_badges(app)
-    shown = f"{confidence:.1%}", f"{floor:.1%}"
+    shown = f"{100 * confidence:.1f} %", f"{100 * floor:.1f} %"
     assert shown[0] != shown[1]
     assert f"confidence {shown[0]} (this model is unsure below {shown[1]})" in [caption.value for caption in app.caption]
     assert any(f"it is only {shown[0]} sure of its best guess, and it is unsure below {shown[1]}." in warning.value
@@ -2016,6 +2016,7 @@ def test_per_class_support_reads_with_thousands_separators(tiny_mnist) -> None:
     app = open_app(tiny_mnist, "evaluate")
     assert_clean(app)
     assert column_config(app, "support")["type_config"]["format"] == "%,d"
+    assert column_config(app, "f1")["label"] == "F1"  # an initialism, written as docs/command-line.md writes it
 
 
 @pytest.mark.parametrize(("page", "first_words"), [("explorer", "MNIST's handwritten digits, 28×28 pixels"),

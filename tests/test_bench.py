@@ -62,6 +62,63 @@ def test_baseline_a_is_the_pytorch_example_network() -> None:
     assert count_parameters(_PytorchExampleNet()) == 1_199_882  # conv 32, conv 64, fc 9216→128→10
 
 
+def test_baseline_b_keeps_its_notebooks_adam_betas_through_one_cycle(tiny_mnist: Mnist,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """tuomaso/train_mnist_fast's OneCycleLR has cycle_momentum=False: left at True, it cycled Adam's beta1 between
+    0.95 and 0.85 instead of the recipe's 0.7."""
+    made: list[tuple[torch.optim.Optimizer, dict]] = []
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR
+
+    def spy(optimizer: torch.optim.Optimizer, **kwargs: object) -> torch.optim.lr_scheduler.OneCycleLR:
+        made.append((optimizer, kwargs))
+        return one_cycle(optimizer, **kwargs)
+
+    monkeypatch.setattr(torch.optim.lr_scheduler, "OneCycleLR", spy)
+    curve = bench.baseline_b(tiny_mnist, 0, torch.device("cpu"), 0.5)
+    [(optimizer, kwargs)] = made
+    assert kwargs["max_lr"] == 0.01 and kwargs["cycle_momentum"] is False
+    assert optimizer.param_groups[0]["betas"] == (0.7, 0.9)  # after the whole run, not only at its start
+    assert len(curve.points) == 2 and all(0 <= accuracy <= 100 for _, accuracy in curve.points)
+
+
+@pytest.mark.parametrize(("device", "shuffled"), [("cpu", False), ("cuda", True)])
+def test_baseline_a_sets_its_loader_as_main_py_does(device: str, shuffled: bool, tiny_mnist: Mnist,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytorch/examples mnist/main.py gives its train loader workers, pinned memory and shuffling only on an
+    accelerator: on a CPU it reads the files in order, in the main process."""
+    import torchvision
+
+    class Built(Exception):
+        pass
+
+    seen: dict = {}
+
+    def loader(dataset: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise Built
+
+    monkeypatch.setattr(torch.utils.data, "DataLoader", loader)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", lambda *args, **kwargs: None)
+    with pytest.raises(Built):
+        bench.baseline_a(Path("unused"), tiny_mnist, 0, torch.device(device), 1, 0.5, stop_at=None)
+    assert seen.get("shuffle", False) is shuffled and seen["batch_size"] == 64
+    assert (seen.get("num_workers", 0), seen.get("pin_memory", False)) == ((1, True) if shuffled else (0, False))
+
+
+def test_the_baselines_warm_up_runs_steps_of_each_wanted_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CUDA the baselines' first kernels load before the clock, as ours do in `warm_up`; each wanted baseline
+    takes two steps per batch size ((b) also its partial last batch of 96)."""
+    steps: list[str] = []
+    for optimizer in (torch.optim.Adadelta, torch.optim.Adam):
+        def counted(self: torch.optim.Optimizer, *args: object, _step=optimizer.step, **kwargs: object) -> object:
+            steps.append(type(self).__name__)
+            return _step(self, *args, **kwargs)
+
+        monkeypatch.setattr(optimizer, "step", counted)
+    assert bench.warm_up_baselines({"a", "b"}, torch.device("cpu")) > 0
+    assert steps == ["Adadelta"] * 2 + ["Adam"] * 4
+
+
 def test_help_works_and_bad_arguments_are_one_line(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as done:
         main(["--help"])  # preset names hold '%', which argparse's help formatting once choked on

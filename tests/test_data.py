@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_core.data import (DATA_ROOT_ENV, MEAN, MNIST_FILES, STD, Augmentation, Mnist, MnistSplit,
+from mnist_core.data import (DATA_ROOT_ENV, MEAN, STD, Augmentation, Mnist, MnistSplit,
                              _crossing_segments, _loop_with_marks_segments, augment, batch_indices, batches_per_epoch,
                              dataset_status, normalize, prepare_batch, random_scribbles, raw_folder, resolve_data_root)
+from tests.conftest import fake_mnist_files
 
 
 def test_data_root_comes_from_argument_then_environment_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -213,18 +214,8 @@ def test_split_subset_length_and_device_move(tiny_mnist: Mnist) -> None:
     assert isinstance(moved.train, MnistSplit)
 
 
-def _fake_raw_files(root: Path, sizes: dict[str, int] | None = None) -> Path:
-    """IDX files of MNIST's sizes but empty content (sparse: no disk, no time)."""
-    folder = raw_folder(root)
-    folder.mkdir(parents=True)
-    for name, (size, _) in MNIST_FILES.items():
-        with open(folder / name, "wb") as handle:
-            handle.truncate((sizes or {}).get(name, size))
-    return folder
-
-
 def test_status_found_when_all_four_files_have_mnist_sizes(tmp_path: Path) -> None:
-    _fake_raw_files(tmp_path)
+    fake_mnist_files(tmp_path)
     status = dataset_status(tmp_path)
     assert status.state == "found" and str(raw_folder(tmp_path)) in status.message
 
@@ -236,7 +227,7 @@ def test_status_will_download_an_empty_root(tmp_path: Path) -> None:
 
 
 def test_status_reports_a_truncated_file_as_a_problem(tmp_path: Path) -> None:
-    _fake_raw_files(tmp_path, {"t10k-labels-idx1-ubyte": 100})
+    fake_mnist_files(tmp_path, {"t10k-labels-idx1-ubyte": 100})
     status = dataset_status(tmp_path)
     assert status.state == "problem"
     assert "t10k-labels-idx1-ubyte has 100 bytes, expected 10008" in status.message

@@ -28,6 +28,7 @@ from mnist_core.cli import main
 from mnist_core.data import (MNIST_FILES, TEST_FILES, DatasetStatus, _unpack_archives, dataset_status, ensure_mnist,
                              load_mnist, problem_summary, raw_folder)
 from mnist_core.errors import DataError
+from tests.conftest import fake_mnist_files
 
 
 @pytest.fixture()
@@ -44,16 +45,6 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, str]]:
     """Every file under `folder`: size and SHA-256 (to prove nothing was deleted or rewritten)."""
     return {str(p.relative_to(folder)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _fake_files(root: Path, size_of: dict[str, int] | None = None) -> Path:
-    """Four IDX files of the right sizes (or the given ones) but zero content: sparse, so free to make."""
-    folder = raw_folder(root)
-    folder.mkdir(parents=True)
-    for name, (size, _) in MNIST_FILES.items():
-        with open(folder / name, "wb") as handle:
-            handle.truncate((size_of or {}).get(name, size))
-    return folder
 
 
 def test_missing_data_offline_names_the_folder_and_the_fix(tmp_path: Path, offline: None) -> None:
@@ -320,7 +311,7 @@ def test_a_read_only_place_without_data(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_a_root_pointing_at_the_files_own_folder_names_the_right_root(tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture) -> None:
-    folder = _fake_files(tmp_path / "downloads")  # the files are in downloads/MNIST/raw
+    folder = fake_mnist_files(tmp_path / "downloads")  # the files are in downloads/MNIST/raw
     expected = f"the MNIST files are in {folder}, but the data root must hold them in MNIST/raw/"
     assert dataset_status(folder).state == "problem" and expected in dataset_status(folder).message
     with pytest.raises(DataError, match=f"use --data-root / MNIST_DATA_ROOT {tmp_path / 'downloads'}$"):
@@ -329,7 +320,7 @@ def test_a_root_pointing_at_the_files_own_folder_names_the_right_root(tmp_path: 
 
 
 def test_files_dropped_straight_into_the_root_say_where_they_belong(tmp_path: Path) -> None:
-    folder = _fake_files(tmp_path / "elsewhere")
+    folder = fake_mnist_files(tmp_path / "elsewhere")
     for file in folder.iterdir():
         file.rename(tmp_path / file.name)
     with pytest.raises(DataError, match=f"the MNIST files are in {tmp_path}, .*: move them into "
@@ -338,7 +329,7 @@ def test_files_dropped_straight_into_the_root_say_where_they_belong(tmp_path: Pa
 
 
 def test_a_truncated_file_is_reported_and_kept(tmp_path: Path, offline: None) -> None:
-    folder = _fake_files(tmp_path, {"train-labels-idx1-ubyte": 1000})
+    folder = fake_mnist_files(tmp_path, {"train-labels-idx1-ubyte": 1000})
     before = _snapshot(folder)
     with pytest.raises(DataError) as damaged:
         load_mnist(tmp_path)
@@ -349,7 +340,7 @@ def test_a_truncated_file_is_reported_and_kept(tmp_path: Path, offline: None) ->
 
 
 def test_files_of_the_right_size_but_wrong_content_fail_the_checksum_and_are_kept(tmp_path: Path) -> None:
-    folder = _fake_files(tmp_path)
+    folder = fake_mnist_files(tmp_path)
     before = _snapshot(folder)
     with pytest.raises(DataError, match="is corrupt \\(its SHA-256 is not MNIST's\\): replace it"):
         load_mnist(tmp_path)
@@ -397,7 +388,7 @@ def test_a_folder_pipe_or_device_in_place_of_an_idx_file_is_named_not_called_mis
         kind: str, tmp_path: Path, offline: None, capsys: pytest.CaptureFixture) -> None:
     """It was "MNIST is incomplete … copy the missing file", and a download was tried (online, it would have written
     into the pipe and waited forever, or failed on the folder)."""
-    folder = _fake_files(tmp_path)
+    folder = fake_mnist_files(tmp_path)
     labels = folder / "t10k-labels-idx1-ubyte"
     labels.unlink()
     {"folder": labels.mkdir, "pipe": lambda: os.mkfifo(labels), "device": lambda: labels.symlink_to("/dev/zero")}[kind]()
@@ -412,7 +403,7 @@ def test_a_data_root_whose_path_says_missing_is_not_taken_for_missing_files(tmp_
     """Missing files were told from damaged ones by the word "missing" in the message, which names the path: a
     truncated file under `…/missing-data/` counted as missing, so a download was tried (online, over the file)."""
     root = tmp_path / "missing-data"
-    _fake_files(root, {"t10k-labels-idx1-ubyte": 5000})
+    fake_mnist_files(root, {"t10k-labels-idx1-ubyte": 5000})
     before = _snapshot(root)
     with pytest.raises(DataError, match="has 5000 bytes, expected 10008 \\(truncated or not MNIST\\)"):
         ensure_mnist(root)
@@ -570,7 +561,7 @@ def test_a_copy_cut_short_names_the_truncated_file_and_the_missing_ones_in_sente
     """A copy interrupted mid-way: one file short, the next ones not there. The message read "… (truncated or not
     MNIST); t10k-images-idx3-ubyte missing; t10k-labels-idx1-ubyte missing. Replace them with good copies" (internal
     tokens, and "replace" for files that are not there); the sidebar said the same without the fix."""
-    folder = _fake_files(tmp_path, {"train-images-idx3-ubyte": 1000})
+    folder = fake_mnist_files(tmp_path, {"train-images-idx3-ubyte": 1000})
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (folder / name).unlink()
     before = _snapshot(folder)

@@ -482,12 +482,12 @@ def test_a_dot_is_too_small_to_be_a_digit(brush: int) -> None:
 
 
 @pytest.mark.parametrize(("confidence", "threshold", "shown"), [
-    (0.926, 0.929, ("92.6%", "92.9%")),  # unsure: it read "93%" and "unsure below 93%"
-    (0.9289, 0.9291, ("92.89%", "92.91%")),
-    (0.196, 0.2, ("19.6%", "20.0%")),
-    (0.31, 0.929, ("31%", "93%")),  # apart already: as before
-    (0.9295, 0.929, ("93%", "93%")),  # sure, and 93 is not below 93
-    (1.0, 0.929, ("100%", "93%")),
+    (0.926, 0.929, ("92.6 %", "92.9 %")),  # unsure: it read "93 %" and "unsure below 93 %"
+    (0.9289, 0.9291, ("92.89 %", "92.91 %")),
+    (0.196, 0.2, ("19.6 %", "20.0 %")),
+    (0.31, 0.929, ("31 %", "93 %")),  # apart already: as before
+    (0.9295, 0.929, ("93 %", "93 %")),  # sure, and 93 is not below 93
+    (1.0, 0.929, ("100 %", "93 %")),
 ])
 def test_a_confidence_under_the_threshold_never_reads_as_equal_to_it(confidence: float, threshold: float,
                                                                       shown: tuple[str, str]) -> None:
