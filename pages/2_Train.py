@@ -154,8 +154,15 @@ if START_ERROR_KEY in st.session_state:
     if about_the_data:  # the whole message is on this page, so the sidebar points here rather than to Home
         layout.show_data_status(layout.PAGE_SAYS_THE_DATA_PROBLEM)
     st.error(start_error)
-elif not busy and (few_steps := settings.config_from_state().few_steps_note()):
-    st.caption(f":material/info: {few_steps}")
+elif not busy:
+    pending = settings.config_from_state()
+    try:
+        pending.validate()
+    except StudioError as refusal:  # said before Start (a batch of 2,048 on the first 1,000 images), not only after it
+        st.warning(f"Start would refuse these settings: {refusal}")
+    else:
+        if few_steps := pending.few_steps_note():
+            st.caption(f":material/info: {few_steps}")
 
 
 # --- live progress --------------------------------------------------------------------------------------------------

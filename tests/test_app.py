@@ -542,6 +542,21 @@ def test_settings_with_too_few_batches_say_so_before_start(tiny_mnist) -> None:
     assert not any(few in caption.value for caption in app.caption)
 
 
+def test_settings_start_would_refuse_are_said_before_start_with_the_fix(tiny_mnist) -> None:
+    """Batch size 2,048 on the first 1,000 images: the page said nothing until Start, then only "…; got 2048"."""
+    app = open_app(tiny_mnist, "train")
+    app.selectbox(key="train.train_subset").set_value(1000).run()
+    app.select_slider(key="train.batch_size").set_value(2048).run()
+    refusal = ("batch size must be between 2 and the number of training images (1000); got 2048: choose a smaller "
+               "batch size, or more training images")
+    assert [warning.value for warning in app.warning] == [f"Start would refuse these settings: {refusal}"]
+    assert not any("too few to learn" in caption.value for caption in app.caption)  # one note, not two
+    app.button(key="train-start").click().run()
+    assert [error.value for error in app.error] == [f"Not started: {refusal}"] and not app.warning  # said once
+    app.select_slider(key="train.batch_size").set_value(512).run()
+    assert not app.warning and not app.error
+
+
 def test_a_step_scheduler_that_would_never_decay_says_so(tiny_mnist) -> None:
     """Seed 003's recipe decays the learning rate after epoch 15; set to 10 epochs (or γ 1) it never decayed, and
     the page said nothing: the scheduler read "step" and acted as "none"."""
