@@ -89,7 +89,10 @@ with input_column:
                 st.error(layout.literal(str(error)))  # literal: it names the upload as typed
             else:
                 session.keep_picture(name, data)
-                st.image(layout.picture_preview(image, CANVAS_SIDE), caption=name)
+                preview = layout.picture_preview(image, CANVAS_SIDE)
+                # its own width: by default the image fills the caption's width, so a narrow picture under a
+                # longer file name (a 1 cropped 60 px wide) was drawn thousands of px tall
+                st.image(preview, caption=name, width=preview.width)
                 if upload is None:  # the uploader's own ✕ is gone with its file: a way to remove the kept one
                     st.caption("Upload another picture above to replace this one.")
                     st.button("Remove picture", key="sketch-remove-picture", icon=":material/delete:",
