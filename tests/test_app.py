@@ -1858,7 +1858,7 @@ def test_the_uploaders_take_any_file_and_say_what_is_wrong_with_it(tiny_mnist) -
     assert not app.exception
     assert [error.value.replace("\\", "") for error in app.error] == [
         "Upload: pic.png is a PNG file, not a model file: use a .pt checkpoint saved by MNIST Studio (a picture of a "
-        "digit is read by `predict`, or on the app's Sketch page). The active model is unchanged."]
+        "digit is read by the predict command, or on the app's Sketch page). The active model is unchanged."]
 
     sketch = open_app(None, "sketch")
     sketch.radio(key="sketch.input").set_value("Upload an image").run()
@@ -1868,8 +1868,8 @@ def test_the_uploaders_take_any_file_and_say_what_is_wrong_with_it(tiny_mnist) -
     sketch.file_uploader(key="sketch-upload").set_value(("model.pt", model, "application/x")).run()
     assert not sketch.exception
     assert [error.value.replace("\\", "") for error in sketch.error] == [
-        "model.pt is a PyTorch model file, not a picture: give it to --checkpoint, or in the app upload it on the "
-        "Evaluate page and make it the active model"]
+        "model.pt is a PyTorch model file, not a picture: upload it on the app's Evaluate page and make it the active "
+        "model (on the command line, give it to --checkpoint)"]
 
 
 def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:
