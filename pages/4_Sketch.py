@@ -108,7 +108,9 @@ with reading_column:
         elif mode == "Draw":
             st.info("The canvas is empty: draw a digit, large and centred, with the mouse or a finger.")
         elif reading is not None:  # a picture was read, but nothing in it stands out from its background
-            st.warning("No ink found in this picture (one flat colour or a smooth shading): upload a photo or scan of one "
+            # (large noise reads so too: shrunk to 28×28 it averages out to one grey)
+            st.warning("No ink found in this picture: nothing in it stands out from its background (one flat colour, "
+                       "a smooth shading, or noise too fine to see at 28×28): upload a photo or scan of one "
                        "handwritten digit.")
         elif not upload_refused:
             st.info("Upload a picture of one handwritten digit.")

@@ -652,6 +652,12 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     assert_clean(app)
     assert any("not look like one digit on a plain background" in warning.value for warning in app.warning)
     assert unsure_badges(app), "beside the prediction: the note may be below the canvas, out of sight"
+    # shrunk to 28×28, large noise averages out to one grey: it was called "one flat colour or a smooth shading"
+    fine_noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (2000, 2000), dtype=np.uint8))
+    app.file_uploader(key="sketch-upload").set_value(("fine.png", png_bytes(fine_noise), "image/png")).run()
+    assert [warning.value for warning in app.warning if "No ink found" in warning.value] == [
+        "No ink found in this picture: nothing in it stands out from its background (one flat colour, a smooth "
+        "shading, or noise too fine to see at 28×28): upload a photo or scan of one handwritten digit."]
     app.file_uploader(key="sketch-upload").set_value(("notes.png", b"not an image", "image/png")).run()
     assert not app.exception
     assert any("not an image" in error.value for error in app.error)
