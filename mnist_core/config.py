@@ -225,11 +225,14 @@ def epochs_text(epochs: float) -> str:
     return f"{shown} epoch" + ("" if shown == "1" else "s")
 
 
-def epochs_progress(epochs: float) -> str:
-    """Epochs done as a progress line reads them: two decimals ("0.80", "1.00"), but never "0.00" for a run that has
-    trained: under 0.01 epoch, the number `epochs_text` says ("0.002"). A Stop after 2 of 469 batches read "Epoch 0.00
-    of 1" beside "Stopped after 2 of 469 batches (0.004 epochs)"."""
-    return f"{epochs:.2f}" if epochs >= 0.01 or epochs <= 0 else f"{epochs_shown(epochs):g}"
+def epochs_progress(epochs: float, finished: bool = False) -> str:
+    """Epochs done as a progress line reads them: two decimals while the run trains ("0.80", "1.00"), but never "0.00"
+    for a run that has trained: under 0.01 epoch, the number `epochs_text` says ("0.002"). A Stop after 2 of 469
+    batches read "Epoch 0.00 of 1" beside "Stopped after 2 of 469 batches (0.004 epochs)". Once the run has ended, the
+    number `epochs_text` and the run history say: a Stop after 1 of 8 batches read "0.12" beside "(0.125 epochs)"."""
+    if finished or 0 < epochs < 0.01:
+        return f"{epochs_shown(epochs):g}"
+    return f"{epochs:.2f}"
 
 
 def preset_config(preset: str, **overrides: Any) -> TrainConfig:

@@ -192,7 +192,7 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
     # no number yet: "images/s measuring…", as the figure's label and value, not "— images/s"
     speed = (f"{snapshot.speed} images/s" if snapshot.speed[:1].isdigit() else f"images/s {snapshot.speed}")
     eta = "" if snapshot.testing_last else f" · ETA {snapshot.time_left}"  # (the testing part says it all)
-    return (f"Epoch {epochs_progress(snapshot.epoch)} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
+    return (f"Epoch {epochs_progress(snapshot.epoch, snapshot.finished)} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
             f"{snapshot.total_steps:,} · {speed}{eta}{testing}")
 
 
@@ -273,7 +273,7 @@ def live_progress() -> None:
         st.caption(f":material/info: The run under way trains {job.config.model} with the settings it started with; "
                    "the settings above have changed since, and apply to the next Start.")
     last = snapshot.history[-1] if snapshot.history else None
-    layout.figures([("Epoch", f"{epochs_progress(snapshot.epoch)} / {snapshot.total_epochs:g}"),
+    layout.figures([("Epoch", f"{epochs_progress(snapshot.epoch, snapshot.finished)} / {snapshot.total_epochs:g}"),
                     ("Images/s", snapshot.speed),
                     ("ETA", snapshot.time_left), ("Test accuracy", f"{last.test_accuracy:.2f} %" if last else "—")])
     outcome(job, snapshot)

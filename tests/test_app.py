@@ -1537,6 +1537,22 @@ def test_a_run_stopped_in_its_first_hundredth_of_an_epoch_does_not_read_epoch_0_
     assert [metric.value for metric in app.metric if metric.label == "Epoch"] == ["0.004 / 1"]
 
 
+def test_a_stopped_runs_progress_reads_the_epochs_its_sentence_and_history_read(tiny_mnist) -> None:
+    """A Stop after 1 of 8 batches: the progress and the Epoch figure read "0.12" beside "(0.125 epochs)"."""
+    class StoppedAfterOne(TrainingJob):
+        def snapshot(self) -> JobSnapshot:
+            return JobSnapshot(STOPPED, 0, "cpu", 1, 8, 0.125, 0.8, 900.0, 0.3, float("nan"), ((1, 2.2),),
+                               ((1, 0.001),), (), "Stopped after 1 of 8 batches (0.125 epochs); the model trained "
+                               "so far is kept.")
+
+    app = open_app(tiny_mnist, "train")
+    app.session_state[JOB_KEY] = StoppedAfterOne(preset_config("fastest to 99 %"), tiny_mnist)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.get("progress")[0].proto.text.startswith("Epoch 0.125 of 0.8 · batch 1/8")
+    assert [metric.value for metric in app.metric if metric.label == "Epoch"] == ["0.125 / 0.8"]
+
+
 def test_a_run_that_diverged_with_no_weights_to_keep_says_what_became_of_it(tiny_mnist) -> None:
     """sgd at lr 2 on the first 1,000 images: the box read "training diverged at batch 10 of 50 (…); no good weights
     were reached", in lower case, with nothing on the history or the active model, and the charts still promised
