@@ -333,7 +333,8 @@ def _safe_torch_load(raw: bytes, label: str, path: Path | None) -> Any:
     kind = file_kind(raw[:_SNIFF_BYTES])
     if kind not in (None, "model"):  # (a digit's picture uploaded here: "truncated, damaged" sent the user astray)
         raise CheckpointError(f"{label} is {_a(kind)} file, not a model file: use a .pt checkpoint saved by MNIST "
-                              f"Studio (a picture of a digit is read by the predict command, or on the app's Sketch page)")
+                              f"Studio (a picture of a digit is read by the predict command, or on the app's Sketch "
+                              f"page)")
     problem = _zip_problem(raw) if raw.startswith(_ZIP_START) else None
     if problem:
         raise CheckpointError(f"{label} {problem}")

@@ -192,8 +192,8 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
     # no number yet: "images/s measuring…", as the figure's label and value, not "— images/s"
     speed = (f"{snapshot.speed} images/s" if snapshot.speed[:1].isdigit() else f"images/s {snapshot.speed}")
     eta = "" if snapshot.testing_last else f" · ETA {snapshot.time_left}"  # (the testing part says it all)
-    return (f"Epoch {epochs_progress(snapshot.epoch, snapshot.finished)} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
-            f"{snapshot.total_steps:,} · {speed}{eta}{testing}")
+    return (f"Epoch {epochs_progress(snapshot.epoch, snapshot.finished)} of {snapshot.total_epochs:g} · batch "
+            f"{snapshot.step:,}/{snapshot.total_steps:,} · {speed}{eta}{testing}")
 
 
 def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:

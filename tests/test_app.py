@@ -25,7 +25,7 @@ from streamlit.testing.v1 import AppTest
 from cli_support import PILLOW_MODES, digit_image, in_mode
 from mnist_core import checkpoints
 from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, free_checkpoint_name, load_checkpoint
-from mnist_core.config import PRESETS, TrainConfig, epochs_shown, preset_config
+from mnist_core.config import PRESETS, TrainConfig, epochs_shown, epochs_text, preset_config
 from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import EvaluationReport, confusion_matrix, evaluate, per_class_metrics
 from mnist_core.explore import most_confused
@@ -1520,37 +1520,28 @@ def test_the_test_pass_after_the_last_batch_is_not_an_eta_of_0_s(tiny_mnist) -> 
         "The Stop came after the last batch: the run finishes once the test pass under way ends…")
 
 
-def test_a_run_stopped_in_its_first_hundredth_of_an_epoch_does_not_read_epoch_0_00(tiny_mnist) -> None:
-    """A Stop after 2 of 469 batches: the progress and the Epoch figure read "0.00" beside the sentence's "0.004
-    epochs", as if nothing had been trained."""
+@pytest.mark.parametrize("step, total_steps, epochs, total_epochs, progress, figure", [
+    # A Stop after 2 of 469 batches: the progress and the Epoch figure read "0.00" beside the sentence's "0.004
+    # epochs", as if nothing had been trained.
+    (2, 469, 2 / 469, 1.0, "Epoch 0.004 of 1 · batch 2/469", "0.004 / 1"),
+    # A Stop after 1 of 8 batches: they read "0.12" beside the sentence's (and the run history's) "0.125 epochs".
+    (1, 8, 0.125, 0.8, "Epoch 0.125 of 0.8 · batch 1/8", "0.125 / 0.8")])
+def test_a_stopped_runs_progress_reads_the_epochs_its_sentence_reads(tiny_mnist, step: int, total_steps: int,
+                                                                      epochs: float, total_epochs: float,
+                                                                      progress: str, figure: str) -> None:
     class StoppedEarly(TrainingJob):
         def snapshot(self) -> JobSnapshot:
-            return JobSnapshot(STOPPED, 0, "cpu", 2, 469, 2 / 469, 1.0, 900.0, 0.3, float("nan"), ((2, 2.2),),
-                               ((2, 0.001),), (), "Stopped after 2 of 469 batches (0.004 epochs); the model trained "
-                               "so far is kept.")
+            return JobSnapshot(STOPPED, 0, "cpu", step, total_steps, epochs, total_epochs, 900.0, 0.3, float("nan"),
+                               ((step, 2.2),), ((step, 0.001),), (),
+                               f"Stopped after {step} of {total_steps} batches ({epochs_text(epochs)}); the model "
+                               "trained so far is kept.")
 
     app = open_app(tiny_mnist, "train")
     app.session_state[JOB_KEY] = StoppedEarly(preset_config("fastest to 99 %"), tiny_mnist)
     app.run()
     assert not app.exception, [e.value for e in app.exception]
-    assert app.get("progress")[0].proto.text.startswith("Epoch 0.004 of 1 · batch 2/469 · 900 images/s")
-    assert [metric.value for metric in app.metric if metric.label == "Epoch"] == ["0.004 / 1"]
-
-
-def test_a_stopped_runs_progress_reads_the_epochs_its_sentence_and_history_read(tiny_mnist) -> None:
-    """A Stop after 1 of 8 batches: the progress and the Epoch figure read "0.12" beside "(0.125 epochs)"."""
-    class StoppedAfterOne(TrainingJob):
-        def snapshot(self) -> JobSnapshot:
-            return JobSnapshot(STOPPED, 0, "cpu", 1, 8, 0.125, 0.8, 900.0, 0.3, float("nan"), ((1, 2.2),),
-                               ((1, 0.001),), (), "Stopped after 1 of 8 batches (0.125 epochs); the model trained "
-                               "so far is kept.")
-
-    app = open_app(tiny_mnist, "train")
-    app.session_state[JOB_KEY] = StoppedAfterOne(preset_config("fastest to 99 %"), tiny_mnist)
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    assert app.get("progress")[0].proto.text.startswith("Epoch 0.125 of 0.8 · batch 1/8")
-    assert [metric.value for metric in app.metric if metric.label == "Epoch"] == ["0.125 / 0.8"]
+    assert app.get("progress")[0].proto.text.startswith(f"{progress} · 900 images/s")
+    assert [metric.value for metric in app.metric if metric.label == "Epoch"] == [figure]
 
 
 def test_a_run_that_diverged_with_no_weights_to_keep_says_what_became_of_it(tiny_mnist) -> None:
