@@ -155,13 +155,13 @@ if START_ERROR_KEY in st.session_state:
         layout.show_data_status(layout.PAGE_SAYS_THE_DATA_PROBLEM)
     st.error(start_error)
 elif not busy:
-    pending = settings.config_from_state()
+    next_run_config = settings.config_from_state()
     try:
-        pending.validate()
+        next_run_config.validate()
     except StudioError as refusal:  # said before Start (a batch of 2,048 on the first 1,000 images), not only after it
         st.warning(f"Start would refuse these settings: {refusal}")
     else:
-        if few_steps := pending.few_steps_note():
+        if few_steps := next_run_config.few_steps_note():
             st.caption(f":material/info: {few_steps}")
 
 
