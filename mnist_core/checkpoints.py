@@ -18,6 +18,7 @@ import struct
 import sys
 import tempfile
 import time
+import unicodedata
 import warnings
 import zipfile
 from dataclasses import dataclass, fields
@@ -42,7 +43,9 @@ CHECKPOINT_DIR = PROJECT_ROOT / "checkpoints"
 CHECKPOINT_SUFFIXES = (".pt", ".pth")  # what the app lists in CHECKPOINT_DIR and accepts as an upload
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
 MAX_CHECKPOINT_BYTES = 64 * MB  # the largest registry model (s5-net) is ~2.4 MB; 64 MB is generous
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_NAME_LENGTH = 64  # characters of a checkpoint name typed in the app, its suffix left out
+_SAFE_NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME_LENGTH - 1}}}$")
+_UNUSABLE_RUN = re.compile(r"[^A-Za-z0-9._-]+")  # what a usable name is suggested without: spaces, ü, /…
 # tempfile makes private (0600) files; a published checkpoint gets the permissions any new file would get.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # (read once at import, where no other thread can be creating files)
@@ -231,7 +234,12 @@ def safe_checkpoint_path(name: str, directory: Path = CHECKPOINT_DIR) -> Path:
     suffix = next((suffix for suffix in CHECKPOINT_SUFFIXES if name.lower().endswith(suffix)), "")  # x.PT: not x.PT.pt
     name = name[:len(name) - len(suffix)]
     if not _SAFE_NAME.match(name):
-        raise CheckpointError(f"{typed!r} is not a usable name: {rule}")
+        # a usable name close to the typed one, so that "my run" need not be guessed into "my-run"
+        # ("ünï" -> "uni": accents dropped, not the letters under them)
+        ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+        usable = _UNUSABLE_RUN.sub("-", ascii_name).lstrip("._-")[:MAX_NAME_LENGTH].rstrip("._-")
+        such_as = f", such as {free_checkpoint_name(usable, directory)}" if usable else ""
+        raise CheckpointError(f"{typed!r} is not a usable name: {rule}{such_as}")
     path = (directory / f"{name}.pt").resolve()
     if path.parent != directory.resolve():
         raise CheckpointError(f"{typed!r} would be saved outside {directory}: use a plain name")
@@ -244,7 +252,8 @@ def free_checkpoint_name(stem: str, directory: Path = CHECKPOINT_DIR) -> str:
     candidate, number = stem, 1
     while (directory / f"{candidate}.pt").exists():
         number += 1
-        candidate = f"{stem}-{number}"
+        ending = f"-{number}"  # within the 64 characters a name may have: a 64-character stem gives up its end
+        candidate = stem[:MAX_NAME_LENGTH - len(ending)] + ending
     return candidate
 
 
@@ -324,7 +333,8 @@ def _safe_torch_load(raw: bytes, label: str, path: Path | None) -> Any:
     kind = file_kind(raw[:_SNIFF_BYTES])
     if kind not in (None, "model"):  # (a digit's picture uploaded here: "truncated, damaged" sent the user astray)
         raise CheckpointError(f"{label} is {_a(kind)} file, not a model file: use a .pt checkpoint saved by MNIST "
-                              f"Studio (a picture of a digit is read by `predict`, or on the app's Sketch page)")
+                              f"Studio (a picture of a digit is read by the predict command, or on the app's Sketch "
+                              f"page)")
     problem = _zip_problem(raw) if raw.startswith(_ZIP_START) else None
     if problem:
         raise CheckpointError(f"{label} {problem}")

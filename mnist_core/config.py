@@ -93,7 +93,7 @@ class TrainConfig:
 
     def few_steps_note(self) -> str | None:
         """Why these settings will learn little (too few optimizer steps in all), or None; for settings that can
-        run (a batch larger than the images is refused on Start with its own message)."""
+        run (a batch larger than the images is refused by `validate`, which the Train page says before Start)."""
         if not 2 <= self.batch_size <= (self.train_subset or TRAIN_SIZE):
             return None
         steps = self.schedule().total_steps
@@ -133,7 +133,9 @@ class TrainConfig:
         need(self.train_subset is None or 2 <= self.train_subset <= TRAIN_SIZE,
              f"train subset must be 2…{TRAIN_SIZE} images (got {self.train_subset})")
         need(isinstance(self.batch_size, int) and 2 <= self.batch_size <= size,
-             f"batch size must be between 2 and the number of training images ({size}); got {self.batch_size}")
+             f"batch size must be between 2 and the number of training images ({size}); got {self.batch_size}"
+             + (": choose a smaller batch size" + (", or more training images" if size < TRAIN_SIZE else "")
+                if isinstance(self.batch_size, int) and self.batch_size > size else ""))
         need(math.isfinite(self.lr) and 0 < self.lr <= 100, f"learning rate must be above 0 and at most 100 (got {self.lr})")
         need(self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}: choose {', '.join(OPTIMIZERS)}")
         need(self.scheduler in SCHEDULERS, f"unknown scheduler {self.scheduler!r}: choose {', '.join(SCHEDULERS)}")
@@ -223,11 +225,14 @@ def epochs_text(epochs: float) -> str:
     return f"{shown} epoch" + ("" if shown == "1" else "s")
 
 
-def epochs_progress(epochs: float) -> str:
-    """Epochs done as a progress line reads them: two decimals ("0.80", "1.00"), but never "0.00" for a run that has
-    trained: under 0.01 epoch, the number `epochs_text` says ("0.002"). A Stop after 2 of 469 batches read "Epoch 0.00
-    of 1" beside "Stopped after 2 of 469 batches (0.004 epochs)"."""
-    return f"{epochs:.2f}" if epochs >= 0.01 or epochs <= 0 else f"{epochs_shown(epochs):g}"
+def epochs_progress(epochs: float, finished: bool = False) -> str:
+    """Epochs done as a progress line reads them: two decimals while the run trains ("0.80", "1.00"), but never "0.00"
+    for a run that has trained: under 0.01 epoch, the number `epochs_text` says ("0.002"). A Stop after 2 of 469
+    batches read "Epoch 0.00 of 1" beside "Stopped after 2 of 469 batches (0.004 epochs)". Once the run has ended, the
+    number `epochs_text` and the run history say: a Stop after 1 of 8 batches read "0.12" beside "(0.125 epochs)"."""
+    if finished or 0 < epochs < 0.01:
+        return f"{epochs_shown(epochs):g}"
+    return f"{epochs:.2f}"
 
 
 def preset_config(preset: str, **overrides: Any) -> TrainConfig:

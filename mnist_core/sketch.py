@@ -257,8 +257,8 @@ def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
             raise ImageError(f"{label} is a HEIC/HEIF photo (the iPhone's own format), which MNIST Studio cannot read: "
                              f"export or share it as JPEG") from None
         if kind == "model":  # (a checkpoint uploaded where pictures go: "not an image" said nothing of where it goes)
-            raise ImageError(f"{label} is a PyTorch model file, not a picture: give it to --checkpoint, or in the app "
-                             f"upload it on the Evaluate page and make it the active model") from None
+            raise ImageError(f"{label} is a PyTorch model file, not a picture: upload it on the app's Evaluate page "
+                             f"and make it the active model (on the command line, give it to --checkpoint)") from None
         if kind:  # Pillow gives up on a broken header (a bad CRC) without saying so: "not an image" would puzzle
             raise ImageError(f"{label} is a damaged {kind} file: it could not be decoded; use a good copy") from None
         raise ImageError(f"{label} is not an image MNIST Studio can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None

@@ -154,8 +154,15 @@ if START_ERROR_KEY in st.session_state:
     if about_the_data:  # the whole message is on this page, so the sidebar points here rather than to Home
         layout.show_data_status(layout.PAGE_SAYS_THE_DATA_PROBLEM)
     st.error(start_error)
-elif not busy and (few_steps := settings.config_from_state().few_steps_note()):
-    st.caption(f":material/info: {few_steps}")
+elif not busy:
+    next_run_config = settings.config_from_state()
+    try:
+        next_run_config.validate()
+    except StudioError as refusal:  # said before Start (a batch of 2,048 on the first 1,000 images), not only after it
+        st.warning(f"Start would refuse these settings: {refusal}")
+    else:
+        if few_steps := next_run_config.few_steps_note():
+            st.caption(f":material/info: {few_steps}")
 
 
 # --- live progress --------------------------------------------------------------------------------------------------
@@ -185,8 +192,8 @@ def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
     # no number yet: "images/s measuring…", as the figure's label and value, not "— images/s"
     speed = (f"{snapshot.speed} images/s" if snapshot.speed[:1].isdigit() else f"images/s {snapshot.speed}")
     eta = "" if snapshot.testing_last else f" · ETA {snapshot.time_left}"  # (the testing part says it all)
-    return (f"Epoch {epochs_progress(snapshot.epoch)} of {snapshot.total_epochs:g} · batch {snapshot.step:,}/"
-            f"{snapshot.total_steps:,} · {speed}{eta}{testing}")
+    return (f"Epoch {epochs_progress(snapshot.epoch, snapshot.finished)} of {snapshot.total_epochs:g} · batch "
+            f"{snapshot.step:,}/{snapshot.total_steps:,} · {speed}{eta}{testing}")
 
 
 def active_sentence(run: ModelEntry | None, subject: str = "It") -> str:
@@ -266,7 +273,7 @@ def live_progress() -> None:
         st.caption(f":material/info: The run under way trains {job.config.model} with the settings it started with; "
                    "the settings above have changed since, and apply to the next Start.")
     last = snapshot.history[-1] if snapshot.history else None
-    layout.figures([("Epoch", f"{epochs_progress(snapshot.epoch)} / {snapshot.total_epochs:g}"),
+    layout.figures([("Epoch", f"{epochs_progress(snapshot.epoch, snapshot.finished)} / {snapshot.total_epochs:g}"),
                     ("Images/s", snapshot.speed),
                     ("ETA", snapshot.time_left), ("Test accuracy", f"{last.test_accuracy:.2f} %" if last else "—")])
     outcome(job, snapshot)

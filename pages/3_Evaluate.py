@@ -27,8 +27,10 @@ COMPARE_KEY = "evaluate.compare"
 COMPARE_PICKED_KEY = "evaluate.compare_picked"  # True once the user changed the comparison: from then on it is theirs
 GALLERY_SIZE = 24
 CELL_IMAGES = 16
-# px: the matrix fits beside the sidebar of an 800-px window (468 px of page); the cell panel holds four 84-px images
-MATRIX_PANEL_WIDTH, CELL_PANEL_WIDTH = 460, 360
+# px: the matrix fits beside the sidebar of an 800-px window (468 px of page); the cell panel holds four 84-px images.
+# Together with their gap they fit a 1280-px window's 820 px of page, less a 15-px scroll bar: at 460 + 24 + 360 the
+# cell's images went below the matrix there, out of sight of the click that picked them.
+MATRIX_PANEL_WIDTH, CELL_PANEL_WIDTH, MATRIX_CELL_GAP = 420, 360, 16
 
 
 def file_entry(path: Path) -> ModelEntry:
@@ -185,7 +187,7 @@ st.subheader("Confusion matrix")
 # The cell beside the matrix in a wide window, below it in a narrow one: st.columns in an 800-px window squeezes the
 # matrix to a stamp and cuts the toggle's label to "…true d…".
 matrix_panel, cell_panel = layout.wrapping_panels(("matrix-panel", MATRIX_PANEL_WIDTH),
-                                                  ("cell-panel", CELL_PANEL_WIDTH))
+                                                  ("cell-panel", CELL_PANEL_WIDTH), gap=MATRIX_CELL_GAP)
 with matrix_panel:
     normalised = st.toggle("Row-normalised (share of each true digit)", key="evaluate.normalised", wrap=True)
     st.caption("Rows: true digit · columns: predicted. Click a cell to see its images.")

@@ -89,7 +89,10 @@ with input_column:
                 st.error(layout.literal(str(error)))  # literal: it names the upload as typed
             else:
                 session.keep_picture(name, data)
-                st.image(layout.picture_preview(image, CANVAS_SIDE), caption=name)
+                preview = layout.picture_preview(image, CANVAS_SIDE)
+                # its own width: by default the image fills the caption's width, so a narrow picture under a
+                # longer file name (a 1 cropped 60 px wide) was drawn thousands of px tall
+                st.image(preview, caption=name, width=preview.width)
                 if upload is None:  # the uploader's own ✕ is gone with its file: a way to remove the kept one
                     st.caption("Upload another picture above to replace this one.")
                     st.button("Remove picture", key="sketch-remove-picture", icon=":material/delete:",
@@ -105,7 +108,9 @@ with reading_column:
         elif mode == "Draw":
             st.info("The canvas is empty: draw a digit, large and centred, with the mouse or a finger.")
         elif reading is not None:  # a picture was read, but nothing in it stands out from its background
-            st.warning("No ink found in this picture (one flat colour or a smooth shading): upload a photo or scan of one "
+            # (large noise reads so too: shrunk to 28×28 it averages out to one grey)
+            st.warning("No ink found in this picture: nothing in it stands out from its background (one flat colour, "
+                       "a smooth shading, or noise too fine to see at 28×28): upload a photo or scan of one "
                        "handwritten digit.")
         elif not upload_refused:
             st.info("Upload a picture of one handwritten digit.")

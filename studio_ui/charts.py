@@ -154,7 +154,7 @@ def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequen
     if selected is not None:
         figure.add_shape(type="rect", x0=selected[1] - 0.5, x1=selected[1] + 0.5, y0=selected[0] - 0.5,
                          y1=selected[0] + 0.5, line=dict(color="#ff4b4b", width=3))
-    figure.update_layout(height=430, margin=dict(l=10, r=10, t=10, b=10),  # ~square in its 460-px panel
+    figure.update_layout(height=400, margin=dict(l=10, r=10, t=10, b=10),  # ~square in its 420-px panel
                          xaxis=dict(title="predicted digit", dtick=1, range=[-0.5, 9.5], constrain="domain"),
                          # square cells: in a column narrower than tall, "domain" shrinks the plot area (the
                          # default stretched the y range to about -15…24, drawing empty rows of digits that do not exist)

@@ -25,7 +25,7 @@ from streamlit.testing.v1 import AppTest
 from cli_support import PILLOW_MODES, digit_image, in_mode
 from mnist_core import checkpoints
 from mnist_core.checkpoints import CHECKPOINT_DIR, checkpoint_bytes, free_checkpoint_name, load_checkpoint
-from mnist_core.config import PRESETS, TrainConfig, epochs_shown, preset_config
+from mnist_core.config import PRESETS, TrainConfig, epochs_shown, epochs_text, preset_config
 from mnist_core.data import MNIST_FILES, Mnist, MnistSplit, raw_folder
 from mnist_core.evaluate import EvaluationReport, confusion_matrix, evaluate, per_class_metrics
 from mnist_core.explore import most_confused
@@ -542,6 +542,21 @@ def test_settings_with_too_few_batches_say_so_before_start(tiny_mnist) -> None:
     assert not any(few in caption.value for caption in app.caption)
 
 
+def test_settings_start_would_refuse_are_said_before_start_with_the_fix(tiny_mnist) -> None:
+    """Batch size 2,048 on the first 1,000 images: the page said nothing until Start, then only "…; got 2048"."""
+    app = open_app(tiny_mnist, "train")
+    app.selectbox(key="train.train_subset").set_value(1000).run()
+    app.select_slider(key="train.batch_size").set_value(2048).run()
+    refusal = ("batch size must be between 2 and the number of training images (1000); got 2048: choose a smaller "
+               "batch size, or more training images")
+    assert [warning.value for warning in app.warning] == [f"Start would refuse these settings: {refusal}"]
+    assert not any("too few to learn" in caption.value for caption in app.caption)  # one note, not two
+    app.button(key="train-start").click().run()
+    assert [error.value for error in app.error] == [f"Not started: {refusal}"] and not app.warning  # said once
+    app.select_slider(key="train.batch_size").set_value(512).run()
+    assert not app.warning and not app.error
+
+
 def test_a_step_scheduler_that_would_never_decay_says_so(tiny_mnist) -> None:
     """Seed 003's recipe decays the learning rate after epoch 15; set to 10 epochs (or γ 1) it never decayed, and
     the page said nothing: the scheduler read "step" and acted as "none"."""
@@ -637,6 +652,12 @@ def test_sketch_classifies_an_uploaded_image_and_reports_empty_and_bad_ones() ->
     assert_clean(app)
     assert any("not look like one digit on a plain background" in warning.value for warning in app.warning)
     assert unsure_badges(app), "beside the prediction: the note may be below the canvas, out of sight"
+    # shrunk to 28×28, large noise averages out to one grey: it was called "one flat colour or a smooth shading"
+    fine_noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (2000, 2000), dtype=np.uint8))
+    app.file_uploader(key="sketch-upload").set_value(("fine.png", png_bytes(fine_noise), "image/png")).run()
+    assert [warning.value for warning in app.warning if "No ink found" in warning.value] == [
+        "No ink found in this picture: nothing in it stands out from its background (one flat colour, a smooth "
+        "shading, or noise too fine to see at 28×28): upload a photo or scan of one handwritten digit."]
     app.file_uploader(key="sketch-upload").set_value(("notes.png", b"not an image", "image/png")).run()
     assert not app.exception
     assert any("not an image" in error.value for error in app.error)
@@ -1499,21 +1520,28 @@ def test_the_test_pass_after_the_last_batch_is_not_an_eta_of_0_s(tiny_mnist) -> 
         "The Stop came after the last batch: the run finishes once the test pass under way ends…")
 
 
-def test_a_run_stopped_in_its_first_hundredth_of_an_epoch_does_not_read_epoch_0_00(tiny_mnist) -> None:
-    """A Stop after 2 of 469 batches: the progress and the Epoch figure read "0.00" beside the sentence's "0.004
-    epochs", as if nothing had been trained."""
+@pytest.mark.parametrize("step, total_steps, epochs, total_epochs, progress, figure", [
+    # A Stop after 2 of 469 batches: the progress and the Epoch figure read "0.00" beside the sentence's "0.004
+    # epochs", as if nothing had been trained.
+    (2, 469, 2 / 469, 1.0, "Epoch 0.004 of 1 · batch 2/469", "0.004 / 1"),
+    # A Stop after 1 of 8 batches: they read "0.12" beside the sentence's (and the run history's) "0.125 epochs".
+    (1, 8, 0.125, 0.8, "Epoch 0.125 of 0.8 · batch 1/8", "0.125 / 0.8")])
+def test_a_stopped_runs_progress_reads_the_epochs_its_sentence_reads(tiny_mnist, step: int, total_steps: int,
+                                                                      epochs: float, total_epochs: float,
+                                                                      progress: str, figure: str) -> None:
     class StoppedEarly(TrainingJob):
         def snapshot(self) -> JobSnapshot:
-            return JobSnapshot(STOPPED, 0, "cpu", 2, 469, 2 / 469, 1.0, 900.0, 0.3, float("nan"), ((2, 2.2),),
-                               ((2, 0.001),), (), "Stopped after 2 of 469 batches (0.004 epochs); the model trained "
-                               "so far is kept.")
+            return JobSnapshot(STOPPED, 0, "cpu", step, total_steps, epochs, total_epochs, 900.0, 0.3, float("nan"),
+                               ((step, 2.2),), ((step, 0.001),), (),
+                               f"Stopped after {step} of {total_steps} batches ({epochs_text(epochs)}); the model "
+                               "trained so far is kept.")
 
     app = open_app(tiny_mnist, "train")
     app.session_state[JOB_KEY] = StoppedEarly(preset_config("fastest to 99 %"), tiny_mnist)
     app.run()
     assert not app.exception, [e.value for e in app.exception]
-    assert app.get("progress")[0].proto.text.startswith("Epoch 0.004 of 1 · batch 2/469 · 900 images/s")
-    assert [metric.value for metric in app.metric if metric.label == "Epoch"] == ["0.004 / 1"]
+    assert app.get("progress")[0].proto.text.startswith(f"{progress} · 900 images/s")
+    assert [metric.value for metric in app.metric if metric.label == "Epoch"] == [figure]
 
 
 def test_a_run_that_diverged_with_no_weights_to_keep_says_what_became_of_it(tiny_mnist) -> None:
@@ -1843,7 +1871,7 @@ def test_the_uploaders_take_any_file_and_say_what_is_wrong_with_it(tiny_mnist) -
     assert not app.exception
     assert [error.value.replace("\\", "") for error in app.error] == [
         "Upload: pic.png is a PNG file, not a model file: use a .pt checkpoint saved by MNIST Studio (a picture of a "
-        "digit is read by `predict`, or on the app's Sketch page). The active model is unchanged."]
+        "digit is read by the predict command, or on the app's Sketch page). The active model is unchanged."]
 
     sketch = open_app(None, "sketch")
     sketch.radio(key="sketch.input").set_value("Upload an image").run()
@@ -1853,8 +1881,8 @@ def test_the_uploaders_take_any_file_and_say_what_is_wrong_with_it(tiny_mnist) -
     sketch.file_uploader(key="sketch-upload").set_value(("model.pt", model, "application/x")).run()
     assert not sketch.exception
     assert [error.value.replace("\\", "") for error in sketch.error] == [
-        "model.pt is a PyTorch model file, not a picture: give it to --checkpoint, or in the app upload it on the "
-        "Evaluate page and make it the active model"]
+        "model.pt is a PyTorch model file, not a picture: upload it on the app's Evaluate page and make it the active "
+        "model (on the command line, give it to --checkpoint)"]
 
 
 def test_the_run_history_names_each_runs_seed(tiny_mnist) -> None:

@@ -13,7 +13,8 @@ import torch
 
 import mnist_core.checkpoints as checkpoints
 from mnist_core.checkpoints import (FORMAT, STALE_TEMP_SECONDS, check_writable, checkpoint_bytes, checkpoint_payload,
-                                    list_checkpoints, load_checkpoint, safe_checkpoint_path, write_checkpoint)
+                                    free_checkpoint_name, list_checkpoints, load_checkpoint, safe_checkpoint_path,
+                                    write_checkpoint)
 from mnist_core.errors import CheckpointError
 from mnist_core.models import build_model
 
@@ -144,6 +145,31 @@ def test_unsafe_names_are_refused(name: str, tmp_path: Path) -> None:
 def test_a_refused_name_says_which_letters_are_allowed(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"English letters \(a–z, A–Z\)"):  # "letters" alone invites ü or 名
         safe_checkpoint_path("名字", tmp_path)
+
+
+@pytest.mark.parametrize("typed, suggested", [("my run", "my-run"), ("ünï", "uni"), ("run 1 (stopped early)",
+                                                                                     "run-1-stopped-early"),
+                                               (".hidden", "hidden"), ("x" * 300, "x" * 64)])
+def test_a_refused_name_comes_with_a_usable_one_close_to_it(typed: str, suggested: str, tmp_path: Path) -> None:
+    """"my run" was refused with the rule alone, and the user had to guess "my-run"."""
+    with pytest.raises(CheckpointError, match=rf"\(no folders\), such as {suggested}$"):
+        safe_checkpoint_path(typed, tmp_path)
+    (tmp_path / f"{suggested}.pt").write_bytes(b"taken")  # a taken one is never suggested
+    with pytest.raises(CheckpointError, match=rf", such as {suggested[:62]}-2$"):
+        safe_checkpoint_path(typed, tmp_path)
+
+
+def test_a_name_with_nothing_usable_in_it_gets_the_rule_alone(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"\(no folders\)$"):
+        safe_checkpoint_path("名字", tmp_path)
+
+
+def test_the_free_name_after_a_64_character_one_is_itself_usable(tmp_path: Path) -> None:
+    """Save under a taken 64-character name suggested NAME-2, 66 characters, which Save then refused."""
+    stem = "x" * 64
+    (tmp_path / f"{stem}.pt").write_bytes(b"taken")
+    free = free_checkpoint_name(stem, tmp_path)
+    assert free == "x" * 62 + "-2" and safe_checkpoint_path(free, tmp_path).name == f"{free}.pt"
 
 
 @pytest.mark.parametrize("name", ["", "   "])

@@ -318,7 +318,8 @@ def _bad_model_files() -> dict[str, tuple[bytes, str]]:
         # These said "… is not a readable PyTorch file (it may be truncated, damaged or of another kind)", or of a
         # deflated zip "… is a compressed zip archive, which torch.save never writes (and which could unpack …)".
         "a picture of a digit": (_png(), "is a PNG file, not a model file: use a .pt checkpoint saved by MNIST Studio "
-                                         "(a picture of a digit is read by `predict`, or on the app's Sketch page)"),
+                                         "(a picture of a digit is read by the predict command, or on the app's "
+                                         "Sketch page)"),
         "a zip holding a checkpoint": (_zipped({"run/my model.pt": good}),
                                        "is a zip archive holding 'run/my model.pt', not a checkpoint itself: unzip it "
                                        "and give the .pt file inside"),

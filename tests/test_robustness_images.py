@@ -95,8 +95,9 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
                                    "export or share it as JPEG"),
         "a zip file": (b"PK\x03\x04" + b"\0" * 100, "is not an image MNIST Studio can read"),
         # It said "… is not an image MNIST Studio can read: use PNG, …", and nothing of where a model file goes.
-        "a model file": (_checkpoint_file(), "is a PyTorch model file, not a picture: give it to --checkpoint, or in "
-                                             "the app upload it on the Evaluate page and make it the active model"),
+        "a model file": (_checkpoint_file(), "is a PyTorch model file, not a picture: upload it on the app's Evaluate "
+                                             "page and make it the active model (on the command line, give it to "
+                                             "--checkpoint)"),
         "truncated png": (whole[: len(whole) // 2], "is damaged or truncated"),
         # These three were read from their first frame only (a blank first frame: "empty image"), or called "not an
         # image MNIST Studio can read: use PNG, …" for a PNG or an SVG.

@@ -42,6 +42,20 @@ def test_the_confusion_matrix_and_its_cell_picker_fit_the_window(page) -> None:
     assert not overlapping([images.nth(i).bounding_box() for i in range(images.count())]), "cell images overlap"
 
 
+@pytest.mark.parametrize("page", [1280], indirect=True)
+def test_the_cell_picker_is_beside_the_matrix_in_a_1280_px_window(page) -> None:
+    """A laptop's 1280-px window (820 px of page): the cell's panel went below the matrix, so its images appeared
+    530 px under the click that picked them, out of sight. Beside it with 15 px to spare, for a scroll bar."""
+    tab = StreamlitTab(page)
+    tab.open("evaluate")
+    expect(page.locator(".st-key-confusion-matrix .heatmaplayer")).to_be_visible(timeout=60_000)
+    matrix_panel, cell_panel = boxes(page.locator(".st-key-matrix-panel"), page.locator(".st-key-cell-panel"))
+    assert cell_panel["y"] == matrix_panel["y"] and cell_panel["x"] >= matrix_panel["x"] + matrix_panel["width"], (
+        matrix_panel, cell_panel)
+    main = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()
+    assert cell_panel["x"] + cell_panel["width"] <= main["x"] + main["width"] - 80 - 15, "no room left for a scroll bar"
+
+
 @pytest.mark.parametrize("page", WINDOW_WIDTHS, indirect=True)
 def test_the_sketch_canvas_and_its_reading_fit_the_window(page) -> None:
     tab = StreamlitTab(page)

@@ -282,3 +282,25 @@ def test_sketch_the_canvas_bin_goes_back_to_a_restored_drawing_and_clear_empties
     assert predicted_digit(tab) is not None  # the restored stroke is read again, as shown
     clear(tab)
     assert not ink(tab)
+
+
+def test_sketch_a_narrow_uploaded_picture_is_previewed_at_most_the_canvas_tall(page, tmp_path) -> None:
+    """A 1 photographed in a narrow crop (60×3000 px) under a longer file name: the preview filled the caption's
+    width (56 px) and was drawn 2,593 px tall, pushing the page down by metres."""
+    from PIL import Image
+
+    picture = Image.new("L", (60, 3000), 255)
+    picture.paste(0, (20, 500, 40, 2500))
+    path = tmp_path / "a-narrow-photo-of-a-one.png"
+    picture.save(path)
+    tab = StreamlitTab(page)
+    tab.open("sketch")
+    choose_input(tab, "Upload an image")
+    sent_before = tab.frames_sent
+    tab.page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
+    tab.wait_idle(sent_before=sent_before)
+    tab.assert_no_exception()
+    preview = tab.page.locator('.st-key-sketch-drawing-panel [data-testid="stImage"] img')
+    expect(preview).to_have_count(1)
+    box = preview.bounding_box()
+    assert box is not None and box["height"] <= 281 and box["width"] <= 281, box
