@@ -45,6 +45,7 @@ DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
 MAX_CHECKPOINT_BYTES = 64 * MB  # the largest registry model (s5-net) is ~2.4 MB; 64 MB is generous
 MAX_NAME_LENGTH = 64  # characters of a checkpoint name typed in the app, its suffix left out
 _SAFE_NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME_LENGTH - 1}}}$")
+_WINDOWS_DEVICE_NAMES = {"CON", "PRN", "AUX", "NUL", *(f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10))}
 _UNUSABLE_RUN = re.compile(r"[^A-Za-z0-9._-]+")  # what a usable name is suggested without: spaces, ü, /…
 # tempfile makes private (0600) files; a published checkpoint gets the permissions any new file would get.
 _UMASK = os.umask(0o022)
@@ -109,6 +110,9 @@ def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
 def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
     """Refuse a checkpoint path that cannot be written (or would be overwritten) — before minutes of training."""
     path = Path(path)
+    if path.name != path.name.strip():  # `--out "model.pt "`: a name whose blank nobody sees, so nobody types again
+        raise CheckpointError(f"the file name {path.name!r} has a blank at its {_blank_ends(path.name)}: remove it "
+                              f"(nothing was written)")
     # os.path's tests, not Path's: Path.is_dir() raises on a name too long for the file system (an internal error);
     # such a name is refused below, by the probe that creates the real temp name.
     if os.path.isdir(path):
@@ -139,6 +143,10 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
         # A check leaves nothing behind: a run that then fails (no data, Ctrl-C) must not leave empty folders. The
         # save makes them again.
         remove_if_empty(created)
+
+
+def _blank_ends(name: str) -> str:
+    return " and ".join(end for end, blank in (("start", name[:1].isspace()), ("end", name[-1:].isspace())) if blank)
 
 
 def _temp_file(path: Path, delete: bool) -> Any:
@@ -240,6 +248,10 @@ def safe_checkpoint_path(name: str, directory: Path = CHECKPOINT_DIR) -> Path:
         usable = _UNUSABLE_RUN.sub("-", ascii_name).lstrip("._-")[:MAX_NAME_LENGTH].rstrip("._-")
         such_as = f", such as {free_checkpoint_name(usable, directory)}" if usable else ""
         raise CheckpointError(f"{typed!r} is not a usable name: {rule}{such_as}")
+    device_name = name.split(".")[0]
+    if device_name.upper() in _WINDOWS_DEVICE_NAMES:  # CON.pt, con.v2.pt open the console on Windows, not a file
+        raise CheckpointError(f"{typed!r} is a name Windows keeps for a device (as are CON, PRN, AUX, NUL, COM1–9 and "
+                              f"LPT1–9): choose another, such as {free_checkpoint_name(device_name + '-run', directory)}")
     path = (directory / f"{name}.pt").resolve()
     if path.parent != directory.resolve():
         raise CheckpointError(f"{typed!r} would be saved outside {directory}: use a plain name")

@@ -134,6 +134,24 @@ def test_check_writable_refuses_folders_existing_files_and_unwritable_places(tmp
     check_writable(tmp_path / "new" / "sub" / "model.pt")  # missing folders are created
 
 
+@pytest.mark.parametrize("name, blank_at", [("model.pt ", "end"), (" model.pt", "start"), ("\tmodel.pt\n", "start and end")])
+def test_check_writable_refuses_a_file_name_with_a_blank_around_it(name: str, blank_at: str, tmp_path: Path) -> None:
+    """`train --out "model.pt "` saved a file whose trailing space nobody sees, so `--checkpoint model.pt` missed it."""
+    with pytest.raises(CheckpointError, match=rf"has a blank at its {blank_at}: remove it \(nothing was written\)$"):
+        check_writable(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, suggested", [("CON", "CON-run"), ("con.pt", "con-run"), ("nul.v2", "nul-run"),
+                                             ("Com1", "Com1-run"), ("LPT9", "LPT9-run"), ("aux", "aux-run")])
+def test_a_windows_device_name_is_refused_with_a_usable_one(name: str, suggested: str, tmp_path: Path) -> None:
+    """CON.pt is the console on Windows: saving there would fail, or write nowhere, after the run was kept."""
+    with pytest.raises(CheckpointError, match=rf"a name Windows keeps for a device .*: choose another, such as {suggested}$"):
+        safe_checkpoint_path(name, tmp_path)
+    assert safe_checkpoint_path("console", tmp_path).name == "console.pt"  # only the device names themselves
+    assert safe_checkpoint_path("com10", tmp_path).name == "com10.pt"
+
+
 @pytest.mark.parametrize("name", ["../../x", "../x", "/abs/path", "/tmp/x.pt", "a/b", "a\\b", "", "   ", ".pt", ".",
                                   "..", ".hidden", "-rf", "x" * 65, "nul\x00byte", "new\nline", "ünï"])
 def test_unsafe_names_are_refused(name: str, tmp_path: Path) -> None:

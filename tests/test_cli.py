@@ -691,6 +691,14 @@ def test_train_refuses_an_existing_out_before_reading_data(untrained_checkpoint:
     assert untrained_checkpoint.read_bytes() == before
 
 
+def test_train_refuses_an_out_name_with_a_blank_at_its_end_before_reading_data(tmp_path: Path,
+                                                                               capsys: pytest.CaptureFixture) -> None:
+    code = main(["train", "--model", "seed-net", "--data-root", str(tmp_path / "no-data-here"),
+                 "--out", str(tmp_path / "model.pt ")])
+    assert_one_line_error(code, capsys.readouterr().err, "'model.pt ' has a blank at its end", "remove it")
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- With the real dataset ---
 
 @pytest.mark.realdata
