@@ -246,7 +246,8 @@ def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
     except Image.DecompressionBombError:
         raise ImageError(f"{label} has too many pixels; {_PIXEL_LIMIT}: crop or shrink it") from None
     except UnidentifiedImageError:
-        kind = _image_kind(stream)
+        head = _head(stream)
+        kind = file_kind(head)
         if kind == "SVG":
             raise ImageError(f"{label} is an SVG drawing (vector graphics, which MNIST Studio does not draw): export it as "
                              f"PNG") from None
@@ -261,6 +262,9 @@ def _pillow_reading(label: str, stream: io.BytesIO | Path) -> Iterator[None]:
                              f"and make it the active model (on the command line, give it to --checkpoint)") from None
         if kind:  # Pillow gives up on a broken header (a bad CRC) without saying so: "not an image" would puzzle
             raise ImageError(f"{label} is a damaged {kind} file: it could not be decoded; use a good copy") from None
+        if head.startswith(_ZIP_START):  # pictures sent as one .zip (or a .docx, itself a zip): "not an image" alone
+            raise ImageError(f"{label} is a zip archive (or a document packed as one), not a picture: unzip it and "
+                             f"give one picture from it") from None
         raise ImageError(f"{label} is not an image MNIST Studio can read: use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
     except Exception:
         raise ImageError(f"{label} is damaged or truncated: it could not be decoded") from None
@@ -287,17 +291,15 @@ _SVG_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE
                         rb"<svg[\s>/:]", re.DOTALL | re.IGNORECASE)
 
 
-def _image_kind(stream: io.BytesIO | Path) -> str | None:
-    """The format `stream` claims by its first bytes (see `file_kind`), or None."""
+def _head(stream: io.BytesIO | Path) -> bytes:
+    """The first SNIFF_BYTES of `stream` (b"" when it cannot be read)."""
     try:
         if isinstance(stream, Path):
             with open(stream, "rb") as handle:
-                head = handle.read(SNIFF_BYTES)
-        else:
-            head = stream.getvalue()[:SNIFF_BYTES]
+                return handle.read(SNIFF_BYTES)
+        return stream.getvalue()[:SNIFF_BYTES]
     except OSError:
-        return None
-    return file_kind(head)
+        return b""
 
 
 def _first_zip_entry(head: bytes) -> bytes:

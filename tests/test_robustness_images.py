@@ -10,6 +10,7 @@ import re
 import struct
 import time
 import warnings
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -78,6 +79,14 @@ SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9"
 SVG_MESSAGE = "is an SVG drawing (vector graphics, which MNIST Studio does not draw): export it as PNG"
 
 
+def _zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
 def _checkpoint_file() -> bytes:
     return checkpoint_bytes(checkpoint_payload("seed-net", {}, build_model("seed-net"), {}, [], {}))
 
@@ -93,7 +102,9 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
                                               "PNG or JPEG"),
         "heic photo": (HEIC_START, "is a HEIC/HEIF photo (the iPhone's own format), which MNIST Studio cannot read: "
                                    "export or share it as JPEG"),
-        "a zip file": (b"PK\x03\x04" + b"\0" * 100, "is not an image MNIST Studio can read"),
+        # It was "not an image MNIST Studio can read: use PNG, …", to someone who had sent their pictures as one zip.
+        "a zip file": (_zipped({"digit.png": whole}), "is a zip archive (or a document packed as one), not a picture: "
+                                                     "unzip it and give one picture from it"),
         # It said "… is not an image MNIST Studio can read: use PNG, …", and nothing of where a model file goes.
         "a model file": (_checkpoint_file(), "is a PyTorch model file, not a picture: upload it on the app's Evaluate "
                                              "page and make it the active model (on the command line, give it to "
