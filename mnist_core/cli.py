@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -783,6 +784,24 @@ def _missing_dependency(error: Exception) -> str | None:
             f"requirements (pip install -r requirements.txt)")
 
 
+_THIRD_PARTY = ("torch", "torchvision", "PIL", "numpy")  # what a command imports at its start
+
+
+def _broken_install(error: Exception) -> str | None:
+    """What to say when a package MNIST Studio needs is installed but fails while it is being imported (a
+    torchvision built for another torch: `RuntimeError: operator torchvision::nms does not exist`; a missing shared
+    library), else None. It was called a bug in MNIST Studio. Told apart by where it was raised: in the package's
+    module-level code, which runs only on import."""
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        package = str(frame.f_globals.get("__name__", "")).partition(".")[0]
+        if frame.f_code.co_name == "<module>" and package in _THIRD_PARTY:
+            first_line = message_text((str(error).splitlines() or [""])[0][:200])
+            return (f"the Python package {package} is installed but fails to load ({type(error).__name__}: "
+                    f"{first_line}): install the versions MNIST Studio pins, which work together "
+                    f"(pip install --force-reinstall -r requirements.txt)")
+    return None
+
+
 def _run(argv: list[str]) -> int:
     """Parse and run one command; a failure becomes its exit code and message (stdout's own failures pass up)."""
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
@@ -812,7 +831,7 @@ def _run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return _failed("interrupted", 130, as_json, "interrupted")
     except Exception as error:  # noqa: BLE001 — the last line of defence: one line, never a wall of traceback
-        if missing := _missing_dependency(error):
+        if missing := _missing_dependency(error) or _broken_install(error):
             return _failed(missing, 2, as_json, f"error: {missing}")
         torch = sys.modules.get("torch")  # (not imported here: a torch that failed to import would fail again)
         if torch is not None and isinstance(error, torch.OutOfMemoryError):

@@ -779,6 +779,25 @@ def test_a_python_without_the_requirements_is_one_line_saying_to_install_them(mo
     assert_json_error(done.stdout, line)
 
 
+@pytest.mark.parametrize("module, failure, argv", [
+    ("torchvision", "RuntimeError('operator torchvision::nms does not exist')", ["--version", "--json"]),
+    ("torch", "OSError('libtorch_cpu.so: cannot open shared object file')", ["models", "--json"])])
+def test_a_package_that_fails_to_load_is_one_line_saying_to_reinstall_the_pinned_pair(
+        module: str, failure: str, argv: list[str], tmp_path: Path) -> None:
+    """A torchvision built for another torch (this machine's own torch wheel has none that matches) failed inside
+    its import, and the CLI called that `internal error (…): this is a bug in MNIST Studio`."""
+    package = tmp_path / module  # found before the installed one: PYTHONPATH comes first
+    package.mkdir()
+    (package / "__init__.py").write_text(f"raise {failure}\n")
+    script = f"import sys; import mnist_core.cli as cli; sys.exit(cli.main({argv!r}))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    line = assert_one_line_error(done.returncode, done.stderr, f"the Python package {module} is installed but fails "
+                                 f"to load ({failure.partition('(')[0]}: ", "pip install --force-reinstall -r "
+                                 "requirements.txt")
+    assert_json_error(done.stdout, line)
+
+
 @pytest.mark.parametrize("argv", [["predict", "x.png"], ["evaluate"]])
 def test_a_missing_default_model_says_how_to_get_it_back(argv: list[str], tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch,
