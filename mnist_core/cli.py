@@ -806,7 +806,8 @@ def _run(argv: list[str]) -> int:
     """Parse and run one command; a failure becomes its exit code and message (stdout's own failures pass up)."""
     handler = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
     # Known before parsing, so a usage error can answer in JSON too; `--json=1` (refused: --json takes no value) too.
-    as_json = any(word == "--json" or word.startswith("--json=") for word in argv)
+    options = argv[:argv.index("--")] if "--" in argv else argv  # after `--`, "--json" is a file's name
+    as_json = any(word == "--json" or word.startswith("--json=") for word in options)
     try:
         # Inside the try: building the parser imports torch (seconds), when a Ctrl-C is most likely.
         with _interrupt_ends_at_once(as_json):

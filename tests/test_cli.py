@@ -1053,6 +1053,18 @@ def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_message(argv: list
     assert "the following arguments are required: IMAGE" in capsys.readouterr().err
 
 
+def test_a_picture_named_json_after_the_double_dash_does_not_turn_on_json(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    """After `--` every word is a file: `predict -- --json` (a picture named --json, missing here) answered its
+    error in JSON, as if --json had been given."""
+    monkeypatch.chdir(tmp_path)
+    code = main(["predict", "--", "--json"])
+    captured = capsys.readouterr()
+    assert_one_line_error(code, captured.err, "--json does not exist")
+    assert captured.out == ""
+
+
 def test_json_with_a_value_is_refused_in_json_too(capsys: pytest.CaptureFixture) -> None:
     """`--json=1` is a usage error (--json takes no value), and its JSON line was missing: only the exact word
     `--json` was looked for before parsing."""
