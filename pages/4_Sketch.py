@@ -115,7 +115,9 @@ with reading_column:
         elif not upload_refused:
             st.info("Upload a picture of one handwritten digit.")
     else:
-        confidence_text, threshold_text = percentages_apart(reading.confidence, unsure_below)
+        # A no-break space, so that a narrow column never leaves "%" alone at the start of a line ("below 93 / %")
+        confidence_text, threshold_text = (text.replace(" ", "\u00a0")
+                                           for text in percentages_apart(reading.confidence, unsure_below))
         st.image(enlarge(reading.image28, SEEN_SIDE // 28), caption="model input (28×28)", width=SEEN_SIDE, clamp=True,
                  output_format=layout.DIGIT_FORMAT)
         st.metric("Prediction", reading.digit, help="the digit with the highest probability")

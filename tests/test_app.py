@@ -711,8 +711,8 @@ def test_sketch_gives_an_upload_one_note_with_advice_it_can_follow() -> None:
     app.file_uploader(key="sketch-upload").set_value(("six.png", small_six, "image/png")).run()
     assert_clean(app)
     [note] = [warning.value for warning in app.warning]
-    assert re.fullmatch(r"This does not look much like a digit to the model: it is only \d+ % sure of its best guess, "
-                        r"and it is unsure below 93 %\. Its strokes are also very thick for its size, so its loops may "
+    assert re.fullmatch(r"This does not look much like a digit to the model: it is only \d+\u00a0% sure of its best guess, "
+                        r"and it is unsure below 93\u00a0%\. Its strokes are also very thick for its size, so its loops may "
                         r"be filled in: use a picture of the digit larger or written with a thinner pen\.", note), note
 
 
@@ -811,7 +811,7 @@ def test_sketch_never_reads_a_confidence_under_the_threshold_as_equal_to_it() ->
     app.file_uploader(key="sketch-upload").set_value(("plus.png", plus, "image/png")).run()
     assert_clean(app)
     assert unsure_badges(app)
-    shown = f"{100 * confidence:.1f} %", f"{100 * floor:.1f} %"
+    shown = f"{100 * confidence:.1f}\u00a0%", f"{100 * floor:.1f}\u00a0%"  # (kept on one line: a no-break space)
     assert shown[0] != shown[1]
     assert f"confidence {shown[0]} (this model is unsure below {shown[1]})" in [caption.value for caption in app.caption]
     assert any(f"it is only {shown[0]} sure of its best guess, and it is unsure below {shown[1]}." in warning.value
