@@ -148,7 +148,7 @@ with detail_column:
     if entry is not None:
         st.caption(f"**{entry.name}** from {layout.literal(entry.source)} · "
                    f"{count_parameters(entry.checkpoint.model):,} parameters")
-        if active is None or entry.key != active.key:
+        if active is None or resources.content_key(entry) != resources.content_key(active):
             if st.button("Make this the active model", key="evaluate-activate",
                          help="the Sketch page and the sidebar use the active model"):
                 session.set_active(entry)

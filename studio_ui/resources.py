@@ -178,6 +178,23 @@ def upload_key(raw: bytes) -> str:
     return "upload:" + hashlib.sha256(raw).hexdigest()
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _file_content_key(file_key: str, path: str) -> str:
+    """`upload_key` of a file's bytes; `file_key` (its path, time and size) renews it when the file changes."""
+    return upload_key(Path(path).read_bytes())
+
+
+def content_key(entry: Any) -> str:
+    """What a model entry holds, byte for byte: a file and the same file uploaded share it, so the upload of the
+    active model's file is called the active model (it offered "Make this the active model" of itself)."""
+    if entry.kind == "file" and entry.path is not None and file_key(entry.path) == entry.key:  # (unchanged since)
+        try:
+            return _file_content_key(entry.key, str(entry.path))
+        except OSError:  # gone or unreadable meanwhile: only its own key names it
+            return entry.key
+    return entry.key
+
+
 @st.cache_resource(show_spinner="Evaluating on the 10,000 test images…", max_entries=16)
 def _evaluation(model_key: str, data_key: str, _model: Any, _split: MnistSplit) -> EvaluationReport:
     return evaluate(_model, _split)

@@ -1815,6 +1815,22 @@ def test_an_uploaded_checkpoint_can_be_compared(tiny_mnist) -> None:
     assert list(table["model"]) == ["checkpoints/default.pt", "upload: colleague.pt · fast"]
 
 
+def test_an_upload_of_the_active_models_file_is_called_the_active_model(tiny_mnist) -> None:
+    """checkpoints/default.pt (active) uploaded again offered "Make this the active model", of the same model."""
+    app = open_app(tiny_mnist, "evaluate")
+    app.radio(key="evaluate.source").set_value("Upload").run()
+    default_bytes = (CHECKPOINT_DIR / "default.pt").read_bytes()
+    app.file_uploader(key="evaluate-upload").set_value(("copy.pt", default_bytes, "application/x")).run()
+    assert_clean(app)
+    assert "This is the active model." in [caption.value for caption in app.caption]
+    assert not [button for button in app.button if button.key == "evaluate-activate"]
+    other = checkpoint_bytes(torch.load(CHECKPOINT_DIR / "default.pt", weights_only=True) | {"history": []})
+    app.file_uploader(key="evaluate-upload").set_value(("other.pt", other, "application/x")).run()  # other bytes
+    assert_clean(app)
+    app.button(key="evaluate-activate").click().run()
+    assert app.session_state[ACTIVE_KEY].source == "upload: other.pt"
+
+
 def test_an_uploaded_checkpoint_stays_while_the_user_visits_other_pages(tiny_mnist) -> None:
     """Streamlit empties the uploader on another page: back on Evaluate, the upload's evaluation was gone (only the
     comparison still offered it). The uploader's ✕ forgets it."""
