@@ -552,6 +552,18 @@ class _VersionShown(SystemExit):
     """`--version` has printed the versions: with --json, its JSON line is {"version": …}, not {"help": …}."""
 
 
+def _preset_name(typed: str) -> str:
+    """The preset `typed` names, read without its capitals and blanks: "fastest to 99%" (most people write no space
+    before %) and "Seed 004" were refused as invalid choices, though they name one preset and no other. A name that
+    matches none is returned as typed, for argparse to refuse with the list of presets."""
+    from mnist_core.config import PRESETS
+
+    def squeezed(name: str) -> str:
+        return "".join(name.split()).casefold()
+
+    return next((name for name in PRESETS if squeezed(name) == squeezed(typed)), typed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT
     from mnist_core.config import OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
@@ -586,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "recipe (its preset).")
     train.add_argument("--model", choices=list(REGISTRY), help="architecture to train (default: fast, or the preset's)")
     # metavar: the names have spaces, and `{seed 000/001,seed 002,…}` in the usage line does not say to quote them.
-    train.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
+    train.add_argument("--preset", choices=list(PRESETS), metavar="NAME", type=_preset_name,
                        help="start from a recipe, quoted: " + ", ".join(f"'{name}'" for name in PRESETS).replace(
                            "%", "%%"))  # (argparse %-formats help: '99 %' must be '99 %%')
     train.add_argument("--model-kwarg", action="append", metavar="NAME=VALUE", help="e.g. width=48 (repeatable)")

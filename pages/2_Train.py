@@ -68,10 +68,11 @@ with schedule_column:
     st.markdown("**Schedule**")
     st.select_slider("Epochs", settings.EPOCH_CHOICES, key=PREFIX + "epochs", on_change=custom)
     st.select_slider("Batch size", settings.BATCH_SIZES, key=PREFIX + "batch_size", on_change=custom)
-    st.selectbox("Training images", settings.SUBSETS, key=PREFIX + "train_subset", on_change=custom,
+    # (no on_change=custom: no recipe sets these three, settings.NOT_IN_RECIPES)
+    st.selectbox("Training images", settings.SUBSETS, key=PREFIX + "train_subset",
                  format_func=lambda n: "all 60,000" if n == 0 else f"first {n:,} (quick run)")
-    st.number_input("Seed", step=1, key=PREFIX + "seed", on_change=custom, help=settings.SEED_HELP)
-    st.selectbox("Device", ["auto", *available_devices()], key=PREFIX + "device", on_change=custom)
+    st.number_input("Seed", step=1, key=PREFIX + "seed", help=settings.SEED_HELP)
+    st.selectbox("Device", ["auto", *available_devices()], key=PREFIX + "device")
 with optimizer_column:
     st.markdown("**Optimizer**")
     optimizer = st.selectbox("Optimizer", OPTIMIZERS, key=PREFIX + "optimizer", on_change=custom)

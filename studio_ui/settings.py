@@ -67,9 +67,16 @@ def apply_preset() -> None:
     preset = st.session_state[PRESET_KEY]
     if preset != CUSTOM:
         values = _values_of(preset_config(preset))
-        # The device is the machine's, not the recipe's: a preset put a Device picked by hand back to "auto".
-        values.pop(PREFIX + "device")
+        # No recipe sets these (`train --preset` keeps --device, --seed and --train-subset): a preset put a Device
+        # picked by hand back to "auto", the Seed to 0 and a quick run's first 5,000 images to all 60,000.
+        for name in NOT_IN_RECIPES:
+            values.pop(PREFIX + name)
         st.session_state.update(values)
+
+
+# The settings no preset sets: where and how much to run, and its random draw. Changing one leaves the recipe as it
+# was, so it does not turn the Preset select to "custom" either.
+NOT_IN_RECIPES = ("device", "seed", "train_subset")
 
 
 def mark_custom() -> None:

@@ -326,6 +326,30 @@ def test_a_preset_keeps_the_device_picked_by_hand(tiny_mnist) -> None:
     assert app.session_state["train.preset"] == "seed 004"
 
 
+def test_a_preset_keeps_the_seed_and_training_images_picked_by_hand(tiny_mnist) -> None:
+    """Seed 3 and the first 5,000 images (README's check of the presets), then a preset: the page put the Seed back to 0
+    and the Training images to all 60,000 without a word, so Start trained a 15-epoch run on the whole set. No recipe
+    sets either (as `train --preset … --seed 3 --train-subset 5000` keeps them); and changing them, as the device,
+    leaves the recipe as it was, so the Preset select keeps its name."""
+    app = open_app(tiny_mnist, "train")
+    app.number_input(key="train.seed").set_value(3).run()
+    app.selectbox(key="train.train_subset").set_value(5000).run()
+    app.selectbox(key="train.preset").set_value("seed 004").run()
+    assert_clean(app)
+    assert app.session_state["train.model"] == "tiny-bn" and app.session_state["train.epochs"] == 15
+    assert app.number_input(key="train.seed").value == 3
+    assert app.selectbox(key="train.train_subset").value == 5000
+    app.number_input(key="train.seed").set_value(4).run()
+    app.selectbox(key="train.train_subset").set_value(1000).run()
+    app.selectbox(key="train.device").set_value("cpu").run()
+    assert app.session_state["train.preset"] == "seed 004"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings.st, "session_state",
+                      {key: app.session_state[key] for key in app.session_state if key.startswith(settings.PREFIX)})
+        in_app = settings.config_from_state()
+    assert replace(in_app, model_kwargs={}) == preset_config("seed 004", seed=4, train_subset=1000, device="cpu")
+
+
 @pytest.mark.parametrize("model", list(REGISTRY))
 def test_a_model_picked_in_the_model_select_starts_at_its_own_knob_defaults(tiny_mnist, model: str) -> None:
     """Picking a model (no preset) must not train it at its knobs' minimums (nf-cnn at nf=4, dropout 0)."""

@@ -138,6 +138,26 @@ def test_model_settings_combine_with_the_preset(argv: list[str], model: str, kwa
     assert (config.model, config.model_kwargs, config.batch_size) == (model, kwargs, 512)
 
 
+@pytest.mark.parametrize("typed, preset", [("fastest to 99%", "fastest to 99 %"), ("Seed 004", "seed 004"),
+                                           ("seed004", "seed 004"), ("gpu: fastest to 99.4%", "GPU: fastest to 99.4 %"),
+                                           ("Best  Accuracy", "best accuracy")])
+def test_a_preset_typed_without_its_spaces_or_capitals_is_read(typed: str, preset: str) -> None:
+    # `--preset "fastest to 99%"` (no space before %, as most people write it) and `--preset "Seed 004"` were refused as
+    # invalid choices, though they name one preset and no other.
+    from mnist_core.cli import _config_from_args, build_parser
+    from mnist_core.config import preset_config
+
+    config = _config_from_args(build_parser().parse_args(["train", "--preset", typed]))
+    assert config == preset_config(preset)
+
+
+def test_a_preset_name_that_is_no_preset_is_still_refused_with_the_list() -> None:
+    result = run_cli("train", "--preset", "fastest", "--json")
+    line = assert_one_line_error(result.returncode, result.stderr, "argument --preset: invalid choice: 'fastest'",
+                                 "'fastest to 99 %'")
+    assert_json_error(result.stdout, line)
+
+
 def test_model_settings_typed_with_spaces_are_read() -> None:
     # `--model-kwarg "width = 48"` was refused as "model 'fast' has no setting width : it takes width, hidden".
     from mnist_core.cli import _config_from_args, build_parser
