@@ -446,6 +446,12 @@ def duration_text(seconds: float) -> str:
     return f"{minutes // 60:,} h {minutes % 60:02d} min"
 
 
+def training_time_text(seconds: float) -> str:
+    """How long a run trained: "3.4 s" under a minute (runs that short are compared to the tenth), else as
+    `duration_text` ("24 min 22 s": "1462.3 s" followed an ETA that had read "24 min 22 s")."""
+    return f"{seconds:.1f} s" if seconds < 59.95 else duration_text(seconds)
+
+
 class _Every:
     """Calls `action` when called, at most once every `interval_s` seconds (the first call waits one interval)."""
 

@@ -17,7 +17,7 @@ from mnist_core.errors import DataError, StudioError
 from mnist_core.evaluate import WEAK_MODEL_ACCURACY
 from mnist_core.models import REGISTRY, count_parameters, get_spec
 from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, FAILED, NOT_LEARNED, QUEUED, RUNNING, STOPPED,
-                               JobSnapshot, TrainingJob, prepare_worker, with_live_reporting)
+                               JobSnapshot, TrainingJob, prepare_worker, training_time_text, with_live_reporting)
 from studio_ui import charts, layout, resources, session, settings, tables
 from studio_ui.session import ModelEntry
 from studio_ui.settings import PREFIX
@@ -231,7 +231,7 @@ def weak_run_warning(run: ModelEntry) -> None:
 def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
     run = session.collected_run(job)
     if snapshot.status == DONE:
-        st.success(f"Finished in {job.result.train_seconds:.1f} s of training: test accuracy "
+        st.success(f"Finished in {training_time_text(job.result.train_seconds)} of training: test accuracy "
                    f"{job.result.test_accuracy:.2f} %. {active_sentence(run)}")
     elif snapshot.status == NOT_LEARNED:
         st.warning(f"Finished, but {snapshot.message}. It is in the run history below but was not made the active "

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import replace
 
+import pytest
 import torch
 
 from mnist_core.config import TrainConfig, epochs_text
@@ -18,7 +19,7 @@ from mnist_core.train import BatchReport, Callback, EpochRecord, TrainResult, Tr
 from mnist_core import runner
 from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, NOT_LEARNED, QUEUED, STOPPED, DeviceQueue,
                                JobSnapshot, RunLength, TrainingJob, has_usable_weights, result_checkpoint, run_length,
-                               stopped_sentence, with_live_reporting)
+                               stopped_sentence, training_time_text, with_live_reporting)
 
 
 def test_device_queue_serves_jobs_in_order_and_lets_waiting_ones_leave() -> None:
@@ -165,6 +166,13 @@ def test_images_per_second_reads_measuring_until_it_is_measured() -> None:
     # A run that ended before a report timed it: no speed, and none to come ("measuring…" stayed).
     assert snapshot_with_speed(0.0, 2, status="stopped").speed == "—"
     assert snapshot_with_speed(12_345.6, 40, status="done").speed == "12,346"
+
+
+@pytest.mark.parametrize("seconds, shown", [(3.44, "3.4 s"), (59.9, "59.9 s"), (59.96, "1 min 00 s"),
+                                             (1_462.3, "24 min 22 s"), (48_213, "13 h 24 min")])
+def test_a_finished_runs_training_time_reads_as_its_eta_did(seconds: float, shown: str) -> None:
+    """"Finished in 1462.3 s of training" followed an ETA that had read "24 min 22 s"."""
+    assert training_time_text(seconds) == shown
 
 
 def test_the_time_left_reads_in_minutes_and_hours_not_thousands_of_seconds() -> None:
