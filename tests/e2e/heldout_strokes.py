@@ -150,7 +150,7 @@ def mnist_through_preprocessing(model: nn.Module, unsure_below: float,
     from mnist_core.data import load_mnist
     from mnist_core.sketch import predict
 
-    test = load_mnist(data_root, download=False).test
+    test = load_mnist(data_root, download=False, with_train=False).test
     counts = {"28 px": Counter(), "280 px": Counter()}
     for image, label in zip(test.images.numpy(), test.labels.tolist()):
         picture = Image.fromarray(image, "L")
@@ -180,8 +180,12 @@ def main(argv: list[str]) -> None:
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
     from mnist_core.sketch import unsure_threshold
 
+    from mnist_core.data import ensure_mnist
+
     paths = [arg for arg in argv if not arg.startswith("--")]
     checkpoint = load_checkpoint(paths[0] if paths else DEFAULT_CHECKPOINT)
+    if "--mnist" in argv:
+        ensure_mnist(download=False, with_train=False)  # MNIST missing: said now, not after a minute of drawings
     unsure_below = unsure_threshold(checkpoint.metrics)
     print(f"{checkpoint.source}: unsure below {unsure_below:.3f}; brush widths {SLIDER_WIDTHS[0]}–{SLIDER_WIDTHS[-1]}")
     counts = measure(checkpoint.model, unsure_below)
@@ -194,4 +198,7 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     import sys
 
-    main(sys.argv[1:])
+    from tests.e2e.strokes import run_script
+
+    sys.exit(run_script(main, sys.argv[1:], "python -m tests.e2e.heldout_strokes [CHECKPOINT] [--mnist]",
+                        options=("--mnist",)))

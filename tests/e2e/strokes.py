@@ -16,6 +16,8 @@ from __future__ import annotations
 import io
 import math
 import random
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -186,11 +188,22 @@ def bounds_ok(strokes: list[Stroke], margin: float = 10.0, side: int = CANVAS_SI
     return all(margin <= x <= side - margin and margin <= y <= side - margin for stroke in strokes for x, y in stroke)
 
 
+USAGE = "python -m tests.e2e.strokes [CHECKPOINT] | --examples FOLDER"
+
+
 def main(argv: list[str]) -> None:
-    """`python -m tests.e2e.strokes [CHECKPOINT]`: how a model reads these drawings (the README's figures)."""
+    """`python -m tests.e2e.strokes [CHECKPOINT]`: how a model reads these drawings (the README's figures);
+    `--examples FOLDER` writes the README's pictures for `predict` instead."""
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT, load_checkpoint
+    from mnist_core.errors import StudioError
     from mnist_core.sketch import open_image, predict, unsure_threshold
 
+    if "--examples" in argv:
+        folders = [arg for arg in argv if arg != "--examples"]
+        if len(folders) != 1:
+            raise StudioError(f"--examples needs one folder to write the pictures into: {USAGE}")
+        write_examples(folders[0])
+        return
     checkpoint = load_checkpoint(argv[0] if argv else DEFAULT_CHECKPOINT)
     unsure_below = unsure_threshold(checkpoint.metrics)
     drawings = [*DIGIT_STROKES.items(), *DIGIT_VARIANTS.values()]
@@ -213,8 +226,11 @@ def write_examples(folder: str) -> None:
     """`python -m tests.e2e.strokes --examples examples`: the README's pictures for `predict` — a 3 drawn as on the
     Sketch canvas, a 7 in a phone photo of paper on a desk, and test image #1 of MNIST (a 2)."""
     from mnist_core.data import load_mnist
+    from mnist_core.errors import StudioError
 
     target = Path(folder)
+    if target.exists() and not target.is_dir():
+        raise StudioError(f"{folder} is a file, not a folder: give --examples a folder to write the pictures into")
     target.mkdir(exist_ok=True)
     rasterise(DIGIT_STROKES[3]).save(target / "drawn-3.png", optimize=True)
     sheet, turn = DESK_PHOTOS["sheet on a desk, turned 8°"]
@@ -223,10 +239,36 @@ def write_examples(folder: str) -> None:
     Image.fromarray(test_image.numpy()).save(target / "mnist-test-1.png")
 
 
-if __name__ == "__main__":
-    import sys
+def run_script(main: Callable[[list[str]], None], argv: list[str], usage: str, options: tuple[str, ...] = ()) -> int:
+    """Run a measurement script's `main(argv)` as a command and return its exit code, as `python -m mnist_core`
+    does: `-h`/`--help` prints `usage` (0); an unknown option, a second path, a checkpoint that does not load or
+    MNIST missing is one line on stderr (2), never a traceback; Ctrl-C prints `interrupted` (130). `options` are
+    the flags `main` takes besides one path."""
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(f"usage: {usage}")
+        return 0
+    unknown = [arg for arg in argv if arg.startswith("-") and arg not in options]
+    paths = [arg for arg in argv if arg not in options]
+    if unknown or len(paths) > 1:
+        problem = (f"unknown option {unknown[0]!r} (a file whose name starts with '-': write it as ./NAME)" if unknown
+                   else f"one path at most, got {len(paths)}")
+        print(f"error: {problem}; usage: {usage}", file=sys.stderr)
+        return 2
+    from mnist_core.errors import StudioError, os_reason
 
-    if sys.argv[1:2] == ["--examples"]:
-        write_examples(sys.argv[2])
-    else:
-        main(sys.argv[1:])
+    try:
+        main(argv)
+    except StudioError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: {error.filename or 'a file'}: {os_reason(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_script(main, sys.argv[1:], USAGE, options=("--examples",)))

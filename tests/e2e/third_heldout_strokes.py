@@ -150,4 +150,6 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     import sys
 
-    main(sys.argv[1:])
+    from tests.e2e.strokes import run_script
+
+    sys.exit(run_script(main, sys.argv[1:], "python -m tests.e2e.third_heldout_strokes [CHECKPOINT]"))
