@@ -153,6 +153,8 @@ with detail_column:
                          help="the Sketch page and the sidebar use the active model"):
                 session.set_active(entry)
                 st.rerun()
+        elif entry.source != active.source:  # the active model's file uploaded again, or copied under another name
+            st.caption(layout.literal(f"This is the active model: the same file as {active.source}."))
         else:
             st.caption("This is the active model.")
 if entry is None:
