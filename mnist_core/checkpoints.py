@@ -53,7 +53,7 @@ os.umask(_UMASK)  # (read once at import, where no other thread can be creating 
 # A write takes seconds; a temp file this old was left by a writer that was killed before it could clean up.
 STALE_TEMP_SECONDS = 15 * 60
 _TEMP_NAME_EXTRA = len("." + "." + "XXXXXXXX" + ".tmp")  # what `_temp_file` adds to a name (tempfile's 8 letters)
-# What the app's curves read from each history record (`train.EpochRecord.to_dict`); a record without them is dropped.
+# What the app's curves read from each history record (`train.EvalRecord.to_dict`); a record without them is dropped.
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 # More records are not a run's curves (1000 epochs, the most TrainConfig allows, evaluated ten times each): a history
 # of one record referenced millions of times is a few MB in the file and GBs once copied.

@@ -22,9 +22,12 @@ import traceback
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from mnist_core.errors import StudioError, message_text, os_reason, printable
+
+if TYPE_CHECKING:  # hints only: torch is imported inside the commands, where a missing or broken one is caught
+    from mnist_core.train import BatchReport, EvalRecord, TrainResult, TrainStart
 
 DEBUG_ENV = "MNIST_STUDIO_DEBUG"  # =1: let unexpected errors show their traceback
 EXIT_BROKEN_PIPE = 128 + 13  # what the shell reports for a tool that SIGPIPE ended
@@ -170,7 +173,7 @@ class _TqdmProgress:
         self.bar = None
         self.stream = _Stderr()  # one object for the bar and its lines: tqdm clears a bar before a line to its stream
 
-    def on_train_start(self, start: Any) -> None:
+    def on_train_start(self, start: TrainStart) -> None:
         from tqdm import tqdm
 
         config = start.config
@@ -182,17 +185,17 @@ class _TqdmProgress:
         self.bar = tqdm(total=start.total_steps, unit="batch", file=self.stream, dynamic_ncols=True,
                         desc=f"{config.model} on {start.device}")
 
-    def on_batch_end(self, report: Any) -> None:
+    def on_batch_end(self, report: BatchReport) -> None:
         self.bar.update(report.step - self.bar.n)
         self.bar.set_postfix(loss=f"{report.loss:.4f}", lr=f"{report.lr:.2g}", img_s=f"{report.images_per_second:,.0f}")
 
-    def on_epoch_end(self, record: Any) -> None:
+    def on_evaluation(self, record: EvalRecord) -> None:
         # tqdm.write prints on stdout unless told otherwise; stdout is for the result (the JSON with --json).
         self.bar.write(f"epoch {record.epoch:.2f}: train loss {record.train_loss:.4f} acc {record.train_accuracy:.2f}% "
                        f"| test loss {record.test_loss:.4f} acc {record.test_accuracy:.2f}% | {record.seconds:.1f}s",
                        file=self.stream)
 
-    def on_train_end(self, result: Any) -> None:
+    def on_train_end(self, result: TrainResult) -> None:
         self.close()
 
     def close(self) -> None:

@@ -52,7 +52,7 @@ from mnist_core.data import Mnist
 from mnist_core.device import pick_device
 from mnist_core.errors import StudioError, TrainingDiverged
 from mnist_core.models import build_model
-from mnist_core.train import BatchReport, Callback, EpochRecord, TrainResult, TrainStart, fit
+from mnist_core.train import BatchReport, Callback, EvalRecord, TrainResult, TrainStart, fit
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ QUEUED_DEVICE_TYPES = ("cuda", "mps")  # one accelerator, shared memory: take tu
 
 # --- the worker process ---------------------------------------------------------------------------------------------
 # Messages from worker to job, over a pipe: ("ready",) once PyTorch is imported, ("start", device, Schedule),
-# ("batches", [BatchReport, ...]), ("epoch", EpochRecord), and last ("end", _Outcome).
+# ("batches", [BatchReport, ...]), ("evaluation", EvalRecord), and last ("end", _Outcome).
 
 @dataclass
 class _Assignment:
@@ -132,7 +132,7 @@ class _Outcome:
     message: str = ""
     details: str = ""  # the worker's traceback, for a crash
     weights: bytes = b""  # the trained state_dict (torch.save), empty when there is no model to keep
-    history: list[EpochRecord] = field(default_factory=list)
+    history: list[EvalRecord] = field(default_factory=list)
     batch_losses: list[tuple[int, float]] = field(default_factory=list)
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
@@ -171,9 +171,9 @@ class _PipeReporter(Callback):
             self.flush()
             self.last_sent = now
 
-    def on_epoch_end(self, record: EpochRecord) -> None:
+    def on_evaluation(self, record: EvalRecord) -> None:
         self.flush()
-        self.send(("epoch", record))
+        self.send(("evaluation", record))
 
     def on_train_end(self, result: TrainResult) -> None:
         self.flush()
@@ -387,7 +387,7 @@ class JobSnapshot:
     eta: float  # seconds left: the batches at the current speed and the test passes to come (`BatchReport.eta`)
     batch_losses: tuple[tuple[int, float], ...]  # (step, mean train loss since the previous report)
     learning_rates: tuple[tuple[int, float], ...]  # (step, lr)
-    history: tuple[EpochRecord, ...]
+    history: tuple[EvalRecord, ...]
     message: str  # the error for failed/diverged/crashed, the warning for not learned, a note for stopped/cancelled
     # Starting a process of its own, which loads PyTorch: the one kept ready was taken (by another session's run) or
     # was not ready yet. `others_training`: CPU runs of other sessions training meanwhile, which slow that down.
@@ -503,7 +503,7 @@ class TrainingJob:
         self._images_per_second = self._elapsed = self._eta = 0.0
         self._batch_losses: list[tuple[int, float]] = []
         self._learning_rates: list[tuple[int, float]] = []
-        self._history: list[EpochRecord] = []
+        self._history: list[EvalRecord] = []
 
     def start(self) -> "TrainingJob":
         """Start supervising the job (queue, worker, progress) on a background thread; returns the job itself."""
@@ -614,7 +614,7 @@ class TrainingJob:
                     self._images_per_second, self._elapsed, self._eta = (
                         latest.images_per_second, latest.elapsed, latest.eta)
                     self._testing = self._schedule is not None and _tests_after(self._schedule, latest.step)
-                elif kind == "epoch":
+                elif kind == "evaluation":
                     self._history.append(message[1])
                     self._testing = False
                 elif kind == "end":
