@@ -86,6 +86,7 @@ class LoadedCheckpoint:
 
 def checkpoint_payload(model_name: str, model_kwargs: dict[str, Any], model: nn.Module, config: dict[str, Any],
                        history: list[dict[str, Any]], metrics: dict[str, Any]) -> dict[str, Any]:
+    """The dict a checkpoint file holds (the ★ format in ARCHITECTURE.md): plain values and CPU tensors only."""
     # Tensors are saved contiguous on CPU so a CUDA/channels_last checkpoint loads anywhere.
     state = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()}
     return {"format": FORMAT, "model": model_name, "model_kwargs": dict(model_kwargs), "state_dict": state,

@@ -156,6 +156,7 @@ def _with_floats(value: Any, change: Callable[[str | None, float], float | None]
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """`models`: the registry, one row per model (name, seed, parameter count, description)."""
     from mnist_core.models import REGISTRY, count_parameters
 
     rows = [{"name": spec.name, "seed": spec.seed, "parameters": count_parameters(spec.build()),
@@ -284,6 +285,7 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """`train`: train a model with `fit` (progress on stderr) and save it as a checkpoint; returns the exit code."""
     from mnist_core.checkpoints import CHECKPOINT_DIR, CHECKPOINT_SUFFIXES, check_writable, free_checkpoint_name
     from mnist_core.config import epochs_text
     from mnist_core.data import load_mnist
@@ -405,6 +407,7 @@ def _load_checkpoint(path: str) -> Any:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """`evaluate`: a checkpoint's accuracy, loss and confusion matrix on the test split; returns the exit code."""
     import torch
 
     from mnist_core.checkpoints import non_finite_outputs_error
@@ -437,6 +440,7 @@ def _confusion_text(confusion: list[list[int]]) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """`predict`: the digit and ten probabilities for each image file ('-' is stdin); returns the exit code."""
     from mnist_core.checkpoints import non_finite_outputs_error
     from mnist_core.errors import MB, ImageError
     from mnist_core.sketch import MAX_FILE_BYTES, open_image, predict, unsure_threshold
@@ -568,6 +572,7 @@ def _preset_name(typed: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of all four commands (it imports torch, for the registry and the defaults)."""
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT
     from mnist_core.config import OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
     from mnist_core.data import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, SCRIBBLE_SHAPES
@@ -695,6 +700,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> t
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m mnist_core`: run one command on `argv` (default: the process's) and return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     _tolerate_unencodable_stdout()
     # Started with stdout or stderr closed (`>&-`, `2>&-`), Python has no sys.stdout / sys.stderr, and the first

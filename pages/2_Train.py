@@ -168,6 +168,7 @@ elif not busy:
 
 # --- live progress --------------------------------------------------------------------------------------------------
 def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
+    """The progress bar's text: what the job is doing now, or what a pressed Stop is waiting for."""
     if job.stop_requested and not snapshot.finished:
         if snapshot.status == RUNNING and snapshot.total_steps == 0:
             # no batch under way yet: a new process loading PyTorch takes 20–30 s beside another run, and "after the
@@ -229,6 +230,7 @@ def weak_run_warning(run: ModelEntry) -> None:
 
 
 def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
+    """The finished job's message (done, did not learn, stopped, diverged, failed or crashed) and what became of it."""
     run = session.collected_run(job)
     if snapshot.status == DONE:
         st.success(f"Finished in {training_time_text(job.result.train_seconds)} of training: test accuracy "
@@ -370,6 +372,7 @@ def optimizer_summary(config: dict) -> str:
 
 
 def settings_summary(config: dict) -> str:
+    """A checkpoint's training config (`TrainConfig.to_dict`) in one line of the run history."""
     schedule = config["scheduler"] + (f" {config['step_size']}×{config['gamma']:g}" if config["scheduler"] == "step"
                                       else "")
     if config["scheduler"] == "onecycle" and (warm_up := not_default(config, "pct_start")) is not None:
