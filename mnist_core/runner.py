@@ -52,7 +52,7 @@ from mnist_core.data import Mnist
 from mnist_core.device import pick_device
 from mnist_core.errors import StudioError, TrainingDiverged
 from mnist_core.models import build_model
-from mnist_core.train import BatchReport, Callback, EvalRecord, TrainResult, TrainStart, fit
+from mnist_core.train import BatchReport, Callback, EvalRecord, TrainResult, TrainStart, evaluation_steps, fit
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +144,9 @@ class _Outcome:
     confidence_floor: float = float("nan")
 
 
-def _tests_after(schedule: Schedule, step: int) -> bool:
-    """Does the test pass follow this batch? In the app's runs (`eval_every` 1), at each epoch's end and the last."""
-    return step == schedule.total_steps or step % schedule.steps_per_epoch == 0
+def _test_points(config: TrainConfig, schedule: Schedule) -> set[int]:
+    """The batches a test pass follows, counted as `fit` counts them (every `eval_every` epochs, and the last)."""
+    return evaluation_steps(config.epochs, config.eval_every, schedule.steps_per_epoch, schedule.total_steps)
 
 
 class _PipeReporter(Callback):
@@ -157,17 +157,18 @@ class _PipeReporter(Callback):
         self.connection, self.stop_event = connection, stop_event
         self.pending: list[BatchReport] = []
         self.last_sent = 0.0
-        self.schedule: Schedule | None = None
+        self.test_points: set[int] = set()
 
     def on_train_start(self, start: TrainStart) -> None:
-        self.schedule = Schedule(start.steps_per_epoch, start.total_steps, start.epochs)
-        self.send(("start", str(start.device), self.schedule))
+        schedule = Schedule(start.steps_per_epoch, start.total_steps, start.epochs)
+        self.test_points = _test_points(start.config, schedule)
+        self.send(("start", str(start.device), schedule))
 
     def on_batch_end(self, report: BatchReport) -> None:
         self.pending.append(report)
         now = time.monotonic()
-        # An epoch's last batch at once: the test pass follows, and the page says so while it runs
-        if now - self.last_sent >= SNAPSHOT_INTERVAL_S or (self.schedule and _tests_after(self.schedule, report.step)):
+        # A batch that a test pass follows, at once: the page says so while the pass runs
+        if now - self.last_sent >= SNAPSHOT_INTERVAL_S or report.step in self.test_points:
             self.flush()
             self.last_sent = now
 
@@ -499,6 +500,7 @@ class TrainingJob:
         self._testing = False
         self._step = 0
         self._schedule: Schedule | None = None  # from the worker, which knows the data it trains on
+        self._test_points: set[int] = set()  # the batches a test pass follows, once the schedule is known
         self._epoch = 0.0
         self._images_per_second = self._elapsed = self._eta = 0.0
         self._batch_losses: list[tuple[int, float]] = []
@@ -605,6 +607,7 @@ class TrainingJob:
                     pass  # a spare's hello that nobody waited for
                 elif kind == "start":
                     self._device, self._schedule = message[1], message[2]
+                    self._test_points = _test_points(self.config, self._schedule)
                 elif kind == "batches":
                     reports: list[BatchReport] = message[1]
                     latest = reports[-1]
@@ -613,7 +616,7 @@ class TrainingJob:
                     self._step, self._epoch = latest.step, latest.epoch
                     self._images_per_second, self._elapsed, self._eta = (
                         latest.images_per_second, latest.elapsed, latest.eta)
-                    self._testing = self._schedule is not None and _tests_after(self._schedule, latest.step)
+                    self._testing = latest.step in self._test_points
                 elif kind == "evaluation":
                     self._history.append(message[1])
                     self._testing = False

@@ -427,6 +427,24 @@ def test_the_test_pass_at_an_epoch_end_is_said_while_it_runs(tiny_mnist) -> None
     assert sent[-1] == ("batches", [batches(per_epoch)[1][0]])
 
 
+
+def test_a_test_pass_between_epoch_ends_is_said_too(tiny_mnist) -> None:
+    """With `eval_every` 0.5 a test pass follows mid-epoch batches as well: the job knows them as `fit` counts them
+    (it once assumed a pass at each epoch's end only)."""
+    job = TrainingJob(TrainConfig(model="seed-net", epochs=1, batch_size=64, eval_every=0.5), tiny_mnist)
+    schedule = job.config.schedule()
+    half = round(0.5 * schedule.steps_per_epoch)
+
+    def batches(step: int) -> tuple:
+        return ("batches", [BatchReport(step, schedule.total_steps, step / schedule.steps_per_epoch, 1.0, 0.01, 100.0,
+                                        1.0, 1.0)])
+
+    record = EvalRecord(0.5, 1.0, 50.0, 1.0, 50.0, 0.01, 1.0, 1.0)
+    worker = ScriptedWorker(job, [("start", "cpu", schedule), batches(half - 1), "look", batches(half), "look",
+                                  ("evaluation", record), "look", ("end", runner._Outcome(DONE))])
+    job._follow(worker)
+    assert [look.testing for look in worker.looks] == [False, True, False]
+
 def test_a_job_trains_the_same_weights_as_fit_with_the_same_settings_and_seed(tiny_mnist) -> None:
     """The app's worker process and the CLI's `fit` on the main thread train the same model, bit for bit, from the same
     settings and seed: the live reporting the page adds (a shorter loss-report interval) draws no random numbers, and
