@@ -6,6 +6,8 @@ fragment that polls the job's snapshot, so the page stays responsive and Stop ac
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -336,7 +338,7 @@ if not history:
     st.stop()
 
 
-def model_settings(config: dict) -> str:
+def model_settings(config: dict[str, Any]) -> str:
     """The model's knobs that differ from its defaults, "width 32, dense width 256 · ", so that two runs that differ
     only in them read apart."""
     knobs = get_spec(config["model"]).knobs
@@ -348,13 +350,13 @@ def model_settings(config: dict) -> str:
 DEFAULTS = TrainConfig()
 
 
-def not_default(config: dict, name: str) -> object | None:
+def not_default(config: dict[str, Any], name: str) -> object | None:
     """`config`'s value of a setting when it is not TrainConfig's default (runs from before a setting have none)."""
     value = config.get(name, getattr(DEFAULTS, name))
     return None if value == getattr(DEFAULTS, name) else value
 
 
-def optimizer_summary(config: dict) -> str:
+def optimizer_summary(config: dict[str, Any]) -> str:
     """"adam lr 0.02 β2 0.99 wd 0.01": the optimizer's settings that differ from the defaults, so that two runs that
     differ only in weight decay, momentum or β2 read apart. The one-cycle scheduler sets the momentum itself."""
     optimizer, cycled = config["optimizer"], config["scheduler"] == "onecycle"
@@ -371,7 +373,7 @@ def optimizer_summary(config: dict) -> str:
     return " ".join(parts)
 
 
-def settings_summary(config: dict) -> str:
+def settings_summary(config: dict[str, Any]) -> str:
     """A checkpoint's training config (`TrainConfig.to_dict`) in one line of the run history."""
     schedule = config["scheduler"] + (f" {config['step_size']}×{config['gamma']:g}" if config["scheduler"] == "step"
                                       else "")
