@@ -50,7 +50,7 @@ from mnist_core.device import describe_device, pick_device
 from mnist_core.errors import StudioError, missing_folders, os_reason, path_status, remove_if_empty
 from mnist_core.evaluate import evaluate
 from mnist_core.sketch import predict
-from mnist_core.train import Callback, EpochRecord, evaluation_steps, fit, training_precision
+from mnist_core.train import Callback, EvalRecord, evaluation_steps, fit, training_precision
 
 TARGETS = (99.0, 99.4)
 CPU_TARGET_RATIOS = {"b": 1.8, "a": 60.0}  # issue 5: ours vs baseline, time to 99.0 %, on CPU
@@ -115,7 +115,7 @@ class _RecordCurve(Callback):
     def __init__(self, curve: Curve) -> None:
         self.curve = curve
 
-    def on_epoch_end(self, record: EpochRecord) -> None:
+    def on_evaluation(self, record: EvalRecord) -> None:
         self.curve.points.append((record.elapsed, record.test_accuracy))
 
 

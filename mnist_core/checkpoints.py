@@ -53,7 +53,7 @@ os.umask(_UMASK)  # (read once at import, where no other thread can be creating 
 # A write takes seconds; a temp file this old was left by a writer that was killed before it could clean up.
 STALE_TEMP_SECONDS = 15 * 60
 _TEMP_NAME_EXTRA = len("." + "." + "XXXXXXXX" + ".tmp")  # what `_temp_file` adds to a name (tempfile's 8 letters)
-# What the app's curves read from each history record (`train.EpochRecord.to_dict`); a record without them is dropped.
+# What the app's curves read from each history record (`train.EvalRecord.to_dict`); a record without them is dropped.
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 # More records are not a run's curves (1000 epochs, the most TrainConfig allows, evaluated ten times each): a history
 # of one record referenced millions of times is a few MB in the file and GBs once copied.
@@ -86,6 +86,7 @@ class LoadedCheckpoint:
 
 def checkpoint_payload(model_name: str, model_kwargs: dict[str, Any], model: nn.Module, config: dict[str, Any],
                        history: list[dict[str, Any]], metrics: dict[str, Any]) -> dict[str, Any]:
+    """The dict a checkpoint file holds (the ★ format in ARCHITECTURE.md): plain values and CPU tensors only."""
     # Tensors are saved contiguous on CPU so a CUDA/channels_last checkpoint loads anywhere.
     state = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()}
     return {"format": FORMAT, "model": model_name, "model_kwargs": dict(model_kwargs), "state_dict": state,

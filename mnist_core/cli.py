@@ -22,9 +22,12 @@ import traceback
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from mnist_core.errors import StudioError, message_text, os_reason, printable
+
+if TYPE_CHECKING:  # hints only: torch is imported inside the commands, where a missing or broken one is caught
+    from mnist_core.train import BatchReport, EvalRecord, TrainResult, TrainStart
 
 DEBUG_ENV = "MNIST_STUDIO_DEBUG"  # =1: let unexpected errors show their traceback
 EXIT_BROKEN_PIPE = 128 + 13  # what the shell reports for a tool that SIGPIPE ended
@@ -153,6 +156,7 @@ def _with_floats(value: Any, change: Callable[[str | None, float], float | None]
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """`models`: the registry, one row per model (name, seed, parameter count, description)."""
     from mnist_core.models import REGISTRY, count_parameters
 
     rows = [{"name": spec.name, "seed": spec.seed, "parameters": count_parameters(spec.build()),
@@ -170,7 +174,7 @@ class _TqdmProgress:
         self.bar = None
         self.stream = _Stderr()  # one object for the bar and its lines: tqdm clears a bar before a line to its stream
 
-    def on_train_start(self, start: Any) -> None:
+    def on_train_start(self, start: TrainStart) -> None:
         from tqdm import tqdm
 
         config = start.config
@@ -182,17 +186,17 @@ class _TqdmProgress:
         self.bar = tqdm(total=start.total_steps, unit="batch", file=self.stream, dynamic_ncols=True,
                         desc=f"{config.model} on {start.device}")
 
-    def on_batch_end(self, report: Any) -> None:
+    def on_batch_end(self, report: BatchReport) -> None:
         self.bar.update(report.step - self.bar.n)
         self.bar.set_postfix(loss=f"{report.loss:.4f}", lr=f"{report.lr:.2g}", img_s=f"{report.images_per_second:,.0f}")
 
-    def on_epoch_end(self, record: Any) -> None:
+    def on_evaluation(self, record: EvalRecord) -> None:
         # tqdm.write prints on stdout unless told otherwise; stdout is for the result (the JSON with --json).
         self.bar.write(f"epoch {record.epoch:.2f}: train loss {record.train_loss:.4f} acc {record.train_accuracy:.2f}% "
                        f"| test loss {record.test_loss:.4f} acc {record.test_accuracy:.2f}% | {record.seconds:.1f}s",
                        file=self.stream)
 
-    def on_train_end(self, result: Any) -> None:
+    def on_train_end(self, result: TrainResult) -> None:
         self.close()
 
     def close(self) -> None:
@@ -281,6 +285,7 @@ def _model_kwargs(model: str, items: list[str]) -> dict[str, int | float]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """`train`: train a model with `fit` (progress on stderr) and save it as a checkpoint; returns the exit code."""
     from mnist_core.checkpoints import CHECKPOINT_DIR, CHECKPOINT_SUFFIXES, check_writable, free_checkpoint_name
     from mnist_core.config import epochs_text
     from mnist_core.data import load_mnist
@@ -402,6 +407,7 @@ def _load_checkpoint(path: str) -> Any:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """`evaluate`: a checkpoint's accuracy, loss and confusion matrix on the test split; returns the exit code."""
     import torch
 
     from mnist_core.checkpoints import non_finite_outputs_error
@@ -434,6 +440,7 @@ def _confusion_text(confusion: list[list[int]]) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """`predict`: the digit and ten probabilities for each image file ('-' is stdin); returns the exit code."""
     from mnist_core.checkpoints import non_finite_outputs_error
     from mnist_core.errors import MB, ImageError
     from mnist_core.sketch import MAX_FILE_BYTES, open_image, predict, unsure_threshold
@@ -565,6 +572,7 @@ def _preset_name(typed: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of all four commands (it imports torch, for the registry and the defaults)."""
     from mnist_core.checkpoints import DEFAULT_CHECKPOINT
     from mnist_core.config import OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
     from mnist_core.data import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, SCRIBBLE_SHAPES
@@ -692,6 +700,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> t
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m mnist_core`: run one command on `argv` (default: the process's) and return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     _tolerate_unencodable_stdout()
     # Started with stdout or stderr closed (`>&-`, `2>&-`), Python has no sys.stdout / sys.stderr, and the first

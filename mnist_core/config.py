@@ -236,6 +236,7 @@ def epochs_progress(epochs: float, finished: bool = False) -> str:
 
 
 def preset_config(preset: str, **overrides: Any) -> TrainConfig:
+    """The `PRESETS` entry named `preset` as a TrainConfig, with overrides on top; ConfigError for an unknown name."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     return replace(TrainConfig(**PRESETS[preset]), **overrides)

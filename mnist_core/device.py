@@ -17,6 +17,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def mps_available() -> bool:
+    """Apple's Metal GPU can be used here (also False on torch builds that lack the MPS backend)."""
     return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 

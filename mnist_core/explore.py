@@ -29,6 +29,7 @@ class SplitStats:
 
 
 def split_stats(split: MnistSplit) -> SplitStats:
+    """Counts per digit, mean image per digit and the pixel-intensity histogram of a split (in chunks, on the CPU)."""
     images, labels = split.images.cpu(), split.labels.cpu()
     class_counts = torch.bincount(labels, minlength=CLASSES)[:CLASSES]
     sums = torch.zeros(CLASSES, 28 * 28, dtype=torch.float64)
@@ -62,6 +63,7 @@ def pixels(split: MnistSplit, indices: Sequence[int]) -> np.ndarray:
 
 
 def labels_of(split: MnistSplit, indices: Sequence[int]) -> list[int]:
+    """The digits the split's images at `indices` show, in that order."""
     if not len(indices):
         return []
     return split.labels[torch.as_tensor(list(indices), device=split.labels.device)].cpu().tolist()

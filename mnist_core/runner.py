@@ -52,7 +52,7 @@ from mnist_core.data import Mnist
 from mnist_core.device import pick_device
 from mnist_core.errors import StudioError, TrainingDiverged
 from mnist_core.models import build_model
-from mnist_core.train import BatchReport, Callback, EpochRecord, TrainResult, TrainStart, fit
+from mnist_core.train import BatchReport, Callback, EvalRecord, TrainResult, TrainStart, evaluation_steps, fit
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ QUEUED_DEVICE_TYPES = ("cuda", "mps")  # one accelerator, shared memory: take tu
 
 # --- the worker process ---------------------------------------------------------------------------------------------
 # Messages from worker to job, over a pipe: ("ready",) once PyTorch is imported, ("start", device, Schedule),
-# ("batches", [BatchReport, ...]), ("epoch", EpochRecord), and last ("end", _Outcome).
+# ("batches", [BatchReport, ...]), ("evaluation", EvalRecord), and last ("end", _Outcome).
 
 @dataclass
 class _Assignment:
@@ -132,7 +132,7 @@ class _Outcome:
     message: str = ""
     details: str = ""  # the worker's traceback, for a crash
     weights: bytes = b""  # the trained state_dict (torch.save), empty when there is no model to keep
-    history: list[EpochRecord] = field(default_factory=list)
+    history: list[EvalRecord] = field(default_factory=list)
     batch_losses: list[tuple[int, float]] = field(default_factory=list)
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
@@ -144,9 +144,9 @@ class _Outcome:
     confidence_floor: float = float("nan")
 
 
-def _tests_after(schedule: Schedule, step: int) -> bool:
-    """Does the test pass follow this batch? In the app's runs (`eval_every` 1), at each epoch's end and the last."""
-    return step == schedule.total_steps or step % schedule.steps_per_epoch == 0
+def _test_points(config: TrainConfig, schedule: Schedule) -> set[int]:
+    """The batches a test pass follows, counted as `fit` counts them (every `eval_every` epochs, and the last)."""
+    return evaluation_steps(config.epochs, config.eval_every, schedule.steps_per_epoch, schedule.total_steps)
 
 
 class _PipeReporter(Callback):
@@ -157,23 +157,24 @@ class _PipeReporter(Callback):
         self.connection, self.stop_event = connection, stop_event
         self.pending: list[BatchReport] = []
         self.last_sent = 0.0
-        self.schedule: Schedule | None = None
+        self.test_points: set[int] = set()
 
     def on_train_start(self, start: TrainStart) -> None:
-        self.schedule = Schedule(start.steps_per_epoch, start.total_steps, start.epochs)
-        self.send(("start", str(start.device), self.schedule))
+        schedule = Schedule(start.steps_per_epoch, start.total_steps, start.epochs)
+        self.test_points = _test_points(start.config, schedule)
+        self.send(("start", str(start.device), schedule))
 
     def on_batch_end(self, report: BatchReport) -> None:
         self.pending.append(report)
         now = time.monotonic()
-        # An epoch's last batch at once: the test pass follows, and the page says so while it runs
-        if now - self.last_sent >= SNAPSHOT_INTERVAL_S or (self.schedule and _tests_after(self.schedule, report.step)):
+        # A batch that a test pass follows, at once: the page says so while the pass runs
+        if now - self.last_sent >= SNAPSHOT_INTERVAL_S or report.step in self.test_points:
             self.flush()
             self.last_sent = now
 
-    def on_epoch_end(self, record: EpochRecord) -> None:
+    def on_evaluation(self, record: EvalRecord) -> None:
         self.flush()
-        self.send(("epoch", record))
+        self.send(("evaluation", record))
 
     def on_train_end(self, result: TrainResult) -> None:
         self.flush()
@@ -387,7 +388,7 @@ class JobSnapshot:
     eta: float  # seconds left: the batches at the current speed and the test passes to come (`BatchReport.eta`)
     batch_losses: tuple[tuple[int, float], ...]  # (step, mean train loss since the previous report)
     learning_rates: tuple[tuple[int, float], ...]  # (step, lr)
-    history: tuple[EpochRecord, ...]
+    history: tuple[EvalRecord, ...]
     message: str  # the error for failed/diverged/crashed, the warning for not learned, a note for stopped/cancelled
     # Starting a process of its own, which loads PyTorch: the one kept ready was taken (by another session's run) or
     # was not ready yet. `others_training`: CPU runs of other sessions training meanwhile, which slow that down.
@@ -499,11 +500,12 @@ class TrainingJob:
         self._testing = False
         self._step = 0
         self._schedule: Schedule | None = None  # from the worker, which knows the data it trains on
+        self._test_points: set[int] = set()  # the batches a test pass follows, once the schedule is known
         self._epoch = 0.0
         self._images_per_second = self._elapsed = self._eta = 0.0
         self._batch_losses: list[tuple[int, float]] = []
         self._learning_rates: list[tuple[int, float]] = []
-        self._history: list[EpochRecord] = []
+        self._history: list[EvalRecord] = []
 
     def start(self) -> "TrainingJob":
         """Start supervising the job (queue, worker, progress) on a background thread; returns the job itself."""
@@ -605,6 +607,7 @@ class TrainingJob:
                     pass  # a spare's hello that nobody waited for
                 elif kind == "start":
                     self._device, self._schedule = message[1], message[2]
+                    self._test_points = _test_points(self.config, self._schedule)
                 elif kind == "batches":
                     reports: list[BatchReport] = message[1]
                     latest = reports[-1]
@@ -613,8 +616,8 @@ class TrainingJob:
                     self._step, self._epoch = latest.step, latest.epoch
                     self._images_per_second, self._elapsed, self._eta = (
                         latest.images_per_second, latest.elapsed, latest.eta)
-                    self._testing = self._schedule is not None and _tests_after(self._schedule, latest.step)
-                elif kind == "epoch":
+                    self._testing = latest.step in self._test_points
+                elif kind == "evaluation":
                     self._history.append(message[1])
                     self._testing = False
                 elif kind == "end":

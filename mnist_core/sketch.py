@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -768,7 +769,7 @@ def to_model_input(image28: np.ndarray) -> torch.Tensor:
     return ((torch.from_numpy(np.ascontiguousarray(image28, dtype=np.float32)) - MEAN) / STD).view(1, 1, 28, 28)
 
 
-def unsure_threshold(metrics: dict) -> float:
+def unsure_threshold(metrics: dict[str, Any]) -> float:
     """The confidence below which a checkpoint's model is unsure: its `confidence_floor` (measured on the test set
     when it was trained), or LOW_CONFIDENCE for a checkpoint that does not carry one."""
     floor = metrics.get("confidence_floor")

@@ -1,7 +1,7 @@
 """The one training loop. The CLI, the app's Train page and the benchmark all call `fit`.
 
 Start reading at `fit`, at the bottom: everything above it is a piece it calls — the records it hands to callbacks
-(`TrainStart`, `BatchReport`, `EpochRecord`, `TrainResult`), the optimizer and scheduler, the precision, the memory
+(`TrainStart`, `BatchReport`, `EvalRecord`, `TrainResult`), the optimizer and scheduler, the precision, the memory
 check, the divergence watch, the loss of one batch and the optional `torch.compile`. Like Lightning, the loop talks
 to the world only through callbacks (progress bars, live charts, benchmarks) and a stop event (threading or
 multiprocessing) that asks it to stop between batches. Speed tricks, each cheap to read:
@@ -90,8 +90,10 @@ class BatchReport:
 
 
 @dataclass
-class EpochRecord:
-    """One evaluation point of the history (every `config.eval_every` epochs), passed to `Callback.on_epoch_end`."""
+class EvalRecord:
+    """One evaluation point of the history, passed to `Callback.on_evaluation`: a test pass every `config.eval_every`
+    epochs (rounded to batches, so not always at an epoch's end), at the end of the run, and when it is stopped.
+    `to_dict` of it is a checkpoint's `history` entry (its keys are the file format: keep them)."""
 
     epoch: float  # may be fractional with eval_every < 1, or when stopped mid-epoch
     train_loss: float
@@ -113,7 +115,7 @@ class TrainResult:
     model: nn.Module
     config: TrainConfig
     device: str
-    history: list[EpochRecord]
+    history: list[EvalRecord]
     batch_losses: list[tuple[int, float]] = field(default_factory=list)  # (step, mean loss since last report)
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
@@ -161,7 +163,8 @@ class Callback:
 
     def on_batch_end(self, report: BatchReport) -> None: ...
 
-    def on_epoch_end(self, record: EpochRecord) -> None: ...
+    def on_evaluation(self, record: EvalRecord) -> None:
+        """After each test pass (see `EvalRecord`): every `config.eval_every` epochs and at the run's end."""
 
     def on_train_end(self, result: TrainResult) -> None: ...
 
@@ -480,7 +483,7 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
             callback.on_batch_end(report)
 
     def evaluate_now() -> None:
-        """Test the model, close the period with an `EpochRecord`, and keep its weights as good unless the loss is
+        """Test the model, close the period with an `EvalRecord`, and keep its weights as good unless the loss is
         running high."""
         nonlocal period_loss, period_correct, period_seen, period_seconds, last_eval_step, last_test_seconds
         nonlocal last_good, good_records, good_steps, good_floor
@@ -491,13 +494,13 @@ def fit(config: TrainConfig, data: Mnist, callbacks: Iterable[Callback] = (),
         result.eval_seconds += last_test_seconds
         if not math.isfinite(test_loss):
             diverge(f"the test loss became {test_loss}")
-        record = EpochRecord(schedule.epochs_at(step), period_loss / max(step - last_eval_step, 1),
+        record = EvalRecord(schedule.epochs_at(step), period_loss / max(step - last_eval_step, 1),
                              100.0 * period_correct / max(period_seen, 1), test_loss, test_accuracy,
                              optimizer.param_groups[0]["lr"], period_seconds, train_seconds)
         result.history.append(record)
         result.confidence_floor = floor
         for callback in callbacks:
-            callback.on_epoch_end(record)
+            callback.on_evaluation(record)
         if watch is None or not watch.suspect:
             last_good, good_records, good_steps, good_floor = _snapshot(model), len(result.history), step, floor
         last_eval_step = step

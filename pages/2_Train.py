@@ -6,6 +6,8 @@ fragment that polls the job's snapshot, so the page stays responsive and Stop ac
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -168,6 +170,7 @@ elif not busy:
 
 # --- live progress --------------------------------------------------------------------------------------------------
 def progress_text(job: TrainingJob, snapshot: JobSnapshot) -> str:
+    """The progress bar's text: what the job is doing now, or what a pressed Stop is waiting for."""
     if job.stop_requested and not snapshot.finished:
         if snapshot.status == RUNNING and snapshot.total_steps == 0:
             # no batch under way yet: a new process loading PyTorch takes 20–30 s beside another run, and "after the
@@ -229,6 +232,7 @@ def weak_run_warning(run: ModelEntry) -> None:
 
 
 def outcome(job: TrainingJob, snapshot: JobSnapshot) -> None:
+    """The finished job's message (done, did not learn, stopped, diverged, failed or crashed) and what became of it."""
     run = session.collected_run(job)
     if snapshot.status == DONE:
         st.success(f"Finished in {training_time_text(job.result.train_seconds)} of training: test accuracy "
@@ -334,7 +338,7 @@ if not history:
     st.stop()
 
 
-def model_settings(config: dict) -> str:
+def model_settings(config: dict[str, Any]) -> str:
     """The model's knobs that differ from its defaults, "width 32, dense width 256 · ", so that two runs that differ
     only in them read apart."""
     knobs = get_spec(config["model"]).knobs
@@ -346,13 +350,13 @@ def model_settings(config: dict) -> str:
 DEFAULTS = TrainConfig()
 
 
-def not_default(config: dict, name: str) -> object | None:
+def not_default(config: dict[str, Any], name: str) -> object | None:
     """`config`'s value of a setting when it is not TrainConfig's default (runs from before a setting have none)."""
     value = config.get(name, getattr(DEFAULTS, name))
     return None if value == getattr(DEFAULTS, name) else value
 
 
-def optimizer_summary(config: dict) -> str:
+def optimizer_summary(config: dict[str, Any]) -> str:
     """"adam lr 0.02 β2 0.99 wd 0.01": the optimizer's settings that differ from the defaults, so that two runs that
     differ only in weight decay, momentum or β2 read apart. The one-cycle scheduler sets the momentum itself."""
     optimizer, cycled = config["optimizer"], config["scheduler"] == "onecycle"
@@ -369,7 +373,8 @@ def optimizer_summary(config: dict) -> str:
     return " ".join(parts)
 
 
-def settings_summary(config: dict) -> str:
+def settings_summary(config: dict[str, Any]) -> str:
+    """A checkpoint's training config (`TrainConfig.to_dict`) in one line of the run history."""
     schedule = config["scheduler"] + (f" {config['step_size']}×{config['gamma']:g}" if config["scheduler"] == "step"
                                       else "")
     if config["scheduler"] == "onecycle" and (warm_up := not_default(config, "pct_start")) is not None:

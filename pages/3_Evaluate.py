@@ -34,6 +34,7 @@ MATRIX_PANEL_WIDTH, CELL_PANEL_WIDTH, MATRIX_CELL_GAP = 420, 360, 16
 
 
 def file_entry(path: Path) -> ModelEntry:
+    """The checkpoint file at `path`, loaded once per version of the file; raises `CheckpointError`."""
     key, loaded = resources.checkpoint_file(path)
     return ModelEntry(loaded, "file", key, path)
 

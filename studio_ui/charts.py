@@ -40,6 +40,7 @@ def class_distribution(counts_by_split: dict[str, Sequence[int]]) -> go.Figure:
 
 
 def pixel_histogram(pixel_counts: Sequence[int], split_name: str) -> go.Figure:
+    """Pixels per intensity 0–255 (`SplitStats.pixel_counts`) on a log axis."""
     # (Plotly's own hover read "(128, 2.5k)": which number is which, of what?)
     figure = go.Figure(go.Bar(x=list(range(256)), y=list(pixel_counts), marker_line_width=0,
                               hovertemplate="intensity %{x}: %{y:,} pixels<extra></extra>"))
@@ -67,6 +68,7 @@ def log_axis_ticks(values: Sequence[float]) -> dict[str, Any]:
 
 
 def batch_loss(batch_losses: Sequence[tuple[int, float]], steps_per_epoch: float) -> go.Figure:
+    """The train loss reports, (batch, mean loss since the last report), over epochs on a log axis."""
     epochs = [step / steps_per_epoch for step, _ in batch_losses] if steps_per_epoch else []
     losses = [loss for _, loss in batch_losses]
     figure = go.Figure(go.Scatter(x=epochs, y=losses, mode=_line_mode(len(epochs)), name="train loss"))
@@ -76,6 +78,7 @@ def batch_loss(batch_losses: Sequence[tuple[int, float]], steps_per_epoch: float
 
 
 def learning_rate(learning_rates: Sequence[tuple[int, float]], steps_per_epoch: float) -> go.Figure:
+    """The learning rate at each report, (batch, lr), over epochs."""
     epochs = [step / steps_per_epoch for step, _ in learning_rates] if steps_per_epoch else []
     rates = [lr for _, lr in learning_rates]
     figure = go.Figure(go.Scatter(x=epochs, y=rates, mode=_line_mode(len(epochs)), name="lr"))
@@ -165,6 +168,7 @@ def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequen
 
 
 def probabilities(values: Sequence[float], predicted: int | None) -> go.Figure:
+    """The ten digits' probabilities as bars, the `predicted` digit's in red (none when it is None)."""
     colours = ["#ff4b4b" if digit == predicted else "#7f9cc4" for digit in DIGITS]
     figure = go.Figure(go.Bar(x=DIGITS, y=list(values), marker_color=colours,
                               text=[f"{v:.0%}" if v >= 0.01 else "" for v in values], textposition="outside",

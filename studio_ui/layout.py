@@ -82,6 +82,7 @@ def page_link(page: PageLink) -> None:
 
 
 def navigation() -> None:
+    """The sidebar's links to every page (none when a page runs on its own, as in AppTest)."""
     try:
         for page in PAGES:
             page_link(page)
@@ -109,6 +110,9 @@ def _training_note() -> None:
 
 
 def sidebar(live_training_note: bool = True, data_problem_said: str = ELSEWHERE_SAYS_THE_DATA_PROBLEM) -> None:
+    """Links, device, dataset status, active model and a running job's note. `live_training_note`: that note
+    refreshes itself (off on Train, which shows the progress); `data_problem_said`: where a data problem is told in
+    full (the sidebar gives it a few words)."""
     with st.sidebar:
         navigation()
         st.markdown("### Device")
@@ -182,6 +186,7 @@ def dataset_message(status: DatasetStatus) -> tuple[str, str | None]:
 
 
 def default_model_problem() -> str:
+    """Why no model is active: the default checkpoint missing or broken (with the fix), else a plain line."""
     if not os.path.lexists(resources.DEFAULT_CHECKPOINT):
         # not "does not exist: check the path": nobody typed that path, so there is no typo to look for
         return ("No model: checkpoints/default.pt, the model that comes with MNIST Studio, is missing. Train one on "

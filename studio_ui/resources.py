@@ -1,7 +1,9 @@
 """Heavy objects behind `st.cache_resource`: the dataset, checkpoint files, dataset statistics and evaluations.
 
 Cached objects are shared by every session of the server and only ever read (models stay in eval mode), so one
-copy of MNIST and of each checkpoint serves all users.
+copy of MNIST and of each checkpoint serves all users. Streamlit does not hash a cached function's arguments whose
+names start with `_` (tensors, models): a plain key argument beside them (`dataset_key()`, a model's key) says
+which object it is, and is often otherwise unused in the body.
 
 Test data injection: a test (or a notebook) may put an `mnist_core.data.Mnist` into
 `st.session_state[TEST_DATA_KEY]`; that session then uses it instead of the files under the data root.
@@ -33,6 +35,7 @@ TEST_DATA_KEY = "studio.test_data"
 
 
 def injected_data() -> Mnist | None:
+    """The dataset a test put into this session (see the module's docstring), or None."""
     data = st.session_state.get(TEST_DATA_KEY)
     return data if isinstance(data, Mnist) else None
 
@@ -127,6 +130,7 @@ def _split_stats(key: str, split_name: str, _split: MnistSplit) -> SplitStats:
 
 
 def dataset_stats(data: Mnist, split_name: str) -> SplitStats:
+    """`explore.split_stats` of the split named `split_name` ("train" or "test"), computed once per dataset."""
     return _split_stats(dataset_key(), split_name, getattr(data, split_name))
 
 
@@ -171,10 +175,12 @@ def checkpoint_file(path: Path) -> tuple[str, LoadedCheckpoint]:
 
 
 def default_checkpoint() -> tuple[str, LoadedCheckpoint]:
+    """(cache key, checkpoint) of `checkpoints/default.pt`, as `checkpoint_file`."""
     return checkpoint_file(DEFAULT_CHECKPOINT)
 
 
 def upload_key(raw: bytes) -> str:
+    """A key of checkpoint bytes (their SHA-256): an upload's model key, and `content_key`'s for files alike."""
     return "upload:" + hashlib.sha256(raw).hexdigest()
 
 

@@ -362,11 +362,13 @@ def active_model() -> ModelEntry | None:
 
 
 def set_active(entry: ModelEntry) -> None:
+    """Make `entry` the model the Sketch and Evaluate pages use (kept across a reload)."""
     st.session_state[ACTIVE_KEY] = entry
     remember()
 
 
 def runs() -> list[ModelEntry]:
+    """This session's trained models, oldest first (the list itself: `collect_finished_job` appends to it)."""
     return st.session_state.setdefault(RUNS_KEY, [])
 
 
@@ -376,6 +378,7 @@ def current_job() -> TrainingJob | None:
 
 
 def start_job(job: TrainingJob) -> None:
+    """Start `job` in the background and make it this session's current job."""
     st.session_state[JOB_KEY] = job.start()
     remember()
 
@@ -397,6 +400,7 @@ def this_tab_is_open() -> Callable[[], bool] | None:
 
 
 def is_collected(job: TrainingJob) -> bool:
+    """`collect_finished_job` has already taken this job's model (it does so once per job)."""
     return st.session_state.get(COLLECTED_JOB_KEY) == job.id
 
 

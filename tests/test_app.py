@@ -33,7 +33,7 @@ from mnist_core.models import REGISTRY, build_model
 from mnist_core.runner import (DIVERGED, DONE, NOT_LEARNED, RUNNING, STOPPED, JobSnapshot, TrainingJob, prepare_worker,
                                with_live_reporting)
 from mnist_core.sketch import open_image, predict
-from mnist_core.train import EpochRecord
+from mnist_core.train import EvalRecord
 from studio_ui import resources, settings
 from studio_ui.charts import batch_loss as batch_loss_figure, epoch_curves
 from studio_ui.layout import picture_preview
@@ -1675,7 +1675,7 @@ def test_a_stop_while_the_training_process_starts_does_not_speak_of_a_batch(tiny
 def test_a_train_loss_that_counts_label_smoothing_says_why_it_reads_above_the_test_loss(tiny_mnist) -> None:
     """The fast preset (label smoothing 0.1) ends with a train loss of about 0.6 beside a test loss of 0.13: without
     a word, the model looked worse on the images it trains on."""
-    record = EpochRecord(0.8, 0.62, 96.7, 0.13, 99.26, 1e-6, 7.0, 7.0)
+    record = EvalRecord(0.8, 0.62, 96.7, 0.13, 99.26, 1e-6, 7.0, 7.0)
 
     class EndedJob(TrainingJob):
         def snapshot(self) -> JobSnapshot:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from mnist_core.config import TrainConfig, epochs_text
-from mnist_core.train import BatchReport, Callback, EpochRecord, TrainResult, TrainStart, fit
+from mnist_core.train import BatchReport, Callback, EvalRecord, TrainResult, TrainStart, fit
 from mnist_core import runner
 from mnist_core.runner import (CANCELLED, CRASHED, DIVERGED, DONE, NOT_LEARNED, QUEUED, STOPPED, DeviceQueue,
                                JobSnapshot, RunLength, TrainingJob, has_usable_weights, result_checkpoint, run_length,
@@ -148,7 +148,7 @@ def test_a_run_keeps_the_batches_behind_its_weights() -> None:
     """`batches_done` counts the batches of the weights kept (a diverged run keeps earlier weights than the batch it
     diverged at): `fit` knows them, and a run of the app carries them as a file of the CLI does."""
     model = torch.nn.Linear(1, 1)
-    record = EpochRecord(0.25, 1.0, 50.0, 1.0, 50.0, 0.01, 1.0, 1.0)
+    record = EvalRecord(0.25, 1.0, 50.0, 1.0, 50.0, 0.01, 1.0, 1.0)
     result = TrainResult(model, TrainConfig(), "cpu", [record], steps=120, steps_kept=117)
     assert result_checkpoint(result, "run 1").metrics["batches_done"] == 117
 
@@ -410,9 +410,9 @@ def test_the_test_pass_at_an_epoch_end_is_said_while_it_runs(tiny_mnist) -> None
     def batches(step: int) -> tuple:
         return ("batches", [BatchReport(step, schedule.total_steps, step / per_epoch, 1.0, 0.01, 100.0, 1.0, 1.0)])
 
-    record = EpochRecord(1.0, 1.0, 50.0, 1.0, 50.0, 0.01, 1.0, 1.0)
+    record = EvalRecord(1.0, 1.0, 50.0, 1.0, 50.0, 0.01, 1.0, 1.0)
     worker = ScriptedWorker(job, [("start", "cpu", schedule), batches(per_epoch - 1), "look", batches(per_epoch),
-                                  "look", ("epoch", record), "look", ("end", runner._Outcome(DONE))])
+                                  "look", ("evaluation", record), "look", ("end", runner._Outcome(DONE))])
     job._follow(worker)
     assert [look.testing for look in worker.looks] == [False, True, False]
 
@@ -426,6 +426,24 @@ def test_the_test_pass_at_an_epoch_end_is_said_while_it_runs(tiny_mnist) -> None
     reporter.on_batch_end(batches(per_epoch)[1][0])
     assert sent[-1] == ("batches", [batches(per_epoch)[1][0]])
 
+
+
+def test_a_test_pass_between_epoch_ends_is_said_too(tiny_mnist) -> None:
+    """With `eval_every` 0.5 a test pass follows mid-epoch batches as well: the job knows them as `fit` counts them
+    (it once assumed a pass at each epoch's end only)."""
+    job = TrainingJob(TrainConfig(model="seed-net", epochs=1, batch_size=64, eval_every=0.5), tiny_mnist)
+    schedule = job.config.schedule()
+    half = round(0.5 * schedule.steps_per_epoch)
+
+    def batches(step: int) -> tuple:
+        return ("batches", [BatchReport(step, schedule.total_steps, step / schedule.steps_per_epoch, 1.0, 0.01, 100.0,
+                                        1.0, 1.0)])
+
+    record = EvalRecord(0.5, 1.0, 50.0, 1.0, 50.0, 0.01, 1.0, 1.0)
+    worker = ScriptedWorker(job, [("start", "cpu", schedule), batches(half - 1), "look", batches(half), "look",
+                                  ("evaluation", record), "look", ("end", runner._Outcome(DONE))])
+    job._follow(worker)
+    assert [look.testing for look in worker.looks] == [False, True, False]
 
 def test_a_job_trains_the_same_weights_as_fit_with_the_same_settings_and_seed(tiny_mnist) -> None:
     """The app's worker process and the CLI's `fit` on the main thread train the same model, bit for bit, from the same

@@ -16,7 +16,7 @@ from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULERS, TrainConfig, pres
 from mnist_core.data import Mnist, random_scribbles
 from mnist_core.errors import ConfigError, TrainingDiverged
 from mnist_core.evaluate import predict_logits, quick_accuracy
-from mnist_core.train import (BatchReport, Callback, DivergenceWatch, EpochRecord, TrainResult, TrainStart, fit,
+from mnist_core.train import (BatchReport, Callback, DivergenceWatch, EvalRecord, TrainResult, TrainStart, fit,
                               make_optimizer, make_scheduler)
 
 # Small and quick: 8 batches per epoch of the 512 synthetic training images.
@@ -35,7 +35,7 @@ class Recorder(Callback):
     def on_batch_end(self, report: BatchReport) -> None:
         self.calls.append(("batch", report))
 
-    def on_epoch_end(self, record: EpochRecord) -> None:
+    def on_evaluation(self, record: EvalRecord) -> None:
         self.calls.append(("epoch", record))
 
     def on_train_end(self, result: TrainResult) -> None:
@@ -175,7 +175,7 @@ def test_divergence_restores_the_weights_of_the_last_evaluation(tiny_mnist: Mnis
     at_epoch_end: dict[str, torch.Tensor] = {}
 
     class Poison(Callback):
-        def on_epoch_end(self, record: EpochRecord) -> None:
+        def on_evaluation(self, record: EvalRecord) -> None:
             at_epoch_end.update(_state(built_models[0]))
 
         def on_batch_end(self, report: BatchReport) -> None:
@@ -233,7 +233,7 @@ def test_a_runaway_loss_diverges_and_keeps_the_weights_from_before_it(tiny_mnist
     at_epoch_end: list[dict[str, torch.Tensor]] = []
 
     class Sabotage(Callback):
-        def on_epoch_end(self, record: EpochRecord) -> None:
+        def on_evaluation(self, record: EvalRecord) -> None:
             at_epoch_end.append(_state(built_models[0]))
 
         def on_batch_end(self, report: BatchReport) -> None:
