@@ -192,7 +192,9 @@ matrix_panel, cell_panel = layout.wrapping_panels(("matrix-panel", MATRIX_PANEL_
                                                   ("cell-panel", CELL_PANEL_WIDTH), gap=MATRIX_CELL_GAP)
 with matrix_panel:
     normalised = st.toggle("Row-normalised (share of each true digit)", key="evaluate.normalised", wrap=True)
-    st.caption("Rows: true digit · columns: predicted. Click a cell to see its images.")
+    # the cells' shares have no % sign, to fit their cells: said here
+    st.caption("Rows: true digit · columns: predicted" + (" · each cell: % of the true digit's images" if normalised
+                                                          else "") + ". Click a cell to see its images.")
     cell = (st.session_state["evaluate.true"], st.session_state["evaluate.predicted"])
     values = explore.row_normalised(report.confusion) if normalised else report.confusion
     chart_key = f"confusion-matrix-{st.session_state.get(MATRIX_GENERATION_KEY, 0)}"
