@@ -275,10 +275,12 @@ for label, candidate in compared.items():
     candidate_report = resources.evaluation(candidate.key, candidate.checkpoint.model, data)
     config = candidate.checkpoint.config
     # The figures first (at 800 px the rest scrolls sideways); training images, or a 5,000-image run reads as full.
+    # The architecture (the widest text, with its knobs) last: before the parameters it hid them at 1400 px.
     rows.append({"model": label, "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
                  "train seconds": candidate.checkpoint.metrics.get("train_seconds"),
                  **tables.run_length_cells(candidate.checkpoint.metrics, config), **tables.training_images_cell(config),
-                 "architecture": candidate.name, "parameters": count_parameters(candidate.checkpoint.model)})
+                 "parameters": count_parameters(candidate.checkpoint.model),
+                 **tables.architecture_cell(candidate.name, candidate.checkpoint.model_kwargs)})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table", placeholder=tables.MISSING,
              column_config={**tables.RUN_LENGTH_COLUMNS,
                             # at its default width, files whose names differ only at the end read alike

@@ -2017,6 +2017,23 @@ def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -
     assert list(table["training images"]) == [5000, 60000]
 
 
+def test_the_comparison_names_the_model_knobs_of_each_architecture(tiny_mnist) -> None:
+    """Evaluate's comparison read "fast" and "fast" for default.pt (width 32, dense width 64) and a run of the fast
+    preset (fast's own knobs): two different networks under one name, only their parameter counts apart."""
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    own = build_model("fast").eval()
+    app.session_state[RUNS_KEY] = [
+        ModelEntry(replace(default, source="run 1", model=own, model_kwargs={},
+                           config={**default.config, "model_kwargs": {}}), "run"),
+        ModelEntry(replace(default, source="run 2"), "run")]
+    app.switch_page(PAGES["evaluate"]).run()
+    app.multiselect(key="evaluate.compare").set_value(["run 1 · fast", "run 2 · fast"]).run()
+    assert_clean(app)
+    table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
+    assert list(table["architecture"]) == ["fast", "fast (width 32, dense width 64)"]
+
+
 def test_the_run_history_marks_the_active_run(tiny_mnist) -> None:
     """After "Make … active again" (or with an older run made active on Evaluate), only the sidebar said which run of
     the history was the active model."""
