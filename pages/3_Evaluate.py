@@ -193,7 +193,9 @@ matrix_panel, cell_panel = layout.wrapping_panels(("matrix-panel", MATRIX_PANEL_
                                                   ("cell-panel", CELL_PANEL_WIDTH), gap=MATRIX_CELL_GAP)
 with matrix_panel:
     normalised = st.toggle("Row-normalised (share of each true digit)", key="evaluate.normalised", wrap=True)
-    st.caption("Rows: true digit · columns: predicted. Click a cell to see its images.")
+    # the cells' shares have no % sign, to fit their cells: said here
+    st.caption("Rows: true digit · columns: predicted" + (" · each cell: % of the true digit's images" if normalised
+                                                          else "") + ". Click a cell to see its images.")
     cell = (st.session_state["evaluate.true"], st.session_state["evaluate.predicted"])
     values = explore.row_normalised(report.confusion) if normalised else report.confusion
     chart_key = f"confusion-matrix-{st.session_state.get(MATRIX_GENERATION_KEY, 0)}"
@@ -274,10 +276,12 @@ for label, candidate in compared.items():
     candidate_report = resources.evaluation(candidate.key, candidate.checkpoint.model, data)
     config = candidate.checkpoint.config
     # The figures first (at 800 px the rest scrolls sideways); training images, or a 5,000-image run reads as full.
+    # The architecture (the widest text, with its knobs) last: before the parameters it hid them at 1400 px.
     rows.append({"model": label, "test accuracy %": candidate_report.accuracy, "test loss": candidate_report.loss,
                  "train seconds": candidate.checkpoint.metrics.get("train_seconds"),
                  **tables.run_length_cells(candidate.checkpoint.metrics, config), **tables.training_images_cell(config),
-                 "architecture": candidate.name, "parameters": count_parameters(candidate.checkpoint.model)})
+                 "parameters": count_parameters(candidate.checkpoint.model),
+                 **tables.architecture_cell(candidate.name, candidate.checkpoint.model_kwargs)})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table", placeholder=tables.MISSING,
              column_config={**tables.RUN_LENGTH_COLUMNS,
                             # at its default width, files whose names differ only at the end read alike

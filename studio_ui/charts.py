@@ -132,8 +132,10 @@ def epoch_curves(runs: dict[str, Sequence[dict[str, Any]]], compared: bool = Fal
 
 
 def _share(value: float) -> str:
-    """A row-normalised cell, short enough for its cell at 12 px: "0%", "0.4%", "99.6%", "100%"."""
-    return "0%" if value == 0 else f"{value:.1%}".replace("100.0%", "100%")
+    """A row-normalised cell, short enough for its cell at 12 px: "0", "0.4", "99.6", "100" — percent, the sign on the
+    colour bar and in the page's caption. With it ("99.6%"), the diagonal's shares were wider than their cells in a
+    1400-px window: they ran into their neighbours, and the corners' were cut off by the plot's edge."""
+    return "0" if value == 0 else f"{100 * value:.1f}".replace("100.0", "100")
 
 
 def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequence[int]], normalised: bool,
@@ -142,10 +144,12 @@ def confusion_heatmap(matrix: Sequence[Sequence[float]], counts: Sequence[Sequen
     text = [[_share(value) if normalised else f"{value:,.0f}" for value in row] for row in matrix]
     # 12 px: left to itself Plotly fitted the numbers to the cells at about 7 px. Its text colour stays automatic,
     # dark on light cells and white on dark ones.
-    figure = go.Figure(go.Heatmap(z=matrix, x=DIGITS, y=DIGITS, text=text, texttemplate="%{text}",
+    # shares as percent, so the colour bar reads "80 %" as the page writes percentages (a d3 ".0%" reads "80%")
+    z = [[100 * value for value in row] for row in matrix] if normalised else matrix
+    figure = go.Figure(go.Heatmap(z=z, x=DIGITS, y=DIGITS, text=text, texttemplate="%{text}",
                                   textfont=dict(size=12), colorscale="Blues", hoverinfo="skip", showscale=True,
                                   # reads like the cells, and says what its scale counts
-                                  colorbar=dict(tickformat=".0%" if normalised else ",",
+                                  colorbar=dict(**(dict(ticksuffix=" %") if normalised else dict(tickformat=",")),
                                                 title=dict(text="share" if normalised else "images"))))
     cells = [(true, predicted) for true in DIGITS for predicted in DIGITS]
     figure.add_trace(go.Scatter(

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from mnist_core.config import TRAIN_SIZE
+from mnist_core.models import get_spec
 from mnist_core.runner import run_length
 
 
@@ -32,6 +33,15 @@ def training_images_cell(config: dict[str, Any]) -> dict[str, int | None]:
     all 60,000 without a sideways scroll to the end of a long settings summary. Every saved config has the key (None
     for all images); without it (loading dropped an odd value) the count is unknown."""
     return {"training images": (config["train_subset"] or TRAIN_SIZE) if "train_subset" in config else None}
+
+
+def architecture_cell(name: str, model_kwargs: dict[str, Any]) -> dict[str, str]:
+    """The row's "architecture": the model and its knobs that differ from their defaults, "fast (width 32, dense width
+    64)", so that two networks of one name read apart (as the Train page's settings column names them)."""
+    knobs = get_spec(name).knobs
+    changed = [f"{knob.label} {model_kwargs[key]:g}" for key, knob in knobs.items()
+               if model_kwargs.get(key, knob.default) != knob.default]
+    return {"architecture": f"{name} ({', '.join(changed)})" if changed else name}
 
 
 TRAINING_IMAGES_COLUMNS: dict[str, Any] = {"training images": st.column_config.NumberColumn(format="%,d")}

@@ -1103,7 +1103,7 @@ def test_evaluate_names_every_compared_curve_and_labels_its_numbers(tiny_mnist) 
 
     app.toggle(key="evaluate.normalised").set_value(True).run()
     heatmap = chart_spec(app, "confusion-matrix-0")["data"][0]  # (its key moves on with each click on it)
-    assert heatmap["colorbar"]["tickformat"] == ".0%", "the colour bar reads in percent, like the cells"
+    assert heatmap["colorbar"]["ticksuffix"] == " %", "the colour bar reads in percent, like the cells"
     assert heatmap["colorbar"]["title"]["text"] == "share", "the colour bar says what it measures"
     clickable = chart_spec(app, "confusion-matrix-0")["data"][1]
     assert "%{customdata[2]:,} images" in clickable["hovertemplate"], "1,132 on hover, as in the cell"
@@ -1801,8 +1801,29 @@ def test_confusion_matrix_numbers_are_readable() -> None:
         heatmap = confusion_heatmap(values, counts, normalised).data[0]
         assert heatmap.textfont.size == 12 and heatmap.textfont.color is None  # automatic contrast, per cell
     heatmap = confusion_heatmap(shares, counts, True).data[0]
-    assert (heatmap.text[0][0], heatmap.text[0][1], heatmap.text[1][1], heatmap.text[1][0]) == ("100%", "0%", "97.7%",
-                                                                                                "0.3%")
+    assert (heatmap.text[0][0], heatmap.text[0][1], heatmap.text[1][1], heatmap.text[1][0]) == ("100", "0", "97.7",
+                                                                                                "0.3")
+
+
+def test_row_normalised_shares_fit_their_cells_and_say_they_are_percent(tiny_mnist) -> None:
+    """In a 1400-px window "99.6%" at 12 px is wider than its cell: the diagonal's shares ran into their neighbours and
+    the corners' were cut off by the plot's edge. The cells hold the number alone, no wider than a count ("1,132");
+    the caption and the colour bar ("80 %", as the page writes percentages) say that it is a percentage."""
+    from studio_ui.charts import confusion_heatmap
+
+    counts = [[996 if true == predicted else (1 if predicted == (true + 1) % 10 else 0) for predicted in range(10)]
+              for true in range(10)]
+    shares = [[value / sum(row) for value in row] for row in counts]
+    heatmap = confusion_heatmap(shares, counts, True).data[0]
+    cells = [text for row in heatmap.text for text in row]
+    assert all("%" not in text and len(text) <= 4 for text in cells), cells
+    assert heatmap.text[0][0] == "99.9" and heatmap.z[0][0] == pytest.approx(99.9, abs=0.05)  # the colour scale in percent too
+    assert heatmap.colorbar.ticksuffix == " %"
+    app = open_app(tiny_mnist, "evaluate")
+    app.toggle(key="evaluate.normalised").set_value(True).run()
+    assert any("each cell: % of the true digit's images" in caption.value for caption in app.caption)
+    app.toggle(key="evaluate.normalised").set_value(False).run()
+    assert not any("% of the true digit" in caption.value for caption in app.caption)
 
 
 def test_the_epoch_curves_legend_sits_under_the_charts() -> None:
@@ -1994,6 +2015,23 @@ def test_runs_that_differ_only_in_model_knobs_or_images_read_apart(tiny_mnist) -
     table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
     assert list(table.columns)[:4] == ["model", "test accuracy %", "test loss", "train seconds"]
     assert list(table["training images"]) == [5000, 60000]
+
+
+def test_the_comparison_names_the_model_knobs_of_each_architecture(tiny_mnist) -> None:
+    """Evaluate's comparison read "fast" and "fast" for default.pt (width 32, dense width 64) and a run of the fast
+    preset (fast's own knobs): two different networks under one name, only their parameter counts apart."""
+    app = open_app(tiny_mnist)
+    default = load_checkpoint(CHECKPOINT_DIR / "default.pt")
+    own = build_model("fast").eval()
+    app.session_state[RUNS_KEY] = [
+        ModelEntry(replace(default, source="run 1", model=own, model_kwargs={},
+                           config={**default.config, "model_kwargs": {}}), "run"),
+        ModelEntry(replace(default, source="run 2"), "run")]
+    app.switch_page(PAGES["evaluate"]).run()
+    app.multiselect(key="evaluate.compare").set_value(["run 1 · fast", "run 2 · fast"]).run()
+    assert_clean(app)
+    table = next(table.value for table in app.dataframe if "architecture" in table.value.columns)
+    assert list(table["architecture"]) == ["fast", "fast (width 32, dense width 64)"]
 
 
 def test_the_run_history_marks_the_active_run(tiny_mnist) -> None:
